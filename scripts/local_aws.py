@@ -1,0 +1,424 @@
+"""Test infrastructure: the embedded local AWS that killswitch's tests, demo and drills run against.
+
+One HTTP endpoint on 127.0.0.1 serves three things:
+
+* moto (IAM, STS, SNS, SQS, ...) with IAM authentication enforced, plus one patch that closes
+  moto's gap of accepting Inactive access keys: a key whose status is not Active is refused with
+  InvalidClientTokenId, as real AWS does.
+* a CloudTrail LookupEvents double (moto has none), faithful to the documented API: awsJson1_1,
+  one lookup attribute, MaxResults 1..50, NextToken bound to the same parameters, newest first,
+  90-day retention, per-Region data, CloudTrailEvent as a JSON string, and ThrottlingException
+  above 2 calls/s per account and Region.
+* a recorder: every authenticated call made to moto is stored as a CloudTrail management event
+  (identity, event name and source, Region from the SigV4 scope, source IP, user agent, error code),
+  so calls made with a leaked key show up in LookupEvents like they would in Event history.
+
+Known gaps of the double (documented in the README): data events are never recorded (same as
+real Event history), calls refused before authentication (unknown or Inactive key) are not
+recorded, delivery is immediate (real Event history lags by minutes), requestParameters are the
+raw query parameters, and only Region, account and the lookup attribute shape the results.
+
+Control endpoints (test-only, under /_killswitch/):
+  GET  /_killswitch/health
+  POST /_killswitch/cloudtrail/events   {"events": [<CloudTrail record>, ...]} seeds records
+  POST /_killswitch/cloudtrail/faults   {"fail_regions": ["eu-west-1"], "fail_all": false}
+  POST /_killswitch/cloudtrail/reset    forgets recorded events, faults and rate state
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import datetime, timedelta, timezone
+
+ACCOUNT_ID = "123456789012"
+RATE_PER_SECOND = 2.0
+RETENTION = timedelta(days=90)
+LOOKUP_KEYS = {
+    "EventId": "eventID",
+    "EventName": "eventName",
+    "ReadOnly": "readOnly",
+    "Username": None,
+    "ResourceType": None,
+    "ResourceName": None,
+    "EventSource": "eventSource",
+    "AccessKeyId": None,
+}
+SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+UNAUTHENTICATED = ("InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId")
+
+
+def patch_moto_inactive_keys() -> None:
+    """Refuse Inactive keys at authentication, like IAM does (stock moto accepts them)."""
+    from moto.iam import access_control
+
+    original_init = access_control.IAMUserAccessKey.__init__
+
+    def init(self, account_id, partition, access_key_id, headers):  # type: ignore[no-untyped-def]
+        original_init(self, account_id, partition, access_key_id, headers)
+        for key in self.backend.list_access_keys(self._owner_user_name):
+            if key.access_key_id == access_key_id and key.status != "Active":
+                raise access_control.CreateAccessKeyFailure(reason="InvalidId")
+
+    access_control.IAMUserAccessKey.__init__ = init
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class CloudTrailDouble:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[dict] = []
+        self.fail_regions: set[str] = set()
+        self.fail_all = False
+        self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.calls: dict[str, int] = {}
+        self.throttled: dict[str, int] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.events.clear()
+            self.fail_regions.clear()
+            self.fail_all = False
+            self.buckets.clear()
+            self.calls.clear()
+            self.throttled.clear()
+
+    def add(self, record: dict) -> None:
+        with self.lock:
+            self.events.append(record)
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {"calls": dict(self.calls), "throttled": dict(self.throttled), "events": len(self.events)}
+
+    def _take_token(self, account: str, region: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self.buckets.get((account, region), (RATE_PER_SECOND, now))
+        tokens = min(RATE_PER_SECOND, tokens + (now - last) * RATE_PER_SECOND)
+        if tokens < 1.0:
+            self.buckets[(account, region)] = (tokens, now)
+            return False
+        self.buckets[(account, region)] = (tokens - 1.0, now)
+        return True
+
+    def lookup(self, body: dict, region: str, account: str) -> tuple[int, dict]:
+        with self.lock:
+            self.calls[region] = self.calls.get(region, 0) + 1
+            if self.fail_all or region in self.fail_regions:
+                return 500, {"__type": "InternalFailure", "message": "injected fault"}
+            if not self._take_token(account, region):
+                self.throttled[region] = self.throttled.get(region, 0) + 1
+                return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+            events = [e for e in self.events if e.get("awsRegion") == region and e.get("recipientAccountId", ACCOUNT_ID) == account]
+        attrs = body.get("LookupAttributes") or []
+        if len(attrs) > 1:
+            return 400, {"__type": "InvalidLookupAttributesException", "message": "Only one lookup attribute is allowed"}
+        max_results = body.get("MaxResults", 50)
+        if not isinstance(max_results, int) or not 1 <= max_results <= 50:
+            return 400, {"__type": "InvalidMaxResultsException", "message": "MaxResults must be between 1 and 50"}
+        now = datetime.now(timezone.utc)
+        end = datetime.fromtimestamp(float(body["EndTime"]), timezone.utc) if "EndTime" in body else now
+        start = datetime.fromtimestamp(float(body["StartTime"]), timezone.utc) if "StartTime" in body else now - RETENTION
+        if start > end:
+            return 400, {"__type": "InvalidTimeRangeException", "message": "StartTime is after EndTime"}
+        start = max(start, now - RETENTION)
+        fingerprint = hashlib.sha256(
+            json.dumps({k: body.get(k) for k in ("LookupAttributes", "StartTime", "EndTime", "MaxResults")}, sort_keys=True).encode()
+        ).hexdigest()[:16]
+        offset = 0
+        if body.get("NextToken"):
+            try:
+                token = json.loads(base64.b64decode(body["NextToken"]))
+                if token["f"] != fingerprint:
+                    raise ValueError("parameters changed")
+                offset = int(token["o"])
+            except Exception:
+                return 400, {"__type": "InvalidNextTokenException", "message": "Invalid NextToken"}
+        if attrs:
+            key, value = attrs[0].get("AttributeKey"), attrs[0].get("AttributeValue")
+            if key not in LOOKUP_KEYS:
+                return 400, {"__type": "InvalidLookupAttributesException", "message": f"Unknown AttributeKey {key}"}
+            events = [e for e in events if self._matches(e, key, value)]
+        events = [e for e in events if start <= parse_iso(e["eventTime"]) <= end]
+        events.sort(key=lambda e: (e["eventTime"], e["eventID"]), reverse=True)
+        page = events[offset : offset + max_results]
+        result: dict = {"Events": [self._summary(e) for e in page]}
+        if offset + max_results < len(events):
+            result["NextToken"] = base64.b64encode(json.dumps({"f": fingerprint, "o": offset + max_results}).encode()).decode()
+        return 200, result
+
+    @staticmethod
+    def _matches(event: dict, key: str, value: str) -> bool:
+        ident = event.get("userIdentity") or {}
+        if key == "AccessKeyId":
+            return ident.get("accessKeyId") == value
+        if key == "Username":
+            return ident.get("userName") == value or (ident.get("sessionContext") or {}).get("sessionIssuer", {}).get("userName") == value
+        if key == "ReadOnly":
+            return str(event.get("readOnly")).lower() == str(value).lower()
+        if key in ("ResourceType", "ResourceName"):
+            field = "type" if key == "ResourceType" else "ARN"
+            return any(r.get(field) == value for r in event.get("resources") or [])
+        return event.get(LOOKUP_KEYS[key]) == value
+
+    @staticmethod
+    def _summary(event: dict) -> dict:
+        ident = event.get("userIdentity") or {}
+        return {
+            "EventId": event["eventID"],
+            "EventName": event.get("eventName"),
+            "ReadOnly": str(bool(event.get("readOnly"))).lower(),
+            "AccessKeyId": ident.get("accessKeyId"),
+            "EventTime": parse_iso(event["eventTime"]).timestamp(),
+            "EventSource": event.get("eventSource"),
+            "Username": ident.get("userName") or (ident.get("sessionContext") or {}).get("sessionIssuer", {}).get("userName"),
+            "Resources": [{"ResourceType": r.get("type"), "ResourceName": r.get("ARN")} for r in event.get("resources") or []],
+            "CloudTrailEvent": json.dumps(event),
+        }
+
+
+def identity_for(access_key_id: str) -> dict:
+    """What CloudTrail's userIdentity would say for a key moto knows."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for account_id in list(iam_backends):
+        iam = iam_backends[account_id]["aws"]
+        user = iam.get_user_from_access_key_id(access_key_id)
+        if user:
+            return {"type": "IAMUser", "principalId": user.id, "arn": user.arn, "accountId": account_id,
+                    "accessKeyId": access_key_id, "userName": user.name}
+        role = sts_backends[account_id]["global"].get_assumed_role_from_access_key(access_key_id)
+        if role:
+            role_name = role.role_arn.split("/")[-1]
+            return {"type": "AssumedRole", "principalId": f"{role.user_id}", "arn": role.arn, "accountId": account_id,
+                    "accessKeyId": access_key_id,
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role.role_arn, "accountId": account_id,
+                                                         "userName": role_name}}}
+    return {"type": "Unknown", "accessKeyId": access_key_id}
+
+
+def event_name(environ: dict, params: dict) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.split(".")[-1]
+    return params.get("Action", f"{environ.get('REQUEST_METHOD', 'GET')}Request")
+
+
+def error_code(body: bytes) -> str | None:
+    text = body[:4096].decode("utf-8", "replace")
+    m = re.search(r"<Code>([^<]+)</Code>", text) or re.search(r'"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"', text)
+    return m.group(1) if m else None
+
+
+def response_elements(name: str, body: bytes) -> dict | None:
+    m = re.search(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>", body)
+    if not m:
+        return None
+    key = m.group(1).decode()
+    if name == "CreateAccessKey":
+        return {"accessKey": {"accessKeyId": key, "status": "Active"}}
+    if name in ("AssumeRole", "GetSessionToken", "GetFederationToken", "AssumeRoleWithWebIdentity"):
+        return {"credentials": {"accessKeyId": key}}
+    return None
+
+
+class Harness:
+    """WSGI middleware in front of moto: control API, LookupEvents double, call recorder."""
+
+    def __init__(self, moto_app, trail: CloudTrailDouble) -> None:
+        self.moto_app = moto_app
+        self.trail = trail
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_killswitch/"):
+            return self.control(environ, start_response, path)
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        scope = SCOPE_RE.search(auth)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if "CloudTrail_20131101." in target:
+            return self.cloudtrail(environ, start_response, target, scope)
+        if not scope:
+            return self.moto_app(environ, start_response)
+        return self.recorded(environ, start_response, scope)
+
+    def read_body(self, environ) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        import io
+
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def respond(self, start_response, status: int, payload: dict):
+        data = json.dumps(payload).encode()
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}[status]
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
+                   ("x-amzn-RequestId", str(uuid.uuid4()))]
+        if status != 200 and "__type" in payload:
+            headers.append(("x-amzn-ErrorType", payload["__type"]))
+        start_response(f"{status} {reason}", headers)
+        return [data]
+
+    def control(self, environ, start_response, path):
+        body = self.read_body(environ)
+        data = json.loads(body or b"{}")
+        if path == "/_killswitch/health":
+            return self.respond(start_response, 200, {"status": "ok", **self.trail.stats()})
+        if path == "/_killswitch/cloudtrail/events":
+            for record in data.get("events", []):
+                record.setdefault("eventID", str(uuid.uuid4()))
+                record.setdefault("recipientAccountId", ACCOUNT_ID)
+                self.trail.add(record)
+            return self.respond(start_response, 200, {"added": len(data.get("events", []))})
+        if path == "/_killswitch/cloudtrail/faults":
+            with self.trail.lock:
+                self.trail.fail_regions = set(data.get("fail_regions", []))
+                self.trail.fail_all = bool(data.get("fail_all", False))
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/cloudtrail/reset":
+            self.trail.reset()
+            return self.respond(start_response, 200, {"status": "ok"})
+        return self.respond(start_response, 404, {"message": "unknown control path"})
+
+    def cloudtrail(self, environ, start_response, target, scope):
+        region = scope.group(2) if scope else "us-east-1"
+        operation = target.rsplit(".", 1)[1]
+        if operation != "LookupEvents":
+            return self.respond(start_response, 400, {"__type": "UnsupportedOperationException",
+                                                       "message": f"{operation} is not part of the double"})
+        try:
+            body = json.loads(self.read_body(environ) or b"{}")
+        except ValueError:
+            return self.respond(start_response, 400, {"__type": "SerializationException", "message": "bad JSON"})
+        account = ACCOUNT_ID
+        if scope:
+            account = identity_for(scope.group(1)).get("accountId", ACCOUNT_ID)
+        status, payload = self.trail.lookup(body, region, account)
+        return self.respond(start_response, status, payload)
+
+    def recorded(self, environ, start_response, scope):
+        body = self.read_body(environ)
+        params = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            params.update(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        chunks = list(self.moto_app(environ, capture))
+        response = b"".join(chunks)
+        key, region, service = scope.group(1), scope.group(2), scope.group(3)
+        name = event_name(environ, params)
+        code = error_code(response) if captured.get("status", 200) >= 400 else None
+        if code not in UNAUTHENTICATED:
+            ident = identity_for(key)
+            record = {
+                "eventVersion": "1.09",
+                "userIdentity": ident,
+                "eventTime": iso(datetime.now(timezone.utc)),
+                "eventSource": f"{service}.amazonaws.com",
+                "eventName": name,
+                "awsRegion": region,
+                "sourceIPAddress": environ.get("REMOTE_ADDR", "127.0.0.1"),
+                "userAgent": environ.get("HTTP_USER_AGENT", ""),
+                "requestParameters": {k: v for k, v in params.items() if k not in ("Action", "Version")} or None,
+                "responseElements": response_elements(name, response) if code is None else None,
+                "requestID": str(uuid.uuid4()),
+                "eventID": str(uuid.uuid4()),
+                "readOnly": bool(re.match(r"(Get|List|Describe|Lookup|Head)", name)),
+                "eventType": "AwsApiCall",
+                "managementEvent": True,
+                "recipientAccountId": ident.get("accountId", ACCOUNT_ID),
+                "eventCategory": "Management",
+            }
+            if code:
+                record["errorCode"] = code
+                record["errorMessage"] = "recorded by the local CloudTrail double"
+            self.trail.add(record)
+        return [response]
+
+
+def bootstrap(endpoint: str) -> dict:
+    """Create the function's identity (an admin user) while moto still accepts anything."""
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam.create_user(UserName="killswitch-local-admin")
+    iam.put_user_policy(UserName="killswitch-local-admin", PolicyName="admin", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="killswitch-local-admin")["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--env-file", required=True, help="where to write the shell environment for clients")
+    args = parser.parse_args()
+
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "false")
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    patch_moto_inactive_keys()
+    trail = CloudTrailDouble()
+    app = Harness(DomainDispatcherApplication(create_backend_app), trail)
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    endpoint = f"http://127.0.0.1:{args.port}"
+    creds = bootstrap(endpoint)
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    ActionAuthenticatorMixin.request_count = 0
+    trail.reset()
+
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **creds,
+        "KILLSWITCH_LOCAL_AWS": endpoint,
+        "KILLSWITCH_LOCAL_ACCOUNT": ACCOUNT_ID,
+    }
+    tmp = args.env_file + ".tmp"
+    with open(tmp, "w") as fh:
+        for k, v in env.items():
+            fh.write(f"export {k}={v}\n")
+    os.replace(tmp, args.env_file)
+    print(f"local AWS ready on {endpoint} (auth enforced, Inactive keys refused, LookupEvents double)", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
