@@ -1,1 +1,20 @@
+//! killswitch: contain a leaked AWS access key within seconds, verify, investigate, notify.
+//!
+//! Layout (wiring → edge → core → adapters):
+//! - `main.rs`: wiring for both modes (Lambda runtime, `killswitch respond`).
+//! - [`cli`], [`handler`], [`trigger`]: the edge; only `handler` names `lambda_runtime`.
+//! - [`incident`], [`playbook`], [`policy`], [`report`], [`config`], [`error`]: the core, generic
+//!   over the [`ports`].
+//! - [`aws`]: the adapters, the only code importing `aws_sdk_*`.
 
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod incident;
+pub mod playbook;
+pub mod policy;
+pub mod ports;
+pub mod report;
+pub mod trigger;

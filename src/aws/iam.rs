@@ -1,0 +1,158 @@
+//! `Identity` over IAM (and STS for the account check).
+
+use aws_sdk_iam::types::StatusType;
+use percent_encoding::percent_decode_str;
+
+use super::{AwsClients, aws_err, has_code, to_chrono};
+use crate::error::Error;
+use crate::incident::{AccessKeyId, AccountId};
+use crate::ports::{Identity, KeyChange, KeyStatus, KeyUsage, PolicyTarget};
+
+impl Identity for AwsClients {
+    async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
+        let out = self
+            .sts
+            .get_access_key_info()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(aws_err("sts:GetAccessKeyInfo"))?;
+        AccountId::parse(out.account().unwrap_or_default()).map_err(|e| Error::Aws {
+            op: "sts:GetAccessKeyInfo",
+            code: None,
+            source: e.to_string().into(),
+        })
+    }
+
+    async fn key_usage(&self, key: &AccessKeyId) -> Result<Option<KeyUsage>, Error> {
+        let out = match self
+            .iam
+            .get_access_key_last_used()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(aws_err("iam:GetAccessKeyLastUsed")(e)),
+        };
+        let Some(user_name) = out.user_name().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let used = out.access_key_last_used();
+        let known = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_owned());
+        Ok(Some(KeyUsage {
+            user_name: user_name.to_owned(),
+            last_used: used.and_then(|u| u.last_used_date()).and_then(to_chrono),
+            region: used.and_then(|u| known(u.region())),
+            service: used.and_then(|u| known(u.service_name())),
+        }))
+    }
+
+    async fn key_status(&self, user: &str, key: &AccessKeyId) -> Result<Option<KeyStatus>, Error> {
+        let out = match self.iam.list_access_keys().user_name(user).send().await {
+            Ok(out) => out,
+            Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(aws_err("iam:ListAccessKeys")(e)),
+        };
+        Ok(out
+            .access_key_metadata()
+            .iter()
+            .find(|m| m.access_key_id() == Some(key.as_str()))
+            .map(|m| match m.status() {
+                Some(StatusType::Active) => KeyStatus::Active,
+                Some(StatusType::Inactive) => KeyStatus::Inactive,
+                _ => KeyStatus::Other,
+            }))
+    }
+
+    async fn deactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<KeyChange, Error> {
+        // UserName is explicit: with temporary credentials IAM would otherwise act on the caller.
+        match self
+            .iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key.as_str())
+            .status(StatusType::Inactive)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(KeyChange::Deactivated),
+            Err(e) if has_code(&e, "NoSuchEntity") => Ok(KeyChange::NotFound),
+            Err(e) => Err(aws_err("iam:UpdateAccessKey")(e)),
+        }
+    }
+
+    async fn read_policy(
+        &self,
+        target: &PolicyTarget,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        let encoded = match target {
+            PolicyTarget::User(user) => {
+                match self
+                    .iam
+                    .get_user_policy()
+                    .user_name(user)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(out) => out.policy_document,
+                    Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+                    Err(e) => return Err(aws_err("iam:GetUserPolicy")(e)),
+                }
+            }
+            PolicyTarget::Role(role) => {
+                match self
+                    .iam
+                    .get_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(out) => out.policy_document,
+                    Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+                    Err(e) => return Err(aws_err("iam:GetRolePolicy")(e)),
+                }
+            }
+        };
+        // IAM returns policy documents URL-encoded (RFC 3986).
+        Ok(Some(
+            percent_decode_str(&encoded)
+                .decode_utf8_lossy()
+                .into_owned(),
+        ))
+    }
+
+    async fn put_policy(
+        &self,
+        target: &PolicyTarget,
+        name: &str,
+        document: &str,
+    ) -> Result<(), Error> {
+        match target {
+            PolicyTarget::User(user) => self
+                .iam
+                .put_user_policy()
+                .user_name(user)
+                .policy_name(name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam:PutUserPolicy")),
+            PolicyTarget::Role(role) => self
+                .iam
+                .put_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .policy_document(document)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam:PutRolePolicy")),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Adapters: the only code that speaks the AWS SDK. Each file implements one port.
+
+use std::fmt::Debug;
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::Error;
+
+mod cloudtrail;
+mod iam;
+mod sns;
+
+/// The production implementation of every port, built once at start-up from one `SdkConfig`.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub sns: aws_sdk_sns::Client,
+    /// Per-Region clients are derived from this one (LookupEvents is Regional).
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    pub topic_arn: String,
+}
+
+impl AwsClients {
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        Self {
+            iam: aws_sdk_iam::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
+            topic_arn: topic_arn.into(),
+        }
+    }
+
+    /// Who the function runs as (`sts:GetCallerIdentity` needs no permission).
+    pub async fn caller(&self) -> Result<(String, String), Error> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(aws_err("sts:GetCallerIdentity"))?;
+        match (out.account(), out.arn()) {
+            (Some(a), Some(arn)) => Ok((a.to_owned(), arn.to_owned())),
+            _ => Err(Error::Aws {
+                op: "sts:GetCallerIdentity",
+                code: None,
+                source: "response without Account or Arn".into(),
+            }),
+        }
+    }
+}
+
+/// Maps an SDK error to ours, keeping the error code and the whole chain.
+pub(crate) fn aws_err<E, R>(op: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    move |e| Error::Aws {
+        op,
+        code: e.code().map(str::to_owned),
+        source: Box::new(e),
+    }
+}
+
+/// Whether an SDK error carries this service error code.
+pub(crate) fn has_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, code: &str) -> bool {
+    e.code() == Some(code)
+}
+
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

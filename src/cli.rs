@@ -1,0 +1,90 @@
+//! The command line: no subcommand runs the Lambda runtime; `respond` runs the same handler on a
+//! file with the operator's own AWS configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+use crate::handler::{self, App};
+use crate::ports::{ActivityLog, Identity, Notifier};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "killswitch",
+    version,
+    about = "Contain a leaked AWS access key, verify, investigate, notify."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Respond to one event file (GuardDuty, AWS Health or manual request) from this machine.
+    ///
+    /// Prints the JSON report on stdout, logs on stderr. Exit codes: 0 contained or nothing to
+    /// do (sample, dry run, refused principal); 1 containment failed; 2 bad input or
+    /// configuration; 3 contained but the SNS summary could not be sent.
+    Respond {
+        /// The event payload, e.g. events/manual-request.json.
+        #[arg(long)]
+        event: PathBuf,
+        /// Compute and report the plan; make no IAM write.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub const EXIT_CONTAINMENT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_NOTIFY_FAILED: u8 = 3;
+
+/// The exit code for an error that ends the CLI.
+pub fn exit_code(e: &Error) -> ExitCode {
+    ExitCode::from(match e {
+        Error::BadEvent(_) | Error::Config { .. } => EXIT_BAD_INPUT,
+        Error::NotifyFailed(_) => EXIT_NOTIFY_FAILED,
+        Error::ContainmentFailed(_) | Error::Aws { .. } => EXIT_CONTAINMENT_FAILED,
+    })
+}
+
+/// Reads the event before any AWS client exists, so bad input fails without touching AWS.
+pub fn read_event(path: &PathBuf) -> Result<serde_json::Value, Error> {
+    let raw = std::fs::read(path)
+        .map_err(|e| Error::BadEvent(format!("cannot read {}: {e}", path.display())))?;
+    crate::trigger::parse_bytes(&raw)?;
+    serde_json::from_slice(&raw).map_err(|e| Error::BadEvent(e.to_string()))
+}
+
+pub async fn respond<C>(app: &App<C>, event: serde_json::Value, dry_run: bool) -> ExitCode
+where
+    C: Identity + ActivityLog + Notifier,
+{
+    let deadline = SystemTime::now()
+        + app.config.investigation_budget
+        + app.config.verify_delay
+        + Duration::from_secs(30);
+    match handler::handle(app, event, deadline, dry_run).await {
+        Ok(response) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&response).unwrap_or_default()
+            );
+            match response.error() {
+                Some(e) => {
+                    eprintln!("killswitch: {}", e.chain());
+                    exit_code(&e)
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("killswitch: {}", e.chain());
+            exit_code(&e)
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Domain values parsed at the edge: key IDs, accounts, principals, the incident itself.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// An access key ID, `^(AKIA|ASIA)[A-Z0-9]{16}$`. Sample placeholders never pass.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AccessKeyId(String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    /// `AKIA`: long-term key of an IAM user (or root).
+    LongTerm,
+    /// `ASIA`: temporary STS credentials; IAM key APIs cannot touch them, only policy can.
+    Temporary,
+}
+
+impl AccessKeyId {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let ok = raw.len() == 20
+            && (raw.starts_with("AKIA") || raw.starts_with("ASIA"))
+            && raw[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Error::BadEvent(format!(
+                "access key ID {:?} does not match ^(AKIA|ASIA)[A-Z0-9]{{16}}$",
+                truncate(raw, 40)
+            )))
+        }
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        if self.0.starts_with("AKIA") {
+            KeyKind::LongTerm
+        } else {
+            KeyKind::Temporary
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccessKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A 12-digit AWS account ID.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Error::BadEvent(format!(
+                "account ID {:?} is not 12 digits",
+                truncate(raw, 40)
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who holds the key, as far as the trigger (or IAM) tells us.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Principal {
+    IamUser {
+        user_name: String,
+    },
+    AssumedRole {
+        role_name: String,
+        session_name: Option<String>,
+    },
+    Root,
+    /// FederatedUser, AWSService, AWSAccount or a type we do not know: notify only.
+    Other {
+        user_type: String,
+    },
+    /// The trigger did not say; IAM is asked (`GetAccessKeyLastUsed`).
+    Unresolved,
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::IamUser { user_name } => write!(f, "IAM user {user_name}"),
+            Principal::AssumedRole {
+                role_name,
+                session_name: Some(s),
+            } => write!(f, "role {role_name} (session {s})"),
+            Principal::AssumedRole { role_name, .. } => write!(f, "role {role_name}"),
+            Principal::Root => f.write_str("root user"),
+            Principal::Other { user_type } => write!(f, "{user_type} principal"),
+            Principal::Unresolved => f.write_str("unresolved principal"),
+        }
+    }
+}
+
+/// What delivered the incident, with the fields an on-call engineer needs to find it again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    GuardDuty {
+        finding_id: String,
+        finding_type: String,
+        severity: Option<f64>,
+        count: Option<u64>,
+        updated_at: Option<String>,
+        region: Option<String>,
+        remote_ip: Option<String>,
+    },
+    Health {
+        event_arn: String,
+        event_type_code: String,
+        start_time: Option<DateTime<Utc>>,
+        exposed_url: Option<String>,
+    },
+    Manual {
+        request_id: String,
+        requested_by: String,
+        reason: String,
+    },
+}
+
+impl Trigger {
+    pub fn label(&self) -> String {
+        match self {
+            Trigger::GuardDuty { finding_type, .. } => format!("GuardDuty {finding_type}"),
+            Trigger::Health {
+                event_type_code, ..
+            } => format!("AWS Health {event_type_code}"),
+            Trigger::Manual { requested_by, .. } => format!("manual request by {requested_by}"),
+        }
+    }
+}
+
+/// One leaked key to respond to. A trigger naming several keys becomes several incidents.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Incident {
+    /// Stable across re-deliveries of the same trigger, for correlating duplicates.
+    pub id: String,
+    pub trigger: Trigger,
+    pub key: AccessKeyId,
+    pub principal: Principal,
+    /// The account the trigger says the key belongs to, when it says.
+    pub account: Option<AccountId>,
+    /// The trigger asked for a dry run.
+    pub dry_run: bool,
+}
+
+/// A GuardDuty sample finding: reported, never acted on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SampleFinding {
+    pub finding_id: String,
+    pub finding_type: String,
+    pub account: Option<String>,
+}
+
+/// What a trigger payload turned into.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Received {
+    Incidents(Vec<Incident>),
+    Sample(SampleFinding),
+}
+
+/// Shortens attacker-controlled text before it reaches an error message or a log.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_are_validated() {
+        assert_eq!(
+            AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE")
+                .map(|k| k.kind())
+                .ok(),
+            Some(KeyKind::LongTerm)
+        );
+        assert_eq!(
+            AccessKeyId::parse("ASIAIOSFODNN7EXAMPLE")
+                .map(|k| k.kind())
+                .ok(),
+            Some(KeyKind::Temporary)
+        );
+        for bad in [
+            "",
+            "GeneratedFindingAccessKeyId",
+            "AKIAIOSFODNN7EXAMPL",
+            "AKIAIOSFODNN7EXAMPLEX",
+            "akiaiosfodnn7example",
+            "AKIAIOSFODNN7EXAMPl",
+            "ABIAIOSFODNN7EXAMPLE",
+            "AKIAIOSFODNN7EXAMP\u{e9}",
+        ] {
+            assert!(AccessKeyId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(AccountId::parse("111122223333").is_ok());
+        assert!(AccountId::parse("11112222333").is_err());
+        assert!(AccountId::parse("11112222333a").is_err());
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("ééé", 2), "éé…");
+        assert_eq!(truncate("abc", 3), "abc");
+    }
+}

@@ -1,0 +1,114 @@
+//! What the playbook needs from AWS, in domain words. `aws/` implements these with the SDK;
+//! the tests implement them with a recording fake.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::incident::{AccessKeyId, AccountId};
+
+/// The entity an inline policy is written on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "name", rename_all = "snake_case")]
+pub enum PolicyTarget {
+    User(String),
+    Role(String),
+}
+
+impl std::fmt::Display for PolicyTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyTarget::User(n) => write!(f, "user {n}"),
+            PolicyTarget::Role(n) => write!(f, "role {n}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    /// Any other status IAM reports (e.g. `Expired`): not usable either.
+    Other,
+}
+
+/// What `GetAccessKeyLastUsed` says about a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyUsage {
+    pub user_name: String,
+    pub last_used: Option<DateTime<Utc>>,
+    /// `None` when IAM says `N/A` (never used).
+    pub region: Option<String>,
+    pub service: Option<String>,
+}
+
+/// Result of `UpdateAccessKey`: a missing key is a state, not an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyChange {
+    Deactivated,
+    NotFound,
+}
+
+/// One CloudTrail management event, reduced to what the summary uses.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiCall {
+    pub time: DateTime<Utc>,
+    pub event_name: String,
+    pub event_source: String,
+    pub region: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+/// One page of `LookupEvents`, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ActivityPage {
+    pub calls: Vec<ApiCall>,
+    pub next_token: Option<String>,
+}
+
+/// Where a `LookupEvents` query starts and ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookupQuery<'a> {
+    pub region: &'a str,
+    pub key: &'a AccessKeyId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub next_token: Option<String>,
+}
+
+#[allow(async_fn_in_trait)] // static dispatch only
+pub trait Identity {
+    /// `sts:GetAccessKeyInfo`: the account that owns the key.
+    async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error>;
+    /// `iam:GetAccessKeyLastUsed`: owner and last use; `None` if IAM does not know the key.
+    async fn key_usage(&self, key: &AccessKeyId) -> Result<Option<KeyUsage>, Error>;
+    /// `iam:ListAccessKeys`: the key's status, `None` if the user does not hold it.
+    async fn key_status(&self, user: &str, key: &AccessKeyId) -> Result<Option<KeyStatus>, Error>;
+    /// `iam:UpdateAccessKey` to Inactive, with the explicit user name.
+    async fn deactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<KeyChange, Error>;
+    /// `iam:GetUserPolicy` / `iam:GetRolePolicy`, URL-decoded; `None` if absent.
+    async fn read_policy(&self, target: &PolicyTarget, name: &str)
+    -> Result<Option<String>, Error>;
+    /// `iam:PutUserPolicy` / `iam:PutRolePolicy`.
+    async fn put_policy(
+        &self,
+        target: &PolicyTarget,
+        name: &str,
+        document: &str,
+    ) -> Result<(), Error>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait ActivityLog {
+    /// One `cloudtrail:LookupEvents` call by `AccessKeyId` in one Region.
+    async fn lookup_page(&self, query: LookupQuery<'_>) -> Result<ActivityPage, Error>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Notifier {
+    /// `sns:Publish` to the configured topic.
+    async fn publish(&self, subject: &str, body: &str) -> Result<(), Error>;
+}
