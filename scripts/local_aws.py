@@ -73,6 +73,27 @@ def patch_moto_inactive_keys() -> None:
     access_control.IAMUserAccessKey.__init__ = init
 
 
+REQUEST = threading.local()
+
+
+def patch_moto_signature_body() -> None:
+    """Verify SigV4 over the bytes actually sent.
+
+    Behind Flask, moto loses the raw form body and re-encodes the parsed fields before checking
+    the signature; its encoding (space as '+') differs from the Rust SDK's ('%20'), so any Rust
+    request with a space in a form field would fail with SignatureDoesNotMatch.
+    """
+    from moto.iam import access_control
+
+    original_init = access_control.IAMRequestBase.__init__
+
+    def init(self, account_id, method, path, data, body, headers, action):  # type: ignore[no-untyped-def]
+        raw = getattr(REQUEST, "body", None)
+        original_init(self, account_id, method, path, data, body or raw, headers, action)
+
+    access_control.IAMRequestBase.__init__ = init
+
+
 def iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -326,11 +347,17 @@ class Harness:
             captured["status"] = int(status.split()[0])
             return start_response(status, headers, exc_info)
 
-        chunks = list(self.moto_app(environ, capture))
+        REQUEST.body = body
+        try:
+            chunks = list(self.moto_app(environ, capture))
+        finally:
+            REQUEST.body = None
         response = b"".join(chunks)
         key, region, service = scope.group(1), scope.group(2), scope.group(3)
         name = event_name(environ, params)
         code = error_code(response) if captured.get("status", 200) >= 400 else None
+        if code:
+            print(f"{service} {name} by {key} -> {captured.get('status')} {code}: {response[:300]!r}", file=sys.stderr, flush=True)
         if code not in UNAUTHENTICATED:
             ident = identity_for(key)
             record = {
@@ -385,6 +412,7 @@ def main() -> int:
     from werkzeug.serving import make_server
 
     patch_moto_inactive_keys()
+    patch_moto_signature_body()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)

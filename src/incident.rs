@@ -188,13 +188,14 @@ pub enum Received {
     Sample(SampleFinding),
 }
 
-/// Shortens attacker-controlled text before it reaches an error message or a log.
+/// Shortens attacker-controlled text before it reaches an error message, a log or SNS.
+/// The marker is ASCII so a cut never adds non-ASCII text of our own.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
         let mut out: String = s.chars().take(max).collect();
-        out.push('…');
+        out.push_str("...");
         out
     }
 }
@@ -240,7 +241,7 @@ mod tests {
 
     #[test]
     fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("ééé", 2), "éé…");
+        assert_eq!(truncate("ééé", 2), "éé...");
         assert_eq!(truncate("abc", 3), "abc");
     }
 }
