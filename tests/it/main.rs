@@ -1,1 +1,10 @@
-fn main() {}
+//! One integration-test binary: behaviour over a recording fake, adapter request mapping over
+//! smithy mocks, end-to-end over the local AWS (scripts/local-aws.sh), the template tie-in.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod adapters;
+mod e2e;
+mod permissions;
+mod playbook;
+mod support;
+mod triggers;

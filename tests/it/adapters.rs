@@ -1,0 +1,172 @@
+//! Request mapping and error mapping of the AWS adapters, over aws-smithy-mocks.
+
+use aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput;
+use aws_sdk_cloudtrail::types::{Event, LookupAttributeKey};
+use aws_sdk_iam::error::ErrorMetadata;
+use aws_sdk_iam::operation::get_user_policy::GetUserPolicyOutput;
+use aws_sdk_iam::operation::put_user_policy::{PutUserPolicyError, PutUserPolicyOutput};
+use aws_sdk_iam::operation::update_access_key::{UpdateAccessKeyError, UpdateAccessKeyOutput};
+use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
+use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use chrono::{TimeDelta, Utc};
+use killswitch::aws::AwsClients;
+use killswitch::incident::AccessKeyId;
+use killswitch::ports::{ActivityLog, Identity, KeyChange, LookupQuery, Notifier, PolicyTarget};
+
+fn clients(iam: aws_sdk_iam::Client, cloudtrail: aws_sdk_cloudtrail::Client, sns: aws_sdk_sns::Client) -> AwsClients {
+    AwsClients {
+        iam,
+        sts: mock_client!(aws_sdk_sts, []),
+        sns,
+        cloudtrail,
+        topic_arn: "arn:aws:sns:us-east-1:123456789012:killswitch".into(),
+    }
+}
+
+fn key() -> AccessKeyId {
+    AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()
+}
+
+#[tokio::test]
+async fn deactivation_sends_inactive_with_the_explicit_user_name() {
+    let rule = mock!(aws_sdk_iam::Client::update_access_key)
+        .match_requests(|r| {
+            r.user_name() == Some("alice")
+                && r.access_key_id() == Some("AKIAIOSFODNN7EXAMPLE")
+                && r.status() == Some(&StatusType::Inactive)
+        })
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
+    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
+    assert_eq!(c.deactivate_key("alice", &key()).await.unwrap(), KeyChange::Deactivated);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn no_such_entity_is_a_state_not_an_error() {
+    let rule = mock!(aws_sdk_iam::Client::update_access_key).then_error(|| {
+        UpdateAccessKeyError::NoSuchEntityException(
+            NoSuchEntityException::builder()
+                .message("not found")
+                .meta(ErrorMetadata::builder().code("NoSuchEntity").build())
+                .build(),
+        )
+    });
+    let iam = mock_client!(aws_sdk_iam, [&rule]);
+    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
+    assert_eq!(c.deactivate_key("alice", &key()).await.unwrap(), KeyChange::NotFound);
+}
+
+#[tokio::test]
+async fn policy_documents_are_url_decoded() {
+    let rule = mock!(aws_sdk_iam::Client::get_user_policy)
+        .match_requests(|r| r.user_name() == Some("alice") && r.policy_name() == Some("KillSwitchDenyAll"))
+        .then_output(|| {
+            GetUserPolicyOutput::builder()
+                .user_name("alice")
+                .policy_name("KillSwitchDenyAll")
+                .policy_document("%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Deny%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D")
+                .build()
+                .unwrap()
+        });
+    let iam = mock_client!(aws_sdk_iam, [&rule]);
+    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
+    let doc = c.read_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll").await.unwrap().unwrap();
+    assert!(killswitch::policy::is_deny_all(&doc), "{doc}");
+}
+
+#[tokio::test]
+async fn put_user_policy_sends_name_and_document_and_maps_limit_exceeded() {
+    let ok = mock!(aws_sdk_iam::Client::put_user_policy)
+        .match_requests(|r| {
+            r.user_name() == Some("alice")
+                && r.policy_name() == Some("KillSwitchDenyAll")
+                && r.policy_document() == Some(killswitch::policy::deny_all().as_str())
+        })
+        .then_output(|| PutUserPolicyOutput::builder().build());
+    let iam = mock_client!(aws_sdk_iam, [&ok]);
+    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
+    c.put_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll", &killswitch::policy::deny_all())
+        .await
+        .unwrap();
+    assert_eq!(ok.num_calls(), 1);
+
+    let full = mock!(aws_sdk_iam::Client::put_user_policy).then_error(|| {
+        PutUserPolicyError::LimitExceededException(
+            LimitExceededException::builder()
+                .message("Maximum policy size of 2048 bytes exceeded")
+                .meta(ErrorMetadata::builder().code("LimitExceeded").build())
+                .build(),
+        )
+    });
+    let iam = mock_client!(aws_sdk_iam, [&full]);
+    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
+    let err = c.put_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll", "{}").await.unwrap_err();
+    assert_eq!(err.aws_code(), Some("LimitExceeded"));
+    assert!(err.to_string().starts_with("iam:PutUserPolicy failed"), "{err}");
+}
+
+#[tokio::test]
+async fn lookup_uses_the_access_key_attribute_full_pages_and_parses_the_record() {
+    let rule = mock!(aws_sdk_cloudtrail::Client::lookup_events)
+        .match_requests(|r| {
+            let attr = &r.lookup_attributes()[0];
+            r.lookup_attributes().len() == 1
+                && attr.attribute_key() == &LookupAttributeKey::AccessKeyId
+                && attr.attribute_value() == "AKIAIOSFODNN7EXAMPLE"
+                && r.max_results() == Some(50)
+                && r.next_token() == Some("page-2")
+                && r.start_time().is_some()
+                && r.end_time().is_some()
+        })
+        .then_output(|| {
+            LookupEventsOutput::builder()
+                .events(
+                    Event::builder()
+                        .event_name("CreateUser")
+                        .event_source("iam.amazonaws.com")
+                        .event_time(aws_smithy_types::DateTime::from_secs(1_795_000_000))
+                        .cloud_trail_event(r#"{"awsRegion":"us-east-1","sourceIPAddress":"203.0.113.77","userAgent":"aws-cli/2","errorCode":"AccessDenied","readOnly":false}"#)
+                        .build(),
+                )
+                .next_token("page-3")
+                .build()
+        });
+    let ct = mock_client!(aws_sdk_cloudtrail, [&rule]);
+    let c = clients(mock_client!(aws_sdk_iam, []), ct, mock_client!(aws_sdk_sns, []));
+    let k = key();
+    let page = c
+        .lookup_page(LookupQuery {
+            region: "eu-west-1",
+            key: &k,
+            start: Utc::now() - TimeDelta::hours(1),
+            end: Utc::now(),
+            next_token: Some("page-2".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(page.next_token.as_deref(), Some("page-3"));
+    let call = &page.calls[0];
+    assert_eq!(call.event_name, "CreateUser");
+    assert_eq!(call.source_ip.as_deref(), Some("203.0.113.77"));
+    assert_eq!(call.error_code.as_deref(), Some("AccessDenied"));
+    assert_eq!(call.read_only, Some(false));
+}
+
+#[tokio::test]
+async fn publish_goes_to_the_configured_topic() {
+    let rule = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| {
+            r.topic_arn() == Some("arn:aws:sns:us-east-1:123456789012:killswitch")
+                && r.subject() == Some("[killswitch] CONTAINED")
+                && r.message() == Some("body")
+        })
+        .then_output(|| PublishOutput::builder().message_id("m-1").build());
+    let sns = mock_client!(aws_sdk_sns, [&rule]);
+    let c = clients(mock_client!(aws_sdk_iam, []), mock_client!(aws_sdk_cloudtrail, []), sns);
+    c.publish("[killswitch] CONTAINED", "body").await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}

@@ -1,0 +1,259 @@
+//! Test doubles and fixtures.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use killswitch::config::Config;
+use killswitch::error::Error;
+use killswitch::incident::{AccessKeyId, AccountId};
+use killswitch::playbook::Responder;
+use killswitch::ports::{
+    ActivityLog, ActivityPage, ApiCall, Identity, KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier,
+    PolicyTarget,
+};
+
+pub const ACCOUNT: &str = "123456789012";
+/// The key every fixture in events/ names.
+pub const FIXTURE_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const FIXTURE_ROLE_KEY: &str = "ASIAIOSFODNN7EXAMPLE";
+
+/// Reads a payload from events/, the single source of fixtures.
+pub fn event(name: &str) -> serde_json::Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&raw).unwrap()
+}
+
+pub fn config() -> Config {
+    let mut c = Config::from_lookup(|k| {
+        (k == "KILLSWITCH_TOPIC_ARN").then(|| format!("arn:aws:sns:us-east-1:{ACCOUNT}:killswitch"))
+    })
+    .unwrap();
+    c.verify_delay = Duration::ZERO;
+    c.investigation_budget = Duration::from_secs(30);
+    c
+}
+
+pub fn responder() -> Responder {
+    Responder::from_arn(
+        AccountId::parse(ACCOUNT).unwrap(),
+        &format!("arn:aws:sts::{ACCOUNT}:assumed-role/killswitch-fn-role/killswitch"),
+    )
+}
+
+/// A recorded call: the IAM action and its main argument.
+pub type Call = (String, String);
+
+/// Mutating IAM actions.
+pub const WRITES: [&str; 3] = ["iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy"];
+
+#[derive(Default)]
+pub struct State {
+    pub key_account: HashMap<String, String>,
+    /// (user, key) -> status
+    pub keys: HashMap<(String, String), KeyStatus>,
+    /// key -> (owner, last-used Region)
+    pub owners: HashMap<String, (String, Option<String>)>,
+    /// ("user/alice" | "role/x", policy name) -> document
+    pub policies: HashMap<(String, String), String>,
+    pub calls: Vec<Call>,
+    /// action -> error code to fail with
+    pub fail: HashMap<String, String>,
+    pub events: HashMap<String, Vec<ApiCall>>,
+    pub lookups: Vec<(String, tokio::time::Instant)>,
+    pub published: Vec<(String, String)>,
+    /// Undo containment (key Active, policies gone) when `ListAccessKeys` is called for the n-th time.
+    pub tamper_on_key_read: Option<usize>,
+    pub key_reads: usize,
+    pub tampered: HashSet<String>,
+}
+
+/// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
+#[derive(Default)]
+pub struct FakeCloud {
+    pub state: Mutex<State>,
+}
+
+fn target_key(t: &PolicyTarget) -> String {
+    match t {
+        PolicyTarget::User(u) => format!("user/{u}"),
+        PolicyTarget::Role(r) => format!("role/{r}"),
+    }
+}
+
+impl FakeCloud {
+    /// A user `alice` holding `FIXTURE_KEY`, Active.
+    pub fn with_user(user: &str, key: &str) -> Self {
+        let cloud = Self::default();
+        cloud.add_user_key(user, key, KeyStatus::Active);
+        cloud
+    }
+
+    pub fn add_user_key(&self, user: &str, key: &str, status: KeyStatus) {
+        let mut s = self.state.lock().unwrap();
+        s.keys.insert((user.into(), key.into()), status);
+        s.owners.insert(key.into(), (user.into(), Some("eu-west-1".into())));
+    }
+
+    pub fn fail(&self, action: &str, code: &str) {
+        self.state.lock().unwrap().fail.insert(action.into(), code.into());
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn writes(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|(a, _)| WRITES.contains(&a.as_str())).collect()
+    }
+
+    pub fn iam_calls(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|(a, _)| a.starts_with("iam:") || a.starts_with("sts:"))
+            .collect()
+    }
+
+    pub fn policy(&self, target: &str, name: &str) -> Option<String> {
+        self.state.lock().unwrap().policies.get(&(target.into(), name.into())).cloned()
+    }
+
+    pub fn set_policy(&self, target: &str, name: &str, doc: &str) {
+        self.state.lock().unwrap().policies.insert((target.into(), name.into()), doc.into());
+    }
+
+    pub fn key_state(&self, user: &str, key: &str) -> Option<KeyStatus> {
+        self.state.lock().unwrap().keys.get(&(user.into(), key.into())).copied()
+    }
+
+    pub fn published(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().published.clone()
+    }
+
+    pub fn add_events(&self, region: &str, calls: Vec<ApiCall>) {
+        self.state.lock().unwrap().events.entry(region.into()).or_default().extend(calls);
+    }
+
+    fn enter(&self, action: &str, arg: impl Into<String>) -> Result<std::sync::MutexGuard<'_, State>, Error> {
+        let mut s = self.state.lock().unwrap();
+        s.calls.push((action.into(), arg.into()));
+        if let Some(code) = s.fail.get(action) {
+            return Err(Error::Aws {
+                op: leak(action),
+                code: Some(code.clone()),
+                source: format!("injected {code}").into(),
+            });
+        }
+        Ok(s)
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+impl Identity for FakeCloud {
+    async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
+        let s = self.enter("sts:GetAccessKeyInfo", key.as_str())?;
+        Ok(AccountId::parse(s.key_account.get(key.as_str()).map_or(ACCOUNT, String::as_str)).unwrap())
+    }
+
+    async fn key_usage(&self, key: &AccessKeyId) -> Result<Option<KeyUsage>, Error> {
+        let s = self.enter("iam:GetAccessKeyLastUsed", key.as_str())?;
+        Ok(s.owners.get(key.as_str()).map(|(user, region)| KeyUsage {
+            user_name: user.clone(),
+            last_used: None,
+            region: region.clone(),
+            service: None,
+        }))
+    }
+
+    async fn key_status(&self, user: &str, key: &AccessKeyId) -> Result<Option<KeyStatus>, Error> {
+        let mut s = self.enter("iam:ListAccessKeys", user)?;
+        s.key_reads += 1;
+        if s.tamper_on_key_read == Some(s.key_reads) {
+            // The attacker, still holding valid credentials for a moment, undoes containment.
+            for ((u, _), status) in s.keys.iter_mut() {
+                if u == user {
+                    *status = KeyStatus::Active;
+                }
+            }
+            s.policies.retain(|(t, _), _| t != &format!("user/{user}"));
+            s.tampered.insert(user.to_owned());
+        }
+        Ok(s.keys.get(&(user.into(), key.as_str().into())).copied())
+    }
+
+    async fn deactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<KeyChange, Error> {
+        let mut s = self.enter("iam:UpdateAccessKey", format!("{user} {key}"))?;
+        match s.keys.get_mut(&(user.into(), key.as_str().into())) {
+            Some(status) => {
+                *status = KeyStatus::Inactive;
+                Ok(KeyChange::Deactivated)
+            }
+            None => Ok(KeyChange::NotFound),
+        }
+    }
+
+    async fn read_policy(&self, target: &PolicyTarget, name: &str) -> Result<Option<String>, Error> {
+        let action = match target {
+            PolicyTarget::User(_) => "iam:GetUserPolicy",
+            PolicyTarget::Role(_) => "iam:GetRolePolicy",
+        };
+        let s = self.enter(action, target_key(target))?;
+        Ok(s.policies.get(&(target_key(target), name.into())).cloned())
+    }
+
+    async fn put_policy(&self, target: &PolicyTarget, name: &str, document: &str) -> Result<(), Error> {
+        let action = match target {
+            PolicyTarget::User(_) => "iam:PutUserPolicy",
+            PolicyTarget::Role(_) => "iam:PutRolePolicy",
+        };
+        let mut s = self.enter(action, format!("{} {name}", target_key(target)))?;
+        s.policies.insert((target_key(target), name.into()), document.into());
+        Ok(())
+    }
+}
+
+impl ActivityLog for FakeCloud {
+    async fn lookup_page(&self, q: LookupQuery<'_>) -> Result<ActivityPage, Error> {
+        let mut s = self.enter("cloudtrail:LookupEvents", q.region)?;
+        s.lookups.push((q.region.to_owned(), tokio::time::Instant::now()));
+        let mut all: Vec<ApiCall> = s
+            .events
+            .get(q.region)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.time >= q.start && c.time <= q.end)
+            .collect();
+        all.sort_by(|a, b| b.time.cmp(&a.time));
+        let offset: usize = q.next_token.as_deref().map_or(0, |t| t.parse().unwrap());
+        let page: Vec<ApiCall> = all.iter().skip(offset).take(50).cloned().collect();
+        let next = (offset + 50 < all.len()).then(|| (offset + 50).to_string());
+        Ok(ActivityPage { calls: page, next_token: next })
+    }
+}
+
+impl Notifier for FakeCloud {
+    async fn publish(&self, subject: &str, body: &str) -> Result<(), Error> {
+        let mut s = self.enter("sns:Publish", subject)?;
+        s.published.push((subject.into(), body.into()));
+        Ok(())
+    }
+}
+
+pub fn api_call(name: &str, time: DateTime<Utc>, error: Option<&str>) -> ApiCall {
+    ApiCall {
+        time,
+        event_name: name.into(),
+        event_source: "iam.amazonaws.com".into(),
+        region: "us-east-1".into(),
+        source_ip: Some("203.0.113.77".into()),
+        user_agent: Some("aws-cli/2.15.0".into()),
+        error_code: error.map(str::to_owned),
+        read_only: Some(name.starts_with("List") || name.starts_with("Get")),
+    }
+}

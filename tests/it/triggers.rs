@@ -1,0 +1,194 @@
+//! Every payload in events/ parses into what the responder must act on; bad input is refused.
+
+use killswitch::error::Error;
+use killswitch::incident::{KeyKind, Principal, Received, Trigger};
+use killswitch::trigger::{parse, parse_bytes};
+use serde_json::json;
+
+use crate::support::{FIXTURE_KEY, FIXTURE_ROLE_KEY, event};
+
+fn incidents(name: &str) -> Vec<killswitch::incident::Incident> {
+    match parse(event(name)).unwrap() {
+        Received::Incidents(list) => list,
+        other => panic!("{name}: expected incidents, got {other:?}"),
+    }
+}
+
+fn bad(value: serde_json::Value) -> String {
+    match parse(value) {
+        Err(Error::BadEvent(msg)) => msg,
+        other => panic!("expected BadEvent, got {other:?}"),
+    }
+}
+
+#[test]
+fn guardduty_iam_user_finding_names_user_and_key() {
+    let list = incidents("guardduty-iam-user-finding.json");
+    assert_eq!(list.len(), 1);
+    let i = &list[0];
+    assert_eq!(i.key.as_str(), FIXTURE_KEY);
+    assert_eq!(i.key.kind(), KeyKind::LongTerm);
+    assert_eq!(i.principal, Principal::IamUser { user_name: "alice".into() });
+    assert_eq!(i.account.as_ref().map(|a| a.as_str()), Some("123456789012"));
+    assert_eq!(i.id, "guardduty:5ec9c1b2f6a04e3d8a2f1b7c3d9e0a11:2026-11-23T03:10:02.114Z");
+    match &i.trigger {
+        Trigger::GuardDuty { finding_type, remote_ip, count, .. } => {
+            assert_eq!(finding_type, "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS");
+            assert_eq!(remote_ip.as_deref(), Some("203.0.113.77"));
+            assert_eq!(*count, Some(3));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn guardduty_assumed_role_finding_names_role_and_session() {
+    let i = &incidents("guardduty-assumed-role-finding.json")[0];
+    assert_eq!(i.key.as_str(), FIXTURE_ROLE_KEY);
+    assert_eq!(i.key.kind(), KeyKind::Temporary);
+    assert_eq!(
+        i.principal,
+        Principal::AssumedRole { role_name: "ci-deployer".into(), session_name: Some("ci-deploy-session".into()) }
+    );
+}
+
+#[test]
+fn role_slash_session_user_names_are_tolerated() {
+    let mut e = event("guardduty-assumed-role-finding.json");
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = json!("ci-deployer/other-session");
+    e["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROACKCEVSQ6C2EXAMPLE");
+    let Received::Incidents(list) = parse(e).unwrap() else { panic!() };
+    assert_eq!(
+        list[0].principal,
+        Principal::AssumedRole { role_name: "ci-deployer".into(), session_name: Some("other-session".into()) }
+    );
+}
+
+#[test]
+fn sample_findings_are_recognised_by_either_marker_or_placeholders() {
+    assert!(matches!(parse(event("guardduty-sample-finding.json")).unwrap(), Received::Sample(_)));
+    // Only the JSON-in-a-string marker, with a real-looking key.
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["service"]["additionalInfo"] = json!({"value": "{\"sample\":true}", "type": "default"});
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    // Only the boolean marker.
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["service"]["additionalInfo"] = json!({"sample": true});
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    // Only placeholders, no marker.
+    let mut e = event("guardduty-sample-finding.json");
+    e["detail"]["service"]["additionalInfo"] = json!({});
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+}
+
+#[test]
+fn root_and_other_principal_types_become_notify_only_incidents() {
+    assert_eq!(incidents("guardduty-root-finding.json")[0].principal, Principal::Root);
+    for t in ["FederatedUser", "AWSService", "AWSAccount", "SomethingNew"] {
+        let mut e = event("guardduty-iam-user-finding.json");
+        e["detail"]["resource"]["accessKeyDetails"]["userType"] = json!(t);
+        let Received::Incidents(list) = parse(e).unwrap() else { panic!() };
+        assert_eq!(list[0].principal, Principal::Other { user_type: t.into() });
+    }
+}
+
+#[test]
+fn health_events_of_both_shapes_and_all_codes_name_the_key() {
+    let old = &incidents("health-exposed-old-shape.json")[0];
+    assert_eq!(old.key.as_str(), FIXTURE_KEY);
+    assert_eq!(old.principal, Principal::Unresolved);
+    let new = &incidents("health-exposed-new-shape.json")[0];
+    assert_eq!(new.key.as_str(), FIXTURE_KEY);
+    assert_eq!(new.principal, Principal::IamUser { user_name: "alice".into() });
+    match &new.trigger {
+        Trigger::Health { start_time, exposed_url, .. } => {
+            assert_eq!(start_time.map(|t| t.to_rfc3339()), Some("2026-11-23T02:41:54+00:00".into()));
+            assert!(exposed_url.as_deref().unwrap().starts_with("https://github.com/"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(incidents("health-iam-quarantine.json")[0].key.as_str(), FIXTURE_KEY);
+    for code in killswitch::trigger::HEALTH_RISK_CODES {
+        let mut e = event("health-exposed-old-shape.json");
+        e["detail"]["eventTypeCode"] = json!(code);
+        assert!(parse(e).is_ok(), "{code}");
+    }
+}
+
+#[test]
+fn health_event_with_several_keys_becomes_one_incident_per_key() {
+    let mut e = event("health-exposed-new-shape.json");
+    e["detail"]["affectedEntities"] = json!([{"entityValue": FIXTURE_KEY}, {"entityValue": "AKIAI44QH8DHBEXAMPLE"}]);
+    let Received::Incidents(list) = parse(e).unwrap() else { panic!() };
+    let keys: Vec<_> = list.iter().map(|i| i.key.as_str().to_owned()).collect();
+    assert_eq!(keys, vec![FIXTURE_KEY, "AKIAI44QH8DHBEXAMPLE"]);
+    // userName belongs to publicKey only; the other key's owner is resolved through IAM.
+    assert_eq!(list[1].principal, Principal::Unresolved);
+    assert_ne!(list[0].id, list[1].id);
+}
+
+#[test]
+fn manual_requests_parse_with_and_without_dry_run() {
+    let i = &incidents("manual-request.json")[0];
+    assert_eq!(i.principal, Principal::IamUser { user_name: "alice".into() });
+    assert!(!i.dry_run);
+    assert_eq!(i.id, "manual:INC-2026-1123-01");
+    let d = &incidents("manual-request-dry-run.json")[0];
+    assert!(d.dry_run);
+    assert_eq!(d.principal, Principal::Unresolved);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason() {
+    assert!(bad(json!([1, 2])).contains("JSON object"));
+    assert!(bad(json!({"hello": "world"})).contains("neither"));
+    assert!(bad(json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}})).contains("unsupported event"));
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("AKIA-not-a-key");
+    assert!(bad(e).contains("does not match"));
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["resource"]["resourceType"] = json!("S3Bucket");
+    assert!(bad(e).contains("resourceType"));
+    let mut e = event("health-exposed-old-shape.json");
+    e["detail"]["service"] = json!("ABUSE");
+    assert!(bad(e).contains("RISK"));
+    let mut e = event("health-exposed-old-shape.json");
+    e["detail"]["eventTypeCode"] = json!("AWS_EC2_MAINTENANCE_SCHEDULED");
+    assert!(bad(e).contains("not a credential-risk"));
+    let mut e = event("health-exposed-old-shape.json");
+    e["detail"]["affectedEntities"] = json!([{"entityValue": "i-0123456789"}]);
+    assert!(bad(e).contains("names no access key"));
+    let mut m = event("manual-request.json");
+    m["dryrun"] = json!(true);
+    assert!(bad(m).contains("unknown field"));
+    let mut m = event("manual-request.json");
+    m["role_name"] = json!("x");
+    assert!(bad(m).contains("not both"));
+    let mut m = event("manual-request.json");
+    m["user_name"] = json!("bad name/with slash");
+    assert!(bad(m).contains("not a valid IAM name"));
+    let mut m = event("manual-request.json");
+    m["account_id"] = json!("12345");
+    assert!(bad(m).contains("12 digits"));
+    let mut m = event("manual-request.json");
+    m.as_object_mut().unwrap().remove("requested_by");
+    assert!(bad(m).contains("requested_by"));
+}
+
+#[test]
+fn hostile_bytes_never_panic() {
+    let deep = "[".repeat(100_000);
+    for raw in [
+        &b""[..],
+        b"not json",
+        b"\xff\xfe",
+        deep.as_bytes(),
+        b"{\"detail-type\": 5}",
+        b"{\"access_key_id\": null}",
+        b"{\"detail-type\":\"GuardDuty Finding\",\"source\":\"aws.guardduty\",\"detail\":{\"id\":\"x\",\"type\":\"t\",\"resource\":{}}}",
+    ] {
+        assert!(matches!(parse_bytes(raw), Err(Error::BadEvent(_))), "{:?}", String::from_utf8_lossy(&raw[..raw.len().min(40)]));
+    }
+    let huge = vec![b' '; killswitch::trigger::MAX_PAYLOAD_BYTES + 1];
+    assert!(matches!(parse_bytes(&huge), Err(Error::BadEvent(m)) if m.contains("limit")));
+}
