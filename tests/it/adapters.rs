@@ -15,7 +15,11 @@ use killswitch::aws::AwsClients;
 use killswitch::incident::AccessKeyId;
 use killswitch::ports::{ActivityLog, Identity, KeyChange, LookupQuery, Notifier, PolicyTarget};
 
-fn clients(iam: aws_sdk_iam::Client, cloudtrail: aws_sdk_cloudtrail::Client, sns: aws_sdk_sns::Client) -> AwsClients {
+fn clients(
+    iam: aws_sdk_iam::Client,
+    cloudtrail: aws_sdk_cloudtrail::Client,
+    sns: aws_sdk_sns::Client,
+) -> AwsClients {
     AwsClients {
         iam,
         sts: mock_client!(aws_sdk_sts, []),
@@ -39,8 +43,15 @@ async fn deactivation_sends_inactive_with_the_explicit_user_name() {
         })
         .then_output(|| UpdateAccessKeyOutput::builder().build());
     let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
-    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
-    assert_eq!(c.deactivate_key("alice", &key()).await.unwrap(), KeyChange::Deactivated);
+    let c = clients(
+        iam,
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    assert_eq!(
+        c.deactivate_key("alice", &key()).await.unwrap(),
+        KeyChange::Deactivated
+    );
     assert_eq!(rule.num_calls(), 1);
 }
 
@@ -55,8 +66,15 @@ async fn no_such_entity_is_a_state_not_an_error() {
         )
     });
     let iam = mock_client!(aws_sdk_iam, [&rule]);
-    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
-    assert_eq!(c.deactivate_key("alice", &key()).await.unwrap(), KeyChange::NotFound);
+    let c = clients(
+        iam,
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    assert_eq!(
+        c.deactivate_key("alice", &key()).await.unwrap(),
+        KeyChange::NotFound
+    );
 }
 
 #[tokio::test]
@@ -72,8 +90,16 @@ async fn policy_documents_are_url_decoded() {
                 .unwrap()
         });
     let iam = mock_client!(aws_sdk_iam, [&rule]);
-    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
-    let doc = c.read_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll").await.unwrap().unwrap();
+    let c = clients(
+        iam,
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    let doc = c
+        .read_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(killswitch::policy::is_deny_all(&doc), "{doc}");
 }
 
@@ -87,10 +113,18 @@ async fn put_user_policy_sends_name_and_document_and_maps_limit_exceeded() {
         })
         .then_output(|| PutUserPolicyOutput::builder().build());
     let iam = mock_client!(aws_sdk_iam, [&ok]);
-    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
-    c.put_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll", &killswitch::policy::deny_all())
-        .await
-        .unwrap();
+    let c = clients(
+        iam,
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    c.put_policy(
+        &PolicyTarget::User("alice".into()),
+        "KillSwitchDenyAll",
+        &killswitch::policy::deny_all(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.num_calls(), 1);
 
     let full = mock!(aws_sdk_iam::Client::put_user_policy).then_error(|| {
@@ -102,10 +136,24 @@ async fn put_user_policy_sends_name_and_document_and_maps_limit_exceeded() {
         )
     });
     let iam = mock_client!(aws_sdk_iam, [&full]);
-    let c = clients(iam, mock_client!(aws_sdk_cloudtrail, []), mock_client!(aws_sdk_sns, []));
-    let err = c.put_policy(&PolicyTarget::User("alice".into()), "KillSwitchDenyAll", "{}").await.unwrap_err();
+    let c = clients(
+        iam,
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    let err = c
+        .put_policy(
+            &PolicyTarget::User("alice".into()),
+            "KillSwitchDenyAll",
+            "{}",
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.aws_code(), Some("LimitExceeded"));
-    assert!(err.to_string().starts_with("iam:PutUserPolicy failed"), "{err}");
+    assert!(
+        err.to_string().starts_with("iam:PutUserPolicy failed"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +183,11 @@ async fn lookup_uses_the_access_key_attribute_full_pages_and_parses_the_record()
                 .build()
         });
     let ct = mock_client!(aws_sdk_cloudtrail, [&rule]);
-    let c = clients(mock_client!(aws_sdk_iam, []), ct, mock_client!(aws_sdk_sns, []));
+    let c = clients(
+        mock_client!(aws_sdk_iam, []),
+        ct,
+        mock_client!(aws_sdk_sns, []),
+    );
     let k = key();
     let page = c
         .lookup_page(LookupQuery {
@@ -166,7 +218,11 @@ async fn publish_goes_to_the_configured_topic() {
         })
         .then_output(|| PublishOutput::builder().message_id("m-1").build());
     let sns = mock_client!(aws_sdk_sns, [&rule]);
-    let c = clients(mock_client!(aws_sdk_iam, []), mock_client!(aws_sdk_cloudtrail, []), sns);
+    let c = clients(
+        mock_client!(aws_sdk_iam, []),
+        mock_client!(aws_sdk_cloudtrail, []),
+        sns,
+    );
     c.publish("[killswitch] CONTAINED", "body").await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }

@@ -11,30 +11,58 @@ use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, Notification, Outcome, RegionCoverage, Status};
 use serde_json::{Value, json};
 
-use crate::support::{FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, config, event, responder};
+use crate::support::{
+    FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, config, event, responder,
+};
 
 fn app(cloud: FakeCloud) -> App<FakeCloud> {
-    App { cloud, config: config(), responder: responder() }
+    App {
+        cloud,
+        config: config(),
+        responder: responder(),
+    }
 }
 
 async fn run(app: &App<FakeCloud>, payload: Value) -> Response {
-    handle(app, payload, SystemTime::now() + Duration::from_secs(120), false).await.unwrap()
+    handle(
+        app,
+        payload,
+        SystemTime::now() + Duration::from_secs(120),
+        false,
+    )
+    .await
+    .unwrap()
 }
 
 fn position(calls: &[(String, String)], action: &str) -> usize {
-    calls.iter().position(|(a, _)| a == action).unwrap_or_else(|| panic!("{action} not called: {calls:?}"))
+    calls
+        .iter()
+        .position(|(a, _)| a == action)
+        .unwrap_or_else(|| panic!("{action} not called: {calls:?}"))
 }
 
 #[tokio::test]
 async fn leaked_user_key_is_deactivated_denied_verified_investigated_and_notified_in_that_order() {
     let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
-    app.cloud.add_events("us-east-1", vec![api_call("ListUsers", Utc::now() - TimeDelta::minutes(5), None)]);
+    app.cloud.add_events(
+        "us-east-1",
+        vec![api_call(
+            "ListUsers",
+            Utc::now() - TimeDelta::minutes(5),
+            None,
+        )],
+    );
     let response = run(&app, event("guardduty-iam-user-finding.json")).await;
     let report = &response.reports[0];
     assert_eq!(report.status, Status::Contained);
     assert!(response.error().is_none());
-    assert_eq!(app.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
-    assert!(policy::is_deny_all(&app.cloud.policy("user/alice", USER_POLICY_NAME).unwrap()));
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+    assert!(policy::is_deny_all(
+        &app.cloud.policy("user/alice", USER_POLICY_NAME).unwrap()
+    ));
     let calls = app.cloud.calls();
     assert!(position(&calls, "iam:UpdateAccessKey") < position(&calls, "iam:PutUserPolicy"));
     assert!(position(&calls, "iam:PutUserPolicy") < position(&calls, "cloudtrail:LookupEvents"));
@@ -42,13 +70,31 @@ async fn leaked_user_key_is_deactivated_denied_verified_investigated_and_notifie
     assert!(calls.contains(&("iam:UpdateAccessKey".into(), format!("alice {FIXTURE_KEY}"))));
     let v = report.verification.as_ref().unwrap();
     assert!(v.holds && !v.contested && v.checks.len() == 2);
-    let Investigation::Ran(activity) = &report.investigation else { panic!() };
+    let Investigation::Ran(activity) = &report.investigation else {
+        panic!()
+    };
     assert_eq!(activity.total_events, 1);
     // Region hints: the key's last-used Region from IAM.
-    assert_eq!(activity.regions.iter().map(|r| r.region.as_str()).collect::<Vec<_>>(), ["us-east-1", "eu-west-1"]);
+    assert_eq!(
+        activity
+            .regions
+            .iter()
+            .map(|r| r.region.as_str())
+            .collect::<Vec<_>>(),
+        ["us-east-1", "eu-west-1"]
+    );
     let (subject, body) = &app.cloud.published()[0];
-    assert!(subject.starts_with("[killswitch] CONTAINED: AKIAIOSFODNN7EXAMPLE (IAM user alice)"), "{subject}");
-    for needle in ["Key:        AKIAIOSFODNN7EXAMPLE", "deactivate_key", "iam:ListUsers", "update-access-key", "Still for a human"] {
+    assert!(
+        subject.starts_with("[killswitch] CONTAINED: AKIAIOSFODNN7EXAMPLE (IAM user alice)"),
+        "{subject}"
+    );
+    for needle in [
+        "Key:        AKIAIOSFODNN7EXAMPLE",
+        "deactivate_key",
+        "iam:ListUsers",
+        "update-access-key",
+        "Still for a human",
+    ] {
         assert!(body.contains(needle), "message lacks {needle:?}:\n{body}");
     }
 }
@@ -61,7 +107,11 @@ async fn replayed_finding_is_a_no_op_with_a_clear_outcome() {
     assert_eq!(writes_after_first, 2);
     let second = run(&app, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(second.reports[0].status, Status::AlreadyContained);
-    assert_eq!(app.cloud.writes().len(), writes_after_first, "replay wrote again");
+    assert_eq!(
+        app.cloud.writes().len(),
+        writes_after_first,
+        "replay wrote again"
+    );
     assert!(second.error().is_none());
     assert!(app.cloud.published()[1].0.contains("ALREADY CONTAINED"));
 }
@@ -72,7 +122,12 @@ async fn dry_run_makes_no_mutating_calls_from_any_of_its_three_switches() {
     let a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     let r = run(&a, event("manual-request-dry-run.json")).await;
     assert_eq!(r.reports[0].status, Status::DryRun);
-    assert!(r.reports[0].steps.iter().any(|s| s.outcome == Outcome::WouldDo));
+    assert!(
+        r.reports[0]
+            .steps
+            .iter()
+            .any(|s| s.outcome == Outcome::WouldDo)
+    );
     assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
     // KILLSWITCH_DRY_RUN.
     let mut b = app(FakeCloud::with_user("alice", FIXTURE_KEY));
@@ -81,9 +136,19 @@ async fn dry_run_makes_no_mutating_calls_from_any_of_its_three_switches() {
     assert!(b.cloud.writes().is_empty());
     // --dry-run on the command line.
     let c = app(FakeCloud::with_user("alice", FIXTURE_KEY));
-    handle(&c, event("manual-request.json"), SystemTime::now() + Duration::from_secs(60), true).await.unwrap();
+    handle(
+        &c,
+        event("manual-request.json"),
+        SystemTime::now() + Duration::from_secs(60),
+        true,
+    )
+    .await
+    .unwrap();
     assert!(c.cloud.writes().is_empty());
-    assert_eq!(c.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Active));
+    assert_eq!(
+        c.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Active)
+    );
     assert!(c.cloud.published()[0].1.contains("DRY RUN"));
 }
 
@@ -95,10 +160,19 @@ async fn cloudtrail_down_still_contains_and_notifies() {
     let report = &response.reports[0];
     assert_eq!(report.status, Status::Contained);
     assert!(response.error().is_none());
-    let Investigation::Ran(a) = &report.investigation else { panic!() };
-    assert!(a.regions.iter().all(|r| matches!(r.coverage, RegionCoverage::Failed { .. })));
+    let Investigation::Ran(a) = &report.investigation else {
+        panic!()
+    };
+    assert!(
+        a.regions
+            .iter()
+            .all(|r| matches!(r.coverage, RegionCoverage::Failed { .. }))
+    );
     let body = &app.cloud.published()[0].1;
-    assert!(body.contains("FAILED") && body.contains("INCOMPLETE"), "{body}");
+    assert!(
+        body.contains("FAILED") && body.contains("INCOMPLETE"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -108,12 +182,23 @@ async fn iam_down_notifies_and_returns_an_error_for_lambda_to_retry() {
     app.cloud.fail("iam:PutUserPolicy", "ServiceFailure");
     let response = run(&app, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Failed);
-    assert!(matches!(response.error(), Some(Error::ContainmentFailed(_))));
+    assert!(matches!(
+        response.error(),
+        Some(Error::ContainmentFailed(_))
+    ));
     let (subject, body) = &app.cloud.published()[0];
     assert!(subject.contains("CONTAINMENT FAILED"), "{subject}");
-    assert!(body.contains("iam:UpdateAccessKey failed (ServiceFailure)"), "{body}");
+    assert!(
+        body.contains("iam:UpdateAccessKey failed (ServiceFailure)"),
+        "{body}"
+    );
     // The deny policy was still attempted after the deactivation failed.
-    assert!(app.cloud.calls().iter().any(|(a, _)| a == "iam:PutUserPolicy"));
+    assert!(
+        app.cloud
+            .calls()
+            .iter()
+            .any(|(a, _)| a == "iam:PutUserPolicy")
+    );
 }
 
 #[tokio::test]
@@ -123,7 +208,10 @@ async fn account_check_failure_changes_nothing_and_errors() {
     let response = run(&app, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Failed);
     assert!(app.cloud.writes().is_empty());
-    assert!(matches!(response.error(), Some(Error::ContainmentFailed(_))));
+    assert!(matches!(
+        response.error(),
+        Some(Error::ContainmentFailed(_))
+    ));
     assert_eq!(app.cloud.published().len(), 1);
 }
 
@@ -133,15 +221,25 @@ async fn sns_down_keeps_containment_and_reports_the_notification_error() {
     app.cloud.fail("sns:Publish", "AuthorizationError");
     let response = run(&app, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Contained);
-    assert_eq!(app.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
-    assert!(matches!(response.reports[0].notification, Notification::Failed { .. }));
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+    assert!(matches!(
+        response.reports[0].notification,
+        Notification::Failed { .. }
+    ));
     assert!(matches!(response.error(), Some(Error::NotifyFailed(_))));
 }
 
 #[tokio::test]
 async fn refusals_make_zero_writes_and_still_notify() {
     let cases: Vec<(Value, &str, Box<dyn Fn(&mut App<FakeCloud>)>)> = vec![
-        (event("guardduty-root-finding.json"), "root user", Box::new(|_| {})),
+        (
+            event("guardduty-root-finding.json"),
+            "root user",
+            Box::new(|_| {}),
+        ),
         (
             event("guardduty-iam-user-finding.json"),
             "KILLSWITCH_PROTECTED_PRINCIPALS",
@@ -150,13 +248,20 @@ async fn refusals_make_zero_writes_and_still_notify() {
         (
             event("guardduty-iam-user-finding.json"),
             "KILLSWITCH_PROTECTED_PRINCIPALS",
-            Box::new(|a| a.config.protected = vec!["arn:aws:iam::123456789012:user/team/alice".into()]),
+            Box::new(|a| {
+                a.config.protected = vec!["arn:aws:iam::123456789012:user/team/alice".into()]
+            }),
         ),
         (
             event("guardduty-iam-user-finding.json"),
             "belongs to account 999999999999",
             Box::new(|a| {
-                a.cloud.state.lock().unwrap().key_account.insert(FIXTURE_KEY.into(), "999999999999".into());
+                a.cloud
+                    .state
+                    .lock()
+                    .unwrap()
+                    .key_account
+                    .insert(FIXTURE_KEY.into(), "999999999999".into());
             }),
         ),
         (
@@ -164,9 +269,21 @@ async fn refusals_make_zero_writes_and_still_notify() {
             "trigger is for account 999999999999",
             Box::new(|_| {}),
         ),
-        (role_finding("killswitch-fn-role"), "own role", Box::new(|_| {})),
-        (role_finding("AWSServiceRoleForSupport"), "service-linked", Box::new(|_| {})),
-        (role_finding("AWSReservedSSO_AdministratorAccess_0123456789abcdef"), "Identity Center", Box::new(|_| {})),
+        (
+            role_finding("killswitch-fn-role"),
+            "own role",
+            Box::new(|_| {}),
+        ),
+        (
+            role_finding("AWSServiceRoleForSupport"),
+            "service-linked",
+            Box::new(|_| {}),
+        ),
+        (
+            role_finding("AWSReservedSSO_AdministratorAccess_0123456789abcdef"),
+            "Identity Center",
+            Box::new(|_| {}),
+        ),
         (
             json!({"access_key_id": FIXTURE_ROLE_KEY, "reason": "r", "requested_by": "me"}),
             "cannot be traced",
@@ -182,7 +299,10 @@ async fn refusals_make_zero_writes_and_still_notify() {
         assert!(report.summary.contains(why), "{why}: {}", report.summary);
         assert!(a.cloud.writes().is_empty(), "{why}: {:?}", a.cloud.writes());
         assert!(response.error().is_none(), "{why}");
-        assert!(a.cloud.published()[0].0.contains("NOT CONTAINED (refused)"), "{why}");
+        assert!(
+            a.cloud.published()[0].0.contains("NOT CONTAINED (refused)"),
+            "{why}"
+        );
     }
 }
 
@@ -197,14 +317,24 @@ async fn sample_finding_makes_no_iam_call_and_says_sample() {
     let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     let response = run(&app, event("guardduty-sample-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Sample);
-    assert!(app.cloud.iam_calls().is_empty(), "{:?}", app.cloud.iam_calls());
+    assert!(
+        app.cloud.iam_calls().is_empty(),
+        "{:?}",
+        app.cloud.iam_calls()
+    );
     assert!(app.cloud.published()[0].0.contains("SAMPLE"));
 }
 
 #[tokio::test]
 async fn bad_input_is_an_error_and_touches_nothing() {
     let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
-    let result = handle(&app, json!({"access_key_id": "nope", "reason": "r", "requested_by": "me"}), SystemTime::now(), false).await;
+    let result = handle(
+        &app,
+        json!({"access_key_id": "nope", "reason": "r", "requested_by": "me"}),
+        SystemTime::now(),
+        false,
+    )
+    .await;
     assert!(matches!(result, Err(Error::BadEvent(_))));
     assert!(app.cloud.calls().is_empty());
 }
@@ -215,18 +345,42 @@ async fn assumed_role_gets_a_session_cutoff_that_never_moves_backwards() {
     let before = Utc::now();
     let first = run(&app, event("guardduty-assumed-role-finding.json")).await;
     assert_eq!(first.reports[0].status, Status::Contained);
-    let doc = app.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).unwrap();
+    let doc = app
+        .cloud
+        .policy("role/ci-deployer", ROLE_POLICY_NAME)
+        .unwrap();
     let cutoff = policy::revocation_cutoff(&doc).unwrap();
-    assert!(cutoff >= before && cutoff <= Utc::now() + TimeDelta::seconds(1), "{cutoff}");
-    assert!(app.cloud.calls().iter().all(|(a, _)| a != "iam:UpdateAccessKey"), "ASIA keys are not IAM keys");
+    assert!(
+        cutoff >= before && cutoff <= Utc::now() + TimeDelta::seconds(1),
+        "{cutoff}"
+    );
+    assert!(
+        app.cloud
+            .calls()
+            .iter()
+            .all(|(a, _)| a != "iam:UpdateAccessKey"),
+        "ASIA keys are not IAM keys"
+    );
 
     // A later cutoff already in place (a newer delivery won the race): it is kept.
     let future: DateTime<Utc> = Utc::now() + TimeDelta::hours(1);
-    app.cloud.set_policy("role/ci-deployer", ROLE_POLICY_NAME, &policy::revoke_older_sessions(future));
+    app.cloud.set_policy(
+        "role/ci-deployer",
+        ROLE_POLICY_NAME,
+        &policy::revoke_older_sessions(future),
+    );
     let again = run(&app, event("guardduty-assumed-role-finding.json")).await;
     assert_eq!(again.reports[0].status, Status::AlreadyContained);
-    let kept = policy::revocation_cutoff(&app.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).unwrap()).unwrap();
-    assert_eq!(Some(kept), policy::revocation_cutoff(&policy::revoke_older_sessions(future)));
+    let kept = policy::revocation_cutoff(
+        &app.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        Some(kept),
+        policy::revocation_cutoff(&policy::revoke_older_sessions(future))
+    );
     assert!(kept > Utc::now());
 }
 
@@ -236,7 +390,13 @@ async fn temporary_key_of_a_user_gets_the_deny_policy_only() {
     let payload = json!({"access_key_id": FIXTURE_ROLE_KEY, "user_name": "bob", "reason": "r", "requested_by": "me"});
     let response = run(&app, payload).await;
     assert_eq!(response.reports[0].status, Status::Contained);
-    assert_eq!(app.cloud.writes(), vec![("iam:PutUserPolicy".to_string(), format!("user/bob {USER_POLICY_NAME}"))]);
+    assert_eq!(
+        app.cloud.writes(),
+        vec![(
+            "iam:PutUserPolicy".to_string(),
+            format!("user/bob {USER_POLICY_NAME}")
+        )]
+    );
 }
 
 #[tokio::test]
@@ -244,8 +404,16 @@ async fn health_event_without_user_resolves_the_owner_through_iam() {
     let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     let response = run(&app, event("health-exposed-old-shape.json")).await;
     assert_eq!(response.reports[0].status, Status::Contained);
-    assert_eq!(app.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
-    assert!(response.reports[0].steps.iter().any(|s| s.detail.contains("IAM says the key belongs to user alice")));
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+    assert!(
+        response.reports[0]
+            .steps
+            .iter()
+            .any(|s| s.detail.contains("IAM says the key belongs to user alice"))
+    );
 }
 
 #[tokio::test]
@@ -267,7 +435,10 @@ async fn undone_containment_is_reapplied_once_and_flagged_contested() {
     assert_eq!(report.status, Status::Contested);
     let v = report.verification.as_ref().unwrap();
     assert!(v.contested && v.reapplied && v.holds);
-    assert_eq!(app.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
     assert!(app.cloud.policy("user/alice", USER_POLICY_NAME).is_some());
     assert!(app.cloud.published()[0].0.contains("CONTESTED"));
     assert!(response.error().is_none());
@@ -279,10 +450,21 @@ async fn inline_policy_quota_overflow_is_reported_and_the_deactivation_stands() 
     app.cloud.fail("iam:PutUserPolicy", "LimitExceeded");
     let response = run(&app, event("guardduty-iam-user-finding.json")).await;
     let report = &response.reports[0];
-    assert_eq!(app.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
     assert_eq!(report.status, Status::Failed);
-    let deny = report.steps.iter().find(|s| s.step == killswitch::playbook::Step::DenyUser).unwrap();
-    assert!(deny.detail.contains("inline-policy quota") && deny.detail.contains("AWSDenyAll"), "{}", deny.detail);
+    let deny = report
+        .steps
+        .iter()
+        .find(|s| s.step == killswitch::playbook::Step::DenyUser)
+        .unwrap();
+    assert!(
+        deny.detail.contains("inline-policy quota") && deny.detail.contains("AWSDenyAll"),
+        "{}",
+        deny.detail
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -290,24 +472,60 @@ async fn investigation_pages_at_two_calls_per_second_per_region_and_reports_caps
     let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     a.config.max_events_per_region = 100;
     let now = Utc::now();
-    a.cloud.add_events("us-east-1", (0..260).map(|i| api_call("GetUser", now - TimeDelta::seconds(i), None)).collect());
-    a.cloud.add_events("eu-west-1", (0..90).map(|i| api_call("ListRoles", now - TimeDelta::seconds(i), Some("AccessDenied"))).collect());
+    a.cloud.add_events(
+        "us-east-1",
+        (0..260)
+            .map(|i| api_call("GetUser", now - TimeDelta::seconds(i), None))
+            .collect(),
+    );
+    a.cloud.add_events(
+        "eu-west-1",
+        (0..90)
+            .map(|i| {
+                api_call(
+                    "ListRoles",
+                    now - TimeDelta::seconds(i),
+                    Some("AccessDenied"),
+                )
+            })
+            .collect(),
+    );
     let response = run(&a, event("guardduty-iam-user-finding.json")).await;
-    let Investigation::Ran(act) = &response.reports[0].investigation else { panic!() };
-    let us = act.regions.iter().find(|r| r.region == "us-east-1").unwrap();
-    assert!(matches!(&us.coverage, RegionCoverage::Partial { reason, .. } if reason.contains("100 events")));
+    let Investigation::Ran(act) = &response.reports[0].investigation else {
+        panic!()
+    };
+    let us = act
+        .regions
+        .iter()
+        .find(|r| r.region == "us-east-1")
+        .unwrap();
+    assert!(
+        matches!(&us.coverage, RegionCoverage::Partial { reason, .. } if reason.contains("100 events"))
+    );
     assert_eq!(us.events, 100);
-    let eu = act.regions.iter().find(|r| r.region == "eu-west-1").unwrap();
+    let eu = act
+        .regions
+        .iter()
+        .find(|r| r.region == "eu-west-1")
+        .unwrap();
     assert_eq!(eu.coverage, RegionCoverage::Complete);
     assert_eq!(eu.events, 90);
     assert_eq!(eu.calls_made, 2);
     assert_eq!(act.denied.get("ListRoles"), Some(&90));
     let lookups = a.cloud.state.lock().unwrap().lookups.clone();
     for region in ["us-east-1", "eu-west-1"] {
-        let times: Vec<_> = lookups.iter().filter(|(r, _)| r == region).map(|(_, t)| *t).collect();
+        let times: Vec<_> = lookups
+            .iter()
+            .filter(|(r, _)| r == region)
+            .map(|(_, t)| *t)
+            .collect();
         assert!(times.len() >= 2);
         for w in times.windows(2) {
-            assert!(w[1] - w[0] >= Duration::from_millis(500), "{region}: calls {:?} apart", w[1] - w[0]);
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(500),
+                "{region}: calls {:?} apart",
+                w[1] - w[0]
+            );
         }
     }
 }
@@ -316,16 +534,26 @@ async fn investigation_pages_at_two_calls_per_second_per_region_and_reports_caps
 async fn investigation_stops_at_the_deadline_and_says_partial() {
     let a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     let now = Utc::now();
-    a.cloud.add_events("us-east-1", (0..5000).map(|i| api_call("GetUser", now - TimeDelta::seconds(i), None)).collect());
+    a.cloud.add_events(
+        "us-east-1",
+        (0..5000)
+            .map(|i| api_call("GetUser", now - TimeDelta::seconds(i), None))
+            .collect(),
+    );
     let mut cfg = a.config.clone();
     cfg.max_events_per_region = 100_000;
     cfg.investigation_budget = Duration::from_secs(3);
     let a = App { config: cfg, ..a };
     let response = run(&a, event("guardduty-iam-user-finding.json")).await;
     let report = &response.reports[0];
-    let Investigation::Ran(act) = &report.investigation else { panic!() };
+    let Investigation::Ran(act) = &report.investigation else {
+        panic!()
+    };
     let us = &act.regions[0];
-    assert!(matches!(&us.coverage, RegionCoverage::Partial { reason, .. } if reason.contains("time budget")), "{us:?}");
+    assert!(
+        matches!(&us.coverage, RegionCoverage::Partial { reason, .. } if reason.contains("time budget")),
+        "{us:?}"
+    );
     assert!(us.events > 0 && us.events < 5000);
     assert_eq!(report.status, Status::Contained);
     assert!(a.cloud.published()[0].1.contains("PARTIAL"));

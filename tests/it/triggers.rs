@@ -28,12 +28,28 @@ fn guardduty_iam_user_finding_names_user_and_key() {
     let i = &list[0];
     assert_eq!(i.key.as_str(), FIXTURE_KEY);
     assert_eq!(i.key.kind(), KeyKind::LongTerm);
-    assert_eq!(i.principal, Principal::IamUser { user_name: "alice".into() });
+    assert_eq!(
+        i.principal,
+        Principal::IamUser {
+            user_name: "alice".into()
+        }
+    );
     assert_eq!(i.account.as_ref().map(|a| a.as_str()), Some("123456789012"));
-    assert_eq!(i.id, "guardduty:5ec9c1b2f6a04e3d8a2f1b7c3d9e0a11:2026-11-23T03:10:02.114Z");
+    assert_eq!(
+        i.id,
+        "guardduty:5ec9c1b2f6a04e3d8a2f1b7c3d9e0a11:2026-11-23T03:10:02.114Z"
+    );
     match &i.trigger {
-        Trigger::GuardDuty { finding_type, remote_ip, count, .. } => {
-            assert_eq!(finding_type, "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS");
+        Trigger::GuardDuty {
+            finding_type,
+            remote_ip,
+            count,
+            ..
+        } => {
+            assert_eq!(
+                finding_type,
+                "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+            );
             assert_eq!(remote_ip.as_deref(), Some("203.0.113.77"));
             assert_eq!(*count, Some(3));
         }
@@ -48,7 +64,10 @@ fn guardduty_assumed_role_finding_names_role_and_session() {
     assert_eq!(i.key.kind(), KeyKind::Temporary);
     assert_eq!(
         i.principal,
-        Principal::AssumedRole { role_name: "ci-deployer".into(), session_name: Some("ci-deploy-session".into()) }
+        Principal::AssumedRole {
+            role_name: "ci-deployer".into(),
+            session_name: Some("ci-deploy-session".into())
+        }
     );
 }
 
@@ -57,19 +76,28 @@ fn role_slash_session_user_names_are_tolerated() {
     let mut e = event("guardduty-assumed-role-finding.json");
     e["detail"]["resource"]["accessKeyDetails"]["userName"] = json!("ci-deployer/other-session");
     e["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROACKCEVSQ6C2EXAMPLE");
-    let Received::Incidents(list) = parse(e).unwrap() else { panic!() };
+    let Received::Incidents(list) = parse(e).unwrap() else {
+        panic!()
+    };
     assert_eq!(
         list[0].principal,
-        Principal::AssumedRole { role_name: "ci-deployer".into(), session_name: Some("other-session".into()) }
+        Principal::AssumedRole {
+            role_name: "ci-deployer".into(),
+            session_name: Some("other-session".into())
+        }
     );
 }
 
 #[test]
 fn sample_findings_are_recognised_by_either_marker_or_placeholders() {
-    assert!(matches!(parse(event("guardduty-sample-finding.json")).unwrap(), Received::Sample(_)));
+    assert!(matches!(
+        parse(event("guardduty-sample-finding.json")).unwrap(),
+        Received::Sample(_)
+    ));
     // Only the JSON-in-a-string marker, with a real-looking key.
     let mut e = event("guardduty-iam-user-finding.json");
-    e["detail"]["service"]["additionalInfo"] = json!({"value": "{\"sample\":true}", "type": "default"});
+    e["detail"]["service"]["additionalInfo"] =
+        json!({"value": "{\"sample\":true}", "type": "default"});
     assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
     // Only the boolean marker.
     let mut e = event("guardduty-iam-user-finding.json");
@@ -83,12 +111,22 @@ fn sample_findings_are_recognised_by_either_marker_or_placeholders() {
 
 #[test]
 fn root_and_other_principal_types_become_notify_only_incidents() {
-    assert_eq!(incidents("guardduty-root-finding.json")[0].principal, Principal::Root);
+    assert_eq!(
+        incidents("guardduty-root-finding.json")[0].principal,
+        Principal::Root
+    );
     for t in ["FederatedUser", "AWSService", "AWSAccount", "SomethingNew"] {
         let mut e = event("guardduty-iam-user-finding.json");
         e["detail"]["resource"]["accessKeyDetails"]["userType"] = json!(t);
-        let Received::Incidents(list) = parse(e).unwrap() else { panic!() };
-        assert_eq!(list[0].principal, Principal::Other { user_type: t.into() });
+        let Received::Incidents(list) = parse(e).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            list[0].principal,
+            Principal::Other {
+                user_type: t.into()
+            }
+        );
     }
 }
 
@@ -99,15 +137,35 @@ fn health_events_of_both_shapes_and_all_codes_name_the_key() {
     assert_eq!(old.principal, Principal::Unresolved);
     let new = &incidents("health-exposed-new-shape.json")[0];
     assert_eq!(new.key.as_str(), FIXTURE_KEY);
-    assert_eq!(new.principal, Principal::IamUser { user_name: "alice".into() });
+    assert_eq!(
+        new.principal,
+        Principal::IamUser {
+            user_name: "alice".into()
+        }
+    );
     match &new.trigger {
-        Trigger::Health { start_time, exposed_url, .. } => {
-            assert_eq!(start_time.map(|t| t.to_rfc3339()), Some("2026-11-23T02:41:54+00:00".into()));
-            assert!(exposed_url.as_deref().unwrap().starts_with("https://github.com/"));
+        Trigger::Health {
+            start_time,
+            exposed_url,
+            ..
+        } => {
+            assert_eq!(
+                start_time.map(|t| t.to_rfc3339()),
+                Some("2026-11-23T02:41:54+00:00".into())
+            );
+            assert!(
+                exposed_url
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("https://github.com/")
+            );
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(incidents("health-iam-quarantine.json")[0].key.as_str(), FIXTURE_KEY);
+    assert_eq!(
+        incidents("health-iam-quarantine.json")[0].key.as_str(),
+        FIXTURE_KEY
+    );
     for code in killswitch::trigger::HEALTH_RISK_CODES {
         let mut e = event("health-exposed-old-shape.json");
         e["detail"]["eventTypeCode"] = json!(code);
@@ -118,8 +176,11 @@ fn health_events_of_both_shapes_and_all_codes_name_the_key() {
 #[test]
 fn health_event_with_several_keys_becomes_one_incident_per_key() {
     let mut e = event("health-exposed-new-shape.json");
-    e["detail"]["affectedEntities"] = json!([{"entityValue": FIXTURE_KEY}, {"entityValue": "AKIAI44QH8DHBEXAMPLE"}]);
-    let Received::Incidents(list) = parse(e).unwrap() else { panic!() };
+    e["detail"]["affectedEntities"] =
+        json!([{"entityValue": FIXTURE_KEY}, {"entityValue": "AKIAI44QH8DHBEXAMPLE"}]);
+    let Received::Incidents(list) = parse(e).unwrap() else {
+        panic!()
+    };
     let keys: Vec<_> = list.iter().map(|i| i.key.as_str().to_owned()).collect();
     assert_eq!(keys, vec![FIXTURE_KEY, "AKIAI44QH8DHBEXAMPLE"]);
     // userName belongs to publicKey only; the other key's owner is resolved through IAM.
@@ -130,7 +191,12 @@ fn health_event_with_several_keys_becomes_one_incident_per_key() {
 #[test]
 fn manual_requests_parse_with_and_without_dry_run() {
     let i = &incidents("manual-request.json")[0];
-    assert_eq!(i.principal, Principal::IamUser { user_name: "alice".into() });
+    assert_eq!(
+        i.principal,
+        Principal::IamUser {
+            user_name: "alice".into()
+        }
+    );
     assert!(!i.dry_run);
     assert_eq!(i.id, "manual:INC-2026-1123-01");
     let d = &incidents("manual-request-dry-run.json")[0];

@@ -10,8 +10,8 @@ use killswitch::error::Error;
 use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
-    ActivityLog, ActivityPage, ApiCall, Identity, KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier,
-    PolicyTarget,
+    ActivityLog, ActivityPage, ApiCall, Identity, KeyChange, KeyStatus, KeyUsage, LookupQuery,
+    Notifier, PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -47,7 +47,11 @@ pub fn responder() -> Responder {
 pub type Call = (String, String);
 
 /// Mutating IAM actions.
-pub const WRITES: [&str; 3] = ["iam:UpdateAccessKey", "iam:PutUserPolicy", "iam:PutRolePolicy"];
+pub const WRITES: [&str; 3] = [
+    "iam:UpdateAccessKey",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+];
 
 #[derive(Default)]
 pub struct State {
@@ -94,11 +98,16 @@ impl FakeCloud {
     pub fn add_user_key(&self, user: &str, key: &str, status: KeyStatus) {
         let mut s = self.state.lock().unwrap();
         s.keys.insert((user.into(), key.into()), status);
-        s.owners.insert(key.into(), (user.into(), Some("eu-west-1".into())));
+        s.owners
+            .insert(key.into(), (user.into(), Some("eu-west-1".into())));
     }
 
     pub fn fail(&self, action: &str, code: &str) {
-        self.state.lock().unwrap().fail.insert(action.into(), code.into());
+        self.state
+            .lock()
+            .unwrap()
+            .fail
+            .insert(action.into(), code.into());
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -106,7 +115,10 @@ impl FakeCloud {
     }
 
     pub fn writes(&self) -> Vec<Call> {
-        self.calls().into_iter().filter(|(a, _)| WRITES.contains(&a.as_str())).collect()
+        self.calls()
+            .into_iter()
+            .filter(|(a, _)| WRITES.contains(&a.as_str()))
+            .collect()
     }
 
     pub fn iam_calls(&self) -> Vec<Call> {
@@ -117,15 +129,29 @@ impl FakeCloud {
     }
 
     pub fn policy(&self, target: &str, name: &str) -> Option<String> {
-        self.state.lock().unwrap().policies.get(&(target.into(), name.into())).cloned()
+        self.state
+            .lock()
+            .unwrap()
+            .policies
+            .get(&(target.into(), name.into()))
+            .cloned()
     }
 
     pub fn set_policy(&self, target: &str, name: &str, doc: &str) {
-        self.state.lock().unwrap().policies.insert((target.into(), name.into()), doc.into());
+        self.state
+            .lock()
+            .unwrap()
+            .policies
+            .insert((target.into(), name.into()), doc.into());
     }
 
     pub fn key_state(&self, user: &str, key: &str) -> Option<KeyStatus> {
-        self.state.lock().unwrap().keys.get(&(user.into(), key.into())).copied()
+        self.state
+            .lock()
+            .unwrap()
+            .keys
+            .get(&(user.into(), key.into()))
+            .copied()
     }
 
     pub fn published(&self) -> Vec<(String, String)> {
@@ -133,10 +159,20 @@ impl FakeCloud {
     }
 
     pub fn add_events(&self, region: &str, calls: Vec<ApiCall>) {
-        self.state.lock().unwrap().events.entry(region.into()).or_default().extend(calls);
+        self.state
+            .lock()
+            .unwrap()
+            .events
+            .entry(region.into())
+            .or_default()
+            .extend(calls);
     }
 
-    fn enter(&self, action: &str, arg: impl Into<String>) -> Result<std::sync::MutexGuard<'_, State>, Error> {
+    fn enter(
+        &self,
+        action: &str,
+        arg: impl Into<String>,
+    ) -> Result<std::sync::MutexGuard<'_, State>, Error> {
         let mut s = self.state.lock().unwrap();
         s.calls.push((action.into(), arg.into()));
         if let Some(code) = s.fail.get(action) {
@@ -157,7 +193,12 @@ fn leak(s: &str) -> &'static str {
 impl Identity for FakeCloud {
     async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
         let s = self.enter("sts:GetAccessKeyInfo", key.as_str())?;
-        Ok(AccountId::parse(s.key_account.get(key.as_str()).map_or(ACCOUNT, String::as_str)).unwrap())
+        Ok(AccountId::parse(
+            s.key_account
+                .get(key.as_str())
+                .map_or(ACCOUNT, String::as_str),
+        )
+        .unwrap())
     }
 
     async fn key_usage(&self, key: &AccessKeyId) -> Result<Option<KeyUsage>, Error> {
@@ -197,7 +238,11 @@ impl Identity for FakeCloud {
         }
     }
 
-    async fn read_policy(&self, target: &PolicyTarget, name: &str) -> Result<Option<String>, Error> {
+    async fn read_policy(
+        &self,
+        target: &PolicyTarget,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
         let action = match target {
             PolicyTarget::User(_) => "iam:GetUserPolicy",
             PolicyTarget::Role(_) => "iam:GetRolePolicy",
@@ -206,13 +251,19 @@ impl Identity for FakeCloud {
         Ok(s.policies.get(&(target_key(target), name.into())).cloned())
     }
 
-    async fn put_policy(&self, target: &PolicyTarget, name: &str, document: &str) -> Result<(), Error> {
+    async fn put_policy(
+        &self,
+        target: &PolicyTarget,
+        name: &str,
+        document: &str,
+    ) -> Result<(), Error> {
         let action = match target {
             PolicyTarget::User(_) => "iam:PutUserPolicy",
             PolicyTarget::Role(_) => "iam:PutRolePolicy",
         };
         let mut s = self.enter(action, format!("{} {name}", target_key(target)))?;
-        s.policies.insert((target_key(target), name.into()), document.into());
+        s.policies
+            .insert((target_key(target), name.into()), document.into());
         Ok(())
     }
 }
@@ -220,7 +271,8 @@ impl Identity for FakeCloud {
 impl ActivityLog for FakeCloud {
     async fn lookup_page(&self, q: LookupQuery<'_>) -> Result<ActivityPage, Error> {
         let mut s = self.enter("cloudtrail:LookupEvents", q.region)?;
-        s.lookups.push((q.region.to_owned(), tokio::time::Instant::now()));
+        s.lookups
+            .push((q.region.to_owned(), tokio::time::Instant::now()));
         let mut all: Vec<ApiCall> = s
             .events
             .get(q.region)
@@ -233,7 +285,10 @@ impl ActivityLog for FakeCloud {
         let offset: usize = q.next_token.as_deref().map_or(0, |t| t.parse().unwrap());
         let page: Vec<ApiCall> = all.iter().skip(offset).take(50).cloned().collect();
         let next = (offset + 50 < all.len()).then(|| (offset + 50).to_string());
-        Ok(ActivityPage { calls: page, next_token: next })
+        Ok(ActivityPage {
+            calls: page,
+            next_token: next,
+        })
     }
 }
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): formatting, lints, the template, then every test, the
+# end-to-end ones against the embedded local AWS, which this script installs, starts and stops.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== local AWS (pinned moto, cfn-lint)"
+scripts/local-aws.sh install
+echo "== cfn-lint template.yaml"
+.local-aws/venv/bin/cfn-lint template.yaml
+echo "== cargo test, including the end-to-end tests on the local AWS"
+scripts/local-aws.sh run -- cargo test --locked -- --include-ignored
