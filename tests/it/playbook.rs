@@ -234,7 +234,8 @@ async fn sns_down_keeps_containment_and_reports_the_notification_error() {
 
 #[tokio::test]
 async fn refusals_make_zero_writes_and_still_notify() {
-    let cases: Vec<(Value, &str, Box<dyn Fn(&mut App<FakeCloud>)>)> = vec![
+    type Setup = Box<dyn Fn(&mut App<FakeCloud>)>;
+    let cases: Vec<(Value, &str, Setup)> = vec![
         (
             event("guardduty-root-finding.json"),
             "root user",

@@ -281,7 +281,7 @@ impl ActivityLog for FakeCloud {
             .into_iter()
             .filter(|c| c.time >= q.start && c.time <= q.end)
             .collect();
-        all.sort_by(|a, b| b.time.cmp(&a.time));
+        all.sort_by_key(|c| std::cmp::Reverse(c.time));
         let offset: usize = q.next_token.as_deref().map_or(0, |t| t.parse().unwrap());
         let page: Vec<ApiCall> = all.iter().skip(offset).take(50).cloned().collect();
         let next = (offset + 50 < all.len()).then(|| (offset + 50).to_string());
