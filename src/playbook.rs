@@ -163,8 +163,8 @@ where
         let regions = regions_to_search(incident, usage.as_ref(), ctx.config);
         let should_verify =
             verify_target.is_some() && !dry_run && report.status != Status::KeyNotFound;
-        let should_investigate =
-            !matches!(report.status, Status::Refused) || report.account_matches_us();
+        // Another account's key has no history here; a refused principal of ours still does.
+        let should_investigate = report.status != Status::Rejected;
         // The second read-back waits out IAM's propagation window; CloudTrail is read meanwhile.
         let (verification, investigation) = tokio::join!(
             async {
@@ -178,7 +178,7 @@ where
                     investigate(cloud, &incident.key, &regions, ctx).await
                 } else {
                     Investigation::NotRun {
-                        reason: "refused before any lookup".into(),
+                        reason: "the key is not this account's".into(),
                     }
                 }
             }
@@ -223,15 +223,6 @@ pub async fn respond_to_sample<N: Notifier>(
     report
 }
 
-impl Report {
-    fn account_matches_us(&self) -> bool {
-        !self
-            .steps
-            .iter()
-            .any(|s| s.step == Step::CheckAccount && s.outcome != Outcome::Done)
-    }
-}
-
 fn refuse(
     report: &mut Report,
     step: Step,
@@ -242,6 +233,19 @@ fn refuse(
     report.status = Status::Refused;
     report.summary = format!("Not contained: {reason}. A human must decide.");
     report.record(step, Outcome::Skipped, reason, now);
+    (None, None)
+}
+
+/// Input that names another account's key: an error for the caller, nothing changed.
+fn reject(
+    report: &mut Report,
+    reason: String,
+    now: DateTime<Utc>,
+) -> (Option<Plan>, Option<KeyUsage>) {
+    warn!(reason = %reason, "rejected");
+    report.status = Status::Rejected;
+    report.summary = format!("Rejected: {reason}. Nothing was changed.");
+    report.record(Step::CheckAccount, Outcome::Skipped, reason, now);
     (None, None)
 }
 
@@ -270,9 +274,8 @@ async fn guard<C: Identity>(
     }
     if let Some(acct) = &incident.account {
         if acct != &me.account {
-            return refuse(
+            return reject(
                 report,
-                Step::CheckAccount,
                 format!(
                     "the trigger is for account {acct}, this function runs in {}",
                     me.account
@@ -299,9 +302,8 @@ async fn guard<C: Identity>(
             );
         }
         Ok(owner) => {
-            return refuse(
+            return reject(
                 report,
-                Step::CheckAccount,
                 format!("the key belongs to account {owner}, not to {}", me.account),
                 now,
             );
@@ -965,7 +967,7 @@ fn finish(report: &mut Report, incident: &Incident, plan: Option<&Plan>) {
             Status::KeyNotFound => {
                 format!("Key {key} does not exist for its user: nothing to contain.")
             }
-            Status::Refused | Status::Sample => String::new(),
+            Status::Refused | Status::Rejected | Status::Sample => String::new(),
         };
     }
     let mut next = Vec::new();
@@ -1039,6 +1041,12 @@ async fn notify<N: Notifier>(cloud: &N, report: &mut Report) {
 pub fn outcome_error(reports: &[Report]) -> Option<Error> {
     if let Some(r) = reports.iter().find(|r| r.containment_failed()) {
         return Some(Error::ContainmentFailed(format!(
+            "{}: {}",
+            r.access_key_id, r.summary
+        )));
+    }
+    if let Some(r) = reports.iter().find(|r| r.status == Status::Rejected) {
+        return Some(Error::BadEvent(format!(
             "{}: {}",
             r.access_key_id, r.summary
         )));

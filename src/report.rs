@@ -28,6 +28,8 @@ pub enum Status {
     Failed,
     /// Not acted on by rule (protected principal, root, other account...). Notify only.
     Refused,
+    /// The key (or the trigger) belongs to another account: bad input, nothing changed.
+    Rejected,
     /// GuardDuty sample finding: never acted on.
     Sample,
     /// Dry run: the plan was computed, nothing written.
@@ -44,6 +46,7 @@ impl Status {
             Status::Contested => "CONTESTED, re-contained",
             Status::Failed => "CONTAINMENT FAILED",
             Status::Refused => "NOT CONTAINED (refused)",
+            Status::Rejected => "REJECTED (another account's key)",
             Status::Sample => "SAMPLE finding ignored",
             Status::DryRun => "DRY RUN",
             Status::KeyNotFound => "KEY NOT FOUND",

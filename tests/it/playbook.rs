@@ -254,23 +254,6 @@ async fn refusals_make_zero_writes_and_still_notify() {
             }),
         ),
         (
-            event("guardduty-iam-user-finding.json"),
-            "belongs to account 999999999999",
-            Box::new(|a| {
-                a.cloud
-                    .state
-                    .lock()
-                    .unwrap()
-                    .key_account
-                    .insert(FIXTURE_KEY.into(), "999999999999".into());
-            }),
-        ),
-        (
-            json!({"access_key_id": FIXTURE_KEY, "account_id": "999999999999", "reason": "r", "requested_by": "me"}),
-            "trigger is for account 999999999999",
-            Box::new(|_| {}),
-        ),
-        (
             role_finding("killswitch-fn-role"),
             "own role",
             Box::new(|_| {}),
@@ -305,6 +288,40 @@ async fn refusals_make_zero_writes_and_still_notify() {
             "{why}"
         );
     }
+}
+
+#[tokio::test]
+async fn keys_of_another_account_are_rejected_as_bad_input_with_zero_writes() {
+    // The key's owner per sts:GetAccessKeyInfo.
+    let a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.cloud
+        .state
+        .lock()
+        .unwrap()
+        .key_account
+        .insert(FIXTURE_KEY.into(), "999999999999".into());
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(response.reports[0].status, Status::Rejected);
+    assert!(
+        matches!(response.error(), Some(Error::BadEvent(m)) if m.contains("belongs to account 999999999999"))
+    );
+    assert!(a.cloud.writes().is_empty());
+    assert!(
+        !a.cloud
+            .calls()
+            .iter()
+            .any(|(c, _)| c == "cloudtrail:LookupEvents")
+    );
+    // The account the trigger itself names: rejected before any IAM or STS call.
+    let b = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let payload = json!({"access_key_id": FIXTURE_KEY, "account_id": "999999999999", "reason": "r", "requested_by": "me"});
+    let response = run(&b, payload).await;
+    assert_eq!(response.reports[0].status, Status::Rejected);
+    assert!(
+        matches!(response.error(), Some(Error::BadEvent(m)) if m.contains("trigger is for account 999999999999"))
+    );
+    assert!(b.cloud.iam_calls().is_empty(), "{:?}", b.cloud.iam_calls());
+    assert!(b.cloud.published()[0].0.contains("REJECTED"));
 }
 
 fn role_finding(role: &str) -> Value {
