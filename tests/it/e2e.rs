@@ -133,6 +133,16 @@ impl World {
 
     /// Runs `killswitch respond` as the function identity; returns (exit code, report, stderr).
     fn respond(&self, payload: &Value, extra: &[&str]) -> (i32, Value, String) {
+        self.respond_with(payload, extra, &[])
+    }
+
+    /// `respond` with extra environment variables for the function.
+    fn respond_with(
+        &self,
+        payload: &Value,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> (i32, Value, String) {
         let path = std::env::temp_dir().join(format!("{}.json", unique("event")));
         std::fs::write(&path, payload.to_string()).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
@@ -148,12 +158,23 @@ impl World {
             .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
             .env("KILLSWITCH_INVESTIGATION_SECONDS", "15")
             .env_remove("KILLSWITCH_DRY_RUN")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .unwrap();
         let _ = std::fs::remove_file(&path);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (out.status.code().unwrap_or(-1), report, stderr)
+    }
+
+    /// An inline policy as IAM returns it, decoded by the production adapter.
+    async fn policy(&self, target: PolicyTarget, name: &str) -> String {
+        let clients = AwsClients::from_sdk_config(&sdk(&admin()).await, &self.topic_arn);
+        clients
+            .read_policy(&target, name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} missing on {target}"))
     }
 
     /// The SNS summary delivered to the on-call queue: (subject, message).
@@ -342,17 +363,9 @@ async fn user_key_triggers_contain_the_key_and_the_leaked_key_is_refused() {
             Some(StatusType::Inactive),
             "{name}"
         );
-        let doc = w
-            .iam
-            .get_user_policy()
-            .user_name(&user)
-            .policy_name(policy::USER_POLICY_NAME)
-            .send()
-            .await
-            .unwrap();
-        let decoded = percent_encoding::percent_decode_str(doc.policy_document())
-            .decode_utf8_lossy()
-            .into_owned();
+        let decoded = w
+            .policy(PolicyTarget::User(user.clone()), policy::USER_POLICY_NAME)
+            .await;
         assert!(policy::is_deny_all(&decoded), "{name}: {decoded}");
         assert_eq!(
             attacker_call(&leaked).await,
@@ -427,17 +440,9 @@ async fn stolen_role_session_is_revoked_by_the_token_issue_time_deny() {
     );
     assert_eq!(code, 0, "{stderr}\n{report}");
     assert_eq!(report["reports"][0]["status"], "contained", "{report}");
-    let doc = w
-        .iam
-        .get_role_policy()
-        .role_name(&role)
-        .policy_name(policy::ROLE_POLICY_NAME)
-        .send()
-        .await
-        .unwrap();
-    let decoded = percent_encoding::percent_decode_str(doc.policy_document())
-        .decode_utf8_lossy()
-        .into_owned();
+    let decoded = w
+        .policy(PolicyTarget::Role(role.clone()), policy::ROLE_POLICY_NAME)
+        .await;
     let cutoff = policy::revocation_cutoff(&decoded).expect("cutoff");
     assert!(
         (chrono::Utc::now() - cutoff).num_seconds().abs() < 60,
@@ -587,34 +592,15 @@ async fn protected_principal_is_refused_with_zero_writes() {
     let w = World::new().await;
     let user = unique("break-glass");
     let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
-    let path = std::env::temp_dir().join(format!("{}.json", unique("event")));
-    std::fs::write(
-        &path,
-        fixture("manual-request.json", &leaked.id, &user).to_string(),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
-        .args(["respond", "--event"])
-        .arg(&path)
-        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
-        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
-        .env(
+    let (code, report, stderr) = w.respond_with(
+        &fixture("manual-request.json", &leaked.id, &user),
+        &[],
+        &[(
             "KILLSWITCH_PROTECTED_PRINCIPALS",
             format!("someone-else,{user}"),
-        )
-        .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "0")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        )],
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["reports"][0]["status"], "refused");
     assert_eq!(attacker_call(&leaked).await, "ok");
     let (subject, _) = w.inbox().await;
