@@ -18,6 +18,8 @@ real Event history), calls refused before authentication (unknown or Inactive ke
 recorded, delivery is immediate (real Event history lags by minutes), requestParameters are the
 raw query parameters, and only Region, account and the lookup attribute shape the results.
 
+* account:ListRegions (moto has none): the 17 Regions enabled by default, opt-in ones disabled.
+
 Control endpoints (test-only, under /_killswitch/):
   GET  /_killswitch/health
   POST /_killswitch/cloudtrail/events   {"events": [<CloudTrail record>, ...]} seeds records
@@ -56,6 +58,13 @@ LOOKUP_KEYS = {
 }
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 UNAUTHENTICATED = ("InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId")
+# account:ListRegions (moto has none): the 17 Regions enabled by default, and opt-in ones left off.
+DEFAULT_REGIONS = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
+    "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "sa-east-1",
+]
+OPT_IN_REGIONS = ["af-south-1", "ap-east-1", "me-south-1", "eu-south-1", "me-central-1", "il-central-1"]
 
 
 def patch_moto_inactive_keys() -> None:
@@ -277,6 +286,8 @@ class Harness:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if "CloudTrail_20131101." in target:
             return self.cloudtrail(environ, start_response, target, scope)
+        if path == "/listRegions" and scope and scope.group(3) == "account":
+            return self.list_regions(environ, start_response)
         if not scope:
             return self.moto_app(environ, start_response)
         return self.recorded(environ, start_response, scope)
@@ -335,6 +346,17 @@ class Harness:
             account = identity_for(scope.group(1)).get("accountId", ACCOUNT_ID)
         status, payload = self.trail.lookup(body, region, account)
         return self.respond(start_response, status, payload)
+
+    def list_regions(self, environ, start_response):
+        body = json.loads(self.read_body(environ) or b"{}")
+        regions = [{"RegionName": r, "RegionOptStatus": "ENABLED_BY_DEFAULT"} for r in DEFAULT_REGIONS]
+        regions += [{"RegionName": r, "RegionOptStatus": "DISABLED"} for r in OPT_IN_REGIONS]
+        wanted = body.get("RegionOptStatusContains")
+        if wanted:
+            regions = [r for r in regions if r["RegionOptStatus"] in wanted]
+        data = json.dumps({"Regions": regions}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
 
     def recorded(self, environ, start_response, scope):
         body = self.read_body(environ)

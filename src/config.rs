@@ -8,7 +8,8 @@
 //! | `KILLSWITCH_DRY_RUN` | `false` | compute and report, make no IAM write |
 //! | `KILLSWITCH_LOOKBACK_HOURS` | `24` | CloudTrail window, 1–2160 (90 days) |
 //! | `KILLSWITCH_VERIFY_DELAY_SECONDS` | `10` | second read-back after IAM's propagation window, 0–600 |
-//! | `KILLSWITCH_REGIONS` | empty | extra Regions to search besides us-east-1 and the key's last-used Region |
+//! | `KILLSWITCH_REGIONS` | empty = every enabled Region (`account:ListRegions`) | Regions to search instead of discovering them; us-east-1 and the key's hinted Regions are always added |
+//! | `KILLSWITCH_FOLLOW_PIVOTS` | `false` | also contain the keys and role sessions the attacker minted |
 //! | `KILLSWITCH_MAX_EVENTS_PER_REGION` | `1000` | CloudTrail events read per Region, 50–100000 |
 //! | `KILLSWITCH_INVESTIGATION_SECONDS` | `60` | time budget for CloudTrail, 1–840 |
 
@@ -26,6 +27,7 @@ pub struct Config {
     pub regions: Vec<String>,
     pub max_events_per_region: usize,
     pub investigation_budget: Duration,
+    pub follow_pivots: bool,
 }
 
 impl Config {
@@ -64,13 +66,15 @@ impl Config {
             })
             .unwrap_or_default();
 
-        let dry_run = match var("KILLSWITCH_DRY_RUN").as_deref() {
-            None => false,
+        let flag = |name: &'static str| match var(name).as_deref() {
+            None => Ok(false),
             Some(v) => parse_bool(v).ok_or(Error::Config {
-                name: "KILLSWITCH_DRY_RUN",
+                name,
                 reason: format!("{v:?} is not true/false"),
-            })?,
+            }),
         };
+        let dry_run = flag("KILLSWITCH_DRY_RUN")?;
+        let follow_pivots = flag("KILLSWITCH_FOLLOW_PIVOTS")?;
 
         let lookback_hours = number(&var, "KILLSWITCH_LOOKBACK_HOURS", 24, 1, 2160)?;
         let verify_delay = number(&var, "KILLSWITCH_VERIFY_DELAY_SECONDS", 10, 0, 600)?;
@@ -106,6 +110,7 @@ impl Config {
             regions,
             max_events_per_region: max_events as usize,
             investigation_budget: Duration::from_secs(budget),
+            follow_pivots,
         })
     }
 }

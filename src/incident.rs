@@ -145,6 +145,8 @@ pub enum Trigger {
         requested_by: String,
         reason: String,
     },
+    /// Credentials the attacker minted with another leaked key (found in CloudTrail).
+    Pivot { parent_key: String, via: String },
 }
 
 impl Trigger {
@@ -155,6 +157,7 @@ impl Trigger {
                 event_type_code, ..
             } => format!("AWS Health {event_type_code}"),
             Trigger::Manual { requested_by, .. } => format!("manual request by {requested_by}"),
+            Trigger::Pivot { parent_key, via } => format!("minted by {parent_key} via {via}"),
         }
     }
 }

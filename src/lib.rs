@@ -3,16 +3,19 @@
 //! Layout (wiring → edge → core → adapters):
 //! - `main.rs`: wiring for both modes (Lambda runtime, `killswitch respond`).
 //! - [`cli`], [`handler`], [`trigger`]: the edge; only `handler` names `lambda_runtime`.
-//! - [`incident`], [`playbook`], [`policy`], [`report`], [`config`], [`error`]: the core, generic
+//! - [`incident`], [`playbook`], [`investigation`], [`analysis`], [`policy`], [`report`],
+//!   [`config`], [`error`]: the core, generic
 //!   over the [`ports`].
 //! - [`aws`]: the adapters, the only code importing `aws_sdk_*`.
 
+pub mod analysis;
 pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod handler;
 pub mod incident;
+pub mod investigation;
 pub mod playbook;
 pub mod policy;
 pub mod ports;

@@ -2,30 +2,22 @@
 //! after it can delay or undo it; CloudTrail and SNS trouble only degrade the report.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::analysis::PivotKind;
 use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, Incident, KeyKind, Principal, SampleFinding, Trigger};
+use crate::investigation::{self, Window};
 use crate::policy::{self, CutoffDecision};
-use crate::ports::{
-    ActivityLog, Identity, KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier, PolicyTarget,
-};
+use crate::ports::{ActivityLog, Identity, KeyChange, KeyStatus, KeyUsage, Notifier, PolicyTarget};
 use crate::report::{
-    Activity, Check, Investigation, Notification, Outcome, RegionActivity, RegionCoverage, Report,
-    Status, Verification,
+    Check, Investigation, Notification, Outcome, PivotContainment, Report, Status, Verification,
 };
-
-/// CloudTrail `LookupEvents` allows 2 calls per second per account and Region.
-pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
-/// IAM's home Region: IAM and global STS calls are logged here.
-pub const HOME_REGION: &str = "us-east-1";
-const MAX_THROTTLE_RETRIES: usize = 5;
 
 /// The steps, each with the IAM actions it calls. The execution role grants exactly their union.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -81,7 +73,7 @@ impl Step {
                 "iam:PutUserPolicy",
                 "iam:PutRolePolicy",
             ],
-            Step::Investigate => &["cloudtrail:LookupEvents"],
+            Step::Investigate => &["cloudtrail:LookupEvents", "account:ListRegions"],
             Step::Notify => &["sns:Publish"],
         }
     }
@@ -160,7 +152,7 @@ where
             }
             None => None,
         };
-        let regions = regions_to_search(incident, usage.as_ref(), ctx.config);
+        let hints = region_hints(incident, usage.as_ref());
         let should_verify =
             verify_target.is_some() && !dry_run && report.status != Status::KeyNotFound;
         // Another account's key has no history here; a refused principal of ours still does.
@@ -175,7 +167,9 @@ where
             },
             async {
                 if should_investigate {
-                    investigate(cloud, &incident.key, &regions, ctx).await
+                    let (regions, source) = investigation::regions(cloud, ctx.config, &hints).await;
+                    let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
+                    investigation::investigate(cloud, &incident.key, &regions, source, window).await
                 } else {
                     Investigation::NotRun {
                         reason: "the key is not this account's".into(),
@@ -200,6 +194,7 @@ where
             report.verification = Some(v);
         }
         report.investigation = investigation;
+        follow_pivots(cloud, incident, ctx, &mut report).await;
         finish(&mut report, incident, verify_target.as_ref());
         notify(cloud, &mut report).await;
         if report.containment_failed() {
@@ -209,6 +204,127 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// Guard, contain and verify one incident, without investigation or notification: for the
+/// credentials the attacker minted, under the same protections as the leaked key.
+async fn contain_only<C: Identity>(
+    cloud: &C,
+    incident: &Incident,
+    ctx: &Context<'_>,
+) -> PivotContainment {
+    let dry_run = ctx.config.dry_run || ctx.force_dry_run || incident.dry_run;
+    let mut report = Report::new(incident, dry_run, ctx.now);
+    let (plan, _) = guard(cloud, incident, ctx, &mut report).await;
+    if let Some(plan) = &plan {
+        contain(cloud, incident, plan, dry_run, &mut report).await;
+        if !dry_run && report.status != Status::KeyNotFound {
+            let v = verify(cloud, &incident.key, plan, ctx).await;
+            if !v.holds {
+                report.status = Status::Failed;
+            } else if v.contested && report.status != Status::Failed {
+                report.status = Status::Contested;
+            }
+        }
+    }
+    finish(&mut report, incident, plan.as_ref());
+    PivotContainment {
+        status: report.status,
+        summary: report.summary,
+        steps: report.steps,
+    }
+}
+
+/// Lists a ready containment for every pivot, and with `KILLSWITCH_FOLLOW_PIVOTS` contains them.
+async fn follow_pivots<C: Identity>(
+    cloud: &C,
+    incident: &Incident,
+    ctx: &Context<'_>,
+    report: &mut Report,
+) {
+    let Investigation::Ran(activity) = &mut report.investigation else {
+        return;
+    };
+    let account = ctx.responder.account.as_str();
+    let mut to_contain = Vec::new();
+    for (i, p) in activity.pivots.iter_mut().enumerate() {
+        p.contain_with = investigation::containment_request(&p.pivot, &incident.key, account);
+        let principal = match p.pivot.kind {
+            PivotKind::AccessKey => Principal::IamUser {
+                user_name: match p
+                    .pivot
+                    .principal
+                    .clone()
+                    .or_else(|| report_user(&report.principal))
+                {
+                    Some(u) => u,
+                    None => continue,
+                },
+            },
+            PivotKind::RoleSession => match p.pivot.role_in(account) {
+                Some(role) => Principal::AssumedRole {
+                    role_name: role,
+                    session_name: p.pivot.role_session_name.clone(),
+                },
+                // A role in another account: listed for a human, not ours to change.
+                None => continue,
+            },
+            PivotKind::UserSession => continue,
+        };
+        let Ok(key) = AccessKeyId::parse(&p.pivot.access_key_id) else {
+            continue;
+        };
+        to_contain.push((
+            i,
+            Incident {
+                id: format!("pivot:{}:{}", incident.key, key),
+                trigger: Trigger::Pivot {
+                    parent_key: incident.key.to_string(),
+                    via: p.pivot.via.clone(),
+                },
+                key,
+                principal,
+                account: None,
+                dry_run: incident.dry_run,
+            },
+        ));
+    }
+    if !ctx.config.follow_pivots || to_contain.is_empty() {
+        return;
+    }
+    let results =
+        futures::future::join_all(to_contain.iter().map(|(_, i)| contain_only(cloud, i, ctx)))
+            .await;
+    let mut failed = false;
+    for ((index, pivot_incident), result) in to_contain.iter().zip(results) {
+        info!(pivot = %pivot_incident.key, status = ?result.status, "pivot containment");
+        failed |= result.status == Status::Failed;
+        activity.pivots[*index].containment = Some(result);
+    }
+    if failed {
+        report.status = Status::Failed;
+        report.summary = format!(
+            "{} A credential the attacker minted could NOT be contained.",
+            report.summary
+        );
+    }
+}
+
+/// The user name in a principal label written by `Principal`'s Display ("IAM user alice").
+fn report_user(label: &str) -> Option<String> {
+    label.strip_prefix("IAM user ").map(str::to_owned)
+}
+
+/// Regions the trigger or IAM point at, searched in any case.
+fn region_hints(incident: &Incident, usage: Option<&KeyUsage>) -> Vec<String> {
+    usage
+        .and_then(|u| u.region.clone())
+        .into_iter()
+        .chain(match &incident.trigger {
+            Trigger::GuardDuty { region, .. } => region.clone(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A GuardDuty sample: a notice, no IAM call.
@@ -792,158 +908,6 @@ async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase: &s
         holds,
         detail: notes.join(", "),
     }
-}
-
-fn regions_to_search(
-    incident: &Incident,
-    usage: Option<&KeyUsage>,
-    config: &Config,
-) -> Vec<String> {
-    let mut regions = vec![HOME_REGION.to_owned()];
-    let hinted = usage
-        .and_then(|u| u.region.clone())
-        .into_iter()
-        .chain(match &incident.trigger {
-            Trigger::GuardDuty { region, .. } => region.clone(),
-            _ => None,
-        })
-        .chain(config.regions.iter().cloned());
-    for r in hinted {
-        if crate::config::is_region_name(&r) && !regions.contains(&r) {
-            regions.push(r);
-        }
-    }
-    regions
-}
-
-async fn investigate<C: ActivityLog>(
-    cloud: &C,
-    key: &AccessKeyId,
-    regions: &[String],
-    ctx: &Context<'_>,
-) -> Investigation {
-    let end = ctx.now;
-    let start = end - TimeDelta::from_std(ctx.config.lookback).unwrap_or(TimeDelta::hours(24));
-    let deadline = ctx
-        .investigation_deadline
-        .min(Instant::now() + ctx.config.investigation_budget);
-    let searches = regions.iter().map(|region| {
-        search_region(
-            cloud,
-            key,
-            region,
-            start,
-            end,
-            deadline,
-            ctx.config.max_events_per_region,
-        )
-    });
-    let results = futures::future::join_all(searches).await;
-    let mut activity = Activity {
-        window_start: Some(start),
-        window_end: Some(end),
-        ..Activity::default()
-    };
-    for (region_activity, calls) in results {
-        for call in &calls {
-            activity.add(call);
-        }
-        activity.regions.push(region_activity);
-    }
-    info!(
-        step = "investigate",
-        events = activity.total_events,
-        complete = activity.complete(),
-        "CloudTrail searched"
-    );
-    Investigation::Ran(activity)
-}
-
-/// Pages through one Region at no more than 2 calls/s, stopping at the cap or the deadline.
-async fn search_region<C: ActivityLog>(
-    cloud: &C,
-    key: &AccessKeyId,
-    region: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    deadline: Instant,
-    cap: usize,
-) -> (RegionActivity, Vec<crate::ports::ApiCall>) {
-    let mut calls = Vec::new();
-    let mut next_token: Option<String> = None;
-    let mut last_call: Option<Instant> = None;
-    let mut made = 0;
-    let mut throttled = 0;
-    let oldest = |calls: &Vec<crate::ports::ApiCall>| calls.iter().map(|c| c.time).min();
-    let coverage = loop {
-        let earliest = last_call.map_or_else(Instant::now, |t| t + LOOKUP_INTERVAL);
-        if earliest >= deadline {
-            break RegionCoverage::Partial {
-                read_back_to: oldest(&calls),
-                reason: "time budget used up".into(),
-            };
-        }
-        tokio::time::sleep_until(earliest).await;
-        last_call = Some(Instant::now());
-        made += 1;
-        let query = LookupQuery {
-            region,
-            key,
-            start,
-            end,
-            next_token: next_token.clone(),
-        };
-        match tokio::time::timeout_at(deadline, cloud.lookup_page(query)).await {
-            Err(_) => {
-                break RegionCoverage::Partial {
-                    read_back_to: oldest(&calls),
-                    reason: "time budget used up during a call".into(),
-                };
-            }
-            Ok(Ok(page)) => {
-                calls.extend(page.calls);
-                match page.next_token {
-                    None => break RegionCoverage::Complete,
-                    Some(_) if calls.len() >= cap => {
-                        break RegionCoverage::Partial {
-                            read_back_to: oldest(&calls),
-                            reason: format!(
-                                "stopped at {cap} events (KILLSWITCH_MAX_EVENTS_PER_REGION)"
-                            ),
-                        };
-                    }
-                    Some(t) => next_token = Some(t),
-                }
-            }
-            Ok(Err(e))
-                if e.aws_code().is_some_and(|c| c.contains("Throttl"))
-                    && throttled < MAX_THROTTLE_RETRIES =>
-            {
-                throttled += 1;
-                last_call = Some(Instant::now() + LOOKUP_INTERVAL * throttled as u32);
-            }
-            Ok(Err(e)) => {
-                let reason = e.chain();
-                warn!(region, error = %reason, "CloudTrail lookup failed");
-                break if calls.is_empty() {
-                    RegionCoverage::Failed { reason }
-                } else {
-                    RegionCoverage::Partial {
-                        read_back_to: oldest(&calls),
-                        reason,
-                    }
-                };
-            }
-        }
-    };
-    let activity = RegionActivity {
-        region: region.to_owned(),
-        coverage,
-        events: calls.len(),
-        calls_made: made,
-        throttled,
-    };
-    (activity, calls)
 }
 
 /// Summary, next steps and undo commands, from what happened.

@@ -60,6 +60,39 @@ pub struct ApiCall {
     pub user_agent: Option<String>,
     pub error_code: Option<String>,
     pub read_only: Option<bool>,
+    /// `requestParameters` and `responseElements` of the record, for the analysis.
+    pub request_parameters: Option<serde_json::Value>,
+    pub response_elements: Option<serde_json::Value>,
+}
+
+impl ApiCall {
+    /// Reads a CloudTrail record (the `CloudTrailEvent` string of `LookupEvents`, or a trail
+    /// file entry). `None` when it lacks a time, name or source.
+    pub fn from_record(record: &serde_json::Value) -> Option<Self> {
+        let text = |k: &str| {
+            record
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let present = |k: &str| record.get(k).filter(|v| !v.is_null()).cloned();
+        Some(Self {
+            time: DateTime::parse_from_rfc3339(&text("eventTime")?)
+                .ok()?
+                .with_timezone(&Utc),
+            event_name: text("eventName")?,
+            event_source: text("eventSource")?,
+            region: text("awsRegion").unwrap_or_default(),
+            source_ip: text("sourceIPAddress"),
+            user_agent: text("userAgent"),
+            error_code: text("errorCode"),
+            read_only: record
+                .get("readOnly")
+                .and_then(|v| v.as_bool().or_else(|| v.as_str().map(|s| s == "true"))),
+            request_parameters: present("requestParameters"),
+            response_elements: present("responseElements"),
+        })
+    }
 }
 
 /// One page of `LookupEvents`, newest first.
@@ -105,6 +138,8 @@ pub trait Identity {
 pub trait ActivityLog {
     /// One `cloudtrail:LookupEvents` call by `AccessKeyId` in one Region.
     async fn lookup_page(&self, query: LookupQuery<'_>) -> Result<ActivityPage, Error>;
+    /// `account:ListRegions`: the Regions enabled for the account.
+    async fn enabled_regions(&self) -> Result<Vec<String>, Error>;
 }
 
 #[allow(async_fn_in_trait)]

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::analysis::{Category, MAX_NOTABLE_PER_CATEGORY, Notable, Pivot, examine};
 use crate::incident::{Incident, SampleFinding};
 use crate::playbook::Step;
 use crate::ports::ApiCall;
@@ -112,8 +113,63 @@ pub struct RegionActivity {
     pub region: String,
     pub coverage: RegionCoverage,
     pub events: usize,
+    pub writes: usize,
+    pub denied: usize,
     pub calls_made: usize,
     pub throttled: usize,
+    /// When this Region's search ended, from the start of the investigation.
+    pub finished_after_ms: u64,
+}
+
+impl RegionActivity {
+    pub fn new(region: &str) -> Self {
+        Self {
+            region: region.to_owned(),
+            coverage: RegionCoverage::Complete,
+            events: 0,
+            writes: 0,
+            denied: 0,
+            calls_made: 0,
+            throttled: 0,
+            finished_after_ms: 0,
+        }
+    }
+
+    pub fn count(&mut self, call: &ApiCall) {
+        self.events += 1;
+        if call.read_only == Some(false) {
+            self.writes += 1;
+        }
+        if call.error_code.as_deref().is_some_and(is_denial) {
+            self.denied += 1;
+        }
+    }
+}
+
+/// What a pivot key did, when there was time to look.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PivotActivity {
+    pub regions: Vec<RegionActivity>,
+    pub events: usize,
+    pub notable: Vec<String>,
+}
+
+/// The containment of a pivot, when `KILLSWITCH_FOLLOW_PIVOTS` is on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PivotContainment {
+    pub status: Status,
+    pub summary: String,
+    pub steps: Vec<StepResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PivotReport {
+    #[serde(flatten)]
+    pub pivot: Pivot,
+    /// A manual request that contains it (`killswitch respond` or `aws lambda invoke`).
+    pub contain_with: serde_json::Value,
+    pub activity: Option<PivotActivity>,
+    pub containment: Option<PivotContainment>,
 }
 
 /// What the key did, aggregated as events stream in (memory bounded by distinct values).
@@ -131,6 +187,14 @@ pub struct Activity {
     pub writes: usize,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// Where the Region list came from (discovery, configuration, or a fallback).
+    pub region_source: String,
+    /// Flagged calls per category (at most `MAX_NOTABLE_PER_CATEGORY` each, newest first).
+    pub notable: BTreeMap<Category, Vec<Notable>>,
+    /// How many calls each category had, including those not listed.
+    pub notable_counts: BTreeMap<Category, usize>,
+    /// Credentials the attacker minted, newest first.
+    pub pivots: Vec<PivotReport>,
 }
 
 const MAX_DISTINCT: usize = 500;
@@ -157,6 +221,26 @@ impl Activity {
         }
         self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
         self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
+        let (notable, pivot) = examine(call);
+        if let Some(n) = notable {
+            *self.notable_counts.entry(n.category).or_default() += 1;
+            let list = self.notable.entry(n.category).or_default();
+            if list.len() < MAX_NOTABLE_PER_CATEGORY {
+                list.push(n);
+            }
+        }
+        if let Some(p) = pivot {
+            crate::investigation::keep_pivot(&mut self.pivots, p);
+        }
+    }
+
+    /// Names of the flagged calls, for a compact pivot summary.
+    pub fn notable_names(&self) -> Vec<String> {
+        self.notable
+            .values()
+            .flatten()
+            .map(|n| format!("{}:{}", short_source(&n.event_source), n.event_name))
+            .collect()
     }
 
     pub fn complete(&self) -> bool {
@@ -188,7 +272,7 @@ fn short_source(source: &str) -> &str {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Investigation {
     NotRun { reason: String },
-    Ran(Activity),
+    Ran(Box<Activity>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -347,6 +431,9 @@ impl Report {
                 let _ = writeln!(m, "  - {} at {}: {}", c.phase, ts(c.at), c.detail);
             }
         }
+        if let Investigation::Ran(a) = &self.investigation {
+            attacker_text(&mut m, a);
+        }
         let _ = writeln!(m, "\nActivity of this key (CloudTrail management events):");
         match &self.investigation {
             Investigation::NotRun { reason } => {
@@ -385,8 +472,14 @@ fn activity_text(m: &mut String, a: &Activity) {
     if let (Some(s), Some(e)) = (a.window_start, a.window_end) {
         let _ = writeln!(m, "  window {} .. {}", ts(s), ts(e));
     }
+    let _ = writeln!(m, "  Regions: {}", a.region_source);
+    let mut quiet = Vec::new();
     for r in &a.regions {
         let state = match &r.coverage {
+            RegionCoverage::Complete if r.events == 0 => {
+                quiet.push(r.region.as_str());
+                continue;
+            }
             RegionCoverage::Complete => "complete".to_string(),
             RegionCoverage::Partial {
                 read_back_to,
@@ -399,7 +492,14 @@ fn activity_text(m: &mut String, a: &Activity) {
             ),
             RegionCoverage::Failed { reason } => format!("FAILED ({reason})"),
         };
-        let _ = writeln!(m, "  {:<15} {:>5} events  {}", r.region, r.events, state);
+        let _ = writeln!(
+            m,
+            "  {:<15} {:>5} events ({} writes, {} denied)  {}",
+            r.region, r.events, r.writes, r.denied, state
+        );
+    }
+    if !quiet.is_empty() {
+        let _ = writeln!(m, "  no events, search complete: {}", quiet.join(", "));
     }
     if a.total_events == 0 {
         let _ = writeln!(
@@ -425,6 +525,78 @@ fn activity_text(m: &mut String, a: &Activity) {
     top(m, "denied", &a.denied, 10);
     top(m, "source IPs", &a.source_ips, 10);
     top(m, "user agents", &a.user_agents, 5);
+}
+
+/// The prioritised "what the attacker did": pivots and persistence first.
+fn attacker_text(m: &mut String, a: &Activity) {
+    if a.pivots.is_empty() && a.notable.is_empty() {
+        return;
+    }
+    let _ = writeln!(m, "\nWhat the attacker did (most urgent first):");
+    if !a.pivots.is_empty() {
+        let _ = writeln!(m, "  Credentials it minted ({}):", a.pivots.len());
+        for p in &a.pivots {
+            let who = p
+                .pivot
+                .principal
+                .as_deref()
+                .unwrap_or("the leaked key's own user");
+            let state = match &p.containment {
+                Some(c) => format!("{}: {}", c.status.headline(), c.summary),
+                None if p.pivot.kind == crate::analysis::PivotKind::UserSession => {
+                    "covered by the user's KillSwitchDenyAll".to_string()
+                }
+                None => format!("NOT CONTAINED: contain with {}", p.contain_with),
+            };
+            let _ = writeln!(
+                m,
+                "    - {} {} {} -> {} ({who}) : {state}",
+                ts(p.pivot.time),
+                p.pivot.region,
+                p.pivot.via,
+                p.pivot.access_key_id
+            );
+            if let Some(act) = &p.activity {
+                let _ = writeln!(
+                    m,
+                    "      it made {} calls; flagged: {}",
+                    act.events,
+                    act.notable.join(", ")
+                );
+            }
+        }
+    }
+    for cat in [
+        Category::Persistence,
+        Category::DefenceEvasion,
+        Category::CredentialMinting,
+        Category::Impact,
+    ] {
+        let Some(list) = a.notable.get(&cat) else {
+            continue;
+        };
+        let total = a.notable_counts.get(&cat).copied().unwrap_or(list.len());
+        let _ = writeln!(m, "  {} ({total}):", cat.title());
+        for n in list.iter().take(10) {
+            let outcome = n
+                .error_code
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                m,
+                "    - {} {} {}:{} {}{outcome}",
+                ts(n.time),
+                n.region,
+                short_source(&n.event_source),
+                n.event_name,
+                n.details
+            );
+        }
+        if total > 10 {
+            let _ = writeln!(m, "    ... {} more in the JSON report", total - 10);
+        }
+    }
 }
 
 fn top(m: &mut String, title: &str, map: &BTreeMap<String, usize>, n: usize) {
@@ -462,6 +634,11 @@ fn trigger_line(t: &serde_json::Value) -> String {
             get("request_id"),
             get("requested_by"),
             get("reason")
+        ),
+        "pivot" => format!(
+            "minted by leaked key {} via {}",
+            get("parent_key"),
+            get("via")
         ),
         "guard_duty_sample" => format!(
             "GuardDuty SAMPLE {} ({})",
@@ -518,6 +695,8 @@ mod tests {
                 user_agent: None,
                 error_code: Some("AccessDenied".into()),
                 read_only: Some(true),
+                request_parameters: None,
+                response_elements: None,
             });
         }
         assert_eq!(a.total_events, MAX_DISTINCT + 50);

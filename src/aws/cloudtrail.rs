@@ -1,6 +1,8 @@
 //! `ActivityLog` over CloudTrail `LookupEvents`, one Region per call.
 
+use aws_sdk_account::types::RegionOptStatus;
 use aws_sdk_cloudtrail::config::Region;
+use aws_sdk_cloudtrail::config::retry::RetryConfig;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use serde_json::Value;
 
@@ -18,6 +20,8 @@ impl AwsClients {
             .config()
             .to_builder()
             .region(Region::new(region.to_owned()))
+            // The investigation paces and retries itself: SDK retries would break the 2 calls/s.
+            .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_cloudtrail::Client::from_conf(conf)
     }
@@ -49,29 +53,55 @@ impl ActivityLog for AwsClients {
             .events()
             .iter()
             .filter_map(|e| {
-                let detail: Value = e
+                let record: Option<Value> = e
                     .cloud_trail_event()
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .unwrap_or(Value::Null);
-                let text = |k: &str| detail.get(k).and_then(Value::as_str).map(str::to_owned);
-                Some(ApiCall {
-                    time: e.event_time().and_then(to_chrono)?,
-                    event_name: e.event_name().unwrap_or("unknown").to_owned(),
-                    event_source: e.event_source().unwrap_or("unknown").to_owned(),
-                    region: text("awsRegion").unwrap_or_else(|| q.region.to_owned()),
-                    source_ip: text("sourceIPAddress"),
-                    user_agent: text("userAgent"),
-                    error_code: text("errorCode"),
-                    read_only: detail
-                        .get("readOnly")
-                        .and_then(Value::as_bool)
-                        .or_else(|| e.read_only().map(|r| r == "true")),
-                })
+                    .and_then(|s| serde_json::from_str(s).ok());
+                match record.as_ref().and_then(ApiCall::from_record) {
+                    Some(mut call) => {
+                        if call.region.is_empty() {
+                            call.region = q.region.to_owned();
+                        }
+                        Some(call)
+                    }
+                    // Summary fields only, when the record is missing or unreadable.
+                    None => Some(ApiCall {
+                        time: e.event_time().and_then(to_chrono)?,
+                        event_name: e.event_name().unwrap_or("unknown").to_owned(),
+                        event_source: e.event_source().unwrap_or("unknown").to_owned(),
+                        region: q.region.to_owned(),
+                        source_ip: None,
+                        user_agent: None,
+                        error_code: None,
+                        read_only: e.read_only().map(|r| r == "true"),
+                        request_parameters: None,
+                        response_elements: None,
+                    }),
+                }
             })
             .collect();
         Ok(ActivityPage {
             calls,
             next_token: out.next_token().map(str::to_owned),
         })
+    }
+
+    async fn enabled_regions(&self) -> Result<Vec<String>, Error> {
+        let mut regions = Vec::new();
+        let mut pages = self
+            .account
+            .list_regions()
+            .region_opt_status_contains(RegionOptStatus::Enabled)
+            .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_err("account:ListRegions"))?;
+            regions.extend(
+                page.regions()
+                    .iter()
+                    .filter_map(|r| r.region_name().map(str::to_owned)),
+            );
+        }
+        Ok(regions)
     }
 }

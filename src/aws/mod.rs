@@ -13,6 +13,7 @@ mod sns;
 /// The production implementation of every port, built once at start-up from one `SdkConfig`.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
+    pub account: aws_sdk_account::Client,
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
     pub sns: aws_sdk_sns::Client,
@@ -24,6 +25,7 @@ pub struct AwsClients {
 impl AwsClients {
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
         Self {
+            account: aws_sdk_account::Client::new(sdk),
             iam: aws_sdk_iam::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),

@@ -21,6 +21,7 @@ fn clients(
     sns: aws_sdk_sns::Client,
 ) -> AwsClients {
     AwsClients {
+        account: mock_client!(aws_sdk_account, []),
         iam,
         sts: mock_client!(aws_sdk_sts, []),
         sns,
@@ -176,7 +177,9 @@ async fn lookup_uses_the_access_key_attribute_full_pages_and_parses_the_record()
                         .event_name("CreateUser")
                         .event_source("iam.amazonaws.com")
                         .event_time(aws_smithy_types::DateTime::from_secs(1_795_000_000))
-                        .cloud_trail_event(r#"{"awsRegion":"us-east-1","sourceIPAddress":"203.0.113.77","userAgent":"aws-cli/2","errorCode":"AccessDenied","readOnly":false}"#)
+                        .cloud_trail_event(include_str!(
+                            "../../events/cloudtrail/denied-create-user.json"
+                        ))
                         .build(),
                 )
                 .next_token("page-3")

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adapters;
+mod analysis;
 mod e2e;
+mod investigation;
 mod permissions;
 mod playbook;
 mod support;

@@ -14,7 +14,7 @@ fn template_actions() -> BTreeSet<String> {
         .map(|a| a.trim_matches('"'))
         .filter(|a| {
             a.split_once(':').is_some_and(|(svc, action)| {
-                ["iam", "sts", "cloudtrail", "sns", "ec2"].contains(&svc)
+                ["iam", "sts", "cloudtrail", "sns", "ec2", "account"].contains(&svc)
                     && !action.is_empty()
                     && action
                         .chars()

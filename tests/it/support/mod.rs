@@ -68,6 +68,10 @@ pub struct State {
     pub events: HashMap<String, Vec<ApiCall>>,
     pub lookups: Vec<(String, tokio::time::Instant)>,
     pub published: Vec<(String, String)>,
+    /// Regions `account:ListRegions` answers; `None` = the call fails.
+    pub enabled_regions: Option<Vec<String>>,
+    /// region -> error codes to answer LookupEvents with, one per call, before answering normally.
+    pub lookup_faults: HashMap<String, Vec<String>>,
     /// Undo containment (key Active, policies gone) when `ListAccessKeys` is called for the n-th time.
     pub tamper_on_key_read: Option<usize>,
     pub key_reads: usize,
@@ -269,10 +273,29 @@ impl Identity for FakeCloud {
 }
 
 impl ActivityLog for FakeCloud {
+    async fn enabled_regions(&self) -> Result<Vec<String>, Error> {
+        let s = self.enter("account:ListRegions", "")?;
+        s.enabled_regions.clone().ok_or_else(|| Error::Aws {
+            op: "account:ListRegions",
+            code: Some("AccessDeniedException".into()),
+            source: "not allowed".into(),
+        })
+    }
+
     async fn lookup_page(&self, q: LookupQuery<'_>) -> Result<ActivityPage, Error> {
         let mut s = self.enter("cloudtrail:LookupEvents", q.region)?;
         s.lookups
             .push((q.region.to_owned(), tokio::time::Instant::now()));
+        if let Some(codes) = s.lookup_faults.get_mut(q.region) {
+            if !codes.is_empty() {
+                let code = codes.remove(0);
+                return Err(Error::Aws {
+                    op: "cloudtrail:LookupEvents",
+                    code: Some(code.clone()),
+                    source: code.into(),
+                });
+            }
+        }
         let mut all: Vec<ApiCall> = s
             .events
             .get(q.region)
@@ -310,5 +333,7 @@ pub fn api_call(name: &str, time: DateTime<Utc>, error: Option<&str>) -> ApiCall
         user_agent: Some("aws-cli/2.15.0".into()),
         error_code: error.map(str::to_owned),
         read_only: Some(name.starts_with("List") || name.starts_with("Get")),
+        request_parameters: None,
+        response_elements: None,
     }
 }

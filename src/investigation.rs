@@ -1,0 +1,314 @@
+//! The CloudTrail search: every enabled Region concurrently, each paced at LookupEvents' 2 calls/s,
+//! backing off on throttling, stopping before the deadline, and saying exactly what it did not
+//! see. Events are folded into the summary page by page, so memory stays bounded.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::analysis::{MAX_PIVOTS, PivotKind};
+use crate::config::{Config, is_region_name};
+use crate::error::Error;
+use crate::incident::AccessKeyId;
+use crate::ports::{ActivityLog, LookupQuery};
+use crate::report::{
+    Activity, Investigation, PivotActivity, PivotReport, RegionActivity, RegionCoverage,
+};
+
+/// CloudTrail `LookupEvents` allows 2 calls per second per account and Region.
+pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
+/// IAM's home Region: IAM and global STS calls are logged here.
+pub const HOME_REGION: &str = "us-east-1";
+/// Consecutive throttles tolerated in one Region before giving up on it.
+const MAX_CONSECUTIVE_THROTTLES: u32 = 8;
+/// Retries of transient failures (5xx, connection) per Region.
+const MAX_TRANSIENT_RETRIES: u32 = 2;
+/// Pivot keys searched in turn when time allows.
+const MAX_PIVOT_SEARCHES: usize = 5;
+/// A pivot search only starts if at least this much time is left.
+const PIVOT_SEARCH_MIN_TIME: Duration = Duration::from_secs(2);
+
+/// What a search needs besides the cloud.
+#[derive(Clone, Copy)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub deadline: Instant,
+    pub cap: usize,
+}
+
+impl Window {
+    pub fn new(config: &Config, now: DateTime<Utc>, deadline: Instant) -> Self {
+        Self {
+            start: now - TimeDelta::from_std(config.lookback).unwrap_or(TimeDelta::hours(24)),
+            end: now,
+            deadline: deadline.min(Instant::now() + config.investigation_budget),
+            cap: config.max_events_per_region,
+        }
+    }
+}
+
+/// The Regions to search and where the list came from.
+pub async fn regions<C: ActivityLog>(
+    cloud: &C,
+    config: &Config,
+    hints: &[String],
+) -> (Vec<String>, String) {
+    let (base, source) = if !config.regions.is_empty() {
+        (config.regions.clone(), "KILLSWITCH_REGIONS".to_owned())
+    } else {
+        match cloud.enabled_regions().await {
+            Ok(list) if !list.is_empty() => {
+                (list, "account:ListRegions (enabled Regions)".to_owned())
+            }
+            Ok(_) => (
+                Vec::new(),
+                "account:ListRegions returned no Region; searched the hinted Regions only"
+                    .to_owned(),
+            ),
+            Err(e) => {
+                warn!(error = %e.chain(), "could not list enabled Regions");
+                (
+                    Vec::new(),
+                    format!(
+                        "Region discovery failed ({}); searched the hinted Regions only",
+                        e.chain()
+                    ),
+                )
+            }
+        }
+    };
+    let mut out = vec![HOME_REGION.to_owned()];
+    for r in hints.iter().chain(base.iter()) {
+        if is_region_name(r) && !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    (out, source)
+}
+
+/// Searches every Region for the key, then the credentials it minted while time allows.
+pub async fn investigate<C: ActivityLog>(
+    cloud: &C,
+    key: &AccessKeyId,
+    regions: &[String],
+    region_source: String,
+    window: Window,
+) -> Investigation {
+    let began = Instant::now();
+    let activity = RefCell::new(Activity {
+        window_start: Some(window.start),
+        window_end: Some(window.end),
+        region_source,
+        ..Activity::default()
+    });
+    let searches = regions
+        .iter()
+        .map(|r| search_region(cloud, key, r, window, &activity, began));
+    let per_region = futures::future::join_all(searches).await;
+    let mut activity = activity.into_inner();
+    activity.regions = per_region;
+
+    // Then the credentials the attacker minted, newest first, while time allows.
+    let targets: Vec<(usize, String, String)> = activity
+        .pivots
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.pivot.kind != PivotKind::UserSession)
+        .take(MAX_PIVOT_SEARCHES)
+        .map(|(i, p)| (i, p.pivot.access_key_id.clone(), p.pivot.region.clone()))
+        .collect();
+    for (index, pivot_key, minted_in) in targets {
+        if Instant::now() + PIVOT_SEARCH_MIN_TIME > window.deadline {
+            break;
+        }
+        let Ok(pivot_key) = AccessKeyId::parse(&pivot_key) else {
+            continue;
+        };
+        let mut pivot_regions = vec![HOME_REGION.to_owned()];
+        if minted_in != HOME_REGION {
+            pivot_regions.push(minted_in);
+        }
+        let sub = RefCell::new(Activity::default());
+        let searches = pivot_regions
+            .iter()
+            .map(|r| search_region(cloud, &pivot_key, r, window, &sub, began));
+        let coverage = futures::future::join_all(searches).await;
+        let sub = sub.into_inner();
+        activity.pivots[index].activity = Some(PivotActivity {
+            regions: coverage,
+            events: sub.total_events,
+            notable: sub.notable_names(),
+        });
+    }
+    info!(
+        step = "investigate",
+        events = activity.total_events,
+        regions = activity.regions.len(),
+        complete = activity.complete(),
+        pivots = activity.pivots.len(),
+        "CloudTrail searched"
+    );
+    Investigation::Ran(Box::new(activity))
+}
+
+fn is_throttling(e: &Error) -> bool {
+    e.aws_code().is_some_and(|c| {
+        c.contains("Throttl") || c == "TooManyRequestsException" || c == "RequestLimitExceeded"
+    })
+}
+
+fn is_transient(e: &Error) -> bool {
+    match e.aws_code() {
+        None => true,
+        Some(c) => matches!(
+            c,
+            "InternalFailure" | "InternalError" | "ServiceUnavailable" | "InternalServerError"
+        ),
+    }
+}
+
+/// Pages through one Region: never two calls within 500 ms, backs off on throttling, stops at
+/// the cap or the deadline. Each page is folded into `activity` and dropped.
+async fn search_region<C: ActivityLog>(
+    cloud: &C,
+    key: &AccessKeyId,
+    region: &str,
+    window: Window,
+    activity: &RefCell<Activity>,
+    began: Instant,
+) -> RegionActivity {
+    let mut out = RegionActivity::new(region);
+    let mut next_token: Option<String> = None;
+    let mut next_allowed = Instant::now();
+    let mut throttles_in_a_row = 0u32;
+    let mut transient = 0u32;
+    let mut oldest: Option<DateTime<Utc>> = None;
+    let coverage = loop {
+        if next_allowed >= window.deadline {
+            break RegionCoverage::Partial {
+                read_back_to: oldest,
+                reason: "time budget used up".into(),
+            };
+        }
+        tokio::time::sleep_until(next_allowed).await;
+        let started = Instant::now();
+        next_allowed = started + LOOKUP_INTERVAL;
+        out.calls_made += 1;
+        let query = LookupQuery {
+            region,
+            key,
+            start: window.start,
+            end: window.end,
+            next_token: next_token.clone(),
+        };
+        let result = tokio::time::timeout_at(window.deadline, cloud.lookup_page(query)).await;
+        match result {
+            Err(_) => {
+                break RegionCoverage::Partial {
+                    read_back_to: oldest,
+                    reason: "time budget used up during a call".into(),
+                };
+            }
+            Ok(Ok(page)) => {
+                throttles_in_a_row = 0;
+                transient = 0;
+                {
+                    let mut a = activity.borrow_mut();
+                    for call in &page.calls {
+                        a.add(call);
+                        out.count(call);
+                        oldest = Some(oldest.map_or(call.time, |t| t.min(call.time)));
+                    }
+                }
+                match page.next_token {
+                    None => break RegionCoverage::Complete,
+                    Some(_) if out.events >= window.cap => {
+                        break RegionCoverage::Partial {
+                            read_back_to: oldest,
+                            reason: format!(
+                                "stopped at {} events (KILLSWITCH_MAX_EVENTS_PER_REGION)",
+                                window.cap
+                            ),
+                        };
+                    }
+                    Some(t) => next_token = Some(t),
+                }
+            }
+            Ok(Err(e)) if is_throttling(&e) && throttles_in_a_row < MAX_CONSECUTIVE_THROTTLES => {
+                // The limit is shared with every other caller in the account: slow down, go on.
+                out.throttled += 1;
+                throttles_in_a_row += 1;
+                next_allowed = started + LOOKUP_INTERVAL * 2u32.pow(throttles_in_a_row.min(4));
+            }
+            Ok(Err(e))
+                if !is_throttling(&e) && is_transient(&e) && transient < MAX_TRANSIENT_RETRIES =>
+            {
+                transient += 1;
+                next_allowed = started + Duration::from_secs(1);
+            }
+            Ok(Err(e)) => {
+                let reason = e.chain();
+                warn!(region, error = %reason, "CloudTrail lookup failed");
+                break if out.events == 0 {
+                    RegionCoverage::Failed { reason }
+                } else {
+                    RegionCoverage::Partial {
+                        read_back_to: oldest,
+                        reason,
+                    }
+                };
+            }
+        }
+    };
+    out.coverage = coverage;
+    out.finished_after_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+    out
+}
+
+/// The manual-request payload that contains a pivot (for the report and the notification).
+pub fn containment_request(
+    pivot: &crate::analysis::Pivot,
+    parent: &AccessKeyId,
+    account: &str,
+) -> serde_json::Value {
+    let mut req = json!({
+        "access_key_id": pivot.access_key_id,
+        "reason": format!("minted by leaked key {parent} via {}", pivot.via),
+        "requested_by": "killswitch (follow the pivot)",
+    });
+    match pivot.kind {
+        PivotKind::AccessKey => {
+            if let Some(user) = &pivot.principal {
+                req["user_name"] = json!(user);
+            }
+        }
+        PivotKind::RoleSession => {
+            if let Some(role) = pivot.role_in(account) {
+                req["role_name"] = json!(role);
+            }
+        }
+        PivotKind::UserSession => {}
+    }
+    req
+}
+
+/// Pivots are kept newest first, one per key, at most `MAX_PIVOTS`.
+pub fn keep_pivot(list: &mut Vec<PivotReport>, pivot: crate::analysis::Pivot) {
+    if list.len() < MAX_PIVOTS
+        && !list
+            .iter()
+            .any(|p| p.pivot.access_key_id == pivot.access_key_id)
+    {
+        list.push(PivotReport {
+            pivot,
+            contain_with: serde_json::Value::Null,
+            activity: None,
+            containment: None,
+        });
+    }
+}

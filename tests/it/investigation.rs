@@ -1,0 +1,408 @@
+//! The CloudTrail search over `FakeCloud`: every Region, pacing, throttling, failures, deadlines,
+//! and following the pivot.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use chrono::{TimeDelta, Utc};
+use killswitch::analysis::PivotKind;
+use killswitch::handler::{App, handle};
+use killswitch::policy::ROLE_POLICY_NAME;
+use killswitch::ports::{ApiCall, KeyStatus};
+use killswitch::report::{Activity, Investigation, RegionCoverage, Report, Status};
+use serde_json::Value;
+
+use crate::support::{FIXTURE_KEY, FakeCloud, api_call, config, event, responder};
+
+const REGIONS: [&str; 17] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+];
+
+fn app(cloud: FakeCloud) -> App<FakeCloud> {
+    App {
+        cloud,
+        config: config(),
+        responder: responder(),
+    }
+}
+
+async fn report(app: &App<FakeCloud>, payload: Value) -> Report {
+    handle(
+        app,
+        payload,
+        SystemTime::now() + Duration::from_secs(600),
+        false,
+    )
+    .await
+    .unwrap()
+    .reports
+    .remove(0)
+}
+
+fn activity(r: &Report) -> &Activity {
+    match &r.investigation {
+        Investigation::Ran(a) => a,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn seed(cloud: &FakeCloud, region: &str, n: usize) {
+    let now = Utc::now();
+    cloud.add_events(
+        region,
+        (0..n)
+            .map(|i| {
+                let mut c = api_call(
+                    "DescribeInstances",
+                    now - TimeDelta::seconds(i as i64 + 1),
+                    None,
+                );
+                c.region = region.into();
+                c
+            })
+            .collect(),
+    );
+}
+
+fn assert_paced(cloud: &FakeCloud) {
+    let lookups = cloud.state.lock().unwrap().lookups.clone();
+    let mut last: HashMap<String, tokio::time::Instant> = HashMap::new();
+    for (region, at) in lookups {
+        if let Some(prev) = last.insert(region.clone(), at) {
+            assert!(
+                at - prev >= Duration::from_millis(500),
+                "{region}: two calls {:?} apart",
+                at - prev
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_enabled_region_is_searched_at_two_calls_per_second_through_bursts_and_failures() {
+    let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.max_events_per_region = 100_000;
+    a.config.investigation_budget = Duration::from_secs(300);
+    let mut expected = HashMap::new();
+    {
+        let mut s = a.cloud.state.lock().unwrap();
+        s.enabled_regions = Some(REGIONS.iter().map(|r| r.to_string()).collect());
+        s.lookup_faults
+            .insert("eu-west-2".into(), vec!["ThrottlingException".into(); 3]);
+        s.lookup_faults.insert(
+            "ap-south-1".into(),
+            vec!["ThrottlingException".into(), "ThrottlingException".into()],
+        );
+        s.lookup_faults
+            .insert("sa-east-1".into(), vec!["InternalFailure".into(); 5]);
+    }
+    for (i, region) in REGIONS.iter().enumerate() {
+        let n = 37 * i + 3;
+        seed(&a.cloud, region, n);
+        expected.insert(region.to_string(), n);
+    }
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let act = activity(&r);
+    assert_eq!(act.regions.len(), 17);
+    assert!(
+        act.region_source.contains("ListRegions"),
+        "{}",
+        act.region_source
+    );
+    for region in &act.regions {
+        if region.region == "sa-east-1" {
+            assert!(
+                matches!(&region.coverage, RegionCoverage::Failed { reason } if reason.contains("InternalFailure")),
+                "{region:?}"
+            );
+            assert_eq!(region.calls_made, 3, "one call and two retries");
+            continue;
+        }
+        assert_eq!(region.coverage, RegionCoverage::Complete, "{region:?}");
+        assert_eq!(
+            region.events, expected[&region.region],
+            "{}: pages lost or repeated",
+            region.region
+        );
+        assert_eq!(
+            region.calls_made,
+            expected[&region.region].div_ceil(50) + region.throttled,
+            "{}",
+            region.region
+        );
+    }
+    assert_eq!(
+        act.regions
+            .iter()
+            .find(|r| r.region == "eu-west-2")
+            .unwrap()
+            .throttled,
+        3
+    );
+    assert_eq!(
+        act.total_events,
+        expected
+            .iter()
+            .filter(|(r, _)| *r != "sa-east-1")
+            .map(|(_, n)| n)
+            .sum::<usize>()
+    );
+    assert_paced(&a.cloud);
+    let body = &a.cloud.published()[0].1;
+    assert!(
+        body.contains("sa-east-1") && body.contains("FAILED"),
+        "{body}"
+    );
+    assert!(
+        body.contains("INCOMPLETE") || body.contains("incomplete"),
+        "{body}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_region_that_keeps_throttling_is_given_up_after_backing_off() {
+    let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.investigation_budget = Duration::from_secs(300);
+    seed(&a.cloud, "us-east-1", 120);
+    {
+        let mut s = a.cloud.state.lock().unwrap();
+        s.enabled_regions = Some(vec!["us-east-1".into()]);
+        s.lookup_faults
+            .insert("us-east-1".into(), vec!["ThrottlingException".into(); 20]);
+    }
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let us = activity(&r)
+        .regions
+        .iter()
+        .find(|r| r.region == "us-east-1")
+        .unwrap()
+        .clone();
+    assert!(
+        matches!(&us.coverage, RegionCoverage::Failed { reason } if reason.contains("Throttling")),
+        "{us:?}"
+    );
+    assert_eq!(us.throttled, 8);
+    assert_paced(&a.cloud);
+    // Backing off: the gaps between attempts grow.
+    let times: Vec<_> = a
+        .cloud
+        .state
+        .lock()
+        .unwrap()
+        .lookups
+        .iter()
+        .filter(|(r, _)| r == "us-east-1")
+        .map(|(_, t)| *t)
+        .collect();
+    assert!(times[5] - times[4] > times[1] - times[0]);
+    // With a short budget the same Region is reported partial instead, never as "no activity".
+    let b = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    {
+        let mut s = b.cloud.state.lock().unwrap();
+        s.enabled_regions = Some(vec!["us-east-1".into()]);
+        s.lookup_faults
+            .insert("us-east-1".into(), vec!["ThrottlingException".into(); 20]);
+    }
+    let r = report(&b, event("guardduty-iam-user-finding.json")).await;
+    assert!(
+        matches!(&activity(&r).regions[0].coverage, RegionCoverage::Partial { reason, .. } if reason.contains("time budget"))
+    );
+    assert!(
+        b.cloud.published()[0]
+            .1
+            .contains("do not read this as no activity")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn region_discovery_failure_falls_back_to_the_hinted_regions_and_says_so() {
+    let a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let act = activity(&r);
+    assert!(
+        act.region_source.contains("Region discovery failed"),
+        "{}",
+        act.region_source
+    );
+    let names: Vec<_> = act.regions.iter().map(|r| r.region.as_str()).collect();
+    assert_eq!(
+        names,
+        ["us-east-1", "eu-west-1"],
+        "home Region and the key's last-used Region"
+    );
+    assert!(a.cloud.published()[0].1.contains("Region discovery failed"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn configured_regions_replace_discovery() {
+    let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.regions = vec!["ap-southeast-2".into()];
+    a.cloud.state.lock().unwrap().enabled_regions =
+        Some(REGIONS.iter().map(|r| r.to_string()).collect());
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let names: Vec<_> = activity(&r)
+        .regions
+        .iter()
+        .map(|r| r.region.clone())
+        .collect();
+    assert_eq!(names, ["us-east-1", "eu-west-1", "ap-southeast-2"]);
+    assert!(
+        !a.cloud
+            .calls()
+            .iter()
+            .any(|(c, _)| c == "account:ListRegions")
+    );
+}
+
+fn fixture_call(name: &str, minutes_ago: i64) -> ApiCall {
+    let path = format!(
+        "{}/events/cloudtrail/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut call = ApiCall::from_record(&record).unwrap();
+    call.time = Utc::now() - TimeDelta::minutes(minutes_ago);
+    call
+}
+
+fn attacked_cloud() -> FakeCloud {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("alice", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
+    cloud.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    cloud.add_events(
+        "us-east-1",
+        vec![
+            fixture_call("persistence-create-access-key", 30),
+            fixture_call("minting-assume-role", 25),
+            fixture_call("minting-assume-role-cross-account", 24),
+            fixture_call("minting-get-session-token", 20),
+            fixture_call("evasion-stop-logging", 10),
+            fixture_call("benign-list-buckets", 40),
+        ],
+    );
+    cloud
+}
+
+#[tokio::test(start_paused = true)]
+async fn pivots_are_listed_with_a_ready_containment_request() {
+    let a = app(attacked_cloud());
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let act = activity(&r);
+    let kinds: Vec<_> = act
+        .pivots
+        .iter()
+        .map(|p| (p.pivot.kind, p.pivot.access_key_id.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (PivotKind::UserSession, "ASIAY34FZKBOKMUTVV7A"),
+            (PivotKind::RoleSession, "ASIA4XMPLEKEY3333333"),
+            (PivotKind::RoleSession, "ASIAQNKBOK6UEXAMPLE2"),
+            (PivotKind::AccessKey, "AKIAI44QH8DHBEXAMPLE"),
+        ]
+    );
+    let key_pivot = act
+        .pivots
+        .iter()
+        .find(|p| p.pivot.kind == PivotKind::AccessKey)
+        .unwrap();
+    assert_eq!(
+        key_pivot.contain_with["access_key_id"],
+        "AKIAI44QH8DHBEXAMPLE"
+    );
+    assert_eq!(key_pivot.contain_with["user_name"], "alice");
+    let role_pivot = act
+        .pivots
+        .iter()
+        .find(|p| p.pivot.access_key_id == "ASIAQNKBOK6UEXAMPLE2")
+        .unwrap();
+    assert_eq!(role_pivot.contain_with["role_name"], "ci-deployer");
+    // The contain_with payload is a valid manual request.
+    assert!(killswitch::trigger::parse(key_pivot.contain_with.clone()).is_ok());
+    // Pivot keys were searched too.
+    assert!(key_pivot.activity.is_some());
+    // Not followed by default: the new key still works.
+    assert_eq!(
+        a.cloud.key_state("alice", "AKIAI44QH8DHBEXAMPLE"),
+        Some(KeyStatus::Active)
+    );
+    let body = &a.cloud.published()[0].1;
+    let attacker = body.find("What the attacker did").expect(body);
+    assert!(
+        body[attacker..].find("Credentials it minted").unwrap()
+            < body[attacker..].find("defence evasion").unwrap()
+    );
+    assert!(body.contains("NOT CONTAINED: contain with"), "{body}");
+    assert!(body.contains("cloudtrail:StopLogging"), "{body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn follow_pivots_contains_the_minted_key_and_role_session_under_the_same_guards() {
+    let mut a = app(attacked_cloud());
+    a.config.follow_pivots = true;
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(r.status, Status::Contained, "{:?}", r.summary);
+    assert_eq!(
+        a.cloud.key_state("alice", "AKIAI44QH8DHBEXAMPLE"),
+        Some(KeyStatus::Inactive)
+    );
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_some()
+    );
+    let act = activity(&r);
+    let contained: Vec<_> = act
+        .pivots
+        .iter()
+        .filter_map(|p| {
+            p.containment
+                .as_ref()
+                .map(|c| (p.pivot.access_key_id.as_str(), c.status))
+        })
+        .collect();
+    assert_eq!(
+        contained,
+        [
+            ("ASIAQNKBOK6UEXAMPLE2", Status::Contained),
+            ("AKIAI44QH8DHBEXAMPLE", Status::Contained)
+        ]
+    );
+    // The role in another account is listed for a human, never touched.
+    assert!(
+        act.pivots
+            .iter()
+            .any(|p| p.pivot.access_key_id == "ASIA4XMPLEKEY3333333" && p.containment.is_none())
+    );
+
+    // The same protections: a protected role is refused, dry run writes nothing.
+    let mut b = app(attacked_cloud());
+    b.config.follow_pivots = true;
+    b.config.protected = vec!["ci-deployer".into()];
+    b.config.dry_run = true;
+    let r = report(&b, event("guardduty-iam-user-finding.json")).await;
+    let statuses: Vec<_> = activity(&r)
+        .pivots
+        .iter()
+        .filter_map(|p| p.containment.as_ref().map(|c| c.status))
+        .collect();
+    assert_eq!(statuses, [Status::Refused, Status::DryRun]);
+    assert!(b.cloud.writes().is_empty());
+}
