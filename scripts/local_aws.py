@@ -258,13 +258,20 @@ def error_code(body: bytes) -> str | None:
     return m.group(1) if m else None
 
 
+def camel(params: dict) -> dict:
+    """Query parameters as CloudTrail writes requestParameters: camelCase keys."""
+    return {k[:1].lower() + k[1:]: v for k, v in params.items() if k not in ("Action", "Version")}
+
+
 def response_elements(name: str, body: bytes) -> dict | None:
     m = re.search(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>", body)
     if not m:
         return None
     key = m.group(1).decode()
     if name == "CreateAccessKey":
-        return {"accessKey": {"accessKeyId": key, "status": "Active"}}
+        user = re.search(rb"<UserName>([^<]+)</UserName>", body)
+        return {"accessKey": {"accessKeyId": key, "status": "Active",
+                              "userName": user.group(1).decode() if user else None}}
     if name in ("AssumeRole", "GetSessionToken", "GetFederationToken", "AssumeRoleWithWebIdentity"):
         return {"credentials": {"accessKeyId": key}}
     return None
@@ -391,7 +398,7 @@ class Harness:
                 "awsRegion": region,
                 "sourceIPAddress": environ.get("REMOTE_ADDR", "127.0.0.1"),
                 "userAgent": environ.get("HTTP_USER_AGENT", ""),
-                "requestParameters": {k: v for k, v in params.items() if k not in ("Action", "Version")} or None,
+                "requestParameters": camel(params) or None,
                 "responseElements": response_elements(name, response) if code is None else None,
                 "requestID": str(uuid.uuid4()),
                 "eventID": str(uuid.uuid4()),

@@ -775,3 +775,119 @@ async fn lookup_events_double_pages_newest_first_validates_and_throttles() {
         "a burst of 6 calls in one Region got only {throttled} throttles"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
+    let w = World::new().await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(
+        &w.iam,
+        &user,
+        &[
+            "iam:List*",
+            "iam:CreateAccessKey",
+            "sts:AssumeRole",
+            "sts:GetCallerIdentity",
+        ],
+    )
+    .await;
+    let role = unique("pivot-role");
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::123456789012:user/{user}")}, "Action": "sts:AssumeRole"}]});
+    w.iam
+        .create_role()
+        .role_name(&role)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}]});
+    w.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("work")
+        .policy_document(allow.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    // The attacker, with the leaked key: a second key for persistence, and a role hop.
+    let attacker = sdk(&leaked).await;
+    let second = aws_sdk_iam::Client::new(&attacker)
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    let session = aws_sdk_sts::Client::new(&attacker)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
+        .role_session_name("pivot")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let second = Key {
+        id: second.access_key_id,
+        secret: second.secret_access_key,
+        token: None,
+    };
+    let session = Key {
+        id: session.access_key_id,
+        secret: session.secret_access_key,
+        token: Some(session.session_token),
+    };
+    assert_eq!(attacker_call(&second).await, "ok");
+    assert_eq!(attacker_call(&session).await, "ok");
+
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+        &[("KILLSWITCH_FOLLOW_PIVOTS", "true".into())],
+    );
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "contained", "{r}");
+    let act = &r["investigation"];
+    assert_eq!(
+        act["regions"].as_array().unwrap().len(),
+        17,
+        "every enabled Region is searched"
+    );
+    assert!(
+        act["region_source"]
+            .as_str()
+            .unwrap()
+            .contains("ListRegions")
+    );
+    let pivots = act["pivots"].as_array().unwrap();
+    let by_key = |k: &str| {
+        pivots
+            .iter()
+            .find(|p| p["access_key_id"] == k)
+            .unwrap_or_else(|| panic!("{k} not found in {pivots:?}"))
+    };
+    assert_eq!(by_key(&second.id)["kind"], "access_key");
+    assert_eq!(by_key(&second.id)["containment"]["status"], "contained");
+    assert_eq!(by_key(&session.id)["kind"], "role_session");
+    assert_eq!(by_key(&session.id)["containment"]["status"], "contained");
+
+    // Everything the attacker holds is refused now.
+    assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
+    assert_eq!(attacker_call(&second).await, "InvalidClientTokenId");
+    assert_eq!(attacker_call(&session).await, "AccessDenied");
+    assert_eq!(
+        w.key_status(&user, &second.id).await,
+        Some(StatusType::Inactive)
+    );
+    let (_, message) = w.inbox().await;
+    assert!(message.contains("Credentials it minted (2)"), "{message}");
+    assert!(
+        message.contains(&second.id) && message.contains(&session.id),
+        "{message}"
+    );
+}
