@@ -24,6 +24,7 @@ Control endpoints (test-only, under /_killswitch/):
   GET  /_killswitch/health
   POST /_killswitch/cloudtrail/events   {"events": [<CloudTrail record>, ...]} seeds records
   POST /_killswitch/cloudtrail/faults   {"fail_regions": ["eu-west-1"], "fail_all": false}
+                                        or {"key": "AKIA...", "on": true} (lookups for one key fail)
   POST /_killswitch/cloudtrail/reset    forgets recorded events, faults and rate state
 """
 
@@ -117,6 +118,7 @@ class CloudTrailDouble:
         self.events: list[dict] = []
         self.fail_regions: set[str] = set()
         self.fail_all = False
+        self.fail_keys: set[str] = set()
         self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self.calls: dict[str, int] = {}
         self.throttled: dict[str, int] = {}
@@ -125,6 +127,7 @@ class CloudTrailDouble:
         with self.lock:
             self.events.clear()
             self.fail_regions.clear()
+            self.fail_keys.clear()
             self.fail_all = False
             self.buckets.clear()
             self.calls.clear()
@@ -151,7 +154,9 @@ class CloudTrailDouble:
     def lookup(self, body: dict, region: str, account: str) -> tuple[int, dict]:
         with self.lock:
             self.calls[region] = self.calls.get(region, 0) + 1
-            if self.fail_all or region in self.fail_regions:
+            asked_key = next((a.get("AttributeValue") for a in body.get("LookupAttributes") or []
+                              if a.get("AttributeKey") == "AccessKeyId"), None)
+            if self.fail_all or region in self.fail_regions or asked_key in self.fail_keys:
                 return 500, {"__type": "InternalFailure", "message": "injected fault"}
             if not self._take_token(account, region):
                 self.throttled[region] = self.throttled.get(region, 0) + 1
@@ -330,8 +335,12 @@ class Harness:
             return self.respond(start_response, 200, {"added": len(data.get("events", []))})
         if path == "/_killswitch/cloudtrail/faults":
             with self.trail.lock:
-                self.trail.fail_regions = set(data.get("fail_regions", []))
-                self.trail.fail_all = bool(data.get("fail_all", False))
+                if "key" in data:
+                    # Scoped to one access key, so parallel tests and drills do not disturb each other.
+                    (self.trail.fail_keys.add if data.get("on") else self.trail.fail_keys.discard)(data["key"])
+                else:
+                    self.trail.fail_regions = set(data.get("fail_regions", []))
+                    self.trail.fail_all = bool(data.get("fail_all", False))
             return self.respond(start_response, 200, {"status": "ok"})
         if path == "/_killswitch/cloudtrail/reset":
             self.trail.reset()

@@ -37,6 +37,58 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rehearse leaks: run drill scenarios (default: every drills/*.toml) and score the response.
+    ///
+    /// Runs against the embedded local AWS (AWS_ENDPOINT_URL on 127.0.0.1, see scripts/drill.sh)
+    /// unless --account-id names a sandbox account, which must match the credentials and be
+    /// confirmed (interactively or with --yes). Exit code 1 if any scenario fails.
+    Drill {
+        /// Scenario files; none = every drills/*.toml.
+        scenarios: Vec<PathBuf>,
+        /// Run against this real sandbox account instead of the local AWS.
+        #[arg(long)]
+        account_id: Option<String>,
+        /// Do not ask for confirmation before touching a real account.
+        #[arg(long)]
+        yes: bool,
+        /// Where to write the JSON and Markdown drill record.
+        #[arg(long, default_value = "drill-reports")]
+        report_dir: PathBuf,
+    },
+    /// Show a key's state, owner, the policies killswitch placed, and last use.
+    Status {
+        #[arg(long)]
+        access_key_id: String,
+        /// The owner, if IAM cannot tell (GetAccessKeyLastUsed).
+        #[arg(long)]
+        user_name: Option<String>,
+        /// For a role session: the role whose sessions were revoked.
+        #[arg(long)]
+        role_name: Option<String>,
+    },
+    /// Undo a containment: reactivate the key and remove only the policies killswitch placed.
+    ///
+    /// Asks for confirmation (type the key ID) unless --yes; sends an SNS notice naming who and why.
+    Restore {
+        #[arg(long)]
+        access_key_id: String,
+        #[arg(long)]
+        user_name: Option<String>,
+        #[arg(long)]
+        role_name: Option<String>,
+        /// Why (goes into the SNS notice).
+        #[arg(long)]
+        reason: String,
+        /// Who (goes into the SNS notice).
+        #[arg(long)]
+        requested_by: String,
+        /// Show what would be undone; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub const EXIT_CONTAINMENT_FAILED: u8 = 1;

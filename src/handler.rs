@@ -110,8 +110,13 @@ impl From<Error> for Diagnostic {
 
 /// Structured logs: JSON in Lambda (CloudWatch), text on stderr for the CLI. `RUST_LOG` filters.
 pub fn init_tracing(json: bool) {
+    init_tracing_at(json, "info");
+}
+
+/// As `init_tracing`, with another default level when `RUST_LOG` is unset.
+pub fn init_tracing_at(json: bool, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -3,6 +3,7 @@
 //! Layout (wiring → edge → core → adapters):
 //! - `main.rs`: wiring for both modes (Lambda runtime, `killswitch respond`).
 //! - [`cli`], [`handler`], [`trigger`]: the edge; only `handler` names `lambda_runtime`.
+//! - [`drill`], [`oncall`]: operator commands (tabletop drills, status, restore).
 //! - [`incident`], [`playbook`], [`investigation`], [`analysis`], [`policy`], [`report`],
 //!   [`config`], [`error`]: the core, generic
 //!   over the [`ports`].
@@ -12,10 +13,12 @@ pub mod analysis;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod handler;
 pub mod incident;
 pub mod investigation;
+pub mod oncall;
 pub mod playbook;
 pub mod policy;
 pub mod ports;

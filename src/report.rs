@@ -16,7 +16,7 @@ pub const MAX_SUBJECT: usize = 99;
 /// SNS messages are at most 256 KiB; stay well below to leave room for attributes.
 pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Writes made and verified.

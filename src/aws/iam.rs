@@ -156,3 +156,40 @@ impl Identity for AwsClients {
         }
     }
 }
+
+impl crate::oncall::Operator for AwsClients {
+    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
+        self.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key.as_str())
+            .status(StatusType::Active)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam:UpdateAccessKey"))
+    }
+
+    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error> {
+        match target {
+            PolicyTarget::User(user) => self
+                .iam
+                .delete_user_policy()
+                .user_name(user)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam:DeleteUserPolicy")),
+            PolicyTarget::Role(role) => self
+                .iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam:DeleteRolePolicy")),
+        }
+    }
+}

@@ -8,6 +8,7 @@ use crate::error::Error;
 
 mod cloudtrail;
 mod iam;
+pub mod sandbox;
 mod sns;
 
 /// The production implementation of every port, built once at start-up from one `SdkConfig`.

@@ -891,3 +891,190 @@ async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
         "{message}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn every_shipped_drill_scenario_passes_and_cleans_up() {
+    let reports = std::env::temp_dir().join(unique("drill-reports"));
+    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .args(["drill", "--report-dir"])
+        .arg(&reports)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("| scenario | result |"), "{stdout}");
+    let json = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let results = results.as_array().unwrap();
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/drills"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert_eq!(results.len(), shipped);
+    assert!(shipped >= 10);
+    for r in results {
+        assert_eq!(r["passed"], true, "{r}");
+        assert!(!r["cleanup"].as_array().unwrap().is_empty(), "{r}");
+    }
+    // Nothing the drills planted is left behind.
+    let w = World::new().await;
+    let users = w.iam.list_users().send().await.unwrap();
+    let left: Vec<_> = users
+        .users()
+        .iter()
+        .map(|u| u.user_name())
+        .filter(|n| n.starts_with("drill-"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn drills_refuse_to_run_without_the_local_aws_or_an_explicit_account() {
+    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .args(["drill", "--account-id", "999999999999", "--yes"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"));
+    // The credentials' own account, but no terminal to confirm on and no --yes.
+    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .args(["drill", "--account-id", "123456789012"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .arg("drill")
+        .env("AWS_ENDPOINT_URL", "https://iam.amazonaws.com")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn status_and_restore_undo_only_what_killswitch_placed() {
+    let w = World::new().await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    assert_eq!(
+        w.respond(&fixture("manual-request.json", &leaked.id, &user), &[])
+            .0,
+        0
+    );
+    let _ = w.inbox().await;
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_killswitch"))
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
+            .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let status = run(&["status", "--access-key-id", &leaked.id]);
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let state: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(state["user_name"], user.as_str());
+    assert_eq!(state["key_status"], "Inactive");
+    assert_eq!(
+        state["killswitch_policies"][0],
+        format!("user/{user}: KillSwitchDenyAll")
+    );
+
+    let restore = [
+        "restore",
+        "--access-key-id",
+        &leaked.id,
+        "--reason",
+        "rotated, false alarm",
+        "--requested-by",
+        "oncall@example.com",
+    ];
+    // Dry run: the plan, no change.
+    let dry = run(&[&restore[..], &["--dry-run"]].concat());
+    assert_eq!(dry.status.code(), Some(0));
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(plan["plan"].as_array().unwrap().len(), 2, "{plan}");
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Inactive)
+    );
+    // No terminal and no --yes: refused.
+    assert_eq!(run(&restore).status.code(), Some(2));
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Inactive)
+    );
+    // Confirmed.
+    let done = run(&[&restore[..], &["--yes"]].concat());
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Active)
+    );
+    let policies = w
+        .iam
+        .list_user_policies()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        policies.policy_names(),
+        ["work"],
+        "restore must leave other policies alone"
+    );
+    assert_eq!(attacker_call(&leaked).await, "ok");
+    let (subject, message) = w.inbox().await;
+    assert!(
+        subject.contains("RESTORED") && subject.contains("oncall@example.com"),
+        "{subject}"
+    );
+    assert!(message.contains("rotated, false alarm"), "{message}");
+}

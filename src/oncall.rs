@@ -1,0 +1,222 @@
+//! On-call commands: `status` (what killswitch did to a key) and `restore` (undo exactly that).
+//! They run with the engineer's own credentials; their write permissions are never granted to
+//! the function.
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::incident::AccessKeyId;
+use crate::policy;
+use crate::ports::{Identity, KeyStatus, KeyUsage, Notifier, PolicyTarget};
+use crate::report::{sanitize_subject, ts};
+
+/// Actions `restore` needs (operator-only), beyond the reads of `status`.
+pub const OPERATOR_PERMISSIONS: [&str; 7] = [
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListAccessKeys",
+    "iam:GetUserPolicy",
+    "iam:GetRolePolicy",
+    "iam:UpdateAccessKey",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteRolePolicy",
+];
+
+/// Undo writes, for operators only.
+#[allow(async_fn_in_trait)]
+pub trait Operator {
+    /// `iam:UpdateAccessKey` to Active.
+    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error>;
+    /// `iam:DeleteUserPolicy` / `iam:DeleteRolePolicy`.
+    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error>;
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyState {
+    pub access_key_id: String,
+    pub user_name: Option<String>,
+    pub key_status: Option<KeyStatus>,
+    pub last_used: Option<KeyUsage>,
+    /// Policies killswitch placed that are there now.
+    pub killswitch_policies: Vec<String>,
+    pub role_name: Option<String>,
+    /// The session cutoff on the role, if killswitch revoked its sessions.
+    pub role_sessions_revoked_before: Option<String>,
+}
+
+/// The key's state, owner, our policies and last use.
+pub async fn status<C: Identity>(
+    cloud: &C,
+    key: &AccessKeyId,
+    user: Option<&str>,
+    role: Option<&str>,
+) -> Result<KeyState, Error> {
+    let usage = cloud.key_usage(key).await?;
+    let user_name = user
+        .map(str::to_owned)
+        .or_else(|| usage.as_ref().map(|u| u.user_name.clone()));
+    let mut state = KeyState {
+        access_key_id: key.to_string(),
+        user_name: user_name.clone(),
+        key_status: None,
+        last_used: usage,
+        killswitch_policies: Vec::new(),
+        role_name: role.map(str::to_owned),
+        role_sessions_revoked_before: None,
+    };
+    if let Some(u) = &user_name {
+        state.key_status = cloud.key_status(u, key).await?;
+        if let Some(doc) = cloud
+            .read_policy(&PolicyTarget::User(u.clone()), policy::USER_POLICY_NAME)
+            .await?
+        {
+            if policy::is_deny_all(&doc) {
+                state
+                    .killswitch_policies
+                    .push(format!("user/{u}: {}", policy::USER_POLICY_NAME));
+            }
+        }
+    }
+    if let Some(r) = role {
+        if let Some(doc) = cloud
+            .read_policy(&PolicyTarget::Role(r.to_owned()), policy::ROLE_POLICY_NAME)
+            .await?
+        {
+            state
+                .killswitch_policies
+                .push(format!("role/{r}: {}", policy::ROLE_POLICY_NAME));
+            state.role_sessions_revoked_before = policy::revocation_cutoff(&doc).map(ts);
+        }
+    }
+    Ok(state)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum RestoreAction {
+    ReactivateKey {
+        user_name: String,
+        access_key_id: String,
+    },
+    DeletePolicy {
+        target: PolicyTarget,
+        policy_name: String,
+    },
+}
+
+impl std::fmt::Display for RestoreAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestoreAction::ReactivateKey {
+                user_name,
+                access_key_id,
+            } => {
+                write!(f, "reactivate key {access_key_id} of user {user_name}")
+            }
+            RestoreAction::DeletePolicy {
+                target,
+                policy_name,
+            } => {
+                write!(f, "delete inline policy {policy_name} from {target}")
+            }
+        }
+    }
+}
+
+/// What `restore` would change: only what killswitch placed, nothing else.
+pub fn restore_plan(state: &KeyState) -> Vec<RestoreAction> {
+    let mut plan = Vec::new();
+    if let Some(u) = &state.user_name {
+        if matches!(state.key_status, Some(KeyStatus::Inactive)) {
+            plan.push(RestoreAction::ReactivateKey {
+                user_name: u.clone(),
+                access_key_id: state.access_key_id.clone(),
+            });
+        }
+        if state
+            .killswitch_policies
+            .iter()
+            .any(|p| p.starts_with("user/"))
+        {
+            plan.push(RestoreAction::DeletePolicy {
+                target: PolicyTarget::User(u.clone()),
+                policy_name: policy::USER_POLICY_NAME.into(),
+            });
+        }
+    }
+    if let Some(r) = &state.role_name {
+        if state
+            .killswitch_policies
+            .iter()
+            .any(|p| p.starts_with("role/"))
+        {
+            plan.push(RestoreAction::DeletePolicy {
+                target: PolicyTarget::Role(r.clone()),
+                policy_name: policy::ROLE_POLICY_NAME.into(),
+            });
+        }
+    }
+    plan
+}
+
+#[derive(Debug, Serialize)]
+pub struct Restored {
+    pub done: Vec<String>,
+    pub failed: Vec<String>,
+    pub notified: bool,
+}
+
+/// Applies the plan and tells the on-call channel who restored what, and why.
+pub async fn restore<C: Operator + Notifier>(
+    cloud: &C,
+    key: &AccessKeyId,
+    plan: &[RestoreAction],
+    requested_by: &str,
+    reason: &str,
+) -> Restored {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for action in plan {
+        let result = match action {
+            RestoreAction::ReactivateKey { user_name, .. } => {
+                cloud.reactivate_key(user_name, key).await
+            }
+            RestoreAction::DeletePolicy {
+                target,
+                policy_name,
+            } => cloud.delete_policy(target, policy_name).await,
+        };
+        match result {
+            Ok(()) => done.push(action.to_string()),
+            Err(e) => failed.push(format!("{action}: {}", e.chain())),
+        }
+    }
+    let subject = sanitize_subject(&format!(
+        "[killswitch] RESTORED{}: {key} by {requested_by}",
+        if failed.is_empty() { "" } else { " (PARTLY)" }
+    ));
+    let mut body = format!(
+        "Containment of {key} was undone by hand.\n\nBy:     {requested_by}\nReason: {reason}\n\nDone:\n"
+    );
+    for d in &done {
+        body.push_str(&format!("  - {d}\n"));
+    }
+    if !failed.is_empty() {
+        body.push_str("Failed:\n");
+        for f in &failed {
+            body.push_str(&format!("  - {f}\n"));
+        }
+    }
+    body.push_str("\nNothing else was changed. If this was not expected, contain the key again.\n");
+    let notified = match cloud.publish(&subject, &body).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e.chain(), "could not publish the restore notice");
+            false
+        }
+    };
+    Restored {
+        done,
+        failed,
+        notified,
+    }
+}
