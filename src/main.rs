@@ -15,8 +15,18 @@ use killswitch::incident::AccountId;
 use killswitch::oncall;
 use killswitch::playbook::Responder;
 
+/// One SDK configuration for every client. Timeouts turn a hanging endpoint into an error the
+/// playbook can report, instead of a silent Lambda timeout.
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .operation_timeout(std::time::Duration::from_secs(15))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 async fn responder(cloud: &AwsClients) -> Result<Responder, Error> {

@@ -5,6 +5,7 @@
 mod adapters;
 mod analysis;
 mod e2e;
+mod faults;
 mod investigation;
 mod permissions;
 mod playbook;

@@ -180,10 +180,20 @@ impl FakeCloud {
         let mut s = self.state.lock().unwrap();
         s.calls.push((action.into(), arg.into()));
         if let Some(code) = s.fail.get(action) {
+            // An empty code stands for what the SDK reports for a timeout or a refused
+            // connection: a dispatch failure without a service error code.
             return Err(Error::Aws {
                 op: leak(action),
-                code: Some(code.clone()),
-                source: format!("injected {code}").into(),
+                code: (!code.is_empty()).then(|| code.clone()),
+                source: format!(
+                    "injected {}",
+                    if code.is_empty() {
+                        "timeout/connection failure"
+                    } else {
+                        code
+                    }
+                )
+                .into(),
             });
         }
         Ok(s)
