@@ -9,5 +9,6 @@ mod faults;
 mod investigation;
 mod permissions;
 mod playbook;
+mod races;
 mod support;
 mod triggers;

@@ -226,6 +226,8 @@ impl Identity for FakeCloud {
     }
 
     async fn key_status(&self, user: &str, key: &AccessKeyId) -> Result<Option<KeyStatus>, Error> {
+        // Let concurrent deliveries interleave at every call, as they do against IAM.
+        tokio::task::yield_now().await;
         let mut s = self.enter("iam:ListAccessKeys", user)?;
         s.key_reads += 1;
         if s.tamper_on_key_read == Some(s.key_reads) {
@@ -242,6 +244,8 @@ impl Identity for FakeCloud {
     }
 
     async fn deactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<KeyChange, Error> {
+        // Let concurrent deliveries interleave at every call, as they do against IAM.
+        tokio::task::yield_now().await;
         let mut s = self.enter("iam:UpdateAccessKey", format!("{user} {key}"))?;
         match s.keys.get_mut(&(user.into(), key.as_str().into())) {
             Some(status) => {
@@ -257,6 +261,7 @@ impl Identity for FakeCloud {
         target: &PolicyTarget,
         name: &str,
     ) -> Result<Option<String>, Error> {
+        tokio::task::yield_now().await;
         let action = match target {
             PolicyTarget::User(_) => "iam:GetUserPolicy",
             PolicyTarget::Role(_) => "iam:GetRolePolicy",
@@ -271,6 +276,7 @@ impl Identity for FakeCloud {
         name: &str,
         document: &str,
     ) -> Result<(), Error> {
+        tokio::task::yield_now().await;
         let action = match target {
             PolicyTarget::User(_) => "iam:PutUserPolicy",
             PolicyTarget::Role(_) => "iam:PutRolePolicy",
