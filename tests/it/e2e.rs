@@ -1078,3 +1078,62 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
     );
     assert!(message.contains("rotated, false alarm"), "{message}");
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn concurrent_deliveries_to_real_processes_leave_one_consistent_state() {
+    let w = World::new().await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let event = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);
+    let path = std::env::temp_dir().join(format!("{}.json", unique("event")));
+    std::fs::write(&path, event.to_string()).unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_killswitch"))
+                .args(["respond", "--event"])
+                .arg(&path)
+                .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
+                .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
+                .env("AWS_ENDPOINT_URL", endpoint())
+                .env("AWS_REGION", "us-east-1")
+                .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+                .env("KILLSWITCH_REGIONS", "us-east-1")
+                .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let status = report["reports"][0]["status"].as_str().unwrap().to_owned();
+        assert!(
+            status == "contained" || status == "already_contained",
+            "{status}"
+        );
+    }
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Inactive)
+    );
+    let policies = w
+        .iam
+        .list_user_policies()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    let mut names = policies.policy_names().to_vec();
+    names.sort();
+    assert_eq!(names, [policy::USER_POLICY_NAME, "work"], "no stacking");
+    assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
+}

@@ -6,6 +6,7 @@ mod adapters;
 mod analysis;
 mod e2e;
 mod faults;
+mod fuzz;
 mod investigation;
 mod permissions;
 mod playbook;
