@@ -9,6 +9,17 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo deny (licenses, bans, sources; pinned cargo-deny)"
+DENY_VERSION=0.20.2
+TOOLS="$ROOT/.local-aws/tools"
+if [ "$("$TOOLS/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $DENY_VERSION" ]; then
+  if [ "$(cargo-deny --version 2>/dev/null)" = "cargo-deny $DENY_VERSION" ]; then
+    mkdir -p "$TOOLS/bin" && cp "$(command -v cargo-deny)" "$TOOLS/bin/"
+  else
+    cargo install --locked --quiet --root "$TOOLS" "cargo-deny@$DENY_VERSION"
+  fi
+fi
+"$TOOLS/bin/cargo-deny" check licenses bans sources
 echo "== local AWS (pinned moto, cfn-lint)"
 scripts/local-aws.sh install
 echo "== cfn-lint template.yaml"
