@@ -194,7 +194,7 @@ where
             report.verification = Some(v);
         }
         report.investigation = investigation;
-        follow_pivots(cloud, incident, ctx, &mut report).await;
+        follow_pivots(cloud, incident, ctx, &mut report, verify_target.as_ref()).await;
         finish(&mut report, incident, verify_target.as_ref());
         notify(cloud, &mut report).await;
         if report.containment_failed() {
@@ -241,6 +241,7 @@ async fn follow_pivots<C: Identity>(
     incident: &Incident,
     ctx: &Context<'_>,
     report: &mut Report,
+    plan: Option<&Plan>,
 ) {
     let Investigation::Ran(activity) = &mut report.investigation else {
         return;
@@ -251,12 +252,11 @@ async fn follow_pivots<C: Identity>(
         p.contain_with = investigation::containment_request(&p.pivot, &incident.key, account);
         let principal = match p.pivot.kind {
             PivotKind::AccessKey => Principal::IamUser {
-                user_name: match p
-                    .pivot
-                    .principal
-                    .clone()
-                    .or_else(|| report_user(&report.principal))
-                {
+                // CreateAccessKey without UserName acts on the caller: the leaked key's owner.
+                user_name: match p.pivot.principal.clone().or_else(|| match plan {
+                    Some(Plan::User { user, .. }) => Some(user.clone()),
+                    _ => None,
+                }) {
                     Some(u) => u,
                     None => continue,
                 },
@@ -308,11 +308,6 @@ async fn follow_pivots<C: Identity>(
             report.summary
         );
     }
-}
-
-/// The user name in a principal label written by `Principal`'s Display ("IAM user alice").
-fn report_user(label: &str) -> Option<String> {
-    label.strip_prefix("IAM user ").map(str::to_owned)
 }
 
 /// Regions the trigger or IAM point at, searched in any case.

@@ -248,6 +248,26 @@ async fn create_user_with_key(iam: &aws_sdk_iam::Client, user: &str, actions: &[
     }
 }
 
+/// A role that `trusted` may assume, allowed to list IAM.
+async fn create_role(iam: &aws_sdk_iam::Client, role: &str, trusted: &str) {
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": trusted}, "Action": "sts:AssumeRole"}]});
+    iam.create_role()
+        .role_name(role)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}]});
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name("work")
+        .policy_document(allow.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
 /// (event name, error code) of every event recorded for a key in us-east-1, newest first.
 async fn lookup(key: &str) -> Vec<(String, Option<String>)> {
     let ct = aws_sdk_cloudtrail::Client::new(&sdk(&admin()).await);
@@ -398,25 +418,7 @@ async fn stolen_role_session_is_revoked_by_the_token_issue_time_deny() {
     let sts = aws_sdk_sts::Client::new(&sdk(&admin()).await);
     // moto does not let an account-root principal stand for its users: name the caller.
     let caller = sts.get_caller_identity().send().await.unwrap().arn.unwrap();
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"AWS": caller}, "Action": "sts:AssumeRole"}]});
-    w.iam
-        .create_role()
-        .role_name(&role)
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
-    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}]});
-    w.iam
-        .put_role_policy()
-        .role_name(&role)
-        .policy_name("work")
-        .policy_document(allow.to_string())
-        .send()
-        .await
-        .unwrap();
-    let sts = aws_sdk_sts::Client::new(&sdk(&admin()).await);
+    create_role(&w.iam, &role, &caller).await;
     let creds = sts
         .assume_role()
         .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
@@ -793,24 +795,12 @@ async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
     )
     .await;
     let role = unique("pivot-role");
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::123456789012:user/{user}")}, "Action": "sts:AssumeRole"}]});
-    w.iam
-        .create_role()
-        .role_name(&role)
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap();
-    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}]});
-    w.iam
-        .put_role_policy()
-        .role_name(&role)
-        .policy_name("work")
-        .policy_document(allow.to_string())
-        .send()
-        .await
-        .unwrap();
+    create_role(
+        &w.iam,
+        &role,
+        &format!("arn:aws:iam::123456789012:user/{user}"),
+    )
+    .await;
 
     // The attacker, with the leaked key: a second key for persistence, and a role hop.
     let attacker = sdk(&leaked).await;
