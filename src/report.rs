@@ -119,6 +119,12 @@ pub struct RegionActivity {
     pub throttled: usize,
     /// When this Region's search ended, from the start of the investigation.
     pub finished_after_ms: u64,
+    /// This Region's share of the summary (distinct values bounded like the overall one).
+    pub by_event: BTreeMap<String, usize>,
+    pub source_ips: BTreeMap<String, usize>,
+    pub user_agents: BTreeMap<String, usize>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 impl RegionActivity {
@@ -132,6 +138,11 @@ impl RegionActivity {
             calls_made: 0,
             throttled: 0,
             finished_after_ms: 0,
+            by_event: BTreeMap::new(),
+            source_ips: BTreeMap::new(),
+            user_agents: BTreeMap::new(),
+            first_seen: None,
+            last_seen: None,
         }
     }
 
@@ -143,6 +154,18 @@ impl RegionActivity {
         if call.error_code.as_deref().is_some_and(is_denial) {
             self.denied += 1;
         }
+        bump(
+            &mut self.by_event,
+            format!("{}:{}", short_source(&call.event_source), call.event_name),
+        );
+        if let Some(ip) = &call.source_ip {
+            bump(&mut self.source_ips, ip.clone());
+        }
+        if let Some(ua) = &call.user_agent {
+            bump(&mut self.user_agents, crate::incident::truncate(ua, 120));
+        }
+        self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
+        self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
     }
 }
 

@@ -1127,3 +1127,83 @@ async fn concurrent_deliveries_to_real_processes_leave_one_consistent_state() {
     assert_eq!(names, [policy::USER_POLICY_NAME, "work"], "no stacking");
     assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
 }
+
+/// A port nothing listens on (connection refused).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn refused_and_hanging_endpoints_end_contained_or_loud() {
+    let w = World::new().await;
+
+    // SNS refuses connections: the key is still contained, the exit code says the notice failed.
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let sns_down = format!("http://127.0.0.1:{}", closed_port());
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL_SNS", sns_down),
+            ("KILLSWITCH_REGIONS", "us-east-1".into()),
+        ],
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(report["reports"][0]["status"], "contained");
+    assert_eq!(report["reports"][0]["notification"]["state"], "failed");
+    assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
+
+    // IAM refuses connections: nothing contained, exit 1, and the notice still goes out.
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let iam_down = format!("http://127.0.0.1:{}", closed_port());
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL_IAM", iam_down),
+            ("KILLSWITCH_REGIONS", "us-east-1".into()),
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(report["reports"][0]["status"], "failed");
+    assert!(stderr.contains("containment incomplete"), "{stderr}");
+    let (subject, _) = w.inbox().await;
+    assert!(subject.contains("CONTAINMENT FAILED"), "{subject}");
+
+    // CloudTrail accepts connections and never answers: the SDK's timeouts end each call, the
+    // search is reported incomplete, containment and the notice are unaffected.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_url = format!("http://{}", hang.local_addr().unwrap());
+    let _holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in hang.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+        &[
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", hang_url),
+            ("KILLSWITCH_REGIONS", "us-east-1".into()),
+            ("KILLSWITCH_INVESTIGATION_SECONDS", "8".into()),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "contained");
+    let regions = r["investigation"]["regions"].as_array().unwrap();
+    assert!(
+        regions.iter().all(|g| g["coverage"]["state"] != "complete"),
+        "{regions:?}"
+    );
+    let (subject, message) = w.inbox().await;
+    assert!(subject.contains("CONTAINED"), "{subject}");
+    assert!(message.contains("INCOMPLETE"), "{message}");
+}

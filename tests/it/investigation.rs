@@ -136,6 +136,17 @@ async fn every_enabled_region_is_searched_at_two_calls_per_second_through_bursts
         }
         assert_eq!(region.coverage, RegionCoverage::Complete, "{region:?}");
         assert_eq!(
+            region.by_event.get("iam:DescribeInstances"),
+            Some(&expected[&region.region]),
+            "{}: per-Region counts",
+            region.region
+        );
+        assert_eq!(
+            region.source_ips.get("203.0.113.77"),
+            Some(&expected[&region.region])
+        );
+        assert!(region.first_seen <= region.last_seen);
+        assert_eq!(
             region.events, expected[&region.region],
             "{}: pages lost or repeated",
             region.region
