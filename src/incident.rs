@@ -139,6 +139,9 @@ pub enum Trigger {
         event_type_code: String,
         start_time: Option<DateTime<Utc>>,
         exposed_url: Option<String>,
+        /// The copy AWS Health also sends through us-west-2; containment is idempotent, so it
+        /// acts (in case the primary was lost) and reports what it found.
+        backup_event: bool,
     },
     Manual {
         request_id: String,

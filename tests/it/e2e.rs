@@ -357,6 +357,7 @@ async fn user_key_triggers_contain_the_key_and_the_leaked_key_is_refused() {
         "health-exposed-new-shape.json",
         "health-iam-quarantine.json",
         "manual-request.json",
+        "securityhub-guardduty-user-finding.json",
     ] {
         let w = World::new().await;
         let user = unique("leaky");

@@ -258,3 +258,59 @@ fn hostile_bytes_never_panic() {
     let huge = vec![b' '; killswitch::trigger::MAX_PAYLOAD_BYTES + 1];
     assert!(matches!(parse_bytes(&huge), Err(Error::BadEvent(m)) if m.contains("limit")));
 }
+
+#[test]
+fn security_hub_imported_guardduty_findings_are_read_from_asff() {
+    let i = &incidents("securityhub-guardduty-user-finding.json")[0];
+    assert_eq!(i.key.as_str(), FIXTURE_KEY);
+    assert_eq!(
+        i.principal,
+        Principal::IamUser {
+            user_name: "alice".into()
+        }
+    );
+    assert_eq!(i.account.as_ref().map(|a| a.as_str()), Some("123456789012"));
+    match &i.trigger {
+        Trigger::GuardDuty { finding_type, .. } => {
+            assert_eq!(
+                finding_type,
+                "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(i.id.starts_with("securityhub:arn:aws:guardduty:"));
+    assert!(matches!(
+        parse(event("securityhub-guardduty-sample-finding.json")).unwrap(),
+        Received::Sample(_)
+    ));
+    // Other products are not acted on.
+    let mut e = event("securityhub-guardduty-user-finding.json");
+    e["detail"]["findings"][0]["ProductArn"] =
+        json!("arn:aws:securityhub:us-east-1::product/aws/inspector");
+    assert!(bad(e).contains("only GuardDuty"));
+    let mut e = event("securityhub-guardduty-user-finding.json");
+    e["detail"]["findings"][0]["Resources"][0]["Type"] = json!("AwsEc2Instance");
+    assert!(bad(e).contains("no AwsIamAccessKey"));
+}
+
+#[test]
+fn health_backup_copies_are_marked() {
+    let mut e = event("health-exposed-new-shape.json");
+    e["detail"]["backupEvent"] = json!(true);
+    match &incidents_of(e)[0].trigger {
+        Trigger::Health { backup_event, .. } => assert!(*backup_event),
+        other => panic!("{other:?}"),
+    }
+    match &incidents("health-exposed-new-shape.json")[0].trigger {
+        Trigger::Health { backup_event, .. } => assert!(!*backup_event),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn incidents_of(v: serde_json::Value) -> Vec<killswitch::incident::Incident> {
+    match parse(v).unwrap() {
+        Received::Incidents(list) => list,
+        other => panic!("{other:?}"),
+    }
+}
