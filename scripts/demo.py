@@ -81,7 +81,7 @@ with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
     fh.write(event)
     event_path = fh.name
 env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="3",
-           KILLSWITCH_REGIONS="eu-west-1", RUST_LOG="info")
+           RUST_LOG="info")
 started = time.monotonic()
 proc = subprocess.run([BINARY, "respond", "--event", event_path], env=env, capture_output=True, text=True)
 elapsed = time.monotonic() - started

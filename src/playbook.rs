@@ -935,7 +935,7 @@ fn finish(report: &mut Report, incident: &Incident, plan: Option<&Plan>) {
         Some(Plan::User { user, .. }) => {
             next.push(format!("Find and rotate every place key {key} is used (it stays Inactive; do not reactivate it). Give {user} a new key only after the leak is understood."));
             next.push(format!("{} blocks ALL of user {user}'s access, including any other key: remove it once legitimate keys are rotated.", policy::USER_POLICY_NAME));
-            next.push("Check the activity below for persistence: new users, access keys, login profiles, policies, roles; and for AssumeRole into other accounts.".into());
+            next.push("Check the attacker activity in this message for persistence: new users, access keys, login profiles, policies, roles; and for AssumeRole into other accounts.".into());
             report.undo = vec![
                 format!(
                     "aws iam update-access-key --user-name {user} --access-key-id {key} --status Active"
@@ -950,7 +950,7 @@ fn finish(report: &mut Report, incident: &Incident, plan: Option<&Plan>) {
             next.push(format!("Every session of role {role} issued before the cutoff is denied: workloads using it must get fresh credentials (they will on their next refresh)."));
             next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
             next.push(
-                "Check the activity below for persistence and for AssumeRole into other accounts."
+                "Check the attacker activity in this message for persistence and for AssumeRole into other accounts."
                     .into(),
             );
             report.undo = vec![format!(
