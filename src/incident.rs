@@ -152,19 +152,6 @@ pub enum Trigger {
     Pivot { parent_key: String, via: String },
 }
 
-impl Trigger {
-    pub fn label(&self) -> String {
-        match self {
-            Trigger::GuardDuty { finding_type, .. } => format!("GuardDuty {finding_type}"),
-            Trigger::Health {
-                event_type_code, ..
-            } => format!("AWS Health {event_type_code}"),
-            Trigger::Manual { requested_by, .. } => format!("manual request by {requested_by}"),
-            Trigger::Pivot { parent_key, via } => format!("minted by {parent_key} via {via}"),
-        }
-    }
-}
-
 /// One leaked key to respond to. A trigger naming several keys becomes several incidents.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Incident {

@@ -65,3 +65,22 @@ fn readme_permissions_table_matches_the_code() {
         );
     }
 }
+
+#[test]
+fn operator_only_permissions_are_documented_and_never_granted_to_the_function() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let granted = template_actions();
+    for action in killswitch::oncall::OPERATOR_PERMISSIONS {
+        assert!(
+            readme.contains(&format!("`{action}`")),
+            "README does not list the operator permission {action}"
+        );
+        if action.contains("Delete") {
+            assert!(
+                !granted.contains(action),
+                "the function must not be granted {action}"
+            );
+        }
+    }
+}
