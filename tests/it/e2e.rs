@@ -1208,3 +1208,150 @@ async fn refused_and_hanging_endpoints_end_contained_or_loud() {
     assert!(subject.contains("CONTAINED"), "{subject}");
     assert!(message.contains("INCOMPLETE"), "{message}");
 }
+
+/// A minimal Lambda Runtime API: hands out `events` one per `/next`, records what the function
+/// posts back, and holds the next `/next` open once the events are used up.
+fn fake_runtime_api(events: Vec<Value>) -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(
+        events.into_iter().enumerate().collect::<Vec<_>>(),
+    ));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let tx = tx.clone();
+            let events = events.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h == "\r\n" || h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_owned();
+                    if path.ends_with("/invocation/next") {
+                        let next = { events.lock().unwrap().pop() };
+                        let Some((i, event)) = next else {
+                            std::thread::sleep(std::time::Duration::from_secs(600));
+                            return;
+                        };
+                        let payload = event.to_string();
+                        let deadline = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis()
+                            + 60_000;
+                        write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-{i}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:killswitch\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n{payload}",
+                            payload.len()
+                        )
+                        .unwrap();
+                    } else {
+                        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        tx.send((path, value)).unwrap();
+                        write!(
+                            stream,
+                            "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{{}}"
+                        )
+                        .unwrap();
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn lambda_mode_answers_the_runtime_api_with_reports_and_typed_errors() {
+    let w = World::new().await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    // Popped from the end: the finding first, then a bad payload.
+    let events = vec![
+        json!({"access_key_id": "not-a-key", "reason": "r", "requested_by": "me"}),
+        fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+    ];
+    let (runtime, posted) = fake_runtime_api(events);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "killswitch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
+        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+        .env("KILLSWITCH_REGIONS", "us-east-1")
+        .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(60);
+    let (path, body) = posted
+        .recv_timeout(wait)
+        .expect("no response from the function");
+    assert_eq!(
+        path, "/2018-06-01/runtime/invocation/req-1/response",
+        "{body}"
+    );
+    assert_eq!(body["reports"][0]["status"], "contained", "{body}");
+    let (path, body) = posted
+        .recv_timeout(wait)
+        .expect("no error from the function");
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-0/error", "{body}");
+    assert_eq!(body["errorType"], "KillSwitch.BadEvent", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{body}"
+    );
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        assert!(
+            !line.contains(&w.function_key.secret),
+            "a secret reached the logs"
+        );
+        assert!(v.get("level").is_some(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("\"incident_id\"")),
+        "no incident span in the logs"
+    );
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Inactive)
+    );
+}
