@@ -24,5 +24,15 @@ echo "== local AWS (pinned moto, cfn-lint)"
 scripts/local-aws.sh install
 echo "== cfn-lint template.yaml"
 .local-aws/venv/bin/cfn-lint template.yaml
+echo "== sam validate --lint (pinned SAM CLI in its own venv)"
+SAM_VENV="$ROOT/.local-aws/sam"
+SAM_STAMP="$SAM_VENV/.requirements.sha"
+SAM_WANT="$(sha256sum scripts/requirements-sam.txt | cut -d' ' -f1)"
+if [ "$(cat "$SAM_STAMP" 2>/dev/null)" != "$SAM_WANT" ]; then
+  python3 -m venv "$SAM_VENV"
+  "$SAM_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-sam.txt
+  echo "$SAM_WANT" > "$SAM_STAMP"
+fi
+SAM_CLI_TELEMETRY=0 "$SAM_VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
 echo "== cargo test, including the end-to-end tests on the local AWS"
 scripts/local-aws.sh run -- cargo test --locked -- --include-ignored
