@@ -15,8 +15,10 @@ use crate::aws::sandbox::{AttackerAction, Creds, Sandbox, local_cloudtrail_fault
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::{self, App};
+use crate::oncall::Operator;
 use crate::playbook::Responder;
 use crate::policy;
+use crate::ports::{Identity, PolicyTarget};
 use crate::report::{Investigation, Report, Status};
 
 /// Permissions of a canary user: what a typical CI user holds, enough for the scripted attacker.
@@ -262,9 +264,12 @@ impl Drill<'_> {
             CanaryKind::User => (user_creds.clone(), user.clone()),
             CanaryKind::Role => {
                 planted.roles.push(role.clone());
-                let me = sandbox.caller_arn().await?;
                 let arn = sandbox
-                    .create_role(&role, &me, &["iam:List*", "sts:GetCallerIdentity"])
+                    .create_role(
+                        &role,
+                        &self.responder.arn,
+                        &["iam:List*", "sts:GetCallerIdentity"],
+                    )
                     .await?;
                 (sandbox.assume_role(&arn).await?, role.clone())
             }
@@ -364,13 +369,16 @@ impl Drill<'_> {
                 return None;
             }
             // The attacker's foothold watches for the deny and removes it at once.
+            let target = PolicyTarget::User(user.clone());
             for _ in 0..200 {
-                if sandbox
-                    .user_has_policy(&user, policy::USER_POLICY_NAME)
+                if let Ok(Some(_)) = app
+                    .cloud
+                    .read_policy(&target, policy::USER_POLICY_NAME)
                     .await
                 {
-                    let r = sandbox
-                        .delete_user_policy(&user, policy::USER_POLICY_NAME)
+                    let r = app
+                        .cloud
+                        .delete_policy(&target, policy::USER_POLICY_NAME)
                         .await;
                     return Some(r.is_ok());
                 }

@@ -79,16 +79,6 @@ impl Sandbox {
             .build()
     }
 
-    pub async fn caller_arn(&self) -> Result<String, Error> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(aws_err("sts:GetCallerIdentity"))?;
-        Ok(out.arn.unwrap_or_default())
-    }
-
     /// A user with an inline allow policy and one access key.
     pub async fn create_user(&self, name: &str, actions: &[&str]) -> Result<Creds, Error> {
         self.iam
@@ -271,27 +261,6 @@ impl Sandbox {
                 envelope["Message"].as_str().unwrap_or_default().to_owned(),
             ))
         }))
-    }
-
-    pub async fn user_has_policy(&self, user: &str, name: &str) -> bool {
-        self.iam
-            .get_user_policy()
-            .user_name(user)
-            .policy_name(name)
-            .send()
-            .await
-            .is_ok()
-    }
-
-    pub async fn delete_user_policy(&self, user: &str, name: &str) -> Result<(), Error> {
-        self.iam
-            .delete_user_policy()
-            .user_name(user)
-            .policy_name(name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(aws_err("iam:DeleteUserPolicy"))
     }
 
     /// Removes a user and everything on it; missing pieces are fine.
