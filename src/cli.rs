@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Error;
 use crate::handler::{self, App};
-use crate::ports::{ActivityLog, Identity, Notifier};
+use crate::ports::{Accounts, ActivityLog, Identity, Notifier};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -114,7 +114,7 @@ pub fn read_event(path: &PathBuf) -> Result<serde_json::Value, Error> {
 
 pub async fn respond<C>(app: &App<C>, event: serde_json::Value, dry_run: bool) -> ExitCode
 where
-    C: Identity + ActivityLog + Notifier,
+    C: Identity + ActivityLog + Notifier + Accounts,
 {
     let deadline = SystemTime::now()
         + app.config.investigation_budget

@@ -12,10 +12,14 @@
 //! | `KILLSWITCH_FOLLOW_PIVOTS` | `false` | also contain the keys and role sessions the attacker minted |
 //! | `KILLSWITCH_MAX_EVENTS_PER_REGION` | `1000` | CloudTrail events read per Region, 50–100000 |
 //! | `KILLSWITCH_INVESTIGATION_SECONDS` | `60` | time budget for CloudTrail, 1–840 |
+//! | `KILLSWITCH_MEMBER_ROLE_NAME` | empty = this account only | role assumed in a finding's account when it is not this one (`member-role.yaml`) |
+//! | `KILLSWITCH_MEMBER_EXTERNAL_ID` | required with the role name | `sts:ExternalId` the member role's trust policy demands |
+//! | `KILLSWITCH_MEMBER_ACCOUNTS` | empty = any account | comma-separated account IDs the function may enter |
 
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::incident::AccountId;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -28,6 +32,35 @@ pub struct Config {
     pub max_events_per_region: usize,
     pub investigation_budget: Duration,
     pub follow_pivots: bool,
+    /// `None`: keys of other accounts are rejected.
+    pub members: Option<Members>,
+}
+
+/// How to reach the other accounts of an organization.
+#[derive(Clone, PartialEq)]
+pub struct Members {
+    pub role_name: String,
+    pub external_id: String,
+    /// Empty: any account whose member role trusts us.
+    pub accounts: Vec<AccountId>,
+}
+
+impl Members {
+    pub fn allows(&self, account: &AccountId) -> bool {
+        self.accounts.is_empty() || self.accounts.contains(account)
+    }
+}
+
+// The external ID is not a secret in IAM's model, but it is one of the two keys to every member
+// account: it stays out of logs and reports.
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Members")
+            .field("role_name", &self.role_name)
+            .field("external_id", &"<redacted>")
+            .field("accounts", &self.accounts)
+            .finish()
+    }
 }
 
 impl Config {
@@ -101,6 +134,71 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let members = match (
+            var("KILLSWITCH_MEMBER_ROLE_NAME"),
+            var("KILLSWITCH_MEMBER_EXTERNAL_ID"),
+        ) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(Error::Config {
+                    name: "KILLSWITCH_MEMBER_ROLE_NAME",
+                    reason: "required when KILLSWITCH_MEMBER_EXTERNAL_ID is set".into(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(Error::Config {
+                    name: "KILLSWITCH_MEMBER_EXTERNAL_ID",
+                    reason: "required with KILLSWITCH_MEMBER_ROLE_NAME: the member role trusts only callers that present it".into(),
+                });
+            }
+            (Some(role_name), Some(external_id)) => {
+                if !is_role_name(&role_name) {
+                    return Err(Error::Config {
+                        name: "KILLSWITCH_MEMBER_ROLE_NAME",
+                        reason: format!("{role_name:?} is not an IAM role name"),
+                    });
+                }
+                // sts:AssumeRole's own limits for ExternalId.
+                if external_id.len() < 2
+                    || external_id.len() > 1224
+                    || !external_id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
+                {
+                    return Err(Error::Config {
+                        name: "KILLSWITCH_MEMBER_EXTERNAL_ID",
+                        reason: "must be 2-1224 characters of letters, digits and +=,.@:/-_".into(),
+                    });
+                }
+                let accounts = var("KILLSWITCH_MEMBER_ACCOUNTS")
+                    .map(|v| {
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|a| {
+                                AccountId::parse(a).map_err(|_| Error::Config {
+                                    name: "KILLSWITCH_MEMBER_ACCOUNTS",
+                                    reason: format!("{a:?} is not a 12-digit account ID"),
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()?
+                    .unwrap_or_default();
+                Some(Members {
+                    role_name,
+                    external_id,
+                    accounts,
+                })
+            }
+        };
+        if members.is_none() && var("KILLSWITCH_MEMBER_ACCOUNTS").is_some() {
+            return Err(Error::Config {
+                name: "KILLSWITCH_MEMBER_ACCOUNTS",
+                reason: "needs KILLSWITCH_MEMBER_ROLE_NAME and KILLSWITCH_MEMBER_EXTERNAL_ID".into(),
+            });
+        }
+
         Ok(Self {
             topic_arn,
             protected,
@@ -111,8 +209,18 @@ impl Config {
             max_events_per_region: max_events as usize,
             investigation_budget: Duration::from_secs(budget),
             follow_pivots,
+            members,
         })
     }
+}
+
+/// IAM's rule for role names: 1-64 of letters, digits and `+=,.@_-`.
+fn is_role_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -210,6 +318,43 @@ mod tests {
                 vec![TOPIC, ("KILLSWITCH_REGIONS", "us-east-1,mars")],
                 "KILLSWITCH_REGIONS",
             ),
+            (
+                vec![TOPIC, ("KILLSWITCH_MEMBER_ROLE_NAME", "KillSwitchMember")],
+                "KILLSWITCH_MEMBER_EXTERNAL_ID",
+            ),
+            (
+                vec![TOPIC, ("KILLSWITCH_MEMBER_EXTERNAL_ID", "abc123")],
+                "KILLSWITCH_MEMBER_ROLE_NAME",
+            ),
+            (
+                vec![
+                    TOPIC,
+                    ("KILLSWITCH_MEMBER_ROLE_NAME", "role/KillSwitchMember"),
+                    ("KILLSWITCH_MEMBER_EXTERNAL_ID", "abc123"),
+                ],
+                "KILLSWITCH_MEMBER_ROLE_NAME",
+            ),
+            (
+                vec![
+                    TOPIC,
+                    ("KILLSWITCH_MEMBER_ROLE_NAME", "KillSwitchMember"),
+                    ("KILLSWITCH_MEMBER_EXTERNAL_ID", "has space"),
+                ],
+                "KILLSWITCH_MEMBER_EXTERNAL_ID",
+            ),
+            (
+                vec![
+                    TOPIC,
+                    ("KILLSWITCH_MEMBER_ROLE_NAME", "KillSwitchMember"),
+                    ("KILLSWITCH_MEMBER_EXTERNAL_ID", "abc123"),
+                    ("KILLSWITCH_MEMBER_ACCOUNTS", "111122223333,12345"),
+                ],
+                "KILLSWITCH_MEMBER_ACCOUNTS",
+            ),
+            (
+                vec![TOPIC, ("KILLSWITCH_MEMBER_ACCOUNTS", "111122223333")],
+                "KILLSWITCH_MEMBER_ACCOUNTS",
+            ),
         ] {
             match config(&pairs) {
                 Err(Error::Config { name: got, .. }) => assert_eq!(got, name),
@@ -236,5 +381,33 @@ mod tests {
             vec!["break-glass", "arn:aws:iam::123456789012:role/deployer"]
         );
         assert_eq!(c.regions, vec!["eu-west-1", "us-gov-west-1"]);
+        assert!(c.members.is_none());
+    }
+
+    #[test]
+    fn member_accounts_are_opt_in_and_the_external_id_is_never_printed() {
+        let c = config(&[
+            TOPIC,
+            ("KILLSWITCH_MEMBER_ROLE_NAME", "KillSwitchMember"),
+            ("KILLSWITCH_MEMBER_EXTERNAL_ID", "s3cr3t-ext-id"),
+            ("KILLSWITCH_MEMBER_ACCOUNTS", "111122223333, 444455556666"),
+        ])
+        .unwrap();
+        let m = c.members.clone().unwrap();
+        assert_eq!(m.role_name, "KillSwitchMember");
+        assert!(m.allows(&AccountId::parse("444455556666").unwrap()));
+        assert!(!m.allows(&AccountId::parse("999999999999").unwrap()));
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let any = config(&[
+            TOPIC,
+            ("KILLSWITCH_MEMBER_ROLE_NAME", "KillSwitchMember"),
+            ("KILLSWITCH_MEMBER_EXTERNAL_ID", "s3cr3t-ext-id"),
+        ])
+        .unwrap();
+        assert!(
+            any.members
+                .unwrap()
+                .allows(&AccountId::parse("999999999999").unwrap())
+        );
     }
 }

@@ -354,6 +354,7 @@ impl Drill<'_> {
             max_events_per_region: 1000,
             investigation_budget: Duration::from_secs(30),
             follow_pivots: s.settings.follow_pivots,
+            members: None,
         };
         let app = App {
             cloud: AwsClients::from_sdk_config(self.sdk, config.topic_arn.clone()),

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::incident::Received;
 use crate::playbook::{self, Context, Responder};
-use crate::ports::{ActivityLog, Identity, Notifier};
+use crate::ports::{Accounts, ActivityLog, Identity, Notifier};
 use crate::report::Report;
 use crate::trigger;
 
@@ -49,7 +49,7 @@ pub async fn handle<C>(
     force_dry_run: bool,
 ) -> Result<Response, Error>
 where
-    C: Identity + ActivityLog + Notifier,
+    C: Identity + ActivityLog + Notifier + Accounts,
 {
     let received = trigger::parse(payload)
         .inspect_err(|e| error!(error = %e, kind = e.kind(), "rejected input"))?;
@@ -83,7 +83,7 @@ where
 /// Runs the Lambda runtime until the process is stopped.
 pub async fn serve<C>(app: App<C>) -> Result<(), lambda_runtime::Error>
 where
-    C: Identity + ActivityLog + Notifier,
+    C: Identity + ActivityLog + Notifier + Accounts,
 {
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

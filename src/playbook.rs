@@ -11,10 +11,14 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::analysis::PivotKind;
 use crate::config::Config;
 use crate::error::Error;
-use crate::incident::{AccessKeyId, Incident, KeyKind, Principal, SampleFinding, Trigger};
+use crate::incident::{
+    AccessKeyId, AccountId, Incident, KeyKind, Principal, SampleFinding, Trigger,
+};
 use crate::investigation::{self, Window};
 use crate::policy::{self, CutoffDecision};
-use crate::ports::{ActivityLog, Identity, KeyChange, KeyStatus, KeyUsage, Notifier, PolicyTarget};
+use crate::ports::{
+    Accounts, ActivityLog, Identity, KeyChange, KeyStatus, KeyUsage, Notifier, PolicyTarget,
+};
 use crate::report::{
     Check, Investigation, Notification, Outcome, PivotContainment, Report, Status, Verification,
 };
@@ -23,6 +27,7 @@ use crate::report::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
+    EnterAccount,
     CheckAccount,
     ResolveOwner,
     DeactivateKey,
@@ -34,7 +39,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 8] = [
+    pub const ALL: [Step; 9] = [
+        Step::EnterAccount,
         Step::CheckAccount,
         Step::ResolveOwner,
         Step::DeactivateKey,
@@ -47,6 +53,7 @@ impl Step {
 
     pub fn name(self) -> &'static str {
         match self {
+            Step::EnterAccount => "enter_account",
             Step::CheckAccount => "check_account",
             Step::ResolveOwner => "resolve_owner",
             Step::DeactivateKey => "deactivate_key",
@@ -60,6 +67,7 @@ impl Step {
 
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
+            Step::EnterAccount => &["sts:AssumeRole"],
             Step::CheckAccount => &["sts:GetAccessKeyInfo"],
             Step::ResolveOwner => &["iam:GetAccessKeyLastUsed"],
             Step::DeactivateKey => &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
@@ -83,6 +91,16 @@ impl Step {
 pub fn required_permissions() -> BTreeSet<&'static str> {
     Step::ALL
         .iter()
+        .flat_map(|s| s.permissions().iter().copied())
+        .collect()
+}
+
+/// What the member role (`member-role.yaml`) must grant: every step that runs in the finding's
+/// account. Entering it and notifying happen in the function's own account.
+pub fn member_permissions() -> BTreeSet<&'static str> {
+    Step::ALL
+        .iter()
+        .filter(|s| !matches!(s, Step::EnterAccount | Step::Notify))
         .flat_map(|s| s.permissions().iter().copied())
         .collect()
 }
@@ -138,72 +156,219 @@ enum Plan {
 /// Runs the whole response for one incident and returns its report (also on failure).
 pub async fn respond<C>(cloud: &C, incident: &Incident, ctx: &Context<'_>) -> Report
 where
-    C: Identity + ActivityLog + Notifier,
+    C: Identity + ActivityLog + Notifier + Accounts,
 {
     let span = info_span!("incident", incident_id = %incident.id, access_key_id = %incident.key);
     async {
-        let dry_run = ctx.config.dry_run || ctx.force_dry_run || incident.dry_run;
-        let mut report = Report::new(incident, dry_run, ctx.now);
-        let (plan, usage) = guard(cloud, incident, ctx, &mut report).await;
-        let verify_target = match plan {
-            Some(plan) => {
-                contain(cloud, incident, &plan, dry_run, &mut report).await;
-                Some(plan)
-            }
-            None => None,
-        };
-        let hints = region_hints(incident, usage.as_ref());
-        let should_verify =
-            verify_target.is_some() && !dry_run && report.status != Status::KeyNotFound;
-        // Another account's key has no history here; a refused principal of ours still does.
-        let should_investigate = report.status != Status::Rejected;
-        // The second read-back waits out IAM's propagation window; CloudTrail is read meanwhile.
-        let (verification, investigation) = tokio::join!(
-            async {
-                match (&verify_target, should_verify) {
-                    (Some(plan), true) => Some(verify(cloud, &incident.key, plan, ctx).await),
-                    _ => None,
-                }
-            },
-            async {
-                if should_investigate {
-                    let (regions, source) = investigation::regions(cloud, ctx.config, &hints).await;
-                    let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
-                    investigation::investigate(cloud, &incident.key, &regions, source, window).await
-                } else {
-                    Investigation::NotRun {
-                        reason: "the key is not this account's".into(),
+        match locate(cloud, incident, ctx).await {
+            Location::Here => respond_in(cloud, cloud, incident, ctx, None).await,
+            Location::Member(account) => {
+                let Some(members) = &ctx.config.members else {
+                    return respond_in(cloud, cloud, incident, ctx, None).await;
+                };
+                let role_arn = format!(
+                    "arn:{}:iam::{account}:role/{}",
+                    partition(&ctx.responder.arn),
+                    members.role_name
+                );
+                let session = session_name(incident);
+                match cloud
+                    .enter(&role_arn, &members.external_id, &session)
+                    .await
+                {
+                    Ok(entered) => {
+                        info!(account = %account, role = %role_arn, "entered member account");
+                        let responder = Responder::from_arn(account.clone(), &entered.arn);
+                        let member_ctx = Context {
+                            config: ctx.config,
+                            responder: &responder,
+                            now: ctx.now,
+                            investigation_deadline: ctx.investigation_deadline,
+                            force_dry_run: ctx.force_dry_run,
+                        };
+                        let entered_note = format!(
+                            "assumed {role_arn} (session {session}) to act in account {account}"
+                        );
+                        respond_in(
+                            &entered.clients,
+                            cloud,
+                            incident,
+                            &member_ctx,
+                            Some((account, entered_note)),
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
+                        report.account = Some(account.to_string());
+                        report.record(Step::EnterAccount, Outcome::Failed, e.chain(), Utc::now());
+                        report.status = Status::Failed;
+                        report.summary = format!(
+                            "Could not assume {role_arn} to act in account {account}, so nothing was changed; Lambda will retry. Check that the member role is deployed there and trusts this function with the configured external ID."
+                        );
+                        report.investigation = Investigation::NotRun {
+                            reason: format!("no access to account {account}"),
+                        };
+                        error!(account = %account, error = %e.chain(), "could not enter member account");
+                        finish(&mut report, incident, None);
+                        notify(cloud, &mut report).await;
+                        report
                     }
                 }
             }
-        );
-        if let Some(v) = verification {
-            if v.reapplied {
-                report.record(
-                    Step::Verify,
-                    Outcome::Done,
-                    "containment was undone and has been re-applied once",
-                    Utc::now(),
-                );
+            Location::Outside(account, reason) => {
+                let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
+                report.account = Some(account.to_string());
+                reject(&mut report, reason, ctx.now);
+                report.investigation = Investigation::NotRun {
+                    reason: "the key is not in an account this function may enter".into(),
+                };
+                finish(&mut report, incident, None);
+                notify(cloud, &mut report).await;
+                report
             }
-            if !v.holds {
-                report.status = Status::Failed;
-            } else if v.contested && report.status != Status::Failed {
-                report.status = Status::Contested;
-            }
-            report.verification = Some(v);
         }
-        report.investigation = investigation;
-        follow_pivots(cloud, incident, ctx, &mut report, verify_target.as_ref()).await;
-        finish(&mut report, incident, verify_target.as_ref());
-        notify(cloud, &mut report).await;
-        if report.containment_failed() {
-            error!(status = ?report.status, "containment failed");
-        }
-        report
     }
     .instrument(span)
     .await
+}
+
+/// Where the incident's key lives, as far as the function is concerned.
+enum Location {
+    /// This account, or unknown yet: the guard decides with this account's clients.
+    Here,
+    /// Another account that `KILLSWITCH_MEMBER_*` lets the function enter.
+    Member(AccountId),
+    /// Another account the function may not enter.
+    Outside(AccountId, String),
+}
+
+async fn locate<C: Identity>(cloud: &C, incident: &Incident, ctx: &Context<'_>) -> Location {
+    let Some(members) = &ctx.config.members else {
+        // Single-account: the guard rejects other accounts' keys itself.
+        return Location::Here;
+    };
+    let account = match &incident.account {
+        Some(a) => a.clone(),
+        // STS answers for any account's key; a failure here is retried by the guard.
+        None => match cloud.key_account(&incident.key).await {
+            Ok(a) => a,
+            Err(_) => return Location::Here,
+        },
+    };
+    if account == ctx.responder.account {
+        Location::Here
+    } else if members.allows(&account) {
+        Location::Member(account)
+    } else {
+        Location::Outside(
+            account.clone(),
+            format!(
+                "account {account} is not listed in KILLSWITCH_MEMBER_ACCOUNTS"
+            ),
+        )
+    }
+}
+
+fn dry_run(incident: &Incident, ctx: &Context<'_>) -> bool {
+    ctx.config.dry_run || ctx.force_dry_run || incident.dry_run
+}
+
+/// `aws`, `aws-us-gov`, `aws-cn`: member roles live in the function's own partition.
+fn partition(arn: &str) -> &str {
+    arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws")
+}
+
+/// Names the incident in the member account's CloudTrail; STS allows 2-64 of `[\w+=,.@-]`.
+fn session_name(incident: &Incident) -> String {
+    let mut name = format!("killswitch-{}", incident.key);
+    name.truncate(64);
+    name
+}
+
+/// The response, with `iam` acting in the key's account and `notifier` in the function's own.
+async fn respond_in<I, N>(
+    cloud: &I,
+    notifier: &N,
+    incident: &Incident,
+    ctx: &Context<'_>,
+    entered: Option<(AccountId, String)>,
+) -> Report
+where
+    I: Identity + ActivityLog,
+    N: Notifier,
+{
+    let dry_run = dry_run(incident, ctx);
+    let mut report = Report::new(incident, dry_run, ctx.now);
+    let member_account = entered.as_ref().map(|(a, _)| a.to_string());
+    if let Some((account, note)) = entered {
+        report.account = Some(account.to_string());
+        report.record(Step::EnterAccount, Outcome::Done, note, Utc::now());
+    }
+    let (plan, usage) = guard(cloud, incident, ctx, &mut report).await;
+    let verify_target = match plan {
+        Some(plan) => {
+            contain(cloud, incident, &plan, dry_run, &mut report).await;
+            Some(plan)
+        }
+        None => None,
+    };
+    let hints = region_hints(incident, usage.as_ref());
+    let should_verify =
+        verify_target.is_some() && !dry_run && report.status != Status::KeyNotFound;
+    // Another account's key has no history here; a refused principal of ours still does.
+    let should_investigate = report.status != Status::Rejected;
+    // The second read-back waits out IAM's propagation window; CloudTrail is read meanwhile.
+    let (verification, investigation) = tokio::join!(
+        async {
+            match (&verify_target, should_verify) {
+                (Some(plan), true) => Some(verify(cloud, &incident.key, plan, ctx).await),
+                _ => None,
+            }
+        },
+        async {
+            if should_investigate {
+                let (regions, source) = investigation::regions(cloud, ctx.config, &hints).await;
+                let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
+                investigation::investigate(cloud, &incident.key, &regions, source, window).await
+            } else {
+                Investigation::NotRun {
+                    reason: "the key is not this account's".into(),
+                }
+            }
+        }
+    );
+    if let Some(v) = verification {
+        if v.reapplied {
+            report.record(
+                Step::Verify,
+                Outcome::Done,
+                "containment was undone and has been re-applied once",
+                Utc::now(),
+            );
+        }
+        if !v.holds {
+            report.status = Status::Failed;
+        } else if v.contested && report.status != Status::Failed {
+            report.status = Status::Contested;
+        }
+        report.verification = Some(v);
+    }
+    report.investigation = investigation;
+    follow_pivots(cloud, incident, ctx, &mut report, verify_target.as_ref()).await;
+    finish(&mut report, incident, verify_target.as_ref());
+    if let Some(account) = member_account {
+        if !report.undo.is_empty() {
+            report.next_steps.push(format!(
+                "The undo commands below act in member account {account}: run them with that account's credentials."
+            ));
+        }
+    }
+    notify(notifier, &mut report).await;
+    if report.containment_failed() {
+        error!(status = ?report.status, "containment failed");
+    }
+    report
 }
 
 /// Guard, contain and verify one incident, without investigation or notification: for the
@@ -213,7 +378,7 @@ async fn contain_only<C: Identity>(
     incident: &Incident,
     ctx: &Context<'_>,
 ) -> PivotContainment {
-    let dry_run = ctx.config.dry_run || ctx.force_dry_run || incident.dry_run;
+    let dry_run = dry_run(incident, ctx);
     let mut report = Report::new(incident, dry_run, ctx.now);
     let (plan, _) = guard(cloud, incident, ctx, &mut report).await;
     if let Some(plan) = &plan {

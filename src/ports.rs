@@ -147,3 +147,22 @@ pub trait Notifier {
     /// `sns:Publish` to the configured topic.
     async fn publish(&self, subject: &str, body: &str) -> Result<(), Error>;
 }
+
+/// Credentials for another account of the organization, through its member role.
+pub struct Entered<M> {
+    pub clients: M,
+    /// The assumed-role ARN, to recognise (and never touch) the member role.
+    pub arn: String,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Accounts {
+    type Member: Identity + ActivityLog;
+    /// `sts:AssumeRole` with the external ID the member role's trust policy demands.
+    async fn enter(
+        &self,
+        role_arn: &str,
+        external_id: &str,
+        session_name: &str,
+    ) -> Result<Entered<Self::Member>, Error>;
+}

@@ -8,6 +8,7 @@ use crate::error::Error;
 
 mod cloudtrail;
 mod iam;
+mod member;
 pub mod sandbox;
 mod sns;
 
@@ -21,6 +22,8 @@ pub struct AwsClients {
     /// Per-Region clients are derived from this one (LookupEvents is Regional).
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub topic_arn: String,
+    /// Kept to derive member-account clients with other credentials.
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl AwsClients {
@@ -32,6 +35,7 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::new(sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
             topic_arn: topic_arn.into(),
+            sdk: sdk.clone(),
         }
     }
 

@@ -13,7 +13,9 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::{TimeDelta, Utc};
 use killswitch::aws::AwsClients;
 use killswitch::incident::AccessKeyId;
-use killswitch::ports::{ActivityLog, Identity, KeyChange, LookupQuery, Notifier, PolicyTarget};
+use killswitch::ports::{
+    Accounts, ActivityLog, Identity, KeyChange, LookupQuery, Notifier, PolicyTarget,
+};
 
 fn clients(
     iam: aws_sdk_iam::Client,
@@ -27,6 +29,7 @@ fn clients(
         sns,
         cloudtrail,
         topic_arn: "arn:aws:sns:us-east-1:123456789012:killswitch".into(),
+        sdk: aws_config::SdkConfig::builder().build(),
     }
 }
 
@@ -228,4 +231,77 @@ async fn publish_goes_to_the_configured_topic() {
     );
     c.publish("[killswitch] CONTAINED", "body").await.unwrap();
     assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn entering_a_member_account_presents_the_external_id_and_keeps_the_topic() {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
+    use aws_sdk_sts::types::{AssumedRoleUser, Credentials};
+    let rule = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|r| {
+            r.role_arn() == Some("arn:aws:iam::111122223333:role/KillSwitchMember")
+                && r.external_id() == Some("ext-id-1")
+                && r.role_session_name() == Some("killswitch-AKIAIOSFODNN7EXAMPLE")
+                && r.duration_seconds() == Some(900)
+        })
+        .then_output(|| {
+            AssumeRoleOutput::builder()
+                .credentials(
+                    Credentials::builder()
+                        .access_key_id("ASIAMEMBEREXAMPLE")
+                        .secret_access_key("secret")
+                        .session_token("token")
+                        .expiration(aws_smithy_types::DateTime::from_secs(4_102_444_800))
+                        .build()
+                        .unwrap(),
+                )
+                .assumed_role_user(
+                    AssumedRoleUser::builder()
+                        .assumed_role_id("AROAEXAMPLE:killswitch-AKIAIOSFODNN7EXAMPLE")
+                        .arn("arn:aws:sts::111122223333:assumed-role/KillSwitchMember/killswitch-AKIAIOSFODNN7EXAMPLE")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+    let mut c = clients(
+        mock_client!(aws_sdk_iam, []),
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    c.sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule]);
+    let entered = c
+        .enter(
+            "arn:aws:iam::111122223333:role/KillSwitchMember",
+            "ext-id-1",
+            "killswitch-AKIAIOSFODNN7EXAMPLE",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 1);
+    assert!(entered.arn.ends_with(":assumed-role/KillSwitchMember/killswitch-AKIAIOSFODNN7EXAMPLE"));
+    assert_eq!(entered.clients.topic_arn, c.topic_arn);
+}
+
+#[tokio::test]
+async fn a_refused_assume_role_is_an_error_with_its_code() {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let rule = mock!(aws_sdk_sts::Client::assume_role).then_error(|| {
+        AssumeRoleError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("not authorized")
+                .build(),
+        )
+    });
+    let mut c = clients(
+        mock_client!(aws_sdk_iam, []),
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    c.sts = mock_client!(aws_sdk_sts, [&rule]);
+    match c.enter("arn:aws:iam::111122223333:role/KillSwitchMember", "x1", "s").await {
+        Err(e) => assert_eq!(e.aws_code(), Some("AccessDenied")),
+        Ok(_) => panic!("entered despite AccessDenied"),
+    }
 }

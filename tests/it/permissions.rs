@@ -2,27 +2,40 @@
 
 use std::collections::BTreeSet;
 
-use killswitch::playbook::required_permissions;
+use killswitch::playbook::{member_permissions, required_permissions};
 
-/// Action strings in the template for the services the code calls (KMS is for the encrypted
-/// topic, used by SNS on our behalf, not by our code).
+/// Action strings a template allows (`Effect: Allow` statements) for the services the code calls.
+/// KMS, Logs and SQS are used by SNS and Lambda on the function's behalf, not by its code.
 fn template_actions() -> BTreeSet<String> {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("- "))
-        .map(|a| a.trim_matches('"'))
-        .filter(|a| {
-            a.split_once(':').is_some_and(|(svc, action)| {
-                ["iam", "sts", "cloudtrail", "sns", "ec2", "account"].contains(&svc)
-                    && !action.is_empty()
-                    && action
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '*')
-            })
-        })
-        .map(str::to_owned)
-        .collect()
+    actions("template.yaml", "Allow")
+}
+
+/// The actions of one effect in a template, read statement by statement.
+fn actions(file: &str, effect: &str) -> BTreeSet<String> {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut current = "";
+    let mut out = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(e) = line.strip_prefix("Effect:") {
+            current = if e.trim() == "Allow" { "Allow" } else { "Deny" };
+            continue;
+        }
+        let Some(a) = line.strip_prefix("- ").map(|a| a.trim_matches('"')) else {
+            continue;
+        };
+        let is_action = a.split_once(':').is_some_and(|(svc, action)| {
+            ["iam", "sts", "cloudtrail", "sns", "ec2", "account"].contains(&svc)
+                && !action.is_empty()
+                && action
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '*')
+        });
+        if is_action && current == effect {
+            out.insert(a.to_owned());
+        }
+    }
+    out
 }
 
 #[test]
@@ -83,4 +96,49 @@ fn operator_only_permissions_are_documented_and_never_granted_to_the_function() 
             );
         }
     }
+}
+
+#[test]
+fn member_role_grants_exactly_what_runs_in_a_member_account() {
+    let declared: BTreeSet<String> = member_permissions()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let granted = actions("member-role.yaml", "Allow");
+    assert_eq!(
+        granted, declared,
+        "member-role.yaml and killswitch::playbook::member_permissions() disagree"
+    );
+    for action in &granted {
+        assert!(!action.contains("Delete") && !action.contains("Attach"), "{action}");
+    }
+    assert!(
+        !granted.contains("sns:Publish") && !granted.contains("sts:AssumeRole"),
+        "notifying and entering accounts happen in the security account"
+    );
+}
+
+#[test]
+fn both_roles_deny_writes_to_themselves_and_the_member_role_demands_the_external_id() {
+    for (file, own) in [
+        ("template.yaml", "role/${AWS::StackName}-*"),
+        ("member-role.yaml", "role/${MemberRoleName}"),
+    ] {
+        let denied = actions(file, "Deny");
+        for action in [
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:DeleteRole",
+        ] {
+            assert!(denied.contains(action), "{file} does not deny {action}");
+        }
+        let text =
+            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert!(text.contains(own), "{file}: the deny does not cover its own role");
+    }
+    let member =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/member-role.yaml")).unwrap();
+    assert!(member.contains("sts:ExternalId: !Ref ExternalId"));
+    assert!(member.contains("aws:PrincipalArn:"));
 }

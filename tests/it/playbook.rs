@@ -576,3 +576,135 @@ async fn investigation_stops_at_the_deadline_and_says_partial() {
     assert_eq!(report.status, Status::Contained);
     assert!(a.cloud.published()[0].1.contains("PARTIAL"));
 }
+
+const MEMBER: &str = "111122223333";
+
+fn org_app(cloud: FakeCloud, allow: &str) -> App<FakeCloud> {
+    let mut config = config();
+    config.members = Some(killswitch::config::Members {
+        role_name: "KillSwitchMember".into(),
+        external_id: "ext-id-1".into(),
+        accounts: allow
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| killswitch::incident::AccountId::parse(a).unwrap())
+            .collect(),
+    });
+    App {
+        cloud,
+        config,
+        responder: responder(),
+    }
+}
+
+#[tokio::test]
+async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_here() {
+    let home = FakeCloud::default();
+    let member = home.add_member(MEMBER, "ext-id-1");
+    member.add_user_key("deploy-bot", FIXTURE_KEY, KeyStatus::Active);
+    member.add_events(
+        "us-east-1",
+        vec![api_call("ListBuckets", Utc::now() - TimeDelta::minutes(3), None)],
+    );
+    let a = org_app(home, "");
+    let response = run(&a, event("guardduty-member-account-finding.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    assert!(response.error().is_none());
+    assert_eq!(r.account.as_deref(), Some(MEMBER));
+    assert_eq!(r.steps[0].outcome, Outcome::Done);
+    assert!(r.steps[0].detail.contains("KillSwitchMember"), "{:?}", r.steps[0]);
+    assert_eq!(
+        a.cloud.calls()[0],
+        (
+            "sts:AssumeRole".into(),
+            format!("arn:aws:iam::{MEMBER}:role/KillSwitchMember")
+        )
+    );
+    // IAM writes and CloudTrail reads happen in the member account, the notice at home.
+    assert!(a.cloud.writes().is_empty());
+    assert_eq!(member.key_state("deploy-bot", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert!(member.policy("user/deploy-bot", USER_POLICY_NAME).is_some());
+    assert!(member.calls().iter().any(|(c, _)| c == "cloudtrail:LookupEvents"));
+    let Investigation::Ran(activity) = &r.investigation else {
+        panic!("{:?}", r.investigation)
+    };
+    assert_eq!(activity.total_events, 1);
+    assert!(member.published().is_empty());
+    assert_eq!(a.cloud.published().len(), 1);
+    assert!(a.cloud.published()[0].1.contains(MEMBER));
+}
+
+#[tokio::test]
+async fn a_member_account_that_refuses_the_role_is_a_containment_failure_told_to_humans() {
+    let home = FakeCloud::default();
+    let member = home.add_member(MEMBER, "the-real-external-id");
+    member.add_user_key("deploy-bot", FIXTURE_KEY, KeyStatus::Active);
+    let a = org_app(home, "");
+    let response = run(&a, event("guardduty-member-account-finding.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Failed);
+    assert!(matches!(response.error(), Some(Error::ContainmentFailed(_))));
+    assert!(r.summary.contains("Could not assume"), "{}", r.summary);
+    assert!(member.calls().is_empty() && a.cloud.writes().is_empty());
+    let (subject, body) = &a.cloud.published()[0];
+    assert!(subject.contains("FAILED"), "{subject}");
+    assert!(body.contains("AccessDenied"), "{body}");
+}
+
+#[tokio::test]
+async fn accounts_outside_the_allow_list_are_rejected_without_assuming_anything() {
+    let home = FakeCloud::default();
+    home.add_member(MEMBER, "ext-id-1");
+    let a = org_app(home, "444455556666");
+    let response = run(&a, event("guardduty-member-account-finding.json")).await;
+    assert_eq!(response.reports[0].status, Status::Rejected);
+    assert!(
+        matches!(response.error(), Some(Error::BadEvent(m)) if m.contains("not listed in KILLSWITCH_MEMBER_ACCOUNTS"))
+    );
+    assert!(a.cloud.iam_calls().is_empty(), "{:?}", a.cloud.iam_calls());
+    assert!(a.cloud.published()[0].0.contains("REJECTED"));
+}
+
+#[tokio::test]
+async fn the_deployments_own_account_never_assumes_a_role() {
+    let home = FakeCloud::with_user("alice", FIXTURE_KEY);
+    home.add_member(MEMBER, "ext-id-1");
+    let a = org_app(home, "");
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(response.reports[0].status, Status::Contained);
+    assert!(!a.cloud.calls().iter().any(|(c, _)| c == "sts:AssumeRole"));
+    assert_eq!(a.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
+}
+
+#[tokio::test]
+async fn the_member_role_itself_is_never_touched() {
+    let home = FakeCloud::default();
+    let member = home.add_member(MEMBER, "ext-id-1");
+    let a = org_app(home, "");
+    let payload = json!({
+        "access_key_id": FIXTURE_ROLE_KEY, "role_name": "KillSwitchMember",
+        "account_id": MEMBER, "reason": "test", "requested_by": "me"
+    });
+    let response = run(&a, payload).await;
+    assert_eq!(response.reports[0].status, Status::Refused);
+    assert!(response.reports[0].summary.contains("own role"));
+    assert!(member.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_manual_request_without_account_finds_the_keys_account_through_sts() {
+    let home = FakeCloud::default();
+    let member = home.add_member(MEMBER, "ext-id-1");
+    member.add_user_key("deploy-bot", FIXTURE_KEY, KeyStatus::Active);
+    home.state
+        .lock()
+        .unwrap()
+        .key_account
+        .insert(FIXTURE_KEY.into(), MEMBER.into());
+    let a = org_app(home, MEMBER);
+    let payload = json!({"access_key_id": FIXTURE_KEY, "reason": "seen in a public repo", "requested_by": "oncall"});
+    let response = run(&a, payload).await;
+    assert_eq!(response.reports[0].status, Status::Contained);
+    assert_eq!(member.key_state("deploy-bot", FIXTURE_KEY), Some(KeyStatus::Inactive));
+}

@@ -1,7 +1,7 @@
 //! Test doubles and fixtures.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,8 +10,8 @@ use killswitch::error::Error;
 use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
-    ActivityLog, ActivityPage, ApiCall, Identity, KeyChange, KeyStatus, KeyUsage, LookupQuery,
-    Notifier, PolicyTarget,
+    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, Identity, KeyChange, KeyStatus,
+    KeyUsage, LookupQuery, Notifier, PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -76,12 +76,18 @@ pub struct State {
     pub tamper_on_key_read: Option<usize>,
     pub key_reads: usize,
     pub tampered: HashSet<String>,
+    /// The account this cloud plays; `None` = `ACCOUNT`.
+    pub account: Option<String>,
+    /// account -> that account's cloud, entered with `sts:AssumeRole`.
+    pub members: HashMap<String, FakeCloud>,
+    /// The external ID the member roles' trust policies demand.
+    pub member_external_id: String,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FakeCloud {
-    pub state: Mutex<State>,
+    pub state: Arc<Mutex<State>>,
 }
 
 fn target_key(t: &PolicyTarget) -> String {
@@ -104,6 +110,16 @@ impl FakeCloud {
         s.keys.insert((user.into(), key.into()), status);
         s.owners
             .insert(key.into(), (user.into(), Some("eu-west-1".into())));
+    }
+
+    /// Another account of the organization, reachable through its member role.
+    pub fn add_member(&self, account: &str, external_id: &str) -> FakeCloud {
+        let member = FakeCloud::default();
+        member.state.lock().unwrap().account = Some(account.into());
+        let mut s = self.state.lock().unwrap();
+        s.member_external_id = external_id.into();
+        s.members.insert(account.into(), member.clone());
+        member
     }
 
     pub fn fail(&self, action: &str, code: &str) {
@@ -207,12 +223,8 @@ fn leak(s: &str) -> &'static str {
 impl Identity for FakeCloud {
     async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
         let s = self.enter("sts:GetAccessKeyInfo", key.as_str())?;
-        Ok(AccountId::parse(
-            s.key_account
-                .get(key.as_str())
-                .map_or(ACCOUNT, String::as_str),
-        )
-        .unwrap())
+        let own = s.account.clone().unwrap_or_else(|| ACCOUNT.into());
+        Ok(AccountId::parse(s.key_account.get(key.as_str()).unwrap_or(&own)).unwrap())
     }
 
     async fn key_usage(&self, key: &AccessKeyId) -> Result<Option<KeyUsage>, Error> {
@@ -351,5 +363,32 @@ pub fn api_call(name: &str, time: DateTime<Utc>, error: Option<&str>) -> ApiCall
         read_only: Some(name.starts_with("List") || name.starts_with("Get")),
         request_parameters: None,
         response_elements: None,
+    }
+}
+
+impl Accounts for FakeCloud {
+    type Member = FakeCloud;
+
+    async fn enter(
+        &self,
+        role_arn: &str,
+        external_id: &str,
+        session_name: &str,
+    ) -> Result<Entered<FakeCloud>, Error> {
+        let s = self.enter("sts:AssumeRole", role_arn)?;
+        let account = role_arn.split(':').nth(4).unwrap_or_default();
+        let role = role_arn.rsplit('/').next().unwrap_or_default();
+        let denied = || Error::Aws {
+            op: "sts:AssumeRole",
+            code: Some("AccessDenied".into()),
+            source: format!("not authorized to perform sts:AssumeRole on {role_arn}").into(),
+        };
+        match s.members.get(account) {
+            Some(member) if external_id == s.member_external_id => Ok(Entered {
+                clients: member.clone(),
+                arn: format!("arn:aws:sts::{account}:assumed-role/{role}/{session_name}"),
+            }),
+            _ => Err(denied()),
+        }
     }
 }
