@@ -45,6 +45,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 ACCOUNT_ID = "123456789012"
+# A member account of the same organization, for multi-account tests (member-role.yaml).
+MEMBER_ACCOUNT_ID = "111122223333"
 RATE_PER_SECOND = 2.0
 RETENTION = timedelta(days=90)
 LOOKUP_KEYS = {
@@ -84,6 +86,155 @@ def patch_moto_inactive_keys() -> None:
 
 
 REQUEST = threading.local()
+
+
+def _as_list(value) -> list:  # type: ignore[no-untyped-def]
+    return value if isinstance(value, list) else [value]
+
+
+def trust_refusal(role_arn: str, caller: dict, external_id: str | None) -> str | None:
+    """Why the role's trust policy refuses this caller, or None if it allows it.
+
+    Evaluates what member roles use: Allow statements for sts:AssumeRole, AWS principals (ARN,
+    account root or account ID, "*"), and StringEquals/StringLike/ArnEquals/ArnLike conditions on
+    sts:ExternalId, aws:PrincipalArn and aws:PrincipalAccount. Any other condition fails closed.
+    """
+    import fnmatch
+
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":")
+    if len(parts) != 6 or not parts[5].startswith("role/"):
+        return "not a role ARN"
+    account = parts[4]
+    role = None
+    if account in iam_backends:
+        for r in iam_backends[account]["aws"].roles.values():
+            if r.arn == role_arn:
+                role = r
+    if role is None:
+        return "no such role"
+    doc = role.assume_role_policy_document
+    doc = json.loads(urllib.parse.unquote(doc) if isinstance(doc, str) else json.dumps(doc))
+    caller_account = caller.get("accountId", "")
+    issuer = caller.get("sessionContext", {}).get("sessionIssuer", {}).get("arn")
+    principal_arn = issuer or caller.get("arn", "")
+    context = {"sts:externalid": external_id, "aws:principalarn": principal_arn,
+               "aws:principalaccount": caller_account}
+    ops = {
+        "stringequals": lambda have, want: have == want,
+        "arnequals": lambda have, want: have == want,
+        "stringlike": lambda have, want: fnmatch.fnmatchcase(have, want),
+        "arnlike": lambda have, want: fnmatch.fnmatchcase(have, want),
+    }
+
+    def principal_ok(stmt: dict) -> bool:
+        principal = stmt.get("Principal")
+        if principal == "*":
+            return True
+        if not isinstance(principal, dict) or "AWS" not in principal:
+            return False
+        for p in _as_list(principal["AWS"]):
+            if p in ("*", principal_arn, caller.get("arn")):
+                return True
+            if p == caller_account or p == f"arn:aws:iam::{caller_account}:root":
+                return True
+        return False
+
+    def conditions_ok(stmt: dict) -> bool:
+        for op, checks in (stmt.get("Condition") or {}).items():
+            test = ops.get(op.lower())
+            if test is None:
+                return False
+            for key, wanted in checks.items():
+                have = context.get(key.lower(), "unsupported")
+                if have is None or have == "unsupported":
+                    return False
+                if not any(test(have, w) for w in _as_list(wanted)):
+                    return False
+        return True
+
+    for stmt in _as_list(doc.get("Statement", [])):
+        actions = _as_list(stmt.get("Action", []))
+        if stmt.get("Effect") != "Allow" or not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+            continue
+        if principal_ok(stmt) and conditions_ok(stmt):
+            return None
+    return "the trust policy does not allow this caller"
+
+
+def patch_moto_cloudformation_inline_policies() -> None:
+    """Evaluate inline policies of roles created by CloudFormation.
+
+    moto's CloudFormation stores a role's `Policies` as dicts, and its access control then fails
+    with KeyError (HTTP 500) on the first call made with that role, so member-role.yaml, deployed
+    through moto's CloudFormation, could not be exercised.
+    """
+    from moto.iam import access_control
+
+    original_init = access_control.IAMPolicy.__init__
+
+    def init(self, policy):  # type: ignore[no-untyped-def]
+        if isinstance(policy, dict) and "policy_document" not in policy:
+            policy = json.dumps(policy)
+        original_init(self, policy)
+
+    access_control.IAMPolicy.__init__ = init
+
+
+def patch_moto_user_resources() -> None:
+    """Authorize IAM user actions against the user's ARN, as IAM does.
+
+    moto checks every IAM action except role ones against the resource "*", so a policy scoped to
+    `arn:aws:iam::ACCOUNT:user/*` (the member role's) would deny everything.
+    """
+    from moto.iam.responses import IamResponse
+
+    original = IamResponse._determine_resource
+
+    def determine(self):  # type: ignore[no-untyped-def]
+        resource = original(self)
+        if resource != "*":
+            return resource
+        user = (self.data.get("UserName") or [None])[0]
+        key = (self.data.get("AccessKeyId") or [None])[0]
+        try:
+            if user:
+                return self.backend.get_user(user).arn
+            if key and (self.data.get("Action") or [""])[0] == "GetAccessKeyLastUsed":
+                owner = self.backend.get_user_from_access_key_id(key)
+                if owner:
+                    return owner.arn
+        except Exception:  # noqa: BLE001 - unknown user: IAM answers NoSuchEntity after auth
+            if user:
+                return f"arn:aws:iam::{self.current_account}:user/{user}"
+        return resource
+
+    IamResponse._determine_resource = determine
+
+
+def patch_moto_trust_policies() -> None:
+    """AssumeRole honours the role's trust policy, as STS does.
+
+    Stock moto lets any caller assume any ARN, even of a role that does not exist, so a member
+    role's principal and external-ID conditions would never be tested.
+    """
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+
+    original = TokenResponse.assume_role
+
+    def assume_role(self):  # type: ignore[no-untyped-def]
+        role_arn = self._get_param("RoleArn") or ""
+        caller = identity_for(self.get_access_key())
+        refusal = trust_refusal(role_arn, caller, self._get_param("ExternalId"))
+        if refusal:
+            who = caller.get("arn", "anonymous")
+            raise STSClientError("AccessDenied",
+                                 f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn} ({refusal})")
+        return original(self)
+
+    TokenResponse.assume_role = assume_role
 
 
 def patch_moto_signature_body() -> None:
@@ -424,17 +575,31 @@ class Harness:
         return [response]
 
 
-def bootstrap(endpoint: str) -> dict:
-    """Create the function's identity (an admin user) while moto still accepts anything."""
+def admin_in(endpoint: str, account: str) -> dict:
+    """An admin user and its key in `account`, created while moto still accepts anything."""
     import boto3
 
     iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__(
+        "x-moto-account-id", account))
     iam.create_user(UserName="killswitch-local-admin")
     iam.put_user_policy(UserName="killswitch-local-admin", PolicyName="admin", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    key = iam.create_access_key(UserName="killswitch-local-admin")["AccessKey"]
-    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    return iam.create_access_key(UserName="killswitch-local-admin")["AccessKey"]
+
+
+def bootstrap(endpoint: str) -> dict:
+    """The function's identity (an admin user), and an admin of a second, member account."""
+    key = admin_in(endpoint, ACCOUNT_ID)
+    member = admin_in(endpoint, MEMBER_ACCOUNT_ID)
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "KILLSWITCH_LOCAL_MEMBER_ACCOUNT": MEMBER_ACCOUNT_ID,
+        "KILLSWITCH_LOCAL_MEMBER_ACCESS_KEY_ID": member["AccessKeyId"],
+        "KILLSWITCH_LOCAL_MEMBER_SECRET_ACCESS_KEY": member["SecretAccessKey"],
+    }
 
 
 def main() -> int:
@@ -451,6 +616,9 @@ def main() -> int:
 
     patch_moto_inactive_keys()
     patch_moto_signature_body()
+    patch_moto_trust_policies()
+    patch_moto_cloudformation_inline_policies()
+    patch_moto_user_resources()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)

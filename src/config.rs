@@ -195,7 +195,8 @@ impl Config {
         if members.is_none() && var("KILLSWITCH_MEMBER_ACCOUNTS").is_some() {
             return Err(Error::Config {
                 name: "KILLSWITCH_MEMBER_ACCOUNTS",
-                reason: "needs KILLSWITCH_MEMBER_ROLE_NAME and KILLSWITCH_MEMBER_EXTERNAL_ID".into(),
+                reason: "needs KILLSWITCH_MEMBER_ROLE_NAME and KILLSWITCH_MEMBER_EXTERNAL_ID"
+                    .into(),
             });
         }
 

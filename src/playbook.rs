@@ -263,9 +263,7 @@ async fn locate<C: Identity>(cloud: &C, incident: &Incident, ctx: &Context<'_>) 
     } else {
         Location::Outside(
             account.clone(),
-            format!(
-                "account {account} is not listed in KILLSWITCH_MEMBER_ACCOUNTS"
-            ),
+            format!("account {account} is not listed in KILLSWITCH_MEMBER_ACCOUNTS"),
         )
     }
 }
@@ -276,7 +274,10 @@ fn dry_run(incident: &Incident, ctx: &Context<'_>) -> bool {
 
 /// `aws`, `aws-us-gov`, `aws-cn`: member roles live in the function's own partition.
 fn partition(arn: &str) -> &str {
-    arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws")
+    arn.split(':')
+        .nth(1)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
 }
 
 /// Names the incident in the member account's CloudTrail; STS allows 2-64 of `[\w+=,.@-]`.
@@ -314,8 +315,7 @@ where
         None => None,
     };
     let hints = region_hints(incident, usage.as_ref());
-    let should_verify =
-        verify_target.is_some() && !dry_run && report.status != Status::KeyNotFound;
+    let should_verify = verify_target.is_some() && !dry_run && report.status != Status::KeyNotFound;
     // Another account's key has no history here; a refused principal of ours still does.
     let should_investigate = report.status != Status::Rejected;
     // The second read-back waits out IAM's propagation window; CloudTrail is read meanwhile.

@@ -29,7 +29,9 @@ fn clients(
         sns,
         cloudtrail,
         topic_arn: "arn:aws:sns:us-east-1:123456789012:killswitch".into(),
-        sdk: aws_config::SdkConfig::builder().build(),
+        sdk: aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build(),
     }
 }
 
@@ -279,7 +281,11 @@ async fn entering_a_member_account_presents_the_external_id_and_keeps_the_topic(
         .await
         .unwrap();
     assert_eq!(rule.num_calls(), 1);
-    assert!(entered.arn.ends_with(":assumed-role/KillSwitchMember/killswitch-AKIAIOSFODNN7EXAMPLE"));
+    assert!(
+        entered
+            .arn
+            .ends_with(":assumed-role/KillSwitchMember/killswitch-AKIAIOSFODNN7EXAMPLE")
+    );
     assert_eq!(entered.clients.topic_arn, c.topic_arn);
 }
 
@@ -300,7 +306,10 @@ async fn a_refused_assume_role_is_an_error_with_its_code() {
         mock_client!(aws_sdk_sns, []),
     );
     c.sts = mock_client!(aws_sdk_sts, [&rule]);
-    match c.enter("arn:aws:iam::111122223333:role/KillSwitchMember", "x1", "s").await {
+    match c
+        .enter("arn:aws:iam::111122223333:role/KillSwitchMember", "x1", "s")
+        .await
+    {
         Err(e) => assert_eq!(e.aws_code(), Some("AccessDenied")),
         Ok(_) => panic!("entered despite AccessDenied"),
     }

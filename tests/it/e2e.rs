@@ -336,7 +336,8 @@ fn fixture(name: &str, key: &str, principal: &str) -> Value {
         .replace(FIXTURE_KEY, key)
         .replace(FIXTURE_ROLE_KEY, key)
         .replace("\"alice\"", &format!("\"{principal}\""))
-        .replace("\"ci-deployer\"", &format!("\"{principal}\""));
+        .replace("\"ci-deployer\"", &format!("\"{principal}\""))
+        .replace("\"deploy-bot\"", &format!("\"{principal}\""));
     serde_json::from_str(&raw).unwrap()
 }
 
@@ -1354,4 +1355,238 @@ async fn lambda_mode_answers_the_runtime_api_with_reports_and_typed_errors() {
         w.key_status(&user, &leaked.id).await,
         Some(StatusType::Inactive)
     );
+}
+
+fn member_admin() -> (String, Key) {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set: {NEEDS}"));
+    (
+        var("KILLSWITCH_LOCAL_MEMBER_ACCOUNT"),
+        Key {
+            id: var("KILLSWITCH_LOCAL_MEMBER_ACCESS_KEY_ID"),
+            secret: var("KILLSWITCH_LOCAL_MEMBER_SECRET_ACCESS_KEY"),
+            token: None,
+        },
+    )
+}
+
+/// The function as it runs in Lambda: a role session (member roles trust a role, not a user).
+async fn responder_session(w: &World, role: &str) -> Key {
+    let fn_user = aws_sdk_iam::Client::new(&sdk(&w.function_key).await)
+        .get_user()
+        .send()
+        .await
+        .unwrap()
+        .user
+        .unwrap()
+        .arn;
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": fn_user}, "Action": "sts:AssumeRole"}]});
+    w.iam
+        .create_role()
+        .role_name(role)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    w.iam
+        .put_role_policy()
+        .role_name(role)
+        .policy_name("work")
+        .policy_document(allow.to_string())
+        .send()
+        .await
+        .unwrap();
+    let sts = aws_sdk_sts::Client::new(&sdk(&w.function_key).await);
+    let c = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
+        .role_session_name("killswitch")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    Key {
+        id: c.access_key_id,
+        secret: c.secret_access_key,
+        token: Some(c.session_token),
+    }
+}
+
+/// Deploys member-role.yaml, as a StackSet instance would, through CloudFormation in the member
+/// account; returns the member role's name.
+async fn deploy_member_role(member: &Key, responder_role: &str, external_id: &str) -> String {
+    use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(member).await);
+    let role = unique("KillSwitchMember");
+    let stack = unique("killswitch-member");
+    let param = |k: &str, v: &str| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    };
+    cfn.create_stack()
+        .stack_name(&stack)
+        .template_body(
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/member-role.yaml"))
+                .unwrap(),
+        )
+        .capabilities(Capability::CapabilityNamedIam)
+        .parameters(param("SecurityAccountId", "123456789012"))
+        .parameters(param("ResponderRoleName", responder_role))
+        .parameters(param("ExternalId", external_id))
+        .parameters(param("MemberRoleName", &role))
+        .send()
+        .await
+        .unwrap();
+    let status = cfn
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_status()
+        .cloned();
+    assert_eq!(status, Some(StackStatus::CreateComplete));
+    role
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn a_member_accounts_key_is_contained_through_the_member_role_template() {
+    let w = World::new().await;
+    let (member_account, member) = member_admin();
+    let responder_role = unique("killswitch-responder");
+    let session = responder_session(&w, &responder_role).await;
+    let external_id = unique("ext");
+    let member_role = deploy_member_role(&member, &responder_role, &external_id).await;
+
+    let member_iam = aws_sdk_iam::Client::new(&sdk(&member).await);
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&member_iam, &user, &["iam:List*"]).await;
+    assert_eq!(attacker_call(&leaked).await, "ok");
+    let event = fixture("guardduty-member-account-finding.json", &leaked.id, &user);
+    assert_eq!(event["detail"]["accountId"], member_account.as_str());
+    let as_function = |ext: &str| {
+        vec![
+            ("AWS_ACCESS_KEY_ID", session.id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", session.secret.clone()),
+            ("AWS_SESSION_TOKEN", session.token.clone().unwrap()),
+            ("KILLSWITCH_MEMBER_ROLE_NAME", member_role.clone()),
+            ("KILLSWITCH_MEMBER_EXTERNAL_ID", ext.to_owned()),
+        ]
+    };
+
+    // A wrong external ID: the member role refuses, nothing changes, humans are told, Lambda retries.
+    let (code, report, stderr) = w.respond_with(&event, &[], &as_function("not-the-external-id"));
+    assert_eq!(code, 1, "{stderr}\n{report}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["steps"][0]["step"], "enter_account", "{r}");
+    assert!(
+        r["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDenied"),
+        "{r}"
+    );
+    assert_eq!(
+        attacker_call(&leaked).await,
+        "ok",
+        "nothing may change on a failed entry"
+    );
+    let (subject, _) = w.inbox().await;
+    assert!(subject.contains("CONTAINMENT FAILED"), "{subject}");
+
+    // The right one: contained in the member account, reported in the security account.
+    let (code, report, stderr) = w.respond_with(&event, &[], &as_function(&external_id));
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "contained", "{r}");
+    assert_eq!(r["account"], member_account.as_str());
+    assert_eq!(r["verification"]["holds"], true, "{r}");
+    assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
+    let member_key = member_iam
+        .list_access_keys()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        member_key.access_key_metadata()[0].status(),
+        Some(&StatusType::Inactive)
+    );
+    let (subject, message) = w.inbox().await;
+    assert!(subject.starts_with("[killswitch] CONTAINED: "), "{subject}");
+    assert!(message.contains(&member_account), "{message}");
+    // The attacker's call, found in the member account's CloudTrail.
+    assert!(message.contains("iam:ListUsers"), "{message}");
+
+    // The member role cannot be turned against itself.
+    let sts = aws_sdk_sts::Client::new(&sdk(&session).await);
+    let c = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{member_account}:role/{member_role}"))
+        .role_session_name("probe")
+        .external_id(&external_id)
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let as_member_role = Key {
+        id: c.access_key_id,
+        secret: c.secret_access_key,
+        token: Some(c.session_token),
+    };
+    let iam = aws_sdk_iam::Client::new(&sdk(&as_member_role).await);
+    let widened = iam
+        .put_role_policy()
+        .role_name(&member_role)
+        .policy_name("widen")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await;
+    assert!(widened.is_err(), "the member role could edit itself");
+    // And only the responder role may enter: the function's plain user key may not.
+    let refused = aws_sdk_sts::Client::new(&sdk(&w.function_key).await)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{member_account}:role/{member_role}"))
+        .role_session_name("probe")
+        .external_id(&external_id)
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a principal other than the responder role entered"
+    );
+
+    // A finding of the deployment's own account, same configuration: handled without AssumeRole.
+    let assume_roles = |calls: &[(String, Option<String>)]| {
+        calls
+            .iter()
+            .filter(|(name, _)| name == "AssumeRole")
+            .count()
+    };
+    let before = lookup(&session.id).await;
+    let own_user = unique("leaky");
+    let own = create_user_with_key(&w.iam, &own_user, &["iam:List*"]).await;
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &own.id, &own_user),
+        &[],
+        &as_function(&external_id),
+    );
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    assert_eq!(report["reports"][0]["status"], "contained");
+    assert_eq!(attacker_call(&own).await, "InvalidClientTokenId");
+    let calls = lookup(&session.id).await;
+    assert!(
+        calls.len() > before.len(),
+        "the function's calls were not recorded"
+    );
+    let assumed = assume_roles(&calls) - assume_roles(&before);
+    assert_eq!(assumed, 0, "own-account finding assumed a role: {calls:?}");
 }

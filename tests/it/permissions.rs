@@ -110,7 +110,10 @@ fn member_role_grants_exactly_what_runs_in_a_member_account() {
         "member-role.yaml and killswitch::playbook::member_permissions() disagree"
     );
     for action in &granted {
-        assert!(!action.contains("Delete") && !action.contains("Attach"), "{action}");
+        assert!(
+            !action.contains("Delete") && !action.contains("Attach"),
+            "{action}"
+        );
     }
     assert!(
         !granted.contains("sns:Publish") && !granted.contains("sts:AssumeRole"),
@@ -135,7 +138,10 @@ fn both_roles_deny_writes_to_themselves_and_the_member_role_demands_the_external
         }
         let text =
             std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        assert!(text.contains(own), "{file}: the deny does not cover its own role");
+        assert!(
+            text.contains(own),
+            "{file}: the deny does not cover its own role"
+        );
     }
     let member =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/member-role.yaml")).unwrap();

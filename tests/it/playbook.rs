@@ -604,7 +604,11 @@ async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_
     member.add_user_key("deploy-bot", FIXTURE_KEY, KeyStatus::Active);
     member.add_events(
         "us-east-1",
-        vec![api_call("ListBuckets", Utc::now() - TimeDelta::minutes(3), None)],
+        vec![api_call(
+            "ListBuckets",
+            Utc::now() - TimeDelta::minutes(3),
+            None,
+        )],
     );
     let a = org_app(home, "");
     let response = run(&a, event("guardduty-member-account-finding.json")).await;
@@ -613,7 +617,11 @@ async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_
     assert!(response.error().is_none());
     assert_eq!(r.account.as_deref(), Some(MEMBER));
     assert_eq!(r.steps[0].outcome, Outcome::Done);
-    assert!(r.steps[0].detail.contains("KillSwitchMember"), "{:?}", r.steps[0]);
+    assert!(
+        r.steps[0].detail.contains("KillSwitchMember"),
+        "{:?}",
+        r.steps[0]
+    );
     assert_eq!(
         a.cloud.calls()[0],
         (
@@ -623,9 +631,17 @@ async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_
     );
     // IAM writes and CloudTrail reads happen in the member account, the notice at home.
     assert!(a.cloud.writes().is_empty());
-    assert_eq!(member.key_state("deploy-bot", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert_eq!(
+        member.key_state("deploy-bot", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
     assert!(member.policy("user/deploy-bot", USER_POLICY_NAME).is_some());
-    assert!(member.calls().iter().any(|(c, _)| c == "cloudtrail:LookupEvents"));
+    assert!(
+        member
+            .calls()
+            .iter()
+            .any(|(c, _)| c == "cloudtrail:LookupEvents")
+    );
     let Investigation::Ran(activity) = &r.investigation else {
         panic!("{:?}", r.investigation)
     };
@@ -644,7 +660,10 @@ async fn a_member_account_that_refuses_the_role_is_a_containment_failure_told_to
     let response = run(&a, event("guardduty-member-account-finding.json")).await;
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Failed);
-    assert!(matches!(response.error(), Some(Error::ContainmentFailed(_))));
+    assert!(matches!(
+        response.error(),
+        Some(Error::ContainmentFailed(_))
+    ));
     assert!(r.summary.contains("Could not assume"), "{}", r.summary);
     assert!(member.calls().is_empty() && a.cloud.writes().is_empty());
     let (subject, body) = &a.cloud.published()[0];
@@ -674,7 +693,10 @@ async fn the_deployments_own_account_never_assumes_a_role() {
     let response = run(&a, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Contained);
     assert!(!a.cloud.calls().iter().any(|(c, _)| c == "sts:AssumeRole"));
-    assert_eq!(a.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
 }
 
 #[tokio::test]
@@ -706,5 +728,8 @@ async fn a_manual_request_without_account_finds_the_keys_account_through_sts() {
     let payload = json!({"access_key_id": FIXTURE_KEY, "reason": "seen in a public repo", "requested_by": "oncall"});
     let response = run(&a, payload).await;
     assert_eq!(response.reports[0].status, Status::Contained);
-    assert_eq!(member.key_state("deploy-bot", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert_eq!(
+        member.key_state("deploy-bot", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
 }
