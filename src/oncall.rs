@@ -68,24 +68,22 @@ pub async fn status<C: Identity>(
         if let Some(doc) = cloud
             .read_policy(&PolicyTarget::User(u.clone()), policy::USER_POLICY_NAME)
             .await?
-        {
-            if policy::is_deny_all(&doc) {
-                state
-                    .killswitch_policies
-                    .push(format!("user/{u}: {}", policy::USER_POLICY_NAME));
-            }
-        }
-    }
-    if let Some(r) = role {
-        if let Some(doc) = cloud
-            .read_policy(&PolicyTarget::Role(r.to_owned()), policy::ROLE_POLICY_NAME)
-            .await?
+            && policy::is_deny_all(&doc)
         {
             state
                 .killswitch_policies
-                .push(format!("role/{r}: {}", policy::ROLE_POLICY_NAME));
-            state.role_sessions_revoked_before = policy::revocation_cutoff(&doc).map(ts);
+                .push(format!("user/{u}: {}", policy::USER_POLICY_NAME));
         }
+    }
+    if let Some(r) = role
+        && let Some(doc) = cloud
+            .read_policy(&PolicyTarget::Role(r.to_owned()), policy::ROLE_POLICY_NAME)
+            .await?
+    {
+        state
+            .killswitch_policies
+            .push(format!("role/{r}: {}", policy::ROLE_POLICY_NAME));
+        state.role_sessions_revoked_before = policy::revocation_cutoff(&doc).map(ts);
     }
     Ok(state)
 }
@@ -143,17 +141,16 @@ pub fn restore_plan(state: &KeyState) -> Vec<RestoreAction> {
             });
         }
     }
-    if let Some(r) = &state.role_name {
-        if state
+    if let Some(r) = &state.role_name
+        && state
             .killswitch_policies
             .iter()
             .any(|p| p.starts_with("role/"))
-        {
-            plan.push(RestoreAction::DeletePolicy {
-                target: PolicyTarget::Role(r.clone()),
-                policy_name: policy::ROLE_POLICY_NAME.into(),
-            });
-        }
+    {
+        plan.push(RestoreAction::DeletePolicy {
+            target: PolicyTarget::Role(r.clone()),
+            policy_name: policy::ROLE_POLICY_NAME.into(),
+        });
     }
     plan
 }

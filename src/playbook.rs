@@ -357,12 +357,12 @@ where
     report.investigation = investigation;
     follow_pivots(cloud, incident, ctx, &mut report, verify_target.as_ref()).await;
     finish(&mut report, incident, verify_target.as_ref());
-    if let Some(account) = member_account {
-        if !report.undo.is_empty() {
-            report.next_steps.push(format!(
+    if let Some(account) = member_account
+        && !report.undo.is_empty()
+    {
+        report.next_steps.push(format!(
                 "The undo commands below act in member account {account}: run them with that account's credentials."
             ));
-        }
     }
     notify(notifier, &mut report).await;
     if report.containment_failed() {
@@ -548,17 +548,17 @@ async fn guard<C: Identity>(
         }
         _ => {}
     }
-    if let Some(acct) = &incident.account {
-        if acct != &me.account {
-            return reject(
-                report,
-                format!(
-                    "the trigger is for account {acct}, this function runs in {}",
-                    me.account
-                ),
-                now,
-            );
-        }
+    if let Some(acct) = &incident.account
+        && acct != &me.account
+    {
+        return reject(
+            report,
+            format!(
+                "the trigger is for account {acct}, this function runs in {}",
+                me.account
+            ),
+            now,
+        );
     }
     let wants_usage = incident.key.kind() == KeyKind::LongTerm;
     let (account, usage) = tokio::join!(cloud.key_account(&incident.key), async {

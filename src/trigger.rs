@@ -293,10 +293,10 @@ fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
         .chain(event.resources.iter().flatten());
     let mut keys: Vec<AccessKeyId> = Vec::new();
     for raw in candidates {
-        if let Ok(key) = AccessKeyId::parse(raw.trim()) {
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
+        if let Ok(key) = AccessKeyId::parse(raw.trim())
+            && !keys.contains(&key)
+        {
+            keys.push(key);
         }
     }
     if keys.is_empty() {

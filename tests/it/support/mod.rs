@@ -314,15 +314,15 @@ impl ActivityLog for FakeCloud {
         let mut s = self.enter("cloudtrail:LookupEvents", q.region)?;
         s.lookups
             .push((q.region.to_owned(), tokio::time::Instant::now()));
-        if let Some(codes) = s.lookup_faults.get_mut(q.region) {
-            if !codes.is_empty() {
-                let code = codes.remove(0);
-                return Err(Error::Aws {
-                    op: "cloudtrail:LookupEvents",
-                    code: Some(code.clone()),
-                    source: code.into(),
-                });
-            }
+        if let Some(codes) = s.lookup_faults.get_mut(q.region)
+            && !codes.is_empty()
+        {
+            let code = codes.remove(0);
+            return Err(Error::Aws {
+                op: "cloudtrail:LookupEvents",
+                code: Some(code.clone()),
+                source: code.into(),
+            });
         }
         let mut all: Vec<ApiCall> = s
             .events
