@@ -22,17 +22,71 @@ fi
 "$TOOLS/bin/cargo-deny" check licenses bans sources
 echo "== local AWS (pinned moto, cfn-lint)"
 scripts/local-aws.sh install
-echo "== cfn-lint template.yaml"
-.local-aws/venv/bin/cfn-lint template.yaml
-echo "== sam validate --lint (pinned SAM CLI in its own venv)"
-SAM_VENV="$ROOT/.local-aws/sam"
-SAM_STAMP="$SAM_VENV/.requirements.sha"
-SAM_WANT="$(sha256sum scripts/requirements-sam.txt | cut -d' ' -f1)"
-if [ "$(cat "$SAM_STAMP" 2>/dev/null)" != "$SAM_WANT" ]; then
-  python3 -m venv "$SAM_VENV"
-  "$SAM_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-sam.txt
-  echo "$SAM_WANT" > "$SAM_STAMP"
+
+# A pinned tool in its own venv under .local-aws (they pin different boto3/cfn-lint than moto).
+tool_venv() {
+  local name="$1" requirements="$2" venv="$ROOT/.local-aws/$1"
+  local want; want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [ "$(cat "$venv/.requirements.sha" 2>/dev/null)" != "$want" ]; then
+    echo "installing pinned $name into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    echo "$want" > "$venv/.requirements.sha"
+  fi
+}
+
+echo "== cfn-lint template.yaml member-role.yaml"
+.local-aws/venv/bin/cfn-lint template.yaml member-role.yaml
+echo "== sam validate --lint (pinned SAM CLI)"
+tool_venv sam scripts/requirements-sam.txt
+SAM_CLI_TELEMETRY=0 .local-aws/sam/bin/sam validate --lint --template template.yaml --region us-east-1
+echo "== checkov (pinned; skips are justified in the template's Metadata)"
+tool_venv checkov scripts/requirements-checkov.txt
+.local-aws/checkov/bin/checkov -f template.yaml -f member-role.yaml --framework cloudformation \
+  --compact --quiet --skip-download
+
+echo "== tools for the Lambda checks: cargo-lambda (pinned), AWS CLI v2"
+tool_venv lambda scripts/requirements-lambda.txt
+AWS_CLI_VERSION=2.9.19-1
+aws_cli_v2() {
+  for c in "$(command -v aws 2>/dev/null)" /usr/bin/aws; do
+    if [ -n "$c" ] && [ -x "$c" ] && "$c" --version 2>/dev/null | grep -q '^aws-cli/2\.'; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+if ! AWS_CLI="$(aws_cli_v2)"; then
+  # AWS CLI v2 is not on PyPI (v1 there lacks --cli-binary-format); Debian packages it.
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  if ! command -v apt-get >/dev/null; then
+    echo "AWS CLI v2 is needed for the README's 'aws lambda invoke' check and apt-get is missing: install AWS CLI v2" >&2
+    exit 1
+  fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "awscli=$AWS_CLI_VERSION" >/dev/null \
+    || { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "awscli=$AWS_CLI_VERSION" >/dev/null; }
+  AWS_CLI="$(aws_cli_v2)" || { echo "could not install AWS CLI v2" >&2; exit 1; }
 fi
-SAM_CLI_TELEMETRY=0 "$SAM_VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
-echo "== cargo test, including the end-to-end tests on the local AWS"
-scripts/local-aws.sh run -- cargo test --locked -- --include-ignored
+echo "$("$AWS_CLI" --version)"
+
+echo "== cargo test (unit, integration, end-to-end on the local AWS), then every events/ file"
+echo "   through 'cargo lambda watch' with 'cargo lambda invoke' and 'aws lambda invoke'"
+scripts/local-aws.sh run -- bash -c '
+  set -euo pipefail
+  cargo test --locked -- --include-ignored
+  .local-aws/venv/bin/python scripts/invoke_events.py .local-aws/lambda/bin/cargo-lambda "$1"
+' invoke "$AWS_CLI"
+
+echo "== cargo lambda build --release --arm64 (the package template.yaml deploys)"
+if command -v rustup >/dev/null; then rustup target add aarch64-unknown-linux-gnu; fi
+PATH="$ROOT/.local-aws/lambda/bin:$PATH" cargo lambda build --release --arm64 --output-format zip --locked
+python3 - target/lambda/killswitch/bootstrap.zip <<'PY'
+import os, struct, sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as z:
+    info = z.getinfo("bootstrap")
+    head = z.read("bootstrap")[:20]
+machine = struct.unpack("<H", head[18:20])[0]
+if head[:4] != b"\x7fELF" or machine != 0xB7:
+    sys.exit(f"{path}: bootstrap is not an aarch64 ELF (e_machine {machine:#x})")
+print(f"package {path}: {os.path.getsize(path) / 2**20:.1f} MiB zipped, "
+      f"bootstrap {info.file_size / 2**20:.1f} MiB, aarch64 ELF")
+PY
