@@ -287,6 +287,19 @@ fn session_name(incident: &Incident) -> String {
     name
 }
 
+/// Health sends each global event twice (us-east-1, and a backup through us-west-2). The backup
+/// still acts, in case the primary was lost, but when it finds the key already contained the
+/// primary has been handled and notified: a second notice would only be noise.
+fn is_redundant_backup(incident: &Incident, report: &Report) -> bool {
+    matches!(
+        incident.trigger,
+        Trigger::Health {
+            backup_event: true,
+            ..
+        }
+    ) && report.status == Status::AlreadyContained
+}
+
 /// The response, with `iam` acting in the key's account and `notifier` in the function's own.
 async fn respond_in<I, N>(
     cloud: &I,
@@ -364,7 +377,14 @@ where
                 "The undo commands below act in member account {account}: run them with that account's credentials."
             ));
     }
-    notify(notifier, &mut report).await;
+    if is_redundant_backup(incident, &report) {
+        info!(step = "notify", outcome = "suppressed", "backup copy of a handled Health event");
+        report.notification = Notification::Suppressed {
+            reason: "AWS Health backup copy (us-west-2) of an event already handled: the key was already contained".into(),
+        };
+    } else {
+        notify(notifier, &mut report).await;
+    }
     if report.containment_failed() {
         error!(status = ?report.status, "containment failed");
     }

@@ -304,6 +304,8 @@ pub enum Notification {
     Pending,
     Sent { subject: String },
     Failed { subject: String, error: String },
+    /// Deliberately not sent: a duplicate delivery that found nothing to do.
+    Suppressed { reason: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -733,3 +733,30 @@ async fn a_manual_request_without_account_finds_the_keys_account_through_sts() {
         Some(KeyStatus::Inactive)
     );
 }
+
+#[tokio::test]
+async fn a_health_backup_copy_acts_but_is_silent_when_the_primary_already_contained_the_key() {
+    let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let primary = event("health-exposed-new-shape.json");
+    let mut backup = primary.clone();
+    backup["region"] = json!("us-west-2");
+    backup["detail"]["backupEvent"] = json!(true);
+
+    // The backup arrives first (the primary was lost or late): it contains and notifies.
+    let first = run(&app, backup.clone()).await;
+    assert_eq!(first.reports[0].status, Status::Contained);
+    assert_eq!(app.cloud.published().len(), 1);
+    // The primary then finds it contained and says so.
+    let second = run(&app, primary).await;
+    assert_eq!(second.reports[0].status, Status::AlreadyContained);
+    assert_eq!(app.cloud.published().len(), 2);
+    // A backup copy of a handled event: checked, nothing to do, no third notice.
+    let third = run(&app, backup).await;
+    assert_eq!(third.reports[0].status, Status::AlreadyContained);
+    assert!(matches!(
+        third.reports[0].notification,
+        Notification::Suppressed { .. }
+    ));
+    assert_eq!(app.cloud.published().len(), 2);
+    assert!(third.error().is_none());
+}
