@@ -378,7 +378,11 @@ where
             ));
     }
     if is_redundant_backup(incident, &report) {
-        info!(step = "notify", outcome = "suppressed", "backup copy of a handled Health event");
+        info!(
+            step = "notify",
+            outcome = "suppressed",
+            "backup copy of a handled Health event"
+        );
         report.notification = Notification::Suppressed {
             reason: "AWS Health backup copy (us-west-2) of an event already handled: the key was already contained".into(),
         };

@@ -302,10 +302,17 @@ pub enum Investigation {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Notification {
     Pending,
-    Sent { subject: String },
-    Failed { subject: String, error: String },
+    Sent {
+        subject: String,
+    },
+    Failed {
+        subject: String,
+        error: String,
+    },
     /// Deliberately not sent: a duplicate delivery that found nothing to do.
-    Suppressed { reason: String },
+    Suppressed {
+        reason: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -248,6 +248,31 @@ async fn create_user_with_key(iam: &aws_sdk_iam::Client, user: &str, actions: &[
     }
 }
 
+/// A session of `role_arn` assumed with `key` (and an external ID when the role demands one).
+async fn assume(
+    key: &Key,
+    role_arn: &str,
+    session: &str,
+    external_id: Option<&str>,
+) -> Result<Key, String> {
+    let out = aws_sdk_sts::Client::new(&sdk(key).await)
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session)
+        .set_external_id(external_id.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let c = out
+        .credentials
+        .ok_or("AssumeRole returned no credentials")?;
+    Ok(Key {
+        id: c.access_key_id,
+        secret: c.secret_access_key,
+        token: Some(c.session_token),
+    })
+}
+
 /// A role that `trusted` may assume, allowed to list IAM.
 async fn create_role(iam: &aws_sdk_iam::Client, role: &str, trusted: &str) {
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
@@ -421,20 +446,14 @@ async fn stolen_role_session_is_revoked_by_the_token_issue_time_deny() {
     // moto does not let an account-root principal stand for its users: name the caller.
     let caller = sts.get_caller_identity().send().await.unwrap().arn.unwrap();
     create_role(&w.iam, &role, &caller).await;
-    let creds = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
-        .role_session_name("stolen")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    let session = Key {
-        id: creds.access_key_id.clone(),
-        secret: creds.secret_access_key.clone(),
-        token: Some(creds.session_token.clone()),
-    };
+    let session = assume(
+        &admin(),
+        &format!("arn:aws:iam::123456789012:role/{role}"),
+        "stolen",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(session.id.starts_with("ASIA"));
     assert_eq!(attacker_call(&session).await, "ok");
 
@@ -1397,21 +1416,14 @@ async fn responder_session(w: &World, role: &str) -> Key {
         .send()
         .await
         .unwrap();
-    let sts = aws_sdk_sts::Client::new(&sdk(&w.function_key).await);
-    let c = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
-        .role_session_name("killswitch")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    Key {
-        id: c.access_key_id,
-        secret: c.secret_access_key,
-        token: Some(c.session_token),
-    }
+    assume(
+        &w.function_key,
+        &format!("arn:aws:iam::123456789012:role/{role}"),
+        "killswitch",
+        None,
+    )
+    .await
+    .unwrap()
 }
 
 /// Deploys member-role.yaml, as a StackSet instance would, through CloudFormation in the member
@@ -1526,22 +1538,10 @@ async fn a_member_accounts_key_is_contained_through_the_member_role_template() {
     assert!(message.contains("iam:ListUsers"), "{message}");
 
     // The member role cannot be turned against itself.
-    let sts = aws_sdk_sts::Client::new(&sdk(&session).await);
-    let c = sts
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{member_account}:role/{member_role}"))
-        .role_session_name("probe")
-        .external_id(&external_id)
-        .send()
+    let member_role_arn = format!("arn:aws:iam::{member_account}:role/{member_role}");
+    let as_member_role = assume(&session, &member_role_arn, "probe", Some(&external_id))
         .await
-        .unwrap()
-        .credentials
         .unwrap();
-    let as_member_role = Key {
-        id: c.access_key_id,
-        secret: c.secret_access_key,
-        token: Some(c.session_token),
-    };
     let iam = aws_sdk_iam::Client::new(&sdk(&as_member_role).await);
     let widened = iam
         .put_role_policy()
@@ -1552,13 +1552,13 @@ async fn a_member_accounts_key_is_contained_through_the_member_role_template() {
         .await;
     assert!(widened.is_err(), "the member role could edit itself");
     // And only the responder role may enter: the function's plain user key may not.
-    let refused = aws_sdk_sts::Client::new(&sdk(&w.function_key).await)
-        .assume_role()
-        .role_arn(format!("arn:aws:iam::{member_account}:role/{member_role}"))
-        .role_session_name("probe")
-        .external_id(&external_id)
-        .send()
-        .await;
+    let refused = assume(
+        &w.function_key,
+        &member_role_arn,
+        "probe",
+        Some(&external_id),
+    )
+    .await;
     assert!(
         refused.is_err(),
         "a principal other than the responder role entered"
