@@ -21,8 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -137,16 +135,16 @@ def main() -> int:
     failures: list[str] = []
     rows = []
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+        # The emulator is up once it says so; the first invoke then waits for the build.
+        log = logs / "watch.log"
+        for _ in range(240):
+            if "starting Runtime server" in log.read_text(errors="replace"):
                 break
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                if watch.poll() is not None:
-                    raise SystemExit(f"cargo lambda watch exited:\n{(logs / 'watch.log').read_text()}")
-                time.sleep(0.5)
+            if watch.poll() is not None:
+                raise SystemExit(f"cargo lambda watch exited:\n{log.read_text(errors='replace')}")
+            time.sleep(0.5)
+        else:
+            raise SystemExit(f"cargo lambda watch did not start in 120 s:\n{log.read_text(errors='replace')}")
         cli_env = {k: v for k, v in env.items() if not k.startswith("AWS_ENDPOINT_URL")}
         cli_env.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_PAGER="")
         cli_env.pop("AWS_SESSION_TOKEN", None)
