@@ -90,13 +90,7 @@ impl Config {
         }
 
         let protected = var("KILLSWITCH_PROTECTED_PRINCIPALS")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|v| items(&v).map(str::to_owned).collect())
             .unwrap_or_default();
 
         let flag = |name: &'static str| match var(name).as_deref() {
@@ -116,9 +110,7 @@ impl Config {
 
         let regions = var("KILLSWITCH_REGIONS")
             .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
+                items(&v)
                     .map(|r| {
                         if is_region_name(r) {
                             Ok(r.to_owned())
@@ -172,9 +164,7 @@ impl Config {
                 }
                 let accounts = var("KILLSWITCH_MEMBER_ACCOUNTS")
                     .map(|v| {
-                        v.split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
+                        items(&v)
                             .map(|a| {
                                 AccountId::parse(a).map_err(|_| Error::Config {
                                     name: "KILLSWITCH_MEMBER_ACCOUNTS",
@@ -213,6 +203,11 @@ impl Config {
             members,
         })
     }
+}
+
+/// The entries of a comma-separated value, trimmed, empty ones dropped.
+fn items(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// IAM's rule for role names: 1-64 of letters, digits and `+=,.@_-`.
