@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::analysis::PivotKind;
-use crate::config::Config;
+use crate::config::{Config, Members};
 use crate::error::Error;
 use crate::incident::{
     AccessKeyId, AccountId, Incident, KeyKind, Principal, SampleFinding, Trigger,
@@ -162,10 +162,7 @@ where
     async {
         match locate(cloud, incident, ctx).await {
             Location::Here => respond_in(cloud, cloud, incident, ctx, None).await,
-            Location::Member(account) => {
-                let Some(members) = &ctx.config.members else {
-                    return respond_in(cloud, cloud, incident, ctx, None).await;
-                };
+            Location::Member(account, members) => {
                 let role_arn = format!(
                     "arn:{}:iam::{account}:role/{}",
                     partition(&ctx.responder.arn),
@@ -199,33 +196,23 @@ where
                         .await
                     }
                     Err(e) => {
-                        let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
-                        report.account = Some(account.to_string());
-                        report.record(Step::EnterAccount, Outcome::Failed, e.chain(), Utc::now());
-                        report.status = Status::Failed;
-                        report.summary = format!(
-                            "Could not assume {role_arn} to act in account {account}, so nothing was changed; Lambda will retry. Check that the member role is deployed there and trusts this function with the configured external ID."
-                        );
-                        report.investigation = Investigation::NotRun {
-                            reason: format!("no access to account {account}"),
-                        };
                         error!(account = %account, error = %e.chain(), "could not enter member account");
-                        finish(&mut report, incident, None);
-                        notify(cloud, &mut report).await;
-                        report
+                        not_entered(cloud, incident, ctx, &account, |report| {
+                            report.record(Step::EnterAccount, Outcome::Failed, e.chain(), Utc::now());
+                            report.status = Status::Failed;
+                            report.summary = format!(
+                                "Could not assume {role_arn} to act in account {account}, so nothing was changed; Lambda will retry. Check that the member role is deployed there and trusts this function with the configured external ID."
+                            );
+                        })
+                        .await
                     }
                 }
             }
             Location::Outside(account, reason) => {
-                let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
-                report.account = Some(account.to_string());
-                reject(&mut report, reason, ctx.now);
-                report.investigation = Investigation::NotRun {
-                    reason: "the key is not in an account this function may enter".into(),
-                };
-                finish(&mut report, incident, None);
-                notify(cloud, &mut report).await;
-                report
+                not_entered(cloud, incident, ctx, &account, |report| {
+                    reject(report, reason, ctx.now);
+                })
+                .await
             }
         }
     }
@@ -234,16 +221,20 @@ where
 }
 
 /// Where the incident's key lives, as far as the function is concerned.
-enum Location {
+enum Location<'a> {
     /// This account, or unknown yet: the guard decides with this account's clients.
     Here,
     /// Another account that `KILLSWITCH_MEMBER_*` lets the function enter.
-    Member(AccountId),
+    Member(AccountId, &'a Members),
     /// Another account the function may not enter.
     Outside(AccountId, String),
 }
 
-async fn locate<C: Identity>(cloud: &C, incident: &Incident, ctx: &Context<'_>) -> Location {
+async fn locate<'a, C: Identity>(
+    cloud: &C,
+    incident: &Incident,
+    ctx: &Context<'a>,
+) -> Location<'a> {
     let Some(members) = &ctx.config.members else {
         // Single-account: the guard rejects other accounts' keys itself.
         return Location::Here;
@@ -259,13 +250,31 @@ async fn locate<C: Identity>(cloud: &C, incident: &Incident, ctx: &Context<'_>) 
     if account == ctx.responder.account {
         Location::Here
     } else if members.allows(&account) {
-        Location::Member(account)
+        Location::Member(account, members)
     } else {
-        Location::Outside(
-            account.clone(),
-            format!("account {account} is not listed in KILLSWITCH_MEMBER_ACCOUNTS"),
-        )
+        let reason = format!("account {account} is not listed in KILLSWITCH_MEMBER_ACCOUNTS");
+        Location::Outside(account, reason)
     }
+}
+
+/// The report for a key in an account the function did not enter: nothing was changed or
+/// searched there; `mark` says why, and the notice goes out from here.
+async fn not_entered<N: Notifier>(
+    notifier: &N,
+    incident: &Incident,
+    ctx: &Context<'_>,
+    account: &AccountId,
+    mark: impl FnOnce(&mut Report),
+) -> Report {
+    let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
+    report.account = Some(account.to_string());
+    mark(&mut report);
+    report.investigation = Investigation::NotRun {
+        reason: format!("account {account} was not entered"),
+    };
+    finish(&mut report, incident, None);
+    notify(notifier, &mut report).await;
+    report
 }
 
 fn dry_run(incident: &Incident, ctx: &Context<'_>) -> bool {
