@@ -2,12 +2,32 @@
 # Benchmarks (not tests), on the embedded local AWS with a release build:
 #   containment: killswitch vs a Python/boto3 reference, start-up, package size
 #   investigation: events/s vs LookupEvents' ceiling, throttles, peak RSS
+#   latency: containment with 60 ms and 20 ms round trips (scripts/latency_proxy.py), cold vs a
+#            minimal boto3 responder, warm in Lambda mode, sequential waves of calls
+#   burst: 200 keys at once to 5 warm Lambda copies, IAM write throttling; a 5-key Health event
 # Results: bench/results-*.md (summarised in BENCHMARKS.md).
+#
+#   scripts/bench.sh                      all four
+#   scripts/bench.sh latency burst        only those (any of: containment investigation latency burst)
+#   BENCH_BINARY=/path/to/killswitch scripts/bench.sh ...   use that binary, skip the build
+# Knobs: BENCH_RUNS, BENCH_EVENTS, BENCH_DELAYS_MS, BENCH_BURST_KEYS, BENCH_COPIES,
+# BENCH_IAM_WRITE_LIMIT, BENCH_RETRY_BACKOFF (see each scripts/bench_*.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-cargo build --locked --release --bin killswitch
-scripts/local-aws.sh run -- .local-aws/venv/bin/python scripts/bench_containment.py \
-  target/release/killswitch bench/results-containment.md
-scripts/local-aws.sh run -- .local-aws/venv/bin/python scripts/bench_investigation.py \
-  target/release/killswitch bench/results-investigation.md
+STATE="${KILLSWITCH_LOCAL_STATE:-$ROOT/.local-aws}"
+PY="$STATE/venv/bin/python"
+BIN="${BENCH_BINARY:-target/release/killswitch}"
+if [ -z "${BENCH_BINARY:-}" ]; then
+  cargo build --locked --release --bin killswitch
+fi
+[ -x "$BIN" ] || { echo "bench: no binary at $BIN" >&2; exit 1; }
+
+if [ $# -eq 0 ]; then set -- containment investigation latency burst; fi
+for bench in "$@"; do
+  case "$bench" in
+    containment|investigation|latency|burst) ;;
+    *) echo "bench: unknown benchmark $bench (containment investigation latency burst)" >&2; exit 2 ;;
+  esac
+  scripts/local-aws.sh run -- "$PY" "scripts/bench_$bench.py" "$BIN" "bench/results-$bench.md"
+done

@@ -2,13 +2,13 @@
 //! sessions the attacker minted). Pure and streaming: one event at a time, bounded memory.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::incident::truncate;
 use crate::ports::ApiCall;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// New users, keys, login profiles, policies, roles, trust changes.
@@ -195,7 +195,7 @@ pub fn categorize(source: &str, name: &str) -> Option<Category> {
 }
 
 /// A flagged call, with the parameters an engineer needs to undo or chase it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notable {
     pub time: DateTime<Utc>,
     pub region: String,
@@ -206,7 +206,7 @@ pub struct Notable {
     pub details: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PivotKind {
     /// `iam:CreateAccessKey`: a long-term key the attacker holds.
@@ -218,7 +218,7 @@ pub enum PivotKind {
 }
 
 /// Credentials the attacker minted with the leaked key.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pivot {
     pub kind: PivotKind,
     pub access_key_id: String,

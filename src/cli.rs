@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Error;
 use crate::handler::{self, App};
-use crate::ports::{Accounts, ActivityLog, Identity, Notifier};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -112,15 +111,17 @@ pub fn read_event(path: &PathBuf) -> Result<serde_json::Value, Error> {
     serde_json::from_slice(&raw).map_err(|e| Error::BadEvent(e.to_string()))
 }
 
+/// Both phases in this process: the whole report is printed when the follow-through is done.
 pub async fn respond<C>(app: &App<C>, event: serde_json::Value, dry_run: bool) -> ExitCode
 where
-    C: Identity + ActivityLog + Notifier + Accounts,
+    C: handler::Cloud,
+    C::Member: crate::ports::ActivityLog,
 {
     let deadline = SystemTime::now()
         + app.config.investigation_budget
         + app.config.verify_delay
         + Duration::from_secs(30);
-    match handler::handle(app, event, deadline, dry_run).await {
+    match handler::handle(app, event, deadline, dry_run, handler::Phases::Both).await {
         Ok(response) => {
             println!(
                 "{}",

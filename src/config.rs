@@ -15,6 +15,8 @@
 //! | `KILLSWITCH_MEMBER_ROLE_NAME` | empty = this account only | role assumed in a finding's account when it is not this one (`member-role.yaml`) |
 //! | `KILLSWITCH_MEMBER_EXTERNAL_ID` | required with the role name | `sts:ExternalId` the member role's trust policy demands |
 //! | `KILLSWITCH_MEMBER_ACCOUNTS` | empty = any account | comma-separated account IDs the function may enter |
+//! | `KILLSWITCH_FOLLOW_UP_QUEUE_URL` | empty = follow through inline | SQS queue the follow-through (delayed re-check, CloudTrail, full report) is handed to |
+//! | `KILLSWITCH_INCIDENT_TABLE` | empty = no incident store | DynamoDB table of per-incident state (de-duplication, restores) |
 
 use std::time::Duration;
 
@@ -34,6 +36,10 @@ pub struct Config {
     pub follow_pivots: bool,
     /// `None`: keys of other accounts are rejected.
     pub members: Option<Members>,
+    /// `None`: the follow-through runs in the same invocation.
+    pub follow_up_queue_url: Option<String>,
+    /// `None`: no incident store (no de-duplication of notices, no restore history).
+    pub incident_table: Option<String>,
 }
 
 /// How to reach the other accounts of an organization.
@@ -61,6 +67,15 @@ impl std::fmt::Debug for Members {
             .field("accounts", &self.accounts)
             .finish()
     }
+}
+
+/// The `ACCOUNT:NAME` tail of a queue's ARN, from its URL (`…/ACCOUNT/NAME`): what an SQS
+/// event's `eventSourceARN` must end with.
+pub fn queue_arn(url: &str) -> Option<String> {
+    let mut parts = url.trim_end_matches('/').rsplit('/');
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let account = parts.next().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
+    Some(format!(":{account}:{name}"))
 }
 
 impl Config {
@@ -190,7 +205,28 @@ impl Config {
             });
         }
 
+        let follow_up_queue_url = var("KILLSWITCH_FOLLOW_UP_QUEUE_URL");
+        if let Some(url) = &follow_up_queue_url
+            && queue_arn(url).is_none()
+        {
+            return Err(Error::Config {
+                name: "KILLSWITCH_FOLLOW_UP_QUEUE_URL",
+                reason: format!("{url:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"),
+            });
+        }
+        let incident_table = var("KILLSWITCH_INCIDENT_TABLE");
+        if let Some(t) = &incident_table
+            && !(3..=255).contains(&t.len())
+        {
+            return Err(Error::Config {
+                name: "KILLSWITCH_INCIDENT_TABLE",
+                reason: format!("{t:?} is not a DynamoDB table name"),
+            });
+        }
+
         Ok(Self {
+            follow_up_queue_url,
+            incident_table,
             topic_arn,
             protected,
             dry_run,

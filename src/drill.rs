@@ -15,7 +15,7 @@ use crate::aws::sandbox::{AttackerAction, Creds, Sandbox, local_cloudtrail_fault
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::{self, App};
-use crate::oncall::Operator;
+use crate::ports::Operator;
 use crate::playbook::Responder;
 use crate::policy;
 use crate::ports::{Identity, PolicyTarget};
@@ -355,11 +355,13 @@ impl Drill<'_> {
             investigation_budget: Duration::from_secs(30),
             follow_pivots: s.settings.follow_pivots,
             members: None,
+            follow_up_queue_url: None,
+            incident_table: None,
         };
         let app = App {
             cloud: AwsClients::from_sdk_config(self.sdk, config.topic_arn.clone()),
             config,
-            responder: self.responder.clone(),
+            responder: Some(self.responder.clone()),
         };
         let delivered = Utc::now();
         let clock = std::time::Instant::now();
@@ -388,7 +390,10 @@ impl Drill<'_> {
             Some(false)
         };
         let (response, tampered) =
-            tokio::join!(handler::handle(&app, payload, deadline, false), tamper);
+            tokio::join!(
+                handler::handle(&app, payload, deadline, false, handler::Phases::Both),
+                tamper
+            );
         let elapsed = clock.elapsed();
         let response = response?;
         let returned_error = response.error().map(|e| e.kind().to_owned());

@@ -1,20 +1,25 @@
 //! The one place that knows Lambda: the runtime loop, the response shape, errors as `Diagnostic`.
 //! `handle` is shared with the CLI so both modes run the same playbook.
+//!
+//! A trigger (GuardDuty, Health, Security Hub, manual) runs the contain phase and hands the
+//! follow-through to the queue; a batch from that queue (an SQS event) runs the follow-through.
 
 use std::time::{Duration, SystemTime};
 
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, queue_arn};
 use crate::error::Error;
 use crate::incident::Received;
-use crate::playbook::{self, Context, Responder};
-use crate::ports::{Accounts, ActivityLog, Identity, Notifier};
+use crate::playbook::contain::{Contained, Home};
+use crate::playbook::{self, Context, Responder, guard, handoff};
+use crate::ports::{ActivityLog, FollowUpQueue};
 use crate::report::Report;
 use crate::trigger;
 
@@ -25,7 +30,17 @@ pub const NOTIFY_RESERVE: Duration = Duration::from_secs(8);
 pub struct App<C> {
     pub cloud: C,
     pub config: Config,
-    pub responder: Responder,
+    /// Learnt at Lambda init; on the command line it is learnt in the guard's first wave.
+    pub responder: Option<Responder>,
+}
+
+/// Whether the follow-through runs in this process or from the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phases {
+    /// Contain, then follow through in the same process (the command line, or no queue).
+    Both,
+    /// Contain, then hand the follow-through to `KILLSWITCH_FOLLOW_UP_QUEUE_URL`.
+    HandOff,
 }
 
 /// What one invocation returns: one report per key in the trigger.
@@ -41,55 +56,212 @@ impl Response {
     }
 }
 
-/// Parses the payload and responds to every incident in it.
+/// What a cloud must offer for the whole response.
+pub trait Cloud: Home + ActivityLog + FollowUpQueue {}
+impl<T: Home + ActivityLog + FollowUpQueue> Cloud for T where T::Member: ActivityLog {}
+
+fn investigation_deadline(config: &Config, deadline: SystemTime) -> Instant {
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(NOTIFY_RESERVE + config.verify_delay);
+    Instant::now() + remaining
+}
+
+/// Parses a trigger and responds to every incident in it: all are contained (concurrently)
+/// before any follow-through starts.
 pub async fn handle<C>(
     app: &App<C>,
     payload: Value,
     deadline: SystemTime,
     force_dry_run: bool,
+    phases: Phases,
 ) -> Result<Response, Error>
 where
-    C: Identity + ActivityLog + Notifier + Accounts,
+    C: Cloud,
+    C::Member: ActivityLog,
 {
     let received = trigger::parse(payload)
         .inspect_err(|e| error!(error = %e, kind = e.kind(), "rejected input"))?;
     let now = Utc::now();
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(NOTIFY_RESERVE + app.config.verify_delay);
+    let incidents = match received {
+        Received::Sample(sample) => {
+            return Ok(Response {
+                reports: vec![playbook::respond_to_sample(&app.cloud, &sample, now).await],
+            });
+        }
+        Received::Incidents(incidents) => incidents,
+    };
+    // Wave 1: every guard read of every incident, and our own identity if not known yet.
+    let known = app.responder.as_ref().map(|r| &r.account);
+    let (me, reads) = tokio::join!(
+        async {
+            match &app.responder {
+                Some(r) => Ok(r.clone()),
+                None => app
+                    .cloud
+                    .caller()
+                    .await
+                    .map(|(account, arn)| Responder::from_arn(account, &arn)),
+            }
+        },
+        futures::future::join_all(incidents.iter().map(|i| guard::read(&app.cloud, i, known)))
+    );
+    let me = me?;
     let ctx = Context {
         config: &app.config,
-        responder: &app.responder,
+        responder: &me,
         now,
-        investigation_deadline: Instant::now() + remaining,
+        investigation_deadline: investigation_deadline(&app.config, deadline),
         force_dry_run,
     };
-    let reports = match received {
-        Received::Sample(sample) => {
-            vec![playbook::respond_to_sample(&app.cloud, &sample, now).await]
-        }
-        Received::Incidents(incidents) => {
-            let mut reports = Vec::with_capacity(incidents.len());
-            for incident in &incidents {
-                reports.push(playbook::respond(&app.cloud, incident, &ctx).await);
+    let contained =
+        playbook::contain_delivery(&app.cloud, incidents.into_iter().zip(reads).collect(), &ctx)
+            .await;
+    let queue = match phases {
+        Phases::HandOff if app.config.follow_up_queue_url.is_some() => true,
+        _ => false,
+    };
+    let reports = futures::future::join_all(
+        contained
+            .into_iter()
+            .map(|c| follow_or_hand_off(&app.cloud, c, &ctx, queue)),
+    )
+    .await;
+    Ok(Response { reports })
+}
+
+async fn follow_or_hand_off<C>(cloud: &C, c: Contained, ctx: &Context<'_>, queue: bool) -> Report
+where
+    C: Cloud,
+    C::Member: ActivityLog,
+{
+    let Contained { mut report, follow_up } = c;
+    let Some(follow_up) = follow_up else {
+        return report;
+    };
+    if queue {
+        match handoff::hand_off(cloud, &follow_up, ctx.config.verify_delay).await {
+            Ok(()) => {
+                info!(step = "hand_off", outcome = "done", "follow-through queued");
+                report.follow_through = Some(format!(
+                    "queued: re-check after {}s, CloudTrail and the full report follow",
+                    ctx.config.verify_delay.as_secs()
+                ));
+                return report;
             }
-            reports
+            Err(e) => {
+                error!(step = "hand_off", error = %e.chain(), "could not queue the follow-through; running it here");
+                let mut full = playbook::follow_through(cloud, follow_up, ctx).await;
+                full.follow_through = Some(format!("inline: the hand-off failed ({})", e.chain()));
+                return full;
+            }
+        }
+    }
+    let mut full = playbook::follow_through(cloud, follow_up, ctx).await;
+    full.follow_through = Some("inline".into());
+    full
+}
+
+/// A batch from the follow-up queue: each message is one incident's follow-through. Messages
+/// whose containment does not hold are reported as failures, so SQS delivers them again (and
+/// after `maxReceiveCount`, to the dead-letter queue, which alarms).
+pub async fn handle_follow_ups<C>(
+    app: &App<C>,
+    event: SqsEvent,
+    deadline: SystemTime,
+) -> Result<(SqsBatchResponse, Vec<Report>), Error>
+where
+    C: Cloud,
+    C::Member: ActivityLog,
+{
+    let me = match &app.responder {
+        Some(r) => r.clone(),
+        None => {
+            let (account, arn) = app.cloud.caller().await?;
+            Responder::from_arn(account, &arn)
         }
     };
-    Ok(Response { reports })
+    let expected = app.config.follow_up_queue_url.as_deref().and_then(queue_arn);
+    let ctx = Context {
+        config: &app.config,
+        responder: &me,
+        now: Utc::now(),
+        investigation_deadline: investigation_deadline(&app.config, deadline),
+        force_dry_run: false,
+    };
+    let mut failures = Vec::new();
+    let mut work = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let from_our_queue = match (&expected, &record.event_source_arn) {
+            (Some(tail), Some(arn)) => arn.starts_with("arn:") && arn.ends_with(tail.as_str()),
+            _ => false,
+        };
+        if !from_our_queue {
+            // Not ours: dropping it is right, retrying would not make it ours.
+            warn!(message_id = %id, "message not from KILLSWITCH_FOLLOW_UP_QUEUE_URL: ignored");
+            continue;
+        }
+        match handoff::parse(record.body.as_deref().unwrap_or("")) {
+            Ok(f) => work.push((id, f)),
+            Err(e) => {
+                // A poison message: fail it so it reaches the dead-letter queue and its alarm.
+                error!(message_id = %id, error = %e, "unreadable follow-up message");
+                failures.push(id);
+            }
+        }
+    }
+    let results = futures::future::join_all(
+        work.into_iter()
+            .map(|(id, f)| async { (id, playbook::follow_through(&app.cloud, f, &ctx).await) }),
+    )
+    .await;
+    let mut reports = Vec::new();
+    for (id, report) in results {
+        if report.containment_failed() {
+            failures.push(id);
+        }
+        reports.push(report);
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    Ok((response, reports))
+}
+
+/// An SQS event, as Lambda's event source mapping delivers it.
+fn as_sqs_event(payload: &Value) -> Option<SqsEvent> {
+    let first = payload.get("Records")?.as_array()?.first()?;
+    if first.get("eventSource").and_then(Value::as_str) != Some("aws:sqs") {
+        return None;
+    }
+    serde_json::from_value(payload.clone()).ok()
 }
 
 /// Runs the Lambda runtime until the process is stopped.
 pub async fn serve<C>(app: App<C>) -> Result<(), lambda_runtime::Error>
 where
-    C: Identity + ActivityLog + Notifier + Accounts,
+    C: Cloud,
+    C::Member: ActivityLog,
 {
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let caller = event.context.invoked_function_arn.clone();
+        let deadline = event.context.deadline();
         info!(request_id = %event.context.request_id, function = %caller, "invocation");
-        let response = handle(app, event.payload, event.context.deadline(), false).await?;
+        if let Some(batch) = as_sqs_event(&event.payload) {
+            let (response, reports) = handle_follow_ups(app, batch, deadline).await?;
+            info!(reports = %serde_json::to_string(&reports).unwrap_or_default(), "follow-through");
+            return Ok(serde_json::to_value(&response).unwrap_or_default());
+        }
+        let response = handle(app, event.payload, deadline, false, Phases::HandOff).await?;
         info!(report = %serde_json::to_string(&response).unwrap_or_default(), "response");
         match response.error() {
             Some(e) => Err(e),

@@ -3,14 +3,27 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
 /// An access key ID, `^(AKIA|ASIA)[A-Z0-9]{16}$`. Sample placeholders never pass.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccessKeyId(String);
+
+impl TryFrom<String> for AccessKeyId {
+    type Error = Error;
+    fn try_from(raw: String) -> Result<Self, Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<AccessKeyId> for String {
+    fn from(k: AccessKeyId) -> String {
+        k.0
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,9 +71,22 @@ impl fmt::Display for AccessKeyId {
 }
 
 /// A 12-digit AWS account ID.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccountId(String);
+
+impl TryFrom<String> for AccountId {
+    type Error = Error;
+    fn try_from(raw: String) -> Result<Self, Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(a: AccountId) -> String {
+        a.0
+    }
+}
 
 impl AccountId {
     pub fn parse(raw: &str) -> Result<Self, Error> {
@@ -86,7 +112,7 @@ impl fmt::Display for AccountId {
 }
 
 /// Who holds the key, as far as the trigger (or IAM) tells us.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Principal {
     IamUser {
@@ -122,7 +148,7 @@ impl fmt::Display for Principal {
 }
 
 /// What delivered the incident, with the fields an on-call engineer needs to find it again.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
     GuardDuty {
@@ -153,7 +179,7 @@ pub enum Trigger {
 }
 
 /// One leaked key to respond to. A trigger naming several keys becomes several incidents.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// Stable across re-deliveries of the same trigger, for correlating duplicates.
     pub id: String,
@@ -164,6 +190,10 @@ pub struct Incident {
     pub account: Option<AccountId>,
     /// The trigger asked for a dry run.
     pub dry_run: bool,
+    /// When the trigger first saw the key in use (GuardDuty `eventFirstSeen`, Health
+    /// `startTime`): a role cutoff at or after it already covers the incident.
+    #[serde(default)]
+    pub first_seen: Option<DateTime<Utc>>,
 }
 
 /// A GuardDuty sample finding: reported, never acted on.

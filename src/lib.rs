@@ -4,8 +4,8 @@
 //! - `main.rs`: wiring for both modes (Lambda runtime, `killswitch respond`).
 //! - [`cli`], [`handler`], [`trigger`]: the edge; only `handler` names `lambda_runtime`.
 //! - [`drill`], [`oncall`]: operator commands (tabletop drills, status, restore).
-//! - [`incident`], [`playbook`], [`investigation`], [`analysis`], [`policy`], [`report`],
-//!   [`config`], [`error`]: the core, generic
+//! - [`incident`], [`playbook`] (contain, then follow through), [`record`], [`investigation`],
+//!   [`analysis`], [`policy`], [`report`], [`config`], [`error`]: the core, generic
 //!   over the [`ports`].
 //! - [`aws`]: the adapters, the only code importing `aws_sdk_*`.
 
@@ -22,5 +22,6 @@ pub mod oncall;
 pub mod playbook;
 pub mod policy;
 pub mod ports;
+pub mod record;
 pub mod report;
 pub mod trigger;

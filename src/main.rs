@@ -30,19 +30,31 @@ async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 async fn responder(cloud: &AwsClients) -> Result<Responder, Error> {
-    // Also opens the first TLS connection during init rather than during the first incident.
-    let (account, arn) = cloud.caller().await?;
+    let (account, arn) = cloud.caller_identity().await?;
     Ok(Responder::from_arn(AccountId::parse(&account)?, &arn))
 }
 
-async fn build_app() -> Result<App<AwsClients>, Error> {
+/// Lambda init: learn who we are and open the connections the first incident's two waves use,
+/// so a warm invocation pays round trips, not handshakes.
+async fn build_lambda_app() -> Result<App<AwsClients>, Error> {
     let config = Config::from_env()?;
-    let cloud = AwsClients::from_sdk_config(&sdk_config().await, config.topic_arn.clone());
-    let responder = responder(&cloud).await?;
+    let cloud = AwsClients::for_config(&sdk_config().await, &config);
+    let (responder, ()) = tokio::join!(responder(&cloud), cloud.warm_up());
     Ok(App {
         cloud,
         config,
-        responder,
+        responder: Some(responder?),
+    })
+}
+
+/// The command line learns who it is in the first wave of the response itself.
+async fn build_cli_app() -> Result<App<AwsClients>, Error> {
+    let config = Config::from_env()?;
+    let cloud = AwsClients::for_config(&sdk_config().await, &config);
+    Ok(App {
+        cloud,
+        config,
+        responder: None,
     })
 }
 
@@ -152,7 +164,7 @@ async fn main() -> ExitCode {
     match cli.command {
         None => {
             handler::init_tracing(true);
-            let app = match build_app().await {
+            let app = match build_lambda_app().await {
                 Ok(app) => app,
                 Err(e) => {
                     tracing::error!(error = %e.chain(), kind = e.kind(), "start-up failed");
@@ -173,7 +185,7 @@ async fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
-            match build_app().await {
+            match build_cli_app().await {
                 Ok(app) => cli::respond(&app, payload, dry_run).await,
                 Err(e) => fail(&e),
             }
@@ -227,7 +239,7 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
-            let cloud = AwsClients::from_sdk_config(&sdk_config().await, config.topic_arn);
+            let cloud = AwsClients::for_config(&sdk_config().await, &config);
             let state = match oncall::status(
                 &cloud,
                 &key,
@@ -255,7 +267,7 @@ async fn main() -> ExitCode {
             if !yes && !confirm(&format!("Undo the containment of {key}?"), key.as_str()) {
                 return fail(&Error::BadEvent("restore not confirmed".into()));
             }
-            let restored = oncall::restore(&cloud, &key, &plan, &requested_by, &reason).await;
+            let restored = oncall::restore(&cloud, &config, &key, &plan, &requested_by, &reason).await;
             print_json(&restored);
             if !restored.failed.is_empty() {
                 ExitCode::from(cli::EXIT_CONTAINMENT_FAILED)

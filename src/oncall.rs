@@ -7,7 +7,10 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::incident::AccessKeyId;
 use crate::policy;
-use crate::ports::{Identity, KeyStatus, KeyUsage, Notifier, PolicyTarget};
+use crate::config::Config;
+use crate::playbook::{deactivate_key, deny_user, revoke_role};
+use crate::ports::{Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget};
+use crate::record::{Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
@@ -20,15 +23,6 @@ pub const OPERATOR_PERMISSIONS: [&str; 7] = [
     "iam:DeleteUserPolicy",
     "iam:DeleteRolePolicy",
 ];
-
-/// Undo writes, for operators only.
-#[allow(async_fn_in_trait)]
-pub trait Operator {
-    /// `iam:UpdateAccessKey` to Active.
-    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error>;
-    /// `iam:DeleteUserPolicy` / `iam:DeleteRolePolicy`.
-    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error>;
-}
 
 #[derive(Debug, Serialize)]
 pub struct KeyState {
@@ -157,30 +151,54 @@ pub fn restore_plan(state: &KeyState) -> Vec<RestoreAction> {
 
 #[derive(Debug, Serialize)]
 pub struct Restored {
+    pub operator_arn: Option<String>,
+    pub recorded: bool,
     pub done: Vec<String>,
     pub failed: Vec<String>,
     pub notified: bool,
 }
 
-/// Applies the plan and tells the on-call channel who restored what, and why.
-pub async fn restore<C: Operator + Notifier>(
+/// Records the restore in the incident store (so the follow-through does not take it for
+/// tampering), applies the plan and tells the on-call channel who restored what, and why.
+pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
     cloud: &C,
+    config: &Config,
     key: &AccessKeyId,
     plan: &[RestoreAction],
     requested_by: &str,
     reason: &str,
 ) -> Restored {
+    let operator = cloud.caller().await.ok();
+    let records = Records::new(cloud, config);
+    let mut recorded = false;
+    if let Some((account, _)) = &operator
+        && let Some(mut record) = records.load(account, key).await
+    {
+        record.restores.push(Restore {
+            by: requested_by.to_owned(),
+            operator_arn: operator.as_ref().map(|(_, arn)| arn.clone()),
+            reason: reason.to_owned(),
+            at: chrono::Utc::now(),
+            actions: plan.iter().map(ToString::to_string).collect(),
+        });
+        record.generation += 1;
+        recorded = records.save(&record).await.is_ok();
+    }
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for action in plan {
         let result = match action {
             RestoreAction::ReactivateKey { user_name, .. } => {
-                cloud.reactivate_key(user_name, key).await
+                deactivate_key::undo(cloud, user_name, key).await
             }
             RestoreAction::DeletePolicy {
-                target,
-                policy_name,
-            } => cloud.delete_policy(target, policy_name).await,
+                target: PolicyTarget::User(user),
+                ..
+            } => deny_user::undo(cloud, user).await,
+            RestoreAction::DeletePolicy {
+                target: PolicyTarget::Role(role),
+                ..
+            } => revoke_role::undo(cloud, role).await,
         };
         match result {
             Ok(()) => done.push(action.to_string()),
@@ -191,8 +209,13 @@ pub async fn restore<C: Operator + Notifier>(
         "[killswitch] RESTORED{}: {key} by {requested_by}",
         if failed.is_empty() { "" } else { " (PARTLY)" }
     ));
+    let operator_arn = operator
+        .as_ref()
+        .map(|(_, arn)| arn.as_str())
+        .unwrap_or("(unknown: sts:GetCallerIdentity failed)");
     let mut body = format!(
-        "Containment of {key} was undone by hand.\n\nBy:     {requested_by}\nReason: {reason}\n\nDone:\n"
+        "Containment of {key} was undone by hand.\n\nBy:     {requested_by}\nAs:     {operator_arn}\nReason: {reason}\nRecorded in the incident store: {}\n\nDone:\n",
+        if recorded { "yes" } else if config.incident_table.is_some() { "NO (the store could not be written)" } else { "no store configured" }
     );
     for d in &done {
         body.push_str(&format!("  - {d}\n"));
@@ -212,6 +235,8 @@ pub async fn restore<C: Operator + Notifier>(
         }
     };
     Restored {
+        operator_arn: operator.map(|(_, arn)| arn),
+        recorded,
         done,
         failed,
         notified,

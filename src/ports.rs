@@ -114,6 +114,8 @@ pub struct LookupQuery<'a> {
 
 #[allow(async_fn_in_trait)] // static dispatch only
 pub trait Identity {
+    /// `sts:GetCallerIdentity` (needs no permission): the account and ARN we act as.
+    async fn caller(&self) -> Result<(AccountId, String), Error>;
     /// `sts:GetAccessKeyInfo`: the account that owns the key.
     async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error>;
     /// `iam:GetAccessKeyLastUsed`: owner and last use; `None` if IAM does not know the key.
@@ -140,6 +142,37 @@ pub trait ActivityLog {
     async fn lookup_page(&self, query: LookupQuery<'_>) -> Result<ActivityPage, Error>;
     /// `account:ListRegions`: the Regions enabled for the account.
     async fn enabled_regions(&self) -> Result<Vec<String>, Error>;
+}
+
+/// Undo writes, for operators only (`killswitch restore`); never granted to the function.
+#[allow(async_fn_in_trait)]
+pub trait Operator {
+    /// `iam:UpdateAccessKey` to Active.
+    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error>;
+    /// `iam:DeleteUserPolicy` / `iam:DeleteRolePolicy`.
+    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error>;
+}
+
+/// Per-incident state in a table of the responder's own stack, which the key's holder cannot
+/// write (unlike tags on the principal). The playbook uses it only when a table is configured.
+#[allow(async_fn_in_trait)]
+pub trait IncidentStore {
+    /// `dynamodb:GetItem`.
+    async fn load_record(&self, id: &str) -> Result<Option<String>, Error>;
+    /// `dynamodb:PutItem`.
+    async fn save_record(&self, id: &str, record: &str) -> Result<(), Error>;
+    /// `dynamodb:PutItem` if absent: `true` when this call took the claim, `false` when an
+    /// earlier one holds it. Makes a once-only action (a notice) safe under duplicate deliveries.
+    async fn claim(&self, id: &str) -> Result<bool, Error>;
+    /// `dynamodb:DeleteItem`: gives a claim back when the action it guarded failed.
+    async fn release(&self, id: &str) -> Result<(), Error>;
+}
+
+/// The durable queue the slow half of the response runs from (SQS, consumed by this function).
+#[allow(async_fn_in_trait)]
+pub trait FollowUpQueue {
+    /// `sqs:SendMessage` with `DelaySeconds`.
+    async fn hand_off(&self, body: &str, delay: std::time::Duration) -> Result<(), Error>;
 }
 
 #[allow(async_fn_in_trait)]

@@ -112,6 +112,7 @@ struct FindingService {
     additional_info: Option<Value>,
     count: Option<u64>,
     action: Option<Value>,
+    event_first_seen: Option<String>,
 }
 
 fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
@@ -178,6 +179,12 @@ fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
         principal,
         account,
         dry_run: false,
+        first_seen: finding
+            .service
+            .event_first_seen
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
     }]))
 }
 
@@ -349,6 +356,7 @@ fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
                 principal,
                 account: account.clone(),
                 dry_run: false,
+                first_seen: start_time,
             }
         })
         .collect();
@@ -456,6 +464,7 @@ fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
                 principal,
                 account: account.clone(),
                 dry_run: false,
+                first_seen: None,
             });
         }
     }
@@ -526,6 +535,7 @@ fn manual(value: Value) -> Result<Received, Error> {
         principal,
         account,
         dry_run: req.dry_run.unwrap_or(false),
+        first_seen: None,
     }]))
 }
 

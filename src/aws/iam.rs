@@ -9,6 +9,11 @@ use crate::incident::{AccessKeyId, AccountId};
 use crate::ports::{Identity, KeyChange, KeyStatus, KeyUsage, PolicyTarget};
 
 impl Identity for AwsClients {
+    async fn caller(&self) -> Result<(AccountId, String), Error> {
+        let (account, arn) = self.caller_identity().await?;
+        Ok((AccountId::parse(&account)?, arn))
+    }
+
     async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
         let out = self
             .sts
@@ -157,7 +162,7 @@ impl Identity for AwsClients {
     }
 }
 
-impl crate::oncall::Operator for AwsClients {
+impl crate::ports::Operator for AwsClients {
     async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
         self.iam
             .update_access_key()

@@ -11,6 +11,7 @@ mod iam;
 mod member;
 pub mod sandbox;
 mod sns;
+mod store;
 
 /// The production implementation of every port, built once at start-up from one `SdkConfig`.
 #[derive(Clone, Debug)]
@@ -22,6 +23,11 @@ pub struct AwsClients {
     /// Per-Region clients are derived from this one (LookupEvents is Regional).
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub topic_arn: String,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    /// `KILLSWITCH_INCIDENT_TABLE`, `KILLSWITCH_FOLLOW_UP_QUEUE_URL`.
+    pub incident_table: Option<String>,
+    pub follow_up_queue_url: Option<String>,
     /// Kept to derive member-account clients with other credentials.
     pub sdk: aws_config::SdkConfig,
 }
@@ -35,12 +41,25 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::new(sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
             topic_arn: topic_arn.into(),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            incident_table: None,
+            follow_up_queue_url: None,
             sdk: sdk.clone(),
         }
     }
 
+    /// The clients the function itself runs with: the settings' topic, table and queue.
+    pub fn for_config(sdk: &aws_config::SdkConfig, config: &crate::config::Config) -> Self {
+        Self {
+            incident_table: config.incident_table.clone(),
+            follow_up_queue_url: config.follow_up_queue_url.clone(),
+            ..Self::from_sdk_config(sdk, config.topic_arn.clone())
+        }
+    }
+
     /// Who the function runs as (`sts:GetCallerIdentity` needs no permission).
-    pub async fn caller(&self) -> Result<(String, String), Error> {
+    pub async fn caller_identity(&self) -> Result<(String, String), Error> {
         let out = self
             .sts
             .get_caller_identity()
@@ -55,6 +74,34 @@ impl AwsClients {
                 source: "response without Account or Arn".into(),
             }),
         }
+    }
+}
+
+impl AwsClients {
+    /// Opens pooled connections to IAM and the incident table during Lambda init. The reads
+    /// fail harmlessly (no such key or item); only the connections matter.
+    pub async fn warm_up(&self) {
+        const PLACEHOLDER_KEY: &str = "AKIAKILLSWITCHWARMUP";
+        let iam = (0..3).map(|_| async {
+            let _ = self
+                .iam
+                .get_access_key_last_used()
+                .access_key_id(PLACEHOLDER_KEY)
+                .send()
+                .await;
+        });
+        let table = async {
+            if let Some(table) = &self.incident_table {
+                let _ = self
+                    .dynamodb
+                    .get_item()
+                    .table_name(table)
+                    .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()))
+                    .send()
+                    .await;
+            }
+        };
+        tokio::join!(futures::future::join_all(iam), table);
     }
 }
 

@@ -29,6 +29,12 @@ fn clients(
         sns,
         cloudtrail,
         topic_arn: "arn:aws:sns:us-east-1:123456789012:killswitch".into(),
+        dynamodb: mock_client!(aws_sdk_dynamodb, []),
+        sqs: mock_client!(aws_sdk_sqs, []),
+        incident_table: Some("killswitch-incidents".into()),
+        follow_up_queue_url: Some(
+            "https://sqs.us-east-1.amazonaws.com/123456789012/killswitch-follow-up".into(),
+        ),
         sdk: aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build(),
@@ -313,4 +319,54 @@ async fn a_refused_assume_role_is_an_error_with_its_code() {
         Err(e) => assert_eq!(e.aws_code(), Some("AccessDenied")),
         Ok(_) => panic!("entered despite AccessDenied"),
     }
+}
+
+#[tokio::test]
+async fn a_claim_is_a_conditional_put_and_an_existing_claim_answers_false() {
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    let first = mock!(aws_sdk_dynamodb::Client::put_item)
+        .match_requests(|r| {
+            r.table_name() == Some("killswitch-incidents")
+                && r.condition_expression() == Some("attribute_not_exists(pk)")
+                && r.item().and_then(|i| i.get("pk")).and_then(|v| v.as_s().ok())
+                    == Some(&"incident#1#AKIA#g0#contained".to_string())
+        })
+        .then_output(|| PutItemOutput::builder().build());
+    let taken = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+        PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder().build(),
+        )
+    });
+    let mut c = clients(
+        mock_client!(aws_sdk_iam, []),
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    c.dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&first, &taken]);
+    use killswitch::ports::IncidentStore;
+    assert!(c.claim("incident#1#AKIA#g0#contained").await.unwrap());
+    assert!(!c.claim("incident#1#AKIA#g0#contained").await.unwrap());
+}
+
+#[tokio::test]
+async fn the_hand_off_is_a_delayed_message_on_the_configured_queue() {
+    use aws_sdk_sqs::operation::send_message::SendMessageOutput;
+    let rule = mock!(aws_sdk_sqs::Client::send_message)
+        .match_requests(|r| {
+            r.queue_url()
+                == Some("https://sqs.us-east-1.amazonaws.com/123456789012/killswitch-follow-up")
+                && r.delay_seconds() == Some(10)
+                && r.message_body() == Some("{}")
+        })
+        .then_output(|| SendMessageOutput::builder().build());
+    let mut c = clients(
+        mock_client!(aws_sdk_iam, []),
+        mock_client!(aws_sdk_cloudtrail, []),
+        mock_client!(aws_sdk_sns, []),
+    );
+    c.sqs = mock_client!(aws_sdk_sqs, [&rule]);
+    use killswitch::ports::FollowUpQueue;
+    c.hand_off("{}", std::time::Duration::from_secs(10)).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
 }

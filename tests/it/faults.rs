@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use killswitch::handler::{App, handle};
+use killswitch::handler::{App, handle, Phases};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, RegionCoverage, Status};
@@ -70,13 +70,14 @@ async fn run(payload: &Value, faults: &[&str], code: &str, role: bool) -> Row {
     let app = App {
         cloud,
         config: config(),
-        responder: responder(),
+        responder: Some(responder()),
     };
     let response = handle(
         &app,
         payload.clone(),
         SystemTime::now() + Duration::from_secs(120),
         false,
+        Phases::Both,
     )
     .await
     .unwrap();
@@ -188,7 +189,7 @@ async fn with_almost_no_time_left_containment_and_notice_still_happen() {
     let app = App {
         cloud: FakeCloud::with_user("alice", FIXTURE_KEY),
         config: config(),
-        responder: responder(),
+        responder: Some(responder()),
     };
     app.cloud.state.lock().unwrap().enabled_regions =
         Some(vec!["us-east-1".into(), "eu-west-1".into()]);
@@ -197,6 +198,7 @@ async fn with_almost_no_time_left_containment_and_notice_still_happen() {
         event("guardduty-iam-user-finding.json"),
         SystemTime::now() + Duration::from_secs(2),
         false,
+        Phases::Both,
     )
     .await
     .unwrap();

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{TimeDelta, Utc};
 use killswitch::analysis::PivotKind;
-use killswitch::handler::{App, handle};
+use killswitch::handler::{App, handle, Phases};
 use killswitch::policy::ROLE_POLICY_NAME;
 use killswitch::ports::{ApiCall, KeyStatus};
 use killswitch::report::{Activity, Investigation, RegionCoverage, Report, Status};
@@ -38,7 +38,7 @@ fn app(cloud: FakeCloud) -> App<FakeCloud> {
     App {
         cloud,
         config: config(),
-        responder: responder(),
+        responder: Some(responder()),
     }
 }
 
@@ -48,6 +48,7 @@ async fn report(app: &App<FakeCloud>, payload: Value) -> Report {
         payload,
         SystemTime::now() + Duration::from_secs(600),
         false,
+        Phases::Both,
     )
     .await
     .unwrap()

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use killswitch::error::Error;
-use killswitch::handler::{App, Response, handle};
+use killswitch::handler::{App, Response, handle, Phases};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, Notification, Outcome, RegionCoverage, Status};
@@ -19,7 +19,7 @@ fn app(cloud: FakeCloud) -> App<FakeCloud> {
     App {
         cloud,
         config: config(),
-        responder: responder(),
+        responder: Some(responder()),
     }
 }
 
@@ -29,6 +29,7 @@ async fn run(app: &App<FakeCloud>, payload: Value) -> Response {
         payload,
         SystemTime::now() + Duration::from_secs(120),
         false,
+        Phases::Both,
     )
     .await
     .unwrap()
@@ -141,6 +142,7 @@ async fn dry_run_makes_no_mutating_calls_from_any_of_its_three_switches() {
         event("manual-request.json"),
         SystemTime::now() + Duration::from_secs(60),
         true,
+        Phases::Both,
     )
     .await
     .unwrap();
@@ -351,6 +353,7 @@ async fn bad_input_is_an_error_and_touches_nothing() {
         json!({"access_key_id": "nope", "reason": "r", "requested_by": "me"}),
         SystemTime::now(),
         false,
+        Phases::Both,
     )
     .await;
     assert!(matches!(result, Err(Error::BadEvent(_))));
@@ -593,7 +596,7 @@ fn org_app(cloud: FakeCloud, allow: &str) -> App<FakeCloud> {
     App {
         cloud,
         config,
-        responder: responder(),
+        responder: Some(responder()),
     }
 }
 

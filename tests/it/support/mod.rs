@@ -10,8 +10,8 @@ use killswitch::error::Error;
 use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
-    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, Identity, KeyChange, KeyStatus,
-    KeyUsage, LookupQuery, Notifier, PolicyTarget,
+    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, FollowUpQueue, Identity,
+    IncidentStore, KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier, PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -82,6 +82,10 @@ pub struct State {
     pub members: HashMap<String, FakeCloud>,
     /// The external ID the member roles' trust policies demand.
     pub member_external_id: String,
+    /// The incident store: id -> item (records and claims).
+    pub items: HashMap<String, String>,
+    /// Follow-up messages handed to the queue: (body, delay).
+    pub queued: Vec<(String, Duration)>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -221,6 +225,15 @@ fn leak(s: &str) -> &'static str {
 }
 
 impl Identity for FakeCloud {
+    async fn caller(&self) -> Result<(AccountId, String), Error> {
+        let s = self.enter("sts:GetCallerIdentity", "")?;
+        let account = s.account.clone().unwrap_or_else(|| ACCOUNT.into());
+        Ok((
+            AccountId::parse(&account).unwrap(),
+            format!("arn:aws:sts::{account}:assumed-role/killswitch-fn-role/killswitch"),
+        ))
+    }
+
     async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
         let s = self.enter("sts:GetAccessKeyInfo", key.as_str())?;
         let own = s.account.clone().unwrap_or_else(|| ACCOUNT.into());
@@ -340,6 +353,43 @@ impl ActivityLog for FakeCloud {
             calls: page,
             next_token: next,
         })
+    }
+}
+
+impl IncidentStore for FakeCloud {
+    async fn load_record(&self, id: &str) -> Result<Option<String>, Error> {
+        let s = self.enter("dynamodb:GetItem", id)?;
+        Ok(s.items.get(id).cloned())
+    }
+
+    async fn save_record(&self, id: &str, record: &str) -> Result<(), Error> {
+        let mut s = self.enter("dynamodb:PutItem", id)?;
+        s.items.insert(id.into(), record.into());
+        Ok(())
+    }
+
+    async fn claim(&self, id: &str) -> Result<bool, Error> {
+        tokio::task::yield_now().await;
+        let mut s = self.enter("dynamodb:PutItem", id)?;
+        if s.items.contains_key(id) {
+            return Ok(false);
+        }
+        s.items.insert(id.into(), "claimed".into());
+        Ok(true)
+    }
+
+    async fn release(&self, id: &str) -> Result<(), Error> {
+        let mut s = self.enter("dynamodb:DeleteItem", id)?;
+        s.items.remove(id);
+        Ok(())
+    }
+}
+
+impl FollowUpQueue for FakeCloud {
+    async fn hand_off(&self, body: &str, delay: Duration) -> Result<(), Error> {
+        let mut s = self.enter("sqs:SendMessage", "")?;
+        s.queued.push((body.into(), delay));
+        Ok(())
     }
 }
 

@@ -1,0 +1,154 @@
+//! The follow-through phase: the re-check after IAM's propagation window, the CloudTrail
+//! investigation, the attacker's pivots and the full notice. Runs from the durable queue (a
+//! message per incident, delayed by the verification delay) or inline on the command line.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{Instrument, info, info_span};
+
+use super::contain::Home;
+use super::verify::{self, Later};
+use super::{Context, Plan, Responder, Step, guard, locate, pivots};
+use crate::incident::{AccountId, Incident};
+use crate::investigation::{self, Window};
+use crate::ports::{ActivityLog, Identity};
+use crate::record::Records;
+use crate::report::{Investigation, Notification, Outcome, Report, Status, Verification};
+
+/// What the contain phase hands to the follow-through (the queue message's body).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub version: u32,
+    pub incident: Incident,
+    pub plan: Option<Plan>,
+    /// The member account the key lives in, entered again to verify and search there.
+    pub member_account: Option<AccountId>,
+    /// The contain phase's report, continued here.
+    pub report: Report,
+    pub contained_at: DateTime<Utc>,
+    /// The delayed read-back is not made before this (IAM's propagation window).
+    pub not_before: DateTime<Utc>,
+    pub region_hints: Vec<String>,
+}
+
+impl FollowUp {
+    pub const VERSION: u32 = 1;
+}
+
+/// Runs the follow-through and returns the full report (also on failure).
+pub async fn follow_through<C: Home + ActivityLog>(cloud: &C, f: FollowUp, ctx: &Context<'_>) -> Report
+where
+    C::Member: ActivityLog,
+{
+    let span = info_span!("follow_through", incident_id = %f.incident.id, access_key_id = %f.incident.key);
+    async {
+        let Some(account) = f.member_account.clone() else {
+            return follow_in(cloud, cloud, f, ctx).await;
+        };
+        let Some(members) = &ctx.config.members else {
+            let mut report = f.report;
+            report.record(Step::EnterAccount, Outcome::Failed, format!("account {account} is no longer configured as a member account"), Utc::now());
+            report.status = Status::Failed;
+            super::notify::notify(cloud, &mut report).await;
+            return report;
+        };
+        let role_arn = locate::member_role_arn(&account, members, ctx);
+        match cloud.enter(&role_arn, &members.external_id, &locate::session_name(&f.incident)).await {
+            Ok(entered) => {
+                let responder = Responder::from_arn(account.clone(), &entered.arn);
+                let member_ctx = Context { responder: &responder, ..*ctx };
+                follow_in(&entered.clients, cloud, f, &member_ctx).await
+            }
+            Err(e) => {
+                let mut report = f.report;
+                locate::enter_failed(&mut report, &role_arn, &account, &e.chain());
+                report.summary = format!("Could not assume {role_arn} again to verify the containment in account {account}; the follow-through will be retried.");
+                super::notify::notify(cloud, &mut report).await;
+                report
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn follow_in<I, H>(iam: &I, home: &H, f: FollowUp, ctx: &Context<'_>) -> Report
+where
+    I: Identity + ActivityLog,
+    H: Home,
+{
+    let FollowUp { incident, plan, member_account, mut report, contained_at, not_before, region_hints, .. } = f;
+    let records = Records::new(home, ctx.config);
+    let account = member_account.clone().unwrap_or_else(|| ctx.responder.account.clone());
+    // A plan that the guards would refuse today (the protected list grew) is not re-applied.
+    let plan = plan.filter(|p| guard::protected_reason(p, ctx).is_none());
+    let should_verify = plan.is_some() && !report.dry_run && report.status != Status::KeyNotFound;
+    let should_investigate = report.status != Status::Rejected;
+    let delay_secs = ctx.config.verify_delay.as_secs();
+    let mut verification = report.verification.take().unwrap_or_default();
+    let (later, activity) = tokio::join!(
+        async {
+            let plan = plan.as_ref().filter(|_| should_verify)?;
+            if let Ok(wait) = (not_before - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            let phase = format!("after {delay_secs}s propagation delay");
+            Some(
+                verify::later(iam, &incident.key, plan, &phase, &mut verification, || async {
+                    let r = records.load(&account, &incident.key).await?;
+                    r.restored_since(contained_at).map(|x| (x.by.clone(), x.reason.clone()))
+                })
+                .await,
+            )
+        },
+        async {
+            if should_investigate {
+                let (regions, source) = investigation::regions(iam, ctx.config, &region_hints).await;
+                let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
+                investigation::investigate(iam, &incident.key, &regions, source, window).await
+            } else {
+                Investigation::NotRun { reason: "the key is not this account's".into() }
+            }
+        }
+    );
+    let verified = later.is_some();
+    match later {
+        Some(Later::Holds) | None => {}
+        Some(Later::Restored { by, reason }) => {
+            report.status = Status::Restored;
+            report.summary = format!("Containment of {} was lifted by {by} with killswitch restore ({reason}); recorded in the incident store, so it was not re-applied.", incident.key);
+        }
+        Some(Later::Reapplied { holds }) => {
+            report.record(Step::Verify, Outcome::Done, "containment was undone and has been re-applied once", Utc::now());
+            report.status = if holds { Status::Contested } else { Status::Failed };
+        }
+    }
+    if verified || !verification.checks.is_empty() {
+        report.verification = Some(verification);
+    }
+    report.investigation = activity;
+    pivots::follow_pivots(iam, &incident, ctx, &mut report, plan.as_ref()).await;
+    super::notify::finish(&mut report, &incident, plan.as_ref(), member_account.as_ref());
+    let mut record = records.load(&account, &incident.key).await;
+    if records.claim(record.as_ref(), &format!("full:{}", incident.id)).await {
+        super::notify::notify(home, &mut report).await;
+        if matches!(report.notification, Notification::Failed { .. }) {
+            records.release(record.as_ref(), &format!("full:{}", incident.id)).await;
+        }
+    } else {
+        info!(step = "notify", outcome = "suppressed", "full report already sent");
+        report.notification = Notification::Suppressed {
+            reason: "duplicate follow-through: the full report for this incident was already sent".into(),
+        };
+    }
+    if let Some(r) = record.as_mut()
+        && report.verification.as_ref().is_some_and(|v: &Verification| v.holds)
+    {
+        r.verified_at = Some(Utc::now());
+        r.notices.push(format!("full:{}", incident.id));
+        if let Err(e) = records.save(r).await {
+            report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
+        }
+    }
+    report
+}

@@ -1,0 +1,324 @@
+//! Everything that can refuse an incident, and whose key it is. The reads go out in one
+//! concurrent wave; the checks on their answers make no call.
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::{Context, Plan, Step};
+use crate::error::Error;
+use crate::incident::{AccountId, Incident, KeyKind, Principal, Trigger};
+use crate::policy;
+use crate::ports::{Identity, KeyStatus, KeyUsage, PolicyTarget};
+use crate::report::{Outcome, Report, Status};
+
+/// The state before containment of the user the trigger names: it decides nothing, it only
+/// lets the report say "already contained" without a read on the write path.
+pub struct UserBefore {
+    pub user: String,
+    pub key: Option<Result<Option<KeyStatus>, Error>>,
+    pub policy: Result<Option<String>, Error>,
+}
+
+/// The answers of the guard's single wave of reads.
+pub struct Reads {
+    /// `None`: not asked (the trigger already rules the incident out).
+    pub account: Option<Result<AccountId, Error>>,
+    pub usage: Option<Result<Option<KeyUsage>, Error>>,
+    pub user_before: Option<UserBefore>,
+    /// The role's revocation policy now: needed to never move the cutoff backwards.
+    pub role_policy: Option<Result<Option<String>, Error>>,
+}
+
+/// One concurrent wave: the key's account, its owner, and the state the writes will change.
+/// `me` is `None` when our own identity is being learnt in the same wave.
+pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&AccountId>) -> Reads {
+    let ruled_out = matches!(
+        incident.principal,
+        Principal::Root | Principal::Other { .. }
+    ) || matches!((&incident.account, me), (Some(a), Some(m)) if a != m);
+    if ruled_out {
+        return Reads {
+            account: None,
+            usage: None,
+            user_before: None,
+            role_policy: None,
+        };
+    }
+    let key = &incident.key;
+    let long_term = key.kind() == KeyKind::LongTerm;
+    let (account, usage, user_before, role_policy) = tokio::join!(
+        cloud.key_account(key),
+        async {
+            if long_term {
+                Some(cloud.key_usage(key).await)
+            } else {
+                None
+            }
+        },
+        async {
+            let Principal::IamUser { user_name } = &incident.principal else {
+                return None;
+            };
+            let target = PolicyTarget::User(user_name.clone());
+            let (status, policy) = tokio::join!(
+                async {
+                    if long_term {
+                        Some(cloud.key_status(user_name, key).await)
+                    } else {
+                        None
+                    }
+                },
+                cloud.read_policy(&target, policy::USER_POLICY_NAME)
+            );
+            Some(UserBefore {
+                user: user_name.clone(),
+                key: status,
+                policy,
+            })
+        },
+        async {
+            match &incident.principal {
+                Principal::AssumedRole { role_name, .. } => {
+                    Some(super::revoke_role::read_policy(cloud, role_name).await)
+                }
+                _ => None,
+            }
+        }
+    );
+    Reads {
+        account: Some(account),
+        usage,
+        user_before,
+        role_policy,
+    }
+}
+
+pub fn refuse(report: &mut Report, step: Step, reason: String, now: DateTime<Utc>) {
+    warn!(reason = %reason, "refused");
+    report.status = Status::Refused;
+    report.summary = format!("Not contained: {reason}. A human must decide.");
+    report.record(step, Outcome::Skipped, reason, now);
+}
+
+/// Input that names another account's key: an error for the caller, nothing changed.
+pub fn reject(report: &mut Report, reason: String, now: DateTime<Utc>) {
+    warn!(reason = %reason, "rejected");
+    report.status = Status::Rejected;
+    report.summary = format!("Rejected: {reason}. Nothing was changed.");
+    report.record(Step::CheckAccount, Outcome::Skipped, reason, now);
+}
+
+/// Decides on the reads: a plan, or `None` with the report saying why.
+pub fn decide(
+    incident: &Incident,
+    reads: &Reads,
+    ctx: &Context<'_>,
+    report: &mut Report,
+) -> Option<Plan> {
+    let me = ctx.responder;
+    let now = ctx.now;
+    match &incident.principal {
+        Principal::Root => {
+            refuse(report, Step::ResolveOwner, "the key belongs to the root user, which IAM policies cannot restrict; delete or deactivate root keys from the root user or with sts:AssumeRoot from the management account".into(), now);
+            return None;
+        }
+        Principal::Other { user_type } => {
+            refuse(
+                report,
+                Step::ResolveOwner,
+                format!("principal type {user_type} is not something killswitch contains"),
+                now,
+            );
+            return None;
+        }
+        _ => {}
+    }
+    if let Some(acct) = &incident.account
+        && acct != &me.account
+    {
+        reject(
+            report,
+            format!(
+                "the trigger is for account {acct}, this function runs in {}",
+                me.account
+            ),
+            now,
+        );
+        return None;
+    }
+    match &reads.account {
+        Some(Ok(owner)) if owner == &me.account => {
+            report.record(
+                Step::CheckAccount,
+                Outcome::Done,
+                format!("key belongs to this account ({owner})"),
+                now,
+            );
+        }
+        Some(Ok(owner)) => {
+            reject(
+                report,
+                format!("the key belongs to account {owner}, not to {}", me.account),
+                now,
+            );
+            return None;
+        }
+        Some(Err(e)) => {
+            report.record(Step::CheckAccount, Outcome::Failed, e.chain(), now);
+            report.status = Status::Failed;
+            report.summary = "Could not confirm the key belongs to this account, so nothing was changed; Lambda will retry.".into();
+            return None;
+        }
+        None => {
+            report.record(
+                Step::CheckAccount,
+                Outcome::Failed,
+                "the key's account was not read",
+                now,
+            );
+            report.status = Status::Failed;
+            report.summary = "Could not confirm the key belongs to this account, so nothing was changed; Lambda will retry.".into();
+            return None;
+        }
+    }
+    let usage = match &reads.usage {
+        None => None,
+        Some(Ok(u)) => u.clone(),
+        Some(Err(e)) => {
+            report.record(Step::ResolveOwner, Outcome::Failed, e.chain(), now);
+            None
+        }
+    };
+    let plan = match (&incident.principal, incident.key.kind()) {
+        (Principal::AssumedRole { role_name, .. }, _) => Plan::Role {
+            role: role_name.clone(),
+            cutoff: policy::cutoff_for(now),
+        },
+        (Principal::IamUser { user_name }, kind) => {
+            // IAM knows the owner for sure; the trigger's name is only a hint.
+            let user = match &usage {
+                Some(u) if &u.user_name != user_name => {
+                    report.record(Step::ResolveOwner, Outcome::Done, format!("trigger named user {user_name}, IAM says the key belongs to {}; using IAM's answer", u.user_name), now);
+                    u.user_name.clone()
+                }
+                _ => user_name.clone(),
+            };
+            Plan::User {
+                user,
+                deactivate: kind == KeyKind::LongTerm,
+            }
+        }
+        (Principal::Unresolved, KeyKind::LongTerm) => match &usage {
+            Some(u) => {
+                report.record(
+                    Step::ResolveOwner,
+                    Outcome::Done,
+                    format!("IAM says the key belongs to user {}", u.user_name),
+                    now,
+                );
+                Plan::User {
+                    user: u.user_name.clone(),
+                    deactivate: true,
+                }
+            }
+            None if report.steps.iter().any(|s| s.outcome == Outcome::Failed) => {
+                report.status = Status::Failed;
+                report.summary = "Could not find out whose key this is, so nothing was changed; Lambda will retry.".into();
+                return None;
+            }
+            None => {
+                report.status = Status::KeyNotFound;
+                report.summary = "IAM does not know this key in this account: it was deleted or never existed here. Nothing to contain.".into();
+                report.record(
+                    Step::ResolveOwner,
+                    Outcome::NotFound,
+                    "GetAccessKeyLastUsed does not know the key",
+                    now,
+                );
+                return None;
+            }
+        },
+        (Principal::Unresolved, KeyKind::Temporary) => {
+            refuse(report, Step::ResolveOwner, "a temporary (ASIA) key cannot be traced to its role or user through IAM; send a manual request with role_name or user_name".into(), now);
+            return None;
+        }
+        (Principal::Root | Principal::Other { .. }, _) => return None,
+    };
+    if let Some(reason) = protected_reason(&plan, ctx) {
+        refuse(report, Step::ResolveOwner, reason, now);
+        return None;
+    }
+    if matches!(&plan, Plan::User { user, .. } if user == "root" || user == "<root_account>") {
+        refuse(
+            report,
+            Step::ResolveOwner,
+            "the key belongs to the root user, which IAM policies cannot restrict".into(),
+            now,
+        );
+        return None;
+    }
+    Some(plan)
+}
+
+/// Why a plan must not be carried out, if it must not. Also checked again before the
+/// follow-through re-applies anything.
+pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
+    let listed = |kind: &str, name: &str| {
+        ctx.config.protected.iter().any(|p| {
+            if p.starts_with("arn:") {
+                let resource = p.splitn(6, ':').nth(5).unwrap_or("");
+                resource.starts_with(&format!("{kind}/"))
+                    && resource.rsplit('/').next() == Some(name)
+            } else {
+                p == name
+            }
+        })
+    };
+    match plan {
+        Plan::User { user, .. } => {
+            if ctx.responder.user_name.as_deref() == Some(user) {
+                Some(format!("user {user} is killswitch's own identity"))
+            } else if listed("user", user) {
+                Some(format!(
+                    "user {user} is listed in KILLSWITCH_PROTECTED_PRINCIPALS"
+                ))
+            } else {
+                None
+            }
+        }
+        Plan::Role { role, .. } => {
+            if ctx.responder.role_name.as_deref() == Some(role) {
+                Some(format!("role {role} is killswitch's own role"))
+            } else if role.starts_with("AWSServiceRoleFor") {
+                Some(format!(
+                    "role {role} is a service-linked role: AWS does not allow its policies to be changed"
+                ))
+            } else if role.starts_with("AWSReservedSSO_") {
+                Some(format!(
+                    "role {role} belongs to IAM Identity Center: revoke the user's sessions in Identity Center instead"
+                ))
+            } else if listed("role", role) {
+                Some(format!(
+                    "role {role} is listed in KILLSWITCH_PROTECTED_PRINCIPALS"
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Regions the trigger or IAM point at, searched in any case.
+pub fn region_hints(incident: &Incident, reads: &Reads) -> Vec<String> {
+    let usage_region = match &reads.usage {
+        Some(Ok(Some(u))) => u.region.clone(),
+        _ => None,
+    };
+    usage_region
+        .into_iter()
+        .chain(match &incident.trigger {
+            Trigger::GuardDuty { region, .. } => region.clone(),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! Summaries, next steps, undo commands and the notices. The wording of every notice is in
+//! `report` (`Report::message`, `Report::short_message`); this decides what goes out when.
+
+use chrono::{DateTime, Utc};
+use tracing::{error, info};
+
+use super::{Plan, deactivate_key, deny_user, revoke_role};
+use crate::incident::{AccountId, Incident, SampleFinding};
+use crate::policy;
+use crate::ports::Notifier;
+use crate::report::{Investigation, Notification, Report, Status};
+
+/// Summary, next steps and undo commands, from what happened.
+pub fn finish(report: &mut Report, incident: &Incident, plan: Option<&Plan>, member: Option<&AccountId>) {
+    let key = &incident.key;
+    if report.summary.is_empty() {
+        report.summary = match report.status {
+            Status::Contained => format!("Leaked key {key} is contained and verified."),
+            Status::AlreadyContained => format!(
+                "Key {key} was already contained; nothing had to change (repeated trigger)."
+            ),
+            Status::Contested => format!(
+                "Containment of {key} was UNDONE shortly after it was applied (attacker still active?) and has been re-applied. Investigate now."
+            ),
+            Status::Failed => format!(
+                "Containment of {key} did NOT complete. Act by hand now; Lambda will retry."
+            ),
+            Status::DryRun => format!(
+                "Dry run for {key}: nothing was changed; the actions below are what would be done."
+            ),
+            Status::KeyNotFound => {
+                format!("Key {key} does not exist for its user: nothing to contain.")
+            }
+            Status::Restored => format!("Containment of {key} was lifted by an operator."),
+            Status::Refused | Status::Rejected | Status::Sample => String::new(),
+        };
+    }
+    let mut next = Vec::new();
+    match plan {
+        Some(Plan::User { user, deactivate }) => {
+            next.push(format!("Find and rotate every place key {key} is used (it stays Inactive; do not reactivate it). Give {user} a new key only after the leak is understood."));
+            next.push(format!("{} blocks ALL of user {user}'s access, including any other key: remove it once legitimate keys are rotated.", policy::USER_POLICY_NAME));
+            next.push("Check the attacker activity in this message for persistence: new users, access keys, login profiles, policies, roles; and for AssumeRole into other accounts.".into());
+            report.undo = deactivate
+                .then(|| deactivate_key::undo_command(user, key))
+                .into_iter()
+                .chain([deny_user::undo_command(user)])
+                .collect();
+        }
+        Some(Plan::Role { role, .. }) => {
+            next.push(format!("Every session of role {role} issued before the cutoff is denied: workloads using it must get fresh credentials (they will on their next refresh)."));
+            next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
+            next.push(
+                "Check the attacker activity in this message for persistence and for AssumeRole into other accounts."
+                    .into(),
+            );
+            report.undo = vec![format!(
+                "{}   (only if the revocation itself causes an outage)",
+                revoke_role::undo_command(role)
+            )];
+        }
+        None => {}
+    }
+    if report.status == Status::Failed {
+        next.insert(0, format!("CONTAINMENT FAILED: deactivate {key} by hand now (aws iam update-access-key --status Inactive ...) and read the failed steps above."));
+    }
+    if report.status == Status::Refused {
+        next.insert(
+            0,
+            format!(
+                "Decide by hand what to do with key {key}: killswitch did not change anything."
+            ),
+        );
+    }
+    if let Investigation::Ran(a) = &report.investigation {
+        if !a.complete() {
+            next.push("The CloudTrail search was incomplete (see the Regions marked PARTIAL/FAILED): search them again by hand.".into());
+        }
+        next.push("Event history lags a few minutes and covers management events only: look again in 30 minutes, and in your trail (S3/Athena) for data events.".into());
+    }
+    if let Some(account) = member
+        && !report.undo.is_empty()
+    {
+        next.push(format!(
+            "The undo commands below act in member account {account}: run them with that account's credentials."
+        ));
+    }
+    report.next_steps = next;
+}
+
+/// Publishes the full report.
+pub async fn notify<N: Notifier>(cloud: &N, report: &mut Report) {
+    let subject = report.subject();
+    publish(cloud, report, subject, report.message()).await;
+}
+
+/// The short notice right after containment: on-call knows within seconds; the full report
+/// follows from the follow-through.
+pub async fn announce<N: Notifier>(cloud: &N, report: &mut Report) {
+    let subject = report.short_subject();
+    let body = report.short_message();
+    publish(cloud, report, subject, body).await;
+}
+
+async fn publish<N: Notifier>(cloud: &N, report: &mut Report, subject: String, body: String) {
+    match cloud.publish(&subject, &body).await {
+        Ok(()) => {
+            info!(step = "notify", outcome = "done", subject = %subject, "published");
+            report.notification = Notification::Sent { subject };
+        }
+        Err(e) => {
+            error!(step = "notify", error = %e.chain(), "could not publish");
+            report.notification = Notification::Failed {
+                subject,
+                error: e.chain(),
+            };
+        }
+    }
+}
+
+/// A GuardDuty sample: a notice, no IAM call.
+pub async fn respond_to_sample<N: Notifier>(
+    cloud: &N,
+    sample: &SampleFinding,
+    now: DateTime<Utc>,
+) -> Report {
+    let mut report = Report::sample(sample, now);
+    info!(finding_id = %sample.finding_id, "sample finding ignored");
+    notify(cloud, &mut report).await;
+    report
+}

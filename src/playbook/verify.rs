@@ -1,0 +1,143 @@
+//! Containment read back: once right after the writes, again after IAM's propagation window.
+//! Undone containment is re-applied once and flagged, unless an operator's recorded restore
+//! explains it.
+
+use chrono::Utc;
+use tracing::{error, info, warn};
+
+use super::{Plan, deactivate_key, deny_user, revoke_role};
+use crate::incident::AccessKeyId;
+use crate::ports::Identity;
+use crate::report::{Check, Outcome, Verification};
+
+/// Reads every action of the plan back, concurrently.
+pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase: &str) -> Check {
+    let at = Utc::now();
+    let (key_inactive, policy_in_place, notes) = match plan {
+        Plan::User { user, deactivate } => {
+            let (key_state, policy) = tokio::join!(
+                async {
+                    if *deactivate {
+                        Some(deactivate_key::read_back(cloud, user, key).await)
+                    } else {
+                        None
+                    }
+                },
+                deny_user::read_back(cloud, user)
+            );
+            let mut notes: Vec<String> = Vec::new();
+            let key_ok = key_state.map(|(ok, note)| {
+                notes.push(note);
+                ok
+            });
+            notes.push(policy.1);
+            (key_ok, Some(policy.0), notes)
+        }
+        Plan::Role { role, cutoff } => {
+            let (ok, note) = revoke_role::read_back(cloud, role, *cutoff).await;
+            (None, Some(ok), vec![note])
+        }
+    };
+    let holds = key_inactive.unwrap_or(true) && policy_in_place.unwrap_or(true);
+    info!(step = "verify", phase, holds, "read back containment");
+    Check {
+        phase: phase.to_owned(),
+        at,
+        key_inactive,
+        policy_in_place,
+        holds,
+        detail: notes.join(", "),
+    }
+}
+
+/// Writes the plan again, without trusting any earlier read (a newer role cutoff written
+/// meanwhile is re-read, so it is never replaced by ours).
+pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
+    let failures: Vec<String> = match plan {
+        Plan::User { user, deactivate } => {
+            let (k, p) = tokio::join!(
+                async {
+                    if *deactivate {
+                        Some(deactivate_key::apply(cloud, user, key, None, false).await)
+                    } else {
+                        None
+                    }
+                },
+                deny_user::apply(cloud, user, None, false)
+            );
+            k.into_iter().chain([p]).filter(|(o, _)| *o == Outcome::Failed).map(|(_, d)| d).collect()
+        }
+        Plan::Role { role, cutoff } => {
+            let existing = revoke_role::read_policy(cloud, role).await;
+            let (o, d) = revoke_role::apply(cloud, role, *cutoff, &existing, None, false).await;
+            if o == Outcome::Failed { vec![d] } else { Vec::new() }
+        }
+    };
+    for f in failures {
+        error!(error = %f, "re-applying containment failed");
+    }
+}
+
+/// Right after the writes: an attacker racing IAM's propagation window may already have undone
+/// them.
+pub async fn immediate<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) -> Verification {
+    let mut v = Verification::default();
+    let first = check(cloud, key, plan, "immediately after containment").await;
+    v.holds = first.holds;
+    v.checks.push(first);
+    if !v.holds {
+        warn!("containment undone right after it was applied: re-applying once");
+        v.contested = true;
+        v.reapplied = true;
+        reapply(cloud, key, plan).await;
+        let again = check(cloud, key, plan, "after re-applying").await;
+        v.holds = again.holds;
+        v.checks.push(again);
+    }
+    v
+}
+
+/// What the delayed read-back found.
+pub enum Later {
+    Holds,
+    /// Gone, and an operator's restore recorded since containment explains it: left alone.
+    Restored { by: String, reason: String },
+    /// Gone without a recorded restore: tampering. Re-applied once; `holds` after that.
+    Reapplied { holds: bool },
+}
+
+/// After the propagation window. `restored` tells whether an operator's restore was recorded
+/// since containment (read from the incident store only when the check fails).
+pub async fn later<C: Identity, F, Fut>(
+    cloud: &C,
+    key: &AccessKeyId,
+    plan: &Plan,
+    phase: &str,
+    v: &mut Verification,
+    restored: F,
+) -> Later
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Option<(String, String)>>,
+{
+    let c = check(cloud, key, plan, phase).await;
+    let holds = c.holds;
+    v.checks.push(c);
+    if holds {
+        v.holds = true;
+        return Later::Holds;
+    }
+    if let Some((by, reason)) = restored().await {
+        info!(by = %by, "containment lifted by a recorded restore: not re-applied");
+        v.holds = false;
+        return Later::Restored { by, reason };
+    }
+    warn!("containment undone after it was applied: re-applying once");
+    v.contested = true;
+    v.reapplied = true;
+    reapply(cloud, key, plan).await;
+    let again = check(cloud, key, plan, "after re-applying").await;
+    v.holds = again.holds;
+    v.checks.push(again);
+    Later::Reapplied { holds: v.holds }
+}

@@ -1,0 +1,415 @@
+//! What happened, as data (the JSON report). Its text for humans is in [`notice`]. Pure.
+
+mod notice;
+
+pub use notice::{sanitize_subject, ts};
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Category, MAX_NOTABLE_PER_CATEGORY, Notable, Pivot, examine};
+use crate::incident::{Incident, SampleFinding};
+use crate::playbook::Step;
+use crate::ports::ApiCall;
+
+/// SNS subjects must be printable ASCII and under 100 characters.
+pub const MAX_SUBJECT: usize = 99;
+/// SNS messages are at most 256 KiB; stay well below to leave room for attributes.
+pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Writes made and verified.
+    Contained,
+    /// Everything was already in place; nothing written.
+    AlreadyContained,
+    /// Containment was undone during verification and re-applied.
+    Contested,
+    /// At least one containment step did not hold. Lambda retries.
+    Failed,
+    /// Not acted on by rule (protected principal, root, other account...). Notify only.
+    Refused,
+    /// The key (or the trigger) belongs to another account: bad input, nothing changed.
+    Rejected,
+    /// GuardDuty sample finding: never acted on.
+    Sample,
+    /// Dry run: the plan was computed, nothing written.
+    DryRun,
+    /// IAM does not know the key: nothing to contain.
+    KeyNotFound,
+    /// Containment was lifted by an operator's recorded `killswitch restore`: not re-applied.
+    Restored,
+}
+
+impl Status {
+    pub fn headline(self) -> &'static str {
+        match self {
+            Status::Contained => "CONTAINED",
+            Status::AlreadyContained => "ALREADY CONTAINED",
+            Status::Contested => "CONTESTED, re-contained",
+            Status::Failed => "CONTAINMENT FAILED",
+            Status::Refused => "NOT CONTAINED (refused)",
+            Status::Rejected => "REJECTED (another account's key)",
+            Status::Sample => "SAMPLE finding ignored",
+            Status::DryRun => "DRY RUN",
+            Status::KeyNotFound => "KEY NOT FOUND",
+            Status::Restored => "RESTORED by an operator",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    AlreadyDone,
+    WouldDo,
+    NotFound,
+    Skipped,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub step: Step,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub phase: String,
+    pub at: DateTime<Utc>,
+    /// `None` when the key is not ours to check (ASIA keys).
+    pub key_inactive: Option<bool>,
+    pub policy_in_place: Option<bool>,
+    pub holds: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub checks: Vec<Check>,
+    pub contested: bool,
+    pub reapplied: bool,
+    pub holds: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RegionCoverage {
+    /// Every event in the window was read.
+    Complete,
+    /// Stopped early; events older than `read_back_to` were not read.
+    Partial {
+        read_back_to: Option<DateTime<Utc>>,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegionActivity {
+    pub region: String,
+    pub coverage: RegionCoverage,
+    pub events: usize,
+    pub writes: usize,
+    pub denied: usize,
+    pub calls_made: usize,
+    pub throttled: usize,
+    /// When this Region's search ended, from the start of the investigation.
+    pub finished_after_ms: u64,
+    /// This Region's share of the summary (distinct values bounded like the overall one).
+    pub by_event: BTreeMap<String, usize>,
+    pub source_ips: BTreeMap<String, usize>,
+    pub user_agents: BTreeMap<String, usize>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl RegionActivity {
+    pub fn new(region: &str) -> Self {
+        Self {
+            region: region.to_owned(),
+            coverage: RegionCoverage::Complete,
+            events: 0,
+            writes: 0,
+            denied: 0,
+            calls_made: 0,
+            throttled: 0,
+            finished_after_ms: 0,
+            by_event: BTreeMap::new(),
+            source_ips: BTreeMap::new(),
+            user_agents: BTreeMap::new(),
+            first_seen: None,
+            last_seen: None,
+        }
+    }
+
+    pub fn count(&mut self, call: &ApiCall) {
+        self.events += 1;
+        if call.read_only == Some(false) {
+            self.writes += 1;
+        }
+        if call.error_code.as_deref().is_some_and(is_denial) {
+            self.denied += 1;
+        }
+        bump(
+            &mut self.by_event,
+            format!("{}:{}", short_source(&call.event_source), call.event_name),
+        );
+        if let Some(ip) = &call.source_ip {
+            bump(&mut self.source_ips, ip.clone());
+        }
+        if let Some(ua) = &call.user_agent {
+            bump(&mut self.user_agents, crate::incident::truncate(ua, 120));
+        }
+        self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
+        self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
+    }
+}
+
+/// What a pivot key did, when there was time to look.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PivotActivity {
+    pub regions: Vec<RegionActivity>,
+    pub events: usize,
+    pub notable: Vec<String>,
+}
+
+/// The containment of a pivot, when `KILLSWITCH_FOLLOW_PIVOTS` is on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PivotContainment {
+    pub status: Status,
+    pub summary: String,
+    pub steps: Vec<StepResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PivotReport {
+    #[serde(flatten)]
+    pub pivot: Pivot,
+    /// A manual request that contains it (`killswitch respond` or `aws lambda invoke`).
+    pub contain_with: serde_json::Value,
+    pub activity: Option<PivotActivity>,
+    pub containment: Option<PivotContainment>,
+}
+
+/// What the key did, aggregated as events stream in (memory bounded by distinct values).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub window_start: Option<DateTime<Utc>>,
+    pub window_end: Option<DateTime<Utc>>,
+    pub regions: Vec<RegionActivity>,
+    pub total_events: usize,
+    pub by_event: BTreeMap<String, usize>,
+    pub by_source: BTreeMap<String, usize>,
+    pub source_ips: BTreeMap<String, usize>,
+    pub user_agents: BTreeMap<String, usize>,
+    pub denied: BTreeMap<String, usize>,
+    pub writes: usize,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Where the Region list came from (discovery, configuration, or a fallback).
+    pub region_source: String,
+    /// Flagged calls per category (at most `MAX_NOTABLE_PER_CATEGORY` each, newest first).
+    pub notable: BTreeMap<Category, Vec<Notable>>,
+    /// How many calls each category had, including those not listed.
+    pub notable_counts: BTreeMap<Category, usize>,
+    /// Credentials the attacker minted, newest first.
+    pub pivots: Vec<PivotReport>,
+}
+
+const MAX_DISTINCT: usize = 500;
+
+impl Activity {
+    pub fn add(&mut self, call: &ApiCall) {
+        self.total_events += 1;
+        bump(
+            &mut self.by_event,
+            format!("{}:{}", short_source(&call.event_source), call.event_name),
+        );
+        bump(&mut self.by_source, call.event_source.clone());
+        if let Some(ip) = &call.source_ip {
+            bump(&mut self.source_ips, ip.clone());
+        }
+        if let Some(ua) = &call.user_agent {
+            bump(&mut self.user_agents, crate::incident::truncate(ua, 120));
+        }
+        if call.error_code.as_deref().is_some_and(is_denial) {
+            bump(&mut self.denied, call.event_name.clone());
+        }
+        if call.read_only == Some(false) {
+            self.writes += 1;
+        }
+        self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
+        self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
+        let (notable, pivot) = examine(call);
+        if let Some(n) = notable {
+            *self.notable_counts.entry(n.category).or_default() += 1;
+            let list = self.notable.entry(n.category).or_default();
+            if list.len() < MAX_NOTABLE_PER_CATEGORY {
+                list.push(n);
+            }
+        }
+        if let Some(p) = pivot {
+            crate::investigation::keep_pivot(&mut self.pivots, p);
+        }
+    }
+
+    /// Names of the flagged calls, for a compact pivot summary.
+    pub fn notable_names(&self) -> Vec<String> {
+        self.notable
+            .values()
+            .flatten()
+            .map(|n| format!("{}:{}", short_source(&n.event_source), n.event_name))
+            .collect()
+    }
+
+    pub fn complete(&self) -> bool {
+        self.regions
+            .iter()
+            .all(|r| r.coverage == RegionCoverage::Complete)
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, usize>, key: String) {
+    if let Some(n) = map.get_mut(&key) {
+        *n += 1;
+    } else if map.len() < MAX_DISTINCT {
+        map.insert(key, 1);
+    } else {
+        *map.entry("(other)".into()).or_default() += 1;
+    }
+}
+
+fn is_denial(code: &str) -> bool {
+    code.contains("AccessDenied") || code.contains("Unauthorized") || code == "InvalidClientTokenId"
+}
+
+fn short_source(source: &str) -> &str {
+    source.strip_suffix(".amazonaws.com").unwrap_or(source)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Investigation {
+    NotRun { reason: String },
+    Ran(Box<Activity>),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Notification {
+    Pending,
+    Sent {
+        subject: String,
+    },
+    Failed {
+        subject: String,
+        error: String,
+    },
+    /// Deliberately not sent: a duplicate delivery that found nothing to do.
+    Suppressed {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub incident_id: String,
+    pub status: Status,
+    pub summary: String,
+    pub trigger: serde_json::Value,
+    pub access_key_id: String,
+    pub principal: String,
+    pub account: Option<String>,
+    pub dry_run: bool,
+    pub started_at: DateTime<Utc>,
+    pub steps: Vec<StepResult>,
+    pub verification: Option<Verification>,
+    pub investigation: Investigation,
+    pub next_steps: Vec<String>,
+    pub undo: Vec<String>,
+    pub notification: Notification,
+    /// Where the follow-through (delayed re-check, CloudTrail, full report) runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_through: Option<String>,
+}
+
+impl Report {
+    pub fn new(incident: &Incident, dry_run: bool, now: DateTime<Utc>) -> Self {
+        Self {
+            incident_id: incident.id.clone(),
+            status: Status::Contained,
+            summary: String::new(),
+            trigger: serde_json::to_value(&incident.trigger).unwrap_or_default(),
+            access_key_id: incident.key.to_string(),
+            principal: incident.principal.to_string(),
+            account: incident.account.as_ref().map(ToString::to_string),
+            dry_run,
+            started_at: now,
+            steps: Vec::new(),
+            verification: None,
+            investigation: Investigation::NotRun {
+                reason: "not reached".into(),
+            },
+            next_steps: Vec::new(),
+            undo: Vec::new(),
+            notification: Notification::Pending,
+            follow_through: None,
+        }
+    }
+
+    pub fn sample(sample: &SampleFinding, now: DateTime<Utc>) -> Self {
+        Self {
+            incident_id: format!("guardduty-sample:{}", sample.finding_id),
+            status: Status::Sample,
+            summary: "GuardDuty sample finding (generated by CreateSampleFindings or the console): no action taken, no IAM call made.".into(),
+            trigger: serde_json::json!({"kind": "guard_duty_sample", "finding_id": sample.finding_id, "finding_type": sample.finding_type}),
+            access_key_id: "(sample placeholder)".into(),
+            principal: "(sample placeholder)".into(),
+            account: sample.account.clone(),
+            dry_run: false,
+            started_at: now,
+            steps: Vec::new(),
+            verification: None,
+            investigation: Investigation::NotRun {
+                reason: "sample finding".into(),
+            },
+            next_steps: vec!["Nothing: this proves the GuardDuty -> EventBridge -> killswitch -> SNS path works.".into()],
+            undo: Vec::new(),
+            notification: Notification::Pending,
+            follow_through: None,
+        }
+    }
+
+    pub fn record(
+        &mut self,
+        step: Step,
+        outcome: Outcome,
+        detail: impl Into<String>,
+        at: DateTime<Utc>,
+    ) {
+        let detail = detail.into();
+        tracing::info!(step = step.name(), outcome = ?outcome, detail = %detail, "step");
+        self.steps.push(StepResult {
+            step,
+            outcome,
+            detail,
+            at,
+        });
+    }
+
+    pub fn containment_failed(&self) -> bool {
+        self.status == Status::Failed
+    }
+
+}
+

@@ -1,0 +1,392 @@
+//! The text on-call reads: SNS subjects and messages, full and short. Pure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::*;
+use crate::analysis::Category;
+
+impl Report {
+    /// `[killswitch] CONTAINED: AKIA... (IAM user alice) acct 123456789012`, ASCII, < 100 chars.
+    pub fn subject(&self) -> String {
+        let mut s = format!(
+            "[killswitch] {}: {} ({})",
+            self.status.headline(),
+            self.access_key_id,
+            self.principal
+        );
+        if let Some(acct) = &self.account {
+            let _ = write!(s, " acct {acct}");
+        }
+        sanitize_subject(&s)
+    }
+
+    /// The short notice's subject: the headline, the key, "full report follows".
+    pub fn short_subject(&self) -> String {
+        sanitize_subject(&format!(
+            "[killswitch] {}: {} ({}) - details follow",
+            self.status.headline(),
+            self.access_key_id,
+            self.principal
+        ))
+    }
+
+    /// The notice sent seconds after containment, before the investigation.
+    pub fn short_message(&self) -> String {
+        let mut m = String::new();
+        let _ = writeln!(m, "{}", self.status.headline());
+        let what = match self.status {
+            Status::Contained => "The leaked key is contained; the immediate read-back holds.",
+            Status::AlreadyContained => "The key was already contained; nothing had to change.",
+            Status::Contested => "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it.",
+            Status::Failed => "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries.",
+            _ => "",
+        };
+        let _ = writeln!(m, "{what}\n");
+        let _ = writeln!(m, "Key:        {}", self.access_key_id);
+        let _ = writeln!(m, "Principal:  {}", self.principal);
+        let _ = writeln!(m, "Account:    {}", self.account.as_deref().unwrap_or("(from the key)"));
+        let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
+        let _ = writeln!(m, "Incident:   {}", self.incident_id);
+        let _ = writeln!(m, "\nActions:");
+        for s in &self.steps {
+            let _ = writeln!(m, "  - {:<20} {:<13} {}", s.step.name(), format!("{:?}", s.outcome), s.detail);
+        }
+        if let Some(v) = &self.verification {
+            for c in &v.checks {
+                let _ = writeln!(m, "  - read back {} at {}: {}", c.phase, ts(c.at), c.detail);
+            }
+        }
+        let _ = writeln!(
+            m,
+            "\nNext: the re-check after IAM's propagation window, what the key did (CloudTrail, every enabled Region) and the undo commands follow in the full report, in a few minutes."
+        );
+        m
+    }
+
+    /// The SNS message: what an on-call engineer reads at 3 a.m.
+    pub fn message(&self) -> String {
+        let mut m = String::new();
+        let _ = writeln!(m, "{}", self.status.headline());
+        let _ = writeln!(m, "{}\n", self.summary);
+        let _ = writeln!(m, "Key:        {}", self.access_key_id);
+        let _ = writeln!(m, "Principal:  {}", self.principal);
+        let _ = writeln!(
+            m,
+            "Account:    {}",
+            self.account.as_deref().unwrap_or("(from the key)")
+        );
+        let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
+        let _ = writeln!(m, "Incident:   {}", self.incident_id);
+        let _ = writeln!(m, "Started:    {}", ts(self.started_at));
+        if self.dry_run {
+            let _ = writeln!(m, "Mode:       DRY RUN (no IAM write was made)");
+        }
+        if !self.steps.is_empty() {
+            let _ = writeln!(m, "\nActions:");
+            for s in &self.steps {
+                let _ = writeln!(
+                    m,
+                    "  - {:<20} {:<13} {}",
+                    s.step.name(),
+                    format!("{:?}", s.outcome),
+                    s.detail
+                );
+            }
+        }
+        if let Some(v) = &self.verification {
+            let _ = writeln!(
+                m,
+                "\nVerification: {}{}",
+                if v.holds {
+                    "containment holds"
+                } else {
+                    "CONTAINMENT DOES NOT HOLD"
+                },
+                if v.contested {
+                    " (CONTESTED: it was undone and re-applied)"
+                } else {
+                    ""
+                }
+            );
+            for c in &v.checks {
+                let _ = writeln!(m, "  - {} at {}: {}", c.phase, ts(c.at), c.detail);
+            }
+        }
+        if let Investigation::Ran(a) = &self.investigation {
+            attacker_text(&mut m, a);
+        }
+        let _ = writeln!(m, "\nActivity of this key (CloudTrail management events):");
+        match &self.investigation {
+            Investigation::NotRun { reason } => {
+                let _ = writeln!(m, "  not searched: {reason}");
+            }
+            Investigation::Ran(a) => activity_text(&mut m, a),
+        }
+        if !self.next_steps.is_empty() {
+            let _ = writeln!(m, "\nStill for a human:");
+            for n in &self.next_steps {
+                let _ = writeln!(m, "  - {n}");
+            }
+        }
+        if !self.undo.is_empty() {
+            let _ = writeln!(
+                m,
+                "\nTo undo (only once the key's owner has rotated and you are sure):"
+            );
+            for u in &self.undo {
+                let _ = writeln!(m, "  {u}");
+            }
+        }
+        if m.len() > MAX_MESSAGE_BYTES {
+            let mut cut = MAX_MESSAGE_BYTES;
+            while !m.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            m.truncate(cut);
+            m.push_str("\n[truncated: see the function's JSON report in its logs]\n");
+        }
+        m
+    }
+}
+
+fn activity_text(m: &mut String, a: &Activity) {
+    if let (Some(s), Some(e)) = (a.window_start, a.window_end) {
+        let _ = writeln!(m, "  window {} .. {}", ts(s), ts(e));
+    }
+    let _ = writeln!(m, "  Regions: {}", a.region_source);
+    let mut quiet = Vec::new();
+    for r in &a.regions {
+        let state = match &r.coverage {
+            RegionCoverage::Complete if r.events == 0 => {
+                quiet.push(r.region.as_str());
+                continue;
+            }
+            RegionCoverage::Complete => "complete".to_string(),
+            RegionCoverage::Partial {
+                read_back_to,
+                reason,
+            } => format!(
+                "PARTIAL ({reason}; older than {} not read)",
+                read_back_to
+                    .map(ts)
+                    .unwrap_or_else(|| "the window end".into())
+            ),
+            RegionCoverage::Failed { reason } => format!("FAILED ({reason})"),
+        };
+        let _ = writeln!(
+            m,
+            "  {:<15} {:>5} events ({} writes, {} denied)  {}",
+            r.region, r.events, r.writes, r.denied, state
+        );
+    }
+    if !quiet.is_empty() {
+        let _ = writeln!(m, "  no events, search complete: {}", quiet.join(", "));
+    }
+    if a.total_events == 0 {
+        let _ = writeln!(
+            m,
+            "  {}",
+            if a.complete() {
+                "no events found in the searched Regions (Event history can lag a few minutes)"
+            } else {
+                "no events found in what could be read: the search was INCOMPLETE, do not read this as no activity"
+            }
+        );
+        return;
+    }
+    let _ = writeln!(
+        m,
+        "  {} events, {} writes, first {} last {}",
+        a.total_events,
+        a.writes,
+        a.first_seen.map(ts).unwrap_or_default(),
+        a.last_seen.map(ts).unwrap_or_default()
+    );
+    top(m, "calls", &a.by_event, 15);
+    top(m, "denied", &a.denied, 10);
+    top(m, "source IPs", &a.source_ips, 10);
+    top(m, "user agents", &a.user_agents, 5);
+}
+
+/// The prioritised "what the attacker did": pivots and persistence first.
+fn attacker_text(m: &mut String, a: &Activity) {
+    if a.pivots.is_empty() && a.notable.is_empty() {
+        return;
+    }
+    let _ = writeln!(m, "\nWhat the attacker did (most urgent first):");
+    if !a.pivots.is_empty() {
+        let _ = writeln!(m, "  Credentials it minted ({}):", a.pivots.len());
+        for p in &a.pivots {
+            let who = p
+                .pivot
+                .principal
+                .as_deref()
+                .unwrap_or("the leaked key's own user");
+            let state = match &p.containment {
+                Some(c) => format!("{}: {}", c.status.headline(), c.summary),
+                None if p.pivot.kind == crate::analysis::PivotKind::UserSession => {
+                    "covered by the user's KillSwitchDenyAll".to_string()
+                }
+                None => format!("NOT CONTAINED: contain with {}", p.contain_with),
+            };
+            let _ = writeln!(
+                m,
+                "    - {} {} {} -> {} ({who}) : {state}",
+                ts(p.pivot.time),
+                p.pivot.region,
+                p.pivot.via,
+                p.pivot.access_key_id
+            );
+            if let Some(act) = &p.activity {
+                let _ = writeln!(
+                    m,
+                    "      it made {} calls; flagged: {}",
+                    act.events,
+                    act.notable.join(", ")
+                );
+            }
+        }
+    }
+    for cat in [
+        Category::Persistence,
+        Category::DefenceEvasion,
+        Category::CredentialMinting,
+        Category::Impact,
+    ] {
+        let Some(list) = a.notable.get(&cat) else {
+            continue;
+        };
+        let total = a.notable_counts.get(&cat).copied().unwrap_or(list.len());
+        let _ = writeln!(m, "  {} ({total}):", cat.title());
+        for n in list.iter().take(10) {
+            let outcome = n
+                .error_code
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                m,
+                "    - {} {} {}:{} {}{outcome}",
+                ts(n.time),
+                n.region,
+                short_source(&n.event_source),
+                n.event_name,
+                n.details
+            );
+        }
+        if total > 10 {
+            let _ = writeln!(m, "    ... {} more in the JSON report", total - 10);
+        }
+    }
+}
+
+fn top(m: &mut String, title: &str, map: &BTreeMap<String, usize>, n: usize) {
+    if map.is_empty() {
+        return;
+    }
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let _ = writeln!(m, "  {title}:");
+    for (k, c) in v.iter().take(n) {
+        let _ = writeln!(m, "    {c:>5}  {k}");
+    }
+    if v.len() > n {
+        let _ = writeln!(m, "    ... and {} more", v.len() - n);
+    }
+}
+
+fn trigger_line(t: &serde_json::Value) -> String {
+    let get = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    match get("kind") {
+        "guard_duty" => format!(
+            "GuardDuty {} (finding {}, region {}, remote IP {})",
+            get("finding_type"),
+            get("finding_id"),
+            get("region"),
+            get("remote_ip")
+        ),
+        "health" => format!(
+            "AWS Health {} ({})",
+            get("event_type_code"),
+            get("event_arn")
+        ),
+        "manual" => format!(
+            "manual request {} by {}: {}",
+            get("request_id"),
+            get("requested_by"),
+            get("reason")
+        ),
+        "pivot" => format!(
+            "minted by leaked key {} via {}",
+            get("parent_key"),
+            get("via")
+        ),
+        "guard_duty_sample" => format!(
+            "GuardDuty SAMPLE {} ({})",
+            get("finding_type"),
+            get("finding_id")
+        ),
+        other => other.to_string(),
+    }
+}
+
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Printable ASCII only, no newlines, under 100 characters.
+pub fn sanitize_subject(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect();
+    if out.len() > MAX_SUBJECT {
+        out.truncate(MAX_SUBJECT - 3);
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_printable_ascii_under_100() {
+        let s = sanitize_subject(&format!(
+            "[killswitch] CONTAINED: {}\n\u{e9}",
+            "x".repeat(200)
+        ));
+        assert!(s.len() < 100);
+        assert!(s.chars().all(|c| (' '..='~').contains(&c)));
+        assert!(s.ends_with("..."));
+        assert_eq!(sanitize_subject("ok\ttab"), "ok?tab");
+    }
+
+    #[test]
+    fn activity_counts_bounded_distinct_values() {
+        let mut a = Activity::default();
+        for i in 0..(MAX_DISTINCT + 50) {
+            a.add(&ApiCall {
+                time: Utc::now(),
+                event_name: "ListUsers".into(),
+                event_source: "iam.amazonaws.com".into(),
+                region: "us-east-1".into(),
+                source_ip: Some(format!("10.0.{}.{}", i / 256, i % 256)),
+                user_agent: None,
+                error_code: Some("AccessDenied".into()),
+                read_only: Some(true),
+                request_parameters: None,
+                response_elements: None,
+            });
+        }
+        assert_eq!(a.total_events, MAX_DISTINCT + 50);
+        assert_eq!(a.source_ips.len(), MAX_DISTINCT + 1);
+        assert_eq!(a.source_ips.get("(other)"), Some(&50));
+        assert_eq!(a.denied.get("ListUsers"), Some(&(MAX_DISTINCT + 50)));
+        assert_eq!(a.by_event.get("iam:ListUsers"), Some(&(MAX_DISTINCT + 50)));
+    }
+}
