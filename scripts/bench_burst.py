@@ -212,6 +212,8 @@ class Sim:
                     self.fail(ev, why)
             for c in self.copies.values():
                 busy = any(name == c.name for _, _, name in self.inflight.values())
+                if c.starts > 20:
+                    continue  # keeps dying: leave it down (its stderr says why)
                 if not busy and c.proc is not None and c.proc.returncode is not None:
                     log(f"{c.name}: exited {c.proc.returncode} while idle; restarting it")
                     self.restarts += 1

@@ -74,7 +74,9 @@ impl std::fmt::Debug for Members {
 pub fn queue_arn(url: &str) -> Option<String> {
     let mut parts = url.trim_end_matches('/').rsplit('/');
     let name = parts.next().filter(|n| !n.is_empty())?;
-    let account = parts.next().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
+    let account = parts
+        .next()
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
     Some(format!(":{account}:{name}"))
 }
 
@@ -211,7 +213,9 @@ impl Config {
         {
             return Err(Error::Config {
                 name: "KILLSWITCH_FOLLOW_UP_QUEUE_URL",
-                reason: format!("{url:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"),
+                reason: format!(
+                    "{url:?} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+                ),
             });
         }
         let incident_table = var("KILLSWITCH_INCIDENT_TABLE");

@@ -15,9 +15,9 @@ use crate::aws::sandbox::{AttackerAction, Creds, Sandbox, local_cloudtrail_fault
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::{self, App};
-use crate::ports::Operator;
 use crate::playbook::Responder;
 use crate::policy;
+use crate::ports::Operator;
 use crate::ports::{Identity, PolicyTarget};
 use crate::report::{Investigation, Report, Status};
 
@@ -389,11 +389,10 @@ impl Drill<'_> {
             }
             Some(false)
         };
-        let (response, tampered) =
-            tokio::join!(
-                handler::handle(&app, payload, deadline, false, handler::Phases::Both),
-                tamper
-            );
+        let (response, tampered) = tokio::join!(
+            handler::handle(&app, payload, deadline, false, handler::Phases::Both),
+            tamper
+        );
         let elapsed = clock.elapsed();
         let response = response?;
         let returned_error = response.error().map(|e| e.kind().to_owned());

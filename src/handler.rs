@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::incident::Received;
 use crate::playbook::contain::{Contained, Home};
 use crate::playbook::{self, Context, Responder, guard, handoff};
-use crate::ports::{ActivityLog, FollowUpQueue};
+use crate::ports::ActivityLog;
 use crate::report::Report;
 use crate::trigger;
 
@@ -57,8 +57,8 @@ impl Response {
 }
 
 /// What a cloud must offer for the whole response.
-pub trait Cloud: Home + ActivityLog + FollowUpQueue {}
-impl<T: Home + ActivityLog + FollowUpQueue> Cloud for T where T::Member: ActivityLog {}
+pub trait Cloud: Home + ActivityLog {}
+impl<T: Home + ActivityLog> Cloud for T where T::Member: ActivityLog {}
 
 fn investigation_deadline(config: &Config, deadline: SystemTime) -> Instant {
     let remaining = deadline
@@ -114,53 +114,31 @@ where
         now,
         investigation_deadline: investigation_deadline(&app.config, deadline),
         force_dry_run,
+        hand_off: phases == Phases::HandOff && app.config.follow_up_queue_url.is_some(),
     };
     let contained =
         playbook::contain_delivery(&app.cloud, incidents.into_iter().zip(reads).collect(), &ctx)
             .await;
-    let queue = match phases {
-        Phases::HandOff if app.config.follow_up_queue_url.is_some() => true,
-        _ => false,
-    };
-    let reports = futures::future::join_all(
-        contained
-            .into_iter()
-            .map(|c| follow_or_hand_off(&app.cloud, c, &ctx, queue)),
-    )
+    // Whatever was not handed off (the command line, no queue, a failed hand-off) follows
+    // through here, after every incident of the delivery is contained.
+    let reports = futures::future::join_all(contained.into_iter().map(|c| async {
+        let Contained { report, follow_up } = c;
+        match follow_up {
+            Some(f) => {
+                let how = f
+                    .report
+                    .follow_through
+                    .clone()
+                    .unwrap_or_else(|| "inline".into());
+                let mut full = playbook::follow_through(&app.cloud, f, &ctx).await;
+                full.follow_through = Some(how);
+                full
+            }
+            None => report,
+        }
+    }))
     .await;
     Ok(Response { reports })
-}
-
-async fn follow_or_hand_off<C>(cloud: &C, c: Contained, ctx: &Context<'_>, queue: bool) -> Report
-where
-    C: Cloud,
-    C::Member: ActivityLog,
-{
-    let Contained { mut report, follow_up } = c;
-    let Some(follow_up) = follow_up else {
-        return report;
-    };
-    if queue {
-        match handoff::hand_off(cloud, &follow_up, ctx.config.verify_delay).await {
-            Ok(()) => {
-                info!(step = "hand_off", outcome = "done", "follow-through queued");
-                report.follow_through = Some(format!(
-                    "queued: re-check after {}s, CloudTrail and the full report follow",
-                    ctx.config.verify_delay.as_secs()
-                ));
-                return report;
-            }
-            Err(e) => {
-                error!(step = "hand_off", error = %e.chain(), "could not queue the follow-through; running it here");
-                let mut full = playbook::follow_through(cloud, follow_up, ctx).await;
-                full.follow_through = Some(format!("inline: the hand-off failed ({})", e.chain()));
-                return full;
-            }
-        }
-    }
-    let mut full = playbook::follow_through(cloud, follow_up, ctx).await;
-    full.follow_through = Some("inline".into());
-    full
 }
 
 /// A batch from the follow-up queue: each message is one incident's follow-through. Messages
@@ -182,13 +160,18 @@ where
             Responder::from_arn(account, &arn)
         }
     };
-    let expected = app.config.follow_up_queue_url.as_deref().and_then(queue_arn);
+    let expected = app
+        .config
+        .follow_up_queue_url
+        .as_deref()
+        .and_then(queue_arn);
     let ctx = Context {
         config: &app.config,
         responder: &me,
         now: Utc::now(),
         investigation_deadline: investigation_deadline(&app.config, deadline),
         force_dry_run: false,
+        hand_off: false,
     };
     let mut failures = Vec::new();
     let mut work = Vec::new();

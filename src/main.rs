@@ -267,7 +267,8 @@ async fn main() -> ExitCode {
             if !yes && !confirm(&format!("Undo the containment of {key}?"), key.as_str()) {
                 return fail(&Error::BadEvent("restore not confirmed".into()));
             }
-            let restored = oncall::restore(&cloud, &config, &key, &plan, &requested_by, &reason).await;
+            let restored =
+                oncall::restore(&cloud, &config, &key, &plan, &requested_by, &reason).await;
             print_json(&restored);
             if !restored.failed.is_empty() {
                 ExitCode::from(cli::EXIT_CONTAINMENT_FAILED)

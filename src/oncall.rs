@@ -4,12 +4,14 @@
 
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::error::Error;
 use crate::incident::AccessKeyId;
-use crate::policy;
-use crate::config::Config;
 use crate::playbook::{deactivate_key, deny_user, revoke_role};
-use crate::ports::{Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget};
+use crate::policy;
+use crate::ports::{
+    Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget,
+};
 use crate::record::{Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
@@ -215,7 +217,13 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
         .unwrap_or("(unknown: sts:GetCallerIdentity failed)");
     let mut body = format!(
         "Containment of {key} was undone by hand.\n\nBy:     {requested_by}\nAs:     {operator_arn}\nReason: {reason}\nRecorded in the incident store: {}\n\nDone:\n",
-        if recorded { "yes" } else if config.incident_table.is_some() { "NO (the store could not be written)" } else { "no store configured" }
+        if recorded {
+            "yes"
+        } else if config.incident_table.is_some() {
+            "NO (the store could not be written)"
+        } else {
+            "no store configured"
+        }
     );
     for d in &done {
         body.push_str(&format!("  - {d}\n"));

@@ -96,7 +96,10 @@ impl AwsClients {
                     .dynamodb
                     .get_item()
                     .table_name(table)
-                    .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()))
+                    .key(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S("warm-up".into()),
+                    )
                     .send()
                     .await;
             }

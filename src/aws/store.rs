@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{AwsClients, aws_err, has_code};
+use super::{AwsClients, aws_err};
 use crate::error::Error;
 use crate::ports::{FollowUpQueue, IncidentStore};
 
@@ -69,7 +69,12 @@ impl IncidentStore for AwsClients {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if has_code(&e, "ConditionalCheckFailedException") => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(aws_err("dynamodb:PutItem")(e)),
         }
     }

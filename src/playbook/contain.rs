@@ -11,7 +11,7 @@ use super::guard::{self, Reads};
 use super::locate::{self, Location};
 use super::{Context, Plan, Responder, Step, deactivate_key, deny_user, dry_run, revoke_role};
 use crate::incident::{AccountId, Incident, Trigger};
-use crate::ports::{Accounts, Identity, IncidentStore, Notifier};
+use crate::ports::{Accounts, FollowUpQueue, Identity, IncidentStore, Notifier};
 use crate::record::{Applied, Records};
 use crate::report::{Notification, Outcome, Report, Status};
 
@@ -22,8 +22,8 @@ pub struct Contained {
 }
 
 /// What the response needs from the cloud in the function's own account.
-pub trait Home: Identity + Notifier + Accounts + IncidentStore {}
-impl<T: Identity + Notifier + Accounts + IncidentStore> Home for T {}
+pub trait Home: Identity + Notifier + Accounts + IncidentStore + FollowUpQueue {}
+impl<T: Identity + Notifier + Accounts + IncidentStore + FollowUpQueue> Home for T {}
 
 /// Contains every incident of one delivery concurrently. `reads` are the guard's first wave,
 /// made by the caller (together with learning our own identity, on the command line).
@@ -40,7 +40,12 @@ pub async fn contain_delivery<C: Home>(
     .await
 }
 
-async fn contain_one<C: Home>(cloud: &C, incident: Incident, reads: Reads, ctx: &Context<'_>) -> Contained {
+async fn contain_one<C: Home>(
+    cloud: &C,
+    incident: Incident,
+    reads: Reads,
+    ctx: &Context<'_>,
+) -> Contained {
     let span = info_span!("incident", incident_id = %incident.id, access_key_id = %incident.key);
     async {
         let key_account = match &reads.account {
@@ -56,17 +61,33 @@ async fn contain_one<C: Home>(cloud: &C, incident: Incident, reads: Reads, ctx: 
                     Ok(entered) => {
                         info!(account = %account, role = %role_arn, "entered member account");
                         let responder = Responder::from_arn(account.clone(), &entered.arn);
-                        let member_ctx = Context { responder: &responder, ..*ctx };
+                        let member_ctx = Context {
+                            responder: &responder,
+                            ..*ctx
+                        };
                         let reads = guard::read(&entered.clients, &incident, Some(&account)).await;
-                        let note = format!("assumed {role_arn} (session {session}) to act in account {account}");
-                        contain_in(&entered.clients, cloud, incident, reads, &member_ctx, Some((account, note))).await
+                        let note = format!(
+                            "assumed {role_arn} (session {session}) to act in account {account}"
+                        );
+                        contain_in(
+                            &entered.clients,
+                            cloud,
+                            incident,
+                            reads,
+                            &member_ctx,
+                            Some((account, note)),
+                        )
+                        .await
                     }
                     Err(e) => {
                         let report = locate::not_entered(cloud, &incident, ctx, &account, |r| {
                             locate::enter_failed(r, &role_arn, &account, &e.chain());
                         })
                         .await;
-                        Contained { report, follow_up: None }
+                        Contained {
+                            report,
+                            follow_up: None,
+                        }
                     }
                 }
             }
@@ -76,7 +97,10 @@ async fn contain_one<C: Home>(cloud: &C, incident: Incident, reads: Reads, ctx: 
                     guard::reject(r, reason, now);
                 })
                 .await;
-                Contained { report, follow_up: None }
+                Contained {
+                    report,
+                    follow_up: None,
+                }
             }
         }
     }
@@ -85,7 +109,8 @@ async fn contain_one<C: Home>(cloud: &C, incident: Incident, reads: Reads, ctx: 
 }
 
 /// The writes of a plan, all in one wave. Pre-states come from the guard's reads when they were
-/// read for the user the plan names.
+/// read for the user the plan names. Returns the plan in force afterwards: a role cutoff that
+/// already covered the incident is kept, and is what verification must then find.
 pub async fn apply<I: Identity>(
     iam: &I,
     incident: &Incident,
@@ -93,14 +118,18 @@ pub async fn apply<I: Identity>(
     reads: Option<&Reads>,
     dry_run: bool,
     report: &mut Report,
-) {
+) -> Plan {
     let key = &incident.key;
+    let mut in_force = plan.clone();
     let results: Vec<(Step, (Outcome, String))> = match plan {
         Plan::User { user, deactivate } => {
             let before = reads
                 .and_then(|r| r.user_before.as_ref())
                 .filter(|b| &b.user == user);
-            let key_before = before.and_then(|b| b.key.as_ref()).and_then(|r| r.as_ref().ok()).cloned();
+            let key_before = before
+                .and_then(|b| b.key.as_ref())
+                .and_then(|r| r.as_ref().ok())
+                .cloned();
             let policy_before = before.map(|b| &b.policy);
             let (deactivated, denied) = tokio::join!(
                 async {
@@ -128,10 +157,14 @@ pub async fn apply<I: Identity>(
                 }),
                 None => revoke_role::read_policy(iam, role).await,
             };
-            vec![(
-                Step::RevokeRoleSessions,
-                revoke_role::apply(iam, role, *cutoff, &existing, incident.first_seen, dry_run).await,
-            )]
+            let (outcome, detail, kept) =
+                revoke_role::apply(iam, role, *cutoff, &existing, incident.first_seen, dry_run)
+                    .await;
+            in_force = Plan::Role {
+                role: role.clone(),
+                cutoff: kept,
+            };
+            vec![(Step::RevokeRoleSessions, (outcome, detail))]
         }
     };
     let at = Utc::now();
@@ -139,13 +172,19 @@ pub async fn apply<I: Identity>(
         report.record(step, outcome, detail, at);
     }
     report.status = containment_status(report, dry_run);
+    in_force
 }
 
 fn containment_status(report: &Report, dry_run: bool) -> Status {
     let containment: Vec<_> = report
         .steps
         .iter()
-        .filter(|s| matches!(s.step, Step::DeactivateKey | Step::DenyUser | Step::RevokeRoleSessions))
+        .filter(|s| {
+            matches!(
+                s.step,
+                Step::DeactivateKey | Step::DenyUser | Step::RevokeRoleSessions
+            )
+        })
         .collect();
     if containment.iter().any(|s| s.outcome == Outcome::Failed) {
         Status::Failed
@@ -153,7 +192,10 @@ fn containment_status(report: &Report, dry_run: bool) -> Status {
         Status::DryRun
     } else if containment.iter().any(|s| s.outcome == Outcome::NotFound) && containment.len() == 1 {
         Status::KeyNotFound
-    } else if containment.iter().all(|s| s.outcome == Outcome::AlreadyDone) {
+    } else if containment
+        .iter()
+        .all(|s| s.outcome == Outcome::AlreadyDone)
+    {
         Status::AlreadyContained
     } else {
         Status::Contained
@@ -164,8 +206,13 @@ fn containment_status(report: &Report, dry_run: bool) -> Status {
 /// still acts, in case the primary was lost, but when it finds the key already contained the
 /// primary has been handled and notified.
 fn is_redundant_backup(incident: &Incident, report: &Report) -> bool {
-    matches!(incident.trigger, Trigger::Health { backup_event: true, .. })
-        && report.status == Status::AlreadyContained
+    matches!(
+        incident.trigger,
+        Trigger::Health {
+            backup_event: true,
+            ..
+        }
+    ) && report.status == Status::AlreadyContained
 }
 
 /// Guard decision, writes, immediate read-back, record and short notice, in `iam`'s account;
@@ -186,20 +233,62 @@ async fn contain_in<I: Identity, H: Home>(
         report.record(Step::EnterAccount, Outcome::Done, note, Utc::now());
     }
     let records = Records::new(home, ctx.config);
-    let plan = guard::decide(&incident, &reads, ctx, &mut report);
-    let account = member_account.clone().unwrap_or_else(|| ctx.responder.account.clone());
+    let decided = guard::decide(&incident, &reads, ctx, &mut report);
+    let account = member_account
+        .clone()
+        .unwrap_or_else(|| ctx.responder.account.clone());
     // The record is read beside the writes: nothing on the write path waits for it.
-    let (mut record, ()) = tokio::join!(records.load(&account, &incident.key), async {
-        if let Some(plan) = &plan {
-            apply(iam, &incident, plan, Some(&reads), dry_run, &mut report).await;
+    let (mut record, plan) = tokio::join!(records.load(&account, &incident.key), async {
+        match &decided {
+            Some(plan) => {
+                Some(apply(iam, &incident, plan, Some(&reads), dry_run, &mut report).await)
+            }
+            None => None,
         }
     });
     let contained_at = Utc::now();
-    if let Some(plan) = &plan
-        && !dry_run
-        && report.status != Status::KeyNotFound
-    {
-        let v = super::verify::immediate(iam, &incident.key, plan).await;
+    let hints = guard::region_hints(&incident, &reads);
+    // Duplicates are normal (retries, GuardDuty's 6-hourly re-emits, the Health backup copy,
+    // concurrent deliveries): one notice per incident and outcome, and none at all for a
+    // delivery that finds in place what an earlier one applied and recorded. The claim goes
+    // out beside the read-back.
+    let announce = matches!(
+        report.status,
+        Status::Contained | Status::AlreadyContained | Status::Contested | Status::Failed
+    );
+    let recorded_earlier = record.as_ref().is_some_and(|r| r.applied.is_some());
+    let mut suppressed = if !announce {
+        None
+    } else if report.status == Status::AlreadyContained && recorded_earlier {
+        Some(
+            "duplicate delivery: this containment was already applied and reported (incident record)",
+        )
+    } else if record.is_none() && is_redundant_backup(&incident, &report) {
+        Some(
+            "AWS Health backup copy (us-west-2) of an event already handled: the key was already contained",
+        )
+    } else {
+        None
+    };
+    let claim = format!("announce:{}:{:?}", incident.id, report.status);
+    let (verification, claimed) = tokio::join!(
+        async {
+            match &plan {
+                Some(plan) if !dry_run && report.status != Status::KeyNotFound => {
+                    Some(super::verify::immediate(iam, &incident.key, plan).await)
+                }
+                _ => None,
+            }
+        },
+        async {
+            if announce && suppressed.is_none() {
+                records.claim(record.as_ref(), &claim).await
+            } else {
+                true
+            }
+        }
+    );
+    if let Some(v) = verification {
         if !v.holds {
             report.status = Status::Failed;
         } else if v.contested && report.status != Status::Failed {
@@ -207,60 +296,51 @@ async fn contain_in<I: Identity, H: Home>(
         }
         report.verification = Some(v);
     }
+    if !claimed && suppressed.is_none() && report.status != Status::Failed {
+        suppressed = Some("duplicate delivery of this incident: another delivery announced it");
+    }
     if report.status == Status::Rejected {
         super::notify::finish(&mut report, &incident, None, None);
         super::notify::notify(home, &mut report).await;
-        return Contained { report, follow_up: None };
+        return Contained {
+            report,
+            follow_up: None,
+        };
     }
-    let announce = matches!(
-        report.status,
-        Status::Contained | Status::AlreadyContained | Status::Contested | Status::Failed
-    );
-    if announce {
-        // A delivery that finds the key already contained, after an earlier one announced it
-        // (GuardDuty's 6-hourly re-emits, retries, the Health backup copy), is a no-op.
-        let first = records.claim(record.as_ref(), "contained").await;
-        let duplicate = report.status == Status::AlreadyContained
-            && (!first || (record.is_none() && is_redundant_backup(&incident, &report)));
-        if duplicate {
-            info!(step = "notify", outcome = "suppressed", "duplicate delivery of a handled incident");
-            report.summary = format!("Key {} was already contained and reported; nothing had to change.", incident.key);
-            report.notification = Notification::Suppressed {
-                reason: if record.is_some() {
-                    "duplicate delivery: this containment was already reported (incident record)".into()
-                } else {
-                    "AWS Health backup copy (us-west-2) of an event already handled: the key was already contained".into()
-                },
-            };
-            return Contained { report, follow_up: None };
-        }
-        if let (Some(r), Some(plan)) = (record.as_mut(), &plan)
-            && matches!(report.status, Status::Contained | Status::Contested)
-        {
-            r.applied = Some(Applied {
-                incident_id: incident.id.clone(),
-                plan: plan.clone(),
-                at: contained_at,
-            });
-        }
-        let (saved, ()) = tokio::join!(
-            async {
-                match &record {
-                    Some(r) => records.save(r).await,
-                    None => Ok(()),
-                }
-            },
-            super::notify::announce(home, &mut report)
+    if let Some(reason) = suppressed {
+        info!(
+            step = "notify",
+            outcome = "suppressed",
+            reason,
+            "duplicate delivery"
         );
-        if let Err(e) = saved {
-            report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
-        }
+        super::notify::finish(
+            &mut report,
+            &incident,
+            plan.as_ref(),
+            member_account.as_ref(),
+        );
+        report.notification = Notification::Suppressed {
+            reason: reason.into(),
+        };
+        return Contained {
+            report,
+            follow_up: None,
+        };
+    }
+    if let (Some(r), Some(plan)) = (record.as_mut(), &plan)
+        && matches!(report.status, Status::Contained | Status::Contested)
+    {
+        r.applied = Some(Applied {
+            incident_id: incident.id.clone(),
+            plan: plan.clone(),
+            at: contained_at,
+        });
     }
     if report.containment_failed() {
         error!(status = ?report.status, "containment failed");
     }
-    let hints = guard::region_hints(&incident, &reads);
-    let follow_up = FollowUp {
+    let mut follow_up = FollowUp {
         version: FollowUp::VERSION,
         incident,
         plan,
@@ -270,7 +350,57 @@ async fn contain_in<I: Identity, H: Home>(
         not_before: not_before(contained_at, ctx.config.verify_delay),
         region_hints: hints,
     };
-    Contained { report, follow_up: Some(follow_up) }
+    // The last wave: record, short notice and hand-off together.
+    let (saved, (), handed) = tokio::join!(
+        async {
+            match &record {
+                Some(r) => records.save(r).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            if announce {
+                super::notify::announce(home, &mut report).await;
+            }
+        },
+        async {
+            if ctx.hand_off {
+                Some(super::handoff::hand_off(home, &follow_up, ctx.config.verify_delay).await)
+            } else {
+                None
+            }
+        }
+    );
+    if let Err(e) = saved {
+        report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
+    }
+    follow_up.report.notification = report.notification.clone();
+    match handed {
+        Some(Ok(())) => {
+            info!(step = "hand_off", outcome = "done", "follow-through queued");
+            report.follow_through = Some(format!(
+                "queued: re-check after {}s, CloudTrail and the full report follow",
+                ctx.config.verify_delay.as_secs()
+            ));
+            Contained {
+                report,
+                follow_up: None,
+            }
+        }
+        Some(Err(e)) => {
+            error!(step = "hand_off", error = %e.chain(), "could not queue the follow-through; running it here");
+            report.follow_through = Some(format!("inline: the hand-off failed ({})", e.chain()));
+            follow_up.report.follow_through = report.follow_through.clone();
+            Contained {
+                report,
+                follow_up: Some(follow_up),
+            }
+        }
+        None => Contained {
+            report,
+            follow_up: Some(follow_up),
+        },
+    }
 }
 
 fn not_before(contained_at: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {

@@ -39,7 +39,10 @@ pub async fn apply<C: Identity>(
     match cloud.deactivate_key(user, key).await {
         Ok(KeyChange::Deactivated) => (
             Outcome::Done,
-            format!("key {key} of user {user} set Inactive at {}", Utc::now().to_rfc3339()),
+            format!(
+                "key {key} of user {user} set Inactive at {}",
+                Utc::now().to_rfc3339()
+            ),
         ),
         Ok(KeyChange::NotFound) => (Outcome::NotFound, format!("user {user} holds no key {key}")),
         Err(e) => (Outcome::Failed, e.chain()),

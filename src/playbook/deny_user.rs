@@ -30,14 +30,19 @@ pub async fn apply<C: Identity>(
             format!("would put inline policy {USER_POLICY_NAME} (Deny * on *) on {target}"),
         );
     }
-    match cloud.put_policy(&target, USER_POLICY_NAME, &policy::deny_all()).await {
+    match cloud
+        .put_policy(&target, USER_POLICY_NAME, &policy::deny_all())
+        .await
+    {
         Ok(()) => (
             Outcome::Done,
             format!("inline policy {USER_POLICY_NAME} (Deny * on *) put on {target}"),
         ),
         Err(e) if e.aws_code() == Some("LimitExceeded") => (
             Outcome::Failed,
-            format!("{target} has no room left in its inline-policy quota, so {USER_POLICY_NAME} could not be added (the key deactivation stands); attach the managed deny policy by hand: aws iam attach-user-policy --user-name {user} --policy-arn arn:aws:iam::aws:policy/AWSDenyAll"),
+            format!(
+                "{target} has no room left in its inline-policy quota, so {USER_POLICY_NAME} could not be added (the key deactivation stands); attach the managed deny policy by hand: aws iam attach-user-policy --user-name {user} --policy-arn arn:aws:iam::aws:policy/AWSDenyAll"
+            ),
         ),
         Err(e) => (Outcome::Failed, e.chain()),
     }

@@ -36,11 +36,16 @@ impl FollowUp {
 }
 
 /// Runs the follow-through and returns the full report (also on failure).
-pub async fn follow_through<C: Home + ActivityLog>(cloud: &C, f: FollowUp, ctx: &Context<'_>) -> Report
+pub async fn follow_through<C: Home + ActivityLog>(
+    cloud: &C,
+    f: FollowUp,
+    ctx: &Context<'_>,
+) -> Report
 where
     C::Member: ActivityLog,
 {
-    let span = info_span!("follow_through", incident_id = %f.incident.id, access_key_id = %f.incident.key);
+    let span =
+        info_span!("follow_through", incident_id = %f.incident.id, access_key_id = %f.incident.key);
     async {
         let Some(account) = f.member_account.clone() else {
             return follow_in(cloud, cloud, f, ctx).await;
@@ -77,9 +82,20 @@ where
     I: Identity + ActivityLog,
     H: Home,
 {
-    let FollowUp { incident, plan, member_account, mut report, contained_at, not_before, region_hints, .. } = f;
+    let FollowUp {
+        incident,
+        plan,
+        member_account,
+        mut report,
+        contained_at,
+        not_before,
+        region_hints,
+        ..
+    } = f;
     let records = Records::new(home, ctx.config);
-    let account = member_account.clone().unwrap_or_else(|| ctx.responder.account.clone());
+    let account = member_account
+        .clone()
+        .unwrap_or_else(|| ctx.responder.account.clone());
     // A plan that the guards would refuse today (the protected list grew) is not re-applied.
     let plan = plan.filter(|p| guard::protected_reason(p, ctx).is_none());
     let should_verify = plan.is_some() && !report.dry_run && report.status != Status::KeyNotFound;
@@ -94,20 +110,31 @@ where
             }
             let phase = format!("after {delay_secs}s propagation delay");
             Some(
-                verify::later(iam, &incident.key, plan, &phase, &mut verification, || async {
-                    let r = records.load(&account, &incident.key).await?;
-                    r.restored_since(contained_at).map(|x| (x.by.clone(), x.reason.clone()))
-                })
+                verify::later(
+                    iam,
+                    &incident.key,
+                    plan,
+                    &phase,
+                    &mut verification,
+                    || async {
+                        let r = records.load(&account, &incident.key).await?;
+                        r.restored_since(contained_at)
+                            .map(|x| (x.by.clone(), x.reason.clone()))
+                    },
+                )
                 .await,
             )
         },
         async {
             if should_investigate {
-                let (regions, source) = investigation::regions(iam, ctx.config, &region_hints).await;
+                let (regions, source) =
+                    investigation::regions(iam, ctx.config, &region_hints).await;
                 let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
                 investigation::investigate(iam, &incident.key, &regions, source, window).await
             } else {
-                Investigation::NotRun { reason: "the key is not this account's".into() }
+                Investigation::NotRun {
+                    reason: "the key is not this account's".into(),
+                }
             }
         }
     );
@@ -116,11 +143,23 @@ where
         Some(Later::Holds) | None => {}
         Some(Later::Restored { by, reason }) => {
             report.status = Status::Restored;
-            report.summary = format!("Containment of {} was lifted by {by} with killswitch restore ({reason}); recorded in the incident store, so it was not re-applied.", incident.key);
+            report.summary = format!(
+                "Containment of {} was lifted by {by} with killswitch restore ({reason}); recorded in the incident store, so it was not re-applied.",
+                incident.key
+            );
         }
         Some(Later::Reapplied { holds }) => {
-            report.record(Step::Verify, Outcome::Done, "containment was undone and has been re-applied once", Utc::now());
-            report.status = if holds { Status::Contested } else { Status::Failed };
+            report.record(
+                Step::Verify,
+                Outcome::Done,
+                "containment was undone and has been re-applied once",
+                Utc::now(),
+            );
+            report.status = if holds {
+                Status::Contested
+            } else {
+                Status::Failed
+            };
         }
     }
     if verified || !verification.checks.is_empty() {
@@ -128,21 +167,39 @@ where
     }
     report.investigation = activity;
     pivots::follow_pivots(iam, &incident, ctx, &mut report, plan.as_ref()).await;
-    super::notify::finish(&mut report, &incident, plan.as_ref(), member_account.as_ref());
+    super::notify::finish(
+        &mut report,
+        &incident,
+        plan.as_ref(),
+        member_account.as_ref(),
+    );
     let mut record = records.load(&account, &incident.key).await;
-    if records.claim(record.as_ref(), &format!("full:{}", incident.id)).await {
+    if records
+        .claim(record.as_ref(), &format!("full:{}", incident.id))
+        .await
+    {
         super::notify::notify(home, &mut report).await;
         if matches!(report.notification, Notification::Failed { .. }) {
-            records.release(record.as_ref(), &format!("full:{}", incident.id)).await;
+            records
+                .release(record.as_ref(), &format!("full:{}", incident.id))
+                .await;
         }
     } else {
-        info!(step = "notify", outcome = "suppressed", "full report already sent");
+        info!(
+            step = "notify",
+            outcome = "suppressed",
+            "full report already sent"
+        );
         report.notification = Notification::Suppressed {
-            reason: "duplicate follow-through: the full report for this incident was already sent".into(),
+            reason: "duplicate follow-through: the full report for this incident was already sent"
+                .into(),
         };
     }
     if let Some(r) = record.as_mut()
-        && report.verification.as_ref().is_some_and(|v: &Verification| v.holds)
+        && report
+            .verification
+            .as_ref()
+            .is_some_and(|v: &Verification| v.holds)
     {
         r.verified_at = Some(Utc::now());
         r.notices.push(format!("full:{}", incident.id));

@@ -183,6 +183,9 @@ pub struct Context<'a> {
     pub investigation_deadline: Instant,
     /// `--dry-run` on the command line; it can only turn dry run on.
     pub force_dry_run: bool,
+    /// Hand the follow-through to the queue (Lambda with `KILLSWITCH_FOLLOW_UP_QUEUE_URL`)
+    /// instead of running it in this process.
+    pub hand_off: bool,
 }
 
 /// What containment writes, once guards have passed. Travels to the follow-through.

@@ -11,7 +11,12 @@ use crate::ports::Notifier;
 use crate::report::{Investigation, Notification, Report, Status};
 
 /// Summary, next steps and undo commands, from what happened.
-pub fn finish(report: &mut Report, incident: &Incident, plan: Option<&Plan>, member: Option<&AccountId>) {
+pub fn finish(
+    report: &mut Report,
+    incident: &Incident,
+    plan: Option<&Plan>,
+    member: Option<&AccountId>,
+) {
     let key = &incident.key;
     if report.summary.is_empty() {
         report.summary = match report.status {

@@ -12,19 +12,32 @@ use crate::ports::Identity;
 use crate::report::{Investigation, PivotContainment, Report, Status};
 
 /// Guard, contain and verify one incident, without investigation or notification.
-async fn contain_only<C: Identity>(cloud: &C, incident: &Incident, ctx: &Context<'_>) -> PivotContainment {
+async fn contain_only<C: Identity>(
+    cloud: &C,
+    incident: &Incident,
+    ctx: &Context<'_>,
+) -> PivotContainment {
     let dry_run = dry_run(incident, ctx);
     let mut report = Report::new(incident, dry_run, ctx.now);
     let reads = guard::read(cloud, incident, Some(&ctx.responder.account)).await;
-    let plan = guard::decide(incident, &reads, ctx, &mut report);
-    if let Some(plan) = &plan {
-        contain::apply(cloud, incident, plan, Some(&reads), dry_run, &mut report).await;
+    let decided = guard::decide(incident, &reads, ctx, &mut report);
+    let mut plan = None;
+    if let Some(decided) = &decided {
+        let in_force =
+            contain::apply(cloud, incident, decided, Some(&reads), dry_run, &mut report).await;
+        let plan = plan.insert(in_force);
         if !dry_run && report.status != Status::KeyNotFound {
             let mut v = verify::immediate(cloud, &incident.key, plan).await;
             if v.holds {
                 tokio::time::sleep(ctx.config.verify_delay).await;
-                let phase = format!("after {}s propagation delay", ctx.config.verify_delay.as_secs());
-                verify::later(cloud, &incident.key, plan, &phase, &mut v, || async { None }).await;
+                let phase = format!(
+                    "after {}s propagation delay",
+                    ctx.config.verify_delay.as_secs()
+                );
+                verify::later(cloud, &incident.key, plan, &phase, &mut v, || async {
+                    None
+                })
+                .await;
             }
             if !v.holds {
                 report.status = Status::Failed;

@@ -26,6 +26,7 @@ pub fn decide(
     }
 }
 
+/// Returns the outcome and the cutoff in force afterwards (what verification must find).
 pub async fn apply<C: Identity>(
     cloud: &C,
     role: &str,
@@ -33,30 +34,46 @@ pub async fn apply<C: Identity>(
     existing: &Result<Option<String>, Error>,
     first_seen: Option<DateTime<Utc>>,
     dry_run: bool,
-) -> (Outcome, String) {
+) -> (Outcome, String, DateTime<Utc>) {
     let existing = match existing {
         Ok(doc) => doc.as_deref().and_then(policy::revocation_cutoff),
         // Without the current cutoff we cannot promise not to move it backwards.
-        Err(e) => return (Outcome::Failed, e.chain()),
+        Err(e) => return (Outcome::Failed, e.chain(), cutoff),
     };
     match decide(existing, cutoff, first_seen) {
         CutoffDecision::Keep(current) => (
             Outcome::AlreadyDone,
-            format!("{ROLE_POLICY_NAME} on role {role} already revokes sessions issued before {} (kept: it covers this incident and never moves backwards)", policy::format_cutoff(current)),
+            format!(
+                "{ROLE_POLICY_NAME} on role {role} already revokes sessions issued before {} (kept: it covers this incident and never moves backwards)",
+                policy::format_cutoff(current)
+            ),
+            current,
         ),
         CutoffDecision::Write(new) if dry_run => (
             Outcome::WouldDo,
-            format!("would put {ROLE_POLICY_NAME} on role {role}: deny sessions issued before {}", policy::format_cutoff(new)),
+            format!(
+                "would put {ROLE_POLICY_NAME} on role {role}: deny sessions issued before {}",
+                policy::format_cutoff(new)
+            ),
+            new,
         ),
         CutoffDecision::Write(new) => match cloud
-            .put_policy(&PolicyTarget::Role(role.to_owned()), ROLE_POLICY_NAME, &policy::revoke_older_sessions(new))
+            .put_policy(
+                &PolicyTarget::Role(role.to_owned()),
+                ROLE_POLICY_NAME,
+                &policy::revoke_older_sessions(new),
+            )
             .await
         {
             Ok(()) => (
                 Outcome::Done,
-                format!("{ROLE_POLICY_NAME} put on role {role}: every session issued before {} is denied", policy::format_cutoff(new)),
+                format!(
+                    "{ROLE_POLICY_NAME} put on role {role}: every session issued before {} is denied",
+                    policy::format_cutoff(new)
+                ),
+                new,
             ),
-            Err(e) => (Outcome::Failed, e.chain()),
+            Err(e) => (Outcome::Failed, e.chain(), new),
         },
     }
 }
@@ -81,8 +98,14 @@ pub async fn read_back<C: Identity>(
         .and_then(policy::revocation_cutoff);
     let ok = current.is_some_and(|c| c >= cutoff);
     let note = match (&doc, current) {
-        (Ok(_), Some(c)) if ok => format!("{ROLE_POLICY_NAME} in place, cutoff {}", policy::format_cutoff(c)),
-        (Ok(_), Some(c)) => format!("{ROLE_POLICY_NAME} cutoff MOVED BACK to {}", policy::format_cutoff(c)),
+        (Ok(_), Some(c)) if ok => format!(
+            "{ROLE_POLICY_NAME} in place, cutoff {}",
+            policy::format_cutoff(c)
+        ),
+        (Ok(_), Some(c)) => format!(
+            "{ROLE_POLICY_NAME} cutoff MOVED BACK to {}",
+            policy::format_cutoff(c)
+        ),
         (Ok(_), None) => format!("{ROLE_POLICY_NAME} MISSING"),
         (Err(e), _) => format!("policy unreadable: {}", e.chain()),
     };

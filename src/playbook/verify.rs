@@ -65,12 +65,20 @@ pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
                 },
                 deny_user::apply(cloud, user, None, false)
             );
-            k.into_iter().chain([p]).filter(|(o, _)| *o == Outcome::Failed).map(|(_, d)| d).collect()
+            k.into_iter()
+                .chain([p])
+                .filter(|(o, _)| *o == Outcome::Failed)
+                .map(|(_, d)| d)
+                .collect()
         }
         Plan::Role { role, cutoff } => {
             let existing = revoke_role::read_policy(cloud, role).await;
-            let (o, d) = revoke_role::apply(cloud, role, *cutoff, &existing, None, false).await;
-            if o == Outcome::Failed { vec![d] } else { Vec::new() }
+            let (o, d, _) = revoke_role::apply(cloud, role, *cutoff, &existing, None, false).await;
+            if o == Outcome::Failed {
+                vec![d]
+            } else {
+                Vec::new()
+            }
         }
     };
     for f in failures {
@@ -101,9 +109,14 @@ pub async fn immediate<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) -
 pub enum Later {
     Holds,
     /// Gone, and an operator's restore recorded since containment explains it: left alone.
-    Restored { by: String, reason: String },
+    Restored {
+        by: String,
+        reason: String,
+    },
     /// Gone without a recorded restore: tampering. Re-applied once; `holds` after that.
-    Reapplied { holds: bool },
+    Reapplied {
+        holds: bool,
+    },
 }
 
 /// After the propagation window. `restored` tells whether an operator's restore was recorded

@@ -45,6 +45,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// The key is contained now, whoever did it.
+    pub fn is_contained(self) -> bool {
+        matches!(
+            self,
+            Status::Contained | Status::AlreadyContained | Status::Contested
+        )
+    }
+
     pub fn headline(self) -> &'static str {
         match self {
             Status::Contained => "CONTAINED",
@@ -410,6 +418,4 @@ impl Report {
     pub fn containment_failed(&self) -> bool {
         self.status == Status::Failed
     }
-
 }
-

@@ -40,19 +40,33 @@ impl Report {
         let what = match self.status {
             Status::Contained => "The leaked key is contained; the immediate read-back holds.",
             Status::AlreadyContained => "The key was already contained; nothing had to change.",
-            Status::Contested => "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it.",
-            Status::Failed => "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries.",
+            Status::Contested => {
+                "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it."
+            }
+            Status::Failed => {
+                "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries."
+            }
             _ => "",
         };
         let _ = writeln!(m, "{what}\n");
         let _ = writeln!(m, "Key:        {}", self.access_key_id);
         let _ = writeln!(m, "Principal:  {}", self.principal);
-        let _ = writeln!(m, "Account:    {}", self.account.as_deref().unwrap_or("(from the key)"));
+        let _ = writeln!(
+            m,
+            "Account:    {}",
+            self.account.as_deref().unwrap_or("(from the key)")
+        );
         let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
         let _ = writeln!(m, "Incident:   {}", self.incident_id);
         let _ = writeln!(m, "\nActions:");
         for s in &self.steps {
-            let _ = writeln!(m, "  - {:<20} {:<13} {}", s.step.name(), format!("{:?}", s.outcome), s.detail);
+            let _ = writeln!(
+                m,
+                "  - {:<20} {:<13} {}",
+                s.step.name(),
+                format!("{:?}", s.outcome),
+                s.detail
+            );
         }
         if let Some(v) = &self.verification {
             for c in &v.checks {

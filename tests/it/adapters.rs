@@ -329,7 +329,9 @@ async fn a_claim_is_a_conditional_put_and_an_existing_claim_answers_false() {
         .match_requests(|r| {
             r.table_name() == Some("killswitch-incidents")
                 && r.condition_expression() == Some("attribute_not_exists(pk)")
-                && r.item().and_then(|i| i.get("pk")).and_then(|v| v.as_s().ok())
+                && r.item()
+                    .and_then(|i| i.get("pk"))
+                    .and_then(|v| v.as_s().ok())
                     == Some(&"incident#1#AKIA#g0#contained".to_string())
         })
         .then_output(|| PutItemOutput::builder().build());
@@ -367,6 +369,8 @@ async fn the_hand_off_is_a_delayed_message_on_the_configured_queue() {
     );
     c.sqs = mock_client!(aws_sdk_sqs, [&rule]);
     use killswitch::ports::FollowUpQueue;
-    c.hand_off("{}", std::time::Duration::from_secs(10)).await.unwrap();
+    c.hand_off("{}", std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(rule.num_calls(), 1);
 }

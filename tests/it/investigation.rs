@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{TimeDelta, Utc};
 use killswitch::analysis::PivotKind;
-use killswitch::handler::{App, handle, Phases};
+use killswitch::handler::{App, Phases, handle};
 use killswitch::policy::ROLE_POLICY_NAME;
 use killswitch::ports::{ApiCall, KeyStatus};
 use killswitch::report::{Activity, Investigation, RegionCoverage, Report, Status};
@@ -176,7 +176,7 @@ async fn every_enabled_region_is_searched_at_two_calls_per_second_through_bursts
             .sum::<usize>()
     );
     assert_paced(&a.cloud);
-    let body = &a.cloud.published()[0].1;
+    let body = &a.cloud.published().last().cloned().unwrap().1;
     assert!(
         body.contains("sa-east-1") && body.contains("FAILED"),
         "{body}"
@@ -236,7 +236,11 @@ async fn a_region_that_keeps_throttling_is_given_up_after_backing_off() {
         matches!(&activity(&r).regions[0].coverage, RegionCoverage::Partial { reason, .. } if reason.contains("time budget"))
     );
     assert!(
-        b.cloud.published()[0]
+        b.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
             .1
             .contains("do not read this as no activity")
     );
@@ -258,7 +262,15 @@ async fn region_discovery_failure_falls_back_to_the_hinted_regions_and_says_so()
         ["us-east-1", "eu-west-1"],
         "home Region and the key's last-used Region"
     );
-    assert!(a.cloud.published()[0].1.contains("Region discovery failed"));
+    assert!(
+        a.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .1
+            .contains("Region discovery failed")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -355,7 +367,7 @@ async fn pivots_are_listed_with_a_ready_containment_request() {
         a.cloud.key_state("alice", "AKIAI44QH8DHBEXAMPLE"),
         Some(KeyStatus::Active)
     );
-    let body = &a.cloud.published()[0].1;
+    let body = &a.cloud.published().last().cloned().unwrap().1;
     let attacker = body.find("What the attacker did").expect(body);
     assert!(
         body[attacker..].find("Credentials it minted").unwrap()

@@ -9,6 +9,7 @@ mod faults;
 mod fuzz;
 mod investigation;
 mod permissions;
+mod phases;
 mod playbook;
 mod races;
 mod support;

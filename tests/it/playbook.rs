@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use killswitch::error::Error;
-use killswitch::handler::{App, Response, handle, Phases};
+use killswitch::handler::{App, Phases, Response, handle};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, Notification, Outcome, RegionCoverage, Status};
@@ -65,9 +65,14 @@ async fn leaked_user_key_is_deactivated_denied_verified_investigated_and_notifie
         &app.cloud.policy("user/alice", USER_POLICY_NAME).unwrap()
     ));
     let calls = app.cloud.calls();
-    assert!(position(&calls, "iam:UpdateAccessKey") < position(&calls, "iam:PutUserPolicy"));
+    assert!(position(&calls, "iam:UpdateAccessKey") < position(&calls, "cloudtrail:LookupEvents"));
     assert!(position(&calls, "iam:PutUserPolicy") < position(&calls, "cloudtrail:LookupEvents"));
-    assert!(position(&calls, "cloudtrail:LookupEvents") < position(&calls, "sns:Publish"));
+    // The short notice goes out before the investigation, the full report after it.
+    assert!(position(&calls, "sns:Publish") < position(&calls, "cloudtrail:LookupEvents"));
+    let published = app.cloud.published();
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(published[0].0.contains("CONTAINED") && published[0].0.contains("details follow"));
+    assert!(published[0].1.contains("immediately after containment"));
     assert!(calls.contains(&("iam:UpdateAccessKey".into(), format!("alice {FIXTURE_KEY}"))));
     let v = report.verification.as_ref().unwrap();
     assert!(v.holds && !v.contested && v.checks.len() == 2);
@@ -84,7 +89,7 @@ async fn leaked_user_key_is_deactivated_denied_verified_investigated_and_notifie
             .collect::<Vec<_>>(),
         ["us-east-1", "eu-west-1"]
     );
-    let (subject, body) = &app.cloud.published()[0];
+    let (subject, body) = &app.cloud.published().last().cloned().unwrap();
     assert!(
         subject.starts_with("[killswitch] CONTAINED: AKIAIOSFODNN7EXAMPLE (IAM user alice)"),
         "{subject}"
@@ -114,7 +119,15 @@ async fn replayed_finding_is_a_no_op_with_a_clear_outcome() {
         "replay wrote again"
     );
     assert!(second.error().is_none());
-    assert!(app.cloud.published()[1].0.contains("ALREADY CONTAINED"));
+    // The replay finds the key contained: without an incident store it still says so.
+    assert!(
+        app.cloud
+            .published()
+            .last()
+            .unwrap()
+            .0
+            .contains("ALREADY CONTAINED")
+    );
 }
 
 #[tokio::test]
@@ -151,7 +164,15 @@ async fn dry_run_makes_no_mutating_calls_from_any_of_its_three_switches() {
         c.cloud.key_state("alice", FIXTURE_KEY),
         Some(KeyStatus::Active)
     );
-    assert!(c.cloud.published()[0].1.contains("DRY RUN"));
+    assert!(
+        c.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .1
+            .contains("DRY RUN")
+    );
 }
 
 #[tokio::test]
@@ -170,7 +191,7 @@ async fn cloudtrail_down_still_contains_and_notifies() {
             .iter()
             .all(|r| matches!(r.coverage, RegionCoverage::Failed { .. }))
     );
-    let body = &app.cloud.published()[0].1;
+    let body = &app.cloud.published().last().cloned().unwrap().1;
     assert!(
         body.contains("FAILED") && body.contains("INCOMPLETE"),
         "{body}"
@@ -188,7 +209,7 @@ async fn iam_down_notifies_and_returns_an_error_for_lambda_to_retry() {
         response.error(),
         Some(Error::ContainmentFailed(_))
     ));
-    let (subject, body) = &app.cloud.published()[0];
+    let (subject, body) = &app.cloud.published().last().cloned().unwrap();
     assert!(subject.contains("CONTAINMENT FAILED"), "{subject}");
     assert!(
         body.contains("iam:UpdateAccessKey failed (ServiceFailure)"),
@@ -214,7 +235,9 @@ async fn account_check_failure_changes_nothing_and_errors() {
         response.error(),
         Some(Error::ContainmentFailed(_))
     ));
-    assert_eq!(app.cloud.published().len(), 1);
+    // Told at once, and again with the full report.
+    assert_eq!(app.cloud.published().len(), 2);
+    assert!(app.cloud.published()[0].0.contains("CONTAINMENT FAILED"));
 }
 
 #[tokio::test]
@@ -286,7 +309,13 @@ async fn refusals_make_zero_writes_and_still_notify() {
         assert!(a.cloud.writes().is_empty(), "{why}: {:?}", a.cloud.writes());
         assert!(response.error().is_none(), "{why}");
         assert!(
-            a.cloud.published()[0].0.contains("NOT CONTAINED (refused)"),
+            a.cloud
+                .published()
+                .last()
+                .cloned()
+                .unwrap()
+                .0
+                .contains("NOT CONTAINED (refused)"),
             "{why}"
         );
     }
@@ -323,7 +352,15 @@ async fn keys_of_another_account_are_rejected_as_bad_input_with_zero_writes() {
         matches!(response.error(), Some(Error::BadEvent(m)) if m.contains("trigger is for account 999999999999"))
     );
     assert!(b.cloud.iam_calls().is_empty(), "{:?}", b.cloud.iam_calls());
-    assert!(b.cloud.published()[0].0.contains("REJECTED"));
+    assert!(
+        b.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .0
+            .contains("REJECTED")
+    );
 }
 
 fn role_finding(role: &str) -> Value {
@@ -342,7 +379,15 @@ async fn sample_finding_makes_no_iam_call_and_says_sample() {
         "{:?}",
         app.cloud.iam_calls()
     );
-    assert!(app.cloud.published()[0].0.contains("SAMPLE"));
+    assert!(
+        app.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .0
+            .contains("SAMPLE")
+    );
 }
 
 #[tokio::test]
@@ -461,7 +506,15 @@ async fn undone_containment_is_reapplied_once_and_flagged_contested() {
         Some(KeyStatus::Inactive)
     );
     assert!(app.cloud.policy("user/alice", USER_POLICY_NAME).is_some());
-    assert!(app.cloud.published()[0].0.contains("CONTESTED"));
+    assert!(
+        app.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .0
+            .contains("CONTESTED")
+    );
     assert!(response.error().is_none());
 }
 
@@ -577,7 +630,15 @@ async fn investigation_stops_at_the_deadline_and_says_partial() {
     );
     assert!(us.events > 0 && us.events < 5000);
     assert_eq!(report.status, Status::Contained);
-    assert!(a.cloud.published()[0].1.contains("PARTIAL"));
+    assert!(
+        a.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .1
+            .contains("PARTIAL")
+    );
 }
 
 const MEMBER: &str = "111122223333";
@@ -650,8 +711,16 @@ async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_
     };
     assert_eq!(activity.total_events, 1);
     assert!(member.published().is_empty());
-    assert_eq!(a.cloud.published().len(), 1);
-    assert!(a.cloud.published()[0].1.contains(MEMBER));
+    assert_eq!(a.cloud.published().len(), 2);
+    assert!(
+        a.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .1
+            .contains(MEMBER)
+    );
 }
 
 #[tokio::test]
@@ -669,7 +738,7 @@ async fn a_member_account_that_refuses_the_role_is_a_containment_failure_told_to
     ));
     assert!(r.summary.contains("Could not assume"), "{}", r.summary);
     assert!(member.calls().is_empty() && a.cloud.writes().is_empty());
-    let (subject, body) = &a.cloud.published()[0];
+    let (subject, body) = &a.cloud.published().last().cloned().unwrap();
     assert!(subject.contains("FAILED"), "{subject}");
     assert!(body.contains("AccessDenied"), "{body}");
 }
@@ -685,7 +754,15 @@ async fn accounts_outside_the_allow_list_are_rejected_without_assuming_anything(
         matches!(response.error(), Some(Error::BadEvent(m)) if m.contains("not listed in KILLSWITCH_MEMBER_ACCOUNTS"))
     );
     assert!(a.cloud.iam_calls().is_empty(), "{:?}", a.cloud.iam_calls());
-    assert!(a.cloud.published()[0].0.contains("REJECTED"));
+    assert!(
+        a.cloud
+            .published()
+            .last()
+            .cloned()
+            .unwrap()
+            .0
+            .contains("REJECTED")
+    );
 }
 
 #[tokio::test]
@@ -748,11 +825,12 @@ async fn a_health_backup_copy_acts_but_is_silent_when_the_primary_already_contai
     // The backup arrives first (the primary was lost or late): it contains and notifies.
     let first = run(&app, backup.clone()).await;
     assert_eq!(first.reports[0].status, Status::Contained);
-    assert_eq!(app.cloud.published().len(), 1);
-    // The primary then finds it contained and says so.
+    assert_eq!(app.cloud.published().len(), 2);
+    // The primary then finds it contained and says so (no incident store to tell it that the
+    // backup already reported).
     let second = run(&app, primary).await;
     assert_eq!(second.reports[0].status, Status::AlreadyContained);
-    assert_eq!(app.cloud.published().len(), 2);
+    assert_eq!(app.cloud.published().len(), 4);
     // A backup copy of a handled event: checked, nothing to do, no third notice.
     let third = run(&app, backup).await;
     assert_eq!(third.reports[0].status, Status::AlreadyContained);
@@ -760,6 +838,6 @@ async fn a_health_backup_copy_acts_but_is_silent_when_the_primary_already_contai
         third.reports[0].notification,
         Notification::Suppressed { .. }
     ));
-    assert_eq!(app.cloud.published().len(), 2);
+    assert_eq!(app.cloud.published().len(), 4);
     assert!(third.error().is_none());
 }

@@ -10,8 +10,8 @@ use killswitch::error::Error;
 use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
-    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, FollowUpQueue, Identity,
-    IncidentStore, KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier, PolicyTarget,
+    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, FollowUpQueue, Identity, IncidentStore,
+    KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator, PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -24,6 +24,18 @@ pub fn event(name: &str) -> serde_json::Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&raw).unwrap()
+}
+
+pub const FOLLOW_UP_QUEUE: &str =
+    "https://sqs.us-east-1.amazonaws.com/123456789012/killswitch-follow-up";
+pub const FOLLOW_UP_QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:killswitch-follow-up";
+
+/// The deployed shape: a follow-up queue and an incident table.
+pub fn deployed_config() -> Config {
+    let mut c = config();
+    c.follow_up_queue_url = Some(FOLLOW_UP_QUEUE.into());
+    c.incident_table = Some("killswitch-incidents".into());
+    c
 }
 
 pub fn config() -> Config {
@@ -86,6 +98,11 @@ pub struct State {
     pub items: HashMap<String, String>,
     /// Follow-up messages handed to the queue: (body, delay).
     pub queued: Vec<(String, Duration)>,
+    /// A round trip added to every call (with a paused clock, calls of one wave arrive at the
+    /// same instant).
+    pub latency: Option<Duration>,
+    /// When each call reached the "server": (action, instant).
+    pub arrivals: Vec<(String, tokio::time::Instant)>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -192,6 +209,25 @@ impl FakeCloud {
             .extend(calls);
     }
 
+    /// Waits one round trip when the cloud plays a far-away AWS.
+    async fn rtt(&self) {
+        let latency = self.state.lock().unwrap().latency;
+        if let Some(l) = latency {
+            tokio::time::sleep(l).await;
+        }
+    }
+
+    /// The waves of calls: the n-th round trip each call arrived in (1-based), by action.
+    pub fn waves(&self) -> Vec<(String, u32)> {
+        let s = self.state.lock().unwrap();
+        let l = s.latency.expect("waves need a latency");
+        let t0 = s.arrivals.first().map(|(_, t)| *t - l).unwrap();
+        s.arrivals
+            .iter()
+            .map(|(a, t)| (a.clone(), ((*t - t0).as_millis() / l.as_millis()) as u32))
+            .collect()
+    }
+
     fn enter(
         &self,
         action: &str,
@@ -199,6 +235,8 @@ impl FakeCloud {
     ) -> Result<std::sync::MutexGuard<'_, State>, Error> {
         let mut s = self.state.lock().unwrap();
         s.calls.push((action.into(), arg.into()));
+        s.arrivals
+            .push((action.into(), tokio::time::Instant::now()));
         if let Some(code) = s.fail.get(action) {
             // An empty code stands for what the SDK reports for a timeout or a refused
             // connection: a dispatch failure without a service error code.
@@ -226,6 +264,7 @@ fn leak(s: &str) -> &'static str {
 
 impl Identity for FakeCloud {
     async fn caller(&self) -> Result<(AccountId, String), Error> {
+        self.rtt().await;
         let s = self.enter("sts:GetCallerIdentity", "")?;
         let account = s.account.clone().unwrap_or_else(|| ACCOUNT.into());
         Ok((
@@ -235,12 +274,14 @@ impl Identity for FakeCloud {
     }
 
     async fn key_account(&self, key: &AccessKeyId) -> Result<AccountId, Error> {
+        self.rtt().await;
         let s = self.enter("sts:GetAccessKeyInfo", key.as_str())?;
         let own = s.account.clone().unwrap_or_else(|| ACCOUNT.into());
         Ok(AccountId::parse(s.key_account.get(key.as_str()).unwrap_or(&own)).unwrap())
     }
 
     async fn key_usage(&self, key: &AccessKeyId) -> Result<Option<KeyUsage>, Error> {
+        self.rtt().await;
         let s = self.enter("iam:GetAccessKeyLastUsed", key.as_str())?;
         Ok(s.owners.get(key.as_str()).map(|(user, region)| KeyUsage {
             user_name: user.clone(),
@@ -251,6 +292,7 @@ impl Identity for FakeCloud {
     }
 
     async fn key_status(&self, user: &str, key: &AccessKeyId) -> Result<Option<KeyStatus>, Error> {
+        self.rtt().await;
         // Let concurrent deliveries interleave at every call, as they do against IAM.
         tokio::task::yield_now().await;
         let mut s = self.enter("iam:ListAccessKeys", user)?;
@@ -269,6 +311,7 @@ impl Identity for FakeCloud {
     }
 
     async fn deactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<KeyChange, Error> {
+        self.rtt().await;
         // Let concurrent deliveries interleave at every call, as they do against IAM.
         tokio::task::yield_now().await;
         let mut s = self.enter("iam:UpdateAccessKey", format!("{user} {key}"))?;
@@ -286,6 +329,7 @@ impl Identity for FakeCloud {
         target: &PolicyTarget,
         name: &str,
     ) -> Result<Option<String>, Error> {
+        self.rtt().await;
         tokio::task::yield_now().await;
         let action = match target {
             PolicyTarget::User(_) => "iam:GetUserPolicy",
@@ -301,6 +345,7 @@ impl Identity for FakeCloud {
         name: &str,
         document: &str,
     ) -> Result<(), Error> {
+        self.rtt().await;
         tokio::task::yield_now().await;
         let action = match target {
             PolicyTarget::User(_) => "iam:PutUserPolicy",
@@ -315,6 +360,7 @@ impl Identity for FakeCloud {
 
 impl ActivityLog for FakeCloud {
     async fn enabled_regions(&self) -> Result<Vec<String>, Error> {
+        self.rtt().await;
         let s = self.enter("account:ListRegions", "")?;
         s.enabled_regions.clone().ok_or_else(|| Error::Aws {
             op: "account:ListRegions",
@@ -324,6 +370,7 @@ impl ActivityLog for FakeCloud {
     }
 
     async fn lookup_page(&self, q: LookupQuery<'_>) -> Result<ActivityPage, Error> {
+        self.rtt().await;
         let mut s = self.enter("cloudtrail:LookupEvents", q.region)?;
         s.lookups
             .push((q.region.to_owned(), tokio::time::Instant::now()));
@@ -358,17 +405,20 @@ impl ActivityLog for FakeCloud {
 
 impl IncidentStore for FakeCloud {
     async fn load_record(&self, id: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
         let s = self.enter("dynamodb:GetItem", id)?;
         Ok(s.items.get(id).cloned())
     }
 
     async fn save_record(&self, id: &str, record: &str) -> Result<(), Error> {
+        self.rtt().await;
         let mut s = self.enter("dynamodb:PutItem", id)?;
         s.items.insert(id.into(), record.into());
         Ok(())
     }
 
     async fn claim(&self, id: &str) -> Result<bool, Error> {
+        self.rtt().await;
         tokio::task::yield_now().await;
         let mut s = self.enter("dynamodb:PutItem", id)?;
         if s.items.contains_key(id) {
@@ -379,14 +429,38 @@ impl IncidentStore for FakeCloud {
     }
 
     async fn release(&self, id: &str) -> Result<(), Error> {
+        self.rtt().await;
         let mut s = self.enter("dynamodb:DeleteItem", id)?;
         s.items.remove(id);
         Ok(())
     }
 }
 
+impl Operator for FakeCloud {
+    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:UpdateAccessKey", format!("{user} {key} Active"))?;
+        if let Some(status) = s.keys.get_mut(&(user.into(), key.as_str().into())) {
+            *status = KeyStatus::Active;
+        }
+        Ok(())
+    }
+
+    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let action = match target {
+            PolicyTarget::User(_) => "iam:DeleteUserPolicy",
+            PolicyTarget::Role(_) => "iam:DeleteRolePolicy",
+        };
+        let mut s = self.enter(action, target_key(target))?;
+        s.policies.remove(&(target_key(target), name.into()));
+        Ok(())
+    }
+}
+
 impl FollowUpQueue for FakeCloud {
     async fn hand_off(&self, body: &str, delay: Duration) -> Result<(), Error> {
+        self.rtt().await;
         let mut s = self.enter("sqs:SendMessage", "")?;
         s.queued.push((body.into(), delay));
         Ok(())
@@ -395,6 +469,7 @@ impl FollowUpQueue for FakeCloud {
 
 impl Notifier for FakeCloud {
     async fn publish(&self, subject: &str, body: &str) -> Result<(), Error> {
+        self.rtt().await;
         let mut s = self.enter("sns:Publish", subject)?;
         s.published.push((subject.into(), body.into()));
         Ok(())
@@ -425,6 +500,7 @@ impl Accounts for FakeCloud {
         external_id: &str,
         session_name: &str,
     ) -> Result<Entered<FakeCloud>, Error> {
+        self.rtt().await;
         let s = self.enter("sts:AssumeRole", role_arn)?;
         let account = role_arn.split(':').nth(4).unwrap_or_default();
         let role = role_arn.rsplit('/').next().unwrap_or_default();

@@ -1,0 +1,491 @@
+//! The two phases: containment in two waves of calls, everything slow handed to the follow-up
+//! queue, and the incident store that makes duplicates silent and tells restores from tampering.
+
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::sqs::SqsEvent;
+use chrono::{TimeDelta, Utc};
+use killswitch::handler::{App, Phases, Response, handle, handle_follow_ups};
+use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
+use killswitch::ports::KeyStatus;
+use killswitch::report::{Investigation, Notification, Status};
+use serde_json::{Value, json};
+
+use crate::support::{
+    FIXTURE_KEY, FIXTURE_ROLE_KEY, FOLLOW_UP_QUEUE_ARN, FakeCloud, config, deployed_config, event,
+    responder,
+};
+
+const RTT: Duration = Duration::from_millis(60);
+
+fn far_away(cloud: FakeCloud) -> FakeCloud {
+    cloud.state.lock().unwrap().latency = Some(RTT);
+    cloud
+}
+
+fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
+    App {
+        cloud,
+        config: deployed_config(),
+        responder: Some(responder()),
+    }
+}
+
+async fn deliver(app: &App<FakeCloud>, payload: Value) -> Response {
+    handle(
+        app,
+        payload,
+        SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::HandOff,
+    )
+    .await
+    .unwrap()
+}
+
+/// What Lambda's event source mapping would hand the function for the queued messages.
+fn sqs_event(cloud: &FakeCloud, source_arn: &str) -> SqsEvent {
+    let queued = std::mem::take(&mut cloud.state.lock().unwrap().queued);
+    let records: Vec<Value> = queued
+        .iter()
+        .enumerate()
+        .map(|(i, (body, _))| {
+            json!({"messageId": format!("m{i}"), "receiptHandle": "r", "body": body,
+                   "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                   "eventSource": "aws:sqs", "eventSourceARN": source_arn, "awsRegion": "us-east-1"})
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+async fn follow(
+    app: &App<FakeCloud>,
+    event: SqsEvent,
+) -> (Vec<String>, Vec<killswitch::report::Report>) {
+    let (response, reports) =
+        handle_follow_ups(app, event, SystemTime::now() + Duration::from_secs(120))
+            .await
+            .unwrap();
+    let failed = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    (failed, reports)
+}
+
+/// The wave (1-based round trip) in which each call of `actions` arrived, the latest one.
+fn last_wave(cloud: &FakeCloud, actions: &[&str]) -> u32 {
+    cloud
+        .waves()
+        .into_iter()
+        .filter(|(a, _)| actions.contains(&a.as_str()))
+        .map(|(_, w)| w)
+        .max()
+        .unwrap_or_else(|| panic!("none of {actions:?} called: {:?}", cloud.waves()))
+}
+
+const WRITES: [&str; 3] = [
+    "iam:UpdateAccessKey",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+];
+
+#[tokio::test(start_paused = true)]
+async fn a_user_key_is_contained_with_its_writes_in_the_second_wave() {
+    let app = lambda(far_away(FakeCloud::with_user("alice", FIXTURE_KEY)));
+    let response = deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(response.reports[0].status, Status::Contained);
+    let waves = app.cloud.waves();
+    for read in [
+        "sts:GetAccessKeyInfo",
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListAccessKeys",
+        "iam:GetUserPolicy",
+    ] {
+        assert!(
+            waves.iter().any(|(a, w)| a == read && *w == 1),
+            "{read} not in the first wave: {waves:?}"
+        );
+    }
+    assert_eq!(
+        waves
+            .iter()
+            .filter(|(a, _)| WRITES.contains(&a.as_str()))
+            .map(|(a, w)| (a.as_str(), *w))
+            .collect::<Vec<_>>(),
+        [("iam:UpdateAccessKey", 2), ("iam:PutUserPolicy", 2)],
+        "{waves:?}"
+    );
+    // The whole invocation: reads, writes, read-back with the notice claim, then record,
+    // short notice and hand-off together.
+    assert_eq!(waves.iter().map(|(_, w)| *w).max(), Some(4), "{waves:?}");
+    assert_eq!(
+        last_wave(&app.cloud, &["sqs:SendMessage", "sns:Publish"]),
+        4
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_command_line_learns_who_it_is_in_the_same_first_wave() {
+    let app = App {
+        cloud: far_away(FakeCloud::with_user("alice", FIXTURE_KEY)),
+        config: config(),
+        responder: None,
+    };
+    let response = handle(
+        &app,
+        event("manual-request.json"),
+        SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::Both,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.reports[0].status, Status::Contained);
+    assert_eq!(last_wave(&app.cloud, &["sts:GetCallerIdentity"]), 1);
+    assert_eq!(last_wave(&app.cloud, &WRITES), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_role_session_is_revoked_in_the_second_wave() {
+    let app = lambda(far_away(FakeCloud::default()));
+    let response = deliver(&app, event("guardduty-assumed-role-finding.json")).await;
+    assert_eq!(response.reports[0].status, Status::Contained);
+    let waves = app.cloud.waves();
+    assert!(
+        waves
+            .iter()
+            .any(|(a, w)| a == "iam:GetRolePolicy" && *w == 1),
+        "{waves:?}"
+    );
+    assert_eq!(last_wave(&app.cloud, &WRITES), 2);
+}
+
+fn health_event_with(keys: &[String]) -> Value {
+    let mut e = event("health-exposed-old-shape.json");
+    e["detail"]["affectedEntities"] = keys
+        .iter()
+        .map(|k| json!({"entityValue": k}))
+        .collect::<Vec<_>>()
+        .into();
+    e
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_key_of_a_health_event_is_contained_before_anything_is_investigated() {
+    let cloud = far_away(FakeCloud::default());
+    let keys: Vec<String> = (0..5)
+        .map(|i| format!("AKIAIOSFODNN7EXAMP{i:02}"))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        cloud.add_user_key(&format!("user{i}"), k, KeyStatus::Active);
+    }
+    // On the command line (both phases in one process), so the investigation runs here too.
+    let app = App {
+        cloud,
+        config: config(),
+        responder: Some(responder()),
+    };
+    let response = handle(
+        &app,
+        health_event_with(&keys),
+        SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::Both,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.reports.len(), 5);
+    assert!(
+        response
+            .reports
+            .iter()
+            .all(|r| r.status == Status::Contained)
+    );
+    let calls = app.cloud.calls();
+    let last_write = calls
+        .iter()
+        .rposition(|(a, _)| WRITES.contains(&a.as_str()))
+        .unwrap();
+    let first_lookup = calls
+        .iter()
+        .position(|(a, _)| a == "cloudtrail:LookupEvents")
+        .unwrap();
+    assert!(last_write < first_lookup, "{calls:?}");
+    // The old Health shape names no user: the owner comes from the first wave's
+    // GetAccessKeyLastUsed, so every key is written in the second wave.
+    assert_eq!(last_wave(&app.cloud, &WRITES), 2);
+}
+
+#[tokio::test]
+async fn the_trigger_invocation_hands_off_and_the_queue_invocation_reports_in_full() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.cloud.add_events(
+        "us-east-1",
+        vec![crate::support::api_call(
+            "CreateUser",
+            Utc::now() - TimeDelta::minutes(3),
+            None,
+        )],
+    );
+    let response = deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let contained = &response.reports[0];
+    assert_eq!(contained.status, Status::Contained);
+    assert!(
+        contained
+            .follow_through
+            .as_deref()
+            .unwrap()
+            .starts_with("queued")
+    );
+    assert!(matches!(
+        contained.investigation,
+        Investigation::NotRun { .. }
+    ));
+    // The short notice is out; nothing slow ran in this invocation.
+    let published = app.cloud.published();
+    assert_eq!(published.len(), 1);
+    assert!(published[0].0.contains("CONTAINED") && published[0].0.contains("details follow"));
+    assert!(
+        !app.cloud
+            .calls()
+            .iter()
+            .any(|(a, _)| a == "cloudtrail:LookupEvents")
+    );
+    let queued = app.cloud.state.lock().unwrap().queued.clone();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].1, deployed_config().verify_delay);
+
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    let full = &reports[0];
+    assert_eq!(full.status, Status::Contained);
+    assert_eq!(full.verification.as_ref().unwrap().checks.len(), 2);
+    let Investigation::Ran(activity) = &full.investigation else {
+        panic!("{:?}", full.investigation)
+    };
+    assert_eq!(activity.total_events, 1);
+    let published = app.cloud.published();
+    assert_eq!(published.len(), 2);
+    assert!(
+        published[1]
+            .0
+            .starts_with("[killswitch] CONTAINED: AKIAIOSFODNN7EXAMPLE")
+    );
+    assert!(published[1].1.contains("iam:CreateUser"));
+}
+
+#[tokio::test]
+async fn a_duplicate_queue_message_sends_the_full_report_once() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let body = app.cloud.state.lock().unwrap().queued[0].clone();
+    app.cloud.state.lock().unwrap().queued.push(body);
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    assert_eq!(reports.len(), 2);
+    let sent = reports
+        .iter()
+        .filter(|r| matches!(r.notification, Notification::Sent { .. }))
+        .count();
+    assert_eq!(sent, 1, "{reports:?}");
+    assert_eq!(
+        app.cloud.published().len(),
+        2,
+        "short notice + one full report"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_fails_into_the_dead_letter_queue_and_foreign_ones_are_dropped() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.cloud
+        .state
+        .lock()
+        .unwrap()
+        .queued
+        .push(("{\"not\": \"a follow-up\"}".into(), Duration::ZERO));
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(failed, ["m0"]);
+    assert!(reports.is_empty());
+
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let writes = app.cloud.writes().len();
+    let (failed, reports) = follow(
+        &app,
+        sqs_event(
+            &app.cloud,
+            "arn:aws:sqs:us-east-1:999999999999:someone-elses",
+        ),
+    )
+    .await;
+    assert!(failed.is_empty() && reports.is_empty());
+    assert_eq!(app.cloud.writes().len(), writes);
+}
+
+#[tokio::test]
+async fn a_failed_hand_off_follows_through_in_the_same_invocation() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.cloud.fail("sqs:SendMessage", "ServiceUnavailable");
+    let response = deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Contained);
+    assert!(
+        r.follow_through.as_deref().unwrap().starts_with("inline"),
+        "{:?}",
+        r.follow_through
+    );
+    assert!(matches!(r.investigation, Investigation::Ran(_)));
+    assert_eq!(app.cloud.published().len(), 2);
+}
+
+#[tokio::test]
+async fn a_redelivered_role_finding_keeps_the_cutoff_that_already_covers_it() {
+    let app = lambda(FakeCloud::default());
+    let first = deliver(&app, event("guardduty-assumed-role-finding.json")).await;
+    assert_eq!(first.reports[0].status, Status::Contained);
+    let cutoff = |c: &FakeCloud| {
+        policy::revocation_cutoff(&c.policy("role/ci-deployer", ROLE_POLICY_NAME).unwrap()).unwrap()
+    };
+    let before = cutoff(&app.cloud);
+    // GuardDuty re-emits the finding 6 hours later (same first-seen time, later update).
+    let mut again = event("guardduty-assumed-role-finding.json");
+    again["detail"]["updatedAt"] = json!((Utc::now() + TimeDelta::hours(6)).to_rfc3339());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = deliver(&app, again).await;
+    assert_eq!(second.reports[0].status, Status::AlreadyContained);
+    assert_eq!(
+        cutoff(&app.cloud),
+        before,
+        "legitimate sessions revoked again"
+    );
+    assert_eq!(
+        app.cloud
+            .calls()
+            .iter()
+            .filter(|(a, _)| a == "iam:PutRolePolicy")
+            .count(),
+        1
+    );
+    // A finding first seen after the cutoff is not covered: the cutoff moves forward.
+    let mut later = event("guardduty-assumed-role-finding.json");
+    later["detail"]["service"]["eventFirstSeen"] =
+        json!((Utc::now() + TimeDelta::seconds(5)).to_rfc3339());
+    later["detail"]["updatedAt"] = json!((Utc::now() + TimeDelta::hours(7)).to_rfc3339());
+    let third = deliver(&app, later).await;
+    assert_eq!(third.reports[0].status, Status::Contained);
+    assert!(cutoff(&app.cloud) > before);
+}
+
+#[tokio::test]
+async fn with_a_store_duplicates_and_re_emits_are_silent_no_ops() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let responses = futures::future::join_all(
+        (0..20).map(|_| deliver(&app, event("guardduty-iam-user-finding.json"))),
+    )
+    .await;
+    assert!(responses.iter().all(|r| r.reports[0].status.is_contained()));
+    assert_eq!(
+        app.cloud.published().len(),
+        1,
+        "one short notice for 20 deliveries"
+    );
+    assert_eq!(
+        app.cloud.state.lock().unwrap().queued.len(),
+        1,
+        "one follow-through"
+    );
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(app.cloud.published().len(), 2);
+
+    // Six hours later GuardDuty re-emits the finding with a new updatedAt.
+    let mut re_emit = event("guardduty-iam-user-finding.json");
+    re_emit["detail"]["updatedAt"] = json!((Utc::now() + TimeDelta::hours(6)).to_rfc3339());
+    let writes = app.cloud.writes().len();
+    let r = deliver(&app, re_emit).await;
+    assert_eq!(r.reports[0].status, Status::AlreadyContained);
+    assert!(matches!(
+        r.reports[0].notification,
+        Notification::Suppressed { .. }
+    ));
+    assert_eq!(app.cloud.writes().len(), writes);
+    assert_eq!(app.cloud.published().len(), 2);
+    assert!(app.cloud.state.lock().unwrap().queued.is_empty());
+}
+
+#[tokio::test]
+async fn a_recorded_restore_is_left_alone_and_tampering_is_re_contained() {
+    // Restore: the operator lifts the containment with `killswitch restore` before the
+    // follow-through's re-check.
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let key = killswitch::incident::AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let state = killswitch::oncall::status(&app.cloud, &key, Some("alice"), None)
+        .await
+        .unwrap();
+    let plan = killswitch::oncall::restore_plan(&state);
+    let restored = killswitch::oncall::restore(
+        &app.cloud,
+        &app.config,
+        &key,
+        &plan,
+        "bob@example.com",
+        "false positive",
+    )
+    .await;
+    assert!(
+        restored.recorded && restored.failed.is_empty(),
+        "{restored:?}"
+    );
+    let writes = app.cloud.writes().len();
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    assert_eq!(reports[0].status, Status::Restored);
+    assert!(reports[0].summary.contains("bob@example.com"));
+    assert_eq!(app.cloud.writes().len(), writes, "a restore was undone");
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Active)
+    );
+
+    // Tampering: the key's holder deletes the deny; no restore is recorded.
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    app.cloud.state.lock().unwrap().policies.clear();
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    assert_eq!(reports[0].status, Status::Contested);
+    assert!(policy::is_deny_all(
+        &app.cloud.policy("user/alice", USER_POLICY_NAME).unwrap()
+    ));
+}
+
+#[tokio::test]
+async fn a_follow_through_that_cannot_restore_containment_fails_for_sqs_to_retry() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    app.cloud.state.lock().unwrap().policies.clear();
+    app.cloud.fail("iam:PutUserPolicy", "AccessDenied");
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(failed, ["m0"]);
+    assert_eq!(reports[0].status, Status::Failed);
+    assert!(
+        app.cloud
+            .published()
+            .last()
+            .unwrap()
+            .0
+            .contains("CONTAINMENT FAILED")
+    );
+}
+
+#[tokio::test]
+async fn a_role_session_key_is_handed_off_like_a_user_key() {
+    let app = lambda(FakeCloud::default());
+    let r = deliver(&app, event("guardduty-assumed-role-finding.json")).await;
+    assert_eq!(r.reports[0].access_key_id, FIXTURE_ROLE_KEY);
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    assert_eq!(reports[0].status, Status::Contained);
+}
