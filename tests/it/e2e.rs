@@ -1232,13 +1232,25 @@ async fn refused_and_hanging_endpoints_end_contained_or_loud() {
 /// A minimal Lambda Runtime API: hands out `events` one per `/next`, records what the function
 /// posts back, and holds the next `/next` open once the events are used up.
 fn fake_runtime_api(events: Vec<Value>) -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
+    let (feed, source) = std::sync::mpsc::channel();
+    // Handed out from the end, as before: the last event first.
+    for (i, e) in events.into_iter().enumerate().rev() {
+        feed.send((i, e)).unwrap();
+    }
+    drop(feed);
+    fed_runtime_api(source)
+}
+
+/// A Lambda Runtime API that hands out the events sent to `source` (request id `req-<n>`),
+/// waiting for the next one like Lambda does, and reports each posted response or error.
+fn fed_runtime_api(
+    source: std::sync::mpsc::Receiver<(usize, Value)>,
+) -> (String, std::sync::mpsc::Receiver<(String, Value)>) {
     use std::io::BufRead;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = std::sync::mpsc::channel();
-    let events = std::sync::Arc::new(std::sync::Mutex::new(
-        events.into_iter().enumerate().collect::<Vec<_>>(),
-    ));
+    let events = std::sync::Arc::new(std::sync::Mutex::new(source));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let tx = tx.clone();
@@ -1270,7 +1282,7 @@ fn fake_runtime_api(events: Vec<Value>) -> (String, std::sync::mpsc::Receiver<(S
                         .unwrap_or("")
                         .to_owned();
                     if path.ends_with("/invocation/next") {
-                        let next = { events.lock().unwrap().pop() };
+                        let next = { events.lock().unwrap().recv().ok() };
                         let Some((i, event)) = next else {
                             std::thread::sleep(std::time::Duration::from_secs(600));
                             return;
@@ -1589,4 +1601,193 @@ async fn a_member_accounts_key_is_contained_through_the_member_role_template() {
     );
     let assumed = assume_roles(&calls) - assume_roles(&before);
     assert_eq!(assumed, 0, "own-account finding assumed a role: {calls:?}");
+}
+
+/// The deployed shape on the local AWS: a follow-up queue and an incident table.
+async fn follow_up_queue_and_table(w: &World) -> (String, String, String) {
+    let name = unique("follow-up");
+    let queue_url = w
+        .sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = w
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn =
+        attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let table = unique("incidents");
+    aws_sdk_dynamodb::Client::new(&sdk(&admin()).await)
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (queue_url, queue_arn, table)
+}
+
+/// Plays Lambda's SQS event source mapping once: receives a message, hands it to the function
+/// as an SQS event, deletes it when the function does not report it as failed.
+async fn deliver_follow_up(
+    w: &World,
+    queue_url: &str,
+    queue_arn: &str,
+    feed: &std::sync::mpsc::Sender<(usize, Value)>,
+    posted: &std::sync::mpsc::Receiver<(String, Value)>,
+    n: usize,
+) -> Value {
+    let got = w
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .wait_time_seconds(10)
+        .send()
+        .await
+        .unwrap();
+    let m = got.messages().first().expect("no follow-up message on the queue");
+    let event = json!({"Records": [{
+        "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+        "attributes": {}, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1"}]});
+    feed.send((n, event)).unwrap();
+    let (path, body) = posted
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the follow-through did not answer");
+    assert_eq!(path, format!("/2018-06-01/runtime/invocation/req-{n}/response"), "{body}");
+    if body["batchItemFailures"].as_array().is_some_and(Vec::is_empty) {
+        w.sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    body
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn a_trigger_contains_and_hands_off_and_the_queue_brings_the_full_report() {
+    let w = World::new().await;
+    let (queue_url, queue_arn, table) = follow_up_queue_and_table(&w).await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    attacker_call(&leaked).await;
+    let (feed, source) = std::sync::mpsc::channel();
+    let (runtime, posted) = fed_runtime_api(source);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "killswitch")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
+        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+        .env("KILLSWITCH_REGIONS", "us-east-1")
+        .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "3")
+        .env("KILLSWITCH_INVESTIGATION_SECONDS", "15")
+        .env("KILLSWITCH_FOLLOW_UP_QUEUE_URL", &queue_url)
+        .env("KILLSWITCH_INCIDENT_TABLE", &table)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(60);
+
+    // The trigger's invocation: contained, short notice, follow-through queued.
+    feed.send((0, fixture("guardduty-iam-user-finding.json", &leaked.id, &user)))
+        .unwrap();
+    let (path, body) = posted.recv_timeout(wait).expect("no response");
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-0/response", "{body}");
+    let report = &body["reports"][0];
+    assert_eq!(report["status"], "contained", "{body}");
+    assert!(report["follow_through"].as_str().unwrap().starts_with("queued"), "{body}");
+    assert_eq!(report["investigation"]["state"], "not_run", "{body}");
+    assert_eq!(w.key_status(&user, &leaked.id).await, Some(StatusType::Inactive));
+    let (subject, _) = w.inbox().await;
+    assert!(subject.contains("CONTAINED") && subject.contains("details follow"), "{subject}");
+    // The message waits out IAM's propagation window on the queue (DelaySeconds).
+    let early = w
+        .sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .unwrap();
+    assert!(early.messages().is_empty(), "the follow-up was not delayed");
+
+    // The event source mapping's invocation: re-check, CloudTrail, full report.
+    let answer = deliver_follow_up(&w, &queue_url, &queue_arn, &feed, &posted, 1).await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let (subject, message) = w.inbox().await;
+    assert!(subject.starts_with("[killswitch] CONTAINED:"), "{subject}");
+    assert!(message.contains("after 3s propagation delay"), "{message}");
+    assert!(message.contains("Activity of this key"), "{message}");
+
+    // The incident record, in the responder's table.
+    let item = aws_sdk_dynamodb::Client::new(&sdk(&admin()).await)
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("incident#123456789012#{}", leaked.id)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let record: Value = serde_json::from_str(
+        item.item().unwrap()["record"].as_s().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["applied"]["plan"]["user"], user.as_str(), "{record}");
+    assert!(record["verified_at"].is_string(), "{record}");
+
+    // GuardDuty re-emits the finding: a silent no-op, nothing queued.
+    let mut again = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);
+    again["detail"]["updatedAt"] = json!("2026-11-30T09:00:00.000Z");
+    feed.send((2, again)).unwrap();
+    let (_, body) = posted.recv_timeout(wait).expect("no response");
+    assert_eq!(body["reports"][0]["status"], "already_contained", "{body}");
+    assert_eq!(body["reports"][0]["notification"]["state"], "suppressed", "{body}");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let nothing = w
+        .sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .unwrap();
+    assert!(nothing.messages().is_empty(), "a re-emit was followed through again");
+    let _ = child.kill();
+    let _ = child.wait();
 }
