@@ -4,5 +4,5 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-cargo build --locked --bin killswitch
+cargo build --locked --features drill --bin killswitch
 scripts/local-aws.sh run -- target/debug/killswitch drill "$@"

@@ -7,8 +7,14 @@ cd "$ROOT"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
-echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo clippy (all targets with the drill harness, and the deployed build alone; warnings are errors)"
+cargo clippy --locked --all-targets --features drill -- -D warnings
+cargo clippy --locked --lib --bins -- -D warnings
+echo "== the deployed build carries no drill-only crate"
+if cargo tree --locked -e normal -i toml >/dev/null 2>&1; then
+  echo "toml (drill scenarios) is in the deployed dependency tree" >&2; exit 1
+fi
+cargo tree --locked -e normal --features drill -i toml >/dev/null
 echo "== cargo deny (licenses, bans, sources; pinned cargo-deny)"
 DENY_VERSION=0.20.2
 TOOLS="$ROOT/.local-aws/tools"
@@ -71,7 +77,7 @@ echo "== cargo test (unit, integration, end-to-end on the local AWS), then every
 echo "   through 'cargo lambda watch' with 'cargo lambda invoke' and 'aws lambda invoke'"
 scripts/local-aws.sh run -- bash -c '
   set -euo pipefail
-  cargo test --locked -- --include-ignored
+  cargo test --locked --features drill -- --include-ignored
   .local-aws/venv/bin/python scripts/invoke_events.py .local-aws/lambda/bin/cargo-lambda "$1"
 ' invoke "$AWS_CLI"
 

@@ -41,6 +41,7 @@ pub enum Command {
     /// Runs against the embedded local AWS (AWS_ENDPOINT_URL on 127.0.0.1, see scripts/drill.sh)
     /// unless --account-id names a sandbox account, which must match the credentials and be
     /// confirmed (interactively or with --yes). Exit code 1 if any scenario fails.
+    #[cfg(feature = "drill")]
     Drill {
         /// Scenario files; none = every drills/*.toml.
         scenarios: Vec<PathBuf>,

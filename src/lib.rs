@@ -3,7 +3,8 @@
 //! Layout (wiring → edge → core → adapters):
 //! - `main.rs`: wiring for both modes (Lambda runtime, `killswitch respond`).
 //! - [`cli`], [`handler`], [`trigger`]: the edge; only `handler` names `lambda_runtime`.
-//! - [`drill`], [`oncall`]: operator commands (tabletop drills, status, restore).
+//! - [`oncall`]: operator commands (status, restore); `drill` (tabletop drills, feature `drill`,
+//!   never in the deployed package).
 //! - [`incident`], [`playbook`] (contain, then follow through), [`record`], [`investigation`],
 //!   [`analysis`], [`policy`], [`report`], [`config`], [`error`]: the core, generic
 //!   over the [`ports`].
@@ -13,6 +14,7 @@ pub mod analysis;
 pub mod aws;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "drill")]
 pub mod drill;
 pub mod error;
 pub mod handler;

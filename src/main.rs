@@ -1,13 +1,13 @@
 //! Wiring: parse argv, start tracing, load configuration, build clients, pick the mode.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use killswitch::aws::AwsClients;
 use killswitch::cli::{self, Cli, Command};
 use killswitch::config::Config;
+#[cfg(feature = "drill")]
 use killswitch::drill::{self, Drill, Target};
 use killswitch::error::Error;
 use killswitch::handler::{self, App};
@@ -81,11 +81,12 @@ fn print_json(value: &impl serde::Serialize) {
     );
 }
 
+#[cfg(feature = "drill")]
 async fn run_drill(
     scenarios: Vec<std::path::PathBuf>,
     account_id: Option<String>,
     yes: bool,
-    report_dir: &Path,
+    report_dir: &std::path::Path,
 ) -> Result<ExitCode, Error> {
     // Decided before any AWS call: never a real account by accident.
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
@@ -190,6 +191,7 @@ async fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        #[cfg(feature = "drill")]
         Some(Command::Drill {
             scenarios,
             account_id,

@@ -9,6 +9,7 @@ use crate::error::Error;
 mod cloudtrail;
 mod iam;
 mod member;
+#[cfg(feature = "drill")]
 pub mod sandbox;
 mod sns;
 mod store;

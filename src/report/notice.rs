@@ -26,7 +26,7 @@ impl Report {
     /// The short notice's subject: the headline, the key, "full report follows".
     pub fn short_subject(&self) -> String {
         sanitize_subject(&format!(
-            "[killswitch] {}: {} ({}) - details follow",
+            "[killswitch] {} (details follow): {} ({})",
             self.status.headline(),
             self.access_key_id,
             self.principal

@@ -1,0 +1,229 @@
+//! Tabletop drills: plant a canary key, play the attacker, deliver the trigger through the same
+//! handler as production, then check and time what happened, and clean up whatever happens.
+//!
+//! Scenarios are TOML files under `drills/`; see `drills/README.md` for the format.
+
+mod run;
+mod scorecard;
+
+pub use run::Drill;
+pub use scorecard::{markdown, scorecard};
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aws::sandbox::AttackerAction;
+use crate::error::Error;
+use crate::report::{Report, Status};
+
+/// Permissions of a canary user: what a typical CI user holds, enough for the scripted attacker.
+const CANARY_ACTIONS: [&str; 5] = [
+    "iam:List*",
+    "iam:Get*",
+    "sts:GetCallerIdentity",
+    "iam:CreateAccessKey",
+    "sts:AssumeRole",
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub canary: Canary,
+    /// Calls the attacker makes with the leaked credentials before the trigger.
+    #[serde(default)]
+    pub attacker: Vec<AttackerAction>,
+    pub trigger: TriggerSpec,
+    #[serde(default)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default)]
+    pub tamper: Tamper,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// `user` (an IAM user's access key leaks) or `role` (a role session leaks).
+    #[serde(default)]
+    pub kind: CanaryKind,
+    /// List the canary in KILLSWITCH_PROTECTED_PRINCIPALS.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryKind {
+    #[default]
+    User,
+    Role,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// A payload from `events/`; its example key, user and role names are replaced by the canary's.
+    pub event: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub follow_pivots: bool,
+    #[serde(default = "default_verify_delay")]
+    pub verify_delay_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            follow_pivots: false,
+            verify_delay_seconds: default_verify_delay(),
+        }
+    }
+}
+
+fn default_verify_delay() -> u64 {
+    2
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// CloudTrail lookups for the canary key fail (local AWS only).
+    #[serde(default)]
+    pub cloudtrail_unavailable: bool,
+    /// The function publishes to a topic that does not exist.
+    #[serde(default)]
+    pub sns_unavailable: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tamper {
+    /// The attacker's foothold deletes the deny policy right after containment writes it.
+    #[serde(default)]
+    pub delete_deny_policy_after_containment: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The report status: contained, contested, refused, sample, ...
+    pub status: Status,
+    /// A call with the leaked credentials is refused afterwards.
+    pub key_refused: bool,
+    /// The summary reaches the on-call inbox.
+    pub summary_received: bool,
+    /// Events (`service:EventName`) the investigation must have found.
+    #[serde(default)]
+    pub attacker_actions: Vec<String>,
+    /// At least this many minted credentials found, and all of them refused afterwards.
+    #[serde(default)]
+    pub pivots: usize,
+    /// The CloudTrail search was complete (`false`: it must say it was not).
+    #[serde(default)]
+    pub investigation_complete: Option<bool>,
+    /// The error the handler returns for Lambda to retry (`KillSwitch.NotifyFailed`, ...);
+    /// none expected when absent.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+pub fn load(path: &Path) -> Result<Scenario, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::BadEvent(format!("cannot read scenario {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Error::BadEvent(format!("scenario {}: {e}", path.display())))
+}
+
+/// One expectation, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub check: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub description: String,
+    pub passed: bool,
+    pub started_at: DateTime<Utc>,
+    /// From trigger delivery to the last containment write.
+    pub time_to_containment_ms: Option<u64>,
+    /// From trigger delivery to the handler's return (verification, search, notification).
+    pub time_to_report_ms: u64,
+    pub status: Option<Status>,
+    pub checks: Vec<CheckResult>,
+    pub cleanup: Vec<String>,
+    pub report: Option<Report>,
+}
+
+/// Where the drill runs.
+pub enum Target {
+    /// The embedded local AWS (`AWS_ENDPOINT_URL` on 127.0.0.1).
+    Local { endpoint: String },
+    /// A real sandbox account, chosen explicitly.
+    Account { id: String },
+}
+
+/// Reads a payload from `events/` and points it at the canary.
+fn event_for(
+    root: &Path,
+    file: &str,
+    key: &str,
+    principal: &str,
+    account: &str,
+) -> Result<Value, Error> {
+    let path = root.join(file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::BadEvent(format!("trigger event {}: {e}", path.display())))?;
+    let text = text
+        .replace("AKIAIOSFODNN7EXAMPLE", key)
+        .replace("ASIAIOSFODNN7EXAMPLE", key)
+        .replace("\"alice\"", &format!("\"{principal}\""))
+        .replace("\"ci-deployer\"", &format!("\"{principal}\""))
+        .replace("123456789012", account);
+    serde_json::from_str(&text)
+        .map_err(|e| Error::BadEvent(format!("trigger event {}: {e}", path.display())))
+}
+
+fn unique_tag() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}{:x}", nanos, N.fetch_add(1, Ordering::SeqCst))
+}
+
+fn progress(scenario: &str, phase: &str, detail: &str) {
+    eprintln!("[drill] {scenario:<32} {phase:<9} {detail}");
+}
+
+/// Scenario files named on the command line, or every `drills/*.toml`.
+pub fn scenario_files(given: &[PathBuf], root: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let dir = root.join("drills");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::BadEvent(format!("cannot list {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
