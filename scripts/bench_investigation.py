@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -75,6 +76,12 @@ started = time.monotonic()
 # exits. (getrusage of children would count the fork of this Python process before exec.)
 proc = subprocess.Popen([BINARY, "respond", "--event", fh.name], env=env,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+# Drain both pipes while sampling, or a report larger than the pipe buffer blocks the process.
+drained = {}
+drainers = [threading.Thread(target=lambda n=n, s=s: drained.__setitem__(n, s.read()), daemon=True)
+            for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+for t in drainers:
+    t.start()
 peak_kib = 0
 while proc.poll() is None:
     try:
@@ -85,7 +92,9 @@ while proc.poll() is None:
     except OSError:
         pass
     time.sleep(0.002)
-stdout, stderr = proc.communicate()
+for t in drainers:
+    t.join()
+stdout, stderr = drained.get("out", ""), drained.get("err", "")
 wall = time.monotonic() - started
 after = control("/_killswitch/health")
 if proc.returncode != 0:

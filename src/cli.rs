@@ -88,6 +88,10 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Restore even if it cannot be recorded in KILLSWITCH_INCIDENT_TABLE (a follow-through
+        /// still in flight will then take it for tampering and contain the key again).
+        #[arg(long)]
+        force: bool,
     },
 }
 

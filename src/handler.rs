@@ -18,8 +18,11 @@ use crate::config::{Config, queue_arn};
 use crate::error::Error;
 use crate::incident::Received;
 use crate::playbook::contain::{Contained, Home};
+use crate::playbook::follow::Origin;
 use crate::playbook::{self, Context, Responder, guard, handoff};
 use crate::ports::ActivityLog;
+use crate::record::Records;
+use crate::report::Notification;
 use crate::report::Report;
 use crate::trigger;
 
@@ -105,7 +108,28 @@ where
                     .map(|(account, arn)| Responder::from_arn(account, &arn)),
             }
         },
-        futures::future::join_all(incidents.iter().map(|i| guard::read(&app.cloud, i, known)))
+        futures::future::join_all(incidents.iter().map(|i| async {
+            let records = Records::new(&app.cloud, &app.config);
+            match known {
+                // The record of a key of this account, in the same wave: it tells whether a
+                // role cutoff in place is killswitch's own.
+                Some(account) if records.enabled => {
+                    let (mut reads, record) = tokio::join!(
+                        guard::read(&app.cloud, i, known),
+                        records.load(account, &i.key)
+                    );
+                    if reads
+                        .account
+                        .as_ref()
+                        .is_some_and(|a| a.as_ref().ok() == Some(account))
+                    {
+                        reads.record = Some(record);
+                    }
+                    reads
+                }
+                _ => guard::read(&app.cloud, i, known).await,
+            }
+        }))
     );
     let me = me?;
     let ctx = Context {
@@ -130,9 +154,18 @@ where
                     .follow_through
                     .clone()
                     .unwrap_or_else(|| "inline".into());
-                let mut full = playbook::follow_through(&app.cloud, f, &ctx).await;
-                full.follow_through = Some(how);
-                full
+                match playbook::follow_through(&app.cloud, f, &ctx, Origin::Inline).await {
+                    Ok(mut full) => {
+                        full.follow_through = Some(how);
+                        full
+                    }
+                    // Inline follow-ups come from this very process: nothing to refuse.
+                    Err(e) => {
+                        let mut r = report;
+                        r.follow_through = Some(format!("not run: {}", e.chain()));
+                        r
+                    }
+                }
             }
             None => report,
         }
@@ -186,8 +219,9 @@ where
             warn!(message_id = %id, "message not from KILLSWITCH_FOLLOW_UP_QUEUE_URL: ignored");
             continue;
         }
-        match handoff::parse(record.body.as_deref().unwrap_or("")) {
-            Ok(f) => work.push((id, f)),
+        let body = record.body.unwrap_or_default();
+        match handoff::parse(&body) {
+            Ok(f) => work.push((id, body, f)),
             Err(e) => {
                 // A poison message: fail it so it reaches the dead-letter queue and its alarm.
                 error!(message_id = %id, error = %e, "unreadable follow-up message");
@@ -195,17 +229,31 @@ where
             }
         }
     }
-    let results = futures::future::join_all(
-        work.into_iter()
-            .map(|(id, f)| async { (id, playbook::follow_through(&app.cloud, f, &ctx).await) }),
-    )
+    let ctx = &ctx;
+    let results = futures::future::join_all(work.into_iter().map(|(id, body, f)| async move {
+        let result = playbook::follow_through(&app.cloud, f, ctx, Origin::Queue(&body)).await;
+        (id, result)
+    }))
     .await;
     let mut reports = Vec::new();
-    for (id, report) in results {
-        if report.containment_failed() {
-            failures.push(id);
+    for (id, result) in results {
+        match result {
+            Ok(report) => {
+                // Containment that does not hold, or a full report that could not be sent:
+                // SQS delivers the message again, and after three tries to the dead-letter
+                // queue, which alarms.
+                if report.containment_failed()
+                    || matches!(report.notification, Notification::Failed { .. })
+                {
+                    failures.push(id);
+                }
+                reports.push(report);
+            }
+            Err(e) => {
+                error!(message_id = %id, error = %e.chain(), "follow-up refused");
+                failures.push(id);
+            }
         }
-        reports.push(report);
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures

@@ -196,6 +196,19 @@ pub struct Incident {
     pub first_seen: Option<DateTime<Utc>>,
 }
 
+impl Incident {
+    /// The trigger's identity across re-deliveries: GuardDuty's 6-hourly re-emits (a new
+    /// `updatedAt`), retries, the Health backup copy and Security Hub updates share it.
+    pub fn dedupe_key(&self) -> String {
+        match &self.trigger {
+            Trigger::GuardDuty { finding_id, .. } => format!("finding:{finding_id}:{}", self.key),
+            Trigger::Health { event_arn, .. } => format!("health:{event_arn}:{}", self.key),
+            Trigger::Manual { request_id, .. } => format!("manual:{request_id}"),
+            Trigger::Pivot { .. } => self.id.clone(),
+        }
+    }
+}
+
 /// A GuardDuty sample finding: reported, never acted on.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SampleFinding {

@@ -231,6 +231,7 @@ async fn main() -> ExitCode {
             requested_by,
             dry_run,
             yes,
+            force,
         }) => {
             handler::init_tracing(false);
             let key = match killswitch::incident::AccessKeyId::parse(&access_key_id) {
@@ -270,7 +271,7 @@ async fn main() -> ExitCode {
                 return fail(&Error::BadEvent("restore not confirmed".into()));
             }
             let restored =
-                oncall::restore(&cloud, &config, &key, &plan, &requested_by, &reason).await;
+                oncall::restore(&cloud, &config, &key, &plan, &requested_by, &reason, force).await;
             print_json(&restored);
             if !restored.failed.is_empty() {
                 ExitCode::from(cli::EXIT_CONTAINMENT_FAILED)

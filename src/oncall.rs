@@ -162,6 +162,8 @@ pub struct Restored {
 
 /// Records the restore in the incident store (so the follow-through does not take it for
 /// tampering), applies the plan and tells the on-call channel who restored what, and why.
+/// `force`: restore even when the restore cannot be recorded (a table is configured but not
+/// writable by these credentials).
 pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
     cloud: &C,
     config: &Config,
@@ -169,22 +171,42 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
     plan: &[RestoreAction],
     requested_by: &str,
     reason: &str,
+    force: bool,
 ) -> Restored {
     let operator = cloud.caller().await.ok();
     let records = Records::new(cloud, config);
-    let mut recorded = false;
-    if let Some((account, _)) = &operator
-        && let Some(mut record) = records.load(account, key).await
+    let recording = match &operator {
+        Some((account, arn)) => {
+            let restore = Restore {
+                by: requested_by.to_owned(),
+                operator_arn: Some(arn.clone()),
+                reason: reason.to_owned(),
+                at: chrono::Utc::now(),
+                actions: plan.iter().map(ToString::to_string).collect(),
+            };
+            records.record_restore(account, key, restore).await
+        }
+        None => Err(Error::BadEvent(
+            "sts:GetCallerIdentity failed: the restore cannot name who made it".into(),
+        )),
+    };
+    let recorded = recording.is_ok();
+    if let Err(e) = &recording
+        && records.enabled
+        && !force
     {
-        record.restores.push(Restore {
-            by: requested_by.to_owned(),
-            operator_arn: operator.as_ref().map(|(_, arn)| arn.clone()),
-            reason: reason.to_owned(),
-            at: chrono::Utc::now(),
-            actions: plan.iter().map(ToString::to_string).collect(),
-        });
-        record.generation += 1;
-        recorded = records.save(&record).await.is_ok();
+        // Unrecorded, a follow-through still in flight would take the restore for tampering
+        // and contain the key again; and the history would not say who lifted it.
+        return Restored {
+            operator_arn: operator.map(|(_, arn)| arn),
+            recorded: false,
+            done: Vec::new(),
+            failed: vec![format!(
+                "nothing restored: the restore could not be recorded in the incident table ({}); run it as the incident-response role, or pass --force",
+                e.chain()
+            )],
+            notified: false,
+        };
     }
     let mut done = Vec::new();
     let mut failed = Vec::new();

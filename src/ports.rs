@@ -52,6 +52,9 @@ pub enum KeyChange {
 /// One CloudTrail management event, reduced to what the summary uses.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ApiCall {
+    /// CloudTrail's `eventID`: what a later sweep compares against to find events that were
+    /// not yet delivered on the first pass.
+    pub event_id: Option<String>,
     pub time: DateTime<Utc>,
     pub event_name: String,
     pub event_source: String,
@@ -77,6 +80,7 @@ impl ApiCall {
         };
         let present = |k: &str| record.get(k).filter(|v| !v.is_null()).cloned();
         Some(Self {
+            event_id: text("eventID"),
             time: DateTime::parse_from_rfc3339(&text("eventTime")?)
                 .ok()?
                 .with_timezone(&Utc),

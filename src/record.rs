@@ -1,15 +1,24 @@
 //! The incident record: what killswitch applied, verified, notified and restored for one key,
 //! kept in the responder's own table (`KILLSWITCH_INCIDENT_TABLE`) where the key's holder cannot
 //! write. Without a table everything still works, minus de-duplication and the restore history.
+//!
+//! Two items per key, so their writers never overwrite each other: the record the function
+//! writes (`incident#ACCOUNT#KEY`), and the restore log only `killswitch restore` writes
+//! (`restores#ACCOUNT#KEY`). Once-only claims are items of their own (`…#g<generation>#what`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::config::Config;
+use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 use crate::playbook::Plan;
 use crate::ports::IncidentStore;
+
+/// Hand-off digests kept per key (a key sees a handful of incidents, not hundreds).
+const MAX_HANDOFFS: usize = 20;
 
 /// One key's history. A restore starts a new generation: what was claimed before it (notices,
 /// the hand-off) does not silence the next containment.
@@ -17,21 +26,37 @@ use crate::ports::IncidentStore;
 pub struct IncidentRecord {
     pub access_key_id: String,
     pub account: String,
-    #[serde(default)]
+    /// From the restore log, not stored in this item.
+    #[serde(skip)]
     pub generation: u32,
     pub applied: Option<Applied>,
     #[serde(default)]
     pub verified_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    /// From the restore log, not stored in this item.
+    #[serde(skip)]
     pub restores: Vec<Restore>,
     #[serde(default)]
     pub notices: Vec<String>,
+    /// CloudTrail event IDs the first follow-through read: a later sweep reports only what is
+    /// new since (CloudTrail delivers events minutes late).
+    #[serde(default)]
+    pub first_pass_event_ids: Vec<String>,
+    /// SHA-256 of every follow-up this function handed to the queue: a follow-up is carried out
+    /// only when its digest is here, so a hand-crafted SQS-shaped invocation changes nothing.
+    #[serde(default)]
+    pub handoffs: Vec<String>,
 }
 
 /// What the last containment wrote, and when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Applied {
     pub incident_id: String,
+    /// The trigger's identity across re-deliveries (`Incident::dedupe_key`).
+    #[serde(default)]
+    pub trigger: String,
+    /// The restore-log generation it was applied in: a restore makes it history.
+    #[serde(default)]
+    pub generation: u32,
     pub plan: Plan,
     pub at: DateTime<Utc>,
 }
@@ -44,6 +69,13 @@ pub struct Restore {
     pub reason: String,
     pub at: DateTime<Utc>,
     pub actions: Vec<String>,
+}
+
+/// The restore log item: written by operators only.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct RestoreLog {
+    generation: u32,
+    restores: Vec<Restore>,
 }
 
 impl IncidentRecord {
@@ -68,10 +100,54 @@ impl IncidentRecord {
     pub fn claim_id(&self, what: &str) -> String {
         format!("{}#g{}#{what}", self.id(), self.generation)
     }
+
+    /// Notes a follow-up handed to the queue.
+    pub fn note_hand_off(&mut self, body: &str) {
+        self.handoffs.push(digest(body));
+        if self.handoffs.len() > MAX_HANDOFFS {
+            self.handoffs.remove(0);
+        }
+    }
+
+    pub fn handed_off(&self, body: &str) -> bool {
+        self.handoffs.contains(&digest(body))
+    }
+
+    /// What this generation's containment applied, if it was for this trigger.
+    pub fn applied_for(&self, trigger: &str) -> Option<&Applied> {
+        self.applied
+            .as_ref()
+            .filter(|a| a.trigger == trigger && a.generation == self.generation)
+    }
+
+    /// The role cutoff this generation's containment wrote, whatever the trigger: the only
+    /// cutoff killswitch trusts to cover an incident (a cutoff the key's holder planted, even a
+    /// well-formed one, is no proof that its newer sessions are revoked).
+    pub fn applied_cutoff(&self, role: &str) -> Option<DateTime<Utc>> {
+        match &self.applied {
+            Some(Applied {
+                plan: Plan::Role { role: r, cutoff },
+                generation,
+                ..
+            }) if r == role && *generation == self.generation => Some(*cutoff),
+            _ => None,
+        }
+    }
 }
 
 pub fn record_id(account: &str, key: &str) -> String {
     format!("incident#{account}#{key}")
+}
+
+fn restore_log_id(account: &str, key: &str) -> String {
+    format!("restores#{account}#{key}")
+}
+
+fn digest(body: &str) -> String {
+    Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The store, if the deployment has one.
@@ -88,35 +164,77 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         }
     }
 
-    /// The record, or a fresh one. A read failure is logged and treated as "no history": the
-    /// response must not wait on the store.
+    /// The record (with its restore log), or a fresh one. A read failure is logged and treated
+    /// as "no history": the response must not wait on the store.
     pub async fn load(&self, account: &AccountId, key: &AccessKeyId) -> Option<IncidentRecord> {
         if !self.enabled {
             return None;
         }
-        let id = record_id(account.as_str(), key.as_str());
-        match self.store.load_record(&id).await {
-            Ok(Some(text)) => match serde_json::from_str(&text) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    warn!(error = %e, "incident record unreadable; starting a new one");
-                    Some(IncidentRecord::new(account, key))
-                }
-            },
-            Ok(None) => Some(IncidentRecord::new(account, key)),
+        let (record_key, log_key) = (
+            record_id(account.as_str(), key.as_str()),
+            restore_log_id(account.as_str(), key.as_str()),
+        );
+        let (record, log) = tokio::join!(
+            self.store.load_record(&record_key),
+            self.store.load_record(&log_key)
+        );
+        let mut record = match record {
+            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                warn!(error = %e, "incident record unreadable; starting a new one");
+                IncidentRecord::new(account, key)
+            }),
+            Ok(None) => IncidentRecord::new(account, key),
             Err(e) => {
                 warn!(error = %e.chain(), "incident store unreadable");
-                None
+                return None;
+            }
+        };
+        match log {
+            Ok(Some(text)) => {
+                let log: RestoreLog = serde_json::from_str(&text).unwrap_or_default();
+                record.generation = log.generation;
+                record.restores = log.restores;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e.chain(), "restore log unreadable");
+                return None;
             }
         }
+        Some(record)
     }
 
-    pub async fn save(&self, record: &IncidentRecord) -> Result<(), crate::error::Error> {
+    pub async fn save(&self, record: &IncidentRecord) -> Result<(), Error> {
         if !self.enabled {
             return Ok(());
         }
         let text = serde_json::to_string(record).unwrap_or_default();
         self.store.save_record(&record.id(), &text).await
+    }
+
+    /// Appends a restore to the key's restore log and starts a new generation. Only operators
+    /// call this; the function never writes the log.
+    pub async fn record_restore(
+        &self,
+        account: &AccountId,
+        key: &AccessKeyId,
+        restore: Restore,
+    ) -> Result<(), Error> {
+        if !self.enabled {
+            return Err(Error::Config {
+                name: "KILLSWITCH_INCIDENT_TABLE",
+                reason: "not set: the restore cannot be recorded".into(),
+            });
+        }
+        let id = restore_log_id(account.as_str(), key.as_str());
+        let mut log: RestoreLog = match self.store.load_record(&id).await? {
+            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            None => RestoreLog::default(),
+        };
+        log.restores.push(restore);
+        log.generation += 1;
+        let text = serde_json::to_string(&log).unwrap_or_default();
+        self.store.save_record(&id, &text).await
     }
 
     /// `true` when the caller may go ahead (claimed now, or no store to ask).

@@ -65,6 +65,7 @@ impl ActivityLog for AwsClients {
                     }
                     // Summary fields only, when the record is missing or unreadable.
                     None => Some(ApiCall {
+                        event_id: e.event_id().map(str::to_owned),
                         time: e.event_time().and_then(to_chrono)?,
                         event_name: e.event_name().unwrap_or("unknown").to_owned(),
                         event_source: e.event_source().unwrap_or("unknown").to_owned(),

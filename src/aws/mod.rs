@@ -37,7 +37,7 @@ impl AwsClients {
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
         Self {
             account: aws_sdk_account::Client::new(sdk),
-            iam: aws_sdk_iam::Client::new(sdk),
+            iam: iam_client(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
@@ -107,6 +107,25 @@ impl AwsClients {
         };
         tokio::join!(futures::future::join_all(iam), table);
     }
+}
+
+/// IAM throttles bursts of writes per account (limits unpublished, `Throttling: Rate exceeded`).
+/// A burst of leaks (200 keys of one `.env`) must back off and retry rather than fail and wait a
+/// minute for Lambda's own retry: five attempts with the SDK's exponential, jittered back-off,
+/// within a 30-second operation budget.
+fn iam_client(sdk: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
+    const IAM_ATTEMPTS: u32 = 5;
+    let timeouts = sdk
+        .timeout_config()
+        .map(|t| t.to_builder())
+        .unwrap_or_default()
+        .operation_timeout(std::time::Duration::from_secs(30))
+        .build();
+    let config = aws_sdk_iam::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(IAM_ATTEMPTS))
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
 }
 
 /// Maps an SDK error to ours, keeping the error code and the whole chain.

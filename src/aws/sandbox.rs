@@ -29,6 +29,25 @@ impl std::fmt::Debug for Creds {
     }
 }
 
+impl Creds {
+    pub fn new(access_key_id: String, secret: String, token: Option<String>) -> Self {
+        Self {
+            access_key_id,
+            secret,
+            token,
+        }
+    }
+
+    /// For handing to a process under test (its environment), never for printing.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn session_token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
 /// One attacker action, signed with the credentials under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,6 +167,31 @@ impl Sandbox {
         assume(&self.sts, role_arn)
             .await
             .map_err(|code| drill_err("sts:AssumeRole", &code))
+    }
+
+    /// Assumes a role as the holder of `creds` (the attacker's hop, or the responder entering a
+    /// member account with its external ID); the error code when refused.
+    pub async fn assume_role_as(
+        &self,
+        creds: &Creds,
+        role_arn: &str,
+        session: &str,
+        external_id: Option<&str>,
+    ) -> Result<Creds, String> {
+        let out = aws_sdk_sts::Client::new(&self.as_holder(creds))
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .set_external_id(external_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| code_of(&e))?;
+        let c = out.credentials.ok_or("no credentials")?;
+        Ok(Creds::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+        ))
     }
 
     /// Acts as the attacker: one call signed with `creds`.

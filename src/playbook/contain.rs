@@ -12,7 +12,7 @@ use super::locate::{self, Location};
 use super::{Context, Plan, Responder, Step, deactivate_key, deny_user, dry_run, revoke_role};
 use crate::incident::{AccountId, Incident, Trigger};
 use crate::ports::{Accounts, FollowUpQueue, Identity, IncidentStore, Notifier};
-use crate::record::{Applied, Records};
+use crate::record::{Applied, IncidentRecord, Records};
 use crate::report::{Notification, Outcome, Report, Status};
 
 /// One incident after the contain phase: its report so far and what follows through.
@@ -116,6 +116,7 @@ pub async fn apply<I: Identity>(
     incident: &Incident,
     plan: &Plan,
     reads: Option<&Reads>,
+    record: Option<&IncidentRecord>,
     dry_run: bool,
     report: &mut Report,
 ) -> Plan {
@@ -157,9 +158,17 @@ pub async fn apply<I: Identity>(
                 }),
                 None => revoke_role::read_policy(iam, role).await,
             };
-            let (outcome, detail, kept) =
-                revoke_role::apply(iam, role, *cutoff, &existing, incident.first_seen, dry_run)
-                    .await;
+            let ours = record.and_then(|r| r.applied_cutoff(role));
+            let (outcome, detail, kept) = revoke_role::apply(
+                iam,
+                role,
+                *cutoff,
+                &existing,
+                ours,
+                incident.first_seen,
+                dry_run,
+            )
+            .await;
             in_force = Plan::Role {
                 role: role.clone(),
                 cutoff: kept,
@@ -233,19 +242,51 @@ async fn contain_in<I: Identity, H: Home>(
         report.record(Step::EnterAccount, Outcome::Done, note, Utc::now());
     }
     let records = Records::new(home, ctx.config);
+    let mut reads = reads;
+    let preloaded = reads.record.take();
     let decided = guard::decide(&incident, &reads, ctx, &mut report);
     let account = member_account
         .clone()
         .unwrap_or_else(|| ctx.responder.account.clone());
-    // The record is read beside the writes: nothing on the write path waits for it.
-    let (mut record, plan) = tokio::join!(records.load(&account, &incident.key), async {
-        match &decided {
-            Some(plan) => {
-                Some(apply(iam, &incident, plan, Some(&reads), dry_run, &mut report).await)
-            }
-            None => None,
+    let (mut record, plan) = match preloaded {
+        // Read in the first wave: it also decides whether a role cutoff already covers this.
+        Some(record) => {
+            let plan = match &decided {
+                Some(plan) => Some(
+                    apply(
+                        iam,
+                        &incident,
+                        plan,
+                        Some(&reads),
+                        record.as_ref(),
+                        dry_run,
+                        &mut report,
+                    )
+                    .await,
+                ),
+                None => None,
+            };
+            (record, plan)
         }
-    });
+        // Otherwise read beside the writes: nothing on the write path waits for it.
+        None => tokio::join!(records.load(&account, &incident.key), async {
+            match &decided {
+                Some(plan) => Some(
+                    apply(
+                        iam,
+                        &incident,
+                        plan,
+                        Some(&reads),
+                        None,
+                        dry_run,
+                        &mut report,
+                    )
+                    .await,
+                ),
+                None => None,
+            }
+        }),
+    };
     let contained_at = Utc::now();
     let hints = guard::region_hints(&incident, &reads);
     // Duplicates are normal (retries, GuardDuty's 6-hourly re-emits, the Health backup copy,
@@ -256,7 +297,10 @@ async fn contain_in<I: Identity, H: Home>(
         report.status,
         Status::Contained | Status::AlreadyContained | Status::Contested | Status::Failed
     );
-    let recorded_earlier = record.as_ref().is_some_and(|r| r.applied.is_some());
+    let trigger = incident.dedupe_key();
+    let recorded_earlier = record
+        .as_ref()
+        .is_some_and(|r| r.applied_for(&trigger).is_some());
     let mut suppressed = if !announce {
         None
     } else if report.status == Status::AlreadyContained && recorded_earlier {
@@ -270,7 +314,7 @@ async fn contain_in<I: Identity, H: Home>(
     } else {
         None
     };
-    let claim = format!("announce:{}:{:?}", incident.id, report.status);
+    let claim = format!("announce:{trigger}:{:?}", report.status);
     let (verification, claimed) = tokio::join!(
         async {
             match &plan {
@@ -296,7 +340,10 @@ async fn contain_in<I: Identity, H: Home>(
         }
         report.verification = Some(v);
     }
-    if !claimed && suppressed.is_none() && report.status != Status::Failed {
+    if matches!(report.status, Status::Failed | Status::Contested) {
+        // The read-back found containment undone: never silent, whatever an earlier delivery did.
+        suppressed = None;
+    } else if !claimed && suppressed.is_none() {
         suppressed = Some("duplicate delivery of this incident: another delivery announced it");
     }
     if report.status == Status::Rejected {
@@ -333,6 +380,8 @@ async fn contain_in<I: Identity, H: Home>(
     {
         r.applied = Some(Applied {
             incident_id: incident.id.clone(),
+            trigger: trigger.clone(),
+            generation: r.generation,
             plan: plan.clone(),
             at: contained_at,
         });
@@ -350,6 +399,14 @@ async fn contain_in<I: Identity, H: Home>(
         not_before: not_before(contained_at, ctx.config.verify_delay),
         region_hints: hints,
     };
+    // The follow-up is carried out only if the record lists its digest, so the record must be
+    // writable for a hand-off; without a table there is nothing to forge against.
+    let body = super::handoff::encode(&follow_up);
+    let queue = ctx.hand_off && (record.is_some() || !records.enabled);
+    if queue && let Some(r) = record.as_mut() {
+        r.note_hand_off(&body);
+    }
+    let claim_taken = announce && records.enabled && record.is_some();
     // The last wave: record, short notice and hand-off together.
     let (saved, (), handed) = tokio::join!(
         async {
@@ -364,8 +421,14 @@ async fn contain_in<I: Identity, H: Home>(
             }
         },
         async {
-            if ctx.hand_off {
-                Some(super::handoff::hand_off(home, &follow_up, ctx.config.verify_delay).await)
+            if queue {
+                Some(
+                    home.hand_off(
+                        &body,
+                        ctx.config.verify_delay.min(super::handoff::MAX_DELAY),
+                    )
+                    .await,
+                )
             } else {
                 None
             }
@@ -373,6 +436,10 @@ async fn contain_in<I: Identity, H: Home>(
     );
     if let Err(e) = saved {
         report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
+    }
+    if claim_taken && matches!(report.notification, Notification::Failed { .. }) {
+        // Lambda retries the failed notice; the retry must not find it claimed.
+        records.release(record.as_ref(), &claim).await;
     }
     follow_up.report.notification = report.notification.clone();
     match handed {
@@ -396,10 +463,18 @@ async fn contain_in<I: Identity, H: Home>(
                 follow_up: Some(follow_up),
             }
         }
-        None => Contained {
-            report,
-            follow_up: Some(follow_up),
-        },
+        None => {
+            if ctx.hand_off {
+                report.follow_through = Some(
+                    "inline: the incident record could not be read, so nothing was queued".into(),
+                );
+                follow_up.report.follow_through = report.follow_through.clone();
+            }
+            Contained {
+                report,
+                follow_up: Some(follow_up),
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use tracing::{Instrument, info, info_span};
 use super::contain::Home;
 use super::verify::{self, Later};
 use super::{Context, Plan, Responder, Step, guard, locate, pivots};
+use crate::error::Error;
 use crate::incident::{AccountId, Incident};
 use crate::investigation::{self, Window};
 use crate::ports::{ActivityLog, Identity};
@@ -35,30 +36,56 @@ impl FollowUp {
     pub const VERSION: u32 = 1;
 }
 
-/// Runs the follow-through and returns the full report (also on failure).
+/// Where a follow-up came from.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// This process's own contain phase (the command line, or a failed hand-off).
+    Inline,
+    /// The follow-up queue, with the message body as received: carried out only if the
+    /// incident record lists its digest (the function handed it off itself).
+    Queue(&'a str),
+}
+
+/// Runs the follow-through and returns the full report (also when containment fails). An error
+/// means the follow-up was not carried out at all (not ours, or not verifiable yet).
 pub async fn follow_through<C: Home + ActivityLog>(
     cloud: &C,
     f: FollowUp,
     ctx: &Context<'_>,
-) -> Report
+    origin: Origin<'_>,
+) -> Result<Report, Error>
 where
     C::Member: ActivityLog,
 {
     let span =
         info_span!("follow_through", incident_id = %f.incident.id, access_key_id = %f.incident.key);
     async {
+        if let Origin::Queue(body) = origin {
+            let records = Records::new(cloud, ctx.config);
+            if records.enabled {
+                let account = f
+                    .member_account
+                    .clone()
+                    .unwrap_or_else(|| ctx.responder.account.clone());
+                let record = records.load(&account, &f.incident.key).await;
+                if !record.is_some_and(|r| r.handed_off(body)) {
+                    return Err(Error::BadEvent(
+                        "follow-up not handed off by this function (no matching digest in the incident record): nothing done".into(),
+                    ));
+                }
+            }
+        }
         let Some(account) = f.member_account.clone() else {
-            return follow_in(cloud, cloud, f, ctx).await;
+            return Ok(follow_in(cloud, cloud, f, ctx).await);
         };
-        let Some(members) = &ctx.config.members else {
-            let mut report = f.report;
-            report.record(Step::EnterAccount, Outcome::Failed, format!("account {account} is no longer configured as a member account"), Utc::now());
-            report.status = Status::Failed;
-            super::notify::notify(cloud, &mut report).await;
-            return report;
+        let Some(members) = ctx.config.members.as_ref().filter(|m| m.allows(&account)) else {
+            return Err(Error::BadEvent(format!(
+                "follow-up for account {account}, which KILLSWITCH_MEMBER_* does not allow: nothing done"
+            )));
         };
         let role_arn = locate::member_role_arn(&account, members, ctx);
-        match cloud.enter(&role_arn, &members.external_id, &locate::session_name(&f.incident)).await {
+        let session = locate::session_name(&f.incident);
+        Ok(match cloud.enter(&role_arn, &members.external_id, &session).await {
             Ok(entered) => {
                 let responder = Responder::from_arn(account.clone(), &entered.arn);
                 let member_ctx = Context { responder: &responder, ..*ctx };
@@ -71,7 +98,7 @@ where
                 super::notify::notify(cloud, &mut report).await;
                 report
             }
-        }
+        })
     }
     .instrument(span)
     .await
@@ -174,15 +201,13 @@ where
         member_account.as_ref(),
     );
     let mut record = records.load(&account, &incident.key).await;
-    if records
-        .claim(record.as_ref(), &format!("full:{}", incident.id))
-        .await
-    {
+    let claim = format!("full:{}", incident.id);
+    // An outcome that needs a human is never silenced by an earlier notice.
+    let must_tell = matches!(report.status, Status::Failed | Status::Contested);
+    if must_tell || records.claim(record.as_ref(), &claim).await {
         super::notify::notify(home, &mut report).await;
-        if matches!(report.notification, Notification::Failed { .. }) {
-            records
-                .release(record.as_ref(), &format!("full:{}", incident.id))
-                .await;
+        if !must_tell && matches!(report.notification, Notification::Failed { .. }) {
+            records.release(record.as_ref(), &claim).await;
         }
     } else {
         info!(
@@ -195,14 +220,22 @@ where
                 .into(),
         };
     }
-    if let Some(r) = record.as_mut()
-        && report
+    if let Some(r) = record.as_mut() {
+        if report
             .verification
             .as_ref()
             .is_some_and(|v: &Verification| v.holds)
-    {
-        r.verified_at = Some(Utc::now());
-        r.notices.push(format!("full:{}", incident.id));
+        {
+            r.verified_at = Some(Utc::now());
+        }
+        if let Notification::Sent { .. } = report.notification {
+            r.notices.push(claim);
+        }
+        if let Investigation::Ran(a) = &report.investigation
+            && r.first_pass_event_ids.is_empty()
+        {
+            r.first_pass_event_ids = a.event_ids.clone();
+        }
         if let Err(e) = records.save(r).await {
             report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
         }

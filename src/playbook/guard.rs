@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::incident::{AccountId, Incident, KeyKind, Principal, Trigger};
 use crate::policy;
 use crate::ports::{Identity, KeyStatus, KeyUsage, PolicyTarget};
+use crate::record::IncidentRecord;
 use crate::report::{Outcome, Report, Status};
 
 /// The state before containment of the user the trigger names: it decides nothing, it only
@@ -27,6 +28,9 @@ pub struct Reads {
     pub user_before: Option<UserBefore>,
     /// The role's revocation policy now: needed to never move the cutoff backwards.
     pub role_policy: Option<Result<Option<String>, Error>>,
+    /// The incident record, when it was read in this wave (the function's own account, with a
+    /// table): `Some(None)` = read, nothing usable.
+    pub record: Option<Option<IncidentRecord>>,
 }
 
 /// One concurrent wave: the key's account, its owner, and the state the writes will change.
@@ -42,6 +46,7 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
             usage: None,
             user_before: None,
             role_policy: None,
+            record: None,
         };
     }
     let key = &incident.key;
@@ -90,6 +95,7 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
         usage,
         user_before,
         role_policy,
+        record: None,
     }
 }
 

@@ -5,22 +5,18 @@ use std::time::Duration;
 
 use super::follow::FollowUp;
 use crate::error::Error;
-use crate::ports::FollowUpQueue;
 
 /// SQS delays a message by at most 15 minutes.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
-pub async fn hand_off<Q: FollowUpQueue>(
-    queue: &Q,
-    follow_up: &FollowUp,
-    delay: Duration,
-) -> Result<(), Error> {
-    let body = serde_json::to_string(follow_up).map_err(|e| Error::BadEvent(e.to_string()))?;
-    queue.hand_off(&body, delay.min(MAX_DELAY)).await
+/// The message body; its digest goes into the incident record before it is sent.
+pub fn encode(follow_up: &FollowUp) -> String {
+    serde_json::to_string(follow_up).unwrap_or_default()
 }
 
 /// Reads a queue message back. Only this function writes the queue (its policy says so), but
-/// the body is still checked like any input.
+/// anyone allowed to invoke the function can hand it an SQS-shaped event: the body is checked
+/// like any input here, and against the incident record's hand-off digests before it acts.
 pub fn parse(body: &str) -> Result<FollowUp, Error> {
     let f: FollowUp = serde_json::from_str(body)
         .map_err(|e| Error::BadEvent(format!("follow-up message: {e}")))?;

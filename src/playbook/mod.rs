@@ -231,7 +231,13 @@ where
     match contained.pop() {
         Some(contain::Contained {
             follow_up: Some(f), ..
-        }) => follow_through(cloud, f, ctx).await,
+        }) => follow_through(cloud, f, ctx, follow::Origin::Inline)
+            .await
+            .unwrap_or_else(|e| {
+                let mut r = Report::new(incident, dry_run(incident, ctx), ctx.now);
+                r.summary = e.chain();
+                r
+            }),
         Some(c) => c.report,
         None => Report::new(incident, dry_run(incident, ctx), ctx.now),
     }

@@ -23,8 +23,16 @@ async fn contain_only<C: Identity>(
     let decided = guard::decide(incident, &reads, ctx, &mut report);
     let mut plan = None;
     if let Some(decided) = &decided {
-        let in_force =
-            contain::apply(cloud, incident, decided, Some(&reads), dry_run, &mut report).await;
+        let in_force = contain::apply(
+            cloud,
+            incident,
+            decided,
+            Some(&reads),
+            None,
+            dry_run,
+            &mut report,
+        )
+        .await;
         let plan = plan.insert(in_force);
         if !dry_run && report.status != Status::KeyNotFound {
             let mut v = verify::immediate(cloud, &incident.key, plan).await;

@@ -12,16 +12,21 @@ use crate::report::Outcome;
 
 pub const PERMISSIONS: &[&str] = &["iam:GetRolePolicy", "iam:PutRolePolicy"];
 
-/// What to write, from the policy in place (read in the guard's wave) and the incident.
+/// What to write, from the policy in place (read in the guard's wave), the cutoff killswitch
+/// itself wrote for this role (incident record) and the incident.
 pub fn decide(
     existing: Option<DateTime<Utc>>,
+    ours: Option<DateTime<Utc>>,
     wanted: DateTime<Utc>,
     first_seen: Option<DateTime<Utc>>,
 ) -> CutoffDecision {
-    match (existing, first_seen) {
-        // The leaked session was issued before the key was first seen in use: a cutoff at or
-        // after that moment already denies it.
-        (Some(current), Some(seen)) if current >= seen => CutoffDecision::Keep(current),
+    match (existing, ours, first_seen) {
+        // The leaked session was issued at or before the key was first seen in use, so a cutoff
+        // after that moment denies it (`DateLessThan` is strict). Only a cutoff killswitch wrote
+        // counts: one the key's holder planted may sit just before the sessions it still uses.
+        (Some(current), Some(ours), Some(seen)) if current == ours && current > seen => {
+            CutoffDecision::Keep(current)
+        }
         _ => policy::decide_cutoff(existing, wanted),
     }
 }
@@ -32,6 +37,7 @@ pub async fn apply<C: Identity>(
     role: &str,
     cutoff: DateTime<Utc>,
     existing: &Result<Option<String>, Error>,
+    ours: Option<DateTime<Utc>>,
     first_seen: Option<DateTime<Utc>>,
     dry_run: bool,
 ) -> (Outcome, String, DateTime<Utc>) {
@@ -40,7 +46,7 @@ pub async fn apply<C: Identity>(
         // Without the current cutoff we cannot promise not to move it backwards.
         Err(e) => return (Outcome::Failed, e.chain(), cutoff),
     };
-    match decide(existing, cutoff, first_seen) {
+    match decide(existing, ours, cutoff, first_seen) {
         CutoffDecision::Keep(current) => (
             Outcome::AlreadyDone,
             format!(

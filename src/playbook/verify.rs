@@ -73,7 +73,8 @@ pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
         }
         Plan::Role { role, cutoff } => {
             let existing = revoke_role::read_policy(cloud, role).await;
-            let (o, d, _) = revoke_role::apply(cloud, role, *cutoff, &existing, None, false).await;
+            let (o, d, _) =
+                revoke_role::apply(cloud, role, *cutoff, &existing, None, None, false).await;
             if o == Outcome::Failed {
                 vec![d]
             } else {

@@ -232,13 +232,24 @@ pub struct Activity {
     pub notable_counts: BTreeMap<Category, usize>,
     /// Credentials the attacker minted, newest first.
     pub pivots: Vec<PivotReport>,
+    /// CloudTrail event IDs read (at most `MAX_EVENT_IDS`), kept in the incident record, not in
+    /// the report.
+    #[serde(skip)]
+    pub event_ids: Vec<String>,
 }
 
 const MAX_DISTINCT: usize = 500;
+/// Event IDs kept per investigation: ~40 bytes each, well inside a DynamoDB item's 400 KB.
+pub const MAX_EVENT_IDS: usize = 5000;
 
 impl Activity {
     pub fn add(&mut self, call: &ApiCall) {
         self.total_events += 1;
+        if let Some(id) = &call.event_id
+            && self.event_ids.len() < MAX_EVENT_IDS
+        {
+            self.event_ids.push(id.clone());
+        }
         bump(
             &mut self.by_event,
             format!("{}:{}", short_source(&call.event_source), call.event_name),

@@ -385,6 +385,7 @@ mod tests {
         let mut a = Activity::default();
         for i in 0..(MAX_DISTINCT + 50) {
             a.add(&ApiCall {
+                event_id: Some(format!("e{i}")),
                 time: Utc::now(),
                 event_name: "ListUsers".into(),
                 event_source: "iam.amazonaws.com".into(),
@@ -398,6 +399,7 @@ mod tests {
             });
         }
         assert_eq!(a.total_events, MAX_DISTINCT + 50);
+        assert_eq!(a.event_ids.len(), MAX_DISTINCT + 50);
         assert_eq!(a.source_ips.len(), MAX_DISTINCT + 1);
         assert_eq!(a.source_ips.get("(other)"), Some(&50));
         assert_eq!(a.denied.get("ListUsers"), Some(&(MAX_DISTINCT + 50)));

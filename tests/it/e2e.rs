@@ -13,6 +13,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_iam::config::Credentials;
 use aws_sdk_iam::types::StatusType;
 use killswitch::aws::AwsClients;
+use killswitch::aws::sandbox::{AttackerAction, Creds, Sandbox};
 use killswitch::incident::AccessKeyId;
 use killswitch::policy;
 use killswitch::ports::{Identity, PolicyTarget};
@@ -85,41 +86,12 @@ impl World {
     async fn new() -> Self {
         let admin_sdk = sdk(&admin()).await;
         let iam = aws_sdk_iam::Client::new(&admin_sdk);
-        let sns = aws_sdk_sns::Client::new(&admin_sdk);
         let sqs = aws_sdk_sqs::Client::new(&admin_sdk);
         let fn_user = unique("killswitch-fn");
-        let function_key = create_user_with_key(&iam, &fn_user, &["*"]).await;
-        let name = unique("oncall");
-        let topic_arn = sns
-            .create_topic()
-            .name(&name)
-            .send()
+        let function_key = create_user_with_key(&fn_user, &["*"]).await;
+        let (topic_arn, queue_url) = sandbox()
             .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn =
-            attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
+            .create_inbox(&unique("oncall"))
             .await
             .unwrap();
         Self {
@@ -190,21 +162,10 @@ impl World {
 
     /// The next SNS message of any kind, short notices included.
     async fn inbox_any(&self) -> (String, String) {
+        let sandbox = sandbox().await;
         for _ in 0..5 {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .wait_time_seconds(2)
-                .send()
-                .await
-                .unwrap();
-            if let Some(m) = got.messages().first() {
-                let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                return (
-                    envelope["Subject"].as_str().unwrap_or_default().to_owned(),
-                    envelope["Message"].as_str().unwrap_or_default().to_owned(),
-                );
+            if let Some(got) = sandbox.receive(&self.queue_url, 2).await.unwrap() {
+                return got;
             }
         }
         panic!("no SNS summary reached the on-call queue");
@@ -234,29 +195,36 @@ impl World {
     }
 }
 
-async fn create_user_with_key(iam: &aws_sdk_iam::Client, user: &str, actions: &[&str]) -> Key {
-    iam.create_user().user_name(user).send().await.unwrap();
-    let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]});
-    iam.put_user_policy()
-        .user_name(user)
-        .policy_name("work")
-        .policy_document(doc.to_string())
-        .send()
+/// The drill harness (`killswitch::aws::sandbox`), as the local AWS's admin: the end-to-end
+/// tests plant and attack with the same code the drills use.
+async fn sandbox() -> Sandbox {
+    Sandbox::new(&sdk(&admin()).await)
+}
+
+impl From<Creds> for Key {
+    fn from(c: Creds) -> Self {
+        Key {
+            id: c.access_key_id.clone(),
+            secret: c.secret().to_owned(),
+            token: c.session_token().map(str::to_owned),
+        }
+    }
+}
+
+impl From<&Key> for Creds {
+    fn from(k: &Key) -> Self {
+        Creds::new(k.id.clone(), k.secret.clone(), k.token.clone())
+    }
+}
+
+/// A user with an inline allow policy (`drill-canary`) and one access key.
+async fn create_user_with_key(user: &str, actions: &[&str]) -> Key {
+    sandbox()
         .await
-        .unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name(user)
-        .send()
+        .create_user(user, actions)
         .await
         .unwrap()
-        .access_key
-        .unwrap();
-    Key {
-        id: key.access_key_id,
-        secret: key.secret_access_key,
-        token: None,
-    }
+        .into()
 }
 
 /// A session of `role_arn` assumed with `key` (and an external ID when the role demands one).
@@ -266,45 +234,22 @@ async fn assume(
     session: &str,
     external_id: Option<&str>,
 ) -> Result<Key, String> {
-    let out = aws_sdk_sts::Client::new(&sdk(key).await)
-        .assume_role()
-        .role_arn(role_arn)
-        .role_session_name(session)
-        .set_external_id(external_id.map(str::to_owned))
-        .send()
+    sandbox()
         .await
-        .map_err(|e| format!("{e:?}"))?;
-    let c = out
-        .credentials
-        .ok_or("AssumeRole returned no credentials")?;
-    Ok(Key {
-        id: c.access_key_id,
-        secret: c.secret_access_key,
-        token: Some(c.session_token),
-    })
+        .assume_role_as(&key.into(), role_arn, session, external_id)
+        .await
+        .map(Key::from)
 }
 
 /// A role that `trusted` may assume, allowed to list IAM.
-async fn create_role(iam: &aws_sdk_iam::Client, role: &str, trusted: &str) {
-    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"AWS": trusted}, "Action": "sts:AssumeRole"}]});
-    iam.create_role()
-        .role_name(role)
-        .assume_role_policy_document(trust.to_string())
-        .send()
+async fn create_role(role: &str, trusted: &str) {
+    sandbox()
         .await
-        .unwrap();
-    let allow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}]});
-    iam.put_role_policy()
-        .role_name(role)
-        .policy_name("work")
-        .policy_document(allow.to_string())
-        .send()
+        .create_role(role, trusted, &["iam:List*"])
         .await
         .unwrap();
 }
 
-/// (event name, error code) of every event recorded for a key in us-east-1, newest first.
 async fn lookup(key: &str) -> Vec<(String, Option<String>)> {
     let ct = aws_sdk_cloudtrail::Client::new(&sdk(&admin()).await);
     let mut out = Vec::new();
@@ -346,22 +291,13 @@ async fn lookup(key: &str) -> Vec<(String, Option<String>)> {
 
 /// What the attacker gets back for a call signed with `key`: "ok" or the error code.
 async fn attacker_call(key: &Key) -> String {
-    let iam = aws_sdk_iam::Client::new(&sdk(key).await);
-    match iam.list_users().send().await {
+    match sandbox()
+        .await
+        .attack(&key.into(), AttackerAction::ListUsers, "")
+        .await
+    {
         Ok(_) => "ok".into(),
-        Err(e) => {
-            if let Some(code) = aws_sdk_iam::error::ProvideErrorMetadata::code(&e) {
-                return code.to_owned();
-            }
-            // moto's authentication errors use <ErrorResponse><Errors><Error>, which the SDK's
-            // awsQuery parser does not read: take the code from the raw body kept in the error.
-            let text = format!("{e:?}");
-            text.split("<Code>")
-                .nth(1)
-                .and_then(|t| t.split("</Code>").next())
-                .unwrap_or("unknown")
-                .to_owned()
-        }
+        Err(code) => code,
     }
 }
 
@@ -398,12 +334,8 @@ async fn user_key_triggers_contain_the_key_and_the_leaked_key_is_refused() {
     ] {
         let w = World::new().await;
         let user = unique("leaky");
-        let leaked = create_user_with_key(
-            &w.iam,
-            &user,
-            &["iam:List*", "iam:Get*", "sts:GetCallerIdentity"],
-        )
-        .await;
+        let leaked =
+            create_user_with_key(&user, &["iam:List*", "iam:Get*", "sts:GetCallerIdentity"]).await;
         assert_eq!(
             attacker_call(&leaked).await,
             "ok",
@@ -456,7 +388,7 @@ async fn stolen_role_session_is_revoked_by_the_token_issue_time_deny() {
     let sts = aws_sdk_sts::Client::new(&sdk(&admin()).await);
     // moto does not let an account-root principal stand for its users: name the caller.
     let caller = sts.get_caller_identity().send().await.unwrap().arn.unwrap();
-    create_role(&w.iam, &role, &caller).await;
+    create_role(&role, &caller).await;
     let session = assume(
         &admin(),
         &format!("arn:aws:iam::123456789012:role/{role}"),
@@ -497,7 +429,7 @@ async fn stolen_role_session_is_revoked_by_the_token_issue_time_deny() {
 async fn deactivation_alone_refuses_the_key() {
     let w = World::new().await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let clients = AwsClients::from_sdk_config(&sdk(&w.function_key).await, &w.topic_arn);
     clients
         .deactivate_key(&user, &AccessKeyId::parse(&leaked.id).unwrap())
@@ -512,7 +444,7 @@ async fn deactivation_alone_refuses_the_key() {
             .unwrap()
             .policy_names()
             .iter()
-            .all(|p| p == "work")
+            .all(|p| p == "drill-canary")
     );
     assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
 }
@@ -522,7 +454,7 @@ async fn deactivation_alone_refuses_the_key() {
 async fn deny_policy_alone_refuses_the_key() {
     let w = World::new().await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let clients = AwsClients::from_sdk_config(&sdk(&w.function_key).await, &w.topic_arn);
     clients
         .put_policy(
@@ -553,7 +485,7 @@ async fn sample_finding_and_dry_run_make_zero_iam_writes() {
     assert!(subject.contains("SAMPLE"), "{subject}");
 
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let (code, report, stderr) = w.respond(
         &fixture("manual-request-dry-run.json", &leaked.id, &user),
         &[],
@@ -585,7 +517,7 @@ async fn sample_finding_and_dry_run_make_zero_iam_writes() {
 async fn replay_is_a_no_op_and_bad_input_exits_2_without_calls() {
     let w = World::new().await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let event = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);
     assert_eq!(w.respond(&event, &[]).0, 0);
     let writes_once = w
@@ -625,7 +557,7 @@ async fn replay_is_a_no_op_and_bad_input_exits_2_without_calls() {
 async fn protected_principal_is_refused_with_zero_writes() {
     let w = World::new().await;
     let user = unique("break-glass");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let (code, report, stderr) = w.respond_with(
         &fixture("manual-request.json", &leaked.id, &user),
         &[],
@@ -816,7 +748,6 @@ async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
     let w = World::new().await;
     let user = unique("leaky");
     let leaked = create_user_with_key(
-        &w.iam,
         &user,
         &[
             "iam:List*",
@@ -827,12 +758,7 @@ async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
     )
     .await;
     let role = unique("pivot-role");
-    create_role(
-        &w.iam,
-        &role,
-        &format!("arn:aws:iam::123456789012:user/{user}"),
-    )
-    .await;
+    create_role(&role, &format!("arn:aws:iam::123456789012:user/{user}")).await;
 
     // The attacker, with the leaked key: a second key for persistence, and a role hop.
     let attacker = sdk(&leaked).await;
@@ -1012,7 +938,7 @@ async fn drills_refuse_to_run_without_the_local_aws_or_an_explicit_account() {
 async fn status_and_restore_undo_only_what_killswitch_placed() {
     let w = World::new().await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     assert_eq!(
         w.respond(&fixture("manual-request.json", &leaked.id, &user), &[])
             .0,
@@ -1091,7 +1017,7 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
         .unwrap();
     assert_eq!(
         policies.policy_names(),
-        ["work"],
+        ["drill-canary"],
         "restore must leave other policies alone"
     );
     assert_eq!(attacker_call(&leaked).await, "ok");
@@ -1108,7 +1034,7 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
 async fn concurrent_deliveries_to_real_processes_leave_one_consistent_state() {
     let w = World::new().await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let event = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);
     let path = std::env::temp_dir().join(format!("{}.json", unique("event")));
     std::fs::write(&path, event.to_string()).unwrap();
@@ -1158,7 +1084,11 @@ async fn concurrent_deliveries_to_real_processes_leave_one_consistent_state() {
         .unwrap();
     let mut names = policies.policy_names().to_vec();
     names.sort();
-    assert_eq!(names, [policy::USER_POLICY_NAME, "work"], "no stacking");
+    assert_eq!(
+        names,
+        [policy::USER_POLICY_NAME, "drill-canary"],
+        "no stacking"
+    );
     assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
 }
 
@@ -1175,7 +1105,7 @@ async fn refused_and_hanging_endpoints_end_contained_or_loud() {
 
     // SNS refuses connections: the key is still contained, the exit code says the notice failed.
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let sns_down = format!("http://127.0.0.1:{}", closed_port());
     let (code, report, stderr) = w.respond_with(
         &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
@@ -1192,7 +1122,7 @@ async fn refused_and_hanging_endpoints_end_contained_or_loud() {
 
     // IAM refuses connections: nothing contained, exit 1, and the notice still goes out.
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let iam_down = format!("http://127.0.0.1:{}", closed_port());
     let (code, report, stderr) = w.respond_with(
         &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
@@ -1219,7 +1149,7 @@ async fn refused_and_hanging_endpoints_end_contained_or_loud() {
         }
     });
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     let (code, report, stderr) = w.respond_with(
         &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
         &[],
@@ -1333,7 +1263,7 @@ fn fed_runtime_api(
 async fn lambda_mode_answers_the_runtime_api_with_reports_and_typed_errors() {
     let w = World::new().await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     // Popped from the end: the finding first, then a bad payload.
     let events = vec![
         json!({"access_key_id": "not-a-key", "reason": "r", "requested_by": "me"}),
@@ -1503,7 +1433,11 @@ async fn a_member_accounts_key_is_contained_through_the_member_role_template() {
 
     let member_iam = aws_sdk_iam::Client::new(&sdk(&member).await);
     let user = unique("leaky");
-    let leaked = create_user_with_key(&member_iam, &user, &["iam:List*"]).await;
+    let leaked: Key = Sandbox::new(&sdk(&member).await)
+        .create_user(&user, &["iam:List*"])
+        .await
+        .unwrap()
+        .into();
     assert_eq!(attacker_call(&leaked).await, "ok");
     let event = fixture("guardduty-member-account-finding.json", &leaked.id, &user);
     assert_eq!(event["detail"]["accountId"], member_account.as_str());
@@ -1598,7 +1532,7 @@ async fn a_member_accounts_key_is_contained_through_the_member_role_template() {
     };
     let before = lookup(&session.id).await;
     let own_user = unique("leaky");
-    let own = create_user_with_key(&w.iam, &own_user, &["iam:List*"]).await;
+    let own = create_user_with_key(&own_user, &["iam:List*"]).await;
     let (code, report, stderr) = w.respond_with(
         &fixture("guardduty-iam-user-finding.json", &own.id, &own_user),
         &[],
@@ -1722,7 +1656,7 @@ async fn a_trigger_contains_and_hands_off_and_the_queue_brings_the_full_report()
     let w = World::new().await;
     let (queue_url, queue_arn, table) = follow_up_queue_and_table(&w).await;
     let user = unique("leaky");
-    let leaked = create_user_with_key(&w.iam, &user, &["iam:List*"]).await;
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
     attacker_call(&leaked).await;
     let (feed, source) = std::sync::mpsc::channel();
     let (runtime, posted) = fed_runtime_api(source);
@@ -1813,6 +1747,13 @@ async fn a_trigger_contains_and_hands_off_and_the_queue_brings_the_full_report()
         serde_json::from_str(item.item().unwrap()["record"].as_s().unwrap()).unwrap();
     assert_eq!(record["applied"]["plan"]["user"], user.as_str(), "{record}");
     assert!(record["verified_at"].is_string(), "{record}");
+    // The attacker's call, by CloudTrail event ID, for the later sweep to tell new from seen.
+    assert!(
+        record["first_pass_event_ids"]
+            .as_array()
+            .is_some_and(|ids| !ids.is_empty()),
+        "{record}"
+    );
 
     // GuardDuty re-emits the finding: a silent no-op, nothing queued.
     let mut again = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);

@@ -4,6 +4,8 @@
 
 mod adapters;
 mod analysis;
+// The end-to-end tests drive the drill harness (`--features drill`, as the test command does).
+#[cfg(feature = "drill")]
 mod e2e;
 mod faults;
 mod fuzz;

@@ -274,6 +274,17 @@ async fn the_trigger_invocation_hands_off_and_the_queue_invocation_reports_in_fu
             .starts_with("[killswitch] CONTAINED: AKIAIOSFODNN7EXAMPLE")
     );
     assert!(published[1].1.contains("iam:CreateUser"));
+    // The incident record: what was applied, verified, and the first pass's event IDs.
+    let items = app.cloud.state.lock().unwrap().items.clone();
+    let record: Value =
+        serde_json::from_str(&items[&format!("incident#123456789012#{FIXTURE_KEY}")]).unwrap();
+    assert_eq!(record["applied"]["plan"]["user"], "alice", "{record}");
+    assert!(record["verified_at"].is_string(), "{record}");
+    assert_eq!(
+        record["first_pass_event_ids"].as_array().unwrap().len(),
+        1,
+        "{record}"
+    );
 }
 
 #[tokio::test]
@@ -432,6 +443,7 @@ async fn a_recorded_restore_is_left_alone_and_tampering_is_re_contained() {
         &plan,
         "bob@example.com",
         "false positive",
+        false,
     )
     .await;
     assert!(
@@ -488,4 +500,179 @@ async fn a_role_session_key_is_handed_off_like_a_user_key() {
     let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert!(failed.is_empty());
     assert_eq!(reports[0].status, Status::Contained);
+}
+
+#[tokio::test]
+async fn a_redelivery_that_finds_containment_undone_during_its_read_back_is_never_silent() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let published = app.cloud.published().len();
+    // The re-emit's first wave sees containment in place; the attacker undoes it right before
+    // the read-back.
+    let reads = app.cloud.state.lock().unwrap().key_reads;
+    app.cloud.state.lock().unwrap().tamper_on_key_read = Some(reads + 2);
+    let mut re_emit = event("guardduty-iam-user-finding.json");
+    re_emit["detail"]["updatedAt"] = json!((Utc::now() + TimeDelta::hours(6)).to_rfc3339());
+    let r = deliver(&app, re_emit).await;
+    assert_eq!(r.reports[0].status, Status::Contested, "{:?}", r.reports[0]);
+    assert!(matches!(
+        r.reports[0].notification,
+        Notification::Sent { .. }
+    ));
+    assert_eq!(app.cloud.published().len(), published + 1);
+    assert!(
+        app.cloud
+            .published()
+            .last()
+            .unwrap()
+            .0
+            .contains("CONTESTED")
+    );
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+}
+
+#[tokio::test]
+async fn a_hand_crafted_follow_up_is_refused_and_changes_nothing() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.cloud
+        .add_user_key("bob", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    // Whoever may invoke the function sends an SQS-shaped event naming the real queue, with
+    // a follow-up that puts a deny on bob instead.
+    let (body, delay) = app.cloud.state.lock().unwrap().queued.remove(0);
+    let mut forged: Value = serde_json::from_str(&body).unwrap();
+    forged["plan"]["user"] = json!("bob");
+    app.cloud
+        .state
+        .lock()
+        .unwrap()
+        .queued
+        .push((forged.to_string(), delay));
+    let writes = app.cloud.writes().len();
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(
+        failed,
+        ["m0"],
+        "refused messages go to the dead-letter queue and alarm"
+    );
+    assert!(reports.is_empty());
+    assert_eq!(app.cloud.writes().len(), writes);
+    assert!(app.cloud.policy("user/bob", USER_POLICY_NAME).is_none());
+    // The genuine one is carried out.
+    app.cloud.state.lock().unwrap().queued.push((body, delay));
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    assert_eq!(reports[0].status, Status::Contained);
+}
+
+#[tokio::test]
+async fn a_cutoff_the_key_holder_planted_is_never_taken_as_covering_the_incident() {
+    let app = lambda(FakeCloud::default());
+    // A well-formed revocation, written by the attacker just after the finding's first-seen
+    // time (2026-11-23T03:14:55Z) and before the sessions it still uses.
+    let planted = policy::revoke_older_sessions(
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T03:20:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    );
+    app.cloud
+        .set_policy("role/ci-deployer", ROLE_POLICY_NAME, &planted);
+    let r = deliver(&app, event("guardduty-assumed-role-finding.json")).await;
+    assert_eq!(r.reports[0].status, Status::Contained);
+    let cutoff = policy::revocation_cutoff(
+        &app.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(cutoff > Utc::now() - TimeDelta::minutes(1), "{cutoff}");
+}
+
+#[tokio::test]
+async fn a_new_finding_for_a_contained_key_is_reported_not_swallowed() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let published = app.cloud.published().len();
+    let mut other = event("guardduty-iam-user-finding.json");
+    other["detail"]["id"] = json!("a-different-finding-for-the-same-key");
+    other["detail"]["type"] = json!("UnauthorizedAccess:IAMUser/TorIPCaller");
+    let r = deliver(&app, other).await;
+    assert_eq!(r.reports[0].status, Status::AlreadyContained);
+    assert!(matches!(
+        r.reports[0].notification,
+        Notification::Sent { .. }
+    ));
+    assert_eq!(app.cloud.published().len(), published + 1);
+    assert_eq!(
+        app.cloud.state.lock().unwrap().queued.len(),
+        1,
+        "investigated again"
+    );
+}
+
+#[tokio::test]
+async fn an_unsent_full_report_is_retried_by_the_queue() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let message = app.cloud.state.lock().unwrap().queued[0].clone();
+    app.cloud.fail("sns:Publish", "InternalError");
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(failed, ["m0"]);
+    assert!(matches!(
+        reports[0].notification,
+        Notification::Failed { .. }
+    ));
+    // SQS delivers it again; SNS is back; the claim was given back, so it goes out.
+    app.cloud.state.lock().unwrap().fail.clear();
+    app.cloud.state.lock().unwrap().queued.push(message);
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    assert!(matches!(reports[0].notification, Notification::Sent { .. }));
+}
+
+#[tokio::test]
+async fn a_restore_that_cannot_be_recorded_changes_nothing_without_force() {
+    let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let key = killswitch::incident::AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let state = killswitch::oncall::status(&app.cloud, &key, Some("alice"), None)
+        .await
+        .unwrap();
+    let plan = killswitch::oncall::restore_plan(&state);
+    app.cloud.fail("dynamodb:PutItem", "AccessDeniedException");
+    let refused = killswitch::oncall::restore(
+        &app.cloud,
+        &app.config,
+        &key,
+        &plan,
+        "bob@example.com",
+        "oops",
+        false,
+    )
+    .await;
+    assert!(!refused.recorded && refused.done.is_empty(), "{refused:?}");
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+    let forced = killswitch::oncall::restore(
+        &app.cloud,
+        &app.config,
+        &key,
+        &plan,
+        "bob@example.com",
+        "oops",
+        true,
+    )
+    .await;
+    assert!(!forced.recorded && forced.failed.is_empty(), "{forced:?}");
+    assert_eq!(
+        app.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Active)
+    );
 }

@@ -478,6 +478,7 @@ impl Notifier for FakeCloud {
 
 pub fn api_call(name: &str, time: DateTime<Utc>, error: Option<&str>) -> ApiCall {
     ApiCall {
+        event_id: Some(format!("{name}-{}", time.timestamp_millis())),
         time,
         event_name: name.into(),
         event_source: "iam.amazonaws.com".into(),

@@ -1,0 +1,179 @@
+//! GuardDuty findings as EventBridge delivers them (camelCase), samples recognised.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::incident::{
+    AccessKeyId, Incident, Principal, Received, SampleFinding, Trigger, truncate,
+};
+
+use super::{SAMPLE_PLACEHOLDER_PREFIX, iam_name, optional_account};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Finding {
+    id: String,
+    #[serde(rename = "type")]
+    finding_type: String,
+    account_id: Option<String>,
+    region: Option<String>,
+    severity: Option<f64>,
+    updated_at: Option<String>,
+    resource: FindingResource,
+    #[serde(default)]
+    service: FindingService,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FindingResource {
+    resource_type: Option<String>,
+    access_key_details: Option<AccessKeyDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AccessKeyDetails {
+    pub(super) access_key_id: Option<String>,
+    pub(super) principal_id: Option<String>,
+    pub(super) user_name: Option<String>,
+    pub(super) user_type: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FindingService {
+    additional_info: Option<Value>,
+    count: Option<u64>,
+    action: Option<Value>,
+    event_first_seen: Option<String>,
+}
+
+pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
+    let finding: Finding = serde_json::from_value(event.detail)
+        .map_err(|e| Error::BadEvent(format!("GuardDuty finding detail: {e}")))?;
+    let details = finding.resource.access_key_details.as_ref();
+    let placeholder = details.is_some_and(|d| {
+        [&d.access_key_id, &d.user_name, &d.principal_id]
+            .iter()
+            .any(|f| {
+                f.as_deref()
+                    .is_some_and(|v| v.starts_with(SAMPLE_PLACEHOLDER_PREFIX))
+            })
+    });
+    if placeholder || is_sample_marker(finding.service.additional_info.as_ref()) {
+        return Ok(Received::Sample(SampleFinding {
+            finding_id: truncate(&finding.id, 128),
+            finding_type: truncate(&finding.finding_type, 128),
+            account: finding.account_id.or(event.account),
+        }));
+    }
+    let resource_type = finding.resource.resource_type.as_deref().unwrap_or("");
+    if resource_type != "AccessKey" {
+        return Err(Error::BadEvent(format!(
+            "GuardDuty finding {} has resourceType {:?}; only AccessKey findings are acted on",
+            truncate(&finding.id, 64),
+            truncate(resource_type, 32)
+        )));
+    }
+    let details = details.ok_or_else(|| {
+        Error::BadEvent("GuardDuty finding has no resource.accessKeyDetails".into())
+    })?;
+    let key = AccessKeyId::parse(details.access_key_id.as_deref().unwrap_or(""))?;
+    let principal = guardduty_principal(details)?;
+    let account = optional_account(finding.account_id.as_deref().or(event.account.as_deref()))?;
+    let remote_ip = finding
+        .service
+        .action
+        .as_ref()
+        .and_then(|a| a.pointer("/awsApiCallAction/remoteIpDetails/ipAddressV4"))
+        .and_then(Value::as_str)
+        .map(|s| truncate(s, 64));
+    let version = finding
+        .updated_at
+        .clone()
+        .or_else(|| finding.service.count.map(|c| c.to_string()))
+        .unwrap_or_default();
+    Ok(Received::Incidents(vec![Incident {
+        id: format!(
+            "guardduty:{}:{}",
+            truncate(&finding.id, 128),
+            truncate(&version, 40)
+        ),
+        trigger: Trigger::GuardDuty {
+            finding_id: truncate(&finding.id, 128),
+            finding_type: truncate(&finding.finding_type, 128),
+            severity: finding.severity,
+            count: finding.service.count,
+            updated_at: finding.updated_at.map(|s| truncate(&s, 40)),
+            region: finding.region.or(event.region).map(|s| truncate(&s, 32)),
+            remote_ip,
+        },
+        key,
+        principal,
+        account,
+        dry_run: false,
+        first_seen: finding
+            .service
+            .event_first_seen
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+    }]))
+}
+
+/// GuardDuty marks samples as `"sample": true` and/or `"value": "{\"sample\":true}"`.
+pub(super) fn is_sample_marker(info: Option<&Value>) -> bool {
+    let Some(info) = info else { return false };
+    let truthy = |v: &Value| v.as_bool() == Some(true) || v.as_str() == Some("true");
+    if info.get("sample").is_some_and(truthy) {
+        return true;
+    }
+    info.get("value")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .is_some_and(|v| v.get("sample").is_some_and(truthy))
+}
+
+pub(super) fn guardduty_principal(d: &AccessKeyDetails) -> Result<Principal, Error> {
+    let user_name = d.user_name.as_deref().filter(|s| !s.is_empty());
+    Ok(match d.user_type.as_deref() {
+        Some("IAMUser") => match user_name {
+            Some(name) => Principal::IamUser {
+                user_name: iam_name(name, 128, "userName")?,
+            },
+            None => Principal::Unresolved,
+        },
+        Some("AssumedRole") => {
+            let raw = user_name.ok_or_else(|| {
+                Error::BadEvent("AssumedRole finding without accessKeyDetails.userName".into())
+            })?;
+            // GuardDuty puts the role name here; some producers write "Role/Session".
+            let (role, session_in_name) = match raw.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (raw, None),
+            };
+            let session = d
+                .principal_id
+                .as_deref()
+                .and_then(|p| p.split_once(':'))
+                .map(|(_, s)| s)
+                .or(session_in_name)
+                .map(|s| truncate(s, 64));
+            Principal::AssumedRole {
+                role_name: iam_name(role, 64, "role name")?,
+                session_name: session,
+            }
+        }
+        Some("Root") => Principal::Root,
+        Some(other) => Principal::Other {
+            user_type: truncate(other, 32),
+        },
+        None => Principal::Other {
+            user_type: "unknown".into(),
+        },
+    })
+}

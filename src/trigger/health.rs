@@ -1,0 +1,133 @@
+//! AWS Health `RISK` events, in both known shapes.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::incident::{AccessKeyId, Incident, Principal, Received, Trigger, truncate};
+
+use super::{HEALTH_RISK_CODES, iam_name, optional_account};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDetail {
+    event_arn: String,
+    service: Option<String>,
+    event_type_code: String,
+    start_time: Option<String>,
+    #[serde(default)]
+    event_metadata: HealthMetadata,
+    #[serde(default)]
+    affected_entities: Vec<AffectedEntity>,
+    affected_account: Option<String>,
+    backup_event: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct HealthMetadata {
+    account_id: Option<String>,
+    public_key: Option<String>,
+    user_name: Option<String>,
+    exposed_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AffectedEntity {
+    entity_value: Option<String>,
+}
+
+pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
+    let detail: HealthDetail = serde_json::from_value(event.detail)
+        .map_err(|e| Error::BadEvent(format!("AWS Health event detail: {e}")))?;
+    if let Some(service) = detail.service.as_deref().filter(|s| *s != "RISK") {
+        return Err(Error::BadEvent(format!(
+            "AWS Health event for service {:?}; only RISK events are acted on",
+            truncate(service, 32)
+        )));
+    }
+    if !HEALTH_RISK_CODES.contains(&detail.event_type_code.as_str()) {
+        return Err(Error::BadEvent(format!(
+            "AWS Health event type {:?} is not a credential-risk event",
+            truncate(&detail.event_type_code, 64)
+        )));
+    }
+    let meta = &detail.event_metadata;
+    // Newest shape first: eventMetadata.publicKey, then affectedEntities, then resources.
+    let candidates = meta
+        .public_key
+        .iter()
+        .chain(
+            detail
+                .affected_entities
+                .iter()
+                .filter_map(|e| e.entity_value.as_ref()),
+        )
+        .chain(event.resources.iter().flatten());
+    let mut keys: Vec<AccessKeyId> = Vec::new();
+    for raw in candidates {
+        if let Ok(key) = AccessKeyId::parse(raw.trim())
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+        }
+    }
+    if keys.is_empty() {
+        return Err(Error::BadEvent(format!(
+            "AWS Health event {} names no access key ID (eventMetadata.publicKey, affectedEntities, resources)",
+            truncate(&detail.event_arn, 128)
+        )));
+    }
+    let account = optional_account(
+        meta.account_id
+            .as_deref()
+            .or(detail.affected_account.as_deref())
+            .or(event.account.as_deref()),
+    )?;
+    let meta_user = match meta.user_name.as_deref().filter(|s| !s.is_empty()) {
+        Some(name) => Some(iam_name(name, 128, "eventMetadata.userName")?),
+        None => None,
+    };
+    let public_key = meta.public_key.as_deref().map(str::trim);
+    let start_time = detail
+        .start_time
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let event_arn = truncate(&detail.event_arn, 256);
+    let backup_event = detail
+        .backup_event
+        .as_ref()
+        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+    let incidents = keys
+        .into_iter()
+        .map(|key| {
+            // userName describes eventMetadata.publicKey; other keys are resolved through IAM.
+            let principal = match (&meta_user, public_key) {
+                (Some(user), Some(pk)) if pk == key.as_str() => Principal::IamUser {
+                    user_name: user.clone(),
+                },
+                _ => Principal::Unresolved,
+            };
+            Incident {
+                id: format!("health:{event_arn}:{key}"),
+                trigger: Trigger::Health {
+                    event_arn: event_arn.clone(),
+                    event_type_code: detail.event_type_code.clone(),
+                    start_time,
+                    exposed_url: meta.exposed_url.as_deref().map(|u| truncate(u, 256)),
+                    backup_event,
+                },
+                key,
+                principal,
+                account: account.clone(),
+                dry_run: false,
+                first_seen: start_time,
+            }
+        })
+        .collect();
+    Ok(Received::Incidents(incidents))
+}

@@ -1,0 +1,72 @@
+//! A manual request from on-call (`aws lambda invoke` or `killswitch respond`).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::incident::{AccessKeyId, Incident, Principal, Received, Trigger, truncate};
+
+use super::{iam_name, optional_account};
+
+/// The manual request, for the Lambda payload and `killswitch respond` alike.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualRequest {
+    access_key_id: String,
+    user_name: Option<String>,
+    role_name: Option<String>,
+    account_id: Option<String>,
+    reason: String,
+    requested_by: String,
+    dry_run: Option<bool>,
+    request_id: Option<String>,
+}
+
+pub(super) fn manual(value: Value) -> Result<Received, Error> {
+    let req: ManualRequest = serde_json::from_value(value).map_err(|e| {
+        Error::BadEvent(format!(
+            "manual request: {e} (fields: access_key_id, reason, requested_by, optional user_name, role_name, account_id, dry_run, request_id)"
+        ))
+    })?;
+    let key = AccessKeyId::parse(req.access_key_id.trim())?;
+    let requested_by = req.requested_by.trim();
+    let reason = req.reason.trim();
+    if requested_by.is_empty() || reason.is_empty() {
+        return Err(Error::BadEvent(
+            "manual request: requested_by and reason must not be empty".into(),
+        ));
+    }
+    let principal = match (req.user_name.as_deref(), req.role_name.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(Error::BadEvent(
+                "manual request: give user_name or role_name, not both".into(),
+            ));
+        }
+        (Some(user), None) => Principal::IamUser {
+            user_name: iam_name(user, 128, "user_name")?,
+        },
+        (None, Some(role)) => Principal::AssumedRole {
+            role_name: iam_name(role, 64, "role_name")?,
+            session_name: None,
+        },
+        (None, None) => Principal::Unresolved,
+    };
+    let account = optional_account(req.account_id.as_deref())?;
+    let request_id = req
+        .request_id
+        .map(|r| truncate(&r, 128))
+        .unwrap_or_else(|| format!("{key}:{}", truncate(requested_by, 64)));
+    Ok(Received::Incidents(vec![Incident {
+        id: format!("manual:{request_id}"),
+        trigger: Trigger::Manual {
+            request_id,
+            requested_by: truncate(requested_by, 128),
+            reason: truncate(reason, 512),
+        },
+        key,
+        principal,
+        account,
+        dry_run: req.dry_run.unwrap_or(false),
+        first_seen: None,
+    }]))
+}

@@ -1,0 +1,103 @@
+//! Trigger payloads (GuardDuty via EventBridge, AWS Health `RISK` events, manual requests) become
+//! [`Incident`]s here, and nowhere else. Shapes: ../shared/AWS-FACTS.md §2.
+//!
+//! EventBridge delivers GuardDuty findings in camelCase; the PascalCase of `GetFindings` never
+//! appears here. Sample findings are recognised before anything else so they can never reach a
+//! write.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde_json::Value;
+
+mod guardduty;
+mod health;
+mod manual;
+mod security_hub;
+
+use guardduty::guardduty;
+use health::health;
+use manual::manual;
+use security_hub::security_hub;
+
+use crate::error::Error;
+use crate::incident::{AccountId, Received, truncate};
+
+/// Larger inputs are refused before parsing; Lambda's own async limit is 1 MB.
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// The Health event codes that mean "this key is out there".
+pub const HEALTH_RISK_CODES: [&str; 5] = [
+    "AWS_RISK_CREDENTIALS_EXPOSED",
+    "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
+    "AWS_RISK_CREDENTIALS_COMPROMISED",
+    "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
+    "AWS_RISK_IAM_QUARANTINE",
+];
+
+const SAMPLE_PLACEHOLDER_PREFIX: &str = "GeneratedFinding";
+
+/// Parses raw bytes (the CLI's event file).
+pub fn parse_bytes(raw: &[u8]) -> Result<Received, Error> {
+    if raw.len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::BadEvent(format!(
+            "payload is {} bytes; the limit is {MAX_PAYLOAD_BYTES}",
+            raw.len()
+        )));
+    }
+    let value: Value = serde_json::from_slice(raw)
+        .map_err(|e| Error::BadEvent(format!("payload is not valid JSON: {e}")))?;
+    parse(value)
+}
+
+/// Parses a payload Lambda already decoded.
+pub fn parse(value: Value) -> Result<Received, Error> {
+    let Value::Object(map) = &value else {
+        return Err(Error::BadEvent(
+            "payload must be a JSON object (an EventBridge event or a manual request)".into(),
+        ));
+    };
+    if map.contains_key("detail-type") {
+        let event: EventBridgeEvent<Value> = serde_json::from_value(value)
+            .map_err(|e| Error::BadEvent(format!("EventBridge envelope: {e}")))?;
+        match (event.source.as_str(), event.detail_type.as_str()) {
+            ("aws.guardduty", "GuardDuty Finding") => guardduty(event),
+            ("aws.health", "AWS Health Event" | "AWS Health Abuse Event") => health(event),
+            (
+                "aws.securityhub",
+                "Security Hub Findings - Imported" | "Security Hub Findings - Custom Action",
+            ) => security_hub(event),
+            (source, detail_type) => Err(Error::BadEvent(format!(
+                "unsupported event: source {:?}, detail-type {:?}",
+                truncate(source, 64),
+                truncate(detail_type, 64)
+            ))),
+        }
+    } else if map.contains_key("access_key_id") {
+        manual(value)
+    } else {
+        Err(Error::BadEvent(
+            "neither an EventBridge event (no \"detail-type\") nor a manual request (no \"access_key_id\")"
+                .into(),
+        ))
+    }
+}
+
+fn optional_account(raw: Option<&str>) -> Result<Option<AccountId>, Error> {
+    raw.map(AccountId::parse).transpose()
+}
+
+/// IAM user and role names: `[\w+=,.@-]+`, bounded length.
+fn iam_name(raw: &str, max: usize, what: &str) -> Result<String, Error> {
+    let ok = !raw.is_empty()
+        && raw.len() <= max
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(Error::BadEvent(format!(
+            "{what} {:?} is not a valid IAM name ([\\w+=,.@-]{{1,{max}}})",
+            truncate(raw, 64)
+        )))
+    }
+}

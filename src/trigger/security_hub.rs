@@ -1,0 +1,124 @@
+//! Security Hub (ASFF) imports of GuardDuty findings, PascalCase.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::incident::{AccessKeyId, Incident, Received, SampleFinding, Trigger, truncate};
+
+use super::guardduty::{AccessKeyDetails, guardduty_principal};
+use super::{SAMPLE_PLACEHOLDER_PREFIX, optional_account};
+
+/// Security Hub's envelope: ASFF findings, PascalCase (not GuardDuty's EventBridge camelCase).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityHubDetail {
+    findings: Vec<AsffFinding>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AsffFinding {
+    id: String,
+    product_arn: String,
+    aws_account_id: Option<String>,
+    region: Option<String>,
+    #[serde(default)]
+    types: Vec<String>,
+    updated_at: Option<String>,
+    #[serde(default)]
+    product_fields: serde_json::Map<String, Value>,
+    #[serde(default)]
+    resources: Vec<AsffResource>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AsffResource {
+    #[serde(rename = "Type")]
+    kind: String,
+    id: String,
+    #[serde(default)]
+    details: Value,
+}
+
+/// Security Hub findings imported from GuardDuty (optional trigger). Only GuardDuty's product
+/// is acted on; its samples are recognised by the flattened `additionalInfo/sample` field or the
+/// placeholders, like the native finding.
+pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
+    let detail: SecurityHubDetail = serde_json::from_value(event.detail)
+        .map_err(|e| Error::BadEvent(format!("Security Hub finding detail: {e}")))?;
+    let mut incidents = Vec::new();
+    for f in detail.findings {
+        if !f.product_arn.contains("/guardduty") {
+            return Err(Error::BadEvent(format!(
+                "Security Hub finding from {:?}; only GuardDuty findings are acted on",
+                truncate(&f.product_arn, 128)
+            )));
+        }
+        let finding_type = f
+            .types
+            .first()
+            .map(|t| t.rsplit('/').next().unwrap_or(t).replacen('-', "/", 1))
+            .unwrap_or_default();
+        let sample = f
+            .product_fields
+            .iter()
+            .any(|(k, v)| k.ends_with("additionalInfo/sample") && v.as_str() == Some("true"))
+            || f.resources
+                .iter()
+                .any(|r| r.id.contains(SAMPLE_PLACEHOLDER_PREFIX));
+        if sample {
+            return Ok(Received::Sample(SampleFinding {
+                finding_id: truncate(&f.id, 256),
+                finding_type: truncate(&finding_type, 128),
+                account: f.aws_account_id.or(event.account),
+            }));
+        }
+        let account = optional_account(f.aws_account_id.as_deref().or(event.account.as_deref()))?;
+        for r in f.resources.iter().filter(|r| r.kind == "AwsIamAccessKey") {
+            let details = r.details.get("AwsIamAccessKey");
+            let text = |k: &str| details.and_then(|d| d.get(k)).and_then(Value::as_str);
+            let raw_key =
+                r.id.rsplit_once("AWS::IAM::AccessKey:")
+                    .map(|(_, k)| k)
+                    .unwrap_or(&r.id);
+            let key = AccessKeyId::parse(raw_key)?;
+            let name = text("PrincipalName").or_else(|| text("UserName"));
+            let principal = guardduty_principal(&AccessKeyDetails {
+                access_key_id: Some(key.to_string()),
+                principal_id: text("PrincipalId").map(str::to_owned),
+                user_name: name.map(str::to_owned),
+                user_type: text("PrincipalType").map(str::to_owned),
+            })?;
+            incidents.push(Incident {
+                id: format!(
+                    "securityhub:{}:{}",
+                    truncate(&f.id, 256),
+                    truncate(f.updated_at.as_deref().unwrap_or(""), 40)
+                ),
+                trigger: Trigger::GuardDuty {
+                    finding_id: truncate(&f.id, 256),
+                    finding_type: truncate(&finding_type, 128),
+                    severity: None,
+                    count: None,
+                    updated_at: f.updated_at.as_deref().map(|u| truncate(u, 40)),
+                    region: f.region.as_deref().map(|r| truncate(r, 32)),
+                    remote_ip: None,
+                },
+                key,
+                principal,
+                account: account.clone(),
+                dry_run: false,
+                first_seen: None,
+            });
+        }
+    }
+    if incidents.is_empty() {
+        return Err(Error::BadEvent(
+            "Security Hub event has no AwsIamAccessKey resource".into(),
+        ));
+    }
+    Ok(Received::Incidents(incidents))
+}
