@@ -16,7 +16,7 @@ use crate::record::{Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 7] = [
+pub const OPERATOR_PERMISSIONS: [&str; 9] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -24,6 +24,9 @@ pub const OPERATOR_PERMISSIONS: [&str; 7] = [
     "iam:UpdateAccessKey",
     "iam:DeleteUserPolicy",
     "iam:DeleteRolePolicy",
+    // The restore log in the incident table (`KILLSWITCH_INCIDENT_TABLE`).
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];
 
 #[derive(Debug, Serialize)]

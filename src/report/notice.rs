@@ -49,25 +49,8 @@ impl Report {
             _ => "",
         };
         let _ = writeln!(m, "{what}\n");
-        let _ = writeln!(m, "Key:        {}", self.access_key_id);
-        let _ = writeln!(m, "Principal:  {}", self.principal);
-        let _ = writeln!(
-            m,
-            "Account:    {}",
-            self.account.as_deref().unwrap_or("(from the key)")
-        );
-        let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
-        let _ = writeln!(m, "Incident:   {}", self.incident_id);
-        let _ = writeln!(m, "\nActions:");
-        for s in &self.steps {
-            let _ = writeln!(
-                m,
-                "  - {:<20} {:<13} {}",
-                s.step.name(),
-                format!("{:?}", s.outcome),
-                s.detail
-            );
-        }
+        self.identity_lines(&mut m);
+        self.action_lines(&mut m);
         if let Some(v) = &self.verification {
             for c in &v.checks {
                 let _ = writeln!(m, "  - read back {} at {}: {}", c.phase, ts(c.at), c.detail);
@@ -80,35 +63,36 @@ impl Report {
         m
     }
 
+    /// Which key, whose, where, and what said so: the same block in every notice.
+    fn identity_lines(&self, m: &mut String) {
+        let _ = writeln!(m, "Key:        {}", self.access_key_id);
+        let _ = writeln!(m, "Principal:  {}", self.principal);
+        let account = self.account.as_deref().unwrap_or("(from the key)");
+        let _ = writeln!(m, "Account:    {account}");
+        let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
+        let _ = writeln!(m, "Incident:   {}", self.incident_id);
+    }
+
+    fn action_lines(&self, m: &mut String) {
+        let _ = writeln!(m, "\nActions:");
+        for s in &self.steps {
+            let outcome = format!("{:?}", s.outcome);
+            let _ = writeln!(m, "  - {:<20} {outcome:<13} {}", s.step.name(), s.detail);
+        }
+    }
+
     /// The SNS message: what an on-call engineer reads at 3 a.m.
     pub fn message(&self) -> String {
         let mut m = String::new();
         let _ = writeln!(m, "{}", self.status.headline());
         let _ = writeln!(m, "{}\n", self.summary);
-        let _ = writeln!(m, "Key:        {}", self.access_key_id);
-        let _ = writeln!(m, "Principal:  {}", self.principal);
-        let _ = writeln!(
-            m,
-            "Account:    {}",
-            self.account.as_deref().unwrap_or("(from the key)")
-        );
-        let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
-        let _ = writeln!(m, "Incident:   {}", self.incident_id);
+        self.identity_lines(&mut m);
         let _ = writeln!(m, "Started:    {}", ts(self.started_at));
         if self.dry_run {
             let _ = writeln!(m, "Mode:       DRY RUN (no IAM write was made)");
         }
         if !self.steps.is_empty() {
-            let _ = writeln!(m, "\nActions:");
-            for s in &self.steps {
-                let _ = writeln!(
-                    m,
-                    "  - {:<20} {:<13} {}",
-                    s.step.name(),
-                    format!("{:?}", s.outcome),
-                    s.detail
-                );
-            }
+            self.action_lines(&mut m);
         }
         if let Some(v) = &self.verification {
             let _ = writeln!(

@@ -139,6 +139,25 @@ impl World {
         (out.status.code().unwrap_or(-1), report, stderr)
     }
 
+    /// The function in Lambda mode (no arguments) against the Runtime API at `runtime`, as
+    /// the function identity, with `env` on top of the base settings.
+    fn lambda(&self, runtime: &str, env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_killswitch"));
+        c.env("AWS_LAMBDA_RUNTIME_API", runtime)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "killswitch")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_ACCESS_KEY_ID", &self.function_key.id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.function_key.secret)
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("KILLSWITCH_TOPIC_ARN", &self.topic_arn)
+            .env("KILLSWITCH_REGIONS", "us-east-1")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null());
+        c
+    }
+
     /// An inline policy as IAM returns it, decoded by the production adapter.
     async fn policy(&self, target: PolicyTarget, name: &str) -> String {
         let clients = AwsClients::from_sdk_config(&sdk(&admin()).await, &self.topic_arn);
@@ -1270,19 +1289,8 @@ async fn lambda_mode_answers_the_runtime_api_with_reports_and_typed_errors() {
         fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
     ];
     let (runtime, posted) = fake_runtime_api(events);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_killswitch"))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "killswitch")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
-        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
-        .env("KILLSWITCH_REGIONS", "us-east-1")
-        .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
-        .stdout(std::process::Stdio::null())
+    let mut child = w
+        .lambda(&runtime, &[("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1660,22 +1668,16 @@ async fn a_trigger_contains_and_hands_off_and_the_queue_brings_the_full_report()
     attacker_call(&leaked).await;
     let (feed, source) = std::sync::mpsc::channel();
     let (runtime, posted) = fed_runtime_api(source);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_killswitch"))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "killswitch")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
-        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
-        .env("KILLSWITCH_REGIONS", "us-east-1")
-        .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "3")
-        .env("KILLSWITCH_INVESTIGATION_SECONDS", "15")
-        .env("KILLSWITCH_FOLLOW_UP_QUEUE_URL", &queue_url)
-        .env("KILLSWITCH_INCIDENT_TABLE", &table)
-        .stdout(std::process::Stdio::null())
+    let mut child = w
+        .lambda(
+            &runtime,
+            &[
+                ("KILLSWITCH_VERIFY_DELAY_SECONDS", "3"),
+                ("KILLSWITCH_INVESTIGATION_SECONDS", "15"),
+                ("KILLSWITCH_FOLLOW_UP_QUEUE_URL", &queue_url),
+                ("KILLSWITCH_INCIDENT_TABLE", &table),
+            ],
+        )
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
