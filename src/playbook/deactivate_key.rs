@@ -1,7 +1,5 @@
 //! Deactivate the leaked key (never delete it: it stays searchable in CloudTrail and reversible).
 
-use chrono::Utc;
-
 use crate::error::Error;
 use crate::incident::AccessKeyId;
 use crate::ports::{Identity, KeyChange, KeyStatus, Operator};
@@ -39,10 +37,7 @@ pub async fn apply<C: Identity>(
     match cloud.deactivate_key(user, key).await {
         Ok(KeyChange::Deactivated) => (
             Outcome::Done,
-            format!(
-                "key {key} of user {user} set Inactive at {}",
-                Utc::now().to_rfc3339()
-            ),
+            format!("key {key} of user {user} set to Inactive (not deleted)"),
         ),
         Ok(KeyChange::NotFound) => (Outcome::NotFound, format!("user {user} holds no key {key}")),
         Err(e) => (Outcome::Failed, e.chain()),
