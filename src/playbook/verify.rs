@@ -96,14 +96,24 @@ pub async fn immediate<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) -
     v.checks.push(first);
     if !v.holds {
         warn!("containment undone right after it was applied: re-applying once");
-        v.contested = true;
-        v.reapplied = true;
-        reapply(cloud, key, plan).await;
-        let again = check(cloud, key, plan, "after re-applying").await;
-        v.holds = again.holds;
-        v.checks.push(again);
+        reapply_and_check(cloud, key, plan, &mut v).await;
     }
     v
+}
+
+/// Tampering found: write the plan again, once, and read it back.
+async fn reapply_and_check<C: Identity>(
+    cloud: &C,
+    key: &AccessKeyId,
+    plan: &Plan,
+    v: &mut Verification,
+) {
+    v.contested = true;
+    v.reapplied = true;
+    reapply(cloud, key, plan).await;
+    let again = check(cloud, key, plan, "after re-applying").await;
+    v.holds = again.holds;
+    v.checks.push(again);
 }
 
 /// What the delayed read-back found.
@@ -147,11 +157,6 @@ where
         return Later::Restored { by, reason };
     }
     warn!("containment undone after it was applied: re-applying once");
-    v.contested = true;
-    v.reapplied = true;
-    reapply(cloud, key, plan).await;
-    let again = check(cloud, key, plan, "after re-applying").await;
-    v.holds = again.holds;
-    v.checks.push(again);
+    reapply_and_check(cloud, key, plan, v).await;
     Later::Reapplied { holds: v.holds }
 }
