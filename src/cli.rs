@@ -66,9 +66,13 @@ pub enum Command {
         #[arg(long)]
         role_name: Option<String>,
     },
-    /// Undo a containment: reactivate the key and remove only the policies killswitch placed.
+    /// Undo a containment: remove only what killswitch placed (the user's deny, this incident's
+    /// role session deny, a role-wide cutoff no other open incident relies on).
     ///
-    /// Asks for confirmation (type the key ID) unless --yes; sends an SNS notice naming who and why.
+    /// Refuses, unless --force, while the user has an Active key or a console password created
+    /// since the incident began, or when --user-name is not IAM's owner of the key. The key stays
+    /// Inactive unless --reactivate-key. Asks for confirmation (type the key ID) unless --yes;
+    /// sends an SNS notice before acting and after, naming who, as which identity, and why.
     Restore {
         #[arg(long)]
         access_key_id: String,
@@ -76,6 +80,13 @@ pub enum Command {
         user_name: Option<String>,
         #[arg(long)]
         role_name: Option<String>,
+        /// The role session to stop denying (`ROLE-ID:session-name`), when the incident record
+        /// does not say.
+        #[arg(long)]
+        session: Option<String>,
+        /// Also reactivate the leaked key itself.
+        #[arg(long)]
+        reactivate_key: bool,
         /// Why (goes into the SNS notice).
         #[arg(long)]
         reason: String,
@@ -88,8 +99,9 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Restore even if it cannot be recorded in KILLSWITCH_INCIDENT_TABLE (a follow-through
-        /// still in flight will then take it for tampering and contain the key again).
+        /// Restore despite the refusals above, or even if it cannot be recorded in
+        /// KILLSWITCH_INCIDENT_TABLE (a follow-through still in flight will then take it for
+        /// tampering and contain the key again).
         #[arg(long)]
         force: bool,
     },

@@ -14,7 +14,9 @@
 //! | `KILLSWITCH_INVESTIGATION_SECONDS` | `60` | time budget for CloudTrail, 1–840 |
 //! | `KILLSWITCH_MEMBER_ROLE_NAME` | empty = this account only | role assumed in a finding's account when it is not this one (`member-role.yaml`) |
 //! | `KILLSWITCH_MEMBER_EXTERNAL_ID` | required with the role name | `sts:ExternalId` the member role's trust policy demands |
-//! | `KILLSWITCH_MEMBER_ACCOUNTS` | empty = any account | comma-separated account IDs the function may enter |
+//! | `KILLSWITCH_MEMBER_ACCOUNTS` | required with the role name | comma-separated account IDs the function may enter (no "any account") |
+//! | `KILLSWITCH_ROLE_WIDE_REVOCATION` | empty = exact session | `*` or comma-separated role names whose findings revoke EVERY session of the role (`aws:TokenIssueTime` cutoff) instead of the leaked session only |
+//! | `KILLSWITCH_FUNCTION_TIMEOUT_SECONDS` | unset (command line) | the Lambda timeout; the verification delay must fit in it with 30 s to spare |
 //! | `KILLSWITCH_FOLLOW_UP_QUEUE_URL` | empty = follow through inline | SQS queue the follow-through (delayed re-check, CloudTrail, full report) is handed to |
 //! | `KILLSWITCH_INCIDENT_TABLE` | empty = no incident store | DynamoDB table of per-incident state (de-duplication, restores) |
 
@@ -40,6 +42,18 @@ pub struct Config {
     pub follow_up_queue_url: Option<String>,
     /// `None`: no incident store (no de-duplication of notices, no restore history).
     pub incident_table: Option<String>,
+    /// Roles whose findings revoke every session (`["*"]` = all); the others lose the leaked
+    /// session only.
+    pub role_wide: Vec<String>,
+}
+
+impl Config {
+    /// Whether a finding on `role` revokes every session of the role.
+    pub fn role_wide(&self, role: &str) -> bool {
+        self.role_wide
+            .iter()
+            .any(|r| r == "*" || r.eq_ignore_ascii_case(role))
+    }
 }
 
 /// How to reach the other accounts of an organization.
@@ -47,13 +61,13 @@ pub struct Config {
 pub struct Members {
     pub role_name: String,
     pub external_id: String,
-    /// Empty: any account whose member role trusts us.
+    /// The accounts the function may enter; never empty (no "any account").
     pub accounts: Vec<AccountId>,
 }
 
 impl Members {
     pub fn allows(&self, account: &AccountId) -> bool {
-        self.accounts.is_empty() || self.accounts.contains(account)
+        self.accounts.contains(account)
     }
 }
 
@@ -192,6 +206,12 @@ impl Config {
                     })
                     .transpose()?
                     .unwrap_or_default();
+                if accounts.is_empty() {
+                    return Err(Error::Config {
+                        name: "KILLSWITCH_MEMBER_ACCOUNTS",
+                        reason: "required with KILLSWITCH_MEMBER_ROLE_NAME: list the account IDs the function may enter (there is no \"any account\")".into(),
+                    });
+                }
                 Some(Members {
                     role_name,
                     external_id,
@@ -228,7 +248,32 @@ impl Config {
             });
         }
 
+        let role_wide: Vec<String> = var("KILLSWITCH_ROLE_WIDE_REVOCATION")
+            .map(|v| items(&v).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if let Some(bad) = role_wide.iter().find(|r| *r != "*" && !is_role_name(r)) {
+            return Err(Error::Config {
+                name: "KILLSWITCH_ROLE_WIDE_REVOCATION",
+                reason: format!("{bad:?} is neither * nor a role name"),
+            });
+        }
+        if let Some(timeout) = var("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS") {
+            let timeout: u64 = timeout.parse().map_err(|_| Error::Config {
+                name: "KILLSWITCH_FUNCTION_TIMEOUT_SECONDS",
+                reason: format!("{timeout:?} is not a number of seconds"),
+            })?;
+            if verify_delay + VERIFY_HEADROOM_SECS > timeout {
+                return Err(Error::Config {
+                    name: "KILLSWITCH_VERIFY_DELAY_SECONDS",
+                    reason: format!(
+                        "{verify_delay} s does not fit in the function's {timeout} s timeout with {VERIFY_HEADROOM_SECS} s to spare for the re-check and the notice"
+                    ),
+                });
+            }
+        }
+
         Ok(Self {
+            role_wide,
             follow_up_queue_url,
             incident_table,
             topic_arn,
@@ -244,6 +289,10 @@ impl Config {
         })
     }
 }
+
+/// What a follow-through needs after the verification delay, at least: the re-check, a
+/// re-apply, the notice.
+pub const VERIFY_HEADROOM_SECS: u64 = 30;
 
 /// The entries of a comma-separated value, trimmed, empty ones dropped.
 fn items(v: &str) -> impl Iterator<Item = &str> {
@@ -434,16 +483,45 @@ mod tests {
         assert!(m.allows(&AccountId::parse("444455556666").unwrap()));
         assert!(!m.allows(&AccountId::parse("999999999999").unwrap()));
         assert!(!format!("{c:?}").contains("s3cr3t"));
+        // No "any account": the allow-list is required.
         let any = config(&[
             TOPIC,
             ("KILLSWITCH_MEMBER_ROLE_NAME", "KillSwitchMember"),
             ("KILLSWITCH_MEMBER_EXTERNAL_ID", "s3cr3t-ext-id"),
-        ])
-        .unwrap();
+        ]);
         assert!(
-            any.members
-                .unwrap()
-                .allows(&AccountId::parse("999999999999").unwrap())
+            matches!(any, Err(Error::Config { name: "KILLSWITCH_MEMBER_ACCOUNTS", .. })),
+            "{any:?}"
         );
+    }
+
+    #[test]
+    fn role_wide_revocation_is_opt_in_per_role_case_insensitively() {
+        let c = config(&[TOPIC]).unwrap();
+        assert!(!c.role_wide("web-tier"));
+        let c = config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "CI-Deployer, batch")]).unwrap();
+        assert!(c.role_wide("ci-deployer") && c.role_wide("batch") && !c.role_wide("web-tier"));
+        assert!(config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "*")]).unwrap().role_wide("x"));
+        assert!(config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "a b")]).is_err());
+    }
+
+    #[test]
+    fn the_verification_delay_fits_in_the_function_timeout() {
+        let fits = config(&[
+            TOPIC,
+            ("KILLSWITCH_VERIFY_DELAY_SECONDS", "90"),
+            ("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS", "120"),
+        ]);
+        assert!(fits.is_ok(), "{fits:?}");
+        let too_long = config(&[
+            TOPIC,
+            ("KILLSWITCH_VERIFY_DELAY_SECONDS", "91"),
+            ("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS", "120"),
+        ]);
+        assert!(
+            matches!(too_long, Err(Error::Config { name: "KILLSWITCH_VERIFY_DELAY_SECONDS", .. })),
+            "{too_long:?}"
+        );
+        assert!(config(&[TOPIC, ("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS", "soon")]).is_err());
     }
 }

@@ -121,6 +121,10 @@ pub enum Principal {
     AssumedRole {
         role_name: String,
         session_name: Option<String>,
+        /// The role's unique ID (`AROA…`) from the trigger's `principalId`: with the session
+        /// name it is the session's `aws:userid`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role_id: Option<String>,
     },
     Root,
     /// FederatedUser, AWSService, AWSAccount or a type we do not know: notify only.
@@ -138,6 +142,7 @@ impl fmt::Display for Principal {
             Principal::AssumedRole {
                 role_name,
                 session_name: Some(s),
+                ..
             } => write!(f, "role {role_name} (session {s})"),
             Principal::AssumedRole { role_name, .. } => write!(f, "role {role_name}"),
             Principal::Root => f.write_str("root user"),

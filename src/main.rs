@@ -227,6 +227,8 @@ async fn main() -> ExitCode {
             access_key_id,
             user_name,
             role_name,
+            session,
+            reactivate_key,
             reason,
             requested_by,
             dry_run,
@@ -243,37 +245,54 @@ async fn main() -> ExitCode {
                 Err(e) => return fail(&e),
             };
             let cloud = AwsClients::for_config(&sdk_config().await, &config);
-            let state = match oncall::status(
-                &cloud,
-                &key,
-                user_name.as_deref(),
-                role_name.as_deref(),
-            )
-            .await
-            {
-                Ok(s) => s,
+            let request = oncall::RestoreRequest {
+                user_name,
+                role_name,
+                session,
+                reactivate_key,
+            };
+            let assessment = match oncall::assess(&cloud, &config, &key, &request).await {
+                Ok(a) => a,
                 Err(e) => return fail(&e),
             };
-            let plan = oncall::restore_plan(&state);
-            for action in &plan {
+            for action in &assessment.plan {
                 eprintln!("restore: will {action}");
             }
-            if plan.is_empty() {
+            for refusal in &assessment.refusals {
+                eprintln!(
+                    "restore: {} {refusal}",
+                    if force { "FORCED PAST:" } else { "REFUSED:" }
+                );
+            }
+            if assessment.plan.is_empty() && assessment.refusals.is_empty() {
                 eprintln!("restore: nothing killswitch placed is in effect for {key}");
-                print_json(&serde_json::json!({"plan": plan, "dry_run": dry_run}));
+                print_json(&serde_json::json!({"plan": assessment.plan, "dry_run": dry_run}));
                 return ExitCode::SUCCESS;
             }
             if dry_run {
-                print_json(&serde_json::json!({"plan": plan, "dry_run": true}));
+                print_json(&serde_json::json!({"plan": assessment.plan, "refusals": assessment.refusals, "dry_run": true}));
                 return ExitCode::SUCCESS;
             }
-            if !yes && !confirm(&format!("Undo the containment of {key}?"), key.as_str()) {
+            if (force || assessment.refusals.is_empty())
+                && !yes
+                && !confirm(&format!("Undo the containment of {key}?"), key.as_str())
+            {
                 return fail(&Error::BadEvent("restore not confirmed".into()));
             }
-            let restored =
-                oncall::restore(&cloud, &config, &key, &plan, &requested_by, &reason, force).await;
+            let restored = oncall::restore(
+                &cloud,
+                &config,
+                &key,
+                &assessment,
+                &requested_by,
+                &reason,
+                force,
+            )
+            .await;
             print_json(&restored);
-            if !restored.failed.is_empty() {
+            if !restored.refused.is_empty() {
+                ExitCode::from(cli::EXIT_BAD_INPUT)
+            } else if !restored.failed.is_empty() {
                 ExitCode::from(cli::EXIT_CONTAINMENT_FAILED)
             } else if !restored.notified {
                 ExitCode::from(cli::EXIT_NOTIFY_FAILED)

@@ -1,32 +1,46 @@
 //! On-call commands: `status` (what killswitch did to a key) and `restore` (undo exactly that).
 //! They run with the engineer's own credentials; their write permissions are never granted to
 //! the function.
+//!
+//! A restore must not re-arm the key's holder: without `--force` it refuses to lift a user's deny
+//! while the user has an Active key or a console password created since the incident began (the
+//! holder's persistence), or when the named user is not IAM's owner of the key. Reactivating the
+//! leaked key itself is its own flag. A role restore removes this incident's session only, and
+//! lifts a role-wide cutoff only when no other open incident relies on it.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::incident::AccessKeyId;
-use crate::playbook::{deactivate_key, deny_user, revoke_role};
+use crate::incident::{AccessKeyId, AccountId};
+use crate::playbook::deny_user::Deny;
+use crate::playbook::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::policy;
 use crate::ports::{
     Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget,
 };
-use crate::record::{Records, Restore};
+use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 9] = [
+pub const OPERATOR_PERMISSIONS: [&str; 15] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
     "iam:GetRolePolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:GetLoginProfile",
     "iam:UpdateAccessKey",
     "iam:DeleteUserPolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
-    // The restore log in the incident table (`KILLSWITCH_INCIDENT_TABLE`).
+    "sts:GetCallerIdentity",
+    // The incident record, the role index and the restore log (`KILLSWITCH_INCIDENT_TABLE`).
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "sns:Publish",
 ];
 
 #[derive(Debug, Serialize)]
@@ -35,11 +49,13 @@ pub struct KeyState {
     pub user_name: Option<String>,
     pub key_status: Option<KeyStatus>,
     pub last_used: Option<KeyUsage>,
-    /// Policies killswitch placed that are there now.
+    /// Policies killswitch placed that are there now (exactly as it writes them).
     pub killswitch_policies: Vec<String>,
     pub role_name: Option<String>,
-    /// The session cutoff on the role, if killswitch revoked its sessions.
+    /// The session cutoff on the role, if killswitch revoked all its sessions.
     pub role_sessions_revoked_before: Option<String>,
+    /// The role sessions (`aws:userid`) killswitch denies.
+    pub role_sessions_denied: Vec<String>,
 }
 
 /// The key's state, owner, our policies and last use.
@@ -61,6 +77,7 @@ pub async fn status<C: Identity>(
         killswitch_policies: Vec::new(),
         role_name: role.map(str::to_owned),
         role_sessions_revoked_before: None,
+        role_sessions_denied: Vec::new(),
     };
     if let Some(u) = &user_name {
         state.key_status = cloud.key_status(u, key).await?;
@@ -73,16 +90,38 @@ pub async fn status<C: Identity>(
                 .killswitch_policies
                 .push(format!("user/{u}: {}", policy::USER_POLICY_NAME));
         }
-    }
-    if let Some(r) = role
-        && let Some(doc) = cloud
-            .read_policy(&PolicyTarget::Role(r.to_owned()), policy::ROLE_POLICY_NAME)
+        if cloud
+            .managed_policies(u)
             .await?
-    {
-        state
-            .killswitch_policies
-            .push(format!("role/{r}: {}", policy::ROLE_POLICY_NAME));
-        state.role_sessions_revoked_before = policy::revocation_cutoff(&doc).map(ts);
+            .iter()
+            .any(|a| a == policy::MANAGED_DENY_ALL_ARN)
+        {
+            state
+                .killswitch_policies
+                .push(format!("user/{u}: {}", policy::MANAGED_DENY_ALL_ARN));
+        }
+    }
+    if let Some(r) = role {
+        if let Some(cutoff) = revoke_role::read_policy(cloud, r)
+            .await?
+            .as_deref()
+            .and_then(policy::revocation_cutoff)
+        {
+            state
+                .killswitch_policies
+                .push(format!("role/{r}: {}", policy::ROLE_POLICY_NAME));
+            state.role_sessions_revoked_before = Some(ts(cutoff));
+        }
+        if let Some(ids) = revoke_role::read_sessions(cloud, r)
+            .await?
+            .as_deref()
+            .and_then(policy::denied_sessions)
+        {
+            state
+                .killswitch_policies
+                .push(format!("role/{r}: {}", policy::SESSION_POLICY_NAME));
+            state.role_sessions_denied = ids.into_iter().collect();
+        }
     }
     Ok(state)
 }
@@ -98,6 +137,14 @@ pub enum RestoreAction {
         target: PolicyTarget,
         policy_name: String,
     },
+    DetachManaged {
+        user_name: String,
+        policy_arn: String,
+    },
+    RemoveSession {
+        role_name: String,
+        session: String,
+    },
 }
 
 impl std::fmt::Display for RestoreAction {
@@ -106,52 +153,201 @@ impl std::fmt::Display for RestoreAction {
             RestoreAction::ReactivateKey {
                 user_name,
                 access_key_id,
-            } => {
-                write!(f, "reactivate key {access_key_id} of user {user_name}")
-            }
+            } => write!(f, "reactivate key {access_key_id} of user {user_name}"),
             RestoreAction::DeletePolicy {
                 target,
                 policy_name,
-            } => {
-                write!(f, "delete inline policy {policy_name} from {target}")
-            }
+            } => write!(f, "delete inline policy {policy_name} from {target}"),
+            RestoreAction::DetachManaged {
+                user_name,
+                policy_arn,
+            } => write!(f, "detach {policy_arn} from user {user_name}"),
+            RestoreAction::RemoveSession { role_name, session } => write!(
+                f,
+                "stop denying session {session} on role {role_name} ({})",
+                policy::SESSION_POLICY_NAME
+            ),
         }
     }
 }
 
-/// What `restore` would change: only what killswitch placed, nothing else.
-pub fn restore_plan(state: &KeyState) -> Vec<RestoreAction> {
-    let mut plan = Vec::new();
-    if let Some(u) = &state.user_name {
-        if matches!(state.key_status, Some(KeyStatus::Inactive)) {
-            plan.push(RestoreAction::ReactivateKey {
-                user_name: u.clone(),
-                access_key_id: state.access_key_id.clone(),
-            });
-        }
-        if state
-            .killswitch_policies
-            .iter()
-            .any(|p| p.starts_with("user/"))
-        {
-            plan.push(RestoreAction::DeletePolicy {
-                target: PolicyTarget::User(u.clone()),
-                policy_name: policy::USER_POLICY_NAME.into(),
-            });
+/// What the operator asked to restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub user_name: Option<String>,
+    pub role_name: Option<String>,
+    /// The role session to stop denying, when the incident record does not say.
+    pub session: Option<String>,
+    /// Also reactivate the leaked key (otherwise it stays Inactive).
+    pub reactivate_key: bool,
+}
+
+/// What `restore` would change, and why it must not go ahead without `--force`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Assessment {
+    pub plan: Vec<RestoreAction>,
+    pub refusals: Vec<String>,
+    /// What the incident record says killswitch applied, when there is one.
+    pub recorded_plan: Option<Plan>,
+}
+
+/// Reads the key, its owner, the incident record and what an attacker may have left, and works
+/// out the restore: only what killswitch placed, nothing else.
+pub async fn assess<C: Identity + IncidentStore>(
+    cloud: &C,
+    config: &Config,
+    key: &AccessKeyId,
+    req: &RestoreRequest,
+) -> Result<Assessment, Error> {
+    let (account, _) = cloud.caller().await?;
+    let records = Records::new(cloud, config);
+    let (state, record) = tokio::join!(
+        status(cloud, key, req.user_name.as_deref(), req.role_name.as_deref()),
+        records.load(&account, key)
+    );
+    let state = state?;
+    let mut a = Assessment {
+        recorded_plan: record
+            .as_ref()
+            .and_then(|r| r.applied.as_ref())
+            .map(|ap| ap.plan.clone()),
+        ..Assessment::default()
+    };
+    let now = Utc::now();
+    let began = incident_began(record.as_ref(), config, now);
+    if let Some(user) = &state.user_name {
+        assess_user(cloud, key, req, &state, user, began, &a.recorded_plan.clone(), &mut a).await?;
+    }
+    if let Some(role) = &state.role_name {
+        assess_role(&records, &account, key, req, &state, role, &a.recorded_plan.clone(), &mut a)
+            .await?;
+    }
+    Ok(a)
+}
+
+/// The start of the incident: the trigger's first sighting, else the containment time minus the
+/// investigation's lookback (a key the holder created before we arrived must count).
+fn incident_began(record: Option<&IncidentRecord>, config: &Config, now: DateTime<Utc>) -> DateTime<Utc> {
+    let lookback = TimeDelta::from_std(config.lookback).unwrap_or(TimeDelta::hours(24));
+    match record.and_then(|r| r.applied.as_ref()) {
+        Some(applied) => applied.first_seen.unwrap_or(applied.at - lookback),
+        None => now - lookback,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn assess_user<C: Identity>(
+    cloud: &C,
+    key: &AccessKeyId,
+    req: &RestoreRequest,
+    state: &KeyState,
+    user: &str,
+    began: DateTime<Utc>,
+    recorded: &Option<Plan>,
+    a: &mut Assessment,
+) -> Result<(), Error> {
+    if let (Some(named), Some(owner)) = (&req.user_name, &state.last_used)
+        && !named.eq_ignore_ascii_case(&owner.user_name)
+    {
+        a.refusals.push(format!(
+            "--user-name {named} is not the owner of {key}: IAM says it belongs to {}",
+            owner.user_name
+        ));
+    }
+    let (keys, console) = tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
+    for k in keys? {
+        if k.id != *key && k.status == KeyStatus::Active && k.created.is_none_or(|c| c >= began) {
+            a.refusals.push(format!(
+                "user {user} has an Active key {} created {} (since the incident began at {}): it may be the holder's; deactivate it or check it first",
+                k.id,
+                k.created.map(ts).unwrap_or_else(|| "at an unknown time".into()),
+                ts(began)
+            ));
         }
     }
-    if let Some(r) = &state.role_name
-        && state
+    if let Some(created) = console?
+        && created >= began
+    {
+        a.refusals.push(format!(
+            "user {user} has a console password created {} (since the incident began at {}): it may be the holder's",
+            ts(created),
+            ts(began)
+        ));
+    }
+    if matches!(state.key_status, Some(KeyStatus::Inactive)) && req.reactivate_key {
+        a.plan.push(RestoreAction::ReactivateKey {
+            user_name: user.to_owned(),
+            access_key_id: key.to_string(),
+        });
+    }
+    let ours = |p: &str| {
+        state
             .killswitch_policies
             .iter()
-            .any(|p| p.starts_with("role/"))
+            .any(|x| x == &format!("user/{user}: {p}"))
+    };
+    if ours(policy::USER_POLICY_NAME) {
+        a.plan.push(RestoreAction::DeletePolicy {
+            target: PolicyTarget::User(user.to_owned()),
+            policy_name: policy::USER_POLICY_NAME.into(),
+        });
+    }
+    // AWSDenyAll may have been attached by someone else (AWS itself, another tool): detached only
+    // when the record says killswitch attached it.
+    let recorded_managed = matches!(
+        recorded,
+        Some(Plan::User { user: u, deny: Deny::Managed, .. }) if u.eq_ignore_ascii_case(user)
+    );
+    if ours(policy::MANAGED_DENY_ALL_ARN) && recorded_managed {
+        a.plan.push(RestoreAction::DetachManaged {
+            user_name: user.to_owned(),
+            policy_arn: policy::MANAGED_DENY_ALL_ARN.into(),
+        });
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn assess_role<S: IncidentStore>(
+    records: &Records<'_, S>,
+    account: &AccountId,
+    key: &AccessKeyId,
+    req: &RestoreRequest,
+    state: &KeyState,
+    role: &str,
+    recorded: &Option<Plan>,
+    a: &mut Assessment,
+) -> Result<(), Error> {
+    let (recorded_session, recorded_cutoff) = match recorded {
+        Some(Plan::Role {
+            role: r,
+            session,
+            cutoff,
+        }) if r.eq_ignore_ascii_case(role) => (session.clone(), cutoff.is_some()),
+        _ => (None, false),
+    };
+    if let Some(session) = req.session.clone().or(recorded_session)
+        && state.role_sessions_denied.contains(&session)
     {
-        plan.push(RestoreAction::DeletePolicy {
-            target: PolicyTarget::Role(r.clone()),
+        a.plan.push(RestoreAction::RemoveSession {
+            role_name: role.to_owned(),
+            session,
+        });
+    }
+    if state.role_sessions_revoked_before.is_some() && (recorded_cutoff || req.session.is_none()) {
+        let others = records.others_relying_on_cutoff(account, role, key).await?;
+        if !others.is_empty() {
+            a.refusals.push(format!(
+                "the cutoff on role {role} also contains the open incident(s) of {}: lifting it would re-arm them",
+                others.join(", ")
+            ));
+        }
+        a.plan.push(RestoreAction::DeletePolicy {
+            target: PolicyTarget::Role(role.to_owned()),
             policy_name: policy::ROLE_POLICY_NAME.into(),
         });
     }
-    plan
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -160,23 +356,65 @@ pub struct Restored {
     pub recorded: bool,
     pub done: Vec<String>,
     pub failed: Vec<String>,
+    /// Why nothing was changed (the assessment's refusals, without `--force`).
+    pub refused: Vec<String>,
+    /// The notice before acting went out.
+    pub announced: bool,
+    /// The notice after acting went out.
     pub notified: bool,
 }
 
 /// Records the restore in the incident store (so the follow-through does not take it for
-/// tampering), applies the plan and tells the on-call channel who restored what, and why.
-/// `force`: restore even when the restore cannot be recorded (a table is configured but not
-/// writable by these credentials).
+/// tampering) with the operator's own identity, tells the on-call channel before acting, applies
+/// the plan and tells it again what was done. `force`: go ahead despite the assessment's
+/// refusals, or when the restore cannot be recorded.
 pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
     cloud: &C,
     config: &Config,
     key: &AccessKeyId,
-    plan: &[RestoreAction],
+    assessment: &Assessment,
     requested_by: &str,
     reason: &str,
     force: bool,
 ) -> Restored {
     let operator = cloud.caller().await.ok();
+    let operator_arn = operator
+        .as_ref()
+        .map(|(_, arn)| arn.clone())
+        .unwrap_or_else(|| "(unknown: sts:GetCallerIdentity failed)".into());
+    let plan = &assessment.plan;
+    let mut out = Restored {
+        operator_arn: operator.as_ref().map(|(_, arn)| arn.clone()),
+        recorded: false,
+        done: Vec::new(),
+        failed: Vec::new(),
+        refused: Vec::new(),
+        announced: false,
+        notified: false,
+    };
+    let header = |what: &str| {
+        format!(
+            "{what}\n\nKey:    {key}\nBy:     {requested_by}\nAs:     {operator_arn}\nReason: {reason}\n"
+        )
+    };
+    if !assessment.refusals.is_empty() && !force {
+        out.refused = assessment.refusals.clone();
+        let mut body = header(&format!(
+            "A restore of {key} was REFUSED: nothing was changed."
+        ));
+        body.push_str("\nWhy:\n");
+        for r in &assessment.refusals {
+            body.push_str(&format!("  - {r}\n"));
+        }
+        body.push_str("\nIf this restore was not expected, someone may be trying to re-arm the key's holder.\n");
+        out.notified = publish(
+            cloud,
+            &format!("[killswitch] RESTORE REFUSED: {key} by {requested_by}"),
+            &body,
+        )
+        .await;
+        return out;
+    }
     let records = Records::new(cloud, config);
     let recording = match &operator {
         Some((account, arn)) => {
@@ -184,7 +422,7 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
                 by: requested_by.to_owned(),
                 operator_arn: Some(arn.clone()),
                 reason: reason.to_owned(),
-                at: chrono::Utc::now(),
+                at: Utc::now(),
                 actions: plan.iter().map(ToString::to_string).collect(),
             };
             records.record_restore(account, key, restore).await
@@ -193,26 +431,36 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
             "sts:GetCallerIdentity failed: the restore cannot name who made it".into(),
         )),
     };
-    let recorded = recording.is_ok();
+    out.recorded = recording.is_ok();
     if let Err(e) = &recording
         && records.enabled
         && !force
     {
         // Unrecorded, a follow-through still in flight would take the restore for tampering
         // and contain the key again; and the history would not say who lifted it.
-        return Restored {
-            operator_arn: operator.map(|(_, arn)| arn),
-            recorded: false,
-            done: Vec::new(),
-            failed: vec![format!(
-                "nothing restored: the restore could not be recorded in the incident table ({}); run it as the incident-response role, or pass --force",
-                e.chain()
-            )],
-            notified: false,
-        };
+        out.failed.push(format!(
+            "nothing restored: the restore could not be recorded in the incident table ({}); run it as the incident-response role, or pass --force",
+            e.chain()
+        ));
+        return out;
     }
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
+    let mut before = header(&format!("Containment of {key} is being undone by hand, now."));
+    before.push_str("\nAbout to:\n");
+    for action in plan {
+        before.push_str(&format!("  - {action}\n"));
+    }
+    if force && !assessment.refusals.is_empty() {
+        before.push_str("\nForced past these warnings:\n");
+        for r in &assessment.refusals {
+            before.push_str(&format!("  - {r}\n"));
+        }
+    }
+    out.announced = publish(
+        cloud,
+        &format!("[killswitch] RESTORING: {key} by {requested_by}"),
+        &before,
+    )
+    .await;
     for action in plan {
         let result = match action {
             RestoreAction::ReactivateKey { user_name, .. } => {
@@ -221,57 +469,67 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
             RestoreAction::DeletePolicy {
                 target: PolicyTarget::User(user),
                 ..
-            } => deny_user::undo(cloud, user).await,
+            } => deny_user::undo(cloud, user, Deny::Inline).await,
+            RestoreAction::DetachManaged { user_name, .. } => {
+                deny_user::undo(cloud, user_name, Deny::Managed).await
+            }
             RestoreAction::DeletePolicy {
                 target: PolicyTarget::Role(role),
                 ..
             } => revoke_role::undo(cloud, role).await,
+            RestoreAction::RemoveSession { role_name, session } => {
+                revoke_role::undo_session(cloud, role_name, session)
+                    .await
+                    .map(|_| ())
+            }
         };
         match result {
-            Ok(()) => done.push(action.to_string()),
-            Err(e) => failed.push(format!("{action}: {}", e.chain())),
+            Ok(()) => out.done.push(action.to_string()),
+            Err(e) => out.failed.push(format!("{action}: {}", e.chain())),
         }
     }
-    let subject = sanitize_subject(&format!(
-        "[killswitch] RESTORED{}: {key} by {requested_by}",
-        if failed.is_empty() { "" } else { " (PARTLY)" }
-    ));
-    let operator_arn = operator
-        .as_ref()
-        .map(|(_, arn)| arn.as_str())
-        .unwrap_or("(unknown: sts:GetCallerIdentity failed)");
-    let mut body = format!(
-        "Containment of {key} was undone by hand.\n\nBy:     {requested_by}\nAs:     {operator_arn}\nReason: {reason}\nRecorded in the incident store: {}\n\nDone:\n",
-        if recorded {
+    let mut body = header(&format!("Containment of {key} was undone by hand."));
+    body.push_str(&format!(
+        "Recorded in the incident store: {}\n\nDone:\n",
+        if out.recorded {
             "yes"
         } else if config.incident_table.is_some() {
             "NO (the store could not be written)"
         } else {
             "no store configured"
         }
-    );
-    for d in &done {
+    ));
+    for d in &out.done {
         body.push_str(&format!("  - {d}\n"));
     }
-    if !failed.is_empty() {
+    if !out.failed.is_empty() {
         body.push_str("Failed:\n");
-        for f in &failed {
+        for f in &out.failed {
             body.push_str(&format!("  - {f}\n"));
         }
     }
+    if !plan.iter().any(|a| matches!(a, RestoreAction::ReactivateKey { .. })) {
+        body.push_str(&format!("\nKey {key} stays Inactive (reactivating it is its own flag: --reactivate-key).\n"));
+    }
     body.push_str("\nNothing else was changed. If this was not expected, contain the key again.\n");
-    let notified = match cloud.publish(&subject, &body).await {
+    out.notified = publish(
+        cloud,
+        &format!(
+            "[killswitch] RESTORED{}: {key} by {requested_by}",
+            if out.failed.is_empty() { "" } else { " (PARTLY)" }
+        ),
+        &body,
+    )
+    .await;
+    out
+}
+
+async fn publish<N: Notifier>(cloud: &N, subject: &str, body: &str) -> bool {
+    match cloud.publish(&sanitize_subject(subject), body).await {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(error = %e.chain(), "could not publish the restore notice");
             false
         }
-    };
-    Restored {
-        operator_arn: operator.map(|(_, arn)| arn),
-        recorded,
-        done,
-        failed,
-        notified,
     }
 }

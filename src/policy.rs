@@ -3,6 +3,8 @@
 //! Fixed names, so repeats overwrite instead of stacking (a timestamped name per incident would
 //! overflow the 2,048-character inline quota of a user).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{Value, json};
 
@@ -72,47 +74,130 @@ pub fn decide_cutoff(existing: Option<DateTime<Utc>>, wanted: DateTime<Utc>) -> 
     }
 }
 
-/// Whether a (decoded) document denies every action on every resource without condition.
-pub fn is_deny_all(doc: &str) -> bool {
-    statements(doc).iter().any(|s| {
-        s.get("Effect").and_then(Value::as_str) == Some("Deny")
-            && is_star(s.get("Action"))
-            && is_star(s.get("Resource"))
-            && s.get("Condition").is_none()
+/// Inline policy on a role: deny the exact sessions (`aws:userid` = `ROLE-ID:session-name`) of
+/// the leaked credentials. AWS's own remediation for exfiltrated instance credentials: unlike a
+/// cutoff it leaves the role's other sessions alone and also denies credentials fetched again
+/// later under the same session name.
+pub const SESSION_POLICY_NAME: &str = "KillSwitchDenySessions";
+
+/// The AWS-managed deny-all, attached when the user's inline-policy quota is full.
+pub const MANAGED_DENY_ALL_ARN: &str = "arn:aws:iam::aws:policy/AWSDenyAll";
+
+/// Deny every request of the given sessions.
+pub fn deny_sessions(ids: &BTreeSet<String>) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "KillSwitchDenySessions",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:userid": ids.iter().collect::<Vec<_>>()}}
+        }]
     })
+    .to_string()
 }
 
-/// The latest `aws:TokenIssueTime` cutoff of a Deny-all statement in a (decoded) document.
+/// Whether a (decoded) document is exactly what killswitch writes under [`USER_POLICY_NAME`]:
+/// every statement an unconditional `Deny * on *`. IAM ANDs conditions, so a planted deny with
+/// one extra never-matching condition denies nothing: anything else is a decoy.
+pub fn is_deny_all(doc: &str) -> bool {
+    our_statements(doc, "KillSwitchDenyAll").is_some_and(|conds| conds.iter().all(Option::is_none))
+}
+
+/// The cutoff of a (decoded) document that is exactly what killswitch writes under
+/// [`ROLE_POLICY_NAME`] (one `DateLessThan aws:TokenIssueTime` condition per statement, nothing
+/// else); `None` for anything else, which is then replaced.
 pub fn revocation_cutoff(doc: &str) -> Option<DateTime<Utc>> {
-    statements(doc)
-        .iter()
-        .filter(|s| {
-            s.get("Effect").and_then(Value::as_str) == Some("Deny")
-                && is_star(s.get("Action"))
-                && is_star(s.get("Resource"))
-        })
-        .filter_map(|s| s.pointer("/Condition/DateLessThan/aws:TokenIssueTime"))
-        .filter_map(Value::as_str)
-        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .max()
+    let conds = our_statements(doc, "KillSwitchRevokeOlderSessions")?;
+    let mut latest: Option<DateTime<Utc>> = None;
+    for cond in conds {
+        let value = only_condition(cond.as_ref()?, "DateLessThan", "aws:tokenissuetime")?;
+        let [t] = value.as_slice() else { return None };
+        let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
+        latest = Some(latest.map_or(t, |l| l.max(t)));
+    }
+    latest
 }
 
-fn statements(doc: &str) -> Vec<Value> {
-    match serde_json::from_str::<Value>(doc)
-        .ok()
-        .and_then(|v| v.get("Statement").cloned())
-    {
-        Some(Value::Array(list)) => list,
-        Some(one @ Value::Object(_)) => vec![one],
-        _ => Vec::new(),
+/// The sessions a (decoded) document denies, when it is exactly what killswitch writes under
+/// [`SESSION_POLICY_NAME`]; `None` for anything else.
+pub fn denied_sessions(doc: &str) -> Option<BTreeSet<String>> {
+    let conds = our_statements(doc, "KillSwitchDenySessions")?;
+    let mut ids = BTreeSet::new();
+    for cond in conds {
+        let values = only_condition(cond.as_ref()?, "StringEquals", "aws:userid")?;
+        if values.is_empty() {
+            return None;
+        }
+        ids.extend(values);
+    }
+    Some(ids)
+}
+
+/// The conditions of every statement, if each statement is a `Deny` of `*` on `*` with only the
+/// keys killswitch writes (`Sid` ours or absent): no `NotAction`, `NotResource`, `Principal`.
+fn our_statements(doc: &str, sid: &str) -> Option<Vec<Option<Value>>> {
+    let list = statements(doc)?;
+    if list.is_empty() {
+        return None;
+    }
+    list.into_iter()
+        .map(|s| {
+            let obj = s.as_object()?;
+            let keys_ok = obj
+                .keys()
+                .all(|k| ["Sid", "Effect", "Action", "Resource", "Condition"].contains(&k.as_str()));
+            let sid_ok = obj.get("Sid").is_none_or(|v| v.as_str() == Some(sid));
+            let deny = obj.get("Effect").and_then(Value::as_str) == Some("Deny");
+            (keys_ok && sid_ok && deny && only_star(obj.get("Action")) && only_star(obj.get("Resource")))
+                .then(|| obj.get("Condition").cloned())
+        })
+        .collect()
+}
+
+/// The values of a condition block that holds exactly one operator with exactly one key
+/// (condition keys compare case-insensitively in IAM).
+fn only_condition(cond: &Value, operator: &str, key: &str) -> Option<Vec<String>> {
+    let ops = cond.as_object()?;
+    let [(op, keys)] = ops.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    if op != operator {
+        return None;
+    }
+    let keys = keys.as_object()?;
+    let [(k, v)] = keys.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    if !k.eq_ignore_ascii_case(key) {
+        return None;
+    }
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(list) => list.iter().map(|x| x.as_str().map(str::to_owned)).collect(),
+        _ => None,
     }
 }
 
-fn is_star(v: Option<&Value>) -> bool {
+fn statements(doc: &str) -> Option<Vec<Value>> {
+    let v: Value = serde_json::from_str(doc).ok()?;
+    let obj = v.as_object()?;
+    if !obj.keys().all(|k| k == "Version" || k == "Statement" || k == "Id") {
+        return None;
+    }
+    match obj.get("Statement")? {
+        Value::Array(list) => Some(list.clone()),
+        one @ Value::Object(_) => Some(vec![one.clone()]),
+        _ => None,
+    }
+}
+
+/// `"*"` or `["*"]` and nothing else.
+fn only_star(v: Option<&Value>) -> bool {
     match v {
         Some(Value::String(s)) => s == "*",
-        Some(Value::Array(list)) => list.iter().any(|x| x.as_str() == Some("*")),
+        Some(Value::Array(list)) => !list.is_empty() && list.iter().all(|x| x.as_str() == Some("*")),
         _ => false,
     }
 }
@@ -202,5 +287,46 @@ mod tests {
         assert!(!is_deny_all(
             r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#
         ));
+    }
+
+    #[test]
+    fn decoys_are_not_ours() {
+        let decoys = [
+            // an extra condition that never matches: IAM ANDs them, so it denies nothing
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"},"StringEquals":{"aws:SourceIp":"192.0.2.1"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","NotAction":"s3:*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","NotResource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z","aws:CurrentTime":"2000-01-01T00:00:00Z"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"}}},{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Action":["*","s3:*"],"Resource":"*","Principal":"*","Condition":{"DateLessThan":{"aws:TokenIssueTime":"2030-01-01T00:00:00Z"}}}]}"#,
+        ];
+        for d in decoys {
+            assert_eq!(revocation_cutoff(d), None, "{d}");
+        }
+        assert!(!is_deny_all(
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#
+        ));
+        assert!(!is_deny_all(
+            r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"},{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+        ));
+        assert!(!is_deny_all(r#"{"Statement":[]}"#));
+        assert_eq!(
+            denied_sessions(
+                r#"{"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:userid":"AROAX:i-1"},"IpAddress":{"aws:SourceIp":"192.0.2.1/32"}}}]}"#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn session_document_round_trips() {
+        let ids: BTreeSet<String> = ["AROAEXAMPLE:i-0abc".to_string(), "AROAEXAMPLE:i-0def".to_string()].into();
+        assert_eq!(denied_sessions(&deny_sessions(&ids)), Some(ids));
+        assert_eq!(
+            denied_sessions(
+                r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:userId":"AROAX:s"}}}}"#
+            ),
+            Some(["AROAX:s".to_string()].into())
+        );
     }
 }

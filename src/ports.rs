@@ -43,6 +43,14 @@ pub struct KeyUsage {
 }
 
 /// Result of `UpdateAccessKey`: a missing key is a state, not an error.
+/// One access key of a user (`ListAccessKeys`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    pub id: AccessKeyId,
+    pub status: KeyStatus,
+    pub created: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyChange {
     Deactivated,
@@ -138,6 +146,15 @@ pub trait Identity {
         name: &str,
         document: &str,
     ) -> Result<(), Error>;
+    /// The role's unique ID (`AROA…`), `None` when the role does not exist.
+    async fn role_id(&self, role: &str) -> Result<Option<String>, Error>;
+    async fn attach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error>;
+    async fn managed_policies(&self, user: &str) -> Result<Vec<String>, Error>;
+    async fn user_keys(&self, user: &str) -> Result<Vec<KeyInfo>, Error>;
+    /// When the user's console password was created, `None` when it has none.
+    async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error>;
+    /// `false` when there was no console password.
+    async fn remove_login_profile(&self, user: &str) -> Result<bool, Error>;
 }
 
 #[allow(async_fn_in_trait)]
@@ -155,6 +172,7 @@ pub trait Operator {
     async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error>;
     /// `iam:DeleteUserPolicy` / `iam:DeleteRolePolicy`.
     async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error>;
+    async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error>;
 }
 
 /// Per-incident state in a table of the responder's own stack, which the key's holder cannot

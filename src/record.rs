@@ -59,6 +59,10 @@ pub struct Applied {
     pub generation: u32,
     pub plan: Plan,
     pub at: DateTime<Utc>,
+    /// When the trigger first saw the key in use: `restore` looks for keys and passwords
+    /// created since.
+    #[serde(default)]
+    pub first_seen: Option<DateTime<Utc>>,
 }
 
 /// An operator's `killswitch restore`, recorded before it acts.
@@ -126,7 +130,11 @@ impl IncidentRecord {
     pub fn applied_cutoff(&self, role: &str) -> Option<DateTime<Utc>> {
         match &self.applied {
             Some(Applied {
-                plan: Plan::Role { role: r, cutoff },
+                plan: Plan::Role {
+                    role: r,
+                    cutoff: Some(cutoff),
+                    ..
+                },
                 generation,
                 ..
             }) if r == role && *generation == self.generation => Some(*cutoff),
@@ -137,6 +145,18 @@ impl IncidentRecord {
 
 pub fn record_id(account: &str, key: &str) -> String {
     format!("incident#{account}#{key}")
+}
+
+/// Role names are unique regardless of case.
+fn role_index_id(account: &str, role: &str) -> String {
+    format!("role#{account}#{}", role.to_ascii_lowercase())
+}
+
+/// The keys whose containment put a role-wide cutoff on one role: a restore lifts the cutoff
+/// only when no other open incident relies on it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct RoleIndex {
+    keys: Vec<String>,
 }
 
 fn restore_log_id(account: &str, key: &str) -> String {
@@ -210,6 +230,73 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         }
         let text = serde_json::to_string(record).unwrap_or_default();
         self.store.save_record(&record.id(), &text).await
+    }
+
+    /// Adds `key` to the role's index of cutoffs. Writers may race (two incidents on one role at
+    /// once), so the write is read back and retried until it holds the key.
+    pub async fn note_role_cutoff(
+        &self,
+        account: &AccountId,
+        role: &str,
+        key: &AccessKeyId,
+    ) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let id = role_index_id(account.as_str(), role);
+        for _ in 0..4 {
+            let mut index = self.role_index(&id).await?;
+            if index.keys.iter().any(|k| k == key.as_str()) {
+                return Ok(());
+            }
+            index.keys.push(key.to_string());
+            let text = serde_json::to_string(&index).unwrap_or_default();
+            self.store.save_record(&id, &text).await?;
+        }
+        Err(Error::BadEvent(format!(
+            "the role index {id} kept losing key {key} to concurrent writers"
+        )))
+    }
+
+    async fn role_index(&self, id: &str) -> Result<RoleIndex, Error> {
+        Ok(match self.store.load_record(id).await? {
+            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            None => RoleIndex::default(),
+        })
+    }
+
+    /// Other keys whose open incident (contained, not restored since) relies on a role-wide
+    /// cutoff on `role`.
+    pub async fn others_relying_on_cutoff(
+        &self,
+        account: &AccountId,
+        role: &str,
+        key: &AccessKeyId,
+    ) -> Result<Vec<String>, Error> {
+        if !self.enabled {
+            return Ok(Vec::new());
+        }
+        let index = self.role_index(&role_index_id(account.as_str(), role)).await?;
+        let mut relying = Vec::new();
+        for other in index.keys.iter().filter(|k| *k != key.as_str()) {
+            let Ok(other_key) = AccessKeyId::parse(other) else {
+                continue;
+            };
+            let Some(record) = self.load(account, &other_key).await else {
+                return Err(Error::BadEvent(format!(
+                    "the incident record of {other} could not be read"
+                )));
+            };
+            if record
+                .applied
+                .as_ref()
+                .is_some_and(|a| a.generation == record.generation)
+                && record.applied_cutoff(role).is_some()
+            {
+                relying.push(other.clone());
+            }
+        }
+        Ok(relying)
     }
 
     /// Appends a restore to the key's restore log and starts a new generation. Only operators

@@ -6,7 +6,9 @@ use percent_encoding::percent_decode_str;
 use super::{AwsClients, aws_err, has_code, to_chrono};
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
-use crate::ports::{Identity, KeyChange, KeyStatus, KeyUsage, PolicyTarget};
+use chrono::{DateTime, Utc};
+
+use crate::ports::{Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, PolicyTarget};
 
 impl Identity for AwsClients {
     async fn caller(&self) -> Result<(AccountId, String), Error> {
@@ -160,9 +162,109 @@ impl Identity for AwsClients {
                 .map_err(aws_err("iam:PutRolePolicy")),
         }
     }
+
+    async fn role_id(&self, role: &str) -> Result<Option<String>, Error> {
+        self.iam_role_id(role).await
+    }
+
+    async fn attach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        self.iam
+            .attach_user_policy()
+            .user_name(user)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam:AttachUserPolicy"))
+    }
+
+    async fn managed_policies(&self, user: &str) -> Result<Vec<String>, Error> {
+        let out = self
+            .iam
+            .list_attached_user_policies()
+            .user_name(user)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(aws_err("iam:ListAttachedUserPolicies"))?;
+        Ok(out
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect())
+    }
+
+    async fn user_keys(&self, user: &str) -> Result<Vec<KeyInfo>, Error> {
+        let out = self
+            .iam
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(aws_err("iam:ListAccessKeys"))?;
+        Ok(out
+            .access_key_metadata()
+            .iter()
+            .filter_map(|m| {
+                Some(KeyInfo {
+                    id: AccessKeyId::parse(m.access_key_id()?).ok()?,
+                    status: match m.status() {
+                        Some(StatusType::Active) => KeyStatus::Active,
+                        Some(StatusType::Inactive) => KeyStatus::Inactive,
+                        _ => KeyStatus::Other,
+                    },
+                    created: m.create_date().and_then(to_chrono),
+                })
+            })
+            .collect())
+    }
+
+    async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error> {
+        match self.iam.get_login_profile().user_name(user).send().await {
+            Ok(out) => Ok(out
+                .login_profile()
+                .and_then(|p| to_chrono(p.create_date()))
+                .or(Some(DateTime::<Utc>::MIN_UTC))),
+            Err(e) if has_code(&e, "NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_err("iam:GetLoginProfile")(e)),
+        }
+    }
+
+    async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
+        match self.iam.delete_login_profile().user_name(user).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if has_code(&e, "NoSuchEntity") => Ok(false),
+            Err(e) => Err(aws_err("iam:DeleteLoginProfile")(e)),
+        }
+    }
+}
+
+impl AwsClients {
+    pub(crate) async fn iam_role_id(&self, role: &str) -> Result<Option<String>, Error> {
+        match self.iam.get_role().role_name(role).send().await {
+            Ok(out) => Ok(out.role().map(|r| r.role_id().to_owned())),
+            Err(e) if has_code(&e, "NoSuchEntity") => Ok(None),
+            Err(e) => Err(aws_err("iam:GetRole")(e)),
+        }
+    }
 }
 
 impl crate::ports::Operator for AwsClients {
+    async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        match self
+            .iam
+            .detach_user_policy()
+            .user_name(user)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, "NoSuchEntity") => Ok(()),
+            Err(e) => Err(aws_err("iam:DetachUserPolicy")(e)),
+        }
+    }
+
     async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
         self.iam
             .update_access_key()

@@ -196,6 +196,7 @@ impl Drill<'_> {
             members: None,
             follow_up_queue_url: None,
             incident_table: None,
+            role_wide: Vec::new(),
         };
         let app = App {
             cloud: AwsClients::from_sdk_config(self.sdk, config.topic_arn.clone()),

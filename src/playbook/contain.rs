@@ -123,7 +123,9 @@ pub async fn apply<I: Identity>(
     let key = &incident.key;
     let mut in_force = plan.clone();
     let results: Vec<(Step, (Outcome, String))> = match plan {
-        Plan::User { user, deactivate } => {
+        Plan::User {
+            user, deactivate, ..
+        } => {
             let before = reads
                 .and_then(|r| r.user_before.as_ref())
                 .filter(|b| &b.user == user);
@@ -132,7 +134,7 @@ pub async fn apply<I: Identity>(
                 .and_then(|r| r.as_ref().ok())
                 .cloned();
             let policy_before = before.map(|b| &b.policy);
-            let (deactivated, denied) = tokio::join!(
+            let (deactivated, (outcome, detail, deny)) = tokio::join!(
                 async {
                     if *deactivate {
                         Some(deactivate_key::apply(iam, user, key, key_before, dry_run).await)
@@ -142,27 +144,42 @@ pub async fn apply<I: Identity>(
                 },
                 deny_user::apply(iam, user, policy_before, dry_run)
             );
+            in_force = Plan::User {
+                user: user.clone(),
+                deactivate: *deactivate,
+                deny,
+            };
             deactivated
                 .map(|d| (Step::DeactivateKey, d))
                 .into_iter()
-                .chain([(Step::DenyUser, denied)])
+                .chain([(Step::DenyUser, (outcome, detail))])
                 .collect()
         }
-        Plan::Role { role, cutoff } => {
-            let existing = match reads.and_then(|r| r.role_policy.as_ref()) {
-                Some(Ok(doc)) => Ok(doc.clone()),
-                Some(Err(e)) => Err(crate::error::Error::Aws {
-                    op: "iam:GetRolePolicy",
-                    code: e.aws_code().map(str::to_owned),
-                    source: e.chain().into(),
-                }),
+        Plan::Role {
+            role,
+            session: Some(session),
+            ..
+        } => {
+            let existing = match reads.and_then(|r| r.role_before.as_ref()) {
+                Some(before) => relabel(&before.sessions),
+                None => revoke_role::read_sessions(iam, role).await,
+            };
+            vec![(
+                Step::RevokeRoleSessions,
+                revoke_role::apply_session(iam, role, session, &existing, dry_run).await,
+            )]
+        }
+        Plan::Role { role, cutoff, .. } => {
+            let existing = match reads.and_then(|r| r.role_before.as_ref()) {
+                Some(before) => relabel(&before.cutoff),
                 None => revoke_role::read_policy(iam, role).await,
             };
             let ours = record.and_then(|r| r.applied_cutoff(role));
+            let wanted = cutoff.unwrap_or_else(|| crate::policy::cutoff_for(Utc::now()));
             let (outcome, detail, kept) = revoke_role::apply(
                 iam,
                 role,
-                *cutoff,
+                wanted,
                 &existing,
                 ours,
                 incident.first_seen,
@@ -171,7 +188,8 @@ pub async fn apply<I: Identity>(
             .await;
             in_force = Plan::Role {
                 role: role.clone(),
-                cutoff: kept,
+                cutoff: Some(kept),
+                session: None,
             };
             vec![(Step::RevokeRoleSessions, (outcome, detail))]
         }
@@ -182,6 +200,18 @@ pub async fn apply<I: Identity>(
     }
     report.status = containment_status(report, dry_run);
     in_force
+}
+
+/// A read of the guard's wave, owned (errors keep their AWS code).
+fn relabel(read: &Result<Option<String>, crate::error::Error>) -> Result<Option<String>, crate::error::Error> {
+    match read {
+        Ok(doc) => Ok(doc.clone()),
+        Err(e) => Err(crate::error::Error::Aws {
+            op: "iam:GetRolePolicy",
+            code: e.aws_code().map(str::to_owned),
+            source: e.chain().into(),
+        }),
+    }
 }
 
 fn containment_status(report: &Report, dry_run: bool) -> Status {
@@ -384,6 +414,7 @@ async fn contain_in<I: Identity, H: Home>(
             generation: r.generation,
             plan: plan.clone(),
             at: contained_at,
+            first_seen: incident.first_seen,
         });
     }
     if report.containment_failed() {
@@ -407,11 +438,34 @@ async fn contain_in<I: Identity, H: Home>(
         r.note_hand_off(&body);
     }
     let claim_taken = announce && records.enabled && record.is_some();
+    let role_cutoff = match (&follow_up.plan, &record) {
+        (
+            Some(Plan::Role {
+                role,
+                cutoff: Some(_),
+                ..
+            }),
+            Some(r),
+        ) if r.applied.is_some() => Some(role.clone()),
+        _ => None,
+    };
     // The last wave: record, short notice and hand-off together.
     let (saved, (), handed) = tokio::join!(
         async {
             match &record {
-                Some(r) => records.save(r).await,
+                Some(r) => {
+                    let (saved, indexed) = tokio::join!(records.save(r), async {
+                        match &role_cutoff {
+                            Some(role) => {
+                                records
+                                    .note_role_cutoff(&account, role, &follow_up.incident.key)
+                                    .await
+                            }
+                            None => Ok(()),
+                        }
+                    });
+                    saved.and(indexed)
+                }
                 None => Ok(()),
             }
         },

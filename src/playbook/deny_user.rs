@@ -1,33 +1,71 @@
-//! The user's inline deny-all: stops every other credential of the user, including the sessions
-//! it minted with GetSessionToken/GetFederationToken, which deactivating the key does not.
+//! The user's deny-all: stops every other credential of the user, including the sessions it
+//! minted with GetSessionToken/GetFederationToken, which deactivating the key does not.
+//!
+//! The key's holder can fill the user's 2,048-character inline-policy quota before we arrive.
+//! Then the AWS-managed `AWSDenyAll` is attached instead (the execution role may attach that one
+//! policy only), and when the managed-policy quota is full too, AWS's own runbook: every access
+//! key of the user is deactivated and console access removed.
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::policy::{self, USER_POLICY_NAME};
-use crate::ports::{Identity, Operator, PolicyTarget};
+use crate::policy::{self, MANAGED_DENY_ALL_ARN, USER_POLICY_NAME};
+use crate::ports::{Identity, KeyStatus, Operator, PolicyTarget};
 use crate::report::Outcome;
 
-pub const PERMISSIONS: &[&str] = &["iam:GetUserPolicy", "iam:PutUserPolicy"];
+pub const PERMISSIONS: &[&str] = &[
+    "iam:GetUserPolicy",
+    "iam:PutUserPolicy",
+    "iam:AttachUserPolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListAccessKeys",
+    "iam:DeleteLoginProfile",
+];
 
-/// `before` is the policy read in the guard's wave, when it was read for this user.
+/// What denies the user.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deny {
+    /// Inline `KillSwitchDenyAll`.
+    #[default]
+    Inline,
+    /// The inline quota was full: `AWSDenyAll` attached.
+    Managed,
+    /// Both quotas were full: every access key deactivated, console access removed.
+    LockedOut,
+}
+
+fn is_quota(e: &Error) -> bool {
+    e.aws_code() == Some("LimitExceeded")
+}
+
+/// `before` is the policy read in the guard's wave, when it was read for this user. Returns the
+/// outcome and what denies the user afterwards.
 pub async fn apply<C: Identity>(
     cloud: &C,
     user: &str,
     before: Option<&Result<Option<String>, Error>>,
     dry_run: bool,
-) -> (Outcome, String) {
+) -> (Outcome, String, Deny) {
     let target = PolicyTarget::User(user.to_owned());
-    if let Some(Ok(Some(doc))) = before
-        && policy::is_deny_all(doc)
-    {
-        return (
-            Outcome::AlreadyDone,
-            format!("{USER_POLICY_NAME} already on {target}"),
-        );
-    }
+    let decoy = match before {
+        Some(Ok(Some(doc))) if policy::is_deny_all(doc) => {
+            return (
+                Outcome::AlreadyDone,
+                format!("{USER_POLICY_NAME} already on {target}"),
+                Deny::Inline,
+            );
+        }
+        Some(Ok(Some(_))) => {
+            " (replaced a TAMPERED OR DECOY policy under that name: it was not exactly what killswitch writes, so it may deny nothing)"
+        }
+        _ => "",
+    };
     if dry_run {
         return (
             Outcome::WouldDo,
-            format!("would put inline policy {USER_POLICY_NAME} (Deny * on *) on {target}"),
+            format!("would put inline policy {USER_POLICY_NAME} (Deny * on *) on {target}{decoy}"),
+            Deny::Inline,
         );
     }
     match cloud
@@ -36,35 +74,152 @@ pub async fn apply<C: Identity>(
     {
         Ok(()) => (
             Outcome::Done,
-            format!("inline policy {USER_POLICY_NAME} (Deny * on *) put on {target}"),
+            format!("inline policy {USER_POLICY_NAME} (Deny * on *) put on {target}{decoy}"),
+            Deny::Inline,
         ),
-        Err(e) if e.aws_code() == Some("LimitExceeded") => (
+        Err(e) if is_quota(&e) => managed(cloud, user).await,
+        Err(e) => (Outcome::Failed, e.chain(), Deny::Inline),
+    }
+}
+
+async fn managed<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny) {
+    match cloud.attach_managed(user, MANAGED_DENY_ALL_ARN).await {
+        Ok(()) => (
+            Outcome::Done,
+            format!(
+                "user {user}'s inline-policy quota is full (the key's holder may have filled it), so {USER_POLICY_NAME} could not be added: the AWS-managed deny-all {MANAGED_DENY_ALL_ARN} was attached instead"
+            ),
+            Deny::Managed,
+        ),
+        Err(e) if is_quota(&e) => lock_out(cloud, user).await,
+        Err(e) => (
             Outcome::Failed,
             format!(
-                "{target} has no room left in its inline-policy quota, so {USER_POLICY_NAME} could not be added (the key deactivation stands); attach the managed deny policy by hand: aws iam attach-user-policy --user-name {user} --policy-arn arn:aws:iam::aws:policy/AWSDenyAll"
+                "user {user}'s inline-policy quota is full and attaching {MANAGED_DENY_ALL_ARN} failed: {}",
+                e.chain()
             ),
+            Deny::Managed,
         ),
-        Err(e) => (Outcome::Failed, e.chain()),
     }
 }
 
-pub async fn read_back<C: Identity>(cloud: &C, user: &str) -> (bool, String) {
-    let doc = cloud
-        .read_policy(&PolicyTarget::User(user.to_owned()), USER_POLICY_NAME)
-        .await;
-    match doc {
-        Ok(Some(d)) if policy::is_deny_all(&d) => (true, format!("{USER_POLICY_NAME} in place")),
-        Ok(Some(_)) => (false, format!("{USER_POLICY_NAME} ALTERED")),
-        Ok(None) => (false, format!("{USER_POLICY_NAME} MISSING")),
-        Err(e) => (false, format!("policy unreadable: {}", e.chain())),
+/// AWS's runbook when no policy can be added: no credential of the user works any more.
+async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny) {
+    let keys = match cloud.user_keys(user).await {
+        Ok(k) => k,
+        Err(e) => {
+            return (
+                Outcome::Failed,
+                format!(
+                    "user {user} has no room for an inline or a managed deny, and its keys could not be listed: {}",
+                    e.chain()
+                ),
+                Deny::LockedOut,
+            );
+        }
+    };
+    let deactivations = futures::future::join_all(
+        keys.iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .map(|k| async move { (k.id.clone(), cloud.deactivate_key(user, &k.id).await) }),
+    );
+    let (deactivated, console) = tokio::join!(deactivations, cloud.remove_login_profile(user));
+    let mut failures: Vec<String> = deactivated
+        .iter()
+        .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("{id}: {}", e.chain())))
+        .collect();
+    if let Err(e) = &console {
+        failures.push(format!("console access: {}", e.chain()));
+    }
+    let ids: Vec<String> = deactivated.iter().map(|(id, _)| id.to_string()).collect();
+    let console_note = match console {
+        Ok(true) => "console password DELETED (it cannot be restored, only reset)",
+        Ok(false) => "no console password",
+        Err(_) => "console password NOT removed",
+    };
+    let detail = format!(
+        "user {user} has no room for an inline or a managed deny (both quotas full), so, as AWS's runbook does: EVERY access key deactivated ({}), {console_note}",
+        if ids.is_empty() { "none was active".into() } else { ids.join(", ") }
+    );
+    if failures.is_empty() {
+        (Outcome::Done, detail, Deny::LockedOut)
+    } else {
+        (
+            Outcome::Failed,
+            format!("{detail}; FAILED: {}", failures.join("; ")),
+            Deny::LockedOut,
+        )
     }
 }
 
-pub async fn undo<O: Operator>(op: &O, user: &str) -> Result<(), Error> {
-    op.delete_policy(&PolicyTarget::User(user.to_owned()), USER_POLICY_NAME)
-        .await
+pub async fn read_back<C: Identity>(cloud: &C, user: &str, deny: Deny) -> (bool, String) {
+    match deny {
+        Deny::Inline => {
+            let doc = cloud
+                .read_policy(&PolicyTarget::User(user.to_owned()), USER_POLICY_NAME)
+                .await;
+            match doc {
+                Ok(Some(d)) if policy::is_deny_all(&d) => {
+                    (true, format!("{USER_POLICY_NAME} in place"))
+                }
+                Ok(Some(_)) => (false, format!("{USER_POLICY_NAME} ALTERED")),
+                Ok(None) => (false, format!("{USER_POLICY_NAME} MISSING")),
+                Err(e) => (false, format!("policy unreadable: {}", e.chain())),
+            }
+        }
+        Deny::Managed => match cloud.managed_policies(user).await {
+            Ok(arns) if arns.iter().any(|a| a == MANAGED_DENY_ALL_ARN) => {
+                (true, "AWSDenyAll attached".into())
+            }
+            Ok(_) => (false, "AWSDenyAll DETACHED".into()),
+            Err(e) => (false, format!("attached policies unreadable: {}", e.chain())),
+        },
+        Deny::LockedOut => {
+            let (keys, console) =
+                tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
+            let active: Vec<String> = match &keys {
+                Ok(k) => k
+                    .iter()
+                    .filter(|k| k.status == KeyStatus::Active)
+                    .map(|k| k.id.to_string())
+                    .collect(),
+                Err(e) => return (false, format!("keys unreadable: {}", e.chain())),
+            };
+            match console {
+                Ok(None) if active.is_empty() => {
+                    (true, "every key inactive, no console password".into())
+                }
+                Ok(None) => (false, format!("key(s) ACTIVE AGAIN: {}", active.join(", "))),
+                Ok(Some(_)) => (false, "console password CREATED AGAIN".into()),
+                Err(e) => (false, format!("login profile unreadable: {}", e.chain())),
+            }
+        }
+    }
 }
 
-pub fn undo_command(user: &str) -> String {
-    format!("aws iam delete-user-policy --user-name {user} --policy-name {USER_POLICY_NAME}")
+pub async fn undo<O: Operator>(op: &O, user: &str, deny: Deny) -> Result<(), Error> {
+    match deny {
+        Deny::Inline => {
+            op.delete_policy(&PolicyTarget::User(user.to_owned()), USER_POLICY_NAME)
+                .await
+        }
+        Deny::Managed => op.detach_managed(user, MANAGED_DENY_ALL_ARN).await,
+        // Nothing of ours to remove: keys are reactivated one by one, on purpose, and a deleted
+        // password can only be reset.
+        Deny::LockedOut => Ok(()),
+    }
+}
+
+pub fn undo_command(user: &str, deny: Deny) -> String {
+    match deny {
+        Deny::Inline => format!(
+            "aws iam delete-user-policy --user-name {user} --policy-name {USER_POLICY_NAME}"
+        ),
+        Deny::Managed => format!(
+            "aws iam detach-user-policy --user-name {user} --policy-arn {MANAGED_DENY_ALL_ARN}"
+        ),
+        Deny::LockedOut => format!(
+            "reactivate each key you trust: aws iam update-access-key --user-name {user} --access-key-id KEY --status Active; set a new console password: aws iam create-login-profile --user-name {user} --password-reset-required --password ..."
+        ),
+    }
 }

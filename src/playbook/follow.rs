@@ -133,7 +133,11 @@ where
         async {
             let plan = plan.as_ref().filter(|_| should_verify)?;
             if let Ok(wait) = (not_before - Utc::now()).to_std() {
-                tokio::time::sleep(wait).await;
+                // Never past the invocation's own budget: the re-check and the notice must fit.
+                let left = ctx
+                    .investigation_deadline
+                    .saturating_duration_since(tokio::time::Instant::now());
+                tokio::time::sleep(wait.min(left)).await;
             }
             let phase = format!("after {delay_secs}s propagation delay");
             Some(

@@ -20,14 +20,23 @@ pub struct UserBefore {
     pub policy: Result<Option<String>, Error>,
 }
 
+/// A role's state before containment: the revocation cutoff (never moved backwards), the
+/// session deny (sessions of earlier incidents are kept) and the role's unique ID (the session's
+/// `aws:userid` must start with it, or the deny would name nobody).
+pub struct RoleBefore {
+    pub cutoff: Result<Option<String>, Error>,
+    pub sessions: Result<Option<String>, Error>,
+    pub role_id: Result<Option<String>, Error>,
+}
+
 /// The answers of the guard's single wave of reads.
 pub struct Reads {
     /// `None`: not asked (the trigger already rules the incident out).
     pub account: Option<Result<AccountId, Error>>,
     pub usage: Option<Result<Option<KeyUsage>, Error>>,
     pub user_before: Option<UserBefore>,
-    /// The role's revocation policy now: needed to never move the cutoff backwards.
-    pub role_policy: Option<Result<Option<String>, Error>>,
+    /// The role's policies now and its unique ID.
+    pub role_before: Option<RoleBefore>,
     /// The incident record, when it was read in this wave (the function's own account, with a
     /// table): `Some(None)` = read, nothing usable.
     pub record: Option<Option<IncidentRecord>>,
@@ -45,13 +54,13 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
             account: None,
             usage: None,
             user_before: None,
-            role_policy: None,
+            role_before: None,
             record: None,
         };
     }
     let key = &incident.key;
     let long_term = key.kind() == KeyKind::LongTerm;
-    let (account, usage, user_before, role_policy) = tokio::join!(
+    let (account, usage, user_before, role_before) = tokio::join!(
         cloud.key_account(key),
         async {
             if long_term {
@@ -84,7 +93,16 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
         async {
             match &incident.principal {
                 Principal::AssumedRole { role_name, .. } => {
-                    Some(super::revoke_role::read_policy(cloud, role_name).await)
+                    let (cutoff, sessions, role_id) = tokio::join!(
+                        super::revoke_role::read_policy(cloud, role_name),
+                        super::revoke_role::read_sessions(cloud, role_name),
+                        cloud.role_id(role_name)
+                    );
+                    Some(RoleBefore {
+                        cutoff,
+                        sessions,
+                        role_id,
+                    })
                 }
                 _ => None,
             }
@@ -94,7 +112,7 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
         account: Some(account),
         usage,
         user_before,
-        role_policy,
+        role_before,
         record: None,
     }
 }
@@ -196,10 +214,21 @@ pub fn decide(
         }
     };
     let plan = match (&incident.principal, incident.key.kind()) {
-        (Principal::AssumedRole { role_name, .. }, _) => Plan::Role {
-            role: role_name.clone(),
-            cutoff: policy::cutoff_for(now),
-        },
+        (
+            Principal::AssumedRole {
+                role_name,
+                session_name,
+                role_id,
+            },
+            _,
+        ) => role_plan(
+            role_name,
+            session_name.as_deref(),
+            role_id.as_deref(),
+            reads,
+            ctx,
+            report,
+        ),
         (Principal::IamUser { user_name }, kind) => {
             // IAM knows the owner for sure; the trigger's name is only a hint.
             let user = match &usage {
@@ -212,6 +241,7 @@ pub fn decide(
             Plan::User {
                 user,
                 deactivate: kind == KeyKind::LongTerm,
+                deny: Default::default(),
             }
         }
         (Principal::Unresolved, KeyKind::LongTerm) => match &usage {
@@ -225,6 +255,7 @@ pub fn decide(
                 Plan::User {
                     user: u.user_name.clone(),
                     deactivate: true,
+                    deny: Default::default(),
                 }
             }
             None if report.steps.iter().any(|s| s.outcome == Outcome::Failed) => {
@@ -254,7 +285,7 @@ pub fn decide(
         refuse(report, Step::ResolveOwner, reason, now);
         return None;
     }
-    if matches!(&plan, Plan::User { user, .. } if user == "root" || user == "<root_account>") {
+    if matches!(&plan, Plan::User { user, .. } if user.eq_ignore_ascii_case("root") || user == "<root_account>") {
         refuse(
             report,
             Step::ResolveOwner,
@@ -266,23 +297,86 @@ pub fn decide(
     Some(plan)
 }
 
+/// The exact session when it can be named, the role-wide cutoff otherwise (or when configured).
+fn role_plan(
+    role: &str,
+    session_name: Option<&str>,
+    trigger_role_id: Option<&str>,
+    reads: &Reads,
+    ctx: &Context<'_>,
+    report: &mut Report,
+) -> Plan {
+    let now = ctx.now;
+    let iam_role_id = match reads.role_before.as_ref().map(|r| &r.role_id) {
+        Some(Ok(Some(id))) => Some(id.as_str()),
+        _ => None,
+    };
+    let role_wide = |report: &mut Report, why: String| {
+        report.record(
+            Step::ResolveOwner,
+            Outcome::Done,
+            format!("revoking EVERY session of role {role}: {why}"),
+            now,
+        );
+        Plan::Role {
+            role: role.to_owned(),
+            cutoff: Some(policy::cutoff_for(now)),
+            session: None,
+        }
+    };
+    if ctx.config.role_wide(role) {
+        return role_wide(
+            report,
+            "KILLSWITCH_ROLE_WIDE_REVOCATION asks for it for this role".into(),
+        );
+    }
+    let Some(session) = session_name else {
+        return role_wide(report, "the trigger does not name the session".into());
+    };
+    let id = match (trigger_role_id, iam_role_id) {
+        (Some(t), Some(i)) if t != i => {
+            return role_wide(
+                report,
+                format!("the trigger's principal ID {t} is not role {role}'s ID {i} in IAM"),
+            );
+        }
+        (_, Some(i)) => i,
+        (Some(t), None) => t,
+        (None, None) => {
+            return role_wide(
+                report,
+                "the role's unique ID could not be read (iam:GetRole), so the session's aws:userid is unknown".into(),
+            );
+        }
+    };
+    Plan::Role {
+        role: role.to_owned(),
+        cutoff: None,
+        session: Some(format!("{id}:{session}")),
+    }
+}
+
 /// Why a plan must not be carried out, if it must not. Also checked again before the
 /// follow-through re-applies anything.
 pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
+    // IAM names are unique regardless of case: `Admin` and `admin` are one principal.
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let starts =
+        |name: &str, prefix: &str| name.get(..prefix.len()).is_some_and(|h| same(h, prefix));
     let listed = |kind: &str, name: &str| {
         ctx.config.protected.iter().any(|p| {
             if p.starts_with("arn:") {
                 let resource = p.splitn(6, ':').nth(5).unwrap_or("");
                 resource.starts_with(&format!("{kind}/"))
-                    && resource.rsplit('/').next() == Some(name)
+                    && resource.rsplit('/').next().is_some_and(|n| same(n, name))
             } else {
-                p == name
+                same(p, name)
             }
         })
     };
     match plan {
         Plan::User { user, .. } => {
-            if ctx.responder.user_name.as_deref() == Some(user) {
+            if ctx.responder.user_name.as_deref().is_some_and(|me| same(me, user)) {
                 Some(format!("user {user} is killswitch's own identity"))
             } else if listed("user", user) {
                 Some(format!(
@@ -293,13 +387,13 @@ pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
             }
         }
         Plan::Role { role, .. } => {
-            if ctx.responder.role_name.as_deref() == Some(role) {
+            if ctx.responder.role_name.as_deref().is_some_and(|me| same(me, role)) {
                 Some(format!("role {role} is killswitch's own role"))
-            } else if role.starts_with("AWSServiceRoleFor") {
+            } else if starts(role, "AWSServiceRoleFor") {
                 Some(format!(
                     "role {role} is a service-linked role: AWS does not allow its policies to be changed"
                 ))
-            } else if role.starts_with("AWSReservedSSO_") {
+            } else if starts(role, "AWSReservedSSO_") {
                 Some(format!(
                     "role {role} belongs to IAM Identity Center: revoke the user's sessions in Identity Center instead"
                 ))

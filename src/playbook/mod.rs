@@ -192,8 +192,22 @@ pub struct Context<'a> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Plan {
-    User { user: String, deactivate: bool },
-    Role { role: String, cutoff: DateTime<Utc> },
+    User {
+        user: String,
+        deactivate: bool,
+        /// What denies the user (the inline deny, or a fallback when its quota is full).
+        #[serde(default)]
+        deny: deny_user::Deny,
+    },
+    Role {
+        role: String,
+        /// Role-wide: every session of the role issued before this is denied.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cutoff: Option<DateTime<Utc>>,
+        /// Exact: this session (`aws:userid` = `ROLE-ID:session-name`) is denied.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+    },
 }
 
 fn dry_run(incident: &Incident, ctx: &Context<'_>) -> bool {

@@ -42,18 +42,39 @@ pub fn finish(
     }
     let mut next = Vec::new();
     match plan {
-        Some(Plan::User { user, deactivate }) => {
+        Some(Plan::User {
+            user,
+            deactivate,
+            deny,
+        }) => {
             next.push(format!("Find and rotate every place key {key} is used (it stays Inactive; do not reactivate it). Give {user} a new key only after the leak is understood."));
-            next.push(format!("{} blocks ALL of user {user}'s access, including any other key: remove it once legitimate keys are rotated.", policy::USER_POLICY_NAME));
+            next.push(match deny {
+                deny_user::Deny::Inline => format!("{} blocks ALL of user {user}'s access, including any other key: remove it once legitimate keys are rotated.", policy::USER_POLICY_NAME),
+                deny_user::Deny::Managed => format!("The AWS-managed AWSDenyAll is attached to user {user} (its inline-policy quota was full: look for the policies that filled it, they may be the attacker's) and blocks ALL of its access: detach it once legitimate keys are rotated."),
+                deny_user::Deny::LockedOut => format!("EVERY access key of user {user} is deactivated and its console password deleted (both policy quotas were full: look for what filled them). Reactivate only keys you trust; the password can only be reset."),
+            });
             next.push("Check the attacker activity in this message for persistence: new users, access keys, login profiles, policies, roles; and for AssumeRole into other accounts.".into());
             report.undo = deactivate
                 .then(|| deactivate_key::undo_command(user, key))
                 .into_iter()
-                .chain([deny_user::undo_command(user)])
+                .chain([deny_user::undo_command(user, *deny)])
                 .collect();
         }
+        Some(Plan::Role {
+            role,
+            session: Some(session),
+            ..
+        }) => {
+            next.push(format!("Only session {session} of role {role} is denied, also when it fetches fresh credentials: for an instance role that session IS the instance's own workload (session name = instance ID), which now fails too. Replace or isolate that instance; the role's other sessions keep working."));
+            next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
+            next.push(
+                "Check the attacker activity in this message for persistence and for AssumeRole into other accounts."
+                    .into(),
+            );
+            report.undo = vec![revoke_role::undo_session_command(role, session)];
+        }
         Some(Plan::Role { role, .. }) => {
-            next.push(format!("Every session of role {role} issued before the cutoff is denied: workloads using it must get fresh credentials (they will on their next refresh)."));
+            next.push(format!("EVERY session of role {role} issued before the cutoff is denied, whoever uses it: workloads on this role fail until they get fresh credentials (they will on their next refresh)."));
             next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
             next.push(
                 "Check the attacker activity in this message for persistence and for AssumeRole into other accounts."

@@ -92,6 +92,7 @@ pub async fn follow_pivots<C: Identity>(
                 Some(role) => Principal::AssumedRole {
                     role_name: role,
                     session_name: p.pivot.role_session_name.clone(),
+                    role_id: None,
                 },
                 // A role in another account: listed for a human, not ours to change.
                 None => continue,

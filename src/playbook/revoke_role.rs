@@ -1,16 +1,24 @@
-//! A role session: deny every session of the role issued before a cutoff (`aws:TokenIssueTime`).
-//! The cutoff never moves backwards, and moves forward only when the one in place does not
-//! already cover the incident: a re-delivered finding must not revoke the role's legitimate
+//! A role session. By default the exact session is denied (`aws:userid` =
+//! `ROLE-ID:session-name`, AWS's remediation for exfiltrated instance credentials): the role's
+//! other sessions keep working. When the session cannot be identified, or the role is configured
+//! for it, every session of the role issued before a cutoff (`aws:TokenIssueTime`) is denied
+//! instead. The cutoff never moves backwards, and moves forward only when the one in place does
+//! not already cover the incident: a re-delivered finding must not revoke the role's legitimate
 //! sessions again.
+//!
+//! Only a document that is exactly what killswitch writes counts as in place: anything else under
+//! our policy names (a decoy with a condition that never matches) is replaced, and said so.
+
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::policy::{self, CutoffDecision, ROLE_POLICY_NAME};
+use crate::policy::{self, CutoffDecision, ROLE_POLICY_NAME, SESSION_POLICY_NAME};
 use crate::ports::{Identity, Operator, PolicyTarget};
 use crate::report::Outcome;
 
-pub const PERMISSIONS: &[&str] = &["iam:GetRolePolicy", "iam:PutRolePolicy"];
+pub const PERMISSIONS: &[&str] = &["iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"];
 
 /// What to write, from the policy in place (read in the guard's wave), the cutoff killswitch
 /// itself wrote for this role (incident record) and the incident.
@@ -31,6 +39,15 @@ pub fn decide(
     }
 }
 
+fn decoy_note(doc: &Result<Option<String>, Error>, ours: bool) -> &'static str {
+    match doc {
+        Ok(Some(_)) if !ours => {
+            " (replaced a TAMPERED OR DECOY policy under that name: it was not exactly what killswitch writes, so it may deny nothing)"
+        }
+        _ => "",
+    }
+}
+
 /// Returns the outcome and the cutoff in force afterwards (what verification must find).
 pub async fn apply<C: Identity>(
     cloud: &C,
@@ -41,12 +58,13 @@ pub async fn apply<C: Identity>(
     first_seen: Option<DateTime<Utc>>,
     dry_run: bool,
 ) -> (Outcome, String, DateTime<Utc>) {
-    let existing = match existing {
+    let current = match existing {
         Ok(doc) => doc.as_deref().and_then(policy::revocation_cutoff),
         // Without the current cutoff we cannot promise not to move it backwards.
         Err(e) => return (Outcome::Failed, e.chain(), cutoff),
     };
-    match decide(existing, ours, cutoff, first_seen) {
+    let decoy = decoy_note(existing, current.is_some());
+    match decide(current, ours, cutoff, first_seen) {
         CutoffDecision::Keep(current) => (
             Outcome::AlreadyDone,
             format!(
@@ -58,7 +76,7 @@ pub async fn apply<C: Identity>(
         CutoffDecision::Write(new) if dry_run => (
             Outcome::WouldDo,
             format!(
-                "would put {ROLE_POLICY_NAME} on role {role}: deny sessions issued before {}",
+                "would put {ROLE_POLICY_NAME} on role {role}: deny EVERY session of the role issued before {}{decoy}",
                 policy::format_cutoff(new)
             ),
             new,
@@ -74,7 +92,7 @@ pub async fn apply<C: Identity>(
             Ok(()) => (
                 Outcome::Done,
                 format!(
-                    "{ROLE_POLICY_NAME} put on role {role}: every session issued before {} is denied",
+                    "{ROLE_POLICY_NAME} put on role {role}: EVERY session of the role issued before {} is denied, whoever uses it{decoy}",
                     policy::format_cutoff(new)
                 ),
                 new,
@@ -84,9 +102,61 @@ pub async fn apply<C: Identity>(
     }
 }
 
+/// Adds `session` to the role's session deny, keeping the sessions already denied there.
+pub async fn apply_session<C: Identity>(
+    cloud: &C,
+    role: &str,
+    session: &str,
+    existing: &Result<Option<String>, Error>,
+    dry_run: bool,
+) -> (Outcome, String) {
+    let denied = match existing {
+        Ok(doc) => doc.as_deref().and_then(policy::denied_sessions),
+        // Without the list in place we would drop sessions an earlier incident denied.
+        Err(e) => return (Outcome::Failed, e.chain()),
+    };
+    let decoy = decoy_note(existing, denied.is_some());
+    let mut ids = denied.unwrap_or_default();
+    if ids.contains(session) {
+        return (
+            Outcome::AlreadyDone,
+            format!("{SESSION_POLICY_NAME} on role {role} already denies session {session}"),
+        );
+    }
+    ids.insert(session.to_owned());
+    if dry_run {
+        return (
+            Outcome::WouldDo,
+            format!("would put {SESSION_POLICY_NAME} on role {role}: deny session {session} (aws:userid){decoy}"),
+        );
+    }
+    match cloud
+        .put_policy(
+            &PolicyTarget::Role(role.to_owned()),
+            SESSION_POLICY_NAME,
+            &policy::deny_sessions(&ids),
+        )
+        .await
+    {
+        Ok(()) => (
+            Outcome::Done,
+            format!(
+                "{SESSION_POLICY_NAME} put on role {role}: session {session} is denied (aws:userid), also when it fetches fresh credentials; the role's other sessions keep working{decoy}"
+            ),
+        ),
+        Err(e) => (Outcome::Failed, e.chain()),
+    }
+}
+
 pub async fn read_policy<C: Identity>(cloud: &C, role: &str) -> Result<Option<String>, Error> {
     cloud
         .read_policy(&PolicyTarget::Role(role.to_owned()), ROLE_POLICY_NAME)
+        .await
+}
+
+pub async fn read_sessions<C: Identity>(cloud: &C, role: &str) -> Result<Option<String>, Error> {
+    cloud
+        .read_policy(&PolicyTarget::Role(role.to_owned()), SESSION_POLICY_NAME)
         .await
 }
 
@@ -112,10 +182,33 @@ pub async fn read_back<C: Identity>(
             "{ROLE_POLICY_NAME} cutoff MOVED BACK to {}",
             policy::format_cutoff(c)
         ),
-        (Ok(_), None) => format!("{ROLE_POLICY_NAME} MISSING"),
+        (Ok(Some(_)), None) => format!("{ROLE_POLICY_NAME} ALTERED (not what killswitch wrote)"),
+        (Ok(None), None) => format!("{ROLE_POLICY_NAME} MISSING"),
         (Err(e), _) => format!("policy unreadable: {}", e.chain()),
     };
     (ok, note)
+}
+
+/// Holds when the session deny in place is exactly ours and names the session.
+pub async fn read_back_session<C: Identity>(
+    cloud: &C,
+    role: &str,
+    session: &str,
+) -> (bool, String) {
+    match read_sessions(cloud, role).await {
+        Ok(Some(doc)) => match policy::denied_sessions(&doc) {
+            Some(ids) if ids.contains(session) => {
+                (true, format!("{SESSION_POLICY_NAME} in place for {session}"))
+            }
+            Some(_) => (false, format!("{SESSION_POLICY_NAME} NO LONGER NAMES {session}")),
+            None => (
+                false,
+                format!("{SESSION_POLICY_NAME} ALTERED (not what killswitch wrote)"),
+            ),
+        },
+        Ok(None) => (false, format!("{SESSION_POLICY_NAME} MISSING")),
+        Err(e) => (false, format!("policy unreadable: {}", e.chain())),
+    }
 }
 
 pub async fn undo<O: Operator>(op: &O, role: &str) -> Result<(), Error> {
@@ -123,6 +216,36 @@ pub async fn undo<O: Operator>(op: &O, role: &str) -> Result<(), Error> {
         .await
 }
 
+/// Removes this incident's session from the deny; the policy goes when no session is left.
+/// Returns the sessions still denied.
+pub async fn undo_session<C: Identity + Operator>(
+    cloud: &C,
+    role: &str,
+    session: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let target = PolicyTarget::Role(role.to_owned());
+    let mut ids = read_sessions(cloud, role)
+        .await?
+        .as_deref()
+        .and_then(policy::denied_sessions)
+        .unwrap_or_default();
+    ids.remove(session);
+    if ids.is_empty() {
+        cloud.delete_policy(&target, SESSION_POLICY_NAME).await?;
+    } else {
+        cloud
+            .put_policy(&target, SESSION_POLICY_NAME, &policy::deny_sessions(&ids))
+            .await?;
+    }
+    Ok(ids)
+}
+
 pub fn undo_command(role: &str) -> String {
     format!("aws iam delete-role-policy --role-name {role} --policy-name {ROLE_POLICY_NAME}")
+}
+
+pub fn undo_session_command(role: &str, session: &str) -> String {
+    format!(
+        "killswitch restore --role-name {role} --session '{session}' (removes only this session from {SESSION_POLICY_NAME})"
+    )
 }

@@ -14,7 +14,11 @@ use crate::report::{Check, Outcome, Verification};
 pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase: &str) -> Check {
     let at = Utc::now();
     let (key_inactive, policy_in_place, notes) = match plan {
-        Plan::User { user, deactivate } => {
+        Plan::User {
+            user,
+            deactivate,
+            deny,
+        } => {
             let (key_state, policy) = tokio::join!(
                 async {
                     if *deactivate {
@@ -23,7 +27,7 @@ pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase
                         None
                     }
                 },
-                deny_user::read_back(cloud, user)
+                deny_user::read_back(cloud, user, *deny)
             );
             let mut notes: Vec<String> = Vec::new();
             let key_ok = key_state.map(|(ok, note)| {
@@ -33,8 +37,19 @@ pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase
             notes.push(policy.1);
             (key_ok, Some(policy.0), notes)
         }
-        Plan::Role { role, cutoff } => {
-            let (ok, note) = revoke_role::read_back(cloud, role, *cutoff).await;
+        Plan::Role {
+            role,
+            session: Some(session),
+            ..
+        } => {
+            let (ok, note) = revoke_role::read_back_session(cloud, role, session).await;
+            (None, Some(ok), vec![note])
+        }
+        Plan::Role { role, cutoff, .. } => {
+            let (ok, note) = match cutoff {
+                Some(c) => revoke_role::read_back(cloud, role, *c).await,
+                None => (false, "no revocation planned".into()),
+            };
             (None, Some(ok), vec![note])
         }
     };
@@ -54,7 +69,9 @@ pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase
 /// meanwhile is re-read, so it is never replaced by ours).
 pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
     let failures: Vec<String> = match plan {
-        Plan::User { user, deactivate } => {
+        Plan::User {
+            user, deactivate, ..
+        } => {
             let (k, p) = tokio::join!(
                 async {
                     if *deactivate {
@@ -66,15 +83,29 @@ pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
                 deny_user::apply(cloud, user, None, false)
             );
             k.into_iter()
-                .chain([p])
+                .chain([(p.0, p.1)])
                 .filter(|(o, _)| *o == Outcome::Failed)
                 .map(|(_, d)| d)
                 .collect()
         }
-        Plan::Role { role, cutoff } => {
+        Plan::Role {
+            role,
+            session: Some(session),
+            ..
+        } => {
+            let existing = revoke_role::read_sessions(cloud, role).await;
+            let (o, d) = revoke_role::apply_session(cloud, role, session, &existing, false).await;
+            if o == Outcome::Failed {
+                vec![d]
+            } else {
+                Vec::new()
+            }
+        }
+        Plan::Role { role, cutoff, .. } => {
             let existing = revoke_role::read_policy(cloud, role).await;
+            let wanted = cutoff.unwrap_or_else(|| crate::policy::cutoff_for(Utc::now()));
             let (o, d, _) =
-                revoke_role::apply(cloud, role, *cutoff, &existing, None, None, false).await;
+                revoke_role::apply(cloud, role, wanted, &existing, None, None, false).await;
             if o == Outcome::Failed {
                 vec![d]
             } else {

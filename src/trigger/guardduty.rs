@@ -156,15 +156,21 @@ pub(super) fn guardduty_principal(d: &AccessKeyDetails) -> Result<Principal, Err
                 Some((r, s)) => (r, Some(s)),
                 None => (raw, None),
             };
-            let session = d
+            let from_id = d
                 .principal_id
                 .as_deref()
-                .and_then(|p| p.split_once(':'))
+                .and_then(|p| p.split_once(':'));
+            let session = from_id
                 .map(|(_, s)| s)
                 .or(session_in_name)
-                .map(|s| truncate(s, 64));
+                .filter(|s| super::is_session_name(s))
+                .map(str::to_owned);
             Principal::AssumedRole {
                 role_name: iam_name(role, 64, "role name")?,
+                role_id: from_id
+                    .map(|(id, _)| id)
+                    .filter(|id| super::is_role_id(id))
+                    .map(str::to_owned),
                 session_name: session,
             }
         }

@@ -15,6 +15,9 @@ struct ManualRequest {
     access_key_id: String,
     user_name: Option<String>,
     role_name: Option<String>,
+    /// The role session to deny exactly (with `role_name`); without it the role's sessions
+    /// are revoked role-wide.
+    session_name: Option<String>,
     account_id: Option<String>,
     reason: String,
     requested_by: String,
@@ -25,7 +28,7 @@ struct ManualRequest {
 pub(super) fn manual(value: Value) -> Result<Received, Error> {
     let req: ManualRequest = serde_json::from_value(value).map_err(|e| {
         Error::BadEvent(format!(
-            "manual request: {e} (fields: access_key_id, reason, requested_by, optional user_name, role_name, account_id, dry_run, request_id)"
+            "manual request: {e} (fields: access_key_id, reason, requested_by, optional user_name, role_name, session_name, account_id, dry_run, request_id)"
         ))
     })?;
     let key = AccessKeyId::parse(req.access_key_id.trim())?;
@@ -34,6 +37,11 @@ pub(super) fn manual(value: Value) -> Result<Received, Error> {
     if requested_by.is_empty() || reason.is_empty() {
         return Err(Error::BadEvent(
             "manual request: requested_by and reason must not be empty".into(),
+        ));
+    }
+    if req.session_name.is_some() && req.role_name.is_none() {
+        return Err(Error::BadEvent(
+            "manual request: session_name needs role_name".into(),
         ));
     }
     let principal = match (req.user_name.as_deref(), req.role_name.as_deref()) {
@@ -47,7 +55,17 @@ pub(super) fn manual(value: Value) -> Result<Received, Error> {
         },
         (None, Some(role)) => Principal::AssumedRole {
             role_name: iam_name(role, 64, "role_name")?,
-            session_name: None,
+            session_name: match req.session_name.as_deref() {
+                Some(s) if super::is_session_name(s) => Some(s.to_owned()),
+                Some(s) => {
+                    return Err(Error::BadEvent(format!(
+                        "manual request: session_name {:?} is not a valid role session name ([\\w+=,.@-]{{2,64}})",
+                        truncate(s, 64)
+                    )));
+                }
+                None => None,
+            },
+            role_id: None,
         },
         (None, None) => Principal::Unresolved,
     };

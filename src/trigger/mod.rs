@@ -101,3 +101,20 @@ fn iam_name(raw: &str, max: usize, what: &str) -> Result<String, Error> {
         )))
     }
 }
+
+/// STS role session names: `[\w+=,.@-]{2,64}`.
+pub(crate) fn is_session_name(raw: &str) -> bool {
+    (2..=64).contains(&raw.len())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+/// A role's unique ID: `AROA` and upper-case letters and digits.
+pub(crate) fn is_role_id(raw: &str) -> bool {
+    (16..=128).contains(&raw.len())
+        && raw.starts_with("AROA")
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use killswitch::handler::{App, Phases, handle};
-use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
+use killswitch::policy::{self, SESSION_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, RegionCoverage, Status};
 use serde_json::Value;
@@ -31,8 +31,9 @@ const USER_ACTIONS: [&str; 9] = [
     "sns:Publish",
 ];
 
-const ROLE_ACTIONS: [&str; 6] = [
+const ROLE_ACTIONS: [&str; 7] = [
     "sts:GetAccessKeyInfo",
+    "iam:GetRole",
     "iam:GetRolePolicy",
     "iam:PutRolePolicy",
     "account:ListRegions",
@@ -82,10 +83,11 @@ async fn run(payload: &Value, faults: &[&str], code: &str, role: bool) -> Row {
     .await
     .unwrap();
     let contained = if role {
+        // The finding names the session: exactly that session is denied.
         app.cloud
-            .policy("role/ci-deployer", ROLE_POLICY_NAME)
-            .and_then(|d| policy::revocation_cutoff(&d))
-            .is_some()
+            .policy("role/ci-deployer", SESSION_POLICY_NAME)
+            .and_then(|d| policy::denied_sessions(&d))
+            .is_some_and(|ids| ids.contains("AROACKCEVSQ6C2EXAMPLE:ci-deploy-session"))
     } else {
         app.cloud.key_state("alice", FIXTURE_KEY) == Some(KeyStatus::Inactive)
             && app.cloud.policy("user/alice", USER_POLICY_NAME).is_some()

@@ -353,7 +353,8 @@ async fn a_failed_hand_off_follows_through_in_the_same_invocation() {
 
 #[tokio::test]
 async fn a_redelivered_role_finding_keeps_the_cutoff_that_already_covers_it() {
-    let app = lambda(FakeCloud::default());
+    let mut app = lambda(FakeCloud::default());
+    app.config.role_wide = vec!["*".into()];
     let first = deliver(&app, event("guardduty-assumed-role-finding.json")).await;
     assert_eq!(first.reports[0].status, Status::Contained);
     let cutoff = |c: &FakeCloud| {
@@ -432,10 +433,9 @@ async fn a_recorded_restore_is_left_alone_and_tampering_is_re_contained() {
     let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
     deliver(&app, event("guardduty-iam-user-finding.json")).await;
     let key = killswitch::incident::AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let state = killswitch::oncall::status(&app.cloud, &key, Some("alice"), None)
+    let plan = killswitch::oncall::assess(&app.cloud, &app.config, &key, &reactivate("alice"))
         .await
         .unwrap();
-    let plan = killswitch::oncall::restore_plan(&state);
     let restored = killswitch::oncall::restore(
         &app.cloud,
         &app.config,
@@ -571,7 +571,8 @@ async fn a_hand_crafted_follow_up_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_cutoff_the_key_holder_planted_is_never_taken_as_covering_the_incident() {
-    let app = lambda(FakeCloud::default());
+    let mut app = lambda(FakeCloud::default());
+    app.config.role_wide = vec!["*".into()];
     // A well-formed revocation, written by the attacker just after the finding's first-seen
     // time (2026-11-23T03:14:55Z) and before the sessions it still uses.
     let planted = policy::revoke_older_sessions(
@@ -640,10 +641,9 @@ async fn a_restore_that_cannot_be_recorded_changes_nothing_without_force() {
     let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
     deliver(&app, event("guardduty-iam-user-finding.json")).await;
     let key = killswitch::incident::AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let state = killswitch::oncall::status(&app.cloud, &key, Some("alice"), None)
+    let plan = killswitch::oncall::assess(&app.cloud, &app.config, &key, &reactivate("alice"))
         .await
         .unwrap();
-    let plan = killswitch::oncall::restore_plan(&state);
     app.cloud.fail("dynamodb:PutItem", "AccessDeniedException");
     let refused = killswitch::oncall::restore(
         &app.cloud,
@@ -675,4 +675,12 @@ async fn a_restore_that_cannot_be_recorded_changes_nothing_without_force() {
         app.cloud.key_state("alice", FIXTURE_KEY),
         Some(KeyStatus::Active)
     );
+}
+
+fn reactivate(user: &str) -> killswitch::oncall::RestoreRequest {
+    killswitch::oncall::RestoreRequest {
+        user_name: Some(user.into()),
+        reactivate_key: true,
+        ..Default::default()
+    }
 }

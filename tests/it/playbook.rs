@@ -407,7 +407,8 @@ async fn bad_input_is_an_error_and_touches_nothing() {
 
 #[tokio::test]
 async fn assumed_role_gets_a_session_cutoff_that_never_moves_backwards() {
-    let app = app(FakeCloud::default());
+    let mut app = app(FakeCloud::default());
+    app.config.role_wide = vec!["ci-deployer".into()];
     let before = Utc::now();
     let first = run(&app, event("guardduty-assumed-role-finding.json")).await;
     assert_eq!(first.reports[0].status, Status::Contained);
@@ -519,26 +520,60 @@ async fn undone_containment_is_reapplied_once_and_flagged_contested() {
 }
 
 #[tokio::test]
-async fn inline_policy_quota_overflow_is_reported_and_the_deactivation_stands() {
+async fn a_full_inline_quota_gets_the_managed_deny_all_verified_and_restorable() {
+    // The key's holder filled the user's 2,048-character inline quota first.
     let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     app.cloud.fail("iam:PutUserPolicy", "LimitExceeded");
     let response = run(&app, event("guardduty-iam-user-finding.json")).await;
     let report = &response.reports[0];
+    assert_eq!(report.status, Status::Contained, "{}", report.summary);
     assert_eq!(
         app.cloud.key_state("alice", FIXTURE_KEY),
         Some(KeyStatus::Inactive)
     );
-    assert_eq!(report.status, Status::Failed);
+    assert_eq!(
+        app.cloud.state.lock().unwrap().attached.get("alice").cloned(),
+        Some(vec![policy::MANAGED_DENY_ALL_ARN.to_string()])
+    );
     let deny = report
         .steps
         .iter()
         .find(|s| s.step == killswitch::playbook::Step::DenyUser)
         .unwrap();
     assert!(
-        deny.detail.contains("inline-policy quota") && deny.detail.contains("AWSDenyAll"),
+        deny.detail.contains("inline-policy quota is full") && deny.detail.contains("AWSDenyAll"),
         "{}",
         deny.detail
     );
+    // Verified like the inline deny: read back, and re-attached when detached.
+    let v = report.verification.as_ref().unwrap();
+    assert!(v.holds && v.checks.iter().all(|c| c.detail.contains("AWSDenyAll attached")), "{v:?}");
+    assert!(report.undo.iter().any(|u| u.contains("detach-user-policy")), "{:?}", report.undo);
+    let (_, message) = app.cloud.published().pop().unwrap();
+    assert!(message.contains("AWSDenyAll"), "{message}");
+}
+
+#[tokio::test]
+async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("alice", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
+    cloud.state.lock().unwrap().login_profiles.insert("alice".into(), Utc::now());
+    cloud.fail("iam:PutUserPolicy", "LimitExceeded");
+    cloud.fail("iam:AttachUserPolicy", "LimitExceeded");
+    let app = app(cloud);
+    let response = run(&app, event("guardduty-iam-user-finding.json")).await;
+    let report = &response.reports[0];
+    assert_eq!(report.status, Status::Contained, "{}", report.summary);
+    for key in [FIXTURE_KEY, "AKIAI44QH8DHBEXAMPLE"] {
+        assert_eq!(app.cloud.key_state("alice", key), Some(KeyStatus::Inactive), "{key}");
+    }
+    assert!(app.cloud.state.lock().unwrap().login_profiles.is_empty());
+    let (_, message) = app.cloud.published().pop().unwrap();
+    assert!(
+        message.contains("EVERY access key") && message.contains("console password DELETED"),
+        "{message}"
+    );
+    assert!(report.verification.as_ref().unwrap().holds);
 }
 
 #[tokio::test(start_paused = true)]
@@ -674,7 +709,7 @@ async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_
             None,
         )],
     );
-    let a = org_app(home, "");
+    let a = org_app(home, MEMBER);
     let response = run(&a, event("guardduty-member-account-finding.json")).await;
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Contained, "{}", r.summary);
@@ -728,7 +763,7 @@ async fn a_member_account_that_refuses_the_role_is_a_containment_failure_told_to
     let home = FakeCloud::default();
     let member = home.add_member(MEMBER, "the-real-external-id");
     member.add_user_key("deploy-bot", FIXTURE_KEY, KeyStatus::Active);
-    let a = org_app(home, "");
+    let a = org_app(home, MEMBER);
     let response = run(&a, event("guardduty-member-account-finding.json")).await;
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Failed);
@@ -769,7 +804,7 @@ async fn accounts_outside_the_allow_list_are_rejected_without_assuming_anything(
 async fn the_deployments_own_account_never_assumes_a_role() {
     let home = FakeCloud::with_user("alice", FIXTURE_KEY);
     home.add_member(MEMBER, "ext-id-1");
-    let a = org_app(home, "");
+    let a = org_app(home, MEMBER);
     let response = run(&a, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Contained);
     assert!(!a.cloud.calls().iter().any(|(c, _)| c == "sts:AssumeRole"));
@@ -783,7 +818,7 @@ async fn the_deployments_own_account_never_assumes_a_role() {
 async fn the_member_role_itself_is_never_touched() {
     let home = FakeCloud::default();
     let member = home.add_member(MEMBER, "ext-id-1");
-    let a = org_app(home, "");
+    let a = org_app(home, MEMBER);
     let payload = json!({
         "access_key_id": FIXTURE_ROLE_KEY, "role_name": "KillSwitchMember",
         "account_id": MEMBER, "reason": "test", "requested_by": "me"

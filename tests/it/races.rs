@@ -84,6 +84,7 @@ async fn a_hundred_concurrent_deliveries_of_one_finding_agree() {
 async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
     let mut cfg = config();
     cfg.verify_delay = Duration::from_secs(1);
+    cfg.role_wide = vec!["ci-deployer".into()];
     let me = responder();
     let incident = incident("guardduty-assumed-role-finding.json");
     for round in 0..20 {

@@ -66,7 +66,8 @@ fn guardduty_assumed_role_finding_names_role_and_session() {
         i.principal,
         Principal::AssumedRole {
             role_name: "ci-deployer".into(),
-            session_name: Some("ci-deploy-session".into())
+            session_name: Some("ci-deploy-session".into()),
+            role_id: Some("AROACKCEVSQ6C2EXAMPLE".into()),
         }
     );
 }
@@ -83,7 +84,8 @@ fn role_slash_session_user_names_are_tolerated() {
         list[0].principal,
         Principal::AssumedRole {
             role_name: "ci-deployer".into(),
-            session_name: Some("other-session".into())
+            session_name: Some("other-session".into()),
+            role_id: None,
         }
     );
 }

@@ -11,7 +11,7 @@ use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
     Accounts, ActivityLog, ActivityPage, ApiCall, Entered, FollowUpQueue, Identity, IncidentStore,
-    KeyChange, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator, PolicyTarget,
+    KeyChange, KeyInfo, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator, PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -59,10 +59,12 @@ pub fn responder() -> Responder {
 pub type Call = (String, String);
 
 /// Mutating IAM actions.
-pub const WRITES: [&str; 3] = [
+pub const WRITES: [&str; 5] = [
     "iam:UpdateAccessKey",
     "iam:PutUserPolicy",
     "iam:PutRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:DeleteLoginProfile",
 ];
 
 #[derive(Default)]
@@ -103,6 +105,14 @@ pub struct State {
     pub latency: Option<Duration>,
     /// When each call reached the "server": (action, instant).
     pub arrivals: Vec<(String, tokio::time::Instant)>,
+    /// role -> unique ID (`iam:GetRole`); unknown roles answer `None`.
+    pub role_ids: HashMap<String, String>,
+    /// user -> attached managed policy ARNs.
+    pub attached: HashMap<String, Vec<String>>,
+    /// (user, key) -> creation time (unset: long ago).
+    pub key_created: HashMap<(String, String), DateTime<Utc>>,
+    /// user -> console password creation time.
+    pub login_profiles: HashMap<String, DateTime<Utc>>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -356,6 +366,62 @@ impl Identity for FakeCloud {
             .insert((target_key(target), name.into()), document.into());
         Ok(())
     }
+
+    async fn role_id(&self, role: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:GetRole", role)?;
+        Ok(s.role_ids.get(role).cloned())
+    }
+
+    async fn attach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:AttachUserPolicy", format!("{user} {policy_arn}"))?;
+        let list = s.attached.entry(user.into()).or_default();
+        if !list.iter().any(|a| a == policy_arn) {
+            list.push(policy_arn.into());
+        }
+        Ok(())
+    }
+
+    async fn managed_policies(&self, user: &str) -> Result<Vec<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:ListAttachedUserPolicies", user)?;
+        Ok(s.attached.get(user).cloned().unwrap_or_default())
+    }
+
+    async fn user_keys(&self, user: &str) -> Result<Vec<KeyInfo>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:ListAccessKeys", user)?;
+        let mut keys: Vec<KeyInfo> = s
+            .keys
+            .iter()
+            .filter(|((u, _), _)| u == user)
+            .map(|((u, k), status)| KeyInfo {
+                id: AccessKeyId::parse(k).unwrap(),
+                status: *status,
+                created: Some(
+                    s.key_created
+                        .get(&(u.clone(), k.clone()))
+                        .copied()
+                        .unwrap_or(DateTime::UNIX_EPOCH),
+                ),
+            })
+            .collect();
+        keys.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        Ok(keys)
+    }
+
+    async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:GetLoginProfile", user)?;
+        Ok(s.login_profiles.get(user).copied())
+    }
+
+    async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:DeleteLoginProfile", user)?;
+        Ok(s.login_profiles.remove(user).is_some())
+    }
 }
 
 impl ActivityLog for FakeCloud {
@@ -437,6 +503,15 @@ impl IncidentStore for FakeCloud {
 }
 
 impl Operator for FakeCloud {
+    async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:DetachUserPolicy", format!("{user} {policy_arn}"))?;
+        if let Some(list) = s.attached.get_mut(user) {
+            list.retain(|a| a != policy_arn);
+        }
+        Ok(())
+    }
+
     async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
         self.rtt().await;
         let mut s = self.enter("iam:UpdateAccessKey", format!("{user} {key} Active"))?;
