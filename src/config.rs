@@ -257,6 +257,20 @@ impl Config {
                 reason: format!("{bad:?} is neither * nor a role name"),
             });
         }
+        // Global Health RISK events reach EventBridge only in us-east-1 (backup us-west-2): a
+        // function deployed elsewhere with the Health trigger would wait for events that never
+        // come. Refusing to start makes that loud.
+        if flag("KILLSWITCH_HEALTH_TRIGGER")?
+            && let Some(region) = var("AWS_REGION")
+            && !HEALTH_REGIONS.contains(&region.as_str())
+        {
+            return Err(Error::Config {
+                name: "KILLSWITCH_HEALTH_TRIGGER",
+                reason: format!(
+                    "AWS Health credential-risk events arrive only in us-east-1 (backup us-west-2), not in {region}: deploy there or turn the Health trigger off"
+                ),
+            });
+        }
         if let Some(timeout) = var("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS") {
             let timeout: u64 = timeout.parse().map_err(|_| Error::Config {
                 name: "KILLSWITCH_FUNCTION_TIMEOUT_SECONDS",
@@ -289,6 +303,9 @@ impl Config {
         })
     }
 }
+
+/// Where EventBridge receives global AWS Health events.
+pub const HEALTH_REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
 
 /// What a follow-through needs after the verification delay, at least: the re-check, a
 /// re-apply, the notice.
@@ -503,6 +520,18 @@ mod tests {
         assert!(c.role_wide("ci-deployer") && c.role_wide("batch") && !c.role_wide("web-tier"));
         assert!(config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "*")]).unwrap().role_wide("x"));
         assert!(config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "a b")]).is_err());
+    }
+
+    #[test]
+    fn the_health_trigger_refuses_a_region_where_its_events_never_arrive() {
+        let health = ("KILLSWITCH_HEALTH_TRIGGER", "true");
+        assert!(config(&[TOPIC, health, ("AWS_REGION", "us-east-1")]).is_ok());
+        assert!(config(&[TOPIC, health, ("AWS_REGION", "us-west-2")]).is_ok());
+        assert!(matches!(
+            config(&[TOPIC, health, ("AWS_REGION", "eu-west-1")]),
+            Err(Error::Config { name: "KILLSWITCH_HEALTH_TRIGGER", .. })
+        ));
+        assert!(config(&[TOPIC, ("AWS_REGION", "eu-west-1")]).is_ok());
     }
 
     #[test]

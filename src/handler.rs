@@ -115,7 +115,7 @@ where
                 // role cutoff in place is killswitch's own.
                 Some(account) if records.enabled => {
                     let (mut reads, record) = tokio::join!(
-                        guard::read(&app.cloud, i, known),
+                        guard::read(&app.cloud, i, known, &app.config),
                         records.load(account, &i.key)
                     );
                     if reads
@@ -127,7 +127,7 @@ where
                     }
                     reads
                 }
-                _ => guard::read(&app.cloud, i, known).await,
+                _ => guard::read(&app.cloud, i, known, &app.config).await,
             }
         }))
     );
@@ -139,6 +139,7 @@ where
         investigation_deadline: investigation_deadline(&app.config, deadline),
         force_dry_run,
         hand_off: phases == Phases::HandOff && app.config.follow_up_queue_url.is_some(),
+        operator: app.responder.is_none().then_some(me.arn.as_str()),
     };
     let contained =
         playbook::contain_delivery(&app.cloud, incidents.into_iter().zip(reads).collect(), &ctx)
@@ -205,6 +206,7 @@ where
         investigation_deadline: investigation_deadline(&app.config, deadline),
         force_dry_run: false,
         hand_off: false,
+        operator: None,
     };
     let mut failures = Vec::new();
     let mut work = Vec::new();

@@ -74,6 +74,36 @@ pub struct ApiCall {
     /// `requestParameters` and `responseElements` of the record, for the analysis.
     pub request_parameters: Option<serde_json::Value>,
     pub response_elements: Option<serde_json::Value>,
+    /// Who signed the call (`userIdentity`): the key's real owner, whatever a request claims.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+}
+
+/// A CloudTrail `userIdentity`, reduced to what tells whose key signed a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    /// `AssumedRole`, `IAMUser`, `FederatedUser`, `Root`, ...
+    pub kind: String,
+    /// The role (session issuer) of a session, or the IAM user.
+    pub name: Option<String>,
+    /// `AROA…:session-name` for a role session.
+    pub principal_id: Option<String>,
+}
+
+impl Caller {
+    fn from_identity(id: &serde_json::Value) -> Option<Self> {
+        let text = |p: &str| id.pointer(p).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let kind = text("/type")?;
+        let name = match kind.as_str() {
+            "AssumedRole" | "FederatedUser" => text("/sessionContext/sessionIssuer/userName"),
+            _ => text("/userName"),
+        };
+        Some(Self {
+            kind,
+            name,
+            principal_id: text("/principalId"),
+        })
+    }
 }
 
 impl ApiCall {
@@ -103,6 +133,7 @@ impl ApiCall {
                 .and_then(|v| v.as_bool().or_else(|| v.as_str().map(|s| s == "true"))),
             request_parameters: present("requestParameters"),
             response_elements: present("responseElements"),
+            caller: record.get("userIdentity").and_then(Caller::from_identity),
         })
     }
 }

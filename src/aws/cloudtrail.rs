@@ -76,6 +76,7 @@ impl ActivityLog for AwsClients {
                         read_only: e.read_only().map(|r| r == "true"),
                         request_parameters: None,
                         response_elements: None,
+                        caller: None,
                     }),
                 }
             })

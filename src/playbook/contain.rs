@@ -65,7 +65,7 @@ async fn contain_one<C: Home>(
                             responder: &responder,
                             ..*ctx
                         };
-                        let reads = guard::read(&entered.clients, &incident, Some(&account)).await;
+                        let reads = guard::read(&entered.clients, &incident, Some(&account), ctx.config).await;
                         let note = format!(
                             "assumed {role_arn} (session {session}) to act in account {account}"
                         );
@@ -266,6 +266,7 @@ async fn contain_in<I: Identity, H: Home>(
 ) -> Contained {
     let dry_run = dry_run(&incident, ctx);
     let mut report = Report::new(&incident, dry_run, ctx.now);
+    report.operator = ctx.operator.map(str::to_owned);
     let member_account = entered.as_ref().map(|(a, _)| a.clone());
     if let Some((account, note)) = entered {
         report.account = Some(account.to_string());

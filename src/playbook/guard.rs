@@ -1,14 +1,15 @@
 //! Everything that can refuse an incident, and whose key it is. The reads go out in one
 //! concurrent wave; the checks on their answers make no call.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tracing::warn;
 
 use super::{Context, Plan, Step};
 use crate::error::Error;
-use crate::incident::{AccountId, Incident, KeyKind, Principal, Trigger};
+use crate::config::Config;
+use crate::incident::{AccessKeyId, AccountId, Incident, KeyKind, Principal, Trigger};
 use crate::policy;
-use crate::ports::{Identity, KeyStatus, KeyUsage, PolicyTarget};
+use crate::ports::{ActivityLog, Caller, Identity, KeyStatus, KeyUsage, LookupQuery, PolicyTarget};
 use crate::record::IncidentRecord;
 use crate::report::{Outcome, Report, Status};
 
@@ -37,6 +38,9 @@ pub struct Reads {
     pub user_before: Option<UserBefore>,
     /// The role's policies now and its unique ID.
     pub role_before: Option<RoleBefore>,
+    /// Who CloudTrail says signs with a session key a manual request names an owner for: a
+    /// request is not proof of ownership. `None`: not asked.
+    pub owner_seen: Option<Result<Option<Caller>, Error>>,
     /// The incident record, when it was read in this wave (the function's own account, with a
     /// table): `Some(None)` = read, nothing usable.
     pub record: Option<Option<IncidentRecord>>,
@@ -44,7 +48,12 @@ pub struct Reads {
 
 /// One concurrent wave: the key's account, its owner, and the state the writes will change.
 /// `me` is `None` when our own identity is being learnt in the same wave.
-pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&AccountId>) -> Reads {
+pub async fn read<C: Identity + ActivityLog>(
+    cloud: &C,
+    incident: &Incident,
+    me: Option<&AccountId>,
+    config: &Config,
+) -> Reads {
     let ruled_out = matches!(
         incident.principal,
         Principal::Root | Principal::Other { .. }
@@ -55,12 +64,19 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
             usage: None,
             user_before: None,
             role_before: None,
+            owner_seen: None,
             record: None,
         };
     }
     let key = &incident.key;
     let long_term = key.kind() == KeyKind::LongTerm;
-    let (account, usage, user_before, role_before) = tokio::join!(
+    let confirm_owner = matches!(incident.trigger, Trigger::Manual { .. })
+        && !long_term
+        && matches!(
+            incident.principal,
+            Principal::AssumedRole { .. } | Principal::IamUser { .. }
+        );
+    let (account, usage, user_before, role_before, owner_seen) = tokio::join!(
         cloud.key_account(key),
         async {
             if long_term {
@@ -106,6 +122,13 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
                 }
                 _ => None,
             }
+        },
+        async {
+            if confirm_owner {
+                Some(owner_in_cloudtrail(cloud, key, config).await)
+            } else {
+                None
+            }
         }
     );
     Reads {
@@ -113,7 +136,81 @@ pub async fn read<C: Identity>(cloud: &C, incident: &Incident, me: Option<&Accou
         usage,
         user_before,
         role_before,
+        owner_seen,
         record: None,
+    }
+}
+
+/// The identity of any call the key signed, one page per Region at once: the Regions
+/// configured, else us-east-1 (global STS and IAM calls) and the function's own.
+async fn owner_in_cloudtrail<C: ActivityLog>(
+    cloud: &C,
+    key: &AccessKeyId,
+    config: &Config,
+) -> Result<Option<Caller>, Error> {
+    let mut regions: Vec<String> = if config.regions.is_empty() {
+        vec!["us-east-1".into()]
+    } else {
+        config.regions.clone()
+    };
+    if let Ok(own) = std::env::var("AWS_REGION")
+        && !regions.contains(&own)
+    {
+        regions.push(own);
+    }
+    let end = Utc::now();
+    let start = end - TimeDelta::from_std(config.lookback).unwrap_or(TimeDelta::hours(24));
+    let pages = futures::future::join_all(regions.iter().map(|region| {
+        cloud.lookup_page(LookupQuery {
+            region,
+            key,
+            start,
+            end,
+            next_token: None,
+        })
+    }))
+    .await;
+    let mut first_error = None;
+    for page in pages {
+        match page {
+            Ok(p) => {
+                if let Some(c) = p.calls.into_iter().find_map(|c| c.caller) {
+                    return Ok(Some(c));
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+/// Whether CloudTrail's signer is the principal a request names (names are unique regardless
+/// of case).
+fn is_named(principal: &Principal, seen: &Caller) -> bool {
+    let name = seen.name.as_deref().unwrap_or("");
+    match principal {
+        Principal::AssumedRole { role_name, .. } => {
+            seen.kind == "AssumedRole" && name.eq_ignore_ascii_case(role_name)
+        }
+        Principal::IamUser { user_name } => {
+            matches!(seen.kind.as_str(), "IAMUser" | "FederatedUser")
+                && name.eq_ignore_ascii_case(user_name)
+        }
+        _ => false,
+    }
+}
+
+fn describe(seen: &Caller) -> String {
+    let name = crate::report::quoted(seen.name.as_deref().unwrap_or("?"));
+    match seen.kind.as_str() {
+        "AssumedRole" => format!("role {name}"),
+        "IAMUser" => format!("IAM user {name}"),
+        other => format!("{} {name}", crate::report::quoted(other)),
     }
 }
 
@@ -213,6 +310,51 @@ pub fn decide(
             None
         }
     };
+    let mut session_seen = None;
+    match &reads.owner_seen {
+        None => {}
+        Some(Ok(Some(seen))) if is_named(&incident.principal, seen) => {
+            report.record(
+                Step::ResolveOwner,
+                Outcome::Done,
+                format!(
+                    "owner confirmed: CloudTrail shows the key signing calls as {}",
+                    describe(seen)
+                ),
+                now,
+            );
+            session_seen = seen.principal_id.clone();
+        }
+        Some(Ok(Some(seen))) => {
+            reject(
+                report,
+                format!(
+                    "the request names {} but CloudTrail shows key {} signing calls as {}: a request is not proof of ownership",
+                    incident.principal,
+                    incident.key,
+                    describe(seen)
+                ),
+                now,
+            );
+            return None;
+        }
+        Some(Ok(None)) => report.record(
+            Step::ResolveOwner,
+            Outcome::Done,
+            format!("owner UNCONFIRMED: no CloudTrail event of this key yet (Event history lags minutes), so acting on the request's word that it is {}", incident.principal),
+            now,
+        ),
+        Some(Err(e)) => report.record(
+            Step::ResolveOwner,
+            Outcome::Done,
+            format!(
+                "owner UNCONFIRMED: the CloudTrail lookup failed ({}), so acting on the request's word that it is {}",
+                e.chain(),
+                incident.principal
+            ),
+            now,
+        ),
+    }
     let plan = match (&incident.principal, incident.key.kind()) {
         (
             Principal::AssumedRole {
@@ -221,14 +363,21 @@ pub fn decide(
                 role_id,
             },
             _,
-        ) => role_plan(
-            role_name,
-            session_name.as_deref(),
-            role_id.as_deref(),
-            reads,
-            ctx,
-            report,
-        ),
+        ) => {
+            // The session CloudTrail saw, when the request did not name one.
+            let seen = session_seen
+                .as_deref()
+                .and_then(|p| p.split_once(':'))
+                .filter(|(id, s)| {
+                    crate::trigger::is_role_id(id) && crate::trigger::is_session_name(s)
+                });
+            let (session, id) = match (session_name, seen) {
+                (Some(s), _) => (Some(s.as_str()), role_id.as_deref()),
+                (None, Some((id, s))) => (Some(s), Some(id)),
+                (None, None) => (None, role_id.as_deref()),
+            };
+            role_plan(role_name, session, id, reads, ctx, report)
+        }
         (Principal::IamUser { user_name }, kind) => {
             // IAM knows the owner for sure; the trigger's name is only a hint.
             let user = match &usage {

@@ -186,6 +186,9 @@ pub struct Context<'a> {
     /// Hand the follow-through to the queue (Lambda with `KILLSWITCH_FOLLOW_UP_QUEUE_URL`)
     /// instead of running it in this process.
     pub hand_off: bool,
+    /// The identity that asked for this response on the command line (its own credentials,
+    /// `sts:GetCallerIdentity`): named in the report and every notice.
+    pub operator: Option<&'a str>,
 }
 
 /// What containment writes, once guards have passed. Travels to the follow-through.
@@ -240,7 +243,7 @@ where
     C: contain::Home + crate::ports::ActivityLog,
     C::Member: crate::ports::ActivityLog,
 {
-    let reads = guard::read(cloud, incident, Some(&ctx.responder.account)).await;
+    let reads = guard::read(cloud, incident, Some(&ctx.responder.account), ctx.config).await;
     let mut contained = contain_delivery(cloud, vec![(incident.clone(), reads)], ctx).await;
     match contained.pop() {
         Some(contain::Contained {

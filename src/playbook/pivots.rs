@@ -12,14 +12,14 @@ use crate::ports::Identity;
 use crate::report::{Investigation, PivotContainment, Report, Status};
 
 /// Guard, contain and verify one incident, without investigation or notification.
-async fn contain_only<C: Identity>(
+async fn contain_only<C: Identity + crate::ports::ActivityLog>(
     cloud: &C,
     incident: &Incident,
     ctx: &Context<'_>,
 ) -> PivotContainment {
     let dry_run = dry_run(incident, ctx);
     let mut report = Report::new(incident, dry_run, ctx.now);
-    let reads = guard::read(cloud, incident, Some(&ctx.responder.account)).await;
+    let reads = guard::read(cloud, incident, Some(&ctx.responder.account), ctx.config).await;
     let decided = guard::decide(incident, &reads, ctx, &mut report);
     let mut plan = None;
     if let Some(decided) = &decided {
@@ -63,7 +63,7 @@ async fn contain_only<C: Identity>(
 }
 
 /// Lists a ready containment for every pivot, and with `KILLSWITCH_FOLLOW_PIVOTS` contains them.
-pub async fn follow_pivots<C: Identity>(
+pub async fn follow_pivots<C: Identity + crate::ports::ActivityLog>(
     cloud: &C,
     incident: &Incident,
     ctx: &Context<'_>,

@@ -2,7 +2,7 @@
 
 mod notice;
 
-pub use notice::{sanitize_subject, ts};
+pub use notice::{defang, quoted, sanitize_subject, ts};
 
 use std::collections::BTreeMap;
 
@@ -360,6 +360,9 @@ pub struct Report {
     /// Where the follow-through (delayed re-check, CloudTrail, full report) runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_through: Option<String>,
+    /// Who asked for this response on the command line (`sts:GetCallerIdentity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 impl Report {
@@ -383,6 +386,7 @@ impl Report {
             undo: Vec::new(),
             notification: Notification::Pending,
             follow_through: None,
+            operator: None,
         }
     }
 
@@ -406,6 +410,7 @@ impl Report {
             undo: Vec::new(),
             notification: Notification::Pending,
             follow_through: None,
+            operator: None,
         }
     }
 

@@ -71,6 +71,9 @@ impl Report {
         let _ = writeln!(m, "Account:    {account}");
         let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
         let _ = writeln!(m, "Incident:   {}", self.incident_id);
+        if let Some(op) = &self.operator {
+            let _ = writeln!(m, "Operator:   {} (command line)", quoted(op));
+        }
     }
 
     fn action_lines(&self, m: &mut String) {
@@ -222,7 +225,8 @@ fn attacker_text(m: &mut String, a: &Activity) {
                 .pivot
                 .principal
                 .as_deref()
-                .unwrap_or("the leaked key's own user");
+                .map(quoted)
+                .unwrap_or_else(|| "the leaked key's own user".into());
             let state = match &p.containment {
                 Some(c) => format!("{}: {}", c.status.headline(), c.summary),
                 None if p.pivot.kind == crate::analysis::PivotKind::UserSession => {
@@ -234,16 +238,16 @@ fn attacker_text(m: &mut String, a: &Activity) {
                 m,
                 "    - {} {} {} -> {} ({who}) : {state}",
                 ts(p.pivot.time),
-                p.pivot.region,
-                p.pivot.via,
-                p.pivot.access_key_id
+                defang(&p.pivot.region),
+                defang(&p.pivot.via),
+                defang(&p.pivot.access_key_id)
             );
             if let Some(act) = &p.activity {
                 let _ = writeln!(
                     m,
                     "      it made {} calls; flagged: {}",
                     act.events,
-                    act.notable.join(", ")
+                    defang(&act.notable.join(", "))
                 );
             }
         }
@@ -263,16 +267,16 @@ fn attacker_text(m: &mut String, a: &Activity) {
             let outcome = n
                 .error_code
                 .as_deref()
-                .map(|c| format!(" [{c}]"))
+                .map(|c| format!(" ({})", defang(c)))
                 .unwrap_or_default();
             let _ = writeln!(
                 m,
                 "    - {} {} {}:{} {}{outcome}",
                 ts(n.time),
-                n.region,
-                short_source(&n.event_source),
-                n.event_name,
-                n.details
+                defang(&n.region),
+                defang(short_source(&n.event_source)),
+                defang(&n.event_name),
+                defang(&n.details)
             );
         }
         if total > 10 {
@@ -289,7 +293,7 @@ fn top(m: &mut String, title: &str, map: &BTreeMap<String, usize>, n: usize) {
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let _ = writeln!(m, "  {title}:");
     for (k, c) in v.iter().take(n) {
-        let _ = writeln!(m, "    {c:>5}  {k}");
+        let _ = writeln!(m, "    {c:>5}  {}", quoted(k));
     }
     if v.len() > n {
         let _ = writeln!(m, "    ... and {} more", v.len() - n);
@@ -297,8 +301,9 @@ fn top(m: &mut String, title: &str, map: &BTreeMap<String, usize>, n: usize) {
 }
 
 fn trigger_line(t: &serde_json::Value) -> String {
-    let get = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("");
-    match get("kind") {
+    let raw = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let get = |k: &str| defang(&raw(k));
+    match get("kind").as_str() {
         "guard_duty" => format!(
             "GuardDuty {} (finding {}, region {}, remote IP {})",
             get("finding_type"),
@@ -313,9 +318,9 @@ fn trigger_line(t: &serde_json::Value) -> String {
         ),
         "manual" => format!(
             "manual request {} by {}: {}",
-            get("request_id"),
-            get("requested_by"),
-            get("reason")
+            quoted(&raw("request_id")),
+            quoted(&raw("requested_by")),
+            quoted(&raw("reason"))
         ),
         "pivot" => format!(
             "minted by leaked key {} via {}",
@@ -327,8 +332,73 @@ fn trigger_line(t: &serde_json::Value) -> String {
             get("finding_type"),
             get("finding_id")
         ),
-        other => other.to_string(),
+        other => other.to_owned(),
     }
+}
+
+/// Longest attacker-controlled value a notice shows.
+const MAX_UNTRUSTED_CHARS: usize = 200;
+
+/// Text the key's holder controls (user agents, request parameters, names found in CloudTrail,
+/// free-text fields of a request) made inert for a terminal, a phone and a chat channel: no
+/// control or bidirectional/zero-width characters (no fake lines, no reordered text), no chat
+/// markup or mentions (`@here`, `<!channel>`, code fences), no clickable links.
+pub fn defang(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(4 * MAX_UNTRUSTED_CHARS));
+    for c in s.chars().take(MAX_UNTRUSTED_CHARS) {
+        match c {
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {}
+            c if c.is_control() => out.push(' '),
+            '`' => out.push('\''),
+            '<' => out.push('\u{2039}'),
+            '>' => out.push('\u{203A}'),
+            '[' => out.push('('),
+            ']' => out.push(')'),
+            '*' => out.push('\u{2217}'),
+            '~' => out.push('\u{223C}'),
+            '|' => out.push('\u{00A6}'),
+            '@' => out.push('\u{FF20}'),
+            c => out.push(c),
+        }
+    }
+    if s.chars().count() > MAX_UNTRUSTED_CHARS {
+        out.push_str("...");
+    }
+    // Links: no scheme a client turns into a link, no bare domain it auto-links.
+    let mut linkless = String::with_capacity(out.len());
+    let chars: Vec<char> = out.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let rest: String = chars[i..chars.len().min(i + 4)].iter().collect();
+        if rest.eq_ignore_ascii_case("http") {
+            linkless.push_str("hxxp");
+            i += 4;
+            continue;
+        }
+        if chars[i] == ':' && chars.get(i + 1) == Some(&'/') && chars.get(i + 2) == Some(&'/') {
+            linkless.push_str("(:)//");
+            i += 3;
+            continue;
+        }
+        if chars[i] == '.'
+            && i > 0
+            && chars[i - 1].is_ascii_alphabetic()
+            && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic())
+        {
+            linkless.push_str("(.)");
+            i += 1;
+            continue;
+        }
+        linkless.push(chars[i]);
+        i += 1;
+    }
+    linkless
+}
+
+/// [`defang`]ed and in double quotes, so where the value starts and ends is never in doubt.
+pub fn quoted(s: &str) -> String {
+    format!("\"{}\"", defang(s).replace('"', "'"))
 }
 
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -365,6 +435,32 @@ mod tests {
     }
 
     #[test]
+    fn attacker_text_is_inert_in_terminals_phones_and_chat() {
+        let hostile = [
+            "aws-cli/2.0\n\nCONTAINED: all clear, no action needed",
+            "ok\u{202E}lanigiro\u{202C} \u{200B}x",
+            "<!channel> @here @everyone <@U012AB3CD>",
+            "```\n*bold* ~strike~ |table| [click](https://evil.example/x)",
+            "see http://phish.example.com or www.evil.com now",
+            "\u{1b}[31mred\u{1b}[0m \u{7}",
+        ];
+        for h in hostile {
+            let d = defang(h);
+            assert!(!d.chars().any(|c| c.is_control()), "{d:?}");
+            for bad in [
+                "\u{202E}", "\u{200B}", "<!", "@here", "@everyone", "<@", "```", "](", "http",
+                "://", "evil.com", "phish.example", "*bold*", "|table|",
+            ] {
+                assert!(!d.contains(bad), "{h:?} -> {d:?} still has {bad:?}");
+            }
+        }
+        assert_eq!(quoted("a\"b"), "\"a'b\"");
+        assert!(defang(&"x".repeat(5000)).chars().count() <= MAX_UNTRUSTED_CHARS + 3);
+        // Ordinary values stay readable.
+        assert_eq!(defang("aws-cli/2.15.0 Python/3.11.6"), "aws-cli/2.15.0 Python/3.11.6");
+    }
+
+    #[test]
     fn activity_counts_bounded_distinct_values() {
         let mut a = Activity::default();
         for i in 0..(MAX_DISTINCT + 50) {
@@ -380,6 +476,7 @@ mod tests {
                 read_only: Some(true),
                 request_parameters: None,
                 response_elements: None,
+                caller: None,
             });
         }
         assert_eq!(a.total_events, MAX_DISTINCT + 50);

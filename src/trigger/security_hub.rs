@@ -31,6 +31,14 @@ struct AsffFinding {
     product_fields: serde_json::Map<String, Value>,
     #[serde(default)]
     resources: Vec<AsffResource>,
+    workflow: Option<AsffWorkflow>,
+    record_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AsffWorkflow {
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +58,20 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
     let detail: SecurityHubDetail = serde_json::from_value(event.detail)
         .map_err(|e| Error::BadEvent(format!("Security Hub finding detail: {e}")))?;
     let mut incidents = Vec::new();
+    let mut not_new = Vec::new();
     for f in detail.findings {
+        // Only new, active findings: an update that resolves or suppresses a finding (after a
+        // restore, say) must not contain the key again.
+        let status = f.workflow.as_ref().and_then(|w| w.status.as_deref());
+        if status != Some("NEW") || f.record_state.as_deref() != Some("ACTIVE") {
+            not_new.push(format!(
+                "{} (workflow {}, record {})",
+                truncate(&f.id, 128),
+                truncate(status.unwrap_or("missing"), 16),
+                truncate(f.record_state.as_deref().unwrap_or("missing"), 16)
+            ));
+            continue;
+        }
         if !f.product_arn.contains("/guardduty") {
             return Err(Error::BadEvent(format!(
                 "Security Hub finding from {:?}; only GuardDuty findings are acted on",
@@ -114,6 +135,12 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
                 first_seen: None,
             });
         }
+    }
+    if incidents.is_empty() && !not_new.is_empty() {
+        return Err(Error::BadEvent(format!(
+            "Security Hub finding(s) not NEW and ACTIVE, not acted on: {}",
+            not_new.join(", ")
+        )));
     }
     if incidents.is_empty() {
         return Err(Error::BadEvent(

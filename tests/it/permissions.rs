@@ -80,17 +80,52 @@ fn template_grants_exactly_the_declared_permissions() {
     );
 }
 
+/// The two exceptions to "no delete, no attach": attaching AWSDenyAll when the inline quota is
+/// full, and removing the console password when both quotas are (AWS's runbook).
+const QUOTA_FALLBACKS: [&str; 2] = ["iam:AttachUserPolicy", "iam:DeleteLoginProfile"];
+
 #[test]
 fn the_function_never_gets_delete_or_attach_rights_in_iam() {
-    for action in template_actions()
-        .into_iter()
-        .filter(|a| a.starts_with("iam:"))
-    {
+    for file in ["template.yaml", "member-role.yaml"] {
+        for action in actions(file, "Allow")
+            .into_iter()
+            .filter(|a| a.starts_with("iam:") && !QUOTA_FALLBACKS.contains(&a.as_str()))
+        {
+            let writes_attachments = action.contains("Attach") && !action.contains(":ListAttached");
+            assert!(
+                !action.contains("Delete") && !writes_attachments && !action.ends_with('*'),
+                "{file}: {action}"
+            );
+        }
+        // The attach is granted for AWSDenyAll only, through the iam:PolicyARN condition.
+        let text =
+            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let statement = text
+            .split("- Sid: ")
+            .find(|s| s.contains("iam:AttachUserPolicy"))
+            .unwrap_or_else(|| panic!("{file}: no statement grants iam:AttachUserPolicy"));
         assert!(
-            !action.contains("Delete") && !action.contains("Attach") && !action.ends_with('*'),
-            "{action}"
+            statement.starts_with("AttachOnlyAWSDenyAll")
+                && statement.contains("iam:PolicyARN: !Sub \"arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll\"")
+                && statement.lines().filter(|l| l.trim().starts_with("- iam:")).count() == 1,
+            "{file}: {statement}"
         );
     }
+}
+
+#[test]
+fn assume_role_is_granted_for_the_listed_member_accounts_only() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let statement = text
+        .split("- Sid: ")
+        .find(|s| s.starts_with("EnterMemberAccounts"))
+        .unwrap();
+    assert!(
+        statement.contains("aws:ResourceAccount: !Split [\",\", !Ref MemberAccounts]"),
+        "{statement}"
+    );
+    assert!(text.contains("MemberAccountsAreListed:"));
 }
 
 #[test]
@@ -135,12 +170,6 @@ fn member_role_grants_exactly_what_runs_in_a_member_account() {
         granted, declared,
         "member-role.yaml and killswitch::playbook::member_permissions() disagree"
     );
-    for action in &granted {
-        assert!(
-            !action.contains("Delete") && !action.contains("Attach"),
-            "{action}"
-        );
-    }
     assert!(
         !granted.contains("sns:Publish") && !granted.contains("sts:AssumeRole"),
         "notifying and entering accounts happen in the security account"
@@ -173,4 +202,28 @@ fn both_roles_deny_writes_to_themselves_and_the_member_role_demands_the_external
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/member-role.yaml")).unwrap();
     assert!(member.contains("sts:ExternalId: !Ref ExternalId"));
     assert!(member.contains("aws:PrincipalArn:"));
+}
+
+#[test]
+fn the_timeout_the_function_checks_its_verification_delay_against_is_its_own() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let timeout = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Timeout: "))
+        .unwrap();
+    assert!(
+        text.contains(&format!("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS: \"{timeout}\"")),
+        "KILLSWITCH_FUNCTION_TIMEOUT_SECONDS must equal the function's Timeout ({timeout})"
+    );
+    let max_delay: u64 = text
+        .split("VerifyDelaySeconds:")
+        .nth(1)
+        .and_then(|s| s.lines().find_map(|l| l.trim().strip_prefix("MaxValue: ")))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        max_delay + killswitch::config::VERIFY_HEADROOM_SECS <= timeout.parse::<u64>().unwrap()
+    );
 }

@@ -33,6 +33,7 @@ async fn a_hundred_concurrent_deliveries_of_one_finding_agree() {
         investigation_deadline: tokio::time::Instant::now() + Duration::from_secs(30),
         force_dry_run: false,
         hand_off: false,
+        operator: None,
     };
     let reports =
         futures::future::join_all((0..100).map(|_| respond(&cloud, &incident, &ctx))).await;
@@ -99,6 +100,7 @@ async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
             investigation_deadline: deadline,
             force_dry_run: false,
             hand_off: false,
+            operator: None,
         };
         let older = Context {
             config: &cfg,
@@ -107,6 +109,7 @@ async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
             investigation_deadline: deadline,
             force_dry_run: false,
             hand_off: false,
+            operator: None,
         };
         // Alternate which one starts first.
         let (a, b) = if round % 2 == 0 {

@@ -316,3 +316,57 @@ fn incidents_of(v: serde_json::Value) -> Vec<killswitch::incident::Incident> {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn security_hub_findings_act_only_while_new_and_active() {
+    // Resolving or suppressing the finding (e.g. after a restore) sends another "Imported"
+    // event: it must not contain the key again.
+    for (path, value) in [
+        ("/detail/findings/0/Workflow/Status", "RESOLVED"),
+        ("/detail/findings/0/Workflow/Status", "SUPPRESSED"),
+        ("/detail/findings/0/Workflow/Status", "NOTIFIED"),
+        ("/detail/findings/0/RecordState", "ARCHIVED"),
+    ] {
+        let mut e = event("securityhub-guardduty-user-finding.json");
+        *e.pointer_mut(path).unwrap() = json!(value);
+        assert!(bad(e).contains("not NEW and ACTIVE"), "{path} = {value}");
+    }
+    let mut e = event("securityhub-guardduty-user-finding.json");
+    e["detail"]["findings"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("Workflow");
+    assert!(bad(e).contains("not NEW and ACTIVE"));
+}
+
+#[test]
+fn guardduty_finding_types_are_not_an_exact_list() {
+    // A type GuardDuty adds or renames tomorrow is still an access-key finding.
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["type"] = json!("Exfiltration:IAMUser/SomethingNew.Variant2");
+    assert_eq!(incidents_of(e)[0].key.as_str(), FIXTURE_KEY);
+    // The template's rule matches by the `*:IAMUser/*` shape, not by an exact list.
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    assert!(template.contains(r#"- wildcard: "*:IAMUser/*""#));
+}
+
+#[test]
+fn manual_requests_may_name_the_role_session_to_deny() {
+    let e = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "web", "session_name": "i-0abc123",
+        "reason": "leak", "requested_by": "me"});
+    assert_eq!(
+        incidents_of(e)[0].principal,
+        Principal::AssumedRole {
+            role_name: "web".into(),
+            session_name: Some("i-0abc123".into()),
+            role_id: None,
+        }
+    );
+    for bad_req in [
+        json!({"access_key_id": FIXTURE_ROLE_KEY, "session_name": "i-0abc123", "reason": "r", "requested_by": "me"}),
+        json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "web", "session_name": "has space", "reason": "r", "requested_by": "me"}),
+    ] {
+        assert!(bad(bad_req).contains("session_name"));
+    }
+}

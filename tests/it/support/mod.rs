@@ -564,6 +564,7 @@ pub fn api_call(name: &str, time: DateTime<Utc>, error: Option<&str>) -> ApiCall
         read_only: Some(name.starts_with("List") || name.starts_with("Get")),
         request_parameters: None,
         response_elements: None,
+        caller: None,
     }
 }
 
