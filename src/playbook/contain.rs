@@ -406,8 +406,11 @@ async fn contain_in<I: Identity, H: Home>(
             follow_up: None,
         };
     }
+    // An incident that found containment already in place (another key's cutoff on the same
+    // role, say) relies on it all the same: recorded, so a restore for the other key knows.
     if let (Some(r), Some(plan)) = (record.as_mut(), &plan)
-        && matches!(report.status, Status::Contained | Status::Contested)
+        && (matches!(report.status, Status::Contained | Status::Contested)
+            || (report.status == Status::AlreadyContained && !recorded_earlier))
     {
         r.applied = Some(Applied {
             incident_id: incident.id.clone(),

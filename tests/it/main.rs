@@ -4,6 +4,7 @@
 
 mod adapters;
 mod analysis;
+mod attacker;
 // The end-to-end tests drive the drill harness (`--features drill`, as the test command does).
 #[cfg(feature = "drill")]
 mod e2e;

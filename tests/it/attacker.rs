@@ -1,0 +1,358 @@
+//! The key's holder has minutes before killswitch arrives: what it can plant, claim, race or
+//! flood must never turn into a CONTAINED report while it keeps access.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{TimeDelta, Utc};
+use killswitch::handler::{App, Phases, Response, handle};
+use killswitch::incident::AccessKeyId;
+use killswitch::oncall::{self, RestoreRequest};
+use killswitch::policy::{self, ROLE_POLICY_NAME, SESSION_POLICY_NAME, USER_POLICY_NAME};
+use killswitch::ports::{Caller, KeyStatus};
+use killswitch::report::Status;
+use serde_json::{Value, json};
+
+use crate::support::{
+    FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, config, deployed_config, event, responder,
+};
+
+const SESSION: &str = "AROACKCEVSQ6C2EXAMPLE:ci-deploy-session";
+
+fn app(cloud: FakeCloud) -> App<FakeCloud> {
+    App {
+        cloud,
+        config: config(),
+        responder: Some(responder()),
+    }
+}
+
+async fn run(app: &App<FakeCloud>, payload: Value) -> Response {
+    handle(
+        app,
+        payload,
+        SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::Both,
+    )
+    .await
+    .unwrap()
+}
+
+fn last_notice(cloud: &FakeCloud) -> String {
+    cloud.published().pop().map(|(s, m)| format!("{s}\n{m}")).unwrap()
+}
+
+// 1. Decoys under our policy names.
+
+#[tokio::test]
+async fn a_decoy_user_deny_is_replaced_and_said_never_taken_as_contained() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    // Deny-all with one extra condition that never matches: IAM ANDs conditions, so it denies
+    // nothing while looking like ours.
+    let decoy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"KillSwitchDenyAll","Effect":"Deny","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.1/32"}}}]}"#;
+    cloud.set_policy("user/alice", USER_POLICY_NAME, decoy);
+    let app = app(cloud);
+    let r = &run(&app, event("guardduty-iam-user-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    assert_eq!(
+        app.cloud.policy("user/alice", USER_POLICY_NAME).as_deref(),
+        Some(policy::deny_all().as_str())
+    );
+    assert!(last_notice(&app.cloud).contains("TAMPERED OR DECOY"));
+}
+
+#[tokio::test]
+async fn decoy_role_policies_are_replaced_and_said() {
+    // A late cutoff with a never-matching extra condition (role-wide revocation configured).
+    let cloud = FakeCloud::default();
+    let late = (Utc::now() + TimeDelta::days(365)).format("%Y-%m-%dT%H:%M:%SZ");
+    cloud.set_policy(
+        "role/ci-deployer",
+        ROLE_POLICY_NAME,
+        &format!(r#"{{"Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{late}"}},"StringEquals":{{"aws:RequestedRegion":"xx-nowhere-1"}}}}}}]}}"#),
+    );
+    let mut a = app(cloud);
+    a.config.role_wide = vec!["ci-deployer".into()];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    let cutoff = policy::revocation_cutoff(&a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).unwrap());
+    assert!(cutoff.is_some_and(|c| c <= Utc::now() + TimeDelta::seconds(2)), "{cutoff:?}");
+    assert!(last_notice(&a.cloud).contains("TAMPERED OR DECOY"));
+
+    // A session deny naming our session but with an extra condition.
+    let cloud = FakeCloud::default();
+    cloud.set_policy(
+        "role/ci-deployer",
+        SESSION_POLICY_NAME,
+        &format!(r#"{{"Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"StringEquals":{{"aws:userid":"{SESSION}","aws:SourceVpc":"vpc-none"}}}}}}]}}"#),
+    );
+    let a = app(cloud);
+    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    assert_eq!(
+        policy::denied_sessions(&a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).unwrap()),
+        Some([SESSION.to_string()].into())
+    );
+    assert!(last_notice(&a.cloud).contains("TAMPERED OR DECOY"));
+}
+
+// 2. The exact session, not the whole role.
+
+#[tokio::test]
+async fn a_role_finding_denies_exactly_the_leaked_session_and_keeps_earlier_ones() {
+    let cloud = FakeCloud::default();
+    cloud.state.lock().unwrap().role_ids.insert("ci-deployer".into(), "AROACKCEVSQ6C2EXAMPLE".into());
+    let a = app(cloud);
+    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_none(), "no role-wide cutoff by default");
+    let notice = last_notice(&a.cloud);
+    assert!(notice.contains(&format!("Only session {SESSION}")), "{notice}");
+    assert!(notice.contains("instance's own workload"), "{notice}");
+    // A second session of the same role leaks: both stay denied.
+    let mut second = event("guardduty-assumed-role-finding.json");
+    second["detail"]["id"] = json!("another-finding");
+    second["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROACKCEVSQ6C2EXAMPLE:i-0123456789abcdef0");
+    run(&a, second).await;
+    assert_eq!(
+        policy::denied_sessions(&a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).unwrap()),
+        Some([SESSION.to_string(), "AROACKCEVSQ6C2EXAMPLE:i-0123456789abcdef0".to_string()].into())
+    );
+    // A re-delivery finds it in place.
+    let again = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    assert_eq!(again.status, Status::AlreadyContained);
+}
+
+#[tokio::test]
+async fn the_role_wide_cutoff_is_used_only_when_the_session_cannot_be_named_or_is_configured() {
+    // The principal ID is not this role's (IAM's RoleId differs): a deny naming it would deny
+    // nobody.
+    let cloud = FakeCloud::default();
+    cloud.state.lock().unwrap().role_ids.insert("ci-deployer".into(), "AROAOTHERROLEID12345".into());
+    let a = app(cloud);
+    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Contained);
+    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
+    assert!(a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).is_none());
+    assert!(last_notice(&a.cloud).contains("EVERY session of role ci-deployer"));
+    // No session in the trigger (a manual request naming only the role, no CloudTrail yet).
+    let a = app(FakeCloud::default());
+    let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "ci-deployer", "reason": "r", "requested_by": "me"});
+    run(&a, manual).await;
+    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
+    // Configured for the role.
+    let mut a = app(FakeCloud::default());
+    a.config.role_wide = vec!["CI-DEPLOYER".into()];
+    run(&a, event("guardduty-assumed-role-finding.json")).await;
+    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
+    assert!(a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).is_none());
+}
+
+// 3. A manual request is not proof of ownership.
+
+fn signed_by(cloud: &FakeCloud, kind: &str, name: &str, principal_id: &str) {
+    let mut call = api_call("GetCallerIdentity", Utc::now() - TimeDelta::minutes(3), None);
+    call.caller = Some(Caller {
+        kind: kind.into(),
+        name: Some(name.into()),
+        principal_id: Some(principal_id.into()),
+    });
+    cloud.add_events("us-east-1", vec![call]);
+}
+
+#[tokio::test]
+async fn a_manual_request_naming_the_wrong_owner_is_rejected_before_any_write() {
+    let cloud = FakeCloud::with_user("bob", "AKIAI44QH8DHBEXAMPLE");
+    signed_by(&cloud, "AssumedRole", "web-tier", "AROAWEBTIER123456789:i-0abc");
+    let a = app(cloud);
+    let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "user_name": "bob", "reason": "r", "requested_by": "me"});
+    let response = run(&a, manual).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Rejected, "{}", r.summary);
+    assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
+    let notice = last_notice(&a.cloud);
+    assert!(notice.contains("REJECTED") || notice.contains("Rejected"), "{notice}");
+    assert!(notice.contains("IAM user bob") && notice.contains("web-tier"), "{notice}");
+    assert!(response.error().is_some());
+}
+
+#[tokio::test]
+async fn a_manual_request_without_cloudtrail_evidence_acts_and_says_owner_unconfirmed() {
+    let a = app(FakeCloud::default());
+    let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "ci-deployer", "session_name": "build-42", "reason": "r", "requested_by": "me"});
+    let r = &run(&a, manual).await.reports[0];
+    assert_eq!(r.status, Status::Contained);
+    assert!(last_notice(&a.cloud).contains("owner UNCONFIRMED"));
+}
+
+#[tokio::test]
+async fn a_confirmed_manual_request_denies_the_session_cloudtrail_saw() {
+    let cloud = FakeCloud::default();
+    signed_by(&cloud, "AssumedRole", "ci-deployer", SESSION);
+    let a = app(cloud);
+    let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "CI-Deployer", "reason": "r", "requested_by": "me"});
+    let r = &run(&a, manual).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    assert!(last_notice(&a.cloud).contains("owner confirmed"));
+    assert!(
+        a.cloud
+            .policy("role/CI-Deployer", SESSION_POLICY_NAME)
+            .and_then(|d| policy::denied_sessions(&d))
+            .is_some_and(|ids| ids.contains(SESSION))
+    );
+}
+
+#[tokio::test]
+async fn the_command_line_names_its_operator_in_report_and_notice() {
+    let a = App {
+        cloud: FakeCloud::with_user("alice", FIXTURE_KEY),
+        config: config(),
+        responder: None,
+    };
+    let r = &run(&a, event("manual-request.json")).await.reports[0];
+    assert!(r.operator.as_deref().is_some_and(|o| o.starts_with("arn:aws:sts::")), "{:?}", r.operator);
+    assert!(last_notice(&a.cloud).contains("Operator:"));
+}
+
+// 4. Restore must not re-arm the attacker.
+
+fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
+    App {
+        cloud,
+        config: deployed_config(),
+        responder: Some(responder()),
+    }
+}
+
+fn key() -> AccessKeyId {
+    AccessKeyId::parse(FIXTURE_KEY).unwrap()
+}
+
+#[tokio::test]
+async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
+    let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    // The holder created a key and a console password before we arrived (the finding's
+    // eventFirstSeen is the incident's start).
+    {
+        let mut s = a.cloud.state.lock().unwrap();
+        s.keys.insert(("alice".into(), "AKIAI44QH8DHBEXAMPLE".into()), KeyStatus::Active);
+        s.key_created.insert(("alice".into(), "AKIAI44QH8DHBEXAMPLE".into()), Utc::now() - TimeDelta::minutes(5));
+        s.login_profiles.insert("alice".into(), Utc::now() - TimeDelta::minutes(4));
+    }
+    let req = RestoreRequest { user_name: Some("alice".into()), ..Default::default() };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req).await.unwrap();
+    assert_eq!(assessment.refusals.len(), 2, "{:?}", assessment.refusals);
+    let published = a.cloud.published().len();
+    let refused = oncall::restore(&a.cloud, &a.config, &key(), &assessment, "eve", "trust me", false).await;
+    assert_eq!(refused.refused.len(), 2);
+    assert!(refused.done.is_empty());
+    assert!(a.cloud.policy("user/alice", USER_POLICY_NAME).is_some(), "nothing lifted");
+    let (subject, _) = a.cloud.published().pop().unwrap();
+    assert!(subject.contains("RESTORE REFUSED"), "{subject}");
+    assert_eq!(a.cloud.published().len(), published + 1);
+    // --force goes ahead, says so before acting, and the key stays Inactive without
+    // --reactivate-key.
+    let forced = oncall::restore(&a.cloud, &a.config, &key(), &assessment, "oncall", "checked both", true).await;
+    assert!(forced.failed.is_empty() && forced.announced && forced.notified, "{forced:?}");
+    assert!(a.cloud.policy("user/alice", USER_POLICY_NAME).is_none());
+    assert_eq!(a.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    let notices = a.cloud.published();
+    let n = notices.len();
+    assert!(notices[n - 2].0.contains("RESTORING") && notices[n - 2].1.contains("Forced past"), "{:?}", notices[n - 2]);
+    assert!(notices[n - 1].0.contains("RESTORED") && notices[n - 1].1.contains("stays Inactive"));
+    // The restore log names the operator's identity.
+    let log = a.cloud.state.lock().unwrap().items.iter().find(|(k, _)| k.starts_with("restores#")).map(|(_, v)| v.clone()).unwrap();
+    assert!(log.contains("arn:aws:sts::"), "{log}");
+}
+
+#[tokio::test]
+async fn restore_refuses_a_user_name_that_is_not_the_keys_owner_and_reactivates_only_on_request() {
+    let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    let wrong = RestoreRequest { user_name: Some("mallory".into()), ..Default::default() };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &wrong).await.unwrap();
+    assert!(assessment.refusals.iter().any(|r| r.contains("not the owner")), "{:?}", assessment.refusals);
+    let right = RestoreRequest { user_name: Some("alice".into()), reactivate_key: true, ..Default::default() };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &right).await.unwrap();
+    assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
+    let done = oncall::restore(&a.cloud, &a.config, &key(), &assessment, "oncall", "rotated", false).await;
+    assert!(done.failed.is_empty(), "{done:?}");
+    assert_eq!(a.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Active));
+}
+
+#[tokio::test]
+async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_stays() {
+    // Two leaked sessions of one role: restoring one leaves the other denied.
+    let a = lambda(FakeCloud::default());
+    run(&a, event("guardduty-assumed-role-finding.json")).await;
+    let mut second = event("guardduty-assumed-role-finding.json");
+    second["detail"]["id"] = json!("second-finding");
+    second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
+    second["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROACKCEVSQ6C2EXAMPLE:other");
+    run(&a, second).await;
+    let role_key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
+    let req = RestoreRequest { role_name: Some("ci-deployer".into()), ..Default::default() };
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req).await.unwrap();
+    assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
+    let done = oncall::restore(&a.cloud, &a.config, &role_key, &assessment, "oncall", "fixed", false).await;
+    assert!(done.failed.is_empty() && done.done.len() == 1, "{done:?}");
+    assert_eq!(
+        policy::denied_sessions(&a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).unwrap()),
+        Some(["AROACKCEVSQ6C2EXAMPLE:other".to_string()].into())
+    );
+
+    // Role-wide: two open incidents rely on one cutoff; lifting it for one needs --force.
+    let mut a = lambda(FakeCloud::default());
+    a.config.role_wide = vec!["*".into()];
+    run(&a, event("guardduty-assumed-role-finding.json")).await;
+    let mut second = event("guardduty-assumed-role-finding.json");
+    second["detail"]["id"] = json!("second-finding");
+    second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
+    run(&a, second).await;
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req).await.unwrap();
+    assert!(
+        assessment.refusals.iter().any(|r| r.contains("ASIAI44QH8DHBEXAMPLE")),
+        "{:?}",
+        assessment.refusals
+    );
+    let refused = oncall::restore(&a.cloud, &a.config, &role_key, &assessment, "oncall", "fixed", false).await;
+    assert!(!refused.refused.is_empty());
+    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
+}
+
+// 6. Attacker-controlled text in notices.
+
+#[tokio::test]
+async fn hostile_user_agents_and_parameters_reach_the_notice_inert() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let mut call = api_call("CreateUser", Utc::now() - TimeDelta::minutes(2), None);
+    call.user_agent = Some("evil\n\nCONTAINED: all clear <!channel> @here https://phish.example/x \u{202E}".into());
+    call.request_parameters = Some(json!({"userName": "backdoor\n@everyone [click](http://x.example)"}));
+    cloud.add_events("us-east-1", vec![call]);
+    let a = app(cloud);
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    let notice = last_notice(&a.cloud);
+    for bad in ["\nCONTAINED: all clear", "<!channel>", "@here", "@everyone", "https://", "http://", "\u{202E}", "](", "phish.example"] {
+        assert!(!notice.contains(bad), "notice still carries {bad:?}:\n{notice}");
+    }
+    assert!(notice.contains("\"evil  CONTAINED: all clear"), "{notice}");
+}
+
+// 8. Protected principals compare case-insensitively.
+
+#[tokio::test]
+async fn protected_names_match_regardless_of_case() {
+    let mut a = app(FakeCloud::default());
+    a.config.protected = vec!["CI-Deployer".into()];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Refused);
+    assert!(a.cloud.writes().is_empty());
+    let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.protected = vec!["arn:aws:iam::123456789012:user/ALICE".into()];
+    assert_eq!(run(&a, event("guardduty-iam-user-finding.json")).await.reports[0].status, Status::Refused);
+    // killswitch's own role, spelled differently.
+    let a = app(FakeCloud::default());
+    let own = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "KILLSWITCH-FN-ROLE", "reason": "r", "requested_by": "me"});
+    assert_eq!(run(&a, own).await.reports[0].status, Status::Refused);
+}
