@@ -90,6 +90,7 @@ def stage() -> dict[str, str]:
         "KILLSWITCH_INVESTIGATION_SECONDS": "10",
         "KILLSWITCH_MEMBER_ROLE_NAME": member_role,
         "KILLSWITCH_MEMBER_EXTERNAL_ID": external_id,
+        "KILLSWITCH_MEMBER_ACCOUNTS": os.environ["KILLSWITCH_LOCAL_MEMBER_ACCOUNT"],
     }
 
 

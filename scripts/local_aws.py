@@ -2,9 +2,12 @@
 
 One HTTP endpoint on 127.0.0.1 serves three things:
 
-* moto (IAM, STS, SNS, SQS, ...) with IAM authentication enforced, plus one patch that closes
-  moto's gap of accepting Inactive access keys: a key whose status is not Active is refused with
-  InvalidClientTokenId, as real AWS does.
+* moto (IAM, STS, SNS, SQS, ...) with IAM authentication enforced, plus patches that close
+  moto's gaps where it is kinder than AWS: a key whose status is not Active is refused with
+  InvalidClientTokenId; a user's aggregate inline policies are capped at 2,048 non-whitespace
+  characters (LimitExceeded); `StringEquals` on the signer's aws:userid / aws:username /
+  aws:PrincipalArn is evaluated (stock moto applies such statements to everyone); the
+  AWS-managed AWSDenyAll exists; trust policies are honoured.
 * a CloudTrail LookupEvents double (moto has none), faithful to the documented API: awsJson1_1,
   one lookup attribute, MaxResults 1..50, NextToken bound to the same parameters, newest first,
   90-day retention, per-Region data, CloudTrailEvent as a JSON string, and ThrottlingException
@@ -235,6 +238,109 @@ def patch_moto_trust_policies() -> None:
         return original(self)
 
     TokenResponse.assume_role = assume_role
+
+
+def patch_moto_aws_deny_all() -> None:
+    """Offer the AWS-managed AWSDenyAll (killswitch's fallback when a user's inline quota is full).
+
+    moto loads AWS-managed policies only on request, and then all of them (slow); this loads the
+    one killswitch attaches.
+    """
+    from moto.iam import models
+
+    def init(self):  # type: ignore[no-untyped-def]
+        data = json.loads(models.aws_managed_policies_data)
+        return [models.AWSManagedPolicy.from_data("AWSDenyAll", self.account_id, self.region_name, data["AWSDenyAll"])]
+
+    models.IAMBackend._init_aws_policies = init
+
+
+# IAM's documented aggregate inline-policy quota for a user, non-whitespace characters.
+USER_INLINE_QUOTA = 2048
+
+
+def patch_moto_inline_policy_quota() -> None:
+    """PutUserPolicy fails with LimitExceeded past the user's aggregate inline quota, as IAM does.
+
+    Stock moto stores any number of inline policies, so a key's holder filling the quota first
+    (to keep killswitch's deny out) could not be played.
+    """
+    from moto.iam import models
+    from moto.iam.exceptions import LimitExceededException
+
+    original = models.IAMBackend.put_user_policy
+
+    def size(doc: str) -> int:
+        return sum(1 for c in doc if not c.isspace())
+
+    def put_user_policy(self, user_name, policy_name, policy_json):  # type: ignore[no-untyped-def]
+        user = self.get_user(user_name)
+        others = sum(size(d) for n, d in user.policies.items() if n != policy_name)
+        if others + size(policy_json) > USER_INLINE_QUOTA:
+            raise LimitExceededException(
+                f"Cannot exceed quota for PolicySize: {USER_INLINE_QUOTA}")
+        return original(self, user_name, policy_name, policy_json)
+
+    models.IAMBackend.put_user_policy = put_user_policy
+
+
+PRINCIPAL = threading.local()
+
+
+def patch_moto_principal_condition_keys() -> None:
+    """Evaluate `StringEquals` on the caller's own keys (aws:userid, aws:username,
+    aws:PrincipalArn) in identity policies, as IAM does.
+
+    Stock moto evaluates identity-policy conditions with no request values at all, so a statement
+    conditioned on one role session (`aws:userid` = `ROLE-ID:session`) applied to every session
+    of the role and could not show that the other sessions keep working. Other operators remain
+    ignored (a documented gap of moto).
+    """
+    from moto.iam import access_control
+
+    original_check = access_control.IAMRequestBase.check_action_permitted
+
+    def check(self, resource):  # type: ignore[no-untyped-def]
+        PRINCIPAL.values = principal_keys(self._access_key)
+        try:
+            return original_check(self, resource)
+        finally:
+            PRINCIPAL.values = None
+
+    original_statement = access_control.IAMPolicyStatement.is_action_permitted
+
+    def statement(self, action, resource="*", principal=None, incoming_condition_values=None):  # type: ignore[no-untyped-def]
+        values = getattr(PRINCIPAL, "values", None)
+        # moto answers DENIED when a statement's condition fails (right for trust policies, wrong
+        # for identity policies, where the statement then simply does not apply).
+        if incoming_condition_values is None and values is not None:
+            for operator, keys in (self._statement.get("Condition") or {}).items():
+                if operator != "StringEquals":
+                    continue
+                for key, wanted in keys.items():
+                    have = values.get(key.lower())
+                    if have is None or have not in _as_list(wanted):
+                        return access_control.PermissionResult.NEUTRAL
+        return original_statement(self, action, resource, principal, incoming_condition_values)
+
+    access_control.IAMRequestBase.check_action_permitted = check
+    access_control.IAMPolicyStatement.is_action_permitted = statement
+
+
+def principal_keys(access_key) -> dict:  # type: ignore[no-untyped-def]
+    """The global condition keys IAM sets for the signer of a request."""
+    from moto.iam import access_control
+
+    try:
+        backend = access_key.backend
+        if isinstance(access_key, access_control.AssumedRoleAccessKey):
+            role = backend.get_role(access_key._owner_role_name)
+            return {"aws:userid": f"{role.id}:{access_key._session_name}",
+                    "aws:principalarn": role.arn}
+        user = backend.get_user(access_key._owner_user_name)
+        return {"aws:userid": user.id, "aws:username": user.name, "aws:principalarn": user.arn}
+    except Exception:  # noqa: BLE001 - an unknown principal has no keys; conditions then fail
+        return {}
 
 
 def patch_moto_signature_body() -> None:
@@ -619,6 +725,9 @@ def main() -> int:
     patch_moto_trust_policies()
     patch_moto_cloudformation_inline_policies()
     patch_moto_user_resources()
+    patch_moto_aws_deny_all()
+    patch_moto_inline_policy_quota()
+    patch_moto_principal_condition_keys()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
