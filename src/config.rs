@@ -507,7 +507,13 @@ mod tests {
             ("KILLSWITCH_MEMBER_EXTERNAL_ID", "s3cr3t-ext-id"),
         ]);
         assert!(
-            matches!(any, Err(Error::Config { name: "KILLSWITCH_MEMBER_ACCOUNTS", .. })),
+            matches!(
+                any,
+                Err(Error::Config {
+                    name: "KILLSWITCH_MEMBER_ACCOUNTS",
+                    ..
+                })
+            ),
             "{any:?}"
         );
     }
@@ -516,9 +522,17 @@ mod tests {
     fn role_wide_revocation_is_opt_in_per_role_case_insensitively() {
         let c = config(&[TOPIC]).unwrap();
         assert!(!c.role_wide("web-tier"));
-        let c = config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "CI-Deployer, batch")]).unwrap();
+        let c = config(&[
+            TOPIC,
+            ("KILLSWITCH_ROLE_WIDE_REVOCATION", "CI-Deployer, batch"),
+        ])
+        .unwrap();
         assert!(c.role_wide("ci-deployer") && c.role_wide("batch") && !c.role_wide("web-tier"));
-        assert!(config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "*")]).unwrap().role_wide("x"));
+        assert!(
+            config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "*")])
+                .unwrap()
+                .role_wide("x")
+        );
         assert!(config(&[TOPIC, ("KILLSWITCH_ROLE_WIDE_REVOCATION", "a b")]).is_err());
     }
 
@@ -529,7 +543,10 @@ mod tests {
         assert!(config(&[TOPIC, health, ("AWS_REGION", "us-west-2")]).is_ok());
         assert!(matches!(
             config(&[TOPIC, health, ("AWS_REGION", "eu-west-1")]),
-            Err(Error::Config { name: "KILLSWITCH_HEALTH_TRIGGER", .. })
+            Err(Error::Config {
+                name: "KILLSWITCH_HEALTH_TRIGGER",
+                ..
+            })
         ));
         assert!(config(&[TOPIC, ("AWS_REGION", "eu-west-1")]).is_ok());
     }
@@ -548,7 +565,13 @@ mod tests {
             ("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS", "120"),
         ]);
         assert!(
-            matches!(too_long, Err(Error::Config { name: "KILLSWITCH_VERIFY_DELAY_SECONDS", .. })),
+            matches!(
+                too_long,
+                Err(Error::Config {
+                    name: "KILLSWITCH_VERIFY_DELAY_SECONDS",
+                    ..
+                })
+            ),
             "{too_long:?}"
         );
         assert!(config(&[TOPIC, ("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS", "soon")]).is_err());

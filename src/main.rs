@@ -270,7 +270,9 @@ async fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             if dry_run {
-                print_json(&serde_json::json!({"plan": assessment.plan, "refusals": assessment.refusals, "dry_run": true}));
+                print_json(
+                    &serde_json::json!({"plan": assessment.plan, "refusals": assessment.refusals, "dry_run": true}),
+                );
                 return ExitCode::SUCCESS;
             }
             if (force || assessment.refusals.is_empty())

@@ -202,7 +202,12 @@ pub async fn assess<C: Identity + IncidentStore>(
     let (account, _) = cloud.caller().await?;
     let records = Records::new(cloud, config);
     let (state, record) = tokio::join!(
-        status(cloud, key, req.user_name.as_deref(), req.role_name.as_deref()),
+        status(
+            cloud,
+            key,
+            req.user_name.as_deref(),
+            req.role_name.as_deref()
+        ),
         records.load(&account, key)
     );
     let state = state?;
@@ -216,18 +221,41 @@ pub async fn assess<C: Identity + IncidentStore>(
     let now = Utc::now();
     let began = incident_began(record.as_ref(), config, now);
     if let Some(user) = &state.user_name {
-        assess_user(cloud, key, req, &state, user, began, &a.recorded_plan.clone(), &mut a).await?;
+        assess_user(
+            cloud,
+            key,
+            req,
+            &state,
+            user,
+            began,
+            &a.recorded_plan.clone(),
+            &mut a,
+        )
+        .await?;
     }
     if let Some(role) = &state.role_name {
-        assess_role(&records, &account, key, req, &state, role, &a.recorded_plan.clone(), &mut a)
-            .await?;
+        assess_role(
+            &records,
+            &account,
+            key,
+            req,
+            &state,
+            role,
+            &a.recorded_plan.clone(),
+            &mut a,
+        )
+        .await?;
     }
     Ok(a)
 }
 
 /// The start of the incident: the trigger's first sighting, else the containment time minus the
 /// investigation's lookback (a key the holder created before we arrived must count).
-fn incident_began(record: Option<&IncidentRecord>, config: &Config, now: DateTime<Utc>) -> DateTime<Utc> {
+fn incident_began(
+    record: Option<&IncidentRecord>,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let lookback = TimeDelta::from_std(config.lookback).unwrap_or(TimeDelta::hours(24));
     match record.and_then(|r| r.applied.as_ref()) {
         Some(applied) => applied.first_seen.unwrap_or(applied.at - lookback),
@@ -444,7 +472,9 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
         ));
         return out;
     }
-    let mut before = header(&format!("Containment of {key} is being undone by hand, now."));
+    let mut before = header(&format!(
+        "Containment of {key} is being undone by hand, now."
+    ));
     before.push_str("\nAbout to:\n");
     for action in plan {
         before.push_str(&format!("  - {action}\n"));
@@ -508,15 +538,24 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
             body.push_str(&format!("  - {f}\n"));
         }
     }
-    if !plan.iter().any(|a| matches!(a, RestoreAction::ReactivateKey { .. })) {
-        body.push_str(&format!("\nKey {key} stays Inactive (reactivating it is its own flag: --reactivate-key).\n"));
+    if !plan
+        .iter()
+        .any(|a| matches!(a, RestoreAction::ReactivateKey { .. }))
+    {
+        body.push_str(&format!(
+            "\nKey {key} stays Inactive (reactivating it is its own flag: --reactivate-key).\n"
+        ));
     }
     body.push_str("\nNothing else was changed. If this was not expected, contain the key again.\n");
     out.notified = publish(
         cloud,
         &format!(
             "[killswitch] RESTORED{}: {key} by {requested_by}",
-            if out.failed.is_empty() { "" } else { " (PARTLY)" }
+            if out.failed.is_empty() {
+                ""
+            } else {
+                " (PARTLY)"
+            }
         ),
         &body,
     )

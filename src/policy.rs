@@ -145,13 +145,17 @@ fn our_statements(doc: &str, sid: &str) -> Option<Vec<Option<Value>>> {
     list.into_iter()
         .map(|s| {
             let obj = s.as_object()?;
-            let keys_ok = obj
-                .keys()
-                .all(|k| ["Sid", "Effect", "Action", "Resource", "Condition"].contains(&k.as_str()));
+            let keys_ok = obj.keys().all(|k| {
+                ["Sid", "Effect", "Action", "Resource", "Condition"].contains(&k.as_str())
+            });
             let sid_ok = obj.get("Sid").is_none_or(|v| v.as_str() == Some(sid));
             let deny = obj.get("Effect").and_then(Value::as_str) == Some("Deny");
-            (keys_ok && sid_ok && deny && only_star(obj.get("Action")) && only_star(obj.get("Resource")))
-                .then(|| obj.get("Condition").cloned())
+            (keys_ok
+                && sid_ok
+                && deny
+                && only_star(obj.get("Action"))
+                && only_star(obj.get("Resource")))
+            .then(|| obj.get("Condition").cloned())
         })
         .collect()
 }
@@ -183,7 +187,10 @@ fn only_condition(cond: &Value, operator: &str, key: &str) -> Option<Vec<String>
 fn statements(doc: &str) -> Option<Vec<Value>> {
     let v: Value = serde_json::from_str(doc).ok()?;
     let obj = v.as_object()?;
-    if !obj.keys().all(|k| k == "Version" || k == "Statement" || k == "Id") {
+    if !obj
+        .keys()
+        .all(|k| k == "Version" || k == "Statement" || k == "Id")
+    {
         return None;
     }
     match obj.get("Statement")? {
@@ -197,7 +204,9 @@ fn statements(doc: &str) -> Option<Vec<Value>> {
 fn only_star(v: Option<&Value>) -> bool {
     match v {
         Some(Value::String(s)) => s == "*",
-        Some(Value::Array(list)) => !list.is_empty() && list.iter().all(|x| x.as_str() == Some("*")),
+        Some(Value::Array(list)) => {
+            !list.is_empty() && list.iter().all(|x| x.as_str() == Some("*"))
+        }
         _ => false,
     }
 }
@@ -320,7 +329,11 @@ mod tests {
 
     #[test]
     fn session_document_round_trips() {
-        let ids: BTreeSet<String> = ["AROAEXAMPLE:i-0abc".to_string(), "AROAEXAMPLE:i-0def".to_string()].into();
+        let ids: BTreeSet<String> = [
+            "AROAEXAMPLE:i-0abc".to_string(),
+            "AROAEXAMPLE:i-0def".to_string(),
+        ]
+        .into();
         assert_eq!(denied_sessions(&deny_sessions(&ids)), Some(ids));
         assert_eq!(
             denied_sessions(

@@ -92,7 +92,11 @@ pub struct Caller {
 
 impl Caller {
     fn from_identity(id: &serde_json::Value) -> Option<Self> {
-        let text = |p: &str| id.pointer(p).and_then(serde_json::Value::as_str).map(str::to_owned);
+        let text = |p: &str| {
+            id.pointer(p)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
         let kind = text("/type")?;
         let name = match kind.as_str() {
             "AssumedRole" | "FederatedUser" => text("/sessionContext/sessionIssuer/userName"),

@@ -130,11 +130,12 @@ impl IncidentRecord {
     pub fn applied_cutoff(&self, role: &str) -> Option<DateTime<Utc>> {
         match &self.applied {
             Some(Applied {
-                plan: Plan::Role {
-                    role: r,
-                    cutoff: Some(cutoff),
-                    ..
-                },
+                plan:
+                    Plan::Role {
+                        role: r,
+                        cutoff: Some(cutoff),
+                        ..
+                    },
                 generation,
                 ..
             }) if r == role && *generation == self.generation => Some(*cutoff),
@@ -276,7 +277,9 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         if !self.enabled {
             return Ok(Vec::new());
         }
-        let index = self.role_index(&role_index_id(account.as_str(), role)).await?;
+        let index = self
+            .role_index(&role_index_id(account.as_str(), role))
+            .await?;
         let mut relying = Vec::new();
         for other in index.keys.iter().filter(|k| *k != key.as_str()) {
             let Ok(other_key) = AccessKeyId::parse(other) else {

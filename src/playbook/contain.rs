@@ -65,7 +65,9 @@ async fn contain_one<C: Home>(
                             responder: &responder,
                             ..*ctx
                         };
-                        let reads = guard::read(&entered.clients, &incident, Some(&account), ctx.config).await;
+                        let reads =
+                            guard::read(&entered.clients, &incident, Some(&account), ctx.config)
+                                .await;
                         let note = format!(
                             "assumed {role_arn} (session {session}) to act in account {account}"
                         );
@@ -203,7 +205,9 @@ pub async fn apply<I: Identity>(
 }
 
 /// A read of the guard's wave, owned (errors keep their AWS code).
-fn relabel(read: &Result<Option<String>, crate::error::Error>) -> Result<Option<String>, crate::error::Error> {
+fn relabel(
+    read: &Result<Option<String>, crate::error::Error>,
+) -> Result<Option<String>, crate::error::Error> {
     match read {
         Ok(doc) => Ok(doc.clone()),
         Err(e) => Err(crate::error::Error::Aws {

@@ -139,7 +139,11 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
     };
     let detail = format!(
         "user {user} has no room for an inline or a managed deny (both quotas full), so, as AWS's runbook does: EVERY access key deactivated ({}), {console_note}",
-        if ids.is_empty() { "none was active".into() } else { ids.join(", ") }
+        if ids.is_empty() {
+            "none was active".into()
+        } else {
+            ids.join(", ")
+        }
     );
     if failures.is_empty() {
         (Outcome::Done, detail, Deny::LockedOut)
@@ -172,11 +176,13 @@ pub async fn read_back<C: Identity>(cloud: &C, user: &str, deny: Deny) -> (bool,
                 (true, "AWSDenyAll attached".into())
             }
             Ok(_) => (false, "AWSDenyAll DETACHED".into()),
-            Err(e) => (false, format!("attached policies unreadable: {}", e.chain())),
+            Err(e) => (
+                false,
+                format!("attached policies unreadable: {}", e.chain()),
+            ),
         },
         Deny::LockedOut => {
-            let (keys, console) =
-                tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
+            let (keys, console) = tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
             let active: Vec<String> = match &keys {
                 Ok(k) => k
                     .iter()

@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tracing::warn;
 
 use super::{Context, Plan, Step};
-use crate::error::Error;
 use crate::config::Config;
+use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId, Incident, KeyKind, Principal, Trigger};
 use crate::policy;
 use crate::ports::{ActivityLog, Caller, Identity, KeyStatus, KeyUsage, LookupQuery, PolicyTarget};
@@ -434,7 +434,8 @@ pub fn decide(
         refuse(report, Step::ResolveOwner, reason, now);
         return None;
     }
-    if matches!(&plan, Plan::User { user, .. } if user.eq_ignore_ascii_case("root") || user == "<root_account>") {
+    if matches!(&plan, Plan::User { user, .. } if user.eq_ignore_ascii_case("root") || user == "<root_account>")
+    {
         refuse(
             report,
             Step::ResolveOwner,
@@ -525,7 +526,12 @@ pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
     };
     match plan {
         Plan::User { user, .. } => {
-            if ctx.responder.user_name.as_deref().is_some_and(|me| same(me, user)) {
+            if ctx
+                .responder
+                .user_name
+                .as_deref()
+                .is_some_and(|me| same(me, user))
+            {
                 Some(format!("user {user} is killswitch's own identity"))
             } else if listed("user", user) {
                 Some(format!(
@@ -536,7 +542,12 @@ pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
             }
         }
         Plan::Role { role, .. } => {
-            if ctx.responder.role_name.as_deref().is_some_and(|me| same(me, role)) {
+            if ctx
+                .responder
+                .role_name
+                .as_deref()
+                .is_some_and(|me| same(me, role))
+            {
                 Some(format!("role {role} is killswitch's own role"))
             } else if starts(role, "AWSServiceRoleFor") {
                 Some(format!(

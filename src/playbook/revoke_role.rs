@@ -127,7 +127,9 @@ pub async fn apply_session<C: Identity>(
     if dry_run {
         return (
             Outcome::WouldDo,
-            format!("would put {SESSION_POLICY_NAME} on role {role}: deny session {session} (aws:userid){decoy}"),
+            format!(
+                "would put {SESSION_POLICY_NAME} on role {role}: deny session {session} (aws:userid){decoy}"
+            ),
         );
     }
     match cloud
@@ -197,10 +199,14 @@ pub async fn read_back_session<C: Identity>(
 ) -> (bool, String) {
     match read_sessions(cloud, role).await {
         Ok(Some(doc)) => match policy::denied_sessions(&doc) {
-            Some(ids) if ids.contains(session) => {
-                (true, format!("{SESSION_POLICY_NAME} in place for {session}"))
-            }
-            Some(_) => (false, format!("{SESSION_POLICY_NAME} NO LONGER NAMES {session}")),
+            Some(ids) if ids.contains(session) => (
+                true,
+                format!("{SESSION_POLICY_NAME} in place for {session}"),
+            ),
+            Some(_) => (
+                false,
+                format!("{SESSION_POLICY_NAME} NO LONGER NAMES {session}"),
+            ),
             None => (
                 false,
                 format!("{SESSION_POLICY_NAME} ALTERED (not what killswitch wrote)"),

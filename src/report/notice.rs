@@ -347,8 +347,11 @@ pub fn defang(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(4 * MAX_UNTRUSTED_CHARS));
     for c in s.chars().take(MAX_UNTRUSTED_CHARS) {
         match c {
-            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {}
+            '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}' => {}
             c if c.is_control() => out.push(' '),
             '`' => out.push('\''),
             '<' => out.push('\u{2039}'),
@@ -448,8 +451,20 @@ mod tests {
             let d = defang(h);
             assert!(!d.chars().any(|c| c.is_control()), "{d:?}");
             for bad in [
-                "\u{202E}", "\u{200B}", "<!", "@here", "@everyone", "<@", "```", "](", "http",
-                "://", "evil.com", "phish.example", "*bold*", "|table|",
+                "\u{202E}",
+                "\u{200B}",
+                "<!",
+                "@here",
+                "@everyone",
+                "<@",
+                "```",
+                "](",
+                "http",
+                "://",
+                "evil.com",
+                "phish.example",
+                "*bold*",
+                "|table|",
             ] {
                 assert!(!d.contains(bad), "{h:?} -> {d:?} still has {bad:?}");
             }
@@ -457,7 +472,10 @@ mod tests {
         assert_eq!(quoted("a\"b"), "\"a'b\"");
         assert!(defang(&"x".repeat(5000)).chars().count() <= MAX_UNTRUSTED_CHARS + 3);
         // Ordinary values stay readable.
-        assert_eq!(defang("aws-cli/2.15.0 Python/3.11.6"), "aws-cli/2.15.0 Python/3.11.6");
+        assert_eq!(
+            defang("aws-cli/2.15.0 Python/3.11.6"),
+            "aws-cli/2.15.0 Python/3.11.6"
+        );
     }
 
     #[test]

@@ -156,10 +156,7 @@ pub(super) fn guardduty_principal(d: &AccessKeyDetails) -> Result<Principal, Err
                 Some((r, s)) => (r, Some(s)),
                 None => (raw, None),
             };
-            let from_id = d
-                .principal_id
-                .as_deref()
-                .and_then(|p| p.split_once(':'));
+            let from_id = d.principal_id.as_deref().and_then(|p| p.split_once(':'));
             let session = from_id
                 .map(|(_, s)| s)
                 .or(session_in_name)

@@ -39,7 +39,11 @@ async fn run(app: &App<FakeCloud>, payload: Value) -> Response {
 }
 
 fn last_notice(cloud: &FakeCloud) -> String {
-    cloud.published().pop().map(|(s, m)| format!("{s}\n{m}")).unwrap()
+    cloud
+        .published()
+        .pop()
+        .map(|(s, m)| format!("{s}\n{m}"))
+        .unwrap()
 }
 
 // 1. Decoys under our policy names.
@@ -52,7 +56,9 @@ async fn a_decoy_user_deny_is_replaced_and_said_never_taken_as_contained() {
     let decoy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"KillSwitchDenyAll","Effect":"Deny","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.1/32"}}}]}"#;
     cloud.set_policy("user/alice", USER_POLICY_NAME, decoy);
     let app = app(cloud);
-    let r = &run(&app, event("guardduty-iam-user-finding.json")).await.reports[0];
+    let r = &run(&app, event("guardduty-iam-user-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Contained, "{}", r.summary);
     assert_eq!(
         app.cloud.policy("user/alice", USER_POLICY_NAME).as_deref(),
@@ -73,10 +79,19 @@ async fn decoy_role_policies_are_replaced_and_said() {
     );
     let mut a = app(cloud);
     a.config.role_wide = vec!["ci-deployer".into()];
-    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Contained, "{}", r.summary);
-    let cutoff = policy::revocation_cutoff(&a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).unwrap());
-    assert!(cutoff.is_some_and(|c| c <= Utc::now() + TimeDelta::seconds(2)), "{cutoff:?}");
+    let cutoff = policy::revocation_cutoff(
+        &a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .unwrap(),
+    );
+    assert!(
+        cutoff.is_some_and(|c| c <= Utc::now() + TimeDelta::seconds(2)),
+        "{cutoff:?}"
+    );
     assert!(last_notice(&a.cloud).contains("TAMPERED OR DECOY"));
 
     // A session deny naming our session but with an extra condition.
@@ -87,10 +102,16 @@ async fn decoy_role_policies_are_replaced_and_said() {
         &format!(r#"{{"Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"StringEquals":{{"aws:userid":"{SESSION}","aws:SourceVpc":"vpc-none"}}}}}}]}}"#),
     );
     let a = app(cloud);
-    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Contained, "{}", r.summary);
     assert_eq!(
-        policy::denied_sessions(&a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).unwrap()),
+        policy::denied_sessions(
+            &a.cloud
+                .policy("role/ci-deployer", SESSION_POLICY_NAME)
+                .unwrap()
+        ),
         Some([SESSION.to_string()].into())
     );
     assert!(last_notice(&a.cloud).contains("TAMPERED OR DECOY"));
@@ -101,25 +122,53 @@ async fn decoy_role_policies_are_replaced_and_said() {
 #[tokio::test]
 async fn a_role_finding_denies_exactly_the_leaked_session_and_keeps_earlier_ones() {
     let cloud = FakeCloud::default();
-    cloud.state.lock().unwrap().role_ids.insert("ci-deployer".into(), "AROACKCEVSQ6C2EXAMPLE".into());
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .role_ids
+        .insert("ci-deployer".into(), "AROACKCEVSQ6C2EXAMPLE".into());
     let a = app(cloud);
-    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Contained, "{}", r.summary);
-    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_none(), "no role-wide cutoff by default");
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_none(),
+        "no role-wide cutoff by default"
+    );
     let notice = last_notice(&a.cloud);
-    assert!(notice.contains(&format!("Only session {SESSION}")), "{notice}");
+    assert!(
+        notice.contains(&format!("Only session {SESSION}")),
+        "{notice}"
+    );
     assert!(notice.contains("instance's own workload"), "{notice}");
     // A second session of the same role leaks: both stay denied.
     let mut second = event("guardduty-assumed-role-finding.json");
     second["detail"]["id"] = json!("another-finding");
-    second["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROACKCEVSQ6C2EXAMPLE:i-0123456789abcdef0");
+    second["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+        json!("AROACKCEVSQ6C2EXAMPLE:i-0123456789abcdef0");
     run(&a, second).await;
     assert_eq!(
-        policy::denied_sessions(&a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).unwrap()),
-        Some([SESSION.to_string(), "AROACKCEVSQ6C2EXAMPLE:i-0123456789abcdef0".to_string()].into())
+        policy::denied_sessions(
+            &a.cloud
+                .policy("role/ci-deployer", SESSION_POLICY_NAME)
+                .unwrap()
+        ),
+        Some(
+            [
+                SESSION.to_string(),
+                "AROACKCEVSQ6C2EXAMPLE:i-0123456789abcdef0".to_string()
+            ]
+            .into()
+        )
     );
     // A re-delivery finds it in place.
-    let again = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    let again = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(again.status, Status::AlreadyContained);
 }
 
@@ -128,30 +177,61 @@ async fn the_role_wide_cutoff_is_used_only_when_the_session_cannot_be_named_or_i
     // The principal ID is not this role's (IAM's RoleId differs): a deny naming it would deny
     // nobody.
     let cloud = FakeCloud::default();
-    cloud.state.lock().unwrap().role_ids.insert("ci-deployer".into(), "AROAOTHERROLEID12345".into());
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .role_ids
+        .insert("ci-deployer".into(), "AROAOTHERROLEID12345".into());
     let a = app(cloud);
-    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Contained);
-    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
-    assert!(a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).is_none());
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_some()
+    );
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", SESSION_POLICY_NAME)
+            .is_none()
+    );
     assert!(last_notice(&a.cloud).contains("EVERY session of role ci-deployer"));
     // No session in the trigger (a manual request naming only the role, no CloudTrail yet).
     let a = app(FakeCloud::default());
     let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "ci-deployer", "reason": "r", "requested_by": "me"});
     run(&a, manual).await;
-    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_some()
+    );
     // Configured for the role.
     let mut a = app(FakeCloud::default());
     a.config.role_wide = vec!["CI-DEPLOYER".into()];
     run(&a, event("guardduty-assumed-role-finding.json")).await;
-    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
-    assert!(a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).is_none());
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_some()
+    );
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", SESSION_POLICY_NAME)
+            .is_none()
+    );
 }
 
 // 3. A manual request is not proof of ownership.
 
 fn signed_by(cloud: &FakeCloud, kind: &str, name: &str, principal_id: &str) {
-    let mut call = api_call("GetCallerIdentity", Utc::now() - TimeDelta::minutes(3), None);
+    let mut call = api_call(
+        "GetCallerIdentity",
+        Utc::now() - TimeDelta::minutes(3),
+        None,
+    );
     call.caller = Some(Caller {
         kind: kind.into(),
         name: Some(name.into()),
@@ -163,7 +243,12 @@ fn signed_by(cloud: &FakeCloud, kind: &str, name: &str, principal_id: &str) {
 #[tokio::test]
 async fn a_manual_request_naming_the_wrong_owner_is_rejected_before_any_write() {
     let cloud = FakeCloud::with_user("bob", "AKIAI44QH8DHBEXAMPLE");
-    signed_by(&cloud, "AssumedRole", "web-tier", "AROAWEBTIER123456789:i-0abc");
+    signed_by(
+        &cloud,
+        "AssumedRole",
+        "web-tier",
+        "AROAWEBTIER123456789:i-0abc",
+    );
     let a = app(cloud);
     let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "user_name": "bob", "reason": "r", "requested_by": "me"});
     let response = run(&a, manual).await;
@@ -171,8 +256,14 @@ async fn a_manual_request_naming_the_wrong_owner_is_rejected_before_any_write() 
     assert_eq!(r.status, Status::Rejected, "{}", r.summary);
     assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
     let notice = last_notice(&a.cloud);
-    assert!(notice.contains("REJECTED") || notice.contains("Rejected"), "{notice}");
-    assert!(notice.contains("IAM user bob") && notice.contains("web-tier"), "{notice}");
+    assert!(
+        notice.contains("REJECTED") || notice.contains("Rejected"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("IAM user bob") && notice.contains("web-tier"),
+        "{notice}"
+    );
     assert!(response.error().is_some());
 }
 
@@ -210,7 +301,13 @@ async fn the_command_line_names_its_operator_in_report_and_notice() {
         responder: None,
     };
     let r = &run(&a, event("manual-request.json")).await.reports[0];
-    assert!(r.operator.as_deref().is_some_and(|o| o.starts_with("arn:aws:sts::")), "{:?}", r.operator);
+    assert!(
+        r.operator
+            .as_deref()
+            .is_some_and(|o| o.starts_with("arn:aws:sts::")),
+        "{:?}",
+        r.operator
+    );
     assert!(last_notice(&a.cloud).contains("Operator:"));
 }
 
@@ -236,33 +333,85 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
     // eventFirstSeen is the incident's start).
     {
         let mut s = a.cloud.state.lock().unwrap();
-        s.keys.insert(("alice".into(), "AKIAI44QH8DHBEXAMPLE".into()), KeyStatus::Active);
-        s.key_created.insert(("alice".into(), "AKIAI44QH8DHBEXAMPLE".into()), Utc::now() - TimeDelta::minutes(5));
-        s.login_profiles.insert("alice".into(), Utc::now() - TimeDelta::minutes(4));
+        s.keys.insert(
+            ("alice".into(), "AKIAI44QH8DHBEXAMPLE".into()),
+            KeyStatus::Active,
+        );
+        s.key_created.insert(
+            ("alice".into(), "AKIAI44QH8DHBEXAMPLE".into()),
+            Utc::now() - TimeDelta::minutes(5),
+        );
+        s.login_profiles
+            .insert("alice".into(), Utc::now() - TimeDelta::minutes(4));
     }
-    let req = RestoreRequest { user_name: Some("alice".into()), ..Default::default() };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req).await.unwrap();
+    let req = RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
+        .await
+        .unwrap();
     assert_eq!(assessment.refusals.len(), 2, "{:?}", assessment.refusals);
     let published = a.cloud.published().len();
-    let refused = oncall::restore(&a.cloud, &a.config, &key(), &assessment, "eve", "trust me", false).await;
+    let refused = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key(),
+        &assessment,
+        "eve",
+        "trust me",
+        false,
+    )
+    .await;
     assert_eq!(refused.refused.len(), 2);
     assert!(refused.done.is_empty());
-    assert!(a.cloud.policy("user/alice", USER_POLICY_NAME).is_some(), "nothing lifted");
+    assert!(
+        a.cloud.policy("user/alice", USER_POLICY_NAME).is_some(),
+        "nothing lifted"
+    );
     let (subject, _) = a.cloud.published().pop().unwrap();
     assert!(subject.contains("RESTORE REFUSED"), "{subject}");
     assert_eq!(a.cloud.published().len(), published + 1);
     // --force goes ahead, says so before acting, and the key stays Inactive without
     // --reactivate-key.
-    let forced = oncall::restore(&a.cloud, &a.config, &key(), &assessment, "oncall", "checked both", true).await;
-    assert!(forced.failed.is_empty() && forced.announced && forced.notified, "{forced:?}");
+    let forced = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key(),
+        &assessment,
+        "oncall",
+        "checked both",
+        true,
+    )
+    .await;
+    assert!(
+        forced.failed.is_empty() && forced.announced && forced.notified,
+        "{forced:?}"
+    );
     assert!(a.cloud.policy("user/alice", USER_POLICY_NAME).is_none());
-    assert_eq!(a.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Inactive));
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
     let notices = a.cloud.published();
     let n = notices.len();
-    assert!(notices[n - 2].0.contains("RESTORING") && notices[n - 2].1.contains("Forced past"), "{:?}", notices[n - 2]);
+    assert!(
+        notices[n - 2].0.contains("RESTORING") && notices[n - 2].1.contains("Forced past"),
+        "{:?}",
+        notices[n - 2]
+    );
     assert!(notices[n - 1].0.contains("RESTORED") && notices[n - 1].1.contains("stays Inactive"));
     // The restore log names the operator's identity.
-    let log = a.cloud.state.lock().unwrap().items.iter().find(|(k, _)| k.starts_with("restores#")).map(|(_, v)| v.clone()).unwrap();
+    let log = a
+        .cloud
+        .state
+        .lock()
+        .unwrap()
+        .items
+        .iter()
+        .find(|(k, _)| k.starts_with("restores#"))
+        .map(|(_, v)| v.clone())
+        .unwrap();
     assert!(log.contains("arn:aws:sts::"), "{log}");
 }
 
@@ -270,15 +419,45 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
 async fn restore_refuses_a_user_name_that_is_not_the_keys_owner_and_reactivates_only_on_request() {
     let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
     run(&a, event("guardduty-iam-user-finding.json")).await;
-    let wrong = RestoreRequest { user_name: Some("mallory".into()), ..Default::default() };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &wrong).await.unwrap();
-    assert!(assessment.refusals.iter().any(|r| r.contains("not the owner")), "{:?}", assessment.refusals);
-    let right = RestoreRequest { user_name: Some("alice".into()), reactivate_key: true, ..Default::default() };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &right).await.unwrap();
+    let wrong = RestoreRequest {
+        user_name: Some("mallory".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &wrong)
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("not the owner")),
+        "{:?}",
+        assessment.refusals
+    );
+    let right = RestoreRequest {
+        user_name: Some("alice".into()),
+        reactivate_key: true,
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &right)
+        .await
+        .unwrap();
     assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
-    let done = oncall::restore(&a.cloud, &a.config, &key(), &assessment, "oncall", "rotated", false).await;
+    let done = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key(),
+        &assessment,
+        "oncall",
+        "rotated",
+        false,
+    )
+    .await;
     assert!(done.failed.is_empty(), "{done:?}");
-    assert_eq!(a.cloud.key_state("alice", FIXTURE_KEY), Some(KeyStatus::Active));
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Active)
+    );
 }
 
 #[tokio::test]
@@ -289,16 +468,35 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
     let mut second = event("guardduty-assumed-role-finding.json");
     second["detail"]["id"] = json!("second-finding");
     second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
-    second["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!("AROACKCEVSQ6C2EXAMPLE:other");
+    second["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+        json!("AROACKCEVSQ6C2EXAMPLE:other");
     run(&a, second).await;
     let role_key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
-    let req = RestoreRequest { role_name: Some("ci-deployer".into()), ..Default::default() };
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req).await.unwrap();
+    let req = RestoreRequest {
+        role_name: Some("ci-deployer".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
+        .await
+        .unwrap();
     assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
-    let done = oncall::restore(&a.cloud, &a.config, &role_key, &assessment, "oncall", "fixed", false).await;
+    let done = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &role_key,
+        &assessment,
+        "oncall",
+        "fixed",
+        false,
+    )
+    .await;
     assert!(done.failed.is_empty() && done.done.len() == 1, "{done:?}");
     assert_eq!(
-        policy::denied_sessions(&a.cloud.policy("role/ci-deployer", SESSION_POLICY_NAME).unwrap()),
+        policy::denied_sessions(
+            &a.cloud
+                .policy("role/ci-deployer", SESSION_POLICY_NAME)
+                .unwrap()
+        ),
         Some(["AROACKCEVSQ6C2EXAMPLE:other".to_string()].into())
     );
 
@@ -310,15 +508,33 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
     second["detail"]["id"] = json!("second-finding");
     second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
     run(&a, second).await;
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req).await.unwrap();
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
+        .await
+        .unwrap();
     assert!(
-        assessment.refusals.iter().any(|r| r.contains("ASIAI44QH8DHBEXAMPLE")),
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("ASIAI44QH8DHBEXAMPLE")),
         "{:?}",
         assessment.refusals
     );
-    let refused = oncall::restore(&a.cloud, &a.config, &role_key, &assessment, "oncall", "fixed", false).await;
+    let refused = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &role_key,
+        &assessment,
+        "oncall",
+        "fixed",
+        false,
+    )
+    .await;
     assert!(!refused.refused.is_empty());
-    assert!(a.cloud.policy("role/ci-deployer", ROLE_POLICY_NAME).is_some());
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_some()
+    );
 }
 
 // 6. Attacker-controlled text in notices.
@@ -327,14 +543,30 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
 async fn hostile_user_agents_and_parameters_reach_the_notice_inert() {
     let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
     let mut call = api_call("CreateUser", Utc::now() - TimeDelta::minutes(2), None);
-    call.user_agent = Some("evil\n\nCONTAINED: all clear <!channel> @here https://phish.example/x \u{202E}".into());
-    call.request_parameters = Some(json!({"userName": "backdoor\n@everyone [click](http://x.example)"}));
+    call.user_agent = Some(
+        "evil\n\nCONTAINED: all clear <!channel> @here https://phish.example/x \u{202E}".into(),
+    );
+    call.request_parameters =
+        Some(json!({"userName": "backdoor\n@everyone [click](http://x.example)"}));
     cloud.add_events("us-east-1", vec![call]);
     let a = app(cloud);
     run(&a, event("guardduty-iam-user-finding.json")).await;
     let notice = last_notice(&a.cloud);
-    for bad in ["\nCONTAINED: all clear", "<!channel>", "@here", "@everyone", "https://", "http://", "\u{202E}", "](", "phish.example"] {
-        assert!(!notice.contains(bad), "notice still carries {bad:?}:\n{notice}");
+    for bad in [
+        "\nCONTAINED: all clear",
+        "<!channel>",
+        "@here",
+        "@everyone",
+        "https://",
+        "http://",
+        "\u{202E}",
+        "](",
+        "phish.example",
+    ] {
+        assert!(
+            !notice.contains(bad),
+            "notice still carries {bad:?}:\n{notice}"
+        );
     }
     assert!(notice.contains("\"evil  CONTAINED: all clear"), "{notice}");
 }
@@ -345,12 +577,20 @@ async fn hostile_user_agents_and_parameters_reach_the_notice_inert() {
 async fn protected_names_match_regardless_of_case() {
     let mut a = app(FakeCloud::default());
     a.config.protected = vec!["CI-Deployer".into()];
-    let r = &run(&a, event("guardduty-assumed-role-finding.json")).await.reports[0];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Refused);
     assert!(a.cloud.writes().is_empty());
     let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
     a.config.protected = vec!["arn:aws:iam::123456789012:user/ALICE".into()];
-    assert_eq!(run(&a, event("guardduty-iam-user-finding.json")).await.reports[0].status, Status::Refused);
+    assert_eq!(
+        run(&a, event("guardduty-iam-user-finding.json"))
+            .await
+            .reports[0]
+            .status,
+        Status::Refused
+    );
     // killswitch's own role, spelled differently.
     let a = app(FakeCloud::default());
     let own = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "KILLSWITCH-FN-ROLE", "reason": "r", "requested_by": "me"});

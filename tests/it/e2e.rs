@@ -1013,7 +1013,12 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
         "oncall@example.com",
         "--yes",
     ]);
-    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(String::from_utf8_lossy(&refused.stderr).contains(&persisted));
     let (subject, _) = w.inbox_any().await;
     assert!(subject.contains("RESTORE REFUSED"), "{subject}");
@@ -1855,17 +1860,27 @@ async fn the_leaked_role_session_is_denied_and_the_roles_other_sessions_keep_wor
     assert_eq!(code, 0, "{stderr}\n{report}");
     assert_eq!(report["reports"][0]["status"], "contained", "{report}");
     let denied = policy::denied_sessions(
-        &w.policy(PolicyTarget::Role(role.clone()), policy::SESSION_POLICY_NAME)
-            .await,
+        &w.policy(
+            PolicyTarget::Role(role.clone()),
+            policy::SESSION_POLICY_NAME,
+        )
+        .await,
     );
     assert_eq!(denied, Some([session.clone()].into()));
     assert_eq!(attacker_call(&stolen).await, "AccessDenied");
-    assert_eq!(attacker_call(&healthy).await, "ok", "the role's other sessions keep working");
+    assert_eq!(
+        attacker_call(&healthy).await,
+        "ok",
+        "the role's other sessions keep working"
+    );
     // Credentials fetched again under the same session name are denied too.
     let again = assume(&admin(), &arn, "i-0stolen", None).await.unwrap();
     assert_eq!(attacker_call(&again).await, "AccessDenied");
     let (_, message) = w.inbox().await;
-    assert!(message.contains(&format!("Only session {session}")), "{message}");
+    assert!(
+        message.contains(&format!("Only session {session}")),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -1908,7 +1923,12 @@ async fn a_user_whose_inline_quota_is_full_gets_aws_deny_all_and_its_sessions_ar
     let iam = aws_sdk_iam::Client::new(&sdk(&admin()).await);
     // The holder fills the user's 2,048-character inline quota first.
     let used: usize = {
-        let names = iam.list_user_policies().user_name(&user).send().await.unwrap();
+        let names = iam
+            .list_user_policies()
+            .user_name(&user)
+            .send()
+            .await
+            .unwrap();
         let mut n = 0;
         for p in names.policy_names() {
             let doc = w.policy(PolicyTarget::User(user.clone()), p).await;
@@ -1988,9 +2008,23 @@ async fn a_manual_request_naming_someone_else_for_a_session_key_changes_nothing(
         .cloned()
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
-    let policies = w.iam.list_user_policies().user_name(&bob).send().await.unwrap();
-    assert!(!policies.policy_names().iter().any(|p| p == policy::USER_POLICY_NAME));
+    let policies = w
+        .iam
+        .list_user_policies()
+        .user_name(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !policies
+            .policy_names()
+            .iter()
+            .any(|p| p == policy::USER_POLICY_NAME)
+    );
     let (subject, message) = w.inbox_any().await;
     assert!(subject.contains("REJECTED"), "{subject}");
-    assert!(message.contains(&bob) && message.contains(&role), "{message}");
+    assert!(
+        message.contains(&bob) && message.contains(&role),
+        "{message}"
+    );
 }

@@ -106,8 +106,14 @@ fn the_function_never_gets_delete_or_attach_rights_in_iam() {
             .unwrap_or_else(|| panic!("{file}: no statement grants iam:AttachUserPolicy"));
         assert!(
             statement.starts_with("AttachOnlyAWSDenyAll")
-                && statement.contains("iam:PolicyARN: !Sub \"arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll\"")
-                && statement.lines().filter(|l| l.trim().starts_with("- iam:")).count() == 1,
+                && statement.contains(
+                    "iam:PolicyARN: !Sub \"arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll\""
+                )
+                && statement
+                    .lines()
+                    .filter(|l| l.trim().starts_with("- iam:"))
+                    .count()
+                    == 1,
             "{file}: {statement}"
         );
     }
@@ -213,7 +219,9 @@ fn the_timeout_the_function_checks_its_verification_delay_against_is_its_own() {
         .find_map(|l| l.trim().strip_prefix("Timeout: "))
         .unwrap();
     assert!(
-        text.contains(&format!("KILLSWITCH_FUNCTION_TIMEOUT_SECONDS: \"{timeout}\"")),
+        text.contains(&format!(
+            "KILLSWITCH_FUNCTION_TIMEOUT_SECONDS: \"{timeout}\""
+        )),
         "KILLSWITCH_FUNCTION_TIMEOUT_SECONDS must equal the function's Timeout ({timeout})"
     );
     let max_delay: u64 = text

@@ -532,7 +532,13 @@ async fn a_full_inline_quota_gets_the_managed_deny_all_verified_and_restorable()
         Some(KeyStatus::Inactive)
     );
     assert_eq!(
-        app.cloud.state.lock().unwrap().attached.get("alice").cloned(),
+        app.cloud
+            .state
+            .lock()
+            .unwrap()
+            .attached
+            .get("alice")
+            .cloned(),
         Some(vec![policy::MANAGED_DENY_ALL_ARN.to_string()])
     );
     let deny = report
@@ -547,8 +553,18 @@ async fn a_full_inline_quota_gets_the_managed_deny_all_verified_and_restorable()
     );
     // Verified like the inline deny: read back, and re-attached when detached.
     let v = report.verification.as_ref().unwrap();
-    assert!(v.holds && v.checks.iter().all(|c| c.detail.contains("AWSDenyAll attached")), "{v:?}");
-    assert!(report.undo.iter().any(|u| u.contains("detach-user-policy")), "{:?}", report.undo);
+    assert!(
+        v.holds
+            && v.checks
+                .iter()
+                .all(|c| c.detail.contains("AWSDenyAll attached")),
+        "{v:?}"
+    );
+    assert!(
+        report.undo.iter().any(|u| u.contains("detach-user-policy")),
+        "{:?}",
+        report.undo
+    );
     let (_, message) = app.cloud.published().pop().unwrap();
     assert!(message.contains("AWSDenyAll"), "{message}");
 }
@@ -557,7 +573,12 @@ async fn a_full_inline_quota_gets_the_managed_deny_all_verified_and_restorable()
 async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
     let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
     cloud.add_user_key("alice", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
-    cloud.state.lock().unwrap().login_profiles.insert("alice".into(), Utc::now());
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .login_profiles
+        .insert("alice".into(), Utc::now());
     cloud.fail("iam:PutUserPolicy", "LimitExceeded");
     cloud.fail("iam:AttachUserPolicy", "LimitExceeded");
     let app = app(cloud);
@@ -565,7 +586,11 @@ async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
     let report = &response.reports[0];
     assert_eq!(report.status, Status::Contained, "{}", report.summary);
     for key in [FIXTURE_KEY, "AKIAI44QH8DHBEXAMPLE"] {
-        assert_eq!(app.cloud.key_state("alice", key), Some(KeyStatus::Inactive), "{key}");
+        assert_eq!(
+            app.cloud.key_state("alice", key),
+            Some(KeyStatus::Inactive),
+            "{key}"
+        );
     }
     assert!(app.cloud.state.lock().unwrap().login_profiles.is_empty());
     let (_, message) = app.cloud.published().pop().unwrap();
