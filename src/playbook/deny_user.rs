@@ -171,16 +171,28 @@ pub async fn read_back<C: Identity>(cloud: &C, user: &str, deny: Deny) -> (bool,
                 Err(e) => (false, format!("policy unreadable: {}", e.chain())),
             }
         }
-        Deny::Managed => match cloud.managed_policies(user).await {
-            Ok(arns) if arns.iter().any(|a| a == MANAGED_DENY_ALL_ARN) => {
-                (true, "AWSDenyAll attached".into())
+        Deny::Managed => {
+            // A re-apply may have found room for the inline deny meanwhile: either denies all.
+            let target = PolicyTarget::User(user.to_owned());
+            let (attached, inline) = tokio::join!(
+                cloud.managed_policies(user),
+                cloud.read_policy(&target, USER_POLICY_NAME)
+            );
+            match (attached, inline) {
+                (Ok(arns), _) if arns.iter().any(|a| a == MANAGED_DENY_ALL_ARN) => {
+                    (true, "AWSDenyAll attached".into())
+                }
+                (_, Ok(Some(d))) if policy::is_deny_all(&d) => (
+                    true,
+                    format!("{USER_POLICY_NAME} in place (instead of AWSDenyAll)"),
+                ),
+                (Ok(_), _) => (false, "AWSDenyAll DETACHED".into()),
+                (Err(e), _) => (
+                    false,
+                    format!("attached policies unreadable: {}", e.chain()),
+                ),
             }
-            Ok(_) => (false, "AWSDenyAll DETACHED".into()),
-            Err(e) => (
-                false,
-                format!("attached policies unreadable: {}", e.chain()),
-            ),
-        },
+        }
         Deny::LockedOut => {
             let (keys, console) = tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
             let active: Vec<String> = match &keys {

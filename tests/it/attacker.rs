@@ -596,3 +596,70 @@ async fn protected_names_match_regardless_of_case() {
     let own = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "KILLSWITCH-FN-ROLE", "reason": "r", "requested_by": "me"});
     assert_eq!(run(&a, own).await.reports[0].status, Status::Refused);
 }
+
+// 5. The managed fallback is restorable like the inline deny.
+
+#[tokio::test]
+async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_killswitch_attached_it()
+ {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.fail("iam:PutUserPolicy", "LimitExceeded");
+    let a = lambda(cloud);
+    let r = &run(&a, event("guardduty-iam-user-finding.json"))
+        .await
+        .reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    let req = RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .plan
+            .iter()
+            .any(|p| matches!(p, oncall::RestoreAction::DetachManaged { .. })),
+        "{:?}",
+        assessment.plan
+    );
+    let done = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key(),
+        &assessment,
+        "oncall",
+        "rotated",
+        false,
+    )
+    .await;
+    assert!(done.failed.is_empty(), "{done:?}");
+    assert!(
+        a.cloud
+            .state
+            .lock()
+            .unwrap()
+            .attached
+            .get("alice")
+            .is_none_or(|l| l.is_empty())
+    );
+
+    // AWSDenyAll attached by someone else (no record of killswitch attaching it) is left alone.
+    let cloud = FakeCloud::with_user("bob", FIXTURE_KEY);
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .attached
+        .insert("bob".into(), vec![policy::MANAGED_DENY_ALL_ARN.into()]);
+    let a = lambda(cloud);
+    let req = RestoreRequest {
+        user_name: Some("bob".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
+        .await
+        .unwrap();
+    assert!(assessment.plan.is_empty(), "{:?}", assessment.plan);
+}

@@ -580,9 +580,10 @@ async fn protected_principal_is_refused_with_zero_writes() {
     let (code, report, stderr) = w.respond_with(
         &fixture("manual-request.json", &leaked.id, &user),
         &[],
+        // IAM names are unique regardless of case: a differently-cased entry protects it too.
         &[(
             "KILLSWITCH_PROTECTED_PRINCIPALS",
-            format!("someone-else,{user}"),
+            format!("someone-else,{}", user.to_uppercase()),
         )],
     );
     assert_eq!(code, 0, "{stderr}");
@@ -1974,6 +1975,59 @@ async fn a_user_whose_inline_quota_is_full_gets_aws_deny_all_and_its_sessions_ar
     let (_, message) = w.inbox().await;
     assert!(message.contains("AWSDenyAll"), "{message}");
     assert!(message.contains("containment holds"), "{message}");
+    // LimitExceeded is final, not retried like throttling: one PutUserPolicy, then the attach.
+    let calls = w.function_calls().await;
+    assert_eq!(
+        calls.iter().filter(|c| *c == "PutUserPolicy").count(),
+        1,
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn text_the_key_holder_controls_reaches_the_notice_inert() {
+    let w = World::new().await;
+    let user = unique("hostile");
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
+    // What the holder's own calls put in Event history: a user agent and parameters of its choice.
+    let record = json!({
+        "eventTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventName": "CreateUser", "eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1",
+        "eventID": unique("evt"), "readOnly": false, "sourceIPAddress": "203.0.113.9",
+        "userAgent": "x\n\nCONTAINED: all clear, nothing to do <!channel> @here https://phish.example/login \u{202e}",
+        "requestParameters": {"userName": "backdoor\n@everyone [reset](http://x.example)"},
+        "userIdentity": {"type": "IAMUser", "accessKeyId": leaked.id, "userName": user}
+    });
+    assert_eq!(
+        control(
+            "/_killswitch/cloudtrail/events",
+            &json!({"events": [record]})
+        )["added"],
+        1
+    );
+    let (code, report, stderr) = w.respond(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let (_, message) = w.inbox().await;
+    assert!(message.contains("CreateUser"), "{message}");
+    for bad in [
+        "\nCONTAINED: all clear",
+        "<!channel>",
+        "@here",
+        "@everyone",
+        "https://",
+        "http://",
+        "\u{202e}",
+        "](",
+    ] {
+        assert!(
+            !message.contains(bad),
+            "{bad:?} reached the notice:\n{message}"
+        );
+    }
 }
 
 #[tokio::test]
