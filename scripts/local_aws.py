@@ -289,12 +289,12 @@ PRINCIPAL = threading.local()
 
 def patch_moto_principal_condition_keys() -> None:
     """Evaluate `StringEquals` on the caller's own keys (aws:userid, aws:username,
-    aws:PrincipalArn) in identity policies, as IAM does.
+    aws:PrincipalArn) and `DateLessThan` on aws:TokenIssueTime in identity policies, as IAM does.
 
     Stock moto evaluates identity-policy conditions with no request values at all, so a statement
     conditioned on one role session (`aws:userid` = `ROLE-ID:session`) applied to every session
-    of the role and could not show that the other sessions keep working. Other operators remain
-    ignored (a documented gap of moto).
+    of the role and could not show that the other sessions keep working, and a session cutoff
+    denied long-term keys and sessions issued after it. Other operators remain ignored.
     """
     from moto.iam import access_control
 
@@ -315,11 +315,16 @@ def patch_moto_principal_condition_keys() -> None:
         # for identity policies, where the statement then simply does not apply).
         if incoming_condition_values is None and values is not None:
             for operator, keys in (self._statement.get("Condition") or {}).items():
-                if operator != "StringEquals":
-                    continue
                 for key, wanted in keys.items():
                     have = values.get(key.lower())
-                    if have is None or have not in _as_list(wanted):
+                    if operator == "StringEquals":
+                        matches = have is not None and have in _as_list(wanted)
+                    elif operator == "DateLessThan" and key.lower() == "aws:tokenissuetime":
+                        # Long-term keys have no token: the condition, and the statement, do not apply.
+                        matches = have is not None and any(have < parse_iso(w) for w in _as_list(wanted))
+                    else:
+                        continue
+                    if not matches:
                         return access_control.PermissionResult.NEUTRAL
         return original_statement(self, action, resource, principal, incoming_condition_values)
 
@@ -334,9 +339,17 @@ def principal_keys(access_key) -> dict:  # type: ignore[no-untyped-def]
     try:
         backend = access_key.backend
         if isinstance(access_key, access_control.AssumedRoleAccessKey):
+            from moto.sts.models import sts_backends
+
             role = backend.get_role(access_key._owner_role_name)
+            issued = None
+            for assumed in sts_backends[access_key.account_id][access_key.partition].assumed_roles:
+                if assumed.access_key_id == access_key._access_key_id:
+                    issued = assumed.access_key.create_date
+            if issued is not None and issued.tzinfo is None:
+                issued = issued.replace(tzinfo=timezone.utc)
             return {"aws:userid": f"{role.id}:{access_key._session_name}",
-                    "aws:principalarn": role.arn}
+                    "aws:principalarn": role.arn, "aws:tokenissuetime": issued}
         user = backend.get_user(access_key._owner_user_name)
         return {"aws:userid": user.id, "aws:username": user.name, "aws:principalarn": user.arn}
     except Exception:  # noqa: BLE001 - an unknown principal has no keys; conditions then fail

@@ -24,7 +24,7 @@ use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 15] = [
+pub const OPERATOR_PERMISSIONS: [&str; 16] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -32,6 +32,7 @@ pub const OPERATOR_PERMISSIONS: [&str; 15] = [
     "iam:ListAttachedUserPolicies",
     "iam:GetLoginProfile",
     "iam:UpdateAccessKey",
+    "iam:PutUserPolicy",
     "iam:DeleteUserPolicy",
     "iam:DetachUserPolicy",
     "iam:PutRolePolicy",
@@ -145,6 +146,12 @@ pub enum RestoreAction {
         role_name: String,
         session: String,
     },
+    /// Before a user's deny goes: the sessions it minted before now (GetSessionToken,
+    /// GetFederationToken — the holder's, up to 36 h) stay denied.
+    RevokeUserSessions {
+        user_name: String,
+        cutoff: DateTime<Utc>,
+    },
 }
 
 impl std::fmt::Display for RestoreAction {
@@ -166,6 +173,12 @@ impl std::fmt::Display for RestoreAction {
                 f,
                 "stop denying session {session} on role {role_name} ({})",
                 policy::SESSION_POLICY_NAME
+            ),
+            RestoreAction::RevokeUserSessions { user_name, cutoff } => write!(
+                f,
+                "put {} on user {user_name}: sessions it minted before {} stay denied",
+                policy::ROLE_POLICY_NAME,
+                ts(*cutoff)
             ),
         }
     }
@@ -220,6 +233,10 @@ pub async fn assess<C: Identity + IncidentStore>(
     };
     let now = Utc::now();
     let began = incident_began(record.as_ref(), config, now);
+    let applied_at = record
+        .as_ref()
+        .and_then(|r| r.applied.as_ref())
+        .map(|ap| ap.at);
     if let Some(user) = &state.user_name {
         assess_user(
             cloud,
@@ -241,7 +258,7 @@ pub async fn assess<C: Identity + IncidentStore>(
             req,
             &state,
             role,
-            &a.recorded_plan.clone(),
+            (&a.recorded_plan.clone(), applied_at, now),
             &mut a,
         )
         .await?;
@@ -257,8 +274,12 @@ fn incident_began(
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
     let lookback = TimeDelta::from_std(config.lookback).unwrap_or(TimeDelta::hours(24));
+    // GuardDuty's first sighting can be later than the holder's first use: whichever is earlier.
     match record.and_then(|r| r.applied.as_ref()) {
-        Some(applied) => applied.first_seen.unwrap_or(applied.at - lookback),
+        Some(applied) => {
+            let window = applied.at - lookback;
+            applied.first_seen.map_or(window, |seen| seen.min(window))
+        }
         None => now - lookback,
     }
 }
@@ -314,6 +335,20 @@ async fn assess_user<C: Identity>(
             .iter()
             .any(|x| x == &format!("user/{user}: {p}"))
     };
+    let lifts_deny = ours(policy::USER_POLICY_NAME)
+        || (ours(policy::MANAGED_DENY_ALL_ARN)
+            && matches!(
+                recorded,
+                Some(Plan::User { user: u, deny: Deny::Managed, .. }) if u.eq_ignore_ascii_case(user)
+            ));
+    if lifts_deny {
+        // First, and the deny stays if it fails: lifting it would revive every session the
+        // holder minted with the key.
+        a.plan.push(RestoreAction::RevokeUserSessions {
+            user_name: user.to_owned(),
+            cutoff: policy::cutoff_for(Utc::now()),
+        });
+    }
     if ours(policy::USER_POLICY_NAME) {
         a.plan.push(RestoreAction::DeletePolicy {
             target: PolicyTarget::User(user.to_owned()),
@@ -343,7 +378,7 @@ async fn assess_role<S: IncidentStore>(
     req: &RestoreRequest,
     state: &KeyState,
     role: &str,
-    recorded: &Option<Plan>,
+    (recorded, applied_at, now): (&Option<Plan>, Option<DateTime<Utc>>, DateTime<Utc>),
     a: &mut Assessment,
 ) -> Result<(), Error> {
     let (recorded_session, recorded_cutoff) = match recorded {
@@ -354,9 +389,18 @@ async fn assess_role<S: IncidentStore>(
         }) if r.eq_ignore_ascii_case(role) => (session.clone(), cutoff.is_some()),
         _ => (None, false),
     };
+    if let (Some(asked), Some(recorded)) = (&req.session, &recorded_session)
+        && asked != recorded
+    {
+        a.refusals.push(format!(
+            "--session {asked} is not the session this key's incident denied ({recorded}): it may be another incident's"
+        ));
+    }
+    let mut lifts = false;
     if let Some(session) = req.session.clone().or(recorded_session)
         && state.role_sessions_denied.contains(&session)
     {
+        lifts = true;
         a.plan.push(RestoreAction::RemoveSession {
             role_name: role.to_owned(),
             session,
@@ -370,13 +414,32 @@ async fn assess_role<S: IncidentStore>(
                 others.join(", ")
             ));
         }
+        lifts = true;
         a.plan.push(RestoreAction::DeletePolicy {
             target: PolicyTarget::Role(role.to_owned()),
             policy_name: policy::ROLE_POLICY_NAME.into(),
         });
     }
+    // The leaked session's own credentials live up to 12 h (a role's longest session): lifting
+    // the deny before then hands them back to the holder.
+    let expired = applied_at.is_some_and(|at| now - at >= TimeDelta::hours(MAX_ROLE_SESSION_HOURS));
+    if lifts && !expired {
+        a.refusals.push(match applied_at {
+            Some(at) => format!(
+                "the leaked session's credentials may still be valid until {} (role sessions last up to {MAX_ROLE_SESSION_HOURS} h; contained at {}): lifting the deny now re-arms them",
+                ts(at + TimeDelta::hours(MAX_ROLE_SESSION_HOURS)),
+                ts(at)
+            ),
+            None => format!(
+                "no incident record says when the role was contained, so the leaked session's credentials may still be valid (role sessions last up to {MAX_ROLE_SESSION_HOURS} h)"
+            ),
+        });
+    }
     Ok(())
 }
+
+/// The longest a role session can last (`MaxSessionDuration` up to 12 h).
+pub const MAX_ROLE_SESSION_HOURS: i64 = 12;
 
 #[derive(Debug, Serialize)]
 pub struct Restored {
@@ -491,7 +554,25 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
         &before,
     )
     .await;
+    // A user's deny is lifted only after its minted sessions are revoked.
+    let mut revoke_failed_for: Option<String> = None;
     for action in plan {
+        let user_deny_of = match action {
+            RestoreAction::DeletePolicy {
+                target: PolicyTarget::User(u),
+                ..
+            }
+            | RestoreAction::DetachManaged { user_name: u, .. } => Some(u),
+            _ => None,
+        };
+        if let (Some(u), Some(failed)) = (user_deny_of, &revoke_failed_for)
+            && u == failed
+        {
+            out.failed.push(format!(
+                "{action}: skipped, the user's minted sessions could not be revoked first"
+            ));
+            continue;
+        }
         let result = match action {
             RestoreAction::ReactivateKey { user_name, .. } => {
                 deactivate_key::undo(cloud, user_name, key).await
@@ -512,9 +593,25 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
                     .await
                     .map(|_| ())
             }
+            RestoreAction::RevokeUserSessions { user_name, cutoff } => {
+                let result = cloud
+                    .put_policy(
+                        &PolicyTarget::User(user_name.clone()),
+                        policy::ROLE_POLICY_NAME,
+                        &policy::revoke_older_sessions(*cutoff),
+                    )
+                    .await;
+                if result.is_err() {
+                    revoke_failed_for = Some(user_name.clone());
+                }
+                result
+            }
         };
         match result {
             Ok(()) => out.done.push(action.to_string()),
+            Err(e) if e.aws_code() == Some("LimitExceeded") => out.failed.push(format!(
+                "{action}: the user's inline-policy quota is full (likely filled by the key's holder): remove the policies that filled it, then run restore again"
+            )),
             Err(e) => out.failed.push(format!("{action}: {}", e.chain())),
         }
     }

@@ -74,6 +74,18 @@ pub fn decide_cutoff(existing: Option<DateTime<Utc>>, wanted: DateTime<Utc>) -> 
     }
 }
 
+/// A cutoff only in the forms killswitch and the console write (`…:SSZ`, `…:SS.mmmZ`): RFC 3339
+/// allows spellings (a space, lower-case `t`/`z`, offsets, leap seconds) that IAM may not read the
+/// way chrono does, and a planted cutoff must never be taken for one that bites.
+fn canonical_time(raw: &str) -> Option<DateTime<Utc>> {
+    let t = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
+    let forms = [
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+    ];
+    forms.contains(&raw.to_owned()).then_some(t)
+}
+
 /// Inline policy on a role: deny the exact sessions (`aws:userid` = `ROLE-ID:session-name`) of
 /// the leaked credentials. AWS's own remediation for exfiltrated instance credentials: unlike a
 /// cutoff it leaves the role's other sessions alone and also denies credentials fetched again
@@ -114,7 +126,7 @@ pub fn revocation_cutoff(doc: &str) -> Option<DateTime<Utc>> {
     for cond in conds {
         let value = only_condition(cond.as_ref()?, "DateLessThan", "aws:tokenissuetime")?;
         let [t] = value.as_slice() else { return None };
-        let t = DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc);
+        let t = canonical_time(t)?;
         latest = Some(latest.map_or(t, |l| l.max(t)));
     }
     latest
@@ -325,6 +337,26 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn only_canonical_cutoffs_count() {
+        let doc = |t: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Deny","Action":"*","Resource":"*","Condition":{{"DateLessThan":{{"aws:TokenIssueTime":"{t}"}}}}}}]}}"#
+            )
+        };
+        assert!(revocation_cutoff(&doc("2030-01-01T00:00:00Z")).is_some());
+        assert!(revocation_cutoff(&doc("2030-01-01T00:00:00.123Z")).is_some());
+        for odd in [
+            "2030-01-01 00:00:00Z",
+            "2030-01-01t00:00:00z",
+            "2030-01-01T00:00:00+00:00",
+            "2030-01-01T02:00:00+02:00",
+            "2030-01-01T00:00:00.123456789123Z",
+        ] {
+            assert_eq!(revocation_cutoff(&doc(odd)), None, "{odd}");
+        }
     }
 
     #[test]

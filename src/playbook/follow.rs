@@ -147,10 +147,14 @@ where
                     plan,
                     &phase,
                     &mut verification,
-                    || async {
-                        let r = records.load(&account, &incident.key).await?;
-                        r.restored_since(contained_at)
-                            .map(|x| (x.by.clone(), x.reason.clone()))
+                    |undone: verify::Undone| {
+                        let (records, account, key) = (&records, &account, &incident.key);
+                        async move {
+                            let r = records.load(account, key).await?;
+                            r.restored_since(contained_at)
+                                .filter(|x| undone.explained_by(&x.actions))
+                                .map(|x| (x.by.clone(), x.reason.clone()))
+                        }
                     },
                 )
                 .await,

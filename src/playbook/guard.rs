@@ -194,8 +194,20 @@ async fn owner_in_cloudtrail<C: ActivityLog>(
 fn is_named(principal: &Principal, seen: &Caller) -> bool {
     let name = seen.name.as_deref().unwrap_or("");
     match principal {
-        Principal::AssumedRole { role_name, .. } => {
-            seen.kind == "AssumedRole" && name.eq_ignore_ascii_case(role_name)
+        Principal::AssumedRole {
+            role_name,
+            session_name,
+            ..
+        } => {
+            // A named session must be the one that signs: denying another session of the role
+            // would leave the leaked one working.
+            let session_ok = session_name.as_deref().is_none_or(|wanted| {
+                seen.principal_id
+                    .as_deref()
+                    .and_then(|p| p.split_once(':'))
+                    .is_some_and(|(_, s)| s == wanted)
+            });
+            seen.kind == "AssumedRole" && name.eq_ignore_ascii_case(role_name) && session_ok
         }
         Principal::IamUser { user_name } => {
             matches!(seen.kind.as_str(), "IAMUser" | "FederatedUser")
@@ -310,6 +322,21 @@ pub fn decide(
             None
         }
     };
+    if matches!(incident.principal, Principal::AssumedRole { .. })
+        && incident.key.kind() == KeyKind::LongTerm
+    {
+        // A long-term key belongs to an IAM user: a role named for it is a mistake (or a way to
+        // put a deny on a role while the key stays active).
+        reject(
+            report,
+            format!(
+                "{} names a role, but {} is a long-term (AKIA) key of an IAM user: name the user, or no principal and IAM will tell",
+                incident.principal, incident.key
+            ),
+            now,
+        );
+        return None;
+    }
     let mut session_seen = None;
     match &reads.owner_seen {
         None => {}
@@ -371,9 +398,9 @@ pub fn decide(
                 .filter(|(id, s)| {
                     crate::trigger::is_role_id(id) && crate::trigger::is_session_name(s)
                 });
-            let (session, id) = match (session_name, seen) {
-                (Some(s), _) => (Some(s.as_str()), role_id.as_deref()),
-                (None, Some((id, s))) => (Some(s), Some(id)),
+            let (session, id) = match (seen, session_name) {
+                (Some((id, s)), _) => (Some(s), Some(id)),
+                (None, Some(s)) => (Some(s.as_str()), role_id.as_deref()),
                 (None, None) => (None, role_id.as_deref()),
             };
             role_plan(role_name, session, id, reads, ctx, report)

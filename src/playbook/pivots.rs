@@ -42,7 +42,7 @@ async fn contain_only<C: Identity + crate::ports::ActivityLog>(
                     "after {}s propagation delay",
                     ctx.config.verify_delay.as_secs()
                 );
-                verify::later(cloud, &incident.key, plan, &phase, &mut v, || async {
+                verify::later(cloud, &incident.key, plan, &phase, &mut v, |_| async {
                     None
                 })
                 .await;

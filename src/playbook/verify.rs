@@ -147,6 +147,27 @@ async fn reapply_and_check<C: Identity>(
     v.checks.push(again);
 }
 
+/// Which parts of the containment the delayed read-back found gone: a recorded restore explains
+/// only what it undid (a restore that reactivated the key does not explain a deleted deny).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Undone {
+    pub key: bool,
+    pub deny: bool,
+}
+
+impl Undone {
+    /// Whether a restore with these actions (`RestoreAction` texts) undid all of it.
+    pub fn explained_by(self, actions: &[String]) -> bool {
+        let did = |prefixes: &[&str]| {
+            actions
+                .iter()
+                .any(|a| prefixes.iter().any(|p| a.starts_with(p)))
+        };
+        (!self.key || did(&["reactivate key"]))
+            && (!self.deny || did(&["delete inline policy", "detach ", "stop denying session"]))
+    }
+}
+
 /// What the delayed read-back found.
 pub enum Later {
     Holds,
@@ -172,17 +193,21 @@ pub async fn later<C: Identity, F, Fut>(
     restored: F,
 ) -> Later
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Undone) -> Fut,
     Fut: std::future::Future<Output = Option<(String, String)>>,
 {
     let c = check(cloud, key, plan, phase).await;
     let holds = c.holds;
+    let undone = Undone {
+        key: c.key_inactive == Some(false),
+        deny: c.policy_in_place == Some(false),
+    };
     v.checks.push(c);
     if holds {
         v.holds = true;
         return Later::Holds;
     }
-    if let Some((by, reason)) = restored().await {
+    if let Some((by, reason)) = restored(undone).await {
         info!(by = %by, "containment lifted by a recorded restore: not re-applied");
         v.holds = false;
         return Later::Restored { by, reason };

@@ -347,11 +347,18 @@ pub fn defang(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(4 * MAX_UNTRUSTED_CHARS));
     for c in s.chars().take(MAX_UNTRUSTED_CHARS) {
         match c {
-            '\u{061C}'
+            // Invisible and bidirectional formatting, tag characters.
+            '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
             | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}'
-            | '\u{FEFF}' => {}
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}' => {}
+            // Line and paragraph separators break lines like a newline does.
+            '\u{2028}' | '\u{2029}' => out.push(' '),
             c if c.is_control() => out.push(' '),
             '`' => out.push('\''),
             '<' => out.push('\u{2039}'),
@@ -446,12 +453,16 @@ mod tests {
             "```\n*bold* ~strike~ |table| [click](https://evil.example/x)",
             "see http://phish.example.com or www.evil.com now",
             "\u{1b}[31mred\u{1b}[0m \u{7}",
+            "line\u{2028}CONTAINED\u{2029}tag\u{E0041}\u{E0042}",
         ];
         for h in hostile {
             let d = defang(h);
             assert!(!d.chars().any(|c| c.is_control()), "{d:?}");
             for bad in [
                 "\u{202E}",
+                "\u{2028}",
+                "\u{2029}",
+                "\u{E0041}",
                 "\u{200B}",
                 "<!",
                 "@here",

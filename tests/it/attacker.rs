@@ -476,6 +476,33 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
         role_name: Some("ci-deployer".into()),
         ..Default::default()
     };
+    // Right after containment the leaked session's own credentials are still valid: refused.
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
+        .await
+        .unwrap();
+    assert!(
+        assessment.refusals.len() == 1 && assessment.refusals[0].contains("up to 12 h"),
+        "{:?}",
+        assessment.refusals
+    );
+    // Another incident's session, named by hand: refused too.
+    let other = RestoreRequest {
+        session: Some("AROACKCEVSQ6C2EXAMPLE:other".into()),
+        ..req.clone()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &other)
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("another incident's")),
+        "{:?}",
+        assessment.refusals
+    );
+    // Twelve hours later the credentials are dead: no refusal.
+    contained_hours_ago(&a.cloud, FIXTURE_ROLE_KEY, 13);
     let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
         .await
         .unwrap();
@@ -508,6 +535,7 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
     second["detail"]["id"] = json!("second-finding");
     second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
     run(&a, second).await;
+    contained_hours_ago(&a.cloud, FIXTURE_ROLE_KEY, 13);
     let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
         .await
         .unwrap();
@@ -624,6 +652,36 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
         "{:?}",
         assessment.plan
     );
+    // The quota is still full: the user's minted sessions cannot be revoked first, so the deny
+    // stays, and the restore says why.
+    let blocked = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key(),
+        &assessment,
+        "oncall",
+        "rotated",
+        false,
+    )
+    .await;
+    assert!(
+        blocked.failed.iter().any(|f| f.contains("quota is full")),
+        "{blocked:?}"
+    );
+    assert_eq!(
+        a.cloud.state.lock().unwrap().attached.get("alice").cloned(),
+        Some(vec![policy::MANAGED_DENY_ALL_ARN.to_string()])
+    );
+    // The operator removes what filled the quota; the restore then goes through.
+    a.cloud
+        .state
+        .lock()
+        .unwrap()
+        .fail
+        .remove("iam:PutUserPolicy");
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
+        .await
+        .unwrap();
     let done = oncall::restore(
         &a.cloud,
         &a.config,
@@ -644,6 +702,13 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
             .get("alice")
             .is_none_or(|l| l.is_empty())
     );
+    // Sessions the holder minted before the restore stay dead.
+    assert!(
+        a.cloud
+            .policy("user/alice", ROLE_POLICY_NAME)
+            .and_then(|d| policy::revocation_cutoff(&d))
+            .is_some()
+    );
 
     // AWSDenyAll attached by someone else (no record of killswitch attaching it) is left alone.
     let cloud = FakeCloud::with_user("bob", FIXTURE_KEY);
@@ -662,4 +727,13 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
         .await
         .unwrap();
     assert!(assessment.plan.is_empty(), "{:?}", assessment.plan);
+}
+
+/// Moves the recorded containment time of `key` back, as if it happened `hours` ago.
+fn contained_hours_ago(cloud: &FakeCloud, key: &str, hours: i64) {
+    let mut state = cloud.state.lock().unwrap();
+    let id = format!("incident#123456789012#{key}");
+    let mut record: Value = serde_json::from_str(state.items.get(&id).unwrap()).unwrap();
+    record["applied"]["at"] = json!((Utc::now() - TimeDelta::hours(hours)).to_rfc3339());
+    state.items.insert(id, record.to_string());
 }
