@@ -24,13 +24,15 @@ use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 16] = [
+pub const OPERATOR_PERMISSIONS: [&str; 18] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
     "iam:GetRolePolicy",
     "iam:ListAttachedUserPolicies",
     "iam:GetLoginProfile",
+    "iam:GetUser",
+    "iam:DeleteUserPermissionsBoundary",
     "iam:UpdateAccessKey",
     "iam:PutUserPolicy",
     "iam:DeleteUserPolicy",
@@ -57,6 +59,8 @@ pub struct KeyState {
     pub role_sessions_revoked_before: Option<String>,
     /// The role sessions (`aws:userid`) killswitch denies.
     pub role_sessions_denied: Vec<String>,
+    /// The user's permissions boundary (`AWSDenyAll` after a lock-out).
+    pub permissions_boundary: Option<String>,
 }
 
 /// The key's state, owner, our policies and last use.
@@ -79,6 +83,7 @@ pub async fn status<C: Identity>(
         role_name: role.map(str::to_owned),
         role_sessions_revoked_before: None,
         role_sessions_denied: Vec::new(),
+        permissions_boundary: None,
     };
     if let Some(u) = &user_name {
         state.key_status = cloud.key_status(u, key).await?;
@@ -91,6 +96,7 @@ pub async fn status<C: Identity>(
                 .killswitch_policies
                 .push(format!("user/{u}: {}", policy::USER_POLICY_NAME));
         }
+        state.permissions_boundary = cloud.permissions_boundary(u).await?;
         if cloud
             .managed_policies(u)
             .await?
@@ -146,6 +152,9 @@ pub enum RestoreAction {
         role_name: String,
         session: String,
     },
+    DeleteBoundary {
+        user_name: String,
+    },
     /// Before a user's deny goes: the sessions it minted before now (GetSessionToken,
     /// GetFederationToken — the holder's, up to 36 h) stay denied.
     RevokeUserSessions {
@@ -173,6 +182,11 @@ impl std::fmt::Display for RestoreAction {
                 f,
                 "stop denying session {session} on role {role_name} ({})",
                 policy::SESSION_POLICY_NAME
+            ),
+            RestoreAction::DeleteBoundary { user_name } => write!(
+                f,
+                "detach {} as the permissions boundary of user {user_name}",
+                policy::MANAGED_DENY_ALL_ARN
             ),
             RestoreAction::RevokeUserSessions { user_name, cutoff } => write!(
                 f,
@@ -335,12 +349,16 @@ async fn assess_user<C: Identity>(
             .iter()
             .any(|x| x == &format!("user/{user}: {p}"))
     };
-    let lifts_deny = ours(policy::USER_POLICY_NAME)
-        || (ours(policy::MANAGED_DENY_ALL_ARN)
-            && matches!(
-                recorded,
-                Some(Plan::User { user: u, deny: Deny::Managed, .. }) if u.eq_ignore_ascii_case(user)
-            ));
+    let recorded_deny = match recorded {
+        Some(Plan::User { user: u, deny, .. }) if u.eq_ignore_ascii_case(user) => Some(*deny),
+        _ => None,
+    };
+    // AWSDenyAll may have been attached or set as boundary by someone else (AWS itself, another
+    // tool): lifted only when the record says killswitch put it there.
+    let ours_managed = ours(policy::MANAGED_DENY_ALL_ARN) && recorded_deny == Some(Deny::Managed);
+    let ours_boundary = state.permissions_boundary.as_deref() == Some(policy::MANAGED_DENY_ALL_ARN)
+        && recorded_deny == Some(Deny::LockedOutBounded);
+    let lifts_deny = ours(policy::USER_POLICY_NAME) || ours_managed || ours_boundary;
     if lifts_deny {
         // First, and the deny stays if it fails: lifting it would revive every session the
         // holder minted with the key.
@@ -355,16 +373,15 @@ async fn assess_user<C: Identity>(
             policy_name: policy::USER_POLICY_NAME.into(),
         });
     }
-    // AWSDenyAll may have been attached by someone else (AWS itself, another tool): detached only
-    // when the record says killswitch attached it.
-    let recorded_managed = matches!(
-        recorded,
-        Some(Plan::User { user: u, deny: Deny::Managed, .. }) if u.eq_ignore_ascii_case(user)
-    );
-    if ours(policy::MANAGED_DENY_ALL_ARN) && recorded_managed {
+    if ours_managed {
         a.plan.push(RestoreAction::DetachManaged {
             user_name: user.to_owned(),
             policy_arn: policy::MANAGED_DENY_ALL_ARN.into(),
+        });
+    }
+    if ours_boundary {
+        a.plan.push(RestoreAction::DeleteBoundary {
+            user_name: user.to_owned(),
         });
     }
     Ok(())
@@ -562,7 +579,8 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
                 target: PolicyTarget::User(u),
                 ..
             }
-            | RestoreAction::DetachManaged { user_name: u, .. } => Some(u),
+            | RestoreAction::DetachManaged { user_name: u, .. }
+            | RestoreAction::DeleteBoundary { user_name: u } => Some(u),
             _ => None,
         };
         if let (Some(u), Some(failed)) = (user_deny_of, &revoke_failed_for)
@@ -583,6 +601,9 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
             } => deny_user::undo(cloud, user, Deny::Inline).await,
             RestoreAction::DetachManaged { user_name, .. } => {
                 deny_user::undo(cloud, user_name, Deny::Managed).await
+            }
+            RestoreAction::DeleteBoundary { user_name } => {
+                deny_user::undo(cloud, user_name, Deny::LockedOutBounded).await
             }
             RestoreAction::DeletePolicy {
                 target: PolicyTarget::Role(role),

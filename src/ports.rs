@@ -190,6 +190,9 @@ pub trait Identity {
     async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error>;
     /// `false` when there was no console password.
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error>;
+    /// The ARN of the user's permissions boundary, if it has one.
+    async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error>;
+    async fn put_boundary(&self, user: &str, policy_arn: &str) -> Result<(), Error>;
 }
 
 #[allow(async_fn_in_trait)]
@@ -208,6 +211,7 @@ pub trait Operator {
     /// `iam:DeleteUserPolicy` / `iam:DeleteRolePolicy`.
     async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error>;
     async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error>;
+    async fn delete_boundary(&self, user: &str) -> Result<(), Error>;
 }
 
 /// Per-incident state in a table of the responder's own stack, which the key's holder cannot

@@ -230,6 +230,32 @@ impl Identity for AwsClients {
         }
     }
 
+    async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error> {
+        let out = self
+            .iam
+            .get_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(aws_err("iam:GetUser"))?;
+        Ok(out
+            .user()
+            .and_then(|u| u.permissions_boundary())
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_owned))
+    }
+
+    async fn put_boundary(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        self.iam
+            .put_user_permissions_boundary()
+            .user_name(user)
+            .permissions_boundary(policy_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam:PutUserPermissionsBoundary"))
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         match self.iam.delete_login_profile().user_name(user).send().await {
             Ok(_) => Ok(true),
@@ -250,6 +276,20 @@ impl AwsClients {
 }
 
 impl crate::ports::Operator for AwsClients {
+    async fn delete_boundary(&self, user: &str) -> Result<(), Error> {
+        match self
+            .iam
+            .delete_user_permissions_boundary()
+            .user_name(user)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if has_code(&e, "NoSuchEntity") => Ok(()),
+            Err(e) => Err(aws_err("iam:DeleteUserPermissionsBoundary")(e)),
+        }
+    }
+
     async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
         match self
             .iam

@@ -4,7 +4,9 @@
 //! The key's holder can fill the user's 2,048-character inline-policy quota before we arrive.
 //! Then the AWS-managed `AWSDenyAll` is attached instead (the execution role may attach that one
 //! policy only), and when the managed-policy quota is full too, AWS's own runbook: every access
-//! key of the user is deactivated and console access removed.
+//! key of the user is deactivated and console access removed. Deactivating keys does not end the
+//! sessions the holder minted with GetSessionToken/GetFederationToken (up to 36 h), so, when the
+//! user has no permissions boundary yet, `AWSDenyAll` becomes its boundary (no quota applies).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,8 @@ pub const PERMISSIONS: &[&str] = &[
     "iam:ListAttachedUserPolicies",
     "iam:ListAccessKeys",
     "iam:DeleteLoginProfile",
+    "iam:GetUser",
+    "iam:PutUserPermissionsBoundary",
 ];
 
 /// What denies the user.
@@ -33,6 +37,9 @@ pub enum Deny {
     Managed,
     /// Both quotas were full: every access key deactivated, console access removed.
     LockedOut,
+    /// As `LockedOut`, and `AWSDenyAll` set as the user's permissions boundary (which counts
+    /// against no quota): the sessions the user minted die too.
+    LockedOutBounded,
 }
 
 fn is_quota(e: &Error) -> bool {
@@ -123,7 +130,19 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
             .filter(|k| k.status == KeyStatus::Active)
             .map(|k| async move { (k.id.clone(), cloud.deactivate_key(user, &k.id).await) }),
     );
-    let (deactivated, console) = tokio::join!(deactivations, cloud.remove_login_profile(user));
+    let bound = async {
+        match cloud.permissions_boundary(user).await {
+            Ok(None) => cloud
+                .put_boundary(user, MANAGED_DENY_ALL_ARN)
+                .await
+                .map(|()| Bound::Set),
+            Ok(Some(arn)) if arn == MANAGED_DENY_ALL_ARN => Ok(Bound::Set),
+            Ok(Some(arn)) => Ok(Bound::Kept(arn)),
+            Err(e) => Err(e),
+        }
+    };
+    let (deactivated, console, bound) =
+        tokio::join!(deactivations, cloud.remove_login_profile(user), bound);
     let mut failures: Vec<String> = deactivated
         .iter()
         .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("{id}: {}", e.chain())))
@@ -131,6 +150,28 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
     if let Err(e) = &console {
         failures.push(format!("console access: {}", e.chain()));
     }
+    let (bound_note, deny) = match &bound {
+        Ok(Bound::Set) => (
+            format!(
+                "{MANAGED_DENY_ALL_ARN} set as its permissions boundary, so the sessions it minted die too"
+            ),
+            Deny::LockedOutBounded,
+        ),
+        Ok(Bound::Kept(arn)) => (
+            format!(
+                "its permissions boundary {arn} was left in place, so sessions it minted with GetSessionToken/GetFederationToken may STILL WORK (up to 36 h)"
+            ),
+            Deny::LockedOut,
+        ),
+        Err(e) => {
+            failures.push(format!("permissions boundary: {}", e.chain()));
+            (
+                "sessions it minted may STILL WORK (the permissions boundary could not be set)"
+                    .to_owned(),
+                Deny::LockedOut,
+            )
+        }
+    };
     let ids: Vec<String> = deactivated.iter().map(|(id, _)| id.to_string()).collect();
     let console_note = match console {
         Ok(true) => "console password DELETED (it cannot be restored, only reset)",
@@ -138,7 +179,7 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
         Err(_) => "console password NOT removed",
     };
     let detail = format!(
-        "user {user} has no room for an inline or a managed deny (both quotas full), so, as AWS's runbook does: EVERY access key deactivated ({}), {console_note}",
+        "user {user} has no room for an inline or a managed deny (both quotas full), so, as AWS's runbook does: EVERY access key deactivated ({}), {console_note}; {bound_note}",
         if ids.is_empty() {
             "none was active".into()
         } else {
@@ -146,14 +187,19 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
         }
     );
     if failures.is_empty() {
-        (Outcome::Done, detail, Deny::LockedOut)
+        (Outcome::Done, detail, deny)
     } else {
         (
             Outcome::Failed,
             format!("{detail}; FAILED: {}", failures.join("; ")),
-            Deny::LockedOut,
+            deny,
         )
     }
+}
+
+enum Bound {
+    Set,
+    Kept(String),
 }
 
 pub async fn read_back<C: Identity>(cloud: &C, user: &str, deny: Deny) -> (bool, String) {
@@ -193,8 +239,26 @@ pub async fn read_back<C: Identity>(cloud: &C, user: &str, deny: Deny) -> (bool,
                 ),
             }
         }
-        Deny::LockedOut => {
-            let (keys, console) = tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
+        Deny::LockedOut | Deny::LockedOutBounded => {
+            let (keys, console, boundary) =
+                tokio::join!(cloud.user_keys(user), cloud.login_profile(user), async {
+                    if deny == Deny::LockedOutBounded {
+                        Some(cloud.permissions_boundary(user).await)
+                    } else {
+                        None
+                    }
+                });
+            match boundary {
+                Some(Ok(Some(arn))) if arn == MANAGED_DENY_ALL_ARN => {}
+                Some(Ok(_)) => return (false, "AWSDenyAll boundary REMOVED".into()),
+                Some(Err(e)) => {
+                    return (
+                        false,
+                        format!("permissions boundary unreadable: {}", e.chain()),
+                    );
+                }
+                None => {}
+            }
             let active: Vec<String> = match &keys {
                 Ok(k) => k
                     .iter()
@@ -225,6 +289,7 @@ pub async fn undo<O: Operator>(op: &O, user: &str, deny: Deny) -> Result<(), Err
         // Nothing of ours to remove: keys are reactivated one by one, on purpose, and a deleted
         // password can only be reset.
         Deny::LockedOut => Ok(()),
+        Deny::LockedOutBounded => op.delete_boundary(user).await,
     }
 }
 
@@ -238,6 +303,10 @@ pub fn undo_command(user: &str, deny: Deny) -> String {
         ),
         Deny::LockedOut => format!(
             "reactivate each key you trust: aws iam update-access-key --user-name {user} --access-key-id KEY --status Active; set a new console password: aws iam create-login-profile --user-name {user} --password-reset-required --password ..."
+        ),
+        Deny::LockedOutBounded => format!(
+            "aws iam delete-user-permissions-boundary --user-name {user}; then {}",
+            undo_command(user, Deny::LockedOut)
         ),
     }
 }

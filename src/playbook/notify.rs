@@ -51,7 +51,8 @@ pub fn finish(
             next.push(match deny {
                 deny_user::Deny::Inline => format!("{} blocks ALL of user {user}'s access, including any other key: remove it once legitimate keys are rotated.", policy::USER_POLICY_NAME),
                 deny_user::Deny::Managed => format!("The AWS-managed AWSDenyAll is attached to user {user} (its inline-policy quota was full: look for the policies that filled it, they may be the attacker's) and blocks ALL of its access: detach it once legitimate keys are rotated."),
-                deny_user::Deny::LockedOut => format!("EVERY access key of user {user} is deactivated and its console password deleted (both policy quotas were full: look for what filled them). Reactivate only keys you trust; the password can only be reset."),
+                deny_user::Deny::LockedOut => format!("EVERY access key of user {user} is deactivated and its console password deleted (both policy quotas were full: look for what filled them). Reactivate only keys you trust; the password can only be reset. Sessions it minted with GetSessionToken/GetFederationToken may still work (up to 36 h): check the activity below."),
+                deny_user::Deny::LockedOutBounded => format!("EVERY access key of user {user} is deactivated, its console password deleted and AWSDenyAll set as its permissions boundary (both policy quotas were full: look for what filled them). Reactivate only keys you trust; the password can only be reset."),
             });
             next.push("Check the attacker activity in this message for persistence: new users, access keys, login profiles, policies, roles; and for AssumeRole into other accounts.".into());
             report.undo = deactivate

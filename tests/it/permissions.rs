@@ -82,7 +82,11 @@ fn template_grants_exactly_the_declared_permissions() {
 
 /// The two exceptions to "no delete, no attach": attaching AWSDenyAll when the inline quota is
 /// full, and removing the console password when both quotas are (AWS's runbook).
-const QUOTA_FALLBACKS: [&str; 2] = ["iam:AttachUserPolicy", "iam:DeleteLoginProfile"];
+const QUOTA_FALLBACKS: [&str; 3] = [
+    "iam:AttachUserPolicy",
+    "iam:DeleteLoginProfile",
+    "iam:PutUserPermissionsBoundary",
+];
 
 #[test]
 fn the_function_never_gets_delete_or_attach_rights_in_iam() {
@@ -104,6 +108,18 @@ fn the_function_never_gets_delete_or_attach_rights_in_iam() {
             .split("- Sid: ")
             .find(|s| s.contains("iam:AttachUserPolicy"))
             .unwrap_or_else(|| panic!("{file}: no statement grants iam:AttachUserPolicy"));
+        let bound = text
+            .split("- Sid: ")
+            .find(|s| s.contains("iam:PutUserPermissionsBoundary"))
+            .unwrap_or_else(|| {
+                panic!("{file}: no statement grants iam:PutUserPermissionsBoundary")
+            });
+        assert!(
+            bound.starts_with("BoundOnlyWithAWSDenyAll")
+                && bound.contains("iam:PermissionsBoundary: !Sub \"arn:${AWS::Partition}:iam::aws:policy/AWSDenyAll\"")
+                && bound.lines().filter(|l| l.trim().starts_with("- iam:")).count() == 1,
+            "{file}: {bound}"
+        );
         assert!(
             statement.starts_with("AttachOnlyAWSDenyAll")
                 && statement.contains(

@@ -599,6 +599,42 @@ async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
         "{message}"
     );
     assert!(report.verification.as_ref().unwrap().holds);
+    // Deactivated keys leave the sessions they minted alive: AWSDenyAll becomes the boundary.
+    assert_eq!(
+        app.cloud
+            .state
+            .lock()
+            .unwrap()
+            .boundaries
+            .get("alice")
+            .map(String::as_str),
+        Some(policy::MANAGED_DENY_ALL_ARN)
+    );
+    assert!(message.contains("permissions boundary"), "{message}");
+
+    // A user that already has a boundary keeps it, and the notice says minted sessions may live.
+    let cloud = FakeCloud::with_user("bob", FIXTURE_KEY);
+    cloud.state.lock().unwrap().boundaries.insert(
+        "bob".into(),
+        "arn:aws:iam::123456789012:policy/dev-boundary".into(),
+    );
+    cloud.fail("iam:PutUserPolicy", "LimitExceeded");
+    cloud.fail("iam:AttachUserPolicy", "LimitExceeded");
+    let bob = self::app(cloud);
+    let manual = json!({"access_key_id": FIXTURE_KEY, "user_name": "bob", "reason": "r", "requested_by": "me"});
+    run(&bob, manual).await;
+    assert_eq!(
+        bob.cloud
+            .state
+            .lock()
+            .unwrap()
+            .boundaries
+            .get("bob")
+            .map(String::as_str),
+        Some("arn:aws:iam::123456789012:policy/dev-boundary")
+    );
+    let (_, message) = bob.cloud.published().pop().unwrap();
+    assert!(message.contains("may STILL WORK"), "{message}");
 }
 
 #[tokio::test(start_paused = true)]

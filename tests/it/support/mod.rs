@@ -59,7 +59,8 @@ pub fn responder() -> Responder {
 pub type Call = (String, String);
 
 /// Mutating IAM actions.
-pub const WRITES: [&str; 5] = [
+pub const WRITES: [&str; 6] = [
+    "iam:PutUserPermissionsBoundary",
     "iam:UpdateAccessKey",
     "iam:PutUserPolicy",
     "iam:PutRolePolicy",
@@ -113,6 +114,8 @@ pub struct State {
     pub key_created: HashMap<(String, String), DateTime<Utc>>,
     /// user -> console password creation time.
     pub login_profiles: HashMap<String, DateTime<Utc>>,
+    /// user -> permissions boundary ARN.
+    pub boundaries: HashMap<String, String>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -417,6 +420,22 @@ impl Identity for FakeCloud {
         Ok(s.login_profiles.get(user).copied())
     }
 
+    async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:GetUser", user)?;
+        Ok(s.boundaries.get(user).cloned())
+    }
+
+    async fn put_boundary(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter(
+            "iam:PutUserPermissionsBoundary",
+            format!("{user} {policy_arn}"),
+        )?;
+        s.boundaries.insert(user.into(), policy_arn.into());
+        Ok(())
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DeleteLoginProfile", user)?;
@@ -503,6 +522,13 @@ impl IncidentStore for FakeCloud {
 }
 
 impl Operator for FakeCloud {
+    async fn delete_boundary(&self, user: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:DeleteUserPermissionsBoundary", user)?;
+        s.boundaries.remove(user);
+        Ok(())
+    }
+
     async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DetachUserPolicy", format!("{user} {policy_arn}"))?;
