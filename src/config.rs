@@ -120,9 +120,22 @@ impl Config {
             });
         }
 
-        let protected = var("KILLSWITCH_PROTECTED_PRINCIPALS")
+        let protected: Vec<String> = var("KILLSWITCH_PROTECTED_PRINCIPALS")
             .map(|v| items(&v).map(str::to_owned).collect())
             .unwrap_or_default();
+        // An entry that can never match protects nothing while looking like it does.
+        if let Some(bad) = protected.iter().find(|p| {
+            let resource = p.splitn(6, ':').nth(5).unwrap_or("");
+            p.starts_with("arn:")
+                && !(resource.starts_with("user/") || resource.starts_with("role/"))
+        }) {
+            return Err(Error::Config {
+                name: "KILLSWITCH_PROTECTED_PRINCIPALS",
+                reason: format!(
+                    "{bad:?} is not a user or role ARN (arn:aws:iam::ACCOUNT:user/NAME or :role/NAME; for a role session name its role)"
+                ),
+            });
+        }
 
         let flag = |name: &'static str| match var(name).as_deref() {
             None => Ok(false),
@@ -515,6 +528,35 @@ mod tests {
                 })
             ),
             "{any:?}"
+        );
+    }
+
+    #[test]
+    fn protected_entries_that_can_never_match_are_refused() {
+        for bad in [
+            "arn:aws:sts::123456789012:assumed-role/admin/session",
+            "arn:aws:iam::123456789012:group/admins",
+        ] {
+            assert!(
+                matches!(
+                    config(&[TOPIC, ("KILLSWITCH_PROTECTED_PRINCIPALS", bad)]),
+                    Err(Error::Config {
+                        name: "KILLSWITCH_PROTECTED_PRINCIPALS",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            config(&[
+                TOPIC,
+                (
+                    "KILLSWITCH_PROTECTED_PRINCIPALS",
+                    "breakglass, arn:aws:iam::123456789012:role/path/Admin"
+                )
+            ])
+            .is_ok()
         );
     }
 
