@@ -393,8 +393,8 @@ pub fn defang(s: &str) -> String {
         }
         if chars[i] == '.'
             && i > 0
-            && chars[i - 1].is_ascii_alphabetic()
-            && chars.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic())
+            && chars[i - 1].is_ascii_alphanumeric()
+            && looks_like_tld(&chars[i + 1..])
         {
             linkless.push_str("(.)");
             i += 1;
@@ -404,6 +404,22 @@ pub fn defang(s: &str) -> String {
         i += 1;
     }
     linkless
+}
+
+/// Whether the letters after a dot read as a domain's last label (`com`, `example`, `IO`) that
+/// chat clients and phones turn into links; mixed case (`InstanceCredentialExfiltration.OutsideAWS`)
+/// and versions (`2.15.0`) do not.
+fn looks_like_tld(rest: &[char]) -> bool {
+    let label: String = rest
+        .iter()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let boundary = rest
+        .get(label.len())
+        .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != '-');
+    let one_case = label.chars().all(|c| c.is_ascii_lowercase())
+        || (label.len() <= 6 && label.chars().all(|c| c.is_ascii_uppercase()));
+    (2..=24).contains(&label.len()) && boundary && one_case
 }
 
 /// [`defang`]ed and in double quotes, so where the value starts and ends is never in doubt.
@@ -482,7 +498,13 @@ mod tests {
         }
         assert_eq!(quoted("a\"b"), "\"a'b\"");
         assert!(defang(&"x".repeat(5000)).chars().count() <= MAX_UNTRUSTED_CHARS + 3);
+        assert_eq!(defang("EVIL.COM/x"), "EVIL(.)COM/x");
+        assert_eq!(defang("www.evil.example"), "www(.)evil(.)example");
         // Ordinary values stay readable.
+        assert_eq!(
+            defang("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"),
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+        );
         assert_eq!(
             defang("aws-cli/2.15.0 Python/3.11.6"),
             "aws-cli/2.15.0 Python/3.11.6"
