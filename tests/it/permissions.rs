@@ -251,3 +251,37 @@ fn the_timeout_the_function_checks_its_verification_delay_against_is_its_own() {
         max_delay + killswitch::config::VERIFY_HEADROOM_SECS <= timeout.parse::<u64>().unwrap()
     );
 }
+
+#[test]
+fn routing_cannot_silently_miss() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    // Health's global events arrive only in us-east-1 (backup us-west-2): elsewhere the stack
+    // cannot be created with the Health trigger on.
+    let rule = text
+        .split("HealthEventsArriveOnlyInUsEast1OrUsWest2:")
+        .nth(1)
+        .expect("the Health Region rule");
+    assert!(
+        rule.contains(r#"RuleCondition: !Equals [!Ref EnableHealthTrigger, "true"]"#)
+            && rule.contains(r#"!Contains [["us-east-1", "us-west-2"], !Ref "AWS::Region"]"#),
+        "{rule}"
+    );
+    assert!(
+        text.contains("KILLSWITCH_HEALTH_TRIGGER: !Ref EnableHealthTrigger"),
+        "the function must refuse to start in the wrong Region too"
+    );
+    let health = text.split("HealthCredentialRiskRule:").nth(1).unwrap();
+    assert!(health.contains("Condition: HealthTrigger"));
+    // GuardDuty types by shape, never an exact list.
+    let guardduty = text.split("GuardDutyAccessKeyFinding:").nth(1).unwrap();
+    let pattern = guardduty.split("HealthCredentialRisk").next().unwrap();
+    assert!(pattern.contains(r#"- wildcard: "*:IAMUser/*""#), "{pattern}");
+    assert!(!text.contains("GuardDutyFindingTypes"));
+    // Security Hub: new, active findings only.
+    let hub = text.split("SecurityHubFindingRule:").nth(1).unwrap();
+    assert!(
+        hub.contains(r#"Status: ["NEW"]"#) && hub.contains(r#"RecordState: ["ACTIVE"]"#),
+        "{hub}"
+    );
+}
