@@ -417,6 +417,21 @@ async fn assess_role<S: IncidentStore>(
     if let Some(session) = req.session.clone().or(recorded_session)
         && state.role_sessions_denied.contains(&session)
     {
+        // Successive keys of one instance share its session name: one deny, several incidents.
+        let others = records
+            .others_relying(
+                account,
+                role,
+                key,
+                |p| matches!(p, Plan::Role { session: Some(s), .. } if *s == session),
+            )
+            .await?;
+        if !others.is_empty() {
+            a.refusals.push(format!(
+                "session {session} on role {role} is also denied for the open incident(s) of {}: lifting it would re-arm them",
+                others.join(", ")
+            ));
+        }
         lifts = true;
         a.plan.push(RestoreAction::RemoveSession {
             role_name: role.to_owned(),
@@ -424,7 +439,17 @@ async fn assess_role<S: IncidentStore>(
         });
     }
     if state.role_sessions_revoked_before.is_some() && (recorded_cutoff || req.session.is_none()) {
-        let others = records.others_relying_on_cutoff(account, role, key).await?;
+        let others = records
+            .others_relying(account, role, key, |p| {
+                matches!(
+                    p,
+                    Plan::Role {
+                        cutoff: Some(_),
+                        ..
+                    }
+                )
+            })
+            .await?;
         if !others.is_empty() {
             a.refusals.push(format!(
                 "the cutoff on role {role} also contains the open incident(s) of {}: lifting it would re-arm them",

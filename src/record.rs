@@ -233,9 +233,9 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         self.store.save_record(&record.id(), &text).await
     }
 
-    /// Adds `key` to the role's index of cutoffs. Writers may race (two incidents on one role at
+    /// Adds `key` to the role's index of contained keys. Writers may race (two incidents on one role at
     /// once), so the write is read back and retried until it holds the key.
-    pub async fn note_role_cutoff(
+    pub async fn note_role_incident(
         &self,
         account: &AccountId,
         role: &str,
@@ -266,13 +266,14 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         })
     }
 
-    /// Other keys whose open incident (contained, not restored since) relies on a role-wide
-    /// cutoff on `role`.
-    pub async fn others_relying_on_cutoff(
+    /// Other keys whose open incident (contained, not restored since) relies on what `relies`
+    /// picks out of its plan on `role`: the role-wide cutoff, or one denied session.
+    pub async fn others_relying(
         &self,
         account: &AccountId,
         role: &str,
         key: &AccessKeyId,
+        relies: impl Fn(&Plan) -> bool,
     ) -> Result<Vec<String>, Error> {
         if !self.enabled {
             return Ok(Vec::new());
@@ -290,12 +291,11 @@ impl<'a, S: IncidentStore> Records<'a, S> {
                     "the incident record of {other} could not be read"
                 )));
             };
-            if record
-                .applied
-                .as_ref()
-                .is_some_and(|a| a.generation == record.generation)
-                && record.applied_cutoff(role).is_some()
-            {
+            if record.applied.as_ref().is_some_and(|a| {
+                a.generation == record.generation
+                    && matches!(&a.plan, Plan::Role { role: r, .. } if r.eq_ignore_ascii_case(role))
+                    && relies(&a.plan)
+            }) {
                 relying.push(other.clone());
             }
         }

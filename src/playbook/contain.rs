@@ -446,15 +446,10 @@ async fn contain_in<I: Identity, H: Home>(
         r.note_hand_off(&body);
     }
     let claim_taken = announce && records.enabled && record.is_some();
+    // Every key contained on a role is indexed there: a restore for one key must not lift a
+    // cutoff or a session deny another open incident relies on.
     let role_cutoff = match (&follow_up.plan, &record) {
-        (
-            Some(Plan::Role {
-                role,
-                cutoff: Some(_),
-                ..
-            }),
-            Some(r),
-        ) if r.applied.is_some() => Some(role.clone()),
+        (Some(Plan::Role { role, .. }), Some(r)) if r.applied.is_some() => Some(role.clone()),
         _ => None,
     };
     // The last wave: record, short notice and hand-off together.
@@ -466,7 +461,7 @@ async fn contain_in<I: Identity, H: Home>(
                         match &role_cutoff {
                             Some(role) => {
                                 records
-                                    .note_role_cutoff(&account, role, &follow_up.incident.key)
+                                    .note_role_incident(&account, role, &follow_up.incident.key)
                                     .await
                             }
                             None => Ok(()),

@@ -737,3 +737,32 @@ fn contained_hours_ago(cloud: &FakeCloud, key: &str, hours: i64) {
     record["applied"]["at"] = json!((Utc::now() - TimeDelta::hours(hours)).to_rfc3339());
     state.items.insert(id, record.to_string());
 }
+
+#[tokio::test]
+async fn a_session_denied_for_two_keys_is_not_lifted_by_the_restore_of_one() {
+    // An instance's credentials rotate: two findings, two keys, one session name.
+    let a = lambda(FakeCloud::default());
+    run(&a, event("guardduty-assumed-role-finding.json")).await;
+    let mut second = event("guardduty-assumed-role-finding.json");
+    second["detail"]["id"] = json!("rotated-credentials");
+    second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
+    let r = &run(&a, second).await.reports[0];
+    assert_eq!(r.status, Status::AlreadyContained);
+    contained_hours_ago(&a.cloud, FIXTURE_ROLE_KEY, 13);
+    let req = RestoreRequest {
+        role_name: Some("ci-deployer".into()),
+        ..Default::default()
+    };
+    let role_key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("ASIAI44QH8DHBEXAMPLE")),
+        "{:?}",
+        assessment.refusals
+    );
+}

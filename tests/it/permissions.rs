@@ -276,7 +276,10 @@ fn routing_cannot_silently_miss() {
     // GuardDuty types by shape, never an exact list.
     let guardduty = text.split("GuardDutyAccessKeyFinding:").nth(1).unwrap();
     let pattern = guardduty.split("HealthCredentialRisk").next().unwrap();
-    assert!(pattern.contains(r#"- wildcard: "*:IAMUser/*""#), "{pattern}");
+    assert!(
+        pattern.contains(r#"- wildcard: "*:IAMUser/*""#),
+        "{pattern}"
+    );
     assert!(!text.contains("GuardDutyFindingTypes"));
     // Security Hub: new, active findings only.
     let hub = text.split("SecurityHubFindingRule:").nth(1).unwrap();
