@@ -24,7 +24,7 @@ use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 18] = [
+pub const OPERATOR_PERMISSIONS: [&str; 19] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -32,6 +32,7 @@ pub const OPERATOR_PERMISSIONS: [&str; 18] = [
     "iam:ListAttachedUserPolicies",
     "iam:GetLoginProfile",
     "iam:GetUser",
+    "iam:PutUserPermissionsBoundary",
     "iam:DeleteUserPermissionsBoundary",
     "iam:UpdateAccessKey",
     "iam:PutUserPolicy",
@@ -61,6 +62,9 @@ pub struct KeyState {
     pub role_sessions_denied: Vec<String>,
     /// The user's permissions boundary (`AWSDenyAll` after a lock-out).
     pub permissions_boundary: Option<String>,
+    /// Sessions the user minted before this are denied (left by a restore; harmless once they
+    /// expired, 36 h later, and deletable then).
+    pub user_sessions_revoked_before: Option<String>,
 }
 
 /// The key's state, owner, our policies and last use.
@@ -84,6 +88,7 @@ pub async fn status<C: Identity>(
         role_sessions_revoked_before: None,
         role_sessions_denied: Vec::new(),
         permissions_boundary: None,
+        user_sessions_revoked_before: None,
     };
     if let Some(u) = &user_name {
         state.key_status = cloud.key_status(u, key).await?;
@@ -97,6 +102,15 @@ pub async fn status<C: Identity>(
                 .push(format!("user/{u}: {}", policy::USER_POLICY_NAME));
         }
         state.permissions_boundary = cloud.permissions_boundary(u).await?;
+        // Left by an earlier restore: the sessions minted before it stay denied.
+        if let Some(cutoff) = cloud
+            .read_policy(&PolicyTarget::User(u.clone()), policy::ROLE_POLICY_NAME)
+            .await?
+            .as_deref()
+            .and_then(policy::revocation_cutoff)
+        {
+            state.user_sessions_revoked_before = Some(ts(cutoff));
+        }
         if cloud
             .managed_policies(u)
             .await?
@@ -155,6 +169,11 @@ pub enum RestoreAction {
     DeleteBoundary {
         user_name: String,
     },
+    /// The boundary the lock-out replaced with AWSDenyAll.
+    PutBoundaryBack {
+        user_name: String,
+        policy_arn: String,
+    },
     /// Before a user's deny goes: the sessions it minted before now (GetSessionToken,
     /// GetFederationToken — the holder's, up to 36 h) stay denied.
     RevokeUserSessions {
@@ -186,6 +205,14 @@ impl std::fmt::Display for RestoreAction {
             RestoreAction::DeleteBoundary { user_name } => write!(
                 f,
                 "detach {} as the permissions boundary of user {user_name}",
+                policy::MANAGED_DENY_ALL_ARN
+            ),
+            RestoreAction::PutBoundaryBack {
+                user_name,
+                policy_arn,
+            } => write!(
+                f,
+                "detach {} as the permissions boundary of user {user_name}, putting back {policy_arn}",
                 policy::MANAGED_DENY_ALL_ARN
             ),
             RestoreAction::RevokeUserSessions { user_name, cutoff } => write!(
@@ -349,9 +376,14 @@ async fn assess_user<C: Identity>(
             .iter()
             .any(|x| x == &format!("user/{user}: {p}"))
     };
-    let recorded_deny = match recorded {
-        Some(Plan::User { user: u, deny, .. }) if u.eq_ignore_ascii_case(user) => Some(*deny),
-        _ => None,
+    let (recorded_deny, replaced_boundary) = match recorded {
+        Some(Plan::User {
+            user: u,
+            deny,
+            replaced_boundary,
+            ..
+        }) if u.eq_ignore_ascii_case(user) => (Some(*deny), replaced_boundary.clone()),
+        _ => (None, None),
     };
     // AWSDenyAll may have been attached or set as boundary by someone else (AWS itself, another
     // tool): lifted only when the record says killswitch put it there.
@@ -380,9 +412,17 @@ async fn assess_user<C: Identity>(
         });
     }
     if ours_boundary {
-        a.plan.push(RestoreAction::DeleteBoundary {
-            user_name: user.to_owned(),
-        });
+        match replaced_boundary {
+            None => a.plan.push(RestoreAction::DeleteBoundary {
+                user_name: user.to_owned(),
+            }),
+            // It was AWSDenyAll before killswitch came: not ours to lift.
+            Some(arn) if arn == policy::MANAGED_DENY_ALL_ARN => {}
+            Some(arn) => a.plan.push(RestoreAction::PutBoundaryBack {
+                user_name: user.to_owned(),
+                policy_arn: arn,
+            }),
+        }
     }
     Ok(())
 }
@@ -406,6 +446,13 @@ async fn assess_role<S: IncidentStore>(
         }) if r.eq_ignore_ascii_case(role) => (session.clone(), cutoff.is_some()),
         _ => (None, false),
     };
+    if let Some(Plan::Role { role: r, .. }) = recorded
+        && !r.eq_ignore_ascii_case(role)
+    {
+        a.refusals.push(format!(
+            "--role-name {role} is not the role this key's incident contained ({r})"
+        ));
+    }
     if let (Some(asked), Some(recorded)) = (&req.session, &recorded_session)
         && asked != recorded
     {
@@ -605,16 +652,22 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
                 ..
             }
             | RestoreAction::DetachManaged { user_name: u, .. }
-            | RestoreAction::DeleteBoundary { user_name: u } => Some(u),
+            | RestoreAction::DeleteBoundary { user_name: u }
+            | RestoreAction::PutBoundaryBack { user_name: u, .. } => Some(u),
             _ => None,
         };
         if let (Some(u), Some(failed)) = (user_deny_of, &revoke_failed_for)
             && u == failed
         {
+            if !force {
+                out.failed.push(format!(
+                    "{action}: skipped, the user's minted sessions could not be revoked first (--force lifts the deny anyway: sessions the holder minted then work again)"
+                ));
+                continue;
+            }
             out.failed.push(format!(
-                "{action}: skipped, the user's minted sessions could not be revoked first"
+                "{action}: FORCED although the user's minted sessions could not be revoked first: sessions the holder minted work again"
             ));
-            continue;
         }
         let result = match action {
             RestoreAction::ReactivateKey { user_name, .. } => {
@@ -630,6 +683,10 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
             RestoreAction::DeleteBoundary { user_name } => {
                 deny_user::undo(cloud, user_name, Deny::LockedOutBounded).await
             }
+            RestoreAction::PutBoundaryBack {
+                user_name,
+                policy_arn,
+            } => cloud.put_boundary(user_name, policy_arn).await,
             RestoreAction::DeletePolicy {
                 target: PolicyTarget::Role(role),
                 ..
@@ -640,11 +697,13 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
                     .map(|_| ())
             }
             RestoreAction::RevokeUserSessions { user_name, cutoff } => {
+                // The cutoff is when the deny goes, not when the plan was shown.
+                let cutoff = (*cutoff).max(policy::cutoff_for(Utc::now()));
                 let result = cloud
                     .put_policy(
                         &PolicyTarget::User(user_name.clone()),
                         policy::ROLE_POLICY_NAME,
-                        &policy::revoke_older_sessions(*cutoff),
+                        &policy::revoke_older_sessions(cutoff),
                     )
                     .await;
                 if result.is_err() {

@@ -136,7 +136,7 @@ pub async fn apply<I: Identity>(
                 .and_then(|r| r.as_ref().ok())
                 .cloned();
             let policy_before = before.map(|b| &b.policy);
-            let (deactivated, (outcome, detail, deny)) = tokio::join!(
+            let (deactivated, (outcome, detail, deny, replaced_boundary)) = tokio::join!(
                 async {
                     if *deactivate {
                         Some(deactivate_key::apply(iam, user, key, key_before, dry_run).await)
@@ -150,6 +150,7 @@ pub async fn apply<I: Identity>(
                 user: user.clone(),
                 deactivate: *deactivate,
                 deny,
+                replaced_boundary,
             };
             deactivated
                 .map(|d| (Step::DeactivateKey, d))

@@ -53,7 +53,17 @@ pub async fn apply<C: Identity>(
     user: &str,
     before: Option<&Result<Option<String>, Error>>,
     dry_run: bool,
-) -> (Outcome, String, Deny) {
+) -> (Outcome, String, Deny, Option<String>) {
+    let (outcome, detail, deny, replaced) = deny(cloud, user, before, dry_run).await;
+    (outcome, detail, deny, replaced)
+}
+
+async fn deny<C: Identity>(
+    cloud: &C,
+    user: &str,
+    before: Option<&Result<Option<String>, Error>>,
+    dry_run: bool,
+) -> (Outcome, String, Deny, Option<String>) {
     let target = PolicyTarget::User(user.to_owned());
     let decoy = match before {
         Some(Ok(Some(doc))) if policy::is_deny_all(doc) => {
@@ -61,6 +71,7 @@ pub async fn apply<C: Identity>(
                 Outcome::AlreadyDone,
                 format!("{USER_POLICY_NAME} already on {target}"),
                 Deny::Inline,
+                None,
             );
         }
         Some(Ok(Some(_))) => {
@@ -73,6 +84,7 @@ pub async fn apply<C: Identity>(
             Outcome::WouldDo,
             format!("would put inline policy {USER_POLICY_NAME} (Deny * on *) on {target}{decoy}"),
             Deny::Inline,
+            None,
         );
     }
     match cloud
@@ -83,13 +95,14 @@ pub async fn apply<C: Identity>(
             Outcome::Done,
             format!("inline policy {USER_POLICY_NAME} (Deny * on *) put on {target}{decoy}"),
             Deny::Inline,
+            None,
         ),
         Err(e) if is_quota(&e) => managed(cloud, user).await,
-        Err(e) => (Outcome::Failed, e.chain(), Deny::Inline),
+        Err(e) => (Outcome::Failed, e.chain(), Deny::Inline, None),
     }
 }
 
-async fn managed<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny) {
+async fn managed<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny, Option<String>) {
     match cloud.attach_managed(user, MANAGED_DENY_ALL_ARN).await {
         Ok(()) => (
             Outcome::Done,
@@ -97,6 +110,7 @@ async fn managed<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny) 
                 "user {user}'s inline-policy quota is full (the key's holder may have filled it), so {USER_POLICY_NAME} could not be added: the AWS-managed deny-all {MANAGED_DENY_ALL_ARN} was attached instead"
             ),
             Deny::Managed,
+            None,
         ),
         Err(e) if is_quota(&e) => lock_out(cloud, user).await,
         Err(e) => (
@@ -106,12 +120,13 @@ async fn managed<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny) 
                 e.chain()
             ),
             Deny::Managed,
+            None,
         ),
     }
 }
 
 /// AWS's runbook when no policy can be added: no credential of the user works any more.
-async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny) {
+async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny, Option<String>) {
     let keys = match cloud.user_keys(user).await {
         Ok(k) => k,
         Err(e) => {
@@ -122,6 +137,7 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
                     e.chain()
                 ),
                 Deny::LockedOut,
+                None,
             );
         }
     };
@@ -130,16 +146,14 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
             .filter(|k| k.status == KeyStatus::Active)
             .map(|k| async move { (k.id.clone(), cloud.deactivate_key(user, &k.id).await) }),
     );
+    // Always AWSDenyAll as the boundary, also over one the holder may have planted to keep it
+    // out: the one it replaces is recorded, and restore puts it back.
     let bound = async {
-        match cloud.permissions_boundary(user).await {
-            Ok(None) => cloud
-                .put_boundary(user, MANAGED_DENY_ALL_ARN)
-                .await
-                .map(|()| Bound::Set),
-            Ok(Some(arn)) if arn == MANAGED_DENY_ALL_ARN => Ok(Bound::Set),
-            Ok(Some(arn)) => Ok(Bound::Kept(arn)),
-            Err(e) => Err(e),
+        let previous = cloud.permissions_boundary(user).await?;
+        if previous.as_deref() != Some(MANAGED_DENY_ALL_ARN) {
+            cloud.put_boundary(user, MANAGED_DENY_ALL_ARN).await?;
         }
+        Ok::<_, Error>(previous)
     };
     let (deactivated, console, bound) =
         tokio::join!(deactivations, cloud.remove_login_profile(user), bound);
@@ -150,18 +164,20 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
     if let Err(e) = &console {
         failures.push(format!("console access: {}", e.chain()));
     }
-    let (bound_note, deny) = match &bound {
-        Ok(Bound::Set) => (
+    let (bound_note, deny, replaced) = match bound {
+        Ok(None) => (
             format!(
                 "{MANAGED_DENY_ALL_ARN} set as its permissions boundary, so the sessions it minted die too"
             ),
             Deny::LockedOutBounded,
+            None,
         ),
-        Ok(Bound::Kept(arn)) => (
+        Ok(Some(previous)) => (
             format!(
-                "its permissions boundary {arn} was left in place, so sessions it minted with GetSessionToken/GetFederationToken may STILL WORK (up to 36 h)"
+                "{MANAGED_DENY_ALL_ARN} set as its permissions boundary in place of {previous} (restore puts that back), so the sessions it minted die too"
             ),
-            Deny::LockedOut,
+            Deny::LockedOutBounded,
+            Some(previous),
         ),
         Err(e) => {
             failures.push(format!("permissions boundary: {}", e.chain()));
@@ -169,6 +185,7 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
                 "sessions it minted may STILL WORK (the permissions boundary could not be set)"
                     .to_owned(),
                 Deny::LockedOut,
+                None,
             )
         }
     };
@@ -187,19 +204,15 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny)
         }
     );
     if failures.is_empty() {
-        (Outcome::Done, detail, deny)
+        (Outcome::Done, detail, deny, replaced)
     } else {
         (
             Outcome::Failed,
             format!("{detail}; FAILED: {}", failures.join("; ")),
             deny,
+            replaced,
         )
     }
-}
-
-enum Bound {
-    Set,
-    Kept(String),
 }
 
 pub async fn read_back<C: Identity>(cloud: &C, user: &str, deny: Deny) -> (bool, String) {

@@ -418,6 +418,7 @@ pub fn decide(
                 user,
                 deactivate: kind == KeyKind::LongTerm,
                 deny: Default::default(),
+                replaced_boundary: None,
             }
         }
         (Principal::Unresolved, KeyKind::LongTerm) => match &usage {
@@ -432,6 +433,7 @@ pub fn decide(
                     user: u.user_name.clone(),
                     deactivate: true,
                     deny: Default::default(),
+                    replaced_boundary: None,
                 }
             }
             None if report.steps.iter().any(|s| s.outcome == Outcome::Failed) => {

@@ -201,6 +201,9 @@ pub enum Plan {
         /// What denies the user (the inline deny, or a fallback when its quota is full).
         #[serde(default)]
         deny: deny_user::Deny,
+        /// The permissions boundary the lock-out replaced with `AWSDenyAll`: restore puts it back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced_boundary: Option<String>,
     },
     Role {
         role: String,

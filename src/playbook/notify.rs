@@ -46,6 +46,7 @@ pub fn finish(
             user,
             deactivate,
             deny,
+            ..
         }) => {
             next.push(format!("Find and rotate every place key {key} is used (it stays Inactive; do not reactivate it). Give {user} a new key only after the leak is understood."));
             next.push(match deny {
@@ -87,6 +88,14 @@ pub fn finish(
             )];
         }
         None => {}
+    }
+    if !report.undo.is_empty() {
+        report.undo.insert(
+            0,
+            format!(
+                "killswitch restore --access-key-id {key} --requested-by YOU --reason WHY   (refuses while the holder left a key or password behind and revokes the sessions it minted first; the raw commands below skip those checks)"
+            ),
+        );
     }
     if report.status == Status::Failed {
         next.insert(0, format!("CONTAINMENT FAILED: deactivate {key} by hand now (aws iam update-access-key --status Inactive ...) and read the failed steps above."));

@@ -18,6 +18,7 @@ pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase
             user,
             deactivate,
             deny,
+            ..
         } => {
             let (key_state, policy) = tokio::join!(
                 async {

@@ -15,7 +15,7 @@ impl Report {
             "[killswitch] {}: {} ({})",
             self.status.headline(),
             self.access_key_id,
-            self.principal
+            inert(&self.principal)
         );
         if let Some(acct) = &self.account {
             let _ = write!(s, " acct {acct}");
@@ -29,7 +29,7 @@ impl Report {
             "[killswitch] {} (details follow): {} ({})",
             self.status.headline(),
             self.access_key_id,
-            self.principal
+            inert(&self.principal)
         ))
     }
 
@@ -53,7 +53,13 @@ impl Report {
         self.action_lines(&mut m);
         if let Some(v) = &self.verification {
             for c in &v.checks {
-                let _ = writeln!(m, "  - read back {} at {}: {}", c.phase, ts(c.at), c.detail);
+                let _ = writeln!(
+                    m,
+                    "  - read back {} at {}: {}",
+                    c.phase,
+                    ts(c.at),
+                    inert(&c.detail)
+                );
             }
         }
         let _ = writeln!(
@@ -66,7 +72,7 @@ impl Report {
     /// Which key, whose, where, and what said so: the same block in every notice.
     fn identity_lines(&self, m: &mut String) {
         let _ = writeln!(m, "Key:        {}", self.access_key_id);
-        let _ = writeln!(m, "Principal:  {}", self.principal);
+        let _ = writeln!(m, "Principal:  {}", inert(&self.principal));
         let account = self.account.as_deref().unwrap_or("(from the key)");
         let _ = writeln!(m, "Account:    {account}");
         let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
@@ -80,7 +86,12 @@ impl Report {
         let _ = writeln!(m, "\nActions:");
         for s in &self.steps {
             let outcome = format!("{:?}", s.outcome);
-            let _ = writeln!(m, "  - {:<20} {outcome:<13} {}", s.step.name(), s.detail);
+            let _ = writeln!(
+                m,
+                "  - {:<20} {outcome:<13} {}",
+                s.step.name(),
+                inert(&s.detail)
+            );
         }
     }
 
@@ -88,7 +99,7 @@ impl Report {
     pub fn message(&self) -> String {
         let mut m = String::new();
         let _ = writeln!(m, "{}", self.status.headline());
-        let _ = writeln!(m, "{}\n", self.summary);
+        let _ = writeln!(m, "{}\n", inert(&self.summary));
         self.identity_lines(&mut m);
         let _ = writeln!(m, "Started:    {}", ts(self.started_at));
         if self.dry_run {
@@ -113,7 +124,7 @@ impl Report {
                 }
             );
             for c in &v.checks {
-                let _ = writeln!(m, "  - {} at {}: {}", c.phase, ts(c.at), c.detail);
+                let _ = writeln!(m, "  - {} at {}: {}", c.phase, ts(c.at), inert(&c.detail));
             }
         }
         if let Investigation::Ran(a) = &self.investigation {
@@ -129,7 +140,7 @@ impl Report {
         if !self.next_steps.is_empty() {
             let _ = writeln!(m, "\nStill for a human:");
             for n in &self.next_steps {
-                let _ = writeln!(m, "  - {n}");
+                let _ = writeln!(m, "  - {}", inert(n));
             }
         }
         if !self.undo.is_empty() {
@@ -344,8 +355,22 @@ const MAX_UNTRUSTED_CHARS: usize = 200;
 /// control or bidirectional/zero-width characters (no fake lines, no reordered text), no chat
 /// markup or mentions (`@here`, `<!channel>`, code fences), no clickable links.
 pub fn defang(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(4 * MAX_UNTRUSTED_CHARS));
-    for c in s.chars().take(MAX_UNTRUSTED_CHARS) {
+    let mut out = inert_up_to(s, MAX_UNTRUSTED_CHARS);
+    if s.chars().count() > MAX_UNTRUSTED_CHARS {
+        out.push_str("...");
+    }
+    out
+}
+
+/// [`defang`] without the length cap: lines killswitch composes around names the key's holder
+/// may have chosen (a role session name such as `@here`, an attacker-made user).
+pub fn inert(s: &str) -> String {
+    inert_up_to(s, usize::MAX)
+}
+
+fn inert_up_to(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(4 * max.min(4096)));
+    for c in s.chars().take(max) {
         match c {
             // Invisible and bidirectional formatting, tag characters.
             '\u{00AD}'
@@ -371,9 +396,6 @@ pub fn defang(s: &str) -> String {
             '@' => out.push('\u{FF20}'),
             c => out.push(c),
         }
-    }
-    if s.chars().count() > MAX_UNTRUSTED_CHARS {
-        out.push_str("...");
     }
     // Links: no scheme a client turns into a link, no bare domain it auto-links.
     let mut linkless = String::with_capacity(out.len());
@@ -419,8 +441,20 @@ fn looks_like_tld(rest: &[char]) -> bool {
         .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != '-');
     let one_case = label.chars().all(|c| c.is_ascii_lowercase())
         || (label.len() <= 6 && label.chars().all(|c| c.is_ascii_uppercase()));
-    (2..=24).contains(&label.len()) && boundary && one_case
+    let known = COMMON_TLDS.iter().any(|t| t.eq_ignore_ascii_case(&label));
+    let punycode = rest.len() >= 4
+        && rest[..4]
+            .iter()
+            .collect::<String>()
+            .eq_ignore_ascii_case("xn--");
+    punycode || ((2..=24).contains(&label.len()) && boundary && (one_case || known))
 }
+
+/// Last labels clients link in any case (`evil.CoM`).
+const COMMON_TLDS: [&str; 24] = [
+    "com", "net", "org", "io", "co", "info", "biz", "xyz", "ru", "cn", "app", "dev", "me", "ly",
+    "sh", "to", "cc", "top", "site", "online", "link", "click", "zip", "mov",
+];
 
 /// [`defang`]ed and in double quotes, so where the value starts and ends is never in doubt.
 pub fn quoted(s: &str) -> String {
@@ -499,6 +533,9 @@ mod tests {
         assert_eq!(quoted("a\"b"), "\"a'b\"");
         assert!(defang(&"x".repeat(5000)).chars().count() <= MAX_UNTRUSTED_CHARS + 3);
         assert_eq!(defang("EVIL.COM/x"), "EVIL(.)COM/x");
+        assert_eq!(defang("evil.CoM"), "evil(.)CoM");
+        assert_eq!(defang("x.xn--p1ai"), "x(.)xn--p1ai");
+        assert_eq!(inert(&"a".repeat(300)).len(), 300);
         assert_eq!(defang("www.evil.example"), "www(.)evil(.)example");
         // Ordinary values stay readable.
         assert_eq!(

@@ -766,3 +766,108 @@ async fn a_session_denied_for_two_keys_is_not_lifted_by_the_restore_of_one() {
         assessment.refusals
     );
 }
+
+#[tokio::test]
+async fn a_replaced_permissions_boundary_is_put_back_by_restore() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let planted = "arn:aws:iam::123456789012:policy/dev-boundary";
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .boundaries
+        .insert("alice".into(), planted.into());
+    cloud.fail("iam:PutUserPolicy", "LimitExceeded");
+    cloud.fail("iam:AttachUserPolicy", "LimitExceeded");
+    let a = lambda(cloud);
+    let r = &run(&a, event("guardduty-iam-user-finding.json"))
+        .await
+        .reports[0];
+    assert_eq!(r.status, Status::Contained, "{}", r.summary);
+    assert_eq!(
+        a.cloud
+            .state
+            .lock()
+            .unwrap()
+            .boundaries
+            .get("alice")
+            .map(String::as_str),
+        Some(policy::MANAGED_DENY_ALL_ARN)
+    );
+    // The operator cleared what filled the quota.
+    a.cloud.state.lock().unwrap().fail.clear();
+    let req = RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
+        .await
+        .unwrap();
+    let done = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key(),
+        &assessment,
+        "oncall",
+        "ok",
+        false,
+    )
+    .await;
+    assert!(done.failed.is_empty(), "{done:?}");
+    assert_eq!(
+        a.cloud
+            .state
+            .lock()
+            .unwrap()
+            .boundaries
+            .get("alice")
+            .map(String::as_str),
+        Some(planted)
+    );
+}
+
+#[tokio::test]
+async fn restore_refuses_a_role_name_that_is_not_the_contained_role() {
+    let a = lambda(FakeCloud::default());
+    run(&a, event("guardduty-assumed-role-finding.json")).await;
+    let role_key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
+    a.cloud.set_policy(
+        "role/other-role",
+        SESSION_POLICY_NAME,
+        &policy::deny_sessions(&[SESSION.to_string()].into()),
+    );
+    let req = RestoreRequest {
+        role_name: Some("other-role".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("not the role this key's incident contained")),
+        "{:?}",
+        assessment.refusals
+    );
+}
+
+#[tokio::test]
+async fn a_session_name_the_holder_chose_reaches_the_notice_inert() {
+    let mut finding = event("guardduty-assumed-role-finding.json");
+    finding["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+        json!("AROACKCEVSQ6C2EXAMPLE:@here");
+    let a = app(FakeCloud::default());
+    let r = &run(&a, finding).await.reports[0];
+    assert_eq!(r.status, Status::Contained);
+    for (subject, message) in a.cloud.published() {
+        assert!(!subject.contains("@here"), "{subject}");
+        let body: String = message
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("killswitch restore"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!body.contains("@here"), "{body}");
+    }
+}

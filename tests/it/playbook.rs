@@ -612,7 +612,8 @@ async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
     );
     assert!(message.contains("permissions boundary"), "{message}");
 
-    // A user that already has a boundary keeps it, and the notice says minted sessions may live.
+    // A boundary already there (the holder may have planted it to keep ours out) is replaced,
+    // and the notice names it: restore puts it back.
     let cloud = FakeCloud::with_user("bob", FIXTURE_KEY);
     cloud.state.lock().unwrap().boundaries.insert(
         "bob".into(),
@@ -631,10 +632,13 @@ async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
             .boundaries
             .get("bob")
             .map(String::as_str),
-        Some("arn:aws:iam::123456789012:policy/dev-boundary")
+        Some(policy::MANAGED_DENY_ALL_ARN)
     );
     let (_, message) = bob.cloud.published().pop().unwrap();
-    assert!(message.contains("may STILL WORK"), "{message}");
+    assert!(
+        message.contains("in place of arn:aws:iam::123456789012:policy/dev-boundary"),
+        "{message}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
