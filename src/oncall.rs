@@ -24,13 +24,16 @@ use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 19] = [
+pub const OPERATOR_PERMISSIONS: [&str; 22] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
     "iam:GetRolePolicy",
     "iam:ListAttachedUserPolicies",
     "iam:GetLoginProfile",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ListSSHPublicKeys",
+    "iam:ListSigningCertificates",
     "iam:GetUser",
     "iam:PutUserPermissionsBoundary",
     "iam:DeleteUserPermissionsBoundary",
@@ -344,7 +347,22 @@ async fn assess_user<C: Identity>(
             owner.user_name
         ));
     }
-    let (keys, console) = tokio::join!(cloud.user_keys(user), cloud.login_profile(user));
+    let (keys, console, others) = tokio::join!(
+        cloud.user_keys(user),
+        cloud.login_profile(user),
+        cloud.other_credentials(user)
+    );
+    for c in others? {
+        if c.active && c.created.is_none_or(|t| t >= began) {
+            a.refusals.push(format!(
+                "user {user} has an active {} {} created {} (since the incident began at {}): it may be the holder's",
+                c.kind,
+                c.id,
+                c.created.map(ts).unwrap_or_else(|| "at an unknown time".into()),
+                ts(began)
+            ));
+        }
+    }
     for k in keys? {
         if k.id != *key && k.status == KeyStatus::Active && k.created.is_none_or(|c| c >= began) {
             a.refusals.push(format!(

@@ -43,6 +43,16 @@ pub struct KeyUsage {
 }
 
 /// Result of `UpdateAccessKey`: a missing key is a state, not an error.
+/// A credential of a user other than its access keys and password: a service-specific
+/// credential (CodeCommit, Bedrock API key…), an SSH public key or a signing certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OtherCredential {
+    pub kind: &'static str,
+    pub id: String,
+    pub active: bool,
+    pub created: Option<DateTime<Utc>>,
+}
+
 /// One access key of a user (`ListAccessKeys`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
@@ -190,6 +200,8 @@ pub trait Identity {
     async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error>;
     /// `false` when there was no console password.
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error>;
+    /// Service-specific credentials, SSH public keys and signing certificates of the user.
+    async fn other_credentials(&self, user: &str) -> Result<Vec<OtherCredential>, Error>;
     /// The ARN of the user's permissions boundary, if it has one.
     async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error>;
     async fn put_boundary(&self, user: &str, policy_arn: &str) -> Result<(), Error>;

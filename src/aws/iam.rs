@@ -8,7 +8,9 @@ use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 use chrono::{DateTime, Utc};
 
-use crate::ports::{Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, PolicyTarget};
+use crate::ports::{
+    Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, OtherCredential, PolicyTarget,
+};
 
 impl Identity for AwsClients {
     async fn caller(&self) -> Result<(AccountId, String), Error> {
@@ -228,6 +230,57 @@ impl Identity for AwsClients {
             Err(e) if has_code(&e, "NoSuchEntity") => Ok(None),
             Err(e) => Err(aws_err("iam:GetLoginProfile")(e)),
         }
+    }
+
+    async fn other_credentials(&self, user: &str) -> Result<Vec<OtherCredential>, Error> {
+        let active = |s: Option<&StatusType>| matches!(s, Some(StatusType::Active));
+        let (service, ssh, certs) = tokio::join!(
+            self.iam
+                .list_service_specific_credentials()
+                .user_name(user)
+                .send(),
+            self.iam.list_ssh_public_keys().user_name(user).send(),
+            self.iam.list_signing_certificates().user_name(user).send()
+        );
+        let mut out = Vec::new();
+        for c in service
+            .map_err(aws_err("iam:ListServiceSpecificCredentials"))?
+            .service_specific_credentials()
+        {
+            out.push(OtherCredential {
+                kind: "service-specific credential",
+                id: format!(
+                    "{} ({})",
+                    c.service_specific_credential_id(),
+                    c.service_name()
+                ),
+                active: active(Some(c.status())),
+                created: to_chrono(c.create_date()),
+            });
+        }
+        for k in ssh
+            .map_err(aws_err("iam:ListSSHPublicKeys"))?
+            .ssh_public_keys()
+        {
+            out.push(OtherCredential {
+                kind: "SSH public key",
+                id: k.ssh_public_key_id().to_owned(),
+                active: active(Some(k.status())),
+                created: to_chrono(k.upload_date()),
+            });
+        }
+        for c in certs
+            .map_err(aws_err("iam:ListSigningCertificates"))?
+            .certificates()
+        {
+            out.push(OtherCredential {
+                kind: "signing certificate",
+                id: c.certificate_id().to_owned(),
+                active: active(Some(c.status())),
+                created: c.upload_date().and_then(to_chrono),
+            });
+        }
+        Ok(out)
     }
 
     async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error> {

@@ -344,6 +344,16 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
         s.login_profiles
             .insert("alice".into(), Utc::now() - TimeDelta::minutes(4));
     }
+    // And a CodeCommit credential: service-specific credentials outlive the deny too.
+    a.cloud.state.lock().unwrap().other_credentials.insert(
+        "alice".into(),
+        vec![killswitch::ports::OtherCredential {
+            kind: "service-specific credential",
+            id: "ACCAEXAMPLE (codecommit.amazonaws.com)".into(),
+            active: true,
+            created: Some(Utc::now() - TimeDelta::minutes(3)),
+        }],
+    );
     let req = RestoreRequest {
         user_name: Some("alice".into()),
         ..Default::default()
@@ -351,7 +361,13 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
     let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
         .await
         .unwrap();
-    assert_eq!(assessment.refusals.len(), 2, "{:?}", assessment.refusals);
+    assert_eq!(assessment.refusals.len(), 3, "{:?}", assessment.refusals);
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("ACCAEXAMPLE"))
+    );
     let published = a.cloud.published().len();
     let refused = oncall::restore(
         &a.cloud,
@@ -363,7 +379,7 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
         false,
     )
     .await;
-    assert_eq!(refused.refused.len(), 2);
+    assert_eq!(refused.refused.len(), 3);
     assert!(refused.done.is_empty());
     assert!(
         a.cloud.policy("user/alice", USER_POLICY_NAME).is_some(),

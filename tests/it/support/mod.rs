@@ -11,7 +11,8 @@ use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
     Accounts, ActivityLog, ActivityPage, ApiCall, Entered, FollowUpQueue, Identity, IncidentStore,
-    KeyChange, KeyInfo, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator, PolicyTarget,
+    KeyChange, KeyInfo, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator, OtherCredential,
+    PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -116,6 +117,8 @@ pub struct State {
     pub login_profiles: HashMap<String, DateTime<Utc>>,
     /// user -> permissions boundary ARN.
     pub boundaries: HashMap<String, String>,
+    /// user -> service-specific credentials, SSH keys, signing certificates.
+    pub other_credentials: HashMap<String, Vec<OtherCredential>>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -418,6 +421,12 @@ impl Identity for FakeCloud {
         self.rtt().await;
         let s = self.enter("iam:GetLoginProfile", user)?;
         Ok(s.login_profiles.get(user).copied())
+    }
+
+    async fn other_credentials(&self, user: &str) -> Result<Vec<OtherCredential>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:ListServiceSpecificCredentials", user)?;
+        Ok(s.other_credentials.get(user).cloned().unwrap_or_default())
     }
 
     async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error> {
