@@ -356,6 +356,21 @@ def principal_keys(access_key) -> dict:  # type: ignore[no-untyped-def]
         return {}
 
 
+def patch_moto_service_specific_credentials() -> None:
+    """ListServiceSpecificCredentials answers, as IAM does (moto has no such action, and none can
+    be created here, so the faithful answer is an empty list for a user that exists)."""
+    from moto.iam.responses import IamResponse
+
+    def list_service_specific_credentials(self):  # type: ignore[no-untyped-def]
+        self.backend.get_user(self._get_param("UserName"))  # NoSuchEntity for an unknown user
+        return ('<ListServiceSpecificCredentialsResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+                "<ListServiceSpecificCredentialsResult><ServiceSpecificCredentials/>"
+                "</ListServiceSpecificCredentialsResult><ResponseMetadata><RequestId>"
+                f"{uuid.uuid4()}</RequestId></ResponseMetadata></ListServiceSpecificCredentialsResponse>")
+
+    IamResponse.list_service_specific_credentials = list_service_specific_credentials
+
+
 def patch_moto_signature_body() -> None:
     """Verify SigV4 over the bytes actually sent.
 
@@ -741,6 +756,7 @@ def main() -> int:
     patch_moto_aws_deny_all()
     patch_moto_inline_policy_quota()
     patch_moto_principal_condition_keys()
+    patch_moto_service_specific_credentials()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
