@@ -1732,7 +1732,9 @@ async fn a_trigger_contains_and_hands_off_and_the_queue_brings_the_full_report()
             &runtime,
             &[
                 ("KILLSWITCH_VERIFY_DELAY_SECONDS", "3"),
-                ("KILLSWITCH_INVESTIGATION_SECONDS", "15"),
+                // LookupEvents' 2 calls/s are shared with every test running at the same time:
+                // room to back off and still read the attacker's calls.
+                ("KILLSWITCH_INVESTIGATION_SECONDS", "45"),
                 ("KILLSWITCH_FOLLOW_UP_QUEUE_URL", &queue_url),
                 ("KILLSWITCH_INCIDENT_TABLE", &table),
             ],
@@ -2064,18 +2066,34 @@ async fn a_manual_request_naming_someone_else_for_a_session_key_changes_nothing(
     .unwrap();
     // The session signs a call: CloudTrail (the local double) now knows whose key it is.
     assert_eq!(attacker_call(&session).await, "ok");
-    let before = w.function_calls().await.len();
     let request = json!({"access_key_id": session.id, "user_name": bob, "reason": "leak",
         "requested_by": "someone"});
     let (code, report, stderr) = w.respond(&request, &[]);
     assert_eq!(code, 2, "{stderr}\n{report}");
     assert_eq!(report["reports"][0]["status"], "rejected", "{report}");
-    let writes: Vec<String> = w.function_calls().await[before..]
-        .iter()
-        .filter(|c| WRITES.iter().any(|wr| c.contains(wr)))
-        .cloned()
-        .collect();
-    assert!(writes.is_empty(), "{writes:?}");
+    // Nothing written: no containment step ran, bob has no deny, the role no session deny.
+    let steps = report["reports"][0]["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().all(|s| !matches!(
+            s["step"].as_str(),
+            Some("deactivate_key" | "deny_user" | "revoke_role_sessions")
+        )),
+        "{report}"
+    );
+    let role_policies = w
+        .iam
+        .list_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !role_policies
+            .policy_names()
+            .iter()
+            .any(|p| p.starts_with("KillSwitch")),
+        "{role_policies:?}"
+    );
     let policies = w
         .iam
         .list_user_policies()
