@@ -1,10 +1,8 @@
 //! The key's holder has minutes before killswitch arrives: what it can plant, claim, race or
 //! flood must never turn into a CONTAINED report while it keeps access.
 
-use std::time::{Duration, SystemTime};
-
 use chrono::{TimeDelta, Utc};
-use killswitch::handler::{App, Phases, Response, handle};
+use killswitch::handler::App;
 use killswitch::incident::AccessKeyId;
 use killswitch::oncall::{self, RestoreRequest};
 use killswitch::policy::{self, ROLE_POLICY_NAME, SESSION_POLICY_NAME, USER_POLICY_NAME};
@@ -13,30 +11,10 @@ use killswitch::report::Status;
 use serde_json::{Value, json};
 
 use crate::support::{
-    FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, config, deployed_config, event, responder,
+    FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, app, config, event, lambda, run,
 };
 
 const SESSION: &str = "AROACKCEVSQ6C2EXAMPLE:ci-deploy-session";
-
-fn app(cloud: FakeCloud) -> App<FakeCloud> {
-    App {
-        cloud,
-        config: config(),
-        responder: Some(responder()),
-    }
-}
-
-async fn run(app: &App<FakeCloud>, payload: Value) -> Response {
-    handle(
-        app,
-        payload,
-        SystemTime::now() + Duration::from_secs(120),
-        false,
-        Phases::Both,
-    )
-    .await
-    .unwrap()
-}
 
 fn last_notice(cloud: &FakeCloud) -> String {
     cloud
@@ -313,16 +291,23 @@ async fn the_command_line_names_its_operator_in_report_and_notice() {
 
 // 4. Restore must not re-arm the attacker.
 
-fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
-    App {
-        cloud,
-        config: deployed_config(),
-        responder: Some(responder()),
-    }
-}
-
 fn key() -> AccessKeyId {
     AccessKeyId::parse(FIXTURE_KEY).unwrap()
+}
+
+async fn assess(a: &App<FakeCloud>, key: &AccessKeyId, req: &RestoreRequest) -> oncall::Assessment {
+    oncall::assess(&a.cloud, &a.config, key, req).await.unwrap()
+}
+
+async fn restore(
+    a: &App<FakeCloud>,
+    key: &AccessKeyId,
+    assessment: &oncall::Assessment,
+    by: &str,
+    reason: &str,
+    force: bool,
+) -> oncall::Restored {
+    oncall::restore(&a.cloud, &a.config, key, assessment, by, reason, force).await
 }
 
 #[tokio::test]
@@ -358,9 +343,7 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
         user_name: Some("alice".into()),
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &key(), &req).await;
     assert_eq!(assessment.refusals.len(), 3, "{:?}", assessment.refusals);
     assert!(
         assessment
@@ -369,16 +352,7 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
             .any(|r| r.contains("ACCAEXAMPLE"))
     );
     let published = a.cloud.published().len();
-    let refused = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key(),
-        &assessment,
-        "eve",
-        "trust me",
-        false,
-    )
-    .await;
+    let refused = restore(&a, &key(), &assessment, "eve", "trust me", false).await;
     assert_eq!(refused.refused.len(), 3);
     assert!(refused.done.is_empty());
     assert!(
@@ -390,16 +364,7 @@ async fn restore_refuses_while_the_holder_left_a_key_or_password_behind() {
     assert_eq!(a.cloud.published().len(), published + 1);
     // --force goes ahead, says so before acting, and the key stays Inactive without
     // --reactivate-key.
-    let forced = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key(),
-        &assessment,
-        "oncall",
-        "checked both",
-        true,
-    )
-    .await;
+    let forced = restore(&a, &key(), &assessment, "oncall", "checked both", true).await;
     assert!(
         forced.failed.is_empty() && forced.announced && forced.notified,
         "{forced:?}"
@@ -439,9 +404,7 @@ async fn restore_refuses_a_user_name_that_is_not_the_keys_owner_and_reactivates_
         user_name: Some("mallory".into()),
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &wrong)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &key(), &wrong).await;
     assert!(
         assessment
             .refusals
@@ -455,20 +418,9 @@ async fn restore_refuses_a_user_name_that_is_not_the_keys_owner_and_reactivates_
         reactivate_key: true,
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &right)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &key(), &right).await;
     assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
-    let done = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key(),
-        &assessment,
-        "oncall",
-        "rotated",
-        false,
-    )
-    .await;
+    let done = restore(&a, &key(), &assessment, "oncall", "rotated", false).await;
     assert!(done.failed.is_empty(), "{done:?}");
     assert_eq!(
         a.cloud.key_state("alice", FIXTURE_KEY),
@@ -493,9 +445,7 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
         ..Default::default()
     };
     // Right after containment the leaked session's own credentials are still valid: refused.
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &role_key, &req).await;
     assert!(
         assessment.refusals.len() == 1 && assessment.refusals[0].contains("up to 12 h"),
         "{:?}",
@@ -506,9 +456,7 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
         session: Some("AROACKCEVSQ6C2EXAMPLE:other".into()),
         ..req.clone()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &other)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &role_key, &other).await;
     assert!(
         assessment
             .refusals
@@ -519,20 +467,9 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
     );
     // Twelve hours later the credentials are dead: no refusal.
     contained_hours_ago(&a.cloud, FIXTURE_ROLE_KEY, 13);
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &role_key, &req).await;
     assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
-    let done = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &role_key,
-        &assessment,
-        "oncall",
-        "fixed",
-        false,
-    )
-    .await;
+    let done = restore(&a, &role_key, &assessment, "oncall", "fixed", false).await;
     assert!(done.failed.is_empty() && done.done.len() == 1, "{done:?}");
     assert_eq!(
         policy::denied_sessions(
@@ -552,9 +489,7 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
     second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAI44QH8DHBEXAMPLE");
     run(&a, second).await;
     contained_hours_ago(&a.cloud, FIXTURE_ROLE_KEY, 13);
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &role_key, &req).await;
     assert!(
         assessment
             .refusals
@@ -563,16 +498,7 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
         "{:?}",
         assessment.refusals
     );
-    let refused = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &role_key,
-        &assessment,
-        "oncall",
-        "fixed",
-        false,
-    )
-    .await;
+    let refused = restore(&a, &role_key, &assessment, "oncall", "fixed", false).await;
     assert!(!refused.refused.is_empty());
     assert!(
         a.cloud
@@ -657,9 +583,7 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
         user_name: Some("alice".into()),
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &key(), &req).await;
     assert!(
         assessment
             .plan
@@ -670,16 +594,7 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
     );
     // The quota is still full: the user's minted sessions cannot be revoked first, so the deny
     // stays, and the restore says why.
-    let blocked = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key(),
-        &assessment,
-        "oncall",
-        "rotated",
-        false,
-    )
-    .await;
+    let blocked = restore(&a, &key(), &assessment, "oncall", "rotated", false).await;
     assert!(
         blocked.failed.iter().any(|f| f.contains("quota is full")),
         "{blocked:?}"
@@ -695,19 +610,8 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
         .unwrap()
         .fail
         .remove("iam:PutUserPolicy");
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
-        .await
-        .unwrap();
-    let done = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key(),
-        &assessment,
-        "oncall",
-        "rotated",
-        false,
-    )
-    .await;
+    let assessment = assess(&a, &key(), &req).await;
+    let done = restore(&a, &key(), &assessment, "oncall", "rotated", false).await;
     assert!(done.failed.is_empty(), "{done:?}");
     assert!(
         a.cloud
@@ -739,9 +643,7 @@ async fn the_attached_aws_deny_all_is_detached_by_restore_when_the_record_says_k
         user_name: Some("bob".into()),
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &key(), &req).await;
     assert!(assessment.plan.is_empty(), "{:?}", assessment.plan);
 }
 
@@ -770,9 +672,7 @@ async fn a_session_denied_for_two_keys_is_not_lifted_by_the_restore_of_one() {
         ..Default::default()
     };
     let role_key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &role_key, &req).await;
     assert!(
         assessment
             .refusals
@@ -816,19 +716,8 @@ async fn a_replaced_permissions_boundary_is_put_back_by_restore() {
         user_name: Some("alice".into()),
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key(), &req)
-        .await
-        .unwrap();
-    let done = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key(),
-        &assessment,
-        "oncall",
-        "ok",
-        false,
-    )
-    .await;
+    let assessment = assess(&a, &key(), &req).await;
+    let done = restore(&a, &key(), &assessment, "oncall", "ok", false).await;
     assert!(done.failed.is_empty(), "{done:?}");
     assert_eq!(
         a.cloud
@@ -856,9 +745,7 @@ async fn restore_refuses_a_role_name_that_is_not_the_contained_role() {
         role_name: Some("other-role".into()),
         ..Default::default()
     };
-    let assessment = oncall::assess(&a.cloud, &a.config, &role_key, &req)
-        .await
-        .unwrap();
+    let assessment = assess(&a, &role_key, &req).await;
     assert!(
         assessment
             .refusals

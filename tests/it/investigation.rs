@@ -12,7 +12,7 @@ use killswitch::ports::{ApiCall, KeyStatus};
 use killswitch::report::{Activity, Investigation, RegionCoverage, Report, Status};
 use serde_json::Value;
 
-use crate::support::{FIXTURE_KEY, FakeCloud, api_call, config, event, responder};
+use crate::support::{FIXTURE_KEY, FakeCloud, api_call, app, event};
 
 const REGIONS: [&str; 17] = [
     "us-east-1",
@@ -33,14 +33,6 @@ const REGIONS: [&str; 17] = [
     "ap-southeast-2",
     "sa-east-1",
 ];
-
-fn app(cloud: FakeCloud) -> App<FakeCloud> {
-    App {
-        cloud,
-        config: config(),
-        responder: Some(responder()),
-    }
-}
 
 async fn report(app: &App<FakeCloud>, payload: Value) -> Report {
     handle(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     FIXTURE_KEY, FIXTURE_ROLE_KEY, FOLLOW_UP_QUEUE_ARN, FakeCloud, config, deployed_config, event,
-    responder,
+    lambda, responder,
 };
 
 const RTT: Duration = Duration::from_millis(60);
@@ -21,14 +21,6 @@ const RTT: Duration = Duration::from_millis(60);
 fn far_away(cloud: FakeCloud) -> FakeCloud {
     cloud.state.lock().unwrap().latency = Some(RTT);
     cloud
-}
-
-fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
-    App {
-        cloud,
-        config: deployed_config(),
-        responder: Some(responder()),
-    }
 }
 
 async fn deliver(app: &App<FakeCloud>, payload: Value) -> Response {

@@ -5,35 +5,15 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use killswitch::error::Error;
-use killswitch::handler::{App, Phases, Response, handle};
+use killswitch::handler::{App, Phases, handle};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, Notification, Outcome, RegionCoverage, Status};
 use serde_json::{Value, json};
 
 use crate::support::{
-    FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, config, event, responder,
+    FIXTURE_KEY, FIXTURE_ROLE_KEY, FakeCloud, api_call, app, config, event, responder, run,
 };
-
-fn app(cloud: FakeCloud) -> App<FakeCloud> {
-    App {
-        cloud,
-        config: config(),
-        responder: Some(responder()),
-    }
-}
-
-async fn run(app: &App<FakeCloud>, payload: Value) -> Response {
-    handle(
-        app,
-        payload,
-        SystemTime::now() + Duration::from_secs(120),
-        false,
-        Phases::Both,
-    )
-    .await
-    .unwrap()
-}
 
 fn position(calls: &[(String, String)], action: &str) -> usize {
     calls
@@ -621,7 +601,7 @@ async fn with_both_policy_quotas_full_every_key_and_the_console_password_go() {
     );
     cloud.fail("iam:PutUserPolicy", "LimitExceeded");
     cloud.fail("iam:AttachUserPolicy", "LimitExceeded");
-    let bob = self::app(cloud);
+    let bob = crate::support::app(cloud);
     let manual = json!({"access_key_id": FIXTURE_KEY, "user_name": "bob", "reason": "r", "requested_by": "me"});
     run(&bob, manual).await;
     assert_eq!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use killswitch::config::Config;
 use killswitch::error::Error;
+use killswitch::handler::{App, Phases, Response, handle};
 use killswitch::incident::{AccessKeyId, AccountId};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
@@ -37,6 +38,37 @@ pub fn deployed_config() -> Config {
     c.follow_up_queue_url = Some(FOLLOW_UP_QUEUE.into());
     c.incident_table = Some("killswitch-incidents".into());
     c
+}
+
+/// The command line's shape: its identity known, no queue, no incident table.
+pub fn app(cloud: FakeCloud) -> App<FakeCloud> {
+    App {
+        cloud,
+        config: config(),
+        responder: Some(responder()),
+    }
+}
+
+/// The deployed shape: a follow-up queue and an incident table.
+pub fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
+    App {
+        cloud,
+        config: deployed_config(),
+        responder: Some(responder()),
+    }
+}
+
+/// Both phases in this process, as the command line runs them.
+pub async fn run(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
+    handle(
+        app,
+        payload,
+        std::time::SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::Both,
+    )
+    .await
+    .unwrap()
 }
 
 pub fn config() -> Config {
