@@ -12,6 +12,14 @@ use crate::ports::{
     Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, OtherCredential, PolicyTarget,
 };
 
+fn key_status(status: Option<&StatusType>) -> KeyStatus {
+    match status {
+        Some(StatusType::Active) => KeyStatus::Active,
+        Some(StatusType::Inactive) => KeyStatus::Inactive,
+        _ => KeyStatus::Other,
+    }
+}
+
 impl Identity for AwsClients {
     async fn caller(&self) -> Result<(AccountId, String), Error> {
         let (account, arn) = self.caller_identity().await?;
@@ -68,11 +76,7 @@ impl Identity for AwsClients {
             .access_key_metadata()
             .iter()
             .find(|m| m.access_key_id() == Some(key.as_str()))
-            .map(|m| match m.status() {
-                Some(StatusType::Active) => KeyStatus::Active,
-                Some(StatusType::Inactive) => KeyStatus::Inactive,
-                _ => KeyStatus::Other,
-            }))
+            .map(|m| key_status(m.status())))
     }
 
     async fn deactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<KeyChange, Error> {
@@ -210,11 +214,7 @@ impl Identity for AwsClients {
             .filter_map(|m| {
                 Some(KeyInfo {
                     id: AccessKeyId::parse(m.access_key_id()?).ok()?,
-                    status: match m.status() {
-                        Some(StatusType::Active) => KeyStatus::Active,
-                        Some(StatusType::Inactive) => KeyStatus::Inactive,
-                        _ => KeyStatus::Other,
-                    },
+                    status: key_status(m.status()),
                     created: m.create_date().and_then(to_chrono),
                 })
             })
