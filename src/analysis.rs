@@ -11,6 +11,9 @@ use crate::ports::ApiCall;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
+    /// Calls that disable or blind the response itself: this function, its rules, topic, queue
+    /// and key, CloudTrail and GuardDuty. Listed first.
+    AgainstResponse,
     /// New users, keys, login profiles, policies, roles, trust changes.
     Persistence,
     /// Temporary credentials and role hops.
@@ -22,7 +25,8 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [
+    pub const ALL: [Category; 5] = [
+        Category::AgainstResponse,
         Category::Persistence,
         Category::CredentialMinting,
         Category::DefenceEvasion,
@@ -31,6 +35,9 @@ impl Category {
 
     pub fn title(self) -> &'static str {
         match self {
+            Category::AgainstResponse => {
+                "ATTACKS ON THE RESPONSE (detection, alerting, this function)"
+            }
             Category::Persistence => "persistence",
             Category::CredentialMinting => "credential minting / pivots",
             Category::DefenceEvasion => "defence evasion",
@@ -66,6 +73,9 @@ pub fn categorize(source: &str, name: &str) -> Option<Category> {
                 "UpdateAccessKey",
                 "CreateVirtualMFADevice",
                 "EnableMFADevice",
+                "CreateServiceSpecificCredential",
+                "UploadSSHPublicKey",
+                "UploadSigningCertificate",
             ]) =>
         {
             Some(Category::Persistence)
@@ -100,9 +110,10 @@ pub fn categorize(source: &str, name: &str) -> Option<Category> {
                 "PutEventSelectors",
                 "PutInsightSelectors",
                 "DeleteEventDataStore",
+                "StopEventDataStoreIngestion",
             ]) =>
         {
-            Some(Category::DefenceEvasion)
+            Some(Category::AgainstResponse)
         }
         "guardduty"
             if is(&[
@@ -115,10 +126,61 @@ pub fn categorize(source: &str, name: &str) -> Option<Category> {
                 "UpdateIPSet",
                 "CreateFilter",
                 "UpdateFilter",
+                "ArchiveFindings",
+                "UpdateFindingsFeedback",
+                "DeletePublishingDestination",
             ]) =>
         {
-            Some(Category::DefenceEvasion)
+            Some(Category::AgainstResponse)
         }
+        // This function and how it is triggered, alerted and keyed.
+        "lambda"
+            if [
+                "DeleteFunction",
+                "UpdateFunctionConfiguration",
+                "UpdateFunctionCode",
+                "PutFunctionConcurrency",
+                "DeleteFunctionConcurrency",
+                "RemovePermission",
+                "DeleteEventSourceMapping",
+                "UpdateEventSourceMapping",
+                "PutFunctionEventInvokeConfig",
+                "DeleteFunctionEventInvokeConfig",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p)) =>
+        {
+            Some(Category::AgainstResponse)
+        }
+        "events" if is(&["DisableRule", "DeleteRule", "RemoveTargets", "PutRule"]) => {
+            Some(Category::AgainstResponse)
+        }
+        "sns"
+            if is(&[
+                "Unsubscribe",
+                "DeleteTopic",
+                "SetTopicAttributes",
+                "SetSubscriptionAttributes",
+                "RemovePermission",
+            ]) =>
+        {
+            Some(Category::AgainstResponse)
+        }
+        "sqs" if is(&["DeleteQueue", "PurgeQueue", "SetQueueAttributes"]) => {
+            Some(Category::AgainstResponse)
+        }
+        "kms"
+            if is(&[
+                "DisableKey",
+                "ScheduleKeyDeletion",
+                "PutKeyPolicy",
+                "RevokeGrant",
+                "RetireGrant",
+            ]) =>
+        {
+            Some(Category::AgainstResponse)
+        }
+        "dynamodb" if is(&["DeleteTable", "UpdateTimeToLive"]) => Some(Category::AgainstResponse),
         "securityhub"
             if is(&[
                 "DisableSecurityHub",
@@ -149,11 +211,7 @@ pub fn categorize(source: &str, name: &str) -> Option<Category> {
         {
             Some(Category::Impact)
         }
-        "lambda"
-            if name.starts_with("CreateFunction")
-                || name.starts_with("UpdateFunctionCode")
-                || name.starts_with("AddPermission") =>
-        {
+        "lambda" if name.starts_with("CreateFunction") || name.starts_with("AddPermission") => {
             Some(Category::Impact)
         }
         "s3" if is(&[
@@ -215,22 +273,60 @@ pub enum PivotKind {
     RoleSession,
     /// `sts:GetSessionToken` / `GetFederationToken`: the user's deny policy already covers these.
     UserSession,
+    /// `iam:CreateLoginProfile` / `UpdateLoginProfile`: a console password the attacker knows.
+    LoginProfile,
+    /// `iam:UpdateAssumeRolePolicy`: a trust policy that may now let the attacker in. Reported
+    /// with the command to put the reviewed policy back, never reverted automatically.
+    TrustPolicy,
+    /// `iam:CreateServiceSpecificCredential`: a CodeCommit, Keyspaces or Bedrock credential.
+    ServiceCredential,
 }
 
-/// Credentials the attacker minted with the leaked key.
+impl PivotKind {
+    /// Covered by the leaked key's own user deny: listed, never a reason to crowd others out.
+    pub fn covered_by_user_deny(self) -> bool {
+        self == PivotKind::UserSession
+    }
+}
+
+/// Credentials the attacker minted, or access it opened, with the leaked key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pivot {
     pub kind: PivotKind,
-    pub access_key_id: String,
+    /// The minted key (access keys and sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The service-specific credential's ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
     pub time: DateTime<Utc>,
     pub region: String,
     pub via: String,
-    /// Owner user (access keys) or role ARN (sessions); `None` means the leaked key's own user.
+    /// Owner user (access keys, login profiles, service credentials), role ARN (sessions) or
+    /// role name (trust policies); `None` means the leaked key's own user.
     pub principal: Option<String>,
     pub role_session_name: Option<String>,
 }
 
 impl Pivot {
+    /// What makes two pivots the same one.
+    pub fn identity(&self) -> (PivotKind, Option<&str>, Option<&str>) {
+        (
+            self.kind,
+            self.access_key_id
+                .as_deref()
+                .or(self.credential_id.as_deref()),
+            self.principal.as_deref(),
+        )
+    }
+
+    /// The account of a role session's role (`None` for other kinds or an unreadable ARN).
+    pub fn role_account(&self) -> Option<&str> {
+        (self.kind == PivotKind::RoleSession)
+            .then(|| self.principal.as_deref()?.split(':').nth(4))
+            .flatten()
+    }
+
     /// The role's name when the role lives in `account`.
     pub fn role_in(&self, account: &str) -> Option<String> {
         let arn = self.principal.as_deref()?;
@@ -251,9 +347,46 @@ impl Pivot {
     }
 }
 
-/// Per-category caps keep memory bounded whatever the number of events.
+/// Per-category caps keep memory bounded whatever the number of events; the most severe are kept.
 pub const MAX_NOTABLE_PER_CATEGORY: usize = 25;
-pub const MAX_PIVOTS: usize = 20;
+/// Sessions of the leaked key's own user (covered by its deny) listed; the rest are counted.
+pub const MAX_COVERED_PIVOTS: usize = 20;
+/// Pivots that need containment are all kept; this only bounds memory against an absurd flood.
+pub const MAX_PIVOTS: usize = 1000;
+
+/// How urgent a flagged call is: what a human must look at first when the list is cut.
+pub fn severity(n: &Notable) -> u8 {
+    let base = match n.category {
+        Category::AgainstResponse => 40,
+        Category::Persistence => 30,
+        Category::DefenceEvasion => 30,
+        Category::Impact => 20,
+        Category::CredentialMinting => 10,
+    };
+    let grave = matches!(
+        n.event_name.as_str(),
+        "CreateAccessKey"
+            | "CreateLoginProfile"
+            | "UpdateLoginProfile"
+            | "UpdateAssumeRolePolicy"
+            | "CreateUser"
+            | "AttachUserPolicy"
+            | "AttachRolePolicy"
+            | "PutUserPolicy"
+            | "PutRolePolicy"
+            | "DeleteUserPolicy"
+            | "DeleteRolePolicy"
+            | "StopLogging"
+            | "DeleteTrail"
+            | "DeleteDetector"
+            | "DeleteFunction20150331"
+            | "ScheduleKeyDeletion"
+            | "AssumeRole"
+            | "RunInstances"
+    );
+    let succeeded = n.error_code.is_none();
+    base + if grave { 5 } else { 0 } + if succeeded { 3 } else { 0 }
+}
 
 /// Extracts the notable facts of one call: its category and any credentials it minted.
 pub fn examine(call: &ApiCall) -> (Option<Notable>, Option<Pivot>) {
@@ -279,34 +412,68 @@ pub fn examine(call: &ApiCall) -> (Option<Notable>, Option<Pivot>) {
 
 fn pivot(call: &ApiCall) -> Option<Pivot> {
     let req = call.request_parameters.as_ref();
-    let resp = call.response_elements.as_ref()?;
     let text = |v: Option<&Value>, p: &str| {
         v.and_then(|v| v.pointer(p))
             .and_then(Value::as_str)
             .map(|s| truncate(s, 256))
     };
+    let mut credential_id = None;
     let (kind, key, principal) = match call.event_name.as_str() {
         "CreateAccessKey" => (
             PivotKind::AccessKey,
-            text(Some(resp), "/accessKey/accessKeyId")?,
-            text(Some(resp), "/accessKey/userName").or_else(|| text(req, "/userName")),
+            Some(text(
+                call.response_elements.as_ref(),
+                "/accessKey/accessKeyId",
+            )?),
+            text(call.response_elements.as_ref(), "/accessKey/userName")
+                .or_else(|| text(req, "/userName")),
         ),
         "AssumeRole" | "AssumeRoleWithSAML" | "AssumeRoleWithWebIdentity" => (
             PivotKind::RoleSession,
-            text(Some(resp), "/credentials/accessKeyId")?,
+            Some(text(
+                call.response_elements.as_ref(),
+                "/credentials/accessKeyId",
+            )?),
             text(req, "/roleArn"),
         ),
         "GetSessionToken" | "GetFederationToken" => (
             PivotKind::UserSession,
-            text(Some(resp), "/credentials/accessKeyId")?,
+            Some(text(
+                call.response_elements.as_ref(),
+                "/credentials/accessKeyId",
+            )?),
             None,
         ),
+        // Without a user name these act on the caller: the leaked key's own user, whose console
+        // is already covered by its deny.
+        "CreateLoginProfile" | "UpdateLoginProfile" => {
+            (PivotKind::LoginProfile, None, Some(text(req, "/userName")?))
+        }
+        "UpdateAssumeRolePolicy" => (PivotKind::TrustPolicy, None, Some(text(req, "/roleName")?)),
+        "CreateServiceSpecificCredential" => {
+            credential_id = text(
+                call.response_elements.as_ref(),
+                "/serviceSpecificCredential/serviceSpecificCredentialId",
+            );
+            (
+                PivotKind::ServiceCredential,
+                None,
+                text(
+                    call.response_elements.as_ref(),
+                    "/serviceSpecificCredential/userName",
+                )
+                .or_else(|| text(req, "/userName")),
+            )
+        }
         _ => return None,
     };
-    crate::incident::AccessKeyId::parse(&key).ok()?;
+    if let Some(key) = &key {
+        crate::incident::AccessKeyId::parse(key).ok()?;
+    }
     Some(Pivot {
         kind,
         access_key_id: key,
+        credential_id,
         time: call.time,
         region: call.region.clone(),
         via: call.event_name.clone(),
@@ -317,7 +484,7 @@ fn pivot(call: &ApiCall) -> Option<Pivot> {
 
 /// The few request/response fields that identify what a call touched.
 fn details(call: &ApiCall) -> String {
-    const FIELDS: [&str; 16] = [
+    const FIELDS: [&str; 22] = [
         "userName",
         "roleName",
         "roleArn",
@@ -334,6 +501,12 @@ fn details(call: &ApiCall) -> String {
         "instanceType",
         "imageId",
         "durationSeconds",
+        "topicArn",
+        "subscriptionArn",
+        "keyId",
+        "queueUrl",
+        "uUID",
+        "eventBusName",
     ];
     let mut parts = Vec::new();
     if let Some(params @ Value::Object(req)) = &call.request_parameters {

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, queue_arn};
 use crate::error::Error;
 use crate::incident::Received;
+use crate::pacing::Pacer;
 use crate::playbook::contain::{Contained, Home};
 use crate::playbook::follow::Origin;
 use crate::playbook::{self, Context, Responder, guard, handoff};
@@ -132,6 +133,7 @@ where
         }))
     );
     let me = me?;
+    let pacer = Pacer::new();
     let ctx = Context {
         config: &app.config,
         responder: &me,
@@ -140,6 +142,7 @@ where
         force_dry_run,
         hand_off: phases == Phases::HandOff && app.config.follow_up_queue_url.is_some(),
         operator: app.responder.is_none().then_some(me.arn.as_str()),
+        pacer: &pacer,
     };
     let contained =
         playbook::contain_delivery(&app.cloud, incidents.into_iter().zip(reads).collect(), &ctx)
@@ -199,6 +202,7 @@ where
         .follow_up_queue_url
         .as_deref()
         .and_then(queue_arn);
+    let pacer = Pacer::new();
     let ctx = Context {
         config: &app.config,
         responder: &me,
@@ -207,6 +211,7 @@ where
         force_dry_run: false,
         hand_off: false,
         operator: None,
+        pacer: &pacer,
     };
     let mut failures = Vec::new();
     let mut work = Vec::new();

@@ -1,6 +1,7 @@
-//! The CloudTrail search: every enabled Region concurrently, each paced at LookupEvents' 2 calls/s,
-//! backing off on throttling, stopping before the deadline, and saying exactly what it did not
-//! see. Events are folded into the summary page by page, so memory stays bounded.
+//! The CloudTrail search: every enabled Region concurrently, each call in a slot of the shared
+//! `LookupEvents` budget ([`crate::pacing`]), backing off on throttling from outside, stopping
+//! before the deadline, and saying exactly what it did not see. Events are folded into the
+//! summary page by page, so memory stays bounded.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -10,17 +11,16 @@ use serde_json::json;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::analysis::{MAX_PIVOTS, PivotKind};
+use crate::analysis::{MAX_COVERED_PIVOTS, MAX_PIVOTS, PivotKind};
 use crate::config::{Config, is_region_name};
 use crate::error::Error;
 use crate::incident::AccessKeyId;
-use crate::ports::{ActivityLog, LookupQuery};
+use crate::pacing::{Budget, SLOT};
+use crate::ports::{ActivityLog, IncidentStore, LookupQuery};
 use crate::report::{
     Activity, Investigation, PivotActivity, PivotReport, RegionActivity, RegionCoverage,
 };
 
-/// CloudTrail `LookupEvents` allows 2 calls per second per account and Region.
-pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
 /// IAM's home Region: IAM and global STS calls are logged here.
 pub const HOME_REGION: &str = "us-east-1";
 /// Consecutive throttles tolerated in one Region before giving up on it.
@@ -92,12 +92,13 @@ pub async fn regions<C: ActivityLog>(
 }
 
 /// Searches every Region for the key, then the credentials it minted while time allows.
-pub async fn investigate<C: ActivityLog>(
+pub async fn investigate<C: ActivityLog, S: IncidentStore>(
     cloud: &C,
     key: &AccessKeyId,
     regions: &[String],
     region_source: String,
     window: Window,
+    budget: Budget<'_, S>,
 ) -> Investigation {
     let began = Instant::now();
     let activity = RefCell::new(Activity {
@@ -108,20 +109,21 @@ pub async fn investigate<C: ActivityLog>(
     });
     let searches = regions
         .iter()
-        .map(|r| search_region(cloud, key, r, window, &activity, began));
+        .map(|r| search_region(cloud, key, r, window, &activity, began, budget));
     let per_region = futures::future::join_all(searches).await;
     let mut activity = activity.into_inner();
     activity.regions = per_region;
 
-    // Then the credentials the attacker minted, newest first, while time allows.
-    let targets: Vec<(usize, String, String)> = activity
+    // Then the keys the attacker minted, long-term keys first, while time allows.
+    let mut targets: Vec<(usize, String, String)> = activity
         .pivots
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.pivot.kind != PivotKind::UserSession)
-        .take(MAX_PIVOT_SEARCHES)
-        .map(|(i, p)| (i, p.pivot.access_key_id.clone(), p.pivot.region.clone()))
+        .filter(|(_, p)| matches!(p.pivot.kind, PivotKind::AccessKey | PivotKind::RoleSession))
+        .filter_map(|(i, p)| Some((i, p.pivot.access_key_id.clone()?, p.pivot.region.clone())))
         .collect();
+    targets.sort_by_key(|(i, _, _)| activity.pivots[*i].pivot.kind != PivotKind::AccessKey);
+    targets.truncate(MAX_PIVOT_SEARCHES);
     for (index, pivot_key, minted_in) in targets {
         if Instant::now() + PIVOT_SEARCH_MIN_TIME > window.deadline {
             break;
@@ -136,7 +138,7 @@ pub async fn investigate<C: ActivityLog>(
         let sub = RefCell::new(Activity::default());
         let searches = pivot_regions
             .iter()
-            .map(|r| search_region(cloud, &pivot_key, r, window, &sub, began));
+            .map(|r| search_region(cloud, &pivot_key, r, window, &sub, began, budget));
         let coverage = futures::future::join_all(searches).await;
         let sub = sub.into_inner();
         activity.pivots[index].activity = Some(PivotActivity {
@@ -172,15 +174,16 @@ fn is_transient(e: &Error) -> bool {
     }
 }
 
-/// Pages through one Region: never two calls within 500 ms, backs off on throttling, stops at
-/// the cap or the deadline. Each page is folded into `activity` and dropped.
-async fn search_region<C: ActivityLog>(
+/// Pages through one Region, each call in a slot of the budget; backs off on throttling, stops
+/// at the cap or the deadline. Each page is folded into `activity` and dropped.
+async fn search_region<C: ActivityLog, S: IncidentStore>(
     cloud: &C,
     key: &AccessKeyId,
     region: &str,
     window: Window,
     activity: &RefCell<Activity>,
     began: Instant,
+    budget: Budget<'_, S>,
 ) -> RegionActivity {
     let mut out = RegionActivity::new(region);
     let mut next_token: Option<String> = None;
@@ -189,15 +192,13 @@ async fn search_region<C: ActivityLog>(
     let mut transient = 0u32;
     let mut oldest: Option<DateTime<Utc>> = None;
     let coverage = loop {
-        if next_allowed >= window.deadline {
+        let Some(started) = budget.acquire(region, next_allowed, window.deadline).await else {
             break RegionCoverage::Partial {
                 read_back_to: oldest,
                 reason: "time budget used up".into(),
             };
-        }
-        tokio::time::sleep_until(next_allowed).await;
-        let started = Instant::now();
-        next_allowed = started + LOOKUP_INTERVAL;
+        };
+        next_allowed = started;
         out.calls_made += 1;
         let query = LookupQuery {
             region,
@@ -240,16 +241,17 @@ async fn search_region<C: ActivityLog>(
                 }
             }
             Ok(Err(e)) if is_throttling(&e) && throttles_in_a_row < MAX_CONSECUTIVE_THROTTLES => {
-                // The limit is shared with every other caller in the account: slow down, go on.
+                // Someone outside this function's budget (an operator's own search) is using the
+                // account's limit: slow down, go on.
                 out.throttled += 1;
                 throttles_in_a_row += 1;
-                next_allowed = started + LOOKUP_INTERVAL * 2u32.pow(throttles_in_a_row.min(4));
+                next_allowed = Instant::now() + SLOT * 2u32.pow(throttles_in_a_row.min(4));
             }
             Ok(Err(e))
                 if !is_throttling(&e) && is_transient(&e) && transient < MAX_TRANSIENT_RETRIES =>
             {
                 transient += 1;
-                next_allowed = started + Duration::from_secs(1);
+                next_allowed = Instant::now() + Duration::from_secs(1);
             }
             Ok(Err(e)) => {
                 let reason = e.chain();
@@ -270,41 +272,81 @@ async fn search_region<C: ActivityLog>(
     out
 }
 
-/// The manual-request payload that contains a pivot (for the report and the notification).
+/// What contains a pivot, ready to run: a manual-request payload for keys and sessions, the IAM
+/// command for the rest (a trust policy is never reverted automatically).
 pub fn containment_request(
     pivot: &crate::analysis::Pivot,
     parent: &AccessKeyId,
     account: &str,
 ) -> serde_json::Value {
-    let mut req = json!({
-        "access_key_id": pivot.access_key_id,
-        "reason": format!("minted by leaked key {parent} via {}", pivot.via),
-        "requested_by": "killswitch (follow the pivot)",
-    });
+    let user = pivot.principal.as_deref().unwrap_or("USER");
     match pivot.kind {
-        PivotKind::AccessKey => {
-            if let Some(user) = &pivot.principal {
+        PivotKind::AccessKey | PivotKind::RoleSession | PivotKind::UserSession => {
+            let mut req = json!({
+                "access_key_id": pivot.access_key_id,
+                "reason": format!("minted by leaked key {parent} via {}", pivot.via),
+                "requested_by": "killswitch (follow the pivot)",
+            });
+            if pivot.kind == PivotKind::AccessKey
+                && let Some(user) = &pivot.principal
+            {
                 req["user_name"] = json!(user);
             }
-        }
-        PivotKind::RoleSession => {
-            if let Some(role) = pivot.role_in(account) {
+            if pivot.kind == PivotKind::RoleSession
+                && let Some(role) = pivot.role_in(account)
+            {
                 req["role_name"] = json!(role);
             }
+            req
         }
-        PivotKind::UserSession => {}
+        PivotKind::LoginProfile => json!({
+            "command": format!("aws iam delete-login-profile --user-name {user}"),
+            "then": "revoke the console sessions it opened: killswitch respond with any key of that user, or attach a deny with aws:TokenIssueTime",
+        }),
+        PivotKind::TrustPolicy => {
+            let role = pivot.principal.as_deref().unwrap_or("ROLE");
+            json!({
+                "command": format!("aws iam update-assume-role-policy --role-name {role} --policy-document file://trust-policy-before-{role}.json"),
+                "previous_policy_from": format!("aws configservice get-resource-config-history --resource-type AWS::IAM::Role --resource-id <RoleId of {role}>  (or your infrastructure code)"),
+                "why_not_automatic": "killswitch cannot know which trust policy is right: review before reverting",
+            })
+        }
+        PivotKind::ServiceCredential => json!({
+            "command": format!(
+                "aws iam update-service-specific-credential --user-name {user} --service-specific-credential-id {} --status Inactive",
+                pivot.credential_id.as_deref().unwrap_or("ID")
+            ),
+        }),
     }
-    req
 }
 
-/// Pivots are kept newest first, one per key, at most `MAX_PIVOTS`.
-pub fn keep_pivot(list: &mut Vec<PivotReport>, pivot: crate::analysis::Pivot) {
-    if list.len() < MAX_PIVOTS
-        && !list
-            .iter()
-            .any(|p| p.pivot.access_key_id == pivot.access_key_id)
+/// Keeps a pivot unless it is already listed. Pivots the leaked user's deny already covers are
+/// counted but listed only up to `MAX_COVERED_PIVOTS`, so a flood of them never pushes out a
+/// key, a session, a password or a trust change (those are all kept, up to `MAX_PIVOTS`).
+pub fn keep_pivot(activity: &mut Activity, pivot: crate::analysis::Pivot) {
+    if activity
+        .pivots
+        .iter()
+        .any(|p| p.pivot.identity() == pivot.identity())
     {
-        list.push(PivotReport {
+        return;
+    }
+    let keep = if pivot.kind.covered_by_user_deny() {
+        activity.covered_pivots += 1;
+        activity
+            .pivots
+            .iter()
+            .filter(|p| p.pivot.kind.covered_by_user_deny())
+            .count()
+            < MAX_COVERED_PIVOTS
+    } else if activity.pivots.len() < MAX_PIVOTS {
+        true
+    } else {
+        activity.pivots_not_listed += 1;
+        false
+    };
+    if keep {
+        activity.pivots.push(PivotReport {
             pivot,
             contain_with: serde_json::Value::Null,
             activity: None,

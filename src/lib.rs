@@ -21,6 +21,7 @@ pub mod handler;
 pub mod incident;
 pub mod investigation;
 pub mod oncall;
+pub mod pacing;
 pub mod playbook;
 pub mod policy;
 pub mod ports;

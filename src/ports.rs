@@ -239,6 +239,9 @@ pub trait IncidentStore {
     async fn claim(&self, id: &str) -> Result<bool, Error>;
     /// `dynamodb:DeleteItem`: gives a claim back when the action it guarded failed.
     async fn release(&self, id: &str) -> Result<(), Error>;
+    /// `dynamodb:PutItem` if absent, expiring at `expires` (Unix seconds, the table's TTL):
+    /// one `LookupEvents` slot, shared by every invocation that searches at once.
+    async fn claim_slot(&self, id: &str, expires: i64) -> Result<bool, Error>;
 }
 
 /// The durable queue the slow half of the response runs from (SQS, consumed by this function).

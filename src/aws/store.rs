@@ -55,28 +55,11 @@ impl IncidentStore for AwsClients {
     }
 
     async fn claim(&self, id: &str) -> Result<bool, Error> {
-        match self
-            .dynamodb
-            .put_item()
-            .table_name(self.table("dynamodb:PutItem")?)
-            .item("pk", AttributeValue::S(id.to_owned()))
-            .item(
-                "claimed_at",
-                AttributeValue::S(chrono::Utc::now().to_rfc3339()),
-            )
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws_err("dynamodb:PutItem")(e)),
-        }
+        self.put_if_absent(id, None).await
+    }
+
+    async fn claim_slot(&self, id: &str, expires: i64) -> Result<bool, Error> {
+        self.put_if_absent(id, Some(expires)).await
     }
 
     async fn release(&self, id: &str) -> Result<(), Error> {
@@ -88,6 +71,35 @@ impl IncidentStore for AwsClients {
             .await
             .map(|_| ())
             .map_err(aws_err("dynamodb:DeleteItem"))
+    }
+}
+
+impl AwsClients {
+    /// A conditional put: `true` when this call created the item.
+    async fn put_if_absent(&self, id: &str, expires: Option<i64>) -> Result<bool, Error> {
+        let mut put = self
+            .dynamodb
+            .put_item()
+            .table_name(self.table("dynamodb:PutItem")?)
+            .item("pk", AttributeValue::S(id.to_owned()))
+            .item(
+                "claimed_at",
+                AttributeValue::S(chrono::Utc::now().to_rfc3339()),
+            )
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(at) = expires {
+            put = put.item("expires", AttributeValue::N(at.to_string()));
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws_err("dynamodb:PutItem")(e)),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use super::{Context, Plan, Responder, Step, guard, locate, pivots};
 use crate::error::Error;
 use crate::incident::{AccountId, Incident};
 use crate::investigation::{self, Window};
+use crate::pacing::Budget;
 use crate::ports::{ActivityLog, Identity};
 use crate::record::Records;
 use crate::report::{Investigation, Notification, Outcome, Report, Status, Verification};
@@ -165,7 +166,13 @@ where
                 let (regions, source) =
                     investigation::regions(iam, ctx.config, &region_hints).await;
                 let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
-                investigation::investigate(iam, &incident.key, &regions, source, window).await
+                let budget = Budget {
+                    pacer: ctx.pacer,
+                    store: records.enabled.then_some(home),
+                    account: account.as_str(),
+                };
+                investigation::investigate(iam, &incident.key, &regions, source, window, budget)
+                    .await
             } else {
                 Investigation::NotRun {
                     reason: "the key is not this account's".into(),
@@ -201,7 +208,8 @@ where
         report.verification = Some(verification);
     }
     report.investigation = activity;
-    pivots::follow_pivots(iam, &incident, ctx, &mut report, plan.as_ref()).await;
+    let home_here = member_account.is_none().then_some(home);
+    pivots::follow_pivots(iam, home_here, &incident, ctx, &mut report, plan.as_ref()).await;
     super::notify::finish(
         &mut report,
         &incident,

@@ -189,6 +189,8 @@ pub struct Context<'a> {
     /// The identity that asked for this response on the command line (its own credentials,
     /// `sts:GetCallerIdentity`): named in the report and every notice.
     pub operator: Option<&'a str>,
+    /// This invocation's share of the `LookupEvents` budget.
+    pub pacer: &'a crate::pacing::Pacer,
 }
 
 /// What containment writes, once guards have passed. Travels to the follow-through.

@@ -4,15 +4,17 @@
 
 use tracing::info;
 
-use super::{Context, Plan, contain, dry_run, guard, verify};
+use super::contain::Home;
+use super::{Context, Plan, Responder, contain, dry_run, guard, locate, verify};
 use crate::analysis::PivotKind;
-use crate::incident::{AccessKeyId, Incident, Principal, Trigger};
+use crate::incident::{AccessKeyId, AccountId, Incident, Principal, Trigger};
 use crate::investigation;
-use crate::ports::Identity;
+use crate::pacing::Budget;
+use crate::ports::{ActivityLog, Identity};
 use crate::report::{Investigation, PivotContainment, Report, Status};
 
 /// Guard, contain and verify one incident, without investigation or notification.
-async fn contain_only<C: Identity + crate::ports::ActivityLog>(
+async fn contain_only<C: Identity + ActivityLog>(
     cloud: &C,
     incident: &Incident,
     ctx: &Context<'_>,
@@ -62,49 +64,43 @@ async fn contain_only<C: Identity + crate::ports::ActivityLog>(
     }
 }
 
+/// What following one pivot means.
+enum Follow {
+    /// Contain it here as an incident of its own (a key, or a role session in this account).
+    Here(Incident),
+    /// A role session in an allowed member account: entered, searched and contained there.
+    Member(AccountId, Incident),
+    /// A console password on another user of this account: `iam:DeleteLoginProfile`.
+    Password(String),
+}
+
 /// Lists a ready containment for every pivot, and with `KILLSWITCH_FOLLOW_PIVOTS` contains them.
-pub async fn follow_pivots<C: Identity + crate::ports::ActivityLog>(
+/// `home` is the responder's own account when the incident is in it: only then are sessions
+/// in member accounts followed there (a member is never a stepping stone to another member).
+pub async fn follow_pivots<C: Identity + ActivityLog, H: Home>(
     cloud: &C,
+    home: Option<&H>,
     incident: &Incident,
     ctx: &Context<'_>,
     report: &mut Report,
     plan: Option<&Plan>,
-) {
+) where
+    H::Member: ActivityLog,
+{
     let Investigation::Ran(activity) = &mut report.investigation else {
         return;
     };
     let account = ctx.responder.account.as_str();
-    let mut to_contain = Vec::new();
+    let leaked_user = match plan {
+        Some(Plan::User { user, .. }) => Some(user.clone()),
+        _ => None,
+    };
+    let mut to_follow = Vec::new();
     for (i, p) in activity.pivots.iter_mut().enumerate() {
         p.contain_with = investigation::containment_request(&p.pivot, &incident.key, account);
-        let principal = match p.pivot.kind {
-            PivotKind::AccessKey => Principal::IamUser {
-                // CreateAccessKey without UserName acts on the caller: the leaked key's owner.
-                user_name: match p.pivot.principal.clone().or_else(|| match plan {
-                    Some(Plan::User { user, .. }) => Some(user.clone()),
-                    _ => None,
-                }) {
-                    Some(u) => u,
-                    None => continue,
-                },
-            },
-            PivotKind::RoleSession => match p.pivot.role_in(account) {
-                Some(role) => Principal::AssumedRole {
-                    role_name: role,
-                    session_name: p.pivot.role_session_name.clone(),
-                    role_id: None,
-                },
-                // A role in another account: listed for a human, not ours to change.
-                None => continue,
-            },
-            PivotKind::UserSession => continue,
-        };
-        let Ok(key) = AccessKeyId::parse(&p.pivot.access_key_id) else {
-            continue;
-        };
-        to_contain.push((
-            i,
-            Incident {
+        let as_incident = |key: &str, principal: Principal, in_account: Option<AccountId>| {
+            let key = AccessKeyId::parse(key).ok()?;
+            Some(Incident {
                 id: format!("pivot:{}:{}", incident.key, key),
                 trigger: Trigger::Pivot {
                     parent_key: incident.key.to_string(),
@@ -112,23 +108,85 @@ pub async fn follow_pivots<C: Identity + crate::ports::ActivityLog>(
                 },
                 key,
                 principal,
-                account: None,
+                account: in_account,
                 dry_run: incident.dry_run,
                 first_seen: Some(p.pivot.time),
+            })
+        };
+        let follow = match p.pivot.kind {
+            PivotKind::AccessKey => {
+                // CreateAccessKey without UserName acts on the caller: the leaked key's owner.
+                let Some(user) = p.pivot.principal.clone().or_else(|| leaked_user.clone()) else {
+                    continue;
+                };
+                let key = p.pivot.access_key_id.as_deref().unwrap_or_default();
+                as_incident(key, Principal::IamUser { user_name: user }, None).map(Follow::Here)
+            }
+            PivotKind::RoleSession => {
+                let key = p.pivot.access_key_id.as_deref().unwrap_or_default();
+                let principal = |role| Principal::AssumedRole {
+                    role_name: role,
+                    session_name: p.pivot.role_session_name.clone(),
+                    role_id: None,
+                };
+                match (p.pivot.role_in(account), p.pivot.role_account()) {
+                    (Some(role), _) => as_incident(key, principal(role), None).map(Follow::Here),
+                    (None, Some(other)) if home.is_some() => {
+                        let other = AccountId::parse(other).ok();
+                        let member = other
+                            .filter(|a| ctx.config.members.as_ref().is_some_and(|m| m.allows(a)));
+                        // A role in an account we may not enter: listed for a human.
+                        let Some(member) = member else { continue };
+                        let role = p.pivot.role_in(member.as_str()).unwrap_or_default();
+                        as_incident(key, principal(role), Some(member.clone()))
+                            .map(|i| Follow::Member(member, i))
+                    }
+                    _ => continue,
+                }
+            }
+            PivotKind::LoginProfile => match p.pivot.principal.clone() {
+                Some(user) if Some(&user) != leaked_user.as_ref() => Some(Follow::Password(user)),
+                // The leaked key's own user: its console is covered by its deny.
+                _ => continue,
             },
-        ));
+            PivotKind::UserSession | PivotKind::TrustPolicy | PivotKind::ServiceCredential => {
+                continue;
+            }
+        };
+        if let Some(f) = follow {
+            to_follow.push((i, f, p.pivot.clone()));
+        }
     }
-    if !ctx.config.follow_pivots || to_contain.is_empty() {
+    if to_follow.is_empty() {
         return;
     }
-    let results =
-        futures::future::join_all(to_contain.iter().map(|(_, i)| contain_only(cloud, i, ctx)))
-            .await;
+    let results = futures::future::join_all(to_follow.iter().map(|(_, f, pivot)| async move {
+        match f {
+            Follow::Here(pi) if ctx.config.follow_pivots => {
+                (Some(contain_only(cloud, pi, ctx).await), None)
+            }
+            Follow::Member(member, pi) => match home {
+                Some(home) => follow_in_member(home, member, pi, pivot, ctx).await,
+                None => (None, None),
+            },
+            Follow::Password(user) if ctx.config.follow_pivots => (
+                Some(remove_password(cloud, user, incident, ctx).await),
+                None,
+            ),
+            _ => (None, None),
+        }
+    }))
+    .await;
     let mut failed = false;
-    for ((index, pivot_incident), result) in to_contain.iter().zip(results) {
-        info!(pivot = %pivot_incident.key, status = ?result.status, "pivot containment");
-        failed |= result.status == Status::Failed;
-        activity.pivots[*index].containment = Some(result);
+    for ((index, _, _), (containment, searched)) in to_follow.iter().zip(results) {
+        if let Some(result) = containment {
+            info!(pivot = ?activity.pivots[*index].pivot.identity(), status = ?result.status, "pivot containment");
+            failed |= result.status == Status::Failed;
+            activity.pivots[*index].containment = Some(result);
+        }
+        if let Some(a) = searched {
+            activity.pivots[*index].activity = Some(a);
+        }
     }
     if failed {
         report.status = Status::Failed;
@@ -136,5 +194,137 @@ pub async fn follow_pivots<C: Identity + crate::ports::ActivityLog>(
             "{} A credential the attacker minted could NOT be contained.",
             report.summary
         );
+    }
+}
+
+/// A role session in a member account: enter it, search what the session did there, and with
+/// `KILLSWITCH_FOLLOW_PIVOTS` contain it there under the same guards.
+async fn follow_in_member<H: Home>(
+    home: &H,
+    member: &AccountId,
+    pivot_incident: &Incident,
+    pivot: &crate::analysis::Pivot,
+    ctx: &Context<'_>,
+) -> (
+    Option<PivotContainment>,
+    Option<crate::report::PivotActivity>,
+)
+where
+    H::Member: ActivityLog,
+{
+    let Some(members) = ctx.config.members.as_ref() else {
+        return (None, None);
+    };
+    let role_arn = locate::member_role_arn(member, members, ctx);
+    let session = locate::session_name(pivot_incident);
+    let entered = match home.enter(&role_arn, &members.external_id, &session).await {
+        Ok(e) => e,
+        Err(e) => {
+            let failed = PivotContainment {
+                status: Status::Failed,
+                summary: format!(
+                    "could not assume {role_arn} to follow the session into account {member}: {}",
+                    e.chain()
+                ),
+                steps: Vec::new(),
+            };
+            return (ctx.config.follow_pivots.then_some(failed), None);
+        }
+    };
+    let responder = Responder::from_arn(member.clone(), &entered.arn);
+    let member_ctx = Context {
+        responder: &responder,
+        ..*ctx
+    };
+    let mut here = pivot_incident.clone();
+    here.account = None;
+    let contain = async {
+        if ctx.config.follow_pivots {
+            Some(contain_only(&entered.clients, &here, &member_ctx).await)
+        } else {
+            None
+        }
+    };
+    let search = async {
+        let Ok(key) = AccessKeyId::parse(pivot.access_key_id.as_deref()?) else {
+            return None;
+        };
+        let mut regions = vec![investigation::HOME_REGION.to_owned()];
+        if pivot.region != investigation::HOME_REGION {
+            regions.push(pivot.region.clone());
+        }
+        let window = investigation::Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
+        let budget = Budget {
+            pacer: ctx.pacer,
+            store: ctx.config.incident_table.is_some().then_some(home),
+            account: member.as_str(),
+        };
+        let found = investigation::investigate(
+            &entered.clients,
+            &key,
+            &regions,
+            format!("account {member}, where the session lives"),
+            window,
+            budget,
+        )
+        .await;
+        match found {
+            Investigation::Ran(a) => Some(crate::report::PivotActivity {
+                regions: a.regions.clone(),
+                events: a.total_events,
+                notable: a.notable_names(),
+            }),
+            Investigation::NotRun { .. } => None,
+        }
+    };
+    let (containment, searched) = tokio::join!(contain, search);
+    (containment, searched)
+}
+
+/// A console password the attacker set on another user: removed, under the same guards.
+async fn remove_password<C: Identity>(
+    cloud: &C,
+    user: &str,
+    incident: &Incident,
+    ctx: &Context<'_>,
+) -> PivotContainment {
+    let plan = Plan::User {
+        user: user.to_owned(),
+        deactivate: false,
+        deny: Default::default(),
+        replaced_boundary: None,
+    };
+    let done = |status, summary: String| PivotContainment {
+        status,
+        summary,
+        steps: Vec::new(),
+    };
+    if let Some(reason) = guard::protected_reason(&plan, ctx) {
+        return done(Status::Refused, format!("not touched: {reason}"));
+    }
+    if dry_run(incident, ctx) {
+        return done(
+            Status::DryRun,
+            format!("would delete the console password of {user}"),
+        );
+    }
+    match cloud.remove_login_profile(user).await {
+        Ok(true) => done(
+            Status::Contained,
+            format!(
+                "console password of {user} deleted (iam:DeleteLoginProfile); console sessions it already opened last until they expire: revoke them if the user is not otherwise contained"
+            ),
+        ),
+        Ok(false) => done(
+            Status::AlreadyContained,
+            format!("{user} has no console password any more"),
+        ),
+        Err(e) => done(
+            Status::Failed,
+            format!(
+                "could not delete the console password of {user}: {}",
+                e.chain()
+            ),
+        ),
     }
 }

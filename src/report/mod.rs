@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Category, MAX_NOTABLE_PER_CATEGORY, Notable, Pivot, examine};
+use crate::analysis::{Category, MAX_NOTABLE_PER_CATEGORY, Notable, Pivot, examine, severity};
 use crate::incident::{Incident, SampleFinding};
 use crate::playbook::Step;
 use crate::ports::ApiCall;
@@ -226,12 +226,20 @@ pub struct Activity {
     pub last_seen: Option<DateTime<Utc>>,
     /// Where the Region list came from (discovery, configuration, or a fallback).
     pub region_source: String,
-    /// Flagged calls per category (at most `MAX_NOTABLE_PER_CATEGORY` each, newest first).
+    /// Flagged calls per category: at most `MAX_NOTABLE_PER_CATEGORY` each, the most severe
+    /// kept, most severe first.
     pub notable: BTreeMap<Category, Vec<Notable>>,
     /// How many calls each category had, including those not listed.
     pub notable_counts: BTreeMap<Category, usize>,
-    /// Credentials the attacker minted, newest first.
+    /// Credentials the attacker minted and access it opened, in the order read (newest first
+    /// per Region).
     pub pivots: Vec<PivotReport>,
+    /// Sessions of the leaked key's own user (covered by its deny), listed or not.
+    #[serde(default)]
+    pub covered_pivots: usize,
+    /// Pivots beyond `MAX_PIVOTS` (a flood): counted, not listed.
+    #[serde(default)]
+    pub pivots_not_listed: usize,
     /// CloudTrail event IDs read (at most `MAX_EVENT_IDS`), kept in the incident record, not in
     /// the report.
     #[serde(skip)]
@@ -272,13 +280,10 @@ impl Activity {
         let (notable, pivot) = examine(call);
         if let Some(n) = notable {
             *self.notable_counts.entry(n.category).or_default() += 1;
-            let list = self.notable.entry(n.category).or_default();
-            if list.len() < MAX_NOTABLE_PER_CATEGORY {
-                list.push(n);
-            }
+            keep_notable(self.notable.entry(n.category).or_default(), n);
         }
         if let Some(p) = pivot {
-            crate::investigation::keep_pivot(&mut self.pivots, p);
+            crate::investigation::keep_pivot(self, p);
         }
     }
 
@@ -295,6 +300,32 @@ impl Activity {
         self.regions
             .iter()
             .all(|r| r.coverage == RegionCoverage::Complete)
+    }
+}
+
+/// Entries of one event name kept per category: a flood of one call never pushes out others.
+const MAX_SAME_NAME: usize = 5;
+
+/// Keeps the list at most `MAX_NOTABLE_PER_CATEGORY` long, most severe first (newest first among
+/// equals), at most `MAX_SAME_NAME` of one event name: a flood of calls never pushes out a
+/// grave one of another kind.
+fn keep_notable(list: &mut Vec<Notable>, n: Notable) {
+    let rank = |x: &Notable| (std::cmp::Reverse(severity(x)), std::cmp::Reverse(x.time));
+    let same: Vec<usize> = (0..list.len())
+        .filter(|&i| list[i].event_name == n.event_name)
+        .collect();
+    if same.len() >= MAX_SAME_NAME {
+        // Compete only with the least urgent of its own name.
+        let &worst = same.last().unwrap_or(&0);
+        if rank(&n) >= rank(&list[worst]) {
+            return;
+        }
+        list.remove(worst);
+    }
+    let at = list.partition_point(|x| rank(x) <= rank(&n));
+    if at < MAX_NOTABLE_PER_CATEGORY {
+        list.insert(at, n);
+        list.truncate(MAX_NOTABLE_PER_CATEGORY);
     }
 }
 

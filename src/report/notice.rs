@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::*;
-use crate::analysis::Category;
+use crate::analysis::{Category, PivotKind};
 
 impl Report {
     /// `[killswitch] CONTAINED: AKIA... (IAM user alice) acct 123456789012`, ASCII, < 100 chars.
@@ -230,8 +230,21 @@ fn attacker_text(m: &mut String, a: &Activity) {
     }
     let _ = writeln!(m, "\nWhat the attacker did (most urgent first):");
     if !a.pivots.is_empty() {
-        let _ = writeln!(m, "  Credentials it minted ({}):", a.pivots.len());
-        for p in &a.pivots {
+        let covered = a
+            .pivots
+            .iter()
+            .filter(|p| p.pivot.kind.covered_by_user_deny())
+            .count();
+        let _ = writeln!(
+            m,
+            "  Credentials it minted and access it opened ({}):",
+            a.pivots.len() - covered + a.covered_pivots + a.pivots_not_listed
+        );
+        for p in a
+            .pivots
+            .iter()
+            .filter(|p| !p.pivot.kind.covered_by_user_deny())
+        {
             let who = p
                 .pivot
                 .principal
@@ -240,18 +253,28 @@ fn attacker_text(m: &mut String, a: &Activity) {
                 .unwrap_or_else(|| "the leaked key's own user".into());
             let state = match &p.containment {
                 Some(c) => format!("{}: {}", c.status.headline(), c.summary),
-                None if p.pivot.kind == crate::analysis::PivotKind::UserSession => {
-                    "covered by the user's KillSwitchDenyAll".to_string()
+                None if p.pivot.kind == PivotKind::TrustPolicy => {
+                    format!("REVIEW AND REVERT (not automatic): {}", p.contain_with)
                 }
                 None => format!("NOT CONTAINED: contain with {}", p.contain_with),
             };
+            let what = match p.pivot.kind {
+                PivotKind::LoginProfile => "console password".to_string(),
+                PivotKind::TrustPolicy => "trust policy changed".to_string(),
+                _ => defang(
+                    p.pivot
+                        .access_key_id
+                        .as_deref()
+                        .or(p.pivot.credential_id.as_deref())
+                        .unwrap_or("?"),
+                ),
+            };
             let _ = writeln!(
                 m,
-                "    - {} {} {} -> {} ({who}) : {state}",
+                "    - {} {} {} -> {what} ({who}) : {state}",
                 ts(p.pivot.time),
                 defang(&p.pivot.region),
                 defang(&p.pivot.via),
-                defang(&p.pivot.access_key_id)
             );
             if let Some(act) = &p.activity {
                 let _ = writeln!(
@@ -262,8 +285,23 @@ fn attacker_text(m: &mut String, a: &Activity) {
                 );
             }
         }
+        if covered > 0 || a.covered_pivots > 0 {
+            let _ = writeln!(
+                m,
+                "    - {} session token(s) of the leaked key's own user (GetSessionToken / GetFederationToken): covered by its deny",
+                a.covered_pivots.max(covered)
+            );
+        }
+        if a.pivots_not_listed > 0 {
+            let _ = writeln!(
+                m,
+                "    - {} MORE not listed (flood): search CloudTrail for CreateAccessKey and AssumeRole by the leaked key",
+                a.pivots_not_listed
+            );
+        }
     }
     for cat in [
+        Category::AgainstResponse,
         Category::Persistence,
         Category::DefenceEvasion,
         Category::CredentialMinting,
@@ -273,7 +311,7 @@ fn attacker_text(m: &mut String, a: &Activity) {
             continue;
         };
         let total = a.notable_counts.get(&cat).copied().unwrap_or(list.len());
-        let _ = writeln!(m, "  {} ({total}):", cat.title());
+        let _ = writeln!(m, "  {} ({total}, most severe first):", cat.title());
         for n in list.iter().take(10) {
             let outcome = n
                 .error_code
@@ -291,7 +329,13 @@ fn attacker_text(m: &mut String, a: &Activity) {
             );
         }
         if total > 10 {
-            let _ = writeln!(m, "    ... {} more in the JSON report", total - 10);
+            let listed = list.len().min(10);
+            let in_json = list.len() - listed;
+            let _ = writeln!(
+                m,
+                "    ... and {} more ({in_json} of them in the JSON report)",
+                total - listed
+            );
         }
     }
 }

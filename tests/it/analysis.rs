@@ -1,6 +1,8 @@
 //! Classification and pivot extraction over the realistic records in events/cloudtrail/.
 
 use killswitch::analysis::{Category, PivotKind, categorize, examine};
+use killswitch::incident::AccessKeyId;
+use killswitch::investigation::containment_request;
 use killswitch::ports::ApiCall;
 use killswitch::report::Activity;
 
@@ -32,6 +34,7 @@ fn every_fixture_is_classified_by_its_pattern() {
             "persistence" | "denied" => Some(Category::Persistence),
             "minting" => Some(Category::CredentialMinting),
             "evasion" => Some(Category::DefenceEvasion),
+            "response" => Some(Category::AgainstResponse),
             "impact" => Some(Category::Impact),
             "benign" => None,
             other => panic!("fixture {name}: unknown pattern {other}"),
@@ -57,14 +60,14 @@ fn minted_credentials_become_pivots_with_their_principal() {
     assert_eq!(
         (
             key.kind,
-            key.access_key_id.as_str(),
+            key.access_key_id.as_deref().unwrap_or_default(),
             key.principal.as_deref()
         ),
         (PivotKind::AccessKey, "AKIAI44QH8DHBEXAMPLE", Some("alice"))
     );
     let role = pivot("minting-assume-role").unwrap();
     assert_eq!(role.kind, PivotKind::RoleSession);
-    assert_eq!(role.access_key_id, "ASIAQNKBOK6UEXAMPLE2");
+    assert_eq!(role.access_key_id.as_deref(), Some("ASIAQNKBOK6UEXAMPLE2"));
     assert_eq!(role.role_in("123456789012").as_deref(), Some("ci-deployer"));
     assert_eq!(
         role.role_session_name.as_deref(),
@@ -117,14 +120,19 @@ fn the_summary_puts_pivots_and_persistence_first_and_stays_bounded() {
     for (_, call) in records() {
         activity.add(&call);
     }
-    assert_eq!(activity.pivots.len(), 5);
+    // Keys, sessions, two console passwords, a trust policy and a service credential.
+    assert_eq!(activity.pivots.len(), 9);
     assert_eq!(
         activity.notable_counts.get(&Category::Persistence),
-        Some(&10)
+        Some(&11)
     );
     assert_eq!(
         activity.notable_counts.get(&Category::DefenceEvasion),
-        Some(&7)
+        Some(&2)
+    );
+    assert_eq!(
+        activity.notable_counts.get(&Category::AgainstResponse),
+        Some(&11)
     );
     // Thousands of the same flagged call: the list is capped, the count is exact.
     let (_, create_user) = records()
@@ -134,9 +142,115 @@ fn the_summary_puts_pivots_and_persistence_first_and_stays_bounded() {
     for _ in 0..10_000 {
         activity.add(&create_user);
     }
-    assert_eq!(
-        activity.notable[&Category::Persistence].len(),
-        killswitch::analysis::MAX_NOTABLE_PER_CATEGORY
+    assert!(
+        activity.notable[&Category::Persistence].len()
+            <= killswitch::analysis::MAX_NOTABLE_PER_CATEGORY
     );
-    assert_eq!(activity.notable_counts[&Category::Persistence], 10_010);
+    assert_eq!(activity.notable_counts[&Category::Persistence], 10_011);
+    for (cat, list) in &activity.notable {
+        for n in list {
+            assert!(
+                list.iter().filter(|x| x.event_name == n.event_name).count() <= 5,
+                "{cat:?}: {} listed more than 5 times",
+                n.event_name
+            );
+        }
+    }
+    // The flood did not push the grave calls out: they are listed first.
+    let kept: Vec<&str> = activity.notable[&Category::Persistence]
+        .iter()
+        .map(|n| n.event_name.as_str())
+        .collect();
+    for grave in [
+        "CreateAccessKey",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+        "UpdateAssumeRolePolicy",
+        "AttachUserPolicy",
+        "PutUserPolicy",
+    ] {
+        assert!(kept.contains(&grave), "{grave} crowded out: {kept:?}");
+    }
+    assert!(
+        kept.iter().position(|n| *n == "CreateAccessKey").unwrap()
+            < kept.iter().position(|n| *n == "CreateRole").unwrap(),
+        "{kept:?}"
+    );
+}
+
+#[test]
+fn new_pivot_kinds_carry_what_contains_them() {
+    let all = records();
+    let pivot = |name: &str| {
+        examine(&all.iter().find(|(n, _)| n == name).unwrap().1)
+            .1
+            .unwrap_or_else(|| panic!("{name}: no pivot"))
+    };
+    let password = pivot("persistence-update-login-profile");
+    assert_eq!(password.kind, PivotKind::LoginProfile);
+    assert_eq!(password.principal.as_deref(), Some("admin-jane"));
+    let trust = pivot("persistence-update-assume-role-policy");
+    assert_eq!(trust.kind, PivotKind::TrustPolicy);
+    assert_eq!(trust.principal.as_deref(), Some("ci-deployer"));
+    let cred = pivot("persistence-create-service-specific-credential");
+    assert_eq!(cred.kind, PivotKind::ServiceCredential);
+    assert_eq!(cred.credential_id.as_deref(), Some("ACCA4XMPLESERVICECRED"));
+    let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
+    let revert = containment_request(&trust, &key, "123456789012");
+    assert!(
+        revert["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("aws iam update-assume-role-policy --role-name ci-deployer"),
+        "{revert}"
+    );
+    assert!(revert["why_not_automatic"].is_string());
+    let off = containment_request(&cred, &key, "123456789012");
+    assert!(
+        off["command"]
+            .as_str()
+            .unwrap()
+            .contains("--service-specific-credential-id ACCA4XMPLESERVICECRED --status Inactive"),
+        "{off}"
+    );
+    // A password set on the caller itself (no userName) is the leaked user's: covered, no pivot.
+    let (_, mut own) = all
+        .iter()
+        .find(|(n, _)| n == "persistence-create-login-profile")
+        .cloned()
+        .unwrap();
+    own.request_parameters = Some(serde_json::json!({"passwordResetRequired": false}));
+    assert!(examine(&own).1.is_none());
+}
+
+#[test]
+fn session_tokens_newer_than_a_key_never_crowd_it_out() {
+    let all = records();
+    let call = |name: &str| all.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let mut activity = Activity::default();
+    // Newest first, as LookupEvents returns them: 25 session tokens, then the backdoor key.
+    for i in 0..25 {
+        let mut token = call("minting-get-session-token");
+        token.response_elements = Some(serde_json::json!({
+            "credentials": {"accessKeyId": format!("ASIA4XMPLESESSION{i:03}")}
+        }));
+        activity.add(&token);
+    }
+    activity.add(&call("persistence-create-access-key"));
+    assert!(
+        activity
+            .pivots
+            .iter()
+            .any(|p| p.pivot.kind == PivotKind::AccessKey),
+        "the backdoor key was crowded out"
+    );
+    assert_eq!(activity.covered_pivots, 25);
+    assert_eq!(
+        activity
+            .pivots
+            .iter()
+            .filter(|p| p.pivot.kind == PivotKind::UserSession)
+            .count(),
+        killswitch::analysis::MAX_COVERED_PIVOTS
+    );
 }

@@ -308,7 +308,7 @@ fn attacked_cloud() -> FakeCloud {
             fixture_call("minting-assume-role", 25),
             fixture_call("minting-assume-role-cross-account", 24),
             fixture_call("minting-get-session-token", 20),
-            fixture_call("evasion-stop-logging", 10),
+            fixture_call("response-stop-logging", 10),
             fixture_call("benign-list-buckets", 40),
         ],
     );
@@ -323,7 +323,12 @@ async fn pivots_are_listed_with_a_ready_containment_request() {
     let kinds: Vec<_> = act
         .pivots
         .iter()
-        .map(|p| (p.pivot.kind, p.pivot.access_key_id.as_str()))
+        .map(|p| {
+            (
+                p.pivot.kind,
+                p.pivot.access_key_id.as_deref().unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -347,7 +352,7 @@ async fn pivots_are_listed_with_a_ready_containment_request() {
     let role_pivot = act
         .pivots
         .iter()
-        .find(|p| p.pivot.access_key_id == "ASIAQNKBOK6UEXAMPLE2")
+        .find(|p| p.pivot.access_key_id.as_deref() == Some("ASIAQNKBOK6UEXAMPLE2"))
         .unwrap();
     assert_eq!(role_pivot.contain_with["role_name"], "ci-deployer");
     // The contain_with payload is a valid manual request.
@@ -363,7 +368,7 @@ async fn pivots_are_listed_with_a_ready_containment_request() {
     let attacker = body.find("What the attacker did").expect(body);
     assert!(
         body[attacker..].find("Credentials it minted").unwrap()
-            < body[attacker..].find("defence evasion").unwrap()
+            < body[attacker..].find("ATTACKS ON THE RESPONSE").unwrap()
     );
     assert!(body.contains("NOT CONTAINED: contain with"), "{body}");
     assert!(body.contains("cloudtrail:StopLogging"), "{body}");
@@ -389,9 +394,12 @@ async fn follow_pivots_contains_the_minted_key_and_role_session_under_the_same_g
         .pivots
         .iter()
         .filter_map(|p| {
-            p.containment
-                .as_ref()
-                .map(|c| (p.pivot.access_key_id.as_str(), c.status))
+            p.containment.as_ref().map(|c| {
+                (
+                    p.pivot.access_key_id.as_deref().unwrap_or_default(),
+                    c.status,
+                )
+            })
         })
         .collect();
     assert_eq!(
@@ -402,11 +410,9 @@ async fn follow_pivots_contains_the_minted_key_and_role_session_under_the_same_g
         ]
     );
     // The role in another account is listed for a human, never touched.
-    assert!(
-        act.pivots
-            .iter()
-            .any(|p| p.pivot.access_key_id == "ASIA4XMPLEKEY3333333" && p.containment.is_none())
-    );
+    assert!(act.pivots.iter().any(|p| p.pivot.access_key_id.as_deref()
+        == Some("ASIA4XMPLEKEY3333333")
+        && p.containment.is_none()));
 
     // The same protections: a protected role is refused, dry run writes nothing.
     let mut b = app(attacked_cloud());

@@ -25,6 +25,7 @@ async fn a_hundred_concurrent_deliveries_of_one_finding_agree() {
     let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
     let cfg = config();
     let me = responder();
+    let pacer = killswitch::pacing::Pacer::new();
     let incident = incident("guardduty-iam-user-finding.json");
     let ctx = Context {
         config: &cfg,
@@ -34,6 +35,7 @@ async fn a_hundred_concurrent_deliveries_of_one_finding_agree() {
         force_dry_run: false,
         hand_off: false,
         operator: None,
+        pacer: &pacer,
     };
     let reports =
         futures::future::join_all((0..100).map(|_| respond(&cloud, &incident, &ctx))).await;
@@ -87,6 +89,7 @@ async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
     cfg.verify_delay = Duration::from_secs(1);
     cfg.role_wide = vec!["ci-deployer".into()];
     let me = responder();
+    let pacer = killswitch::pacing::Pacer::new();
     let incident = incident("guardduty-assumed-role-finding.json");
     for round in 0..20 {
         let cloud = FakeCloud::default();
@@ -101,6 +104,7 @@ async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
             force_dry_run: false,
             hand_off: false,
             operator: None,
+            pacer: &pacer,
         };
         let older = Context {
             config: &cfg,
@@ -110,6 +114,7 @@ async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
             force_dry_run: false,
             hand_off: false,
             operator: None,
+            pacer: &pacer,
         };
         // Alternate which one starts first.
         let (a, b) = if round % 2 == 0 {

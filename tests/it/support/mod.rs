@@ -151,6 +151,12 @@ pub struct State {
     pub boundaries: HashMap<String, String>,
     /// user -> service-specific credentials, SSH keys, signing certificates.
     pub other_credentials: HashMap<String, Vec<OtherCredential>>,
+    /// `LookupEvents` slots claimed in the store (see `killswitch::pacing`).
+    pub slots: HashSet<String>,
+    /// Lookups answered (not throttled), per Region: the strict limiter's window.
+    pub lookups_accepted: Vec<(String, tokio::time::Instant)>,
+    /// Lookups the strict limiter refused: (Region, instant).
+    pub lookups_throttled: Vec<(String, tokio::time::Instant)>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -510,6 +516,22 @@ impl ActivityLog for FakeCloud {
                 source: code.into(),
             });
         }
+        // The strictest reading of "2 calls per second": never a third within any 1 s window.
+        let now = tokio::time::Instant::now();
+        let recent = s
+            .lookups_accepted
+            .iter()
+            .filter(|(r, at)| r == q.region && now.duration_since(*at) <= Duration::from_secs(1))
+            .count();
+        if recent >= 2 {
+            s.lookups_throttled.push((q.region.to_owned(), now));
+            return Err(Error::Aws {
+                op: "cloudtrail:LookupEvents",
+                code: Some("ThrottlingException".into()),
+                source: "Rate exceeded".into(),
+            });
+        }
+        s.lookups_accepted.push((q.region.to_owned(), now));
         let mut all: Vec<ApiCall> = s
             .events
             .get(q.region)
@@ -552,6 +574,19 @@ impl IncidentStore for FakeCloud {
         }
         s.items.insert(id.into(), "claimed".into());
         Ok(true)
+    }
+
+    async fn claim_slot(&self, id: &str, _expires: i64) -> Result<bool, Error> {
+        self.rtt().await;
+        let mut s = self.state.lock().unwrap();
+        if let Some(code) = s.fail.get("dynamodb:PutItem(slot)") {
+            return Err(Error::Aws {
+                op: "dynamodb:PutItem",
+                code: Some(code.clone()),
+                source: code.clone().into(),
+            });
+        }
+        Ok(s.slots.insert(id.to_owned()))
     }
 
     async fn release(&self, id: &str) -> Result<(), Error> {
