@@ -35,6 +35,11 @@ pub enum Command {
         /// Compute and report the plan; make no IAM write.
         #[arg(long)]
         dry_run: bool,
+        /// Do not wait for the CloudTrail sweep (KILLSWITCH_SWEEP_MINUTES after the first
+        /// report) when there is no follow-up queue to run it; the report then says to search
+        /// again by hand.
+        #[arg(long)]
+        no_sweep: bool,
     },
     /// Rehearse leaks: run drill scenarios (default: every drills/*.toml) and score the response.
     ///
@@ -139,7 +144,15 @@ where
         + app.config.verify_delay
         + Duration::from_secs(30);
     match handler::handle(app, event, deadline, dry_run, handler::Phases::Both).await {
-        Ok(response) => {
+        Ok(mut response) => {
+            for s in response.pending_sweeps() {
+                eprintln!(
+                    "killswitch: first report for {} sent; the CloudTrail sweep runs at {} (waiting; --no-sweep skips it)",
+                    s.incident.key,
+                    crate::report::ts(s.due_at)
+                );
+            }
+            handler::run_pending_sweeps(app, &mut response).await;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&response).unwrap_or_default()

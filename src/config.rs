@@ -45,6 +45,14 @@ pub struct Config {
     /// Roles whose findings revoke every session (`["*"]` = all); the others lose the leaked
     /// session only.
     pub role_wide: Vec<String>,
+    /// How long after the first report the second CloudTrail search (the sweep) runs.
+    pub sweep_after: Duration,
+    /// How late CloudTrail may deliver an event: the sweep re-reads this much before the first
+    /// search's end.
+    pub cloudtrail_lag: Duration,
+    /// Without a queue, this process waits for the sweep and runs it (`respond` without
+    /// `--no-sweep`).
+    pub sweep_inline: bool,
 }
 
 impl Config {
@@ -151,6 +159,17 @@ impl Config {
         let verify_delay = number(&var, "KILLSWITCH_VERIFY_DELAY_SECONDS", 10, 0, 600)?;
         let max_events = number(&var, "KILLSWITCH_MAX_EVENTS_PER_REGION", 1000, 50, 100_000)?;
         let budget = number(&var, "KILLSWITCH_INVESTIGATION_SECONDS", 60, 1, 840)?;
+        let sweep_minutes = number(&var, "KILLSWITCH_SWEEP_MINUTES", 15, 5, 60)?;
+        // Shorter sweeps are for tests and drills on the local AWS only: real CloudTrail needs
+        // minutes to deliver.
+        let sweep_secs = number(
+            &var,
+            "KILLSWITCH_SWEEP_SECONDS",
+            sweep_minutes * 60,
+            1,
+            3600,
+        )?;
+        let lag_minutes = number(&var, "KILLSWITCH_CLOUDTRAIL_LAG_MINUTES", 15, 1, 60)?;
 
         let regions = var("KILLSWITCH_REGIONS")
             .map(|v| {
@@ -313,6 +332,9 @@ impl Config {
             investigation_budget: Duration::from_secs(budget),
             follow_pivots,
             members,
+            sweep_after: Duration::from_secs(sweep_secs),
+            cloudtrail_lag: Duration::from_secs(lag_minutes * 60),
+            sweep_inline: true,
         })
     }
 }

@@ -20,7 +20,8 @@ use crate::incident::Received;
 use crate::pacing::Pacer;
 use crate::playbook::contain::{Contained, Home};
 use crate::playbook::follow::Origin;
-use crate::playbook::{self, Context, Responder, guard, handoff};
+use crate::playbook::handoff::Message;
+use crate::playbook::{self, Context, Responder, guard, handoff, sweep};
 use crate::ports::ActivityLog;
 use crate::record::Records;
 use crate::report::Notification;
@@ -51,12 +52,74 @@ pub enum Phases {
 #[derive(Debug, Serialize)]
 pub struct Response {
     pub reports: Vec<Report>,
+    /// The final reports of the sweeps this process ran itself (the command line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<Report>,
 }
 
 impl Response {
     /// The error Lambda (or the CLI's exit code) must reflect, if any.
     pub fn error(&self) -> Option<Error> {
-        playbook::outcome_error(&self.reports)
+        playbook::outcome_error(&self.reports).or_else(|| playbook::outcome_error(&self.sweeps))
+    }
+
+    /// The sweeps this process promised to run itself.
+    pub fn pending_sweeps(&self) -> Vec<sweep::Sweep> {
+        self.reports
+            .iter()
+            .filter_map(|r| r.pending_sweep.as_deref().cloned())
+            .collect()
+    }
+}
+
+/// Waits for this process's sweeps and runs them (the command line without a queue), adding
+/// their final reports to the response.
+pub async fn run_pending_sweeps<C>(app: &App<C>, response: &mut Response)
+where
+    C: Cloud,
+    C::Member: ActivityLog,
+{
+    let pending = response.pending_sweeps();
+    if pending.is_empty() {
+        return;
+    }
+    let me = match &app.responder {
+        Some(r) => r.clone(),
+        None => match app.cloud.caller().await {
+            Ok((account, arn)) => Responder::from_arn(account, &arn),
+            Err(e) => {
+                error!(error = %e.chain(), "sweep: could not learn who we are");
+                return;
+            }
+        },
+    };
+    let pacer = Pacer::new();
+    let reports = futures::future::join_all(pending.into_iter().map(|s| {
+        let (me, pacer) = (&me, &pacer);
+        async move {
+            if let Ok(wait) = (s.due_at - Utc::now()).to_std() {
+                tokio::time::sleep(wait).await;
+            }
+            let ctx = Context {
+                config: &app.config,
+                responder: me,
+                now: Utc::now(),
+                investigation_deadline: Instant::now() + app.config.investigation_budget,
+                force_dry_run: false,
+                hand_off: false,
+                operator: app.responder.is_none().then_some(me.arn.as_str()),
+                pacer,
+            };
+            sweep::run(&app.cloud, s, &ctx, sweep::Origin::Inline).await
+        }
+    }))
+    .await;
+    for r in reports {
+        match r {
+            Ok(Some(report)) => response.sweeps.push(report),
+            Ok(None) => {}
+            Err(e) => error!(error = %e.chain(), "sweep not run"),
+        }
     }
 }
 
@@ -92,6 +155,7 @@ where
         Received::Sample(sample) => {
             return Ok(Response {
                 reports: vec![playbook::respond_to_sample(&app.cloud, &sample, now).await],
+                sweeps: Vec::new(),
             });
         }
         Received::Incidents(incidents) => incidents,
@@ -175,7 +239,10 @@ where
         }
     }))
     .await;
-    Ok(Response { reports })
+    Ok(Response {
+        reports,
+        sweeps: Vec::new(),
+    })
 }
 
 /// A batch from the follow-up queue: each message is one incident's follow-through. Messages
@@ -227,8 +294,8 @@ where
             continue;
         }
         let body = record.body.unwrap_or_default();
-        match handoff::parse(&body) {
-            Ok(f) => work.push((id, body, f)),
+        match handoff::parse_message(&body) {
+            Ok(m) => work.push((id, body, m)),
             Err(e) => {
                 // A poison message: fail it so it reaches the dead-letter queue and its alarm.
                 error!(message_id = %id, error = %e, "unreadable follow-up message");
@@ -237,20 +304,30 @@ where
         }
     }
     let ctx = &ctx;
-    let results = futures::future::join_all(work.into_iter().map(|(id, body, f)| async move {
-        let result = playbook::follow_through(&app.cloud, f, ctx, Origin::Queue(&body)).await;
+    let results = futures::future::join_all(work.into_iter().map(|(id, body, m)| async move {
+        let result = match m {
+            Message::FollowUp(f) => {
+                playbook::follow_through(&app.cloud, *f, ctx, Origin::Queue(&body))
+                    .await
+                    .map(Some)
+            }
+            Message::Sweep(s) => sweep::run(&app.cloud, *s, ctx, sweep::Origin::Queue(&body)).await,
+        };
         (id, result)
     }))
     .await;
     let mut reports = Vec::new();
     for (id, result) in results {
         match result {
-            Ok(report) => {
-                // Containment that does not hold, or a full report that could not be sent:
-                // SQS delivers the message again, and after three tries to the dead-letter
-                // queue, which alarms.
+            // A sweep not due yet, queued again.
+            Ok(None) => {}
+            Ok(Some(report)) => {
+                // Containment that does not hold, a notice that could not be sent, or a sweep
+                // that could not be scheduled: SQS delivers the message again, and after three
+                // tries to the dead-letter queue, which alarms.
                 if report.containment_failed()
                     || matches!(report.notification, Notification::Failed { .. })
+                    || report.sweep.as_ref().is_some_and(|s| !s.scheduled)
                 {
                     failures.push(id);
                 }

@@ -4,6 +4,7 @@
 //! summary page by page, so memory stays bounded.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -34,20 +35,29 @@ const PIVOT_SEARCH_MIN_TIME: Duration = Duration::from_secs(2);
 
 /// What a search needs besides the cloud.
 #[derive(Clone, Copy)]
-pub struct Window {
+pub struct Window<'a> {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub deadline: Instant,
     pub cap: usize,
+    /// Calls at or after this are also counted as made after containment.
+    pub contained_at: Option<DateTime<Utc>>,
+    /// Event IDs an earlier pass reported: skipped (the sweep reports only what is new).
+    pub seen: Option<&'a HashSet<String>>,
+    /// Only IDs of events at or after this are remembered for a later sweep.
+    pub remember_after: Option<DateTime<Utc>>,
 }
 
-impl Window {
+impl Window<'_> {
     pub fn new(config: &Config, now: DateTime<Utc>, deadline: Instant) -> Self {
         Self {
             start: now - TimeDelta::from_std(config.lookback).unwrap_or(TimeDelta::hours(24)),
             end: now,
             deadline: deadline.min(Instant::now() + config.investigation_budget),
             cap: config.max_events_per_region,
+            contained_at: None,
+            seen: None,
+            remember_after: None,
         }
     }
 }
@@ -97,16 +107,19 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
     key: &AccessKeyId,
     regions: &[String],
     region_source: String,
-    window: Window,
+    window: Window<'_>,
     budget: Budget<'_, S>,
 ) -> Investigation {
     let began = Instant::now();
-    let activity = RefCell::new(Activity {
+    let mut activity = Activity {
         window_start: Some(window.start),
         window_end: Some(window.end),
         region_source,
+        remember_after: window.remember_after,
         ..Activity::default()
-    });
+    };
+    activity.after_containment.since = window.contained_at;
+    let activity = RefCell::new(activity);
     let searches = regions
         .iter()
         .map(|r| search_region(cloud, key, r, window, &activity, began, budget));
@@ -180,7 +193,7 @@ async fn search_region<C: ActivityLog, S: IncidentStore>(
     cloud: &C,
     key: &AccessKeyId,
     region: &str,
-    window: Window,
+    window: Window<'_>,
     activity: &RefCell<Activity>,
     began: Instant,
     budget: Budget<'_, S>,
@@ -221,9 +234,15 @@ async fn search_region<C: ActivityLog, S: IncidentStore>(
                 {
                     let mut a = activity.borrow_mut();
                     for call in &page.calls {
+                        oldest = Some(oldest.map_or(call.time, |t| t.min(call.time)));
+                        if let (Some(seen), Some(id)) = (window.seen, &call.event_id)
+                            && seen.contains(id)
+                        {
+                            a.already_reported += 1;
+                            continue;
+                        }
                         a.add(call);
                         out.count(call);
-                        oldest = Some(oldest.map_or(call.time, |t| t.min(call.time)));
                     }
                 }
                 match page.next_token {

@@ -37,7 +37,9 @@ async fn responder(cloud: &AwsClients) -> Result<Responder, Error> {
 /// Lambda init: learn who we are and open the connections the first incident's two waves use,
 /// so a warm invocation pays round trips, not handshakes.
 async fn build_lambda_app() -> Result<App<AwsClients>, Error> {
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    // An invocation cannot wait minutes: the sweep goes through the queue or not at all.
+    config.sweep_inline = false;
     let cloud = AwsClients::for_config(&sdk_config().await, &config);
     let (responder, ()) = tokio::join!(responder(&cloud), cloud.warm_up());
     Ok(App {
@@ -48,8 +50,9 @@ async fn build_lambda_app() -> Result<App<AwsClients>, Error> {
 }
 
 /// The command line learns who it is in the first wave of the response itself.
-async fn build_cli_app() -> Result<App<AwsClients>, Error> {
-    let config = Config::from_env()?;
+async fn build_cli_app(sweep: bool) -> Result<App<AwsClients>, Error> {
+    let mut config = Config::from_env()?;
+    config.sweep_inline = sweep;
     let cloud = AwsClients::for_config(&sdk_config().await, &config);
     Ok(App {
         cloud,
@@ -180,13 +183,17 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Some(Command::Respond { event, dry_run }) => {
+        Some(Command::Respond {
+            event,
+            dry_run,
+            no_sweep,
+        }) => {
             handler::init_tracing(false);
             let payload = match cli::read_event(&event) {
                 Ok(p) => p,
                 Err(e) => return fail(&e),
             };
-            match build_cli_app().await {
+            match build_cli_app(!no_sweep).await {
                 Ok(app) => cli::respond(&app, payload, dry_run).await,
                 Err(e) => fail(&e),
             }

@@ -41,6 +41,9 @@ pub struct IncidentRecord {
     /// new since (CloudTrail delivers events minutes late).
     #[serde(default)]
     pub first_pass_event_ids: Vec<String>,
+    /// When the sweep (the second search) ran and closed the search.
+    #[serde(default)]
+    pub swept_at: Option<DateTime<Utc>>,
     /// SHA-256 of every follow-up this function handed to the queue: a follow-up is carried out
     /// only when its digest is here, so a hand-crafted SQS-shaped invocation changes nothing.
     #[serde(default)]

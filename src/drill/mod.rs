@@ -82,6 +82,9 @@ pub struct Settings {
     pub follow_pivots: bool,
     #[serde(default = "default_verify_delay")]
     pub verify_delay_seconds: u64,
+    /// Run the CloudTrail sweep this long after the first report (0: no sweep in the drill).
+    #[serde(default)]
+    pub sweep_seconds: u64,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
         Self {
             follow_pivots: false,
             verify_delay_seconds: default_verify_delay(),
+            sweep_seconds: 0,
         }
     }
 }

@@ -197,6 +197,9 @@ impl Drill<'_> {
             follow_up_queue_url: None,
             incident_table: None,
             role_wide: Vec::new(),
+            sweep_after: Duration::from_secs(s.settings.sweep_seconds),
+            cloudtrail_lag: Duration::from_secs(900),
+            sweep_inline: s.settings.sweep_seconds > 0,
         };
         let app = App {
             cloud: AwsClients::from_sdk_config(self.sdk, config.topic_arn.clone()),

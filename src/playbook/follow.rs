@@ -8,7 +8,7 @@ use tracing::{Instrument, info, info_span};
 
 use super::contain::Home;
 use super::verify::{self, Later};
-use super::{Context, Plan, Responder, Step, guard, locate, pivots};
+use super::{Context, Plan, Responder, Step, guard, locate, pivots, sweep};
 use crate::error::Error;
 use crate::incident::{AccountId, Incident};
 use crate::investigation::{self, Window};
@@ -165,7 +165,14 @@ where
             if should_investigate {
                 let (regions, source) =
                     investigation::regions(iam, ctx.config, &region_hints).await;
-                let window = Window::new(ctx.config, ctx.now, ctx.investigation_deadline);
+                let lag = chrono::TimeDelta::from_std(ctx.config.cloudtrail_lag)
+                    .unwrap_or(chrono::TimeDelta::minutes(15));
+                let window = Window {
+                    contained_at: Some(contained_at),
+                    // The sweep re-reads only the last `lag` before this search's end.
+                    remember_after: Some(ctx.now - lag),
+                    ..Window::new(ctx.config, ctx.now, ctx.investigation_deadline)
+                };
                 let budget = Budget {
                     pacer: ctx.pacer,
                     store: records.enabled.then_some(home),
@@ -217,6 +224,24 @@ where
         member_account.as_ref(),
     );
     let mut record = records.load(&account, &incident.key).await;
+    if let Some(r) = record.as_mut()
+        && let Investigation::Ran(a) = &report.investigation
+        && r.first_pass_event_ids.is_empty()
+    {
+        r.first_pass_event_ids = a.event_ids.clone();
+    }
+    // The sweep is scheduled (and its digest recorded) before the notice, which says when.
+    if let Some(sweep) = sweep::after_first_pass(
+        &incident,
+        plan.as_ref(),
+        member_account.as_ref(),
+        &region_hints,
+        contained_at,
+        &report,
+        ctx,
+    ) {
+        sweep::schedule(home, &records, record.as_mut(), sweep, &mut report, ctx).await;
+    }
     let claim = format!("full:{}", incident.id);
     // An outcome that needs a human is never silenced by an earlier notice.
     let must_tell = matches!(report.status, Status::Failed | Status::Contested);
@@ -246,11 +271,6 @@ where
         }
         if let Notification::Sent { .. } = report.notification {
             r.notices.push(claim);
-        }
-        if let Investigation::Ran(a) = &report.investigation
-            && r.first_pass_event_ids.is_empty()
-        {
-            r.first_pass_event_ids = a.event_ids.clone();
         }
         if let Err(e) = records.save(r).await {
             report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());

@@ -25,6 +25,7 @@ pub mod locate;
 pub mod notify;
 pub mod pivots;
 pub mod revoke_role;
+pub mod sweep;
 pub mod verify;
 
 use std::collections::BTreeSet;

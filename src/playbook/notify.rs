@@ -112,7 +112,6 @@ pub fn finish(
         if !a.complete() {
             next.push("The CloudTrail search was incomplete (see the Regions marked PARTIAL/FAILED): search them again by hand.".into());
         }
-        next.push("Event history lags a few minutes and covers management events only: look again in 30 minutes, and in your trail (S3/Athena) for data events.".into());
     }
     if let Some(account) = member
         && !report.undo.is_empty()

@@ -240,10 +240,65 @@ pub struct Activity {
     /// Pivots beyond `MAX_PIVOTS` (a flood): counted, not listed.
     #[serde(default)]
     pub pivots_not_listed: usize,
-    /// CloudTrail event IDs read (at most `MAX_EVENT_IDS`), kept in the incident record, not in
-    /// the report.
+    /// CloudTrail event IDs read (at most `MAX_EVENT_IDS`, only events at or after
+    /// `remember_after`), kept in the incident record for the sweep, not in the report.
     #[serde(skip)]
     pub event_ids: Vec<String>,
+    #[serde(skip)]
+    pub remember_after: Option<DateTime<Utc>>,
+    /// Calls the key made once it was contained.
+    #[serde(default)]
+    pub after_containment: AfterContainment,
+    /// Events skipped because an earlier pass already reported them (the sweep).
+    #[serde(default)]
+    pub already_reported: usize,
+}
+
+/// What the key did after containment: the attacker still trying, or at least still holding it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AfterContainment {
+    /// When containment was applied; `None` when not known (nothing counted).
+    pub since: Option<DateTime<Utc>>,
+    pub calls: usize,
+    /// Refused calls among them (AccessDenied and the like).
+    pub denied: usize,
+    pub last_at: Option<DateTime<Utc>>,
+    pub last_ip: Option<String>,
+    pub by_event: BTreeMap<String, usize>,
+}
+
+impl AfterContainment {
+    /// The line on-call reads: still active, or none seen (never "stopped").
+    pub fn line(&self) -> Option<String> {
+        let since = self.since?;
+        Some(if self.calls == 0 {
+            format!(
+                "no call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (with the deactivated key) are not logged, and Event history lags.",
+                notice::ts(since)
+            )
+        } else {
+            let succeeded = self.calls - self.denied;
+            let mut line = format!(
+                "STILL ACTIVE: {} call(s) after containment, last at {} from IP {} ({} refused, {} not refused)",
+                self.calls,
+                self.last_at.map(notice::ts).unwrap_or_default(),
+                self.last_ip
+                    .as_deref()
+                    .map(notice::defang)
+                    .unwrap_or_else(|| "unknown".into()),
+                self.denied,
+                succeeded
+            );
+            if self
+                .by_event
+                .keys()
+                .any(|k| k.ends_with(":GetCallerIdentity"))
+            {
+                line.push_str("; note GetCallerIdentity succeeds even under an explicit deny, so a success there does not mean containment failed");
+            }
+            line
+        })
+    }
 }
 
 const MAX_DISTINCT: usize = 500;
@@ -255,8 +310,26 @@ impl Activity {
         self.total_events += 1;
         if let Some(id) = &call.event_id
             && self.event_ids.len() < MAX_EVENT_IDS
+            && self.remember_after.is_none_or(|t| call.time >= t)
         {
             self.event_ids.push(id.clone());
+        }
+        if let Some(since) = self.after_containment.since
+            && call.time >= since
+        {
+            let after = &mut self.after_containment;
+            after.calls += 1;
+            if call.error_code.as_deref().is_some_and(is_denial) {
+                after.denied += 1;
+            }
+            if after.last_at.is_none_or(|t| call.time >= t) {
+                after.last_at = Some(call.time);
+                after.last_ip.clone_from(&call.source_ip);
+            }
+            bump(
+                &mut after.by_event,
+                format!("{}:{}", short_source(&call.event_source), call.event_name),
+            );
         }
         bump(
             &mut self.by_event,
@@ -394,6 +467,39 @@ pub struct Report {
     /// Who asked for this response on the command line (`sts:GetCallerIdentity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
+    /// When the second CloudTrail search (the sweep) runs, and how it was scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSchedule>,
+    /// Set on the sweep's own report: what it found that the first report could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_result: Option<SweepResult>,
+    /// A sweep this process runs itself (the command line without a queue).
+    #[serde(skip)]
+    pub pending_sweep: Option<Box<crate::playbook::sweep::Sweep>>,
+}
+
+/// The sweep promised by the first report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepSchedule {
+    pub due_at: DateTime<Utc>,
+    /// `true` when it is queued or this process will run it.
+    pub scheduled: bool,
+    pub how: String,
+}
+
+/// What the sweep found: only what the first report could not show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepResult {
+    pub first_report_at: DateTime<Utc>,
+    pub searched_from: DateTime<Utc>,
+    pub searched_to: DateTime<Utc>,
+    pub new_events: usize,
+    pub already_reported: usize,
+    pub new_pivots: usize,
+    /// Every Region read to the end: the search is closed.
+    pub closed: bool,
+    /// The containment read back at sweep time.
+    pub containment: String,
 }
 
 impl Report {
@@ -418,6 +524,9 @@ impl Report {
             notification: Notification::Pending,
             follow_through: None,
             operator: None,
+            sweep: None,
+            sweep_result: None,
+            pending_sweep: None,
         }
     }
 
@@ -442,6 +551,9 @@ impl Report {
             notification: Notification::Pending,
             follow_through: None,
             operator: None,
+            sweep: None,
+            sweep_result: None,
+            pending_sweep: None,
         }
     }
 

@@ -11,6 +11,18 @@ use crate::analysis::{Category, PivotKind};
 impl Report {
     /// `[killswitch] CONTAINED: AKIA... (IAM user alice) acct 123456789012`, ASCII, < 100 chars.
     pub fn subject(&self) -> String {
+        if let Some(sw) = &self.sweep_result {
+            let what = match (sw.new_events, sw.closed) {
+                (_, false) => "search NOT closed".to_string(),
+                (0, true) => "nothing new, search closed".to_string(),
+                (n, true) => format!("{n} NEW events, search closed"),
+            };
+            return sanitize_subject(&format!(
+                "[killswitch] FINAL ({what}): {} {}",
+                self.access_key_id,
+                self.status.headline()
+            ));
+        }
         let mut s = format!(
             "[killswitch] {}: {} ({})",
             self.status.headline(),
@@ -98,8 +110,29 @@ impl Report {
     /// The SNS message: what an on-call engineer reads at 3 a.m.
     pub fn message(&self) -> String {
         let mut m = String::new();
-        let _ = writeln!(m, "{}", self.status.headline());
-        let _ = writeln!(m, "{}\n", inert(&self.summary));
+        match &self.sweep_result {
+            Some(sw) => {
+                let _ = writeln!(
+                    m,
+                    "FINAL REPORT (second CloudTrail search, {} .. {}): {}",
+                    ts(sw.searched_from),
+                    ts(sw.searched_to),
+                    self.status.headline()
+                );
+                let _ = writeln!(m, "{}\n", inert(&self.summary));
+                let _ = writeln!(m, "First report: {}", ts(sw.first_report_at));
+                let _ = writeln!(m, "Containment:  {}", inert(&sw.containment));
+                let _ = writeln!(
+                    m,
+                    "New events:   {} (and {} already in the first report, not repeated)",
+                    sw.new_events, sw.already_reported
+                );
+            }
+            None => {
+                let _ = writeln!(m, "{}", self.status.headline());
+                let _ = writeln!(m, "{}\n", inert(&self.summary));
+            }
+        }
         self.identity_lines(&mut m);
         let _ = writeln!(m, "Started:    {}", ts(self.started_at));
         if self.dry_run {
@@ -169,6 +202,9 @@ fn activity_text(m: &mut String, a: &Activity) {
         let _ = writeln!(m, "  window {} .. {}", ts(s), ts(e));
     }
     let _ = writeln!(m, "  Regions: {}", a.region_source);
+    if let Some(line) = a.after_containment.line() {
+        let _ = writeln!(m, "  {line}");
+    }
     let mut quiet = Vec::new();
     for r in &a.regions {
         let state = match &r.coverage {

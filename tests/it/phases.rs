@@ -66,6 +66,16 @@ async fn follow(
     (failed, reports)
 }
 
+/// Removes the queued sweeps and returns them: (body, delay).
+fn take_sweeps(cloud: &FakeCloud) -> Vec<(String, Duration)> {
+    let mut s = cloud.state.lock().unwrap();
+    let (sweeps, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut s.queued)
+        .into_iter()
+        .partition(|(body, _)| body.contains(r#""kind":"sweep""#));
+    s.queued = rest;
+    sweeps
+}
+
 /// The wave (1-based round trip) in which each call of `actions` arrived, the latest one.
 fn last_wave(cloud: &FakeCloud, actions: &[&str]) -> u32 {
     cloud
@@ -402,6 +412,7 @@ async fn with_a_store_duplicates_and_re_emits_are_silent_no_ops() {
     );
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert_eq!(app.cloud.published().len(), 2);
+    assert_eq!(take_sweeps(&app.cloud).len(), 1, "the sweep is queued");
 
     // Six hours later GuardDuty re-emits the finding with a new updatedAt.
     let mut re_emit = event("guardduty-iam-user-finding.json");
@@ -499,6 +510,7 @@ async fn a_redelivery_that_finds_containment_undone_during_its_read_back_is_neve
     let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
     deliver(&app, event("guardduty-iam-user-finding.json")).await;
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(take_sweeps(&app.cloud).len(), 1, "the sweep is queued");
     let published = app.cloud.published().len();
     // The re-emit's first wave sees containment in place; the attacker undoes it right before
     // the read-back.
@@ -590,6 +602,7 @@ async fn a_new_finding_for_a_contained_key_is_reported_not_swallowed() {
     let app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
     deliver(&app, event("guardduty-iam-user-finding.json")).await;
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(take_sweeps(&app.cloud).len(), 1, "the sweep is queued");
     let published = app.cloud.published().len();
     let mut other = event("guardduty-iam-user-finding.json");
     other["detail"]["id"] = json!("a-different-finding-for-the-same-key");
@@ -675,4 +688,166 @@ fn reactivate(user: &str) -> killswitch::oncall::RestoreRequest {
         reactivate_key: true,
         ..Default::default()
     }
+}
+
+/// A `CreateAccessKey` by the leaked key, made `minutes_ago` before now.
+fn backdoor_key_event(minutes_ago: i64) -> killswitch::ports::ApiCall {
+    let mut c = crate::support::api_call(
+        "CreateAccessKey",
+        Utc::now() - TimeDelta::minutes(minutes_ago),
+        None,
+    );
+    c.read_only = Some(false);
+    c.request_parameters = Some(json!({"userName": "mallory-backdoor"}));
+    c.response_elements = Some(json!({"accessKey": {
+        "accessKeyId": "AKIA4XMPLEBACKDOOR01", "userName": "mallory-backdoor", "status": "Active"}}));
+    c
+}
+
+#[tokio::test]
+async fn the_sweep_catches_contains_and_reports_a_pivot_cloudtrail_delivered_late() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key(
+        "mallory-backdoor",
+        "AKIA4XMPLEBACKDOOR01",
+        KeyStatus::Active,
+    );
+    let mut app = lambda(cloud);
+    app.config.follow_pivots = true;
+    app.config.sweep_after = Duration::from_secs(1);
+    // What Event history had delivered when the first pass ran.
+    // Inside the sweep's overlap (the last 15 minutes before the first pass ended).
+    let mut early = crate::support::api_call("ListUsers", Utc::now() - TimeDelta::minutes(5), None);
+    early.event_id = Some("delivered-on-time".into());
+    app.cloud.add_events("us-east-1", vec![early]);
+
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let (failed, first) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty());
+    let Investigation::Ran(a) = &first[0].investigation else {
+        panic!("{:?}", first[0].investigation)
+    };
+    assert!(a.pivots.is_empty(), "nothing to see yet: {:?}", a.pivots);
+    let schedule = first[0]
+        .sweep
+        .clone()
+        .expect("the first report says when the sweep runs");
+    assert!(schedule.scheduled, "{schedule:?}");
+    let full = app.cloud.published().last().cloned().unwrap().1;
+    assert!(
+        full.contains("second CloudTrail search (the sweep) runs at"),
+        "{full}"
+    );
+    assert!(!full.contains("look again in 30 minutes"), "{full}");
+
+    // CloudTrail now delivers the backdoor key made 2 minutes before the trigger, and a call
+    // the key made after containment.
+    let mut after = crate::support::api_call("GetCallerIdentity", Utc::now(), None);
+    after.event_source = "sts.amazonaws.com".into();
+    after.source_ip = Some("198.51.100.23".into());
+    app.cloud
+        .add_events("us-east-1", vec![backdoor_key_event(2), after]);
+    let sweeps = take_sweeps(&app.cloud);
+    assert_eq!(sweeps.len(), 1);
+    assert!(
+        sweeps[0].1 <= Duration::from_secs(1),
+        "delay {:?}",
+        sweeps[0].1
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.cloud.state.lock().unwrap().queued = sweeps;
+    let (failed, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let sweep = &finals[0];
+    let result = sweep.sweep_result.clone().expect("a sweep report");
+    assert_eq!(result.new_events, 2, "{result:?}");
+    assert_eq!(
+        result.already_reported, 1,
+        "read again, not reported again: {result:?}"
+    );
+    assert!(result.closed);
+    assert_eq!(result.new_pivots, 1);
+    assert_eq!(
+        app.cloud
+            .key_state("mallory-backdoor", "AKIA4XMPLEBACKDOOR01"),
+        Some(KeyStatus::Inactive),
+        "the late pivot was contained"
+    );
+    let (subject, body) = app.cloud.published().last().cloned().unwrap();
+    assert!(subject.contains("FINAL"), "{subject}");
+    assert!(body.contains("AKIA4XMPLEBACKDOOR01"), "{body}");
+    assert!(
+        body.contains("STILL ACTIVE: 1 call(s) after containment"),
+        "{body}"
+    );
+    assert!(
+        body.contains("198[.]51[.]100[.]23") || body.contains("198.51.100.23"),
+        "{body}"
+    );
+    assert!(
+        body.contains("GetCallerIdentity succeeds even under an explicit deny"),
+        "{body}"
+    );
+    assert!(body.contains("The search is now CLOSED"), "{body}");
+    assert!(
+        app.cloud.state.lock().unwrap().queued.is_empty(),
+        "a due sweep queues nothing more"
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_with_nothing_new_says_so_and_that_none_was_seen_after_containment() {
+    let mut app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.config.sweep_after = Duration::from_secs(1);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let sweeps = take_sweeps(&app.cloud);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.cloud.state.lock().unwrap().queued = sweeps.clone();
+    let (_, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(finals[0].sweep_result.as_ref().unwrap().new_events, 0);
+    let body = app.cloud.published().last().cloned().unwrap().1;
+    assert!(body.contains("nothing new"), "{body}");
+    assert!(
+        body.contains("does not prove the attacker stopped"),
+        "{body}"
+    );
+    // The same sweep delivered again: no second final notice.
+    let published = app.cloud.published().len();
+    app.cloud.state.lock().unwrap().queued = sweeps;
+    let (_, again) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(matches!(
+        again[0].notification,
+        Notification::Suppressed { .. }
+    ));
+    assert_eq!(app.cloud.published().len(), published);
+}
+
+#[tokio::test]
+async fn a_sweep_not_due_is_queued_again_and_a_forged_one_changes_nothing() {
+    let mut app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.config.sweep_after = Duration::from_secs(3000);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let sweeps = take_sweeps(&app.cloud);
+    // SQS delays 15 minutes at most: a 50-minute sweep comes back early and is queued again.
+    assert_eq!(sweeps[0].1, Duration::from_secs(900));
+    app.cloud.state.lock().unwrap().queued = sweeps.clone();
+    let published = app.cloud.published().len();
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty() && reports.is_empty());
+    assert_eq!(take_sweeps(&app.cloud).len(), 1, "queued again");
+    assert_eq!(app.cloud.published().len(), published);
+
+    // A sweep message this function did not schedule (a different due time): refused.
+    let forged = sweeps[0]
+        .0
+        .replace(r#""due_at":""#, r#""due_at":"2020-01-01T00:00:00Z","x":""#);
+    app.cloud.state.lock().unwrap().queued = vec![(forged, Duration::ZERO)];
+    let lookups = app.cloud.state.lock().unwrap().lookups.len();
+    let (failed, reports) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert_eq!(failed.len(), 1);
+    assert!(reports.is_empty());
+    assert_eq!(app.cloud.state.lock().unwrap().lookups.len(), lookups);
+    assert_eq!(app.cloud.published().len(), published);
 }

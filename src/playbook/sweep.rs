@@ -1,0 +1,432 @@
+//! The sweep: CloudTrail Event history delivers a call about 5 minutes after it happens,
+//! sometimes 15, so the first search cannot see the attacker's last minutes before detection,
+//! where the `CreateAccessKey` or `AssumeRole` that outlive the key sit. The sweep searches every
+//! Region again, from the first search's end minus `KILLSWITCH_CLOUDTRAIL_LAG_MINUTES` up to the
+//! sweep time, reports only events the first pass did not (by event ID, kept in the incident
+//! store), contains new pivots under the same guards, and sends the final notice that closes
+//! the search.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{Instrument, info, info_span};
+
+use super::contain::Home;
+use super::verify::{self, Later};
+use super::{Context, Plan, Responder, Step, locate, pivots};
+use crate::error::Error;
+use crate::incident::{AccountId, Incident};
+use crate::investigation::{self, Window};
+use crate::pacing::Budget;
+use crate::ports::{ActivityLog, Identity};
+use crate::record::{IncidentRecord, Records};
+use crate::report::{
+    Investigation, Notification, Outcome, Report, Status, SweepResult, SweepSchedule, ts,
+};
+
+/// Tags a queue message as a sweep (a follow-up has no `kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Sweep,
+}
+
+/// The sweep's queue message, and what the command line keeps to run it itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub kind: Kind,
+    pub version: u32,
+    pub incident: Incident,
+    pub plan: Option<Plan>,
+    pub member_account: Option<AccountId>,
+    pub region_hints: Vec<String>,
+    pub contained_at: DateTime<Utc>,
+    /// Where the first search's window ended.
+    pub first_pass_end: DateTime<Utc>,
+    pub first_report_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub first_status: Status,
+    pub dry_run: bool,
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+impl Sweep {
+    pub const VERSION: u32 = 1;
+}
+
+/// The sweep a first report promises, if its search ran.
+pub fn after_first_pass(
+    incident: &Incident,
+    plan: Option<&Plan>,
+    member_account: Option<&AccountId>,
+    region_hints: &[String],
+    contained_at: DateTime<Utc>,
+    report: &Report,
+    ctx: &Context<'_>,
+) -> Option<Sweep> {
+    let Investigation::Ran(a) = &report.investigation else {
+        return None;
+    };
+    if matches!(report.status, Status::Rejected | Status::Sample) {
+        return None;
+    }
+    let now = Utc::now();
+    Some(Sweep {
+        kind: Kind::Sweep,
+        version: Sweep::VERSION,
+        incident: incident.clone(),
+        plan: plan.cloned(),
+        member_account: member_account.cloned(),
+        region_hints: region_hints.to_vec(),
+        contained_at,
+        first_pass_end: a.window_end.unwrap_or(now),
+        first_report_at: now,
+        due_at: now + TimeDelta::from_std(ctx.config.sweep_after).unwrap_or(TimeDelta::minutes(15)),
+        first_status: report.status,
+        dry_run: report.dry_run,
+        operator: report.operator.clone(),
+    })
+}
+
+pub fn encode(sweep: &Sweep) -> String {
+    serde_json::to_string(sweep).unwrap_or_default()
+}
+
+/// Queues the sweep (its digest goes into the record first, so only this function's own
+/// sweeps are carried out), or leaves it to this process, and says which in the report.
+pub async fn schedule<H: Home>(
+    home: &H,
+    records: &Records<'_, H>,
+    record: Option<&mut IncidentRecord>,
+    sweep: Sweep,
+    report: &mut Report,
+    ctx: &Context<'_>,
+) {
+    let due_at = sweep.due_at;
+    let schedule = if ctx.config.follow_up_queue_url.is_some() {
+        let body = encode(&sweep);
+        let recorded = match record {
+            Some(r) => {
+                r.note_hand_off(&body);
+                records.save(r).await
+            }
+            None => Ok(()),
+        };
+        match recorded {
+            Err(e) => SweepSchedule {
+                due_at,
+                scheduled: false,
+                how: format!(
+                    "NOT scheduled: the incident store could not record it ({})",
+                    e.chain()
+                ),
+            },
+            Ok(()) => match home.hand_off(&body, delay_until(due_at)).await {
+                Ok(()) => SweepSchedule {
+                    due_at,
+                    scheduled: true,
+                    how: "queued (KILLSWITCH_FOLLOW_UP_QUEUE_URL)".into(),
+                },
+                Err(e) => SweepSchedule {
+                    due_at,
+                    scheduled: false,
+                    how: format!("NOT scheduled: the queue refused it ({})", e.chain()),
+                },
+            },
+        }
+    } else if ctx.config.sweep_inline {
+        report.pending_sweep = Some(Box::new(sweep));
+        SweepSchedule {
+            due_at,
+            scheduled: true,
+            how: "this process waits and runs it (killswitch respond without --no-sweep)".into(),
+        }
+    } else {
+        SweepSchedule {
+            due_at,
+            scheduled: false,
+            how: "NOT scheduled: no follow-up queue, and this process does not wait (--no-sweep)"
+                .into(),
+        }
+    };
+    let key = &report.access_key_id;
+    report.next_steps.push(if schedule.scheduled {
+        format!(
+            "Event history delivers calls minutes late: a second CloudTrail search (the sweep) runs at {} and its FINAL notice says what is new and closes the search. Data events are only in your trail (S3/Athena).",
+            ts(due_at)
+        )
+    } else {
+        format!(
+            "NO second CloudTrail search is scheduled ({}). After {} search again by hand: aws cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key} in every Region.",
+            schedule.how,
+            ts(due_at)
+        )
+    });
+    report.sweep = Some(schedule);
+}
+
+/// SQS delays a message by 15 minutes at most: a later sweep is queued again when it arrives.
+fn delay_until(due_at: DateTime<Utc>) -> std::time::Duration {
+    (due_at - Utc::now())
+        .to_std()
+        .unwrap_or_default()
+        .min(super::handoff::MAX_DELAY)
+}
+
+/// Where a sweep came from (see `follow::Origin`).
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    Inline,
+    Queue(&'a str),
+}
+
+/// Runs a due sweep and returns its final report; `Ok(None)` when it is not due yet and was
+/// queued again. An error means nothing was done (not this function's sweep).
+pub async fn run<C: Home + ActivityLog>(
+    cloud: &C,
+    sweep: Sweep,
+    ctx: &Context<'_>,
+    origin: Origin<'_>,
+) -> Result<Option<Report>, Error>
+where
+    C::Member: ActivityLog,
+{
+    let span =
+        info_span!("sweep", incident_id = %sweep.incident.id, access_key_id = %sweep.incident.key);
+    async {
+        let records = Records::new(cloud, ctx.config);
+        let account = sweep
+            .member_account
+            .clone()
+            .unwrap_or_else(|| ctx.responder.account.clone());
+        if let Origin::Queue(body) = origin {
+            if records.enabled {
+                let record = records.load(&account, &sweep.incident.key).await;
+                if !record.is_some_and(|r| r.handed_off(body)) {
+                    return Err(Error::BadEvent(
+                        "sweep not scheduled by this function (no matching digest in the incident record): nothing done".into(),
+                    ));
+                }
+            }
+            if sweep.due_at > Utc::now() + TimeDelta::seconds(5) {
+                cloud.hand_off(body, delay_until(sweep.due_at)).await?;
+                info!(due_at = %sweep.due_at, "sweep not due yet: queued again");
+                return Ok(None);
+            }
+        } else if let Ok(wait) = (sweep.due_at - Utc::now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        let Some(member) = sweep.member_account.clone() else {
+            return Ok(Some(sweep_in(cloud, cloud, sweep, ctx).await));
+        };
+        let Some(members) = ctx.config.members.as_ref().filter(|m| m.allows(&member)) else {
+            return Err(Error::BadEvent(format!(
+                "sweep for account {member}, which KILLSWITCH_MEMBER_* does not allow: nothing done"
+            )));
+        };
+        let role_arn = locate::member_role_arn(&member, members, ctx);
+        let session = locate::session_name(&sweep.incident);
+        let entered = cloud
+            .enter(&role_arn, &members.external_id, &session)
+            .await?;
+        let responder = Responder::from_arn(member, &entered.arn);
+        let member_ctx = Context {
+            responder: &responder,
+            ..*ctx
+        };
+        Ok(Some(sweep_in(&entered.clients, cloud, sweep, &member_ctx).await))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn sweep_in<I, H>(iam: &I, home: &H, s: Sweep, ctx: &Context<'_>) -> Report
+where
+    I: Identity + ActivityLog,
+    H: Home,
+    H::Member: ActivityLog,
+{
+    let records = Records::new(home, ctx.config);
+    let account = s
+        .member_account
+        .clone()
+        .unwrap_or_else(|| ctx.responder.account.clone());
+    let mut record = records.load(&account, &s.incident.key).await;
+    let seen: HashSet<String> = record
+        .as_ref()
+        .map(|r| r.first_pass_event_ids.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut report = Report::new(&s.incident, s.dry_run, ctx.now);
+    report.operator.clone_from(&s.operator);
+    report.status = s.first_status;
+    if let Some(member) = &s.member_account {
+        report.account = Some(member.to_string());
+    }
+
+    // Is containment still in place? Re-applied if undone, unless an operator restored it.
+    let containment = async {
+        let plan = s
+            .plan
+            .as_ref()
+            .filter(|_| !s.dry_run && s.first_status.is_contained())?;
+        let mut v = crate::report::Verification::default();
+        let later = verify::later(
+            iam,
+            &s.incident.key,
+            plan,
+            "at the sweep",
+            &mut v,
+            |undone: verify::Undone| {
+                let (records, account, key) = (&records, &account, &s.incident.key);
+                async move {
+                    let r = records.load(account, key).await?;
+                    r.restored_since(s.contained_at)
+                        .filter(|x| undone.explained_by(&x.actions))
+                        .map(|x| (x.by.clone(), x.reason.clone()))
+                }
+            },
+        )
+        .await;
+        Some((later, v))
+    };
+    let (regions, source) = investigation::regions(iam, ctx.config, &s.region_hints).await;
+    let lag = TimeDelta::from_std(ctx.config.cloudtrail_lag).unwrap_or(TimeDelta::minutes(15));
+    let window = Window {
+        start: s.first_pass_end - lag,
+        end: ctx.now,
+        contained_at: Some(s.contained_at),
+        seen: Some(&seen),
+        ..Window::new(ctx.config, ctx.now, ctx.investigation_deadline)
+    };
+    let budget = Budget {
+        pacer: ctx.pacer,
+        store: records.enabled.then_some(home),
+        account: account.as_str(),
+    };
+    let (checked, activity) = tokio::join!(
+        containment,
+        investigation::investigate(iam, &s.incident.key, &regions, source, window, budget)
+    );
+    let containment_text = match checked {
+        None => "not checked (the first report did not contain the key)".to_string(),
+        Some((Later::Holds, v)) => {
+            report.verification = Some(v);
+            "still holds (read back at the sweep)".into()
+        }
+        Some((Later::Restored { by, reason }, _)) => {
+            report.status = Status::Restored;
+            format!("lifted by {by} with killswitch restore ({reason}): not re-applied")
+        }
+        Some((Later::Reapplied { holds }, v)) => {
+            report.verification = Some(v);
+            report.record(
+                Step::Verify,
+                Outcome::Done,
+                "containment was undone before the sweep and has been re-applied",
+                Utc::now(),
+            );
+            report.status = if holds {
+                Status::Contested
+            } else {
+                Status::Failed
+            };
+            if holds {
+                "was UNDONE before the sweep and has been re-applied".into()
+            } else {
+                "was UNDONE and could NOT be re-applied: act by hand now".into()
+            }
+        }
+    };
+    report.investigation = activity;
+    let home_here = s.member_account.is_none().then_some(home);
+    pivots::follow_pivots(
+        iam,
+        home_here,
+        &s.incident,
+        ctx,
+        &mut report,
+        s.plan.as_ref(),
+    )
+    .await;
+
+    let (new_events, already, new_pivots, closed) = match &report.investigation {
+        Investigation::Ran(a) => (
+            a.total_events,
+            a.already_reported,
+            a.pivots
+                .iter()
+                .filter(|p| !p.pivot.kind.covered_by_user_deny())
+                .count(),
+            a.complete(),
+        ),
+        Investigation::NotRun { .. } => (0, 0, 0, false),
+    };
+    let key = &s.incident.key;
+    let mut summary = if new_events == 0 {
+        format!(
+            "FINAL for {key}: nothing new. CloudTrail delivered no event of this key between {} and {} beyond the {already} already reported.",
+            ts(window.start),
+            ts(window.end)
+        )
+    } else {
+        format!(
+            "FINAL for {key}: {new_events} event(s) the first report could not see ({new_pivots} new pivot(s)); read them below."
+        )
+    };
+    if let Investigation::Ran(a) = &report.investigation
+        && let Some(line) = a.after_containment.line()
+    {
+        summary.push(' ');
+        summary.push_str(&line);
+    }
+    summary.push_str(if closed {
+        " The search is now CLOSED: every Region was read to the end."
+    } else {
+        " The search could NOT be closed: some Regions were not read to the end (see below); search them by hand."
+    });
+    if report.status == Status::Failed {
+        summary = format!("CONTAINMENT FAILED at the sweep. {summary}");
+    }
+    report.summary = summary;
+    report.sweep_result = Some(SweepResult {
+        first_report_at: s.first_report_at,
+        searched_from: window.start,
+        searched_to: window.end,
+        new_events,
+        already_reported: already,
+        new_pivots,
+        closed,
+        containment: containment_text,
+    });
+    super::notify::finish(
+        &mut report,
+        &s.incident,
+        s.plan.as_ref(),
+        s.member_account.as_ref(),
+    );
+
+    let claim = format!("sweep:{}", s.incident.id);
+    let must_tell = matches!(report.status, Status::Failed | Status::Contested);
+    if must_tell || records.claim(record.as_ref(), &claim).await {
+        super::notify::notify(home, &mut report).await;
+        if !must_tell && matches!(report.notification, Notification::Failed { .. }) {
+            records.release(record.as_ref(), &claim).await;
+        }
+    } else {
+        report.notification = Notification::Suppressed {
+            reason: "duplicate sweep: its final notice was already sent".into(),
+        };
+    }
+    if let Some(r) = record.as_mut() {
+        r.swept_at = Some(Utc::now());
+        if let Notification::Sent { .. } = report.notification {
+            r.notices.push(claim);
+        }
+        if let Err(e) = records.save(r).await {
+            report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
+        }
+    }
+    report
+}
