@@ -73,18 +73,41 @@ fn seed(cloud: &FakeCloud, region: &str, n: usize) {
     );
 }
 
+/// The strictest reading of LookupEvents' limit: never 3 calls of one Region within 1 s (plus
+/// the 50 ms margin the pacing keeps for arrival jitter), and not one throttle from the fake's
+/// sliding-window limiter.
 fn assert_paced(cloud: &FakeCloud) {
-    let lookups = cloud.state.lock().unwrap().lookups.clone();
-    let mut last: HashMap<String, tokio::time::Instant> = HashMap::new();
-    for (region, at) in lookups {
-        if let Some(prev) = last.insert(region.clone(), at) {
+    let s = cloud.state.lock().unwrap();
+    assert!(
+        s.lookups_throttled.is_empty(),
+        "throttled by the strict limiter: {:?}",
+        s.lookups_throttled
+    );
+    let mut per_region: HashMap<String, Vec<tokio::time::Instant>> = HashMap::new();
+    for (region, at) in &s.lookups {
+        per_region.entry(region.clone()).or_default().push(*at);
+    }
+    for (region, times) in per_region {
+        for w in times.windows(3) {
             assert!(
-                at - prev >= Duration::from_millis(500),
-                "{region}: two calls {:?} apart",
-                at - prev
+                w[2] - w[0] >= Duration::from_millis(1050),
+                "{region}: three calls within {:?}",
+                w[2] - w[0]
             );
         }
     }
+}
+
+/// Calls per second of one Region's search, first call to last.
+fn rate(cloud: &FakeCloud, region: &str) -> f64 {
+    let s = cloud.state.lock().unwrap();
+    let times: Vec<_> = s
+        .lookups
+        .iter()
+        .filter(|(r, _)| r == region)
+        .map(|(_, t)| *t)
+        .collect();
+    (times.len() - 1) as f64 / (times[times.len() - 1] - times[0]).as_secs_f64()
 }
 
 #[tokio::test(start_paused = true)]
@@ -427,4 +450,241 @@ async fn follow_pivots_contains_the_minted_key_and_role_session_under_the_same_g
         .collect();
     assert_eq!(statuses, [Status::Refused, Status::DryRun]);
     assert!(b.cloud.writes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_investigations_at_once_share_the_budget_with_no_throttle_and_one_alone_runs_near_the_ceiling()
+ {
+    // Two invocations (two apps, one account, one incident store) investigating two keys at
+    // once, with a realistic round trip on every call.
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bob", "AKIA4XMPLEBOBKEY0001", KeyStatus::Active);
+    cloud.state.lock().unwrap().latency = Some(Duration::from_millis(30));
+    cloud.state.lock().unwrap().enabled_regions =
+        Some(vec!["us-east-1".into(), "eu-west-1".into()]);
+    let now = Utc::now();
+    for region in ["us-east-1", "eu-west-1"] {
+        for key in [FIXTURE_KEY, "AKIA4XMPLEBOBKEY0001"] {
+            cloud.add_events(
+                region,
+                (0..400)
+                    .map(|i| {
+                        let mut c =
+                            api_call("DescribeInstances", now - TimeDelta::seconds(i + 1), None);
+                        c.region = region.into();
+                        c.event_id = Some(format!("{key}-{region}-{i}"));
+                        c
+                    })
+                    .collect(),
+            );
+        }
+    }
+    let shared = |c: FakeCloud| {
+        let mut a = app(c);
+        a.config.incident_table = Some("killswitch-incidents".into());
+        a.config.max_events_per_region = 100_000;
+        a.config.investigation_budget = Duration::from_secs(300);
+        a
+    };
+    let (one, two) = (shared(cloud.clone()), shared(cloud.clone()));
+    let mut bob = event("manual-request.json");
+    bob["access_key_id"] = "AKIA4XMPLEBOBKEY0001".into();
+    bob["user_name"] = "bob".into();
+    let (r1, r2) = tokio::join!(
+        report(&one, event("guardduty-iam-user-finding.json")),
+        report(&two, bob)
+    );
+    for r in [&r1, &r2] {
+        let act = activity(r);
+        assert!(act.complete(), "{:?}", act.regions);
+        assert!(
+            act.regions.iter().all(|r| r.throttled == 0),
+            "{:?}",
+            act.regions
+        );
+    }
+    assert_paced(&cloud);
+    assert!(
+        cloud.state.lock().unwrap().slots.len() >= 2 * 2 * 8,
+        "the slots were shared through the store"
+    );
+    // Together they use the whole budget: ~2 calls/s in each Region, split between them.
+    let together = rate(&cloud, "us-east-1");
+    assert!(together >= 1.8, "{together} calls/s shared");
+
+    // Alone, one investigation takes every slot: at least 90 % of 2 calls/s.
+    let alone = FakeCloud::with_user("alice", FIXTURE_KEY);
+    alone.state.lock().unwrap().latency = Some(Duration::from_millis(30));
+    alone.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    seed(&alone, "us-east-1", 1000);
+    let a = shared(alone.clone());
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(activity(&r).total_events, 1000);
+    assert_paced(&alone);
+    let solo = rate(&alone, "us-east-1");
+    assert!(solo >= 1.8, "{solo} calls/s alone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_shared_store_the_budget_is_kept_within_the_invocation() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    seed(&cloud, "us-east-1", 600);
+    let mut a = app(cloud.clone());
+    a.config.max_events_per_region = 100_000;
+    a.config.investigation_budget = Duration::from_secs(300);
+    // The store is configured but failing: pacing goes on within the invocation.
+    a.config.incident_table = Some("killswitch-incidents".into());
+    cloud.fail("dynamodb:PutItem(slot)", "InternalServerError");
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(activity(&r).total_events, 600);
+    assert_paced(&cloud);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_session_tokens_newer_than_a_backdoor_key_never_keeps_it_from_containment() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("alice", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
+    cloud.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    let mut calls = vec![fixture_call("persistence-create-access-key", 30)];
+    for i in 0..25 {
+        let mut token = fixture_call("minting-get-session-token", 29 - i64::from(i));
+        token.event_id = Some(format!("token-{i}"));
+        token.response_elements = Some(serde_json::json!({
+            "credentials": {"accessKeyId": format!("ASIA4XMPLESESSION{i:03}")}
+        }));
+        calls.push(token);
+    }
+    cloud.add_events("us-east-1", calls);
+    let mut a = app(cloud);
+    a.config.follow_pivots = true;
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(
+        a.cloud.key_state("alice", "AKIAI44QH8DHBEXAMPLE"),
+        Some(KeyStatus::Inactive),
+        "the backdoor key was crowded out"
+    );
+    let act = activity(&r);
+    assert_eq!(act.covered_pivots, 25);
+    let body = &a.cloud.published().last().cloned().unwrap().1;
+    assert!(body.contains("25 session token(s)"), "{body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_console_password_set_on_another_user_is_removed_and_a_trust_change_only_reported() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .login_profiles
+        .insert("admin-jane".into(), Utc::now());
+    cloud.add_events(
+        "us-east-1",
+        vec![
+            fixture_call("persistence-update-login-profile", 12),
+            fixture_call("persistence-update-assume-role-policy", 11),
+        ],
+    );
+    let mut a = app(cloud);
+    a.config.follow_pivots = true;
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    assert!(
+        !a.cloud
+            .state
+            .lock()
+            .unwrap()
+            .login_profiles
+            .contains_key("admin-jane"),
+        "the attacker's password stays"
+    );
+    let act = activity(&r);
+    let password = act
+        .pivots
+        .iter()
+        .find(|p| p.pivot.kind == PivotKind::LoginProfile)
+        .unwrap();
+    assert_eq!(
+        password.containment.as_ref().unwrap().status,
+        Status::Contained
+    );
+    let trust = act
+        .pivots
+        .iter()
+        .find(|p| p.pivot.kind == PivotKind::TrustPolicy)
+        .unwrap();
+    assert!(trust.containment.is_none(), "never reverted automatically");
+    assert!(
+        a.cloud
+            .calls()
+            .iter()
+            .all(|(c, _)| c != "iam:UpdateAssumeRolePolicy")
+    );
+    let body = &a.cloud.published().last().cloned().unwrap().1;
+    assert!(body.contains("REVIEW AND REVERT"), "{body}");
+    assert!(
+        body.contains("aws iam update-assume-role-policy --role-name ci-deployer"),
+        "{body}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_assumed_into_an_allowed_member_account_is_searched_and_contained_there() {
+    const MEMBER: &str = "111122223333";
+    let home = FakeCloud::with_user("alice", FIXTURE_KEY);
+    home.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    let mut hop = fixture_call("minting-assume-role-cross-account", 5);
+    let arn = format!("arn:aws:iam::{MEMBER}:role/deploy");
+    hop.request_parameters =
+        Some(serde_json::json!({"roleArn": arn, "roleSessionName": "mallory"}));
+    home.add_events("us-east-1", vec![hop]);
+    let member = home.add_member(MEMBER, "ext-id-1");
+    member
+        .state
+        .lock()
+        .unwrap()
+        .role_ids
+        .insert("deploy".into(), "AROA4XMPLEDEPLOYROLE".into());
+    let minted = "ASIA4XMPLEKEY3333333";
+    member.add_events(
+        "us-east-1",
+        vec![{
+            let mut c = api_call("ListBuckets", Utc::now() - TimeDelta::minutes(4), None);
+            c.event_source = "s3.amazonaws.com".into();
+            c
+        }],
+    );
+    let mut a = app(home);
+    a.config.follow_pivots = true;
+    a.config.members = Some(killswitch::config::Members {
+        role_name: "KillSwitchMember".into(),
+        external_id: "ext-id-1".into(),
+        accounts: vec![killswitch::incident::AccountId::parse(MEMBER).unwrap()],
+    });
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let pivot = activity(&r)
+        .pivots
+        .iter()
+        .find(|p| p.pivot.access_key_id.as_deref() == Some(minted))
+        .unwrap()
+        .clone();
+    let c = pivot.containment.expect("followed into the member account");
+    assert!(c.status.is_contained(), "{c:?}");
+    assert!(
+        member
+            .calls()
+            .iter()
+            .any(|(c, arg)| c == "iam:PutRolePolicy" && arg.contains("deploy")),
+        "{:?}",
+        member.calls()
+    );
+    assert!(
+        member
+            .calls()
+            .iter()
+            .any(|(c, arg)| c == "cloudtrail:LookupEvents" && arg == "us-east-1"),
+        "searched there"
+    );
+    assert!(pivot.activity.is_some());
 }
