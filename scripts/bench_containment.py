@@ -39,7 +39,7 @@ def run_killswitch(user, key):
     env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0",
                KILLSWITCH_REGIONS="us-east-1", RUST_LOG="error")
     start = time.time()
-    out = subprocess.run([BINARY, "respond", "--event", fh.name], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([BINARY, "respond", "--no-sweep", "--event", fh.name], env=env, capture_output=True, text=True, check=True)
     report = json.loads(out.stdout)["reports"][0]
     done = max(datetime.fromisoformat(s["at"].replace("Z", "+00:00")).timestamp()
                for s in report["steps"] if s["step"] in ("deactivate_key", "deny_user"))

@@ -74,7 +74,7 @@ env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECON
 started = time.monotonic()
 # Peak RSS: the kernel's high-water mark of the killswitch process itself (VmHWM), read until it
 # exits. (getrusage of children would count the fork of this Python process before exec.)
-proc = subprocess.Popen([BINARY, "respond", "--event", fh.name], env=env,
+proc = subprocess.Popen([BINARY, "respond", "--no-sweep", "--event", fh.name], env=env,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 # Drain both pipes while sampling, or a report larger than the pipe buffer blocks the process.
 drained = {}

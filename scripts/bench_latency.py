@@ -474,7 +474,7 @@ async def cold_killswitch(binary: str, env: dict, proxies: ProxySet, label: str,
     with open(path, "w") as fh:
         json.dump(manual_request(key, user), fh)
     t0 = time.time()
-    rc, out, err = await run_process([binary, "respond", "--event", path], env)
+    rc, out, err = await run_process([binary, "respond", "--no-sweep", "--event", path], env)
     t_end = time.time()
     m = Measured(await settle(proxies), t0, key, user, label, t_end)
     status = None

@@ -13,6 +13,8 @@ import tempfile
 import time
 import uuid
 
+import urllib.request
+
 import boto3
 import botocore.exceptions
 
@@ -66,6 +68,15 @@ iam.put_user_policy(UserName=user, PolicyName="ci-permissions", PolicyDocument=j
 leaked = iam.create_access_key(UserName=user)["AccessKey"]
 print(f"  leaked key {leaked['AccessKeyId']} (secret not shown)")
 
+# Real Event history shows a call minutes after it happens. The local CloudTrail double is told
+# to deliver this key's events 20 s late, so the first search misses the attacker's last calls
+# and the sweep (KILLSWITCH_SWEEP_SECONDS below) finds them.
+LAG_SECONDS, SWEEP_SECONDS = 20, 30
+urllib.request.urlopen(urllib.request.Request(
+    os.environ["AWS_ENDPOINT_URL"] + "/_killswitch/cloudtrail/lag", method="POST",
+    data=json.dumps({"key": leaked["AccessKeyId"], "seconds": LAG_SECONDS}).encode()), timeout=10).read()
+print(f"  CloudTrail (local double) delivers this key's events {LAG_SECONDS} s late, like Event history does")
+
 say("The attacker uses the key")
 attacker_iam, attacker_sts = client("iam", leaked), client("sts", leaked)
 print("  sts:GetCallerIdentity ->", attempt(attacker_sts.get_caller_identity))
@@ -81,16 +92,24 @@ with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
     fh.write(event)
     event_path = fh.name
 env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="3",
-           RUST_LOG="info")
+           KILLSWITCH_SWEEP_SECONDS=str(SWEEP_SECONDS), KILLSWITCH_REGIONS="us-east-1", RUST_LOG="info")
+print(f"  (the first report comes at once; the CloudTrail sweep runs {SWEEP_SECONDS} s later, so this takes ~{SWEEP_SECONDS + 10} s)")
 started = time.monotonic()
 proc = subprocess.run([BINARY, "respond", "--event", event_path], env=env, capture_output=True, text=True)
 elapsed = time.monotonic() - started
 sys.stderr.write(proc.stderr)
 expect(proc.returncode == 0, f"killswitch respond exited 0 (got {proc.returncode}) in {elapsed:.1f}s")
-report = json.loads(proc.stdout)["reports"][0] if proc.stdout.strip() else {}
+output = json.loads(proc.stdout) if proc.stdout.strip() else {}
+report = (output.get("reports") or [{}])[0]
+sweep = (output.get("sweeps") or [{}])[0]
 contained_at = next((s["at"] for s in report.get("steps", []) if s["step"] == "deny_user"), None)
 print(f"  status: {report.get('status')}; containment finished at {contained_at}")
 expect(report.get("status") == "contained", "report status is contained")
+first_events = (report.get("investigation") or {}).get("total_events", 0)
+found = sweep.get("sweep_result") or {}
+print(f"  first search: {first_events} event(s) delivered yet; sweep: {found.get('new_events')} new event(s), closed={found.get('closed')}")
+expect(found.get("new_events", 0) > 0, "the sweep found the calls CloudTrail delivered late")
+expect(found.get("closed") is True, "the sweep closed the search")
 
 say("Checking the end state through the APIs")
 status = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
@@ -100,18 +119,20 @@ expect(doc["Statement"][0]["Effect"] == "Deny" and doc["Statement"][0]["Action"]
 refused = attempt(attacker_iam.list_users)
 expect(refused != "accepted", f"the leaked key is refused now ({refused})")
 
-say("The on-call engineer's inbox (SNS -> SQS): a short notice at once, the full report after")
+say("The on-call engineer's inbox (SNS -> SQS): a short notice at once, the full report, then the FINAL one")
 received = []
-for _ in range(4):
+for _ in range(6):
     got = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=3, MaxNumberOfMessages=10).get("Messages", [])
     for m in got:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
         received.append(json.loads(m["Body"]))
-    if len(received) >= 2:
+    if len(received) >= 3:
         break
-received.sort(key=lambda b: "(details follow)" not in b.get("Subject", ""))
-expect(len(received) == 2, f"two notices were delivered (got {len(received)})")
+order = lambda b: 0 if "(details follow)" in b.get("Subject", "") else (2 if "FINAL" in b.get("Subject", "") else 1)
+received.sort(key=order)
+expect(len(received) == 3, f"three notices were delivered (got {len(received)})")
 expect(bool(received) and "(details follow)" in received[0].get("Subject", ""), "the first is the short notice")
+expect(len(received) == 3 and "FINAL" in received[2].get("Subject", ""), "the last is the FINAL notice that closes the search")
 for body in received:
     print(f"\n--- Subject: {body.get('Subject')}\n")
     print(body.get("Message"))
@@ -120,4 +141,4 @@ say("Drill result")
 if FAILURES:
     print(f"FAILED: {len(FAILURES)} expectation(s): " + "; ".join(FAILURES))
     sys.exit(1)
-print("PASSED: leaked key contained, refused, and the on-call engineer was told what it did.")
+print("PASSED: leaked key contained, refused, and the on-call engineer was told what it did, including what CloudTrail delivered late.")

@@ -10,16 +10,19 @@ One HTTP endpoint on 127.0.0.1 serves three things:
   AWS-managed AWSDenyAll exists; trust policies are honoured.
 * a CloudTrail LookupEvents double (moto has none), faithful to the documented API: awsJson1_1,
   one lookup attribute, MaxResults 1..50, NextToken bound to the same parameters, newest first,
-  90-day retention, per-Region data, CloudTrailEvent as a JSON string, and ThrottlingException
-  above 2 calls/s per account and Region.
+  90-day retention, per-Region data, CloudTrailEvent as a JSON string, ThrottlingException from a
+  strict sliding window (a third call within any 1 s per account and Region is refused: stricter
+  than a token bucket, and what arrival jitter turns exact 500 ms pacing into), and delivery lag
+  (an event is visible only once its time plus the lag has passed; per key, see below).
 * a recorder: every authenticated call made to moto is stored as a CloudTrail management event
   (identity, event name and source, Region from the SigV4 scope, source IP, user agent, error code),
   so calls made with a leaked key show up in LookupEvents like they would in Event history.
 
 Known gaps of the double (documented in the README): data events are never recorded (same as
 real Event history), calls refused before authentication (unknown or Inactive key) are not
-recorded, delivery is immediate (real Event history lags by minutes), requestParameters are the
-raw query parameters, and only Region, account and the lookup attribute shape the results.
+recorded, delivery lag is 0 unless set (real Event history lags by about 5 minutes, up to 15),
+requestParameters are the raw query parameters, and only Region, account and the lookup
+attribute shape the results.
 
 * account:ListRegions (moto has none): the 17 Regions enabled by default, opt-in ones disabled.
 
@@ -28,7 +31,10 @@ Control endpoints (test-only, under /_killswitch/):
   POST /_killswitch/cloudtrail/events   {"events": [<CloudTrail record>, ...]} seeds records
   POST /_killswitch/cloudtrail/faults   {"fail_regions": ["eu-west-1"], "fail_all": false}
                                         or {"key": "AKIA...", "on": true} (lookups for one key fail)
-  POST /_killswitch/cloudtrail/reset    forgets recorded events, faults and rate state
+  POST /_killswitch/cloudtrail/lag      {"key": "AKIA...", "seconds": 150}: that key's events are
+                                        delivered 150 s after their eventTime ({"seconds": N} alone
+                                        sets the default for every key)
+  POST /_killswitch/cloudtrail/reset    forgets recorded events, faults, lags and rate state
 """
 
 from __future__ import annotations
@@ -404,7 +410,9 @@ class CloudTrailDouble:
         self.fail_regions: set[str] = set()
         self.fail_all = False
         self.fail_keys: set[str] = set()
-        self.buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.accepted: dict[tuple[str, str], list[float]] = {}
+        self.lag_default = 0.0
+        self.lag_keys: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.throttled: dict[str, int] = {}
 
@@ -414,7 +422,9 @@ class CloudTrailDouble:
             self.fail_regions.clear()
             self.fail_keys.clear()
             self.fail_all = False
-            self.buckets.clear()
+            self.accepted.clear()
+            self.lag_keys.clear()
+            self.lag_default = 0.0
             self.calls.clear()
             self.throttled.clear()
 
@@ -427,14 +437,20 @@ class CloudTrailDouble:
             return {"calls": dict(self.calls), "throttled": dict(self.throttled), "events": len(self.events)}
 
     def _take_token(self, account: str, region: str) -> bool:
+        """At most RATE_PER_SECOND calls answered within any 1-second window (inclusive)."""
         now = time.monotonic()
-        tokens, last = self.buckets.get((account, region), (RATE_PER_SECOND, now))
-        tokens = min(RATE_PER_SECOND, tokens + (now - last) * RATE_PER_SECOND)
-        if tokens < 1.0:
-            self.buckets[(account, region)] = (tokens, now)
+        recent = [t for t in self.accepted.get((account, region), []) if now - t <= 1.0]
+        if len(recent) >= RATE_PER_SECOND:
+            self.accepted[(account, region)] = recent
             return False
-        self.buckets[(account, region)] = (tokens - 1.0, now)
+        recent.append(now)
+        self.accepted[(account, region)] = recent
         return True
+
+    def _delivered(self, event: dict, now: datetime) -> bool:
+        key = (event.get("userIdentity") or {}).get("accessKeyId")
+        lag = self.lag_keys.get(key, self.lag_default)
+        return parse_iso(event["eventTime"]) + timedelta(seconds=lag) <= now
 
     def lookup(self, body: dict, region: str, account: str) -> tuple[int, dict]:
         with self.lock:
@@ -446,7 +462,9 @@ class CloudTrailDouble:
             if not self._take_token(account, region):
                 self.throttled[region] = self.throttled.get(region, 0) + 1
                 return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
-            events = [e for e in self.events if e.get("awsRegion") == region and e.get("recipientAccountId", ACCOUNT_ID) == account]
+            delivered_by = datetime.now(timezone.utc)
+            events = [e for e in self.events if e.get("awsRegion") == region and e.get("recipientAccountId", ACCOUNT_ID) == account
+                      and self._delivered(e, delivered_by)]
         attrs = body.get("LookupAttributes") or []
         if len(attrs) > 1:
             return 400, {"__type": "InvalidLookupAttributesException", "message": "Only one lookup attribute is allowed"}
@@ -626,6 +644,13 @@ class Harness:
                 else:
                     self.trail.fail_regions = set(data.get("fail_regions", []))
                     self.trail.fail_all = bool(data.get("fail_all", False))
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/cloudtrail/lag":
+            with self.trail.lock:
+                if "key" in data:
+                    self.trail.lag_keys[data["key"]] = float(data.get("seconds", 0))
+                else:
+                    self.trail.lag_default = float(data.get("seconds", 0))
             return self.respond(start_response, 200, {"status": "ok"})
         if path == "/_killswitch/cloudtrail/reset":
             self.trail.reset()

@@ -108,10 +108,10 @@ pub fn finish(
             ),
         );
     }
-    if let Investigation::Ran(a) = &report.investigation {
-        if !a.complete() {
-            next.push("The CloudTrail search was incomplete (see the Regions marked PARTIAL/FAILED): search them again by hand.".into());
-        }
+    if let Investigation::Ran(a) = &report.investigation
+        && !a.complete()
+    {
+        next.push("The CloudTrail search was incomplete (see the Regions marked PARTIAL/FAILED): search them again by hand.".into());
     }
     if let Some(account) = member
         && !report.undo.is_empty()

@@ -117,10 +117,13 @@ impl World {
     ) -> (i32, Value, String) {
         let path = std::env::temp_dir().join(format!("{}.json", unique("event")));
         std::fs::write(&path, payload.to_string()).unwrap();
+        // The sweep waits minutes: only the tests that set its delay run it.
+        let sweep = env.iter().any(|(k, _)| *k == "KILLSWITCH_SWEEP_SECONDS");
         let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
             .arg("respond")
             .arg("--event")
             .arg(&path)
+            .args((!sweep).then_some("--no-sweep"))
             .args(extra)
             .env("AWS_ACCESS_KEY_ID", &self.function_key.id)
             .env("AWS_SECRET_ACCESS_KEY", &self.function_key.secret)
@@ -864,7 +867,10 @@ async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
         Some(StatusType::Inactive)
     );
     let (_, message) = w.inbox().await;
-    assert!(message.contains("Credentials it minted (2)"), "{message}");
+    assert!(
+        message.contains("Credentials it minted and access it opened (2)"),
+        "{message}"
+    );
     assert!(
         message.contains(&second.id) && message.contains(&session.id),
         "{message}"
@@ -1118,7 +1124,7 @@ async fn concurrent_deliveries_to_real_processes_leave_one_consistent_state() {
     let children: Vec<_> = (0..8)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_killswitch"))
-                .args(["respond", "--event"])
+                .args(["respond", "--no-sweep", "--event"])
                 .arg(&path)
                 .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
                 .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
@@ -2112,5 +2118,123 @@ async fn a_manual_request_naming_someone_else_for_a_session_key_changes_nothing(
     assert!(
         message.contains(&bob) && message.contains(&role),
         "{message}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn a_pivot_cloudtrail_delivers_late_is_missed_by_the_first_pass_and_caught_by_the_sweep() {
+    let w = World::new().await;
+    let user = unique("late");
+    let leaked = create_user_with_key(&user, &["sts:GetCallerIdentity"]).await;
+    // The backdoor key the attacker made 2 minutes before the trigger (its CloudTrail record is
+    // seeded below with that time: the double records calls when they are made).
+    let backdoor = w
+        .iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    let made = chrono::Utc::now() - chrono::TimeDelta::minutes(2);
+    // Event history delivers this key's events 150 s after they happen: the backdoor becomes
+    // visible ~30 s from now, after the first pass and before the sweep.
+    control(
+        "/_killswitch/cloudtrail/lag",
+        &json!({"key": leaked.id, "seconds": 150}),
+    );
+    control(
+        "/_killswitch/cloudtrail/events",
+        &json!({"events": [{
+            "eventTime": made.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+            "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.66", "readOnly": false,
+            "userIdentity": {"type": "IAMUser", "accessKeyId": leaked.id, "userName": user},
+            "requestParameters": {"userName": user},
+            "responseElements": {"accessKey": {"accessKeyId": backdoor.access_key_id,
+                                               "userName": user, "status": "Active"}}
+        }]}),
+    );
+    let (_, _, table) = follow_up_queue_and_table(&w).await;
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+        &[
+            ("KILLSWITCH_FOLLOW_PIVOTS", "true".into()),
+            ("KILLSWITCH_SWEEP_SECONDS", "45".into()),
+            ("KILLSWITCH_REGIONS", "us-east-1".into()),
+            ("KILLSWITCH_INCIDENT_TABLE", table),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let first = &report["reports"][0];
+    assert_eq!(first["status"], "contained", "{first}");
+    assert!(
+        first["investigation"]["pivots"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the first pass cannot see it yet: {first}"
+    );
+    assert_eq!(first["sweep"]["scheduled"], true, "{first}");
+    assert!(stderr.contains("the CloudTrail sweep runs at"), "{stderr}");
+    let (_, first_notice) = w.inbox().await;
+    assert!(
+        first_notice.contains("second CloudTrail search (the sweep) runs at"),
+        "{first_notice}"
+    );
+
+    let sweep = &report["sweeps"][0];
+    assert_eq!(sweep["sweep_result"]["new_pivots"], 1, "{sweep}");
+    assert_eq!(sweep["sweep_result"]["closed"], true, "{sweep}");
+    let pivot = &sweep["investigation"]["pivots"][0];
+    assert_eq!(pivot["access_key_id"], backdoor.access_key_id.as_str());
+    assert_eq!(pivot["containment"]["status"], "contained", "{pivot}");
+    assert_eq!(
+        w.key_status(&user, &backdoor.access_key_id).await,
+        Some(StatusType::Inactive)
+    );
+    let (subject, last) = w.inbox().await;
+    assert!(subject.contains("FINAL"), "{subject}");
+    assert!(last.contains(&backdoor.access_key_id), "{last}");
+    assert!(last.contains("The search is now CLOSED"), "{last}");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn the_double_refuses_a_third_lookup_within_any_second() {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(Credentials::new(
+            admin().id,
+            admin().secret,
+            None,
+            None,
+            "e2e",
+        ))
+        .region("af-south-1")
+        .endpoint_url(endpoint())
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await;
+    let ct = aws_sdk_cloudtrail::Client::new(&sdk);
+    // Exactly 500 ms apart, which a token bucket allows: the third arrives within 1 s of the
+    // first (arrival jitter makes it so on a real network) and is refused.
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let r = ct.lookup_events().max_results(1).send().await;
+        codes.push(
+            r.err()
+                .and_then(|e| e.into_service_error().meta().code().map(str::to_owned)),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    }
+    assert_eq!(codes[0], None);
+    assert_eq!(codes[1], None);
+    assert_eq!(
+        codes[2].as_deref(),
+        Some("ThrottlingException"),
+        "{codes:?}"
     );
 }
