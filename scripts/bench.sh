@@ -10,6 +10,7 @@
 #   scripts/bench.sh                      all four
 #   scripts/bench.sh latency burst        only those (any of: containment investigation latency burst)
 #   BENCH_BINARY=/path/to/killswitch scripts/bench.sh ...   use that binary, skip the build
+#   BENCH_BEFORE_BINARY=/path/to/older/killswitch scripts/bench.sh investigation   before/after
 # Knobs: BENCH_RUNS, BENCH_EVENTS, BENCH_DELAYS_MS, BENCH_BURST_KEYS, BENCH_COPIES,
 # BENCH_IAM_WRITE_LIMIT, BENCH_RETRY_BACKOFF (see each scripts/bench_*.py).
 set -euo pipefail

@@ -1,9 +1,16 @@
-"""Benchmark of the CloudTrail investigation on the local LookupEvents double.
+"""Benchmark of the CloudTrail investigation on the local LookupEvents double, whose limiter is
+the strictest reading of AWS's limit: a third call within any 1 s per account and Region is
+refused (ThrottlingException).
 
-Seeds N events for one leaked key across the 17 default Regions, runs `killswitch respond` once
-(verification delay 0, no event cap), and reports: events/s against the ceiling of LookupEvents
-(2 calls/s x 50 events = 100 events/s per Region), time to the first complete Region, throttles
-answered by the double, and the peak RSS of the killswitch process.
+Seeds N events per leaked key across the 17 default Regions and runs `killswitch respond
+--no-sweep` (verification delay 0, no event cap) in two scenarios, for each binary given:
+  alone        one investigation
+  two at once  two investigations (two keys, two processes) started together, sharing one
+               incident table (killswitch shares the LookupEvents budget through it)
+and reports events/s against the ceiling (2 calls/s x 50 events = 100 events/s per Region),
+pacing efficiency, throttles answered by the double, and peak RSS.
+
+Before/after side by side in one run: BENCH_BEFORE_BINARY=/path/to/older/killswitch.
 
 Run through scripts/bench.sh; writes bench/results-investigation.md and prints it.
 """
@@ -23,8 +30,9 @@ from datetime import datetime, timedelta, timezone
 import boto3
 
 BINARY = sys.argv[1]
-EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
 OUT = sys.argv[2]
+BEFORE = os.environ.get("BENCH_BEFORE_BINARY")
+EVENTS = int(os.environ.get("BENCH_EVENTS", "10000"))
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 REGIONS = [
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
@@ -35,107 +43,144 @@ REGIONS = [
 
 def control(path, body=None):
     req = urllib.request.Request(ENDPOINT + path, data=json.dumps(body or {}).encode(), method="POST" if body is not None else "GET")
-    return json.loads(urllib.request.urlopen(req, timeout=30).read())
+    return json.loads(urllib.request.urlopen(req, timeout=60).read())
 
 
-iam, sns = boto3.client("iam"), boto3.client("sns")
-suffix = uuid.uuid4().hex[:8]
-topic = sns.create_topic(Name=f"bench-{suffix}")["TopicArn"]
-user = f"bench-leaky-{suffix}"
-iam.create_user(UserName=user)
-key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+iam, sns, ddb = boto3.client("iam"), boto3.client("sns"), boto3.client("dynamodb")
+topic = sns.create_topic(Name=f"bench-{uuid.uuid4().hex[:8]}")["TopicArn"]
 
-now = datetime.now(timezone.utc)
-records = []
-for i in range(EVENTS):
-    region = REGIONS[i % len(REGIONS)]
-    records.append({
-        "eventTime": (now - timedelta(seconds=5 + i // len(REGIONS))).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eventSource": "ec2.amazonaws.com" if i % 3 else "iam.amazonaws.com",
-        "eventName": ["DescribeInstances", "ListUsers", "RunInstances", "GetCallerIdentity"][i % 4],
-        "awsRegion": region,
-        "sourceIPAddress": f"203.0.113.{i % 200}",
-        "userAgent": f"aws-cli/2.{i % 30}",
-        "readOnly": i % 4 != 2,
-        "userIdentity": {"type": "IAMUser", "accessKeyId": key, "userName": user},
-        "requestParameters": {"instanceType": "t3.micro"} if i % 4 == 2 else None,
-    })
-for start in range(0, len(records), 2000):
-    control("/_killswitch/cloudtrail/events", {"events": records[start:start + 2000]})
-time.sleep(1.5)  # let every Region's token bucket refill before the measured run
-before = control("/_killswitch/health")
 
-event = {"access_key_id": key, "user_name": user, "reason": "benchmark", "requested_by": "bench"}
-with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-    json.dump(event, fh)
-env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0",
-           KILLSWITCH_MAX_EVENTS_PER_REGION="100000", KILLSWITCH_INVESTIGATION_SECONDS="300",
-           KILLSWITCH_LOOKBACK_HOURS="24", RUST_LOG="warn")
-started = time.monotonic()
-# Peak RSS: the kernel's high-water mark of the killswitch process itself (VmHWM), read until it
-# exits. (getrusage of children would count the fork of this Python process before exec.)
-proc = subprocess.Popen([BINARY, "respond", "--no-sweep", "--event", fh.name], env=env,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-# Drain both pipes while sampling, or a report larger than the pipe buffer blocks the process.
-drained = {}
-drainers = [threading.Thread(target=lambda n=n, s=s: drained.__setitem__(n, s.read()), daemon=True)
-            for n, s in (("out", proc.stdout), ("err", proc.stderr))]
-for t in drainers:
-    t.start()
-peak_kib = 0
-while proc.poll() is None:
-    try:
-        with open(f"/proc/{proc.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    peak_kib = max(peak_kib, int(line.split()[1]))
-    except OSError:
-        pass
-    time.sleep(0.002)
-for t in drainers:
-    t.join()
-stdout, stderr = drained.get("out", ""), drained.get("err", "")
-wall = time.monotonic() - started
-after = control("/_killswitch/health")
-if proc.returncode != 0:
-    sys.stderr.write(stderr)
-    sys.exit(f"killswitch respond exited {proc.returncode}")
-report = json.loads(stdout)["reports"][0]
-act = report["investigation"]
-regions = [r for r in act["regions"] if r["region"] in REGIONS]
-seconds = max(r["finished_after_ms"] for r in regions) / 1000
-total = sum(r["events"] for r in regions)
-per_region = [r["events"] / (r["finished_after_ms"] / 1000) for r in regions if r["finished_after_ms"]]
-first_complete = min(r["finished_after_ms"] for r in regions if r["coverage"]["state"] == "complete") / 1000
-pages = max(r["calls_made"] for r in regions)
-throttles = sum(after["throttled"].get(r, 0) - before["throttled"].get(r, 0) for r in REGIONS)
-ceiling = 100 * len(regions)
-# With P pages a Region needs at least (P - 1) pacing intervals of 0.5 s plus one call.
-ideal_seconds = (pages - 1) * 0.5
+def leaked_key():
+    """A user, its key, and EVENTS CloudTrail records signed by it across every Region."""
+    user = f"bench-leaky-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    now = datetime.now(timezone.utc)
+    records = []
+    for i in range(EVENTS):
+        records.append({
+            "eventTime": (now - timedelta(seconds=5 + i // len(REGIONS))).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "ec2.amazonaws.com" if i % 3 else "iam.amazonaws.com",
+            "eventName": ["DescribeInstances", "ListUsers", "RunInstances", "GetCallerIdentity"][i % 4],
+            "awsRegion": REGIONS[i % len(REGIONS)],
+            "sourceIPAddress": f"203.0.113.{i % 200}",
+            "userAgent": f"aws-cli/2.{i % 30}",
+            "readOnly": i % 4 != 2,
+            "userIdentity": {"type": "IAMUser", "accessKeyId": key, "userName": user},
+            "requestParameters": {"instanceType": "t3.micro"} if i % 4 == 2 else None,
+        })
+    for start in range(0, len(records), 2000):
+        control("/_killswitch/cloudtrail/events", {"events": records[start:start + 2000]})
+    return key, user
+
+
+def table():
+    name = f"bench-incidents-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    return name
+
+
+def run(binary, keys, table_name):
+    """Starts one `respond` per key at once; returns (reports, peak RSS KiB, wall s, throttles)."""
+    time.sleep(1.5)  # an idle second for every Region's window before the measured run
+    before = control("/_killswitch/health")
+    env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0",
+               KILLSWITCH_MAX_EVENTS_PER_REGION="100000", KILLSWITCH_INVESTIGATION_SECONDS="300",
+               KILLSWITCH_LOOKBACK_HOURS="24", KILLSWITCH_INCIDENT_TABLE=table_name, RUST_LOG="warn")
+    procs = []
+    started = time.monotonic()
+    for key, user in keys:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump({"access_key_id": key, "user_name": user, "reason": "benchmark", "requested_by": "bench"}, fh)
+        procs.append(subprocess.Popen([binary, "respond", "--no-sweep", "--event", fh.name], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    # Drain the pipes while sampling the kernel's high-water mark of each process (VmHWM).
+    drained = [{} for _ in procs]
+    threads = [threading.Thread(target=lambda d=d, n=n, s=s: d.__setitem__(n, s.read()), daemon=True)
+               for d, p in zip(drained, procs) for n, s in (("out", p.stdout), ("err", p.stderr))]
+    for t in threads:
+        t.start()
+    peak = 0
+    while any(p.poll() is None for p in procs):
+        for p in procs:
+            try:
+                with open(f"/proc/{p.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except OSError:
+                pass
+        time.sleep(0.002)
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - started
+    after = control("/_killswitch/health")
+    reports = []
+    for p, d in zip(procs, drained):
+        if p.returncode != 0:
+            sys.stderr.write(d.get("err", ""))
+            sys.exit(f"killswitch respond exited {p.returncode}")
+        reports.append(json.loads(d["out"])["reports"][0])
+    throttles = sum(after["throttled"].get(r, 0) - before["throttled"].get(r, 0) for r in REGIONS)
+    return reports, peak, wall, throttles
+
+
+def measure(binary, keys, table_name):
+    reports, peak, wall, throttles = run(binary, keys, table_name)
+    regions = [r for rep in reports for r in rep["investigation"]["regions"] if r["region"] in REGIONS]
+    seconds = max(r["finished_after_ms"] for r in regions) / 1000
+    total = sum(r["events"] for r in regions)
+    # Per Region, every search together: P pages need at least (P - 1) x 0.5 s at the limit.
+    pages = {}
+    for r in regions:
+        pages[r["region"]] = pages.get(r["region"], 0) + r["events"] // 50 + (1 if r["events"] % 50 else 0)
+    ideal = max((p - 1) * 0.5 for p in pages.values())
+    return {
+        "read": total, "complete": all(r["coverage"]["state"] == "complete" for r in regions),
+        "seconds": seconds, "eps": total / seconds, "ceiling": 100 * len(REGIONS),
+        "efficiency": 100 * ideal / seconds, "throttles": throttles,
+        "reported_throttles": sum(r["throttled"] for r in regions), "peak": peak / 1024, "wall": wall,
+    }
+
+
+binaries = [("after", BINARY)] + ([("before", BEFORE)] if BEFORE else [])
+results = {}
+for label, binary in binaries:
+    results[(label, "alone")] = measure(binary, [leaked_key()], table())
+    results[(label, "two at once")] = measure(binary, [leaked_key(), leaked_key()], table())
+
+cols = [(label, scenario) for label, _ in binaries for scenario in ("alone", "two at once")]
+head = "| measure | " + " | ".join(f"{l}: {s}" for l, s in cols) + " |"
+rows = [
+    ("events read (per investigation: %d)" % EVENTS, lambda m: f"{m['read']} (complete: {m['complete']})"),
+    ("time, last Region done", lambda m: f"{m['seconds']:.2f} s"),
+    ("events/s, all investigations", lambda m: f"{m['eps']:.0f} ({100 * m['eps'] / m['ceiling']:.0f} % of {m['ceiling']})"),
+    ("pacing efficiency: (P-1) x 0.5 s ideal / actual", lambda m: f"{m['efficiency']:.0f} %"),
+    ("ThrottlingException answered by the double", lambda m: str(m["throttles"])),
+    ("throttles the reports admit", lambda m: str(m["reported_throttles"])),
+    ("peak RSS of one process (VmHWM)", lambda m: f"{m['peak']:.1f} MiB"),
+    ("wall time, start to last exit", lambda m: f"{m['wall']:.2f} s"),
+]
 lines = [
     "# Investigation benchmark",
     "",
-    f"Run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, `scripts/bench.sh` (release build), "
-    f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()} double.",
+    f"Run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, `scripts/bench.sh investigation` (release build), "
+    f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()} double with the strict "
+    "sliding-window limiter (no third call within any 1 s per account and Region).",
     "",
-    "| measure | value |",
-    "|---|---|",
-    f"| events seeded / read | {EVENTS} / {total} |",
-    f"| Regions | {len(regions)} (all complete: {all(r['coverage']['state'] == 'complete' for r in regions)}) |",
-    f"| LookupEvents calls per Region (max) | {pages} |",
-    f"| investigation time (last Region done) | {seconds:.2f} s |",
-    f"| events/s overall | {total / seconds:.0f} (ceiling {ceiling}: {100 * total / seconds / ceiling:.0f} %) |",
-    f"| events/s per Region, mean | {sum(per_region) / len(per_region):.1f} (ceiling 100) |",
-    f"| pacing efficiency: ideal {ideal_seconds:.1f} s for {pages} pages / actual | {100 * ideal_seconds / seconds:.0f} % |",
-    f"| time to the first complete Region | {first_complete:.2f} s |",
-    f"| ThrottlingException answered during the run | {throttles} |",
-    f"| peak RSS of killswitch respond (VmHWM) | {peak_kib / 1024:.1f} MiB |",
-    f"| whole process wall time (start-up, containment, search, SNS) | {wall:.2f} s |",
+    head,
+    "|---|" + "---|" * len(cols),
+]
+for name, fmt in rows:
+    lines.append(f"| {name} | " + " | ".join(fmt(results[c]) for c in cols) + " |")
+lines += [
     "",
-    "Targets (issue: investigation): >= 90 % of the ceiling with zero steady-state throttles; <= 32 MB peak RSS.",
-    "The per-Region ceiling counts whole seconds; a Region with P pages cannot finish before (P - 1) x 0.5 s,",
-    "so the fence-post lets short searches read slightly above 100 events/s; the pacing efficiency line is the",
-    "stricter measure.",
+    "`after` is this tree; `before` is BENCH_BEFORE_BINARY (the previous release, exact 500 ms pacing per",
+    "process). Targets (issue: CloudTrail gap): 0 throttles with two investigations at once; one alone",
+    ">= 90 % of the ceiling (the pacing-efficiency line: slots of 525 ms cap it at 95 %). The events/s line",
+    "counts whole pages only, so short searches can read slightly above 100 events/s per Region.",
 ]
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, "w") as fh:
