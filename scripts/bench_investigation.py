@@ -82,6 +82,12 @@ def table():
     return name
 
 
+def sweep_flag(binary):
+    """`--no-sweep` where the binary has it (releases before the sweep do not)."""
+    help_text = subprocess.run([binary, "respond", "--help"], capture_output=True, text=True).stdout
+    return ["--no-sweep"] if "--no-sweep" in help_text else []
+
+
 def run(binary, keys, table_name):
     """Starts one `respond` per key at once; returns (reports, peak RSS KiB, wall s, throttles)."""
     time.sleep(1.5)  # an idle second for every Region's window before the measured run
@@ -94,7 +100,7 @@ def run(binary, keys, table_name):
     for key, user in keys:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
             json.dump({"access_key_id": key, "user_name": user, "reason": "benchmark", "requested_by": "bench"}, fh)
-        procs.append(subprocess.Popen([binary, "respond", "--no-sweep", "--event", fh.name], env=env,
+        procs.append(subprocess.Popen([binary, "respond", *sweep_flag(binary), "--event", fh.name], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     # Drain the pipes while sampling the kernel's high-water mark of each process (VmHWM).
     drained = [{} for _ in procs]
@@ -148,7 +154,10 @@ def measure(binary, keys, table_name):
 binaries = [("after", BINARY)] + ([("before", BEFORE)] if BEFORE else [])
 results = {}
 for label, binary in binaries:
+    # Each scenario on an empty double, so the store's size is the same for every binary.
+    control("/_killswitch/cloudtrail/reset", {})
     results[(label, "alone")] = measure(binary, [leaked_key()], table())
+    control("/_killswitch/cloudtrail/reset", {})
     results[(label, "two at once")] = measure(binary, [leaked_key(), leaked_key()], table())
 
 cols = [(label, scenario) for label, _ in binaries for scenario in ("alone", "two at once")]

@@ -407,6 +407,9 @@ class CloudTrailDouble:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.events: list[dict] = []
+        # (account, region, access key) -> events: a lookup by AccessKeyId reads only its own
+        # events, so a large store does not slow every call down (and blur the rate limiter).
+        self.by_key: dict[tuple[str, str, str], list[dict]] = {}
         self.fail_regions: set[str] = set()
         self.fail_all = False
         self.fail_keys: set[str] = set()
@@ -419,6 +422,7 @@ class CloudTrailDouble:
     def reset(self) -> None:
         with self.lock:
             self.events.clear()
+            self.by_key.clear()
             self.fail_regions.clear()
             self.fail_keys.clear()
             self.fail_all = False
@@ -431,15 +435,19 @@ class CloudTrailDouble:
     def add(self, record: dict) -> None:
         with self.lock:
             self.events.append(record)
+            key = (record.get("recipientAccountId", ACCOUNT_ID), record.get("awsRegion"),
+                   (record.get("userIdentity") or {}).get("accessKeyId"))
+            self.by_key.setdefault(key, []).append(record)
 
     def stats(self) -> dict:
         with self.lock:
             return {"calls": dict(self.calls), "throttled": dict(self.throttled), "events": len(self.events)}
 
-    def _take_token(self, account: str, region: str) -> bool:
-        """At most RATE_PER_SECOND calls answered within any 1-second window (inclusive)."""
-        now = time.monotonic()
-        recent = [t for t in self.accepted.get((account, region), []) if now - t <= 1.0]
+    def _take_token(self, account: str, region: str, arrived: float | None = None) -> bool:
+        """At most RATE_PER_SECOND calls answered within any 1-second window (inclusive), by
+        arrival time: AWS counts requests as they reach it, not as a busy server gets to them."""
+        now = arrived if arrived is not None else time.monotonic()
+        recent = [t for t in self.accepted.get((account, region), []) if abs(now - t) <= 1.0]
         if len(recent) >= RATE_PER_SECOND:
             self.accepted[(account, region)] = recent
             return False
@@ -452,18 +460,21 @@ class CloudTrailDouble:
         lag = self.lag_keys.get(key, self.lag_default)
         return parse_iso(event["eventTime"]) + timedelta(seconds=lag) <= now
 
-    def lookup(self, body: dict, region: str, account: str) -> tuple[int, dict]:
+    def lookup(self, body: dict, region: str, account: str, arrived: float | None = None) -> tuple[int, dict]:
         with self.lock:
             self.calls[region] = self.calls.get(region, 0) + 1
             asked_key = next((a.get("AttributeValue") for a in body.get("LookupAttributes") or []
                               if a.get("AttributeKey") == "AccessKeyId"), None)
             if self.fail_all or region in self.fail_regions or asked_key in self.fail_keys:
                 return 500, {"__type": "InternalFailure", "message": "injected fault"}
-            if not self._take_token(account, region):
+            if not self._take_token(account, region, arrived):
                 self.throttled[region] = self.throttled.get(region, 0) + 1
                 return 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
             delivered_by = datetime.now(timezone.utc)
-            events = [e for e in self.events if e.get("awsRegion") == region and e.get("recipientAccountId", ACCOUNT_ID) == account
+            source = self.events
+            if asked_key is not None:
+                source = self.by_key.get((account, region, asked_key), [])
+            events = [e for e in source if e.get("awsRegion") == region and e.get("recipientAccountId", ACCOUNT_ID) == account
                       and self._delivered(e, delivered_by)]
         attrs = body.get("LookupAttributes") or []
         if len(attrs) > 1:
@@ -593,6 +604,7 @@ class Harness:
         self.trail = trail
 
     def __call__(self, environ, start_response):
+        environ["killswitch.arrived"] = time.monotonic()
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_killswitch/"):
             return self.control(environ, start_response, path)
@@ -670,7 +682,7 @@ class Harness:
         account = ACCOUNT_ID
         if scope:
             account = identity_for(scope.group(1)).get("accountId", ACCOUNT_ID)
-        status, payload = self.trail.lookup(body, region, account)
+        status, payload = self.trail.lookup(body, region, account, environ.get("killswitch.arrived"))
         return self.respond(start_response, status, payload)
 
     def list_regions(self, environ, start_response):

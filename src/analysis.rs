@@ -415,7 +415,9 @@ fn pivot(call: &ApiCall) -> Option<Pivot> {
     let text = |v: Option<&Value>, p: &str| {
         v.and_then(|v| v.pointer(p))
             .and_then(Value::as_str)
-            .map(|s| truncate(s, 256))
+            // IAM ARNs and names reach 2,048 characters (role paths): cut shorter, a role name
+            // read from the ARN would be made up.
+            .map(|s| truncate(s, 2048))
     };
     let mut credential_id = None;
     let (kind, key, principal) = match call.event_name.as_str() {
@@ -435,6 +437,16 @@ fn pivot(call: &ApiCall) -> Option<Pivot> {
                 "/credentials/accessKeyId",
             )?),
             text(req, "/roleArn"),
+        ),
+        // A root session in a member account: no IAM policy can deny root, so it is listed for a
+        // human (an SCP or the account's root credentials), never followed.
+        "AssumeRoot" => (
+            PivotKind::RoleSession,
+            Some(text(
+                call.response_elements.as_ref(),
+                "/credentials/accessKeyId",
+            )?),
+            text(req, "/targetPrincipal").map(|t| format!("arn:aws:iam::{t}:root")),
         ),
         "GetSessionToken" | "GetFederationToken" => (
             PivotKind::UserSession,

@@ -46,6 +46,8 @@ pub struct Window<'a> {
     pub seen: Option<&'a HashSet<String>>,
     /// Only IDs of events at or after this are remembered for a later sweep.
     pub remember_after: Option<DateTime<Utc>>,
+    /// Pivots an earlier pass listed (`Pivot::identity`): not listed again.
+    pub known_pivots: Option<&'a HashSet<String>>,
 }
 
 impl Window<'_> {
@@ -58,6 +60,7 @@ impl Window<'_> {
             contained_at: None,
             seen: None,
             remember_after: None,
+            known_pivots: None,
         }
     }
 }
@@ -116,6 +119,7 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
         window_end: Some(window.end),
         region_source,
         remember_after: window.remember_after,
+        pivot_ids: window.known_pivots.cloned().unwrap_or_default(),
         ..Activity::default()
     };
     activity.after_containment.since = window.contained_at;
@@ -159,6 +163,11 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
             events: sub.total_events,
             notable: sub.notable_names(),
         });
+        // What the pivot itself minted (a key made with a role session): a pivot too.
+        for mut second in sub.pivots.into_iter().map(|p| p.pivot) {
+            second.via = format!("{} (by pivot {pivot_key})", second.via);
+            keep_pivot(&mut activity, second);
+        }
     }
     info!(
         step = "investigate",
@@ -343,21 +352,14 @@ pub fn containment_request(
 /// counted but listed only up to `MAX_COVERED_PIVOTS`, so a flood of them never pushes out a
 /// key, a session, a password or a trust change (those are all kept, up to `MAX_PIVOTS`).
 pub fn keep_pivot(activity: &mut Activity, pivot: crate::analysis::Pivot) {
-    if activity
-        .pivots
-        .iter()
-        .any(|p| p.pivot.identity() == pivot.identity())
-    {
+    let id = format!("{:?}", pivot.identity());
+    if activity.pivot_ids.contains(&id) {
         return;
     }
     let keep = if pivot.kind.covered_by_user_deny() {
+        // Counted each time past the listed ones (repeats included): an upper bound.
         activity.covered_pivots += 1;
-        activity
-            .pivots
-            .iter()
-            .filter(|p| p.pivot.kind.covered_by_user_deny())
-            .count()
-            < MAX_COVERED_PIVOTS
+        activity.covered_pivots <= MAX_COVERED_PIVOTS
     } else if activity.pivots.len() < MAX_PIVOTS {
         true
     } else {
@@ -365,6 +367,7 @@ pub fn keep_pivot(activity: &mut Activity, pivot: crate::analysis::Pivot) {
         false
     };
     if keep {
+        activity.pivot_ids.insert(id);
         activity.pivots.push(PivotReport {
             pivot,
             contain_with: serde_json::Value::Null,

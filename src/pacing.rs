@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -26,8 +26,13 @@ const SLOT_MS: i64 = 525;
 /// A call that would start later than this into its slot gives the slot up (a late start
 /// would bring it closer than 1 s to the call two slots on).
 const LATE: Duration = Duration::from_millis(20);
-/// Time left for the store's conditional put before the slot it claims starts.
-const CLAIM_LEAD: Duration = Duration::from_millis(40);
+/// Time left for the store's conditional put before the slot it claims starts, at least; it
+/// grows to twice the slowest claim seen (up to `MAX_LEAD_MS`).
+const CLAIM_LEAD_MS: u64 = 40;
+const MAX_LEAD_MS: u64 = 500;
+/// Slots missed in a row (the claim came back after the slot began) before the shared slots are
+/// given up for pacing within this invocation.
+const MAX_LATE_IN_A_ROW: u32 = 8;
 /// Slot items expire (DynamoDB TTL) long after any search that could read them.
 const SLOT_TTL_SECS: i64 = 3600;
 
@@ -37,6 +42,8 @@ pub struct Pacer {
     base: Instant,
     next: Mutex<HashMap<(String, String), i64>>,
     shared_failed: AtomicBool,
+    lead_ms: AtomicU64,
+    late_in_a_row: AtomicU32,
 }
 
 impl Default for Pacer {
@@ -55,6 +62,8 @@ impl Pacer {
             base: Instant::now(),
             next: Mutex::new(HashMap::new()),
             shared_failed: AtomicBool::new(false),
+            lead_ms: AtomicU64::new(CLAIM_LEAD_MS),
+            late_in_a_row: AtomicU32::new(0),
         }
     }
 
@@ -80,7 +89,7 @@ impl Pacer {
         loop {
             let store = store.filter(|_| !self.shared_failed.load(Ordering::Relaxed));
             let lead = if store.is_some() {
-                CLAIM_LEAD
+                Duration::from_millis(self.lead_ms.load(Ordering::Relaxed))
             } else {
                 Duration::ZERO
             };
@@ -100,10 +109,14 @@ impl Pacer {
             }
             if let Some(store) = store {
                 let expires = slot * SLOT_MS / 1000 + SLOT_TTL_SECS;
-                match store
+                let asked = Instant::now();
+                let claimed = store
                     .claim_slot(&slot_id(account, region, slot), expires)
-                    .await
-                {
+                    .await;
+                let took = u64::try_from(asked.elapsed().as_millis()).unwrap_or(MAX_LEAD_MS);
+                self.lead_ms
+                    .fetch_max((2 * took).min(MAX_LEAD_MS), Ordering::Relaxed);
+                match claimed {
                     Ok(true) => {}
                     // Another invocation holds it: try the next one.
                     Ok(false) => continue,
@@ -117,8 +130,17 @@ impl Pacer {
             }
             tokio::time::sleep_until(start).await;
             if Instant::now() > start + LATE {
+                if store.is_some()
+                    && self.late_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_LATE_IN_A_ROW
+                {
+                    warn!(
+                        "LookupEvents budget: the shared slots keep coming back too late; pacing within this invocation only"
+                    );
+                    self.shared_failed.store(true, Ordering::Relaxed);
+                }
                 continue;
             }
+            self.late_in_a_row.store(0, Ordering::Relaxed);
             return Some(start);
         }
     }

@@ -2,11 +2,16 @@
 //! containment for each, and with `KILLSWITCH_FOLLOW_PIVOTS` the containment itself, under the
 //! same guards as the leaked key.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use tokio::time::Instant;
 use tracing::info;
 
 use super::contain::Home;
 use super::{Context, Plan, Responder, contain, dry_run, guard, locate, verify};
-use crate::analysis::PivotKind;
+use crate::analysis::{Pivot, PivotKind};
 use crate::incident::{AccessKeyId, AccountId, Incident, Principal, Trigger};
 use crate::investigation;
 use crate::pacing::Budget;
@@ -61,6 +66,21 @@ async fn contain_only<C: Identity + ActivityLog>(
         status: report.status,
         summary: report.summary,
         steps: report.steps,
+    }
+}
+
+/// More sessions of one role than this and the role-wide cutoff covers them all in one write.
+const MAX_SESSIONS_PER_ROLE: usize = 3;
+/// Principals whose pivots are contained at the same time.
+const MAX_CONCURRENT_GROUPS: usize = 4;
+/// A containment does not start with less time than this (plus the verification delay) left.
+const PIVOT_MIN_TIME: Duration = Duration::from_secs(10);
+
+fn out_of_time() -> PivotContainment {
+    PivotContainment {
+        status: Status::Failed,
+        summary: "NOT contained: no time left in this invocation (it is retried); contain it with the request listed".into(),
+        steps: Vec::new(),
     }
 }
 
@@ -137,7 +157,10 @@ pub async fn follow_pivots<C: Identity + ActivityLog, H: Home>(
                             .filter(|a| ctx.config.members.as_ref().is_some_and(|m| m.allows(a)));
                         // A role in an account we may not enter: listed for a human.
                         let Some(member) = member else { continue };
-                        let role = p.pivot.role_in(member.as_str()).unwrap_or_default();
+                        // A root session (AssumeRoot) has no role to deny: listed for a human.
+                        let Some(role) = p.pivot.role_in(member.as_str()) else {
+                            continue;
+                        };
                         as_incident(key, principal(role), Some(member.clone()))
                             .map(|i| Follow::Member(member, i))
                     }
@@ -160,32 +183,86 @@ pub async fn follow_pivots<C: Identity + ActivityLog, H: Home>(
     if to_follow.is_empty() {
         return;
     }
-    let results = futures::future::join_all(to_follow.iter().map(|(_, f, pivot)| async move {
-        match f {
-            Follow::Here(pi) if ctx.config.follow_pivots => {
-                (Some(contain_only(cloud, pi, ctx).await), None)
-            }
-            Follow::Member(member, pi) => match home {
-                Some(home) => follow_in_member(home, member, pi, pivot, ctx).await,
-                None => (None, None),
+    // One group per principal written on, run one after another: two sessions of one role would
+    // otherwise overwrite each other's session deny. A role with many sessions gets the role-wide
+    // cutoff once instead. Groups run a few at a time, and none starts when time is short.
+    let mut groups: BTreeMap<String, Vec<(Vec<usize>, Follow, Pivot)>> = BTreeMap::new();
+    for (i, f, pivot) in to_follow {
+        let target = match &f {
+            Follow::Here(pi) | Follow::Member(_, pi) => match &pi.principal {
+                Principal::IamUser { user_name } => format!("user:{}", user_name.to_lowercase()),
+                Principal::AssumedRole { role_name, .. } => format!(
+                    "role:{}:{}",
+                    pi.account.as_ref().map(AccountId::as_str).unwrap_or(""),
+                    role_name.to_lowercase()
+                ),
+                other => format!("other:{other}"),
             },
-            Follow::Password(user) if ctx.config.follow_pivots => (
-                Some(remove_password(cloud, user, incident, ctx).await),
-                None,
-            ),
-            _ => (None, None),
+            Follow::Password(user) => format!("user:{}", user.to_lowercase()),
+        };
+        groups.entry(target).or_default().push((vec![i], f, pivot));
+    }
+    for group in groups.values_mut() {
+        let sessions = group
+            .iter()
+            .filter(|(_, f, _)| matches!(f, Follow::Here(pi) | Follow::Member(_, pi) if matches!(pi.principal, Principal::AssumedRole { .. })))
+            .count();
+        if sessions > MAX_SESSIONS_PER_ROLE {
+            let indices: Vec<usize> = group.iter().flat_map(|(i, _, _)| i.clone()).collect();
+            let (_, mut first, pivot) = group.remove(0);
+            if let Follow::Here(pi) | Follow::Member(_, pi) = &mut first
+                && let Principal::AssumedRole { session_name, .. } = &mut pi.principal
+            {
+                *session_name = None;
+            }
+            *group = vec![(indices, first, pivot)];
         }
-    }))
-    .await;
+    }
+    let results: Vec<_> = stream::iter(groups.into_values())
+        .map(|group| async move {
+            let mut out = Vec::new();
+            for (indices, f, pivot) in group {
+                let contains = ctx.config.follow_pivots;
+                let short = Instant::now() + ctx.config.verify_delay + PIVOT_MIN_TIME
+                    > ctx.investigation_deadline;
+                let result = match &f {
+                    _ if short && contains => (Some(out_of_time()), None),
+                    Follow::Here(pi) if contains => {
+                        (Some(contain_only(cloud, pi, ctx).await), None)
+                    }
+                    Follow::Member(member, pi) => match home {
+                        Some(home) if !short => {
+                            follow_in_member(home, member, pi, &pivot, ctx).await
+                        }
+                        _ => (None, None),
+                    },
+                    Follow::Password(user) if contains => (
+                        Some(remove_password(cloud, user, incident, ctx).await),
+                        None,
+                    ),
+                    _ => (None, None),
+                };
+                out.push((indices, result));
+            }
+            out
+        })
+        .buffer_unordered(MAX_CONCURRENT_GROUPS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let mut failed = false;
-    for ((index, _, _), (containment, searched)) in to_follow.iter().zip(results) {
-        if let Some(result) = containment {
-            info!(pivot = ?activity.pivots[*index].pivot.identity(), status = ?result.status, "pivot containment");
-            failed |= result.status == Status::Failed;
-            activity.pivots[*index].containment = Some(result);
-        }
-        if let Some(a) = searched {
-            activity.pivots[*index].activity = Some(a);
+    for (indices, (containment, searched)) in results {
+        for index in indices {
+            if let Some(result) = &containment {
+                info!(pivot = ?activity.pivots[index].pivot.identity(), status = ?result.status, "pivot containment");
+                failed |= result.status == Status::Failed;
+                activity.pivots[index].containment = Some(result.clone());
+            }
+            if let Some(a) = &searched {
+                activity.pivots[index].activity = Some(a.clone());
+            }
         }
     }
     if failed {

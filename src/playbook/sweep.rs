@@ -14,15 +14,17 @@ use tracing::{Instrument, info, info_span};
 
 use super::contain::Home;
 use super::verify::{self, Later};
-use super::{Context, Plan, Responder, Step, locate, pivots};
+use super::{Context, Plan, Responder, Step, guard, locate, pivots};
+use crate::analysis::PivotKind;
 use crate::error::Error;
-use crate::incident::{AccountId, Incident};
+use crate::incident::{AccessKeyId, AccountId, Incident};
 use crate::investigation::{self, Window};
 use crate::pacing::Budget;
 use crate::ports::{ActivityLog, Identity};
 use crate::record::{IncidentRecord, Records};
 use crate::report::{
-    Investigation, Notification, Outcome, Report, Status, SweepResult, SweepSchedule, ts,
+    Investigation, Notification, Outcome, RegionCoverage, Report, Status, SweepResult,
+    SweepSchedule, ts,
 };
 
 /// Tags a queue message as a sweep (a follow-up has no `kind`).
@@ -50,6 +52,17 @@ pub struct Sweep {
     pub dry_run: bool,
     #[serde(default)]
     pub operator: Option<String>,
+    /// Keys and sessions the first pass found (key, Region minted in): searched again, since
+    /// what they did in the attacker's last minutes was not delivered either.
+    #[serde(default)]
+    pub pivot_keys: Vec<(String, String)>,
+    /// Pivots the first report already listed (`Pivot::identity`): not reported again.
+    #[serde(default)]
+    pub known_pivots: Vec<String>,
+    /// Regions the first pass did not read to the end: the sweep re-reads only the last minutes,
+    /// so the search cannot be called closed.
+    #[serde(default)]
+    pub first_pass_gaps: Vec<String>,
 }
 
 impl Sweep {
@@ -73,6 +86,20 @@ pub fn after_first_pass(
         return None;
     }
     let now = Utc::now();
+    let pivot_keys = a
+        .pivots
+        .iter()
+        .filter(|p| matches!(p.pivot.kind, PivotKind::AccessKey | PivotKind::RoleSession))
+        .filter_map(|p| Some((p.pivot.access_key_id.clone()?, p.pivot.region.clone())))
+        .take(MAX_CARRIED_PIVOTS)
+        .collect();
+    let known_pivots = a.pivot_ids.iter().cloned().collect();
+    let first_pass_gaps = a
+        .regions
+        .iter()
+        .filter(|r| r.coverage != RegionCoverage::Complete)
+        .map(|r| r.region.clone())
+        .collect();
     Some(Sweep {
         kind: Kind::Sweep,
         version: Sweep::VERSION,
@@ -87,8 +114,14 @@ pub fn after_first_pass(
         first_status: report.status,
         dry_run: report.dry_run,
         operator: report.operator.clone(),
+        pivot_keys,
+        known_pivots,
+        first_pass_gaps,
     })
 }
+
+/// Pivot keys the sweep searches again (each a search in two Regions).
+const MAX_CARRIED_PIVOTS: usize = 10;
 
 pub fn encode(sweep: &Sweep) -> String {
     serde_json::to_string(sweep).unwrap_or_default()
@@ -105,35 +138,55 @@ pub async fn schedule<H: Home>(
     ctx: &Context<'_>,
 ) {
     let due_at = sweep.due_at;
+    let claim = format!("sweep-scheduled:{}", sweep.incident.id);
+    let snapshot = record.as_deref().cloned();
+    let record_for_release = snapshot.as_ref();
     let schedule = if ctx.config.follow_up_queue_url.is_some() {
         let body = encode(&sweep);
+        let first = records.claim(snapshot.as_ref(), &claim).await;
         let recorded = match record {
+            _ if !first => Err(None),
             Some(r) => {
                 r.note_hand_off(&body);
-                records.save(r).await
+                records.save(r).await.map_err(Some)
             }
+            None if records.enabled => Err(Some(Error::BadEvent(
+                "the incident record could not be read".into(),
+            ))),
             None => Ok(()),
         };
         match recorded {
-            Err(e) => SweepSchedule {
+            // An earlier delivery of this follow-up queued it: one sweep per incident.
+            Err(None) => SweepSchedule {
                 due_at,
-                scheduled: false,
-                how: format!(
-                    "NOT scheduled: the incident store could not record it ({})",
-                    e.chain()
-                ),
+                scheduled: true,
+                how: "queued by an earlier delivery of this follow-up".into(),
             },
+            Err(Some(e)) => {
+                records.release(record_for_release, &claim).await;
+                SweepSchedule {
+                    due_at,
+                    scheduled: false,
+                    how: format!(
+                        "NOT scheduled: the incident store could not record it ({})",
+                        e.chain()
+                    ),
+                }
+            }
             Ok(()) => match home.hand_off(&body, delay_until(due_at)).await {
                 Ok(()) => SweepSchedule {
                     due_at,
                     scheduled: true,
                     how: "queued (KILLSWITCH_FOLLOW_UP_QUEUE_URL)".into(),
                 },
-                Err(e) => SweepSchedule {
-                    due_at,
-                    scheduled: false,
-                    how: format!("NOT scheduled: the queue refused it ({})", e.chain()),
-                },
+                Err(e) => {
+                    records.release(record_for_release, &claim).await;
+                    SweepSchedule {
+                        due_at,
+                        scheduled: false,
+                        how: format!("NOT scheduled: the queue refused it ({})", e.chain()),
+                    }
+                }
             },
         }
     } else if ctx.config.sweep_inline {
@@ -147,7 +200,7 @@ pub async fn schedule<H: Home>(
         SweepSchedule {
             due_at,
             scheduled: false,
-            how: "NOT scheduled: no follow-up queue, and this process does not wait (--no-sweep)"
+            how: "NOT scheduled: no follow-up queue, and this run does not wait for it (--no-sweep, or a drill without sweep_seconds)"
                 .into(),
         }
     };
@@ -253,24 +306,27 @@ where
         .member_account
         .clone()
         .unwrap_or_else(|| ctx.responder.account.clone());
-    let mut record = records.load(&account, &s.incident.key).await;
+    let record = records.load(&account, &s.incident.key).await;
     let seen: HashSet<String> = record
         .as_ref()
         .map(|r| r.first_pass_event_ids.iter().cloned().collect())
         .unwrap_or_default();
+    let known: HashSet<String> = s.known_pivots.iter().cloned().collect();
     let mut report = Report::new(&s.incident, s.dry_run, ctx.now);
     report.operator.clone_from(&s.operator);
     report.status = s.first_status;
     if let Some(member) = &s.member_account {
         report.account = Some(member.to_string());
     }
+    // A plan the guards would refuse today (the protected list grew) is not re-applied.
+    let plan = s
+        .plan
+        .clone()
+        .filter(|p| guard::protected_reason(p, ctx).is_none());
 
     // Is containment still in place? Re-applied if undone, unless an operator restored it.
     let containment = async {
-        let plan = s
-            .plan
-            .as_ref()
-            .filter(|_| !s.dry_run && s.first_status.is_contained())?;
+        let plan = plan.as_ref().filter(|_| !s.dry_run)?;
         let mut v = crate::report::Verification::default();
         let later = verify::later(
             iam,
@@ -298,6 +354,7 @@ where
         end: ctx.now,
         contained_at: Some(s.contained_at),
         seen: Some(&seen),
+        known_pivots: Some(&known),
         ..Window::new(ctx.config, ctx.now, ctx.investigation_deadline)
     };
     let budget = Budget {
@@ -305,15 +362,58 @@ where
         store: records.enabled.then_some(home),
         account: account.as_str(),
     };
-    let (checked, activity) = tokio::join!(
+    // The keys and sessions the first pass found, searched again over the same window: what
+    // they did (a key made with a role session) was not delivered either.
+    let carried = async {
+        let searches = s.pivot_keys.iter().filter_map(|(key, minted_in)| {
+            let key = AccessKeyId::parse(key).ok()?;
+            let mut where_ = vec![investigation::HOME_REGION.to_owned()];
+            if minted_in != investigation::HOME_REGION {
+                where_.push(minted_in.clone());
+            }
+            Some(async move {
+                let found = investigation::investigate(
+                    iam,
+                    &key,
+                    &where_,
+                    "the Region it was minted in, and us-east-1".into(),
+                    window,
+                    budget,
+                )
+                .await;
+                (key, found)
+            })
+        });
+        futures::future::join_all(searches).await
+    };
+    let (checked, activity, carried) = tokio::join!(
         containment,
-        investigation::investigate(iam, &s.incident.key, &regions, source, window, budget)
+        investigation::investigate(iam, &s.incident.key, &regions, source, window, budget),
+        carried
     );
+    let mut activity = activity;
+    let mut pivot_searches_complete = true;
+    if let Investigation::Ran(a) = &mut activity {
+        for (key, found) in carried {
+            let Investigation::Ran(sub) = found else {
+                pivot_searches_complete = false;
+                continue;
+            };
+            pivot_searches_complete &= sub.complete() && sub.pivot_searches_complete();
+            for mut p in sub.pivots.into_iter().map(|p| p.pivot) {
+                p.via = format!("{} (by pivot {key})", p.via);
+                investigation::keep_pivot(a, p);
+            }
+        }
+    }
     let containment_text = match checked {
-        None => "not checked (the first report did not contain the key)".to_string(),
+        None => "not checked (nothing was applied, or a dry run)".to_string(),
         Some((Later::Holds, v)) => {
             report.verification = Some(v);
-            "still holds (read back at the sweep)".into()
+            if !report.status.is_contained() {
+                report.status = Status::Contained;
+            }
+            "holds (read back at the sweep)".into()
         }
         Some((Later::Restored { by, reason }, _)) => {
             report.status = Status::Restored;
@@ -339,32 +439,40 @@ where
             }
         }
     };
+    // Only what the sweep itself saw fail needs a human again (and SQS to retry).
+    let must_tell = matches!(report.status, Status::Failed | Status::Contested)
+        && containment_text.starts_with("was UNDONE");
     report.investigation = activity;
     let home_here = s.member_account.is_none().then_some(home);
-    pivots::follow_pivots(
-        iam,
-        home_here,
-        &s.incident,
-        ctx,
-        &mut report,
-        s.plan.as_ref(),
-    )
-    .await;
+    pivots::follow_pivots(iam, home_here, &s.incident, ctx, &mut report, plan.as_ref()).await;
 
-    let (new_events, already, new_pivots, closed) = match &report.investigation {
-        Investigation::Ran(a) => (
-            a.total_events,
-            a.already_reported,
-            a.pivots
+    let (new_events, already, new_pivots, uncontained, searched_all) = match &report.investigation {
+        Investigation::Ran(a) => {
+            let listed: Vec<_> = a
+                .pivots
                 .iter()
                 .filter(|p| !p.pivot.kind.covered_by_user_deny())
-                .count(),
-            a.complete(),
-        ),
-        Investigation::NotRun { .. } => (0, 0, 0, false),
+                .collect();
+            (
+                a.total_events,
+                a.already_reported,
+                listed.len(),
+                listed
+                    .iter()
+                    .filter(|p| {
+                        !p.containment
+                            .as_ref()
+                            .is_some_and(|c| c.status.is_contained())
+                    })
+                    .count(),
+                a.complete() && a.pivot_searches_complete(),
+            )
+        }
+        Investigation::NotRun { .. } => (0, 0, 0, 0, false),
     };
+    let closed = searched_all && pivot_searches_complete && s.first_pass_gaps.is_empty();
     let key = &s.incident.key;
-    let mut summary = if new_events == 0 {
+    let mut summary = if new_events == 0 && new_pivots == 0 {
         format!(
             "FINAL for {key}: nothing new. CloudTrail delivered no event of this key between {} and {} beyond the {already} already reported.",
             ts(window.start),
@@ -372,7 +480,7 @@ where
         )
     } else {
         format!(
-            "FINAL for {key}: {new_events} event(s) the first report could not see ({new_pivots} new pivot(s)); read them below."
+            "FINAL for {key}: {new_events} event(s) the first report could not see, {new_pivots} new pivot(s) ({uncontained} NOT contained); read them below."
         )
     };
     if let Investigation::Ran(a) = &report.investigation
@@ -381,11 +489,24 @@ where
         summary.push(' ');
         summary.push_str(&line);
     }
-    summary.push_str(if closed {
-        " The search is now CLOSED: every Region was read to the end."
+    if closed {
+        summary.push_str(" The search is now CLOSED: every Region, and every key it minted, was read to the end.");
     } else {
-        " The search could NOT be closed: some Regions were not read to the end (see below); search them by hand."
-    });
+        let mut why = Vec::new();
+        if !s.first_pass_gaps.is_empty() {
+            why.push(format!(
+                "the first search did not read {} to the end and the sweep re-reads only the last minutes",
+                s.first_pass_gaps.join(", ")
+            ));
+        }
+        if !searched_all || !pivot_searches_complete {
+            why.push("some Regions or minted keys were not read to the end (see below)".into());
+        }
+        summary.push_str(&format!(
+            " The search could NOT be closed: {}. Search by hand.",
+            why.join("; ")
+        ));
+    }
     if report.status == Status::Failed {
         summary = format!("CONTAINMENT FAILED at the sweep. {summary}");
     }
@@ -397,18 +518,18 @@ where
         new_events,
         already_reported: already,
         new_pivots,
+        uncontained_pivots: uncontained,
         closed,
         containment: containment_text,
     });
     super::notify::finish(
         &mut report,
         &s.incident,
-        s.plan.as_ref(),
+        plan.as_ref(),
         s.member_account.as_ref(),
     );
 
     let claim = format!("sweep:{}", s.incident.id);
-    let must_tell = matches!(report.status, Status::Failed | Status::Contested);
     if must_tell || records.claim(record.as_ref(), &claim).await {
         super::notify::notify(home, &mut report).await;
         if !must_tell && matches!(report.notification, Notification::Failed { .. }) {
@@ -419,12 +540,14 @@ where
             reason: "duplicate sweep: its final notice was already sent".into(),
         };
     }
-    if let Some(r) = record.as_mut() {
+    // Read again just before writing: the search took minutes, and a new trigger for the key
+    // may have written the record meanwhile.
+    if let Some(mut r) = records.load(&account, &s.incident.key).await {
         r.swept_at = Some(Utc::now());
         if let Notification::Sent { .. } = report.notification {
             r.notices.push(claim);
         }
-        if let Err(e) = records.save(r).await {
+        if let Err(e) = records.save(&r).await {
             report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
         }
     }

@@ -246,6 +246,9 @@ pub struct Activity {
     pub event_ids: Vec<String>,
     #[serde(skip)]
     pub remember_after: Option<DateTime<Utc>>,
+    /// What `pivots` holds already (`Pivot::identity`), for constant-time de-duplication.
+    #[serde(skip)]
+    pub pivot_ids: std::collections::HashSet<String>,
     /// Calls the key made once it was contained.
     #[serde(default)]
     pub after_containment: AfterContainment,
@@ -273,7 +276,7 @@ impl AfterContainment {
         let since = self.since?;
         Some(if self.calls == 0 {
             format!(
-                "no call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (with the deactivated key) are not logged, and Event history lags.",
+                "No call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (with the deactivated key) are not logged, and Event history lags.",
                 notice::ts(since)
             )
         } else {
@@ -373,6 +376,25 @@ impl Activity {
         self.regions
             .iter()
             .all(|r| r.coverage == RegionCoverage::Complete)
+    }
+
+    /// Every key or session the attacker minted was searched to the end.
+    pub fn pivot_searches_complete(&self) -> bool {
+        self.pivots
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.pivot.kind,
+                    crate::analysis::PivotKind::AccessKey | crate::analysis::PivotKind::RoleSession
+                )
+            })
+            .all(|p| {
+                p.activity.as_ref().is_some_and(|a| {
+                    a.regions
+                        .iter()
+                        .all(|r| r.coverage == RegionCoverage::Complete)
+                })
+            })
     }
 }
 
@@ -496,6 +518,9 @@ pub struct SweepResult {
     pub new_events: usize,
     pub already_reported: usize,
     pub new_pivots: usize,
+    /// New pivots not contained (listed with what contains them).
+    #[serde(default)]
+    pub uncontained_pivots: usize,
     /// Every Region read to the end: the search is closed.
     pub closed: bool,
     /// The containment read back at sweep time.

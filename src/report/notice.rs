@@ -12,11 +12,21 @@ impl Report {
     /// `[killswitch] CONTAINED: AKIA... (IAM user alice) acct 123456789012`, ASCII, < 100 chars.
     pub fn subject(&self) -> String {
         if let Some(sw) = &self.sweep_result {
-            let what = match (sw.new_events, sw.closed) {
-                (_, false) => "search NOT closed".to_string(),
-                (0, true) => "nothing new, search closed".to_string(),
-                (n, true) => format!("{n} NEW events, search closed"),
+            let mut what = match (sw.new_events, sw.new_pivots) {
+                (0, 0) => "nothing new".to_string(),
+                (n, _) => format!("{n} NEW events"),
             };
+            if sw.uncontained_pivots > 0 {
+                what.push_str(&format!(
+                    ", {} pivot(s) NOT contained",
+                    sw.uncontained_pivots
+                ));
+            }
+            what.push_str(if sw.closed {
+                ", search closed"
+            } else {
+                ", search NOT closed"
+            });
             return sanitize_subject(&format!(
                 "[killswitch] FINAL ({what}): {} {}",
                 self.access_key_id,
@@ -124,7 +134,7 @@ impl Report {
                 let _ = writeln!(m, "Containment:  {}", inert(&sw.containment));
                 let _ = writeln!(
                     m,
-                    "New events:   {} (and {} already in the first report, not repeated)",
+                    "New events:   {} (and {} already in the first report, not repeated)\n",
                     sw.new_events, sw.already_reported
                 );
             }
@@ -259,12 +269,17 @@ fn activity_text(m: &mut String, a: &Activity) {
     top(m, "user agents", &a.user_agents, 5);
 }
 
-/// The prioritised "what the attacker did": pivots and persistence first.
+/// Pivots listed in a notice; the rest are in the JSON report.
+const MAX_PIVOT_LINES: usize = 30;
+
+/// The prioritised "what the attacker did": attacks on the response, then what it minted and
+/// opened (what is not contained first), then persistence and the rest.
 fn attacker_text(m: &mut String, a: &Activity) {
     if a.pivots.is_empty() && a.notable.is_empty() {
         return;
     }
     let _ = writeln!(m, "\nWhat the attacker did (most urgent first):");
+    notable_text(m, a, &[Category::AgainstResponse]);
     if !a.pivots.is_empty() {
         let covered = a
             .pivots
@@ -276,50 +291,26 @@ fn attacker_text(m: &mut String, a: &Activity) {
             "  Credentials it minted and access it opened ({}):",
             a.pivots.len() - covered + a.covered_pivots + a.pivots_not_listed
         );
-        for p in a
+        let mut listed: Vec<&PivotReport> = a
             .pivots
             .iter()
             .filter(|p| !p.pivot.kind.covered_by_user_deny())
-        {
-            let who = p
-                .pivot
-                .principal
-                .as_deref()
-                .map(quoted)
-                .unwrap_or_else(|| "the leaked key's own user".into());
-            let state = match &p.containment {
-                Some(c) => format!("{}: {}", c.status.headline(), c.summary),
-                None if p.pivot.kind == PivotKind::TrustPolicy => {
-                    format!("REVIEW AND REVERT (not automatic): {}", p.contain_with)
-                }
-                None => format!("NOT CONTAINED: contain with {}", p.contain_with),
-            };
-            let what = match p.pivot.kind {
-                PivotKind::LoginProfile => "console password".to_string(),
-                PivotKind::TrustPolicy => "trust policy changed".to_string(),
-                _ => defang(
-                    p.pivot
-                        .access_key_id
-                        .as_deref()
-                        .or(p.pivot.credential_id.as_deref())
-                        .unwrap_or("?"),
-                ),
-            };
+            .collect();
+        // What still needs a human first.
+        listed.sort_by_key(|p| {
+            p.containment
+                .as_ref()
+                .is_some_and(|c| c.status.is_contained())
+        });
+        for p in listed.iter().take(MAX_PIVOT_LINES) {
+            pivot_line(m, p);
+        }
+        if listed.len() > MAX_PIVOT_LINES {
             let _ = writeln!(
                 m,
-                "    - {} {} {} -> {what} ({who}) : {state}",
-                ts(p.pivot.time),
-                defang(&p.pivot.region),
-                defang(&p.pivot.via),
+                "    - ... and {} more in the JSON report",
+                listed.len() - MAX_PIVOT_LINES
             );
-            if let Some(act) = &p.activity {
-                let _ = writeln!(
-                    m,
-                    "      it made {} calls; flagged: {}",
-                    act.events,
-                    defang(&act.notable.join(", "))
-                );
-            }
         }
         if covered > 0 || a.covered_pivots > 0 {
             let _ = writeln!(
@@ -336,17 +327,66 @@ fn attacker_text(m: &mut String, a: &Activity) {
             );
         }
     }
-    for cat in [
-        Category::AgainstResponse,
-        Category::Persistence,
-        Category::DefenceEvasion,
-        Category::CredentialMinting,
-        Category::Impact,
-    ] {
-        let Some(list) = a.notable.get(&cat) else {
+    notable_text(
+        m,
+        a,
+        &[
+            Category::Persistence,
+            Category::DefenceEvasion,
+            Category::CredentialMinting,
+            Category::Impact,
+        ],
+    );
+}
+
+fn pivot_line(m: &mut String, p: &PivotReport) {
+    let who = p
+        .pivot
+        .principal
+        .as_deref()
+        .map(quoted)
+        .unwrap_or_else(|| "the leaked key's own user".into());
+    let state = match &p.containment {
+        Some(c) => format!("{}: {}", c.status.headline(), c.summary),
+        None if p.pivot.kind == PivotKind::TrustPolicy => {
+            format!("REVIEW AND REVERT (not automatic): {}", p.contain_with)
+        }
+        None => format!("NOT CONTAINED: contain with {}", p.contain_with),
+    };
+    let what = match p.pivot.kind {
+        PivotKind::LoginProfile => "console password".to_string(),
+        PivotKind::TrustPolicy => "trust policy changed".to_string(),
+        _ => defang(
+            p.pivot
+                .access_key_id
+                .as_deref()
+                .or(p.pivot.credential_id.as_deref())
+                .unwrap_or("?"),
+        ),
+    };
+    let _ = writeln!(
+        m,
+        "    - {} {} {} -> {what} ({who}) : {state}",
+        ts(p.pivot.time),
+        defang(&p.pivot.region),
+        defang(&p.pivot.via),
+    );
+    if let Some(act) = &p.activity {
+        let _ = writeln!(
+            m,
+            "      it made {} calls; flagged: {}",
+            act.events,
+            defang(&act.notable.join(", "))
+        );
+    }
+}
+
+fn notable_text(m: &mut String, a: &Activity, categories: &[Category]) {
+    for cat in categories {
+        let Some(list) = a.notable.get(cat) else {
             continue;
         };
-        let total = a.notable_counts.get(&cat).copied().unwrap_or(list.len());
+        let total = a.notable_counts.get(cat).copied().unwrap_or(list.len());
         let _ = writeln!(m, "  {} ({total}, most severe first):", cat.title());
         for n in list.iter().take(10) {
             let outcome = n

@@ -390,8 +390,8 @@ async fn pivots_are_listed_with_a_ready_containment_request() {
     let body = &a.cloud.published().last().cloned().unwrap().1;
     let attacker = body.find("What the attacker did").expect(body);
     assert!(
-        body[attacker..].find("Credentials it minted").unwrap()
-            < body[attacker..].find("ATTACKS ON THE RESPONSE").unwrap()
+        body[attacker..].find("ATTACKS ON THE RESPONSE").unwrap()
+            < body[attacker..].find("Credentials it minted").unwrap()
     );
     assert!(body.contains("NOT CONTAINED: contain with"), "{body}");
     assert!(body.contains("cloudtrail:StopLogging"), "{body}");
@@ -687,4 +687,100 @@ async fn a_session_assumed_into_an_allowed_member_account_is_searched_and_contai
         "searched there"
     );
     assert!(pivot.activity.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_sessions_of_one_role_get_one_role_wide_cutoff_not_racing_session_writes() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .role_ids
+        .insert("ci-deployer".into(), "AROAEXAMPLEROLEID0001".into());
+    let hops: Vec<ApiCall> = (0..12)
+        .map(|i| {
+            let mut c = fixture_call("minting-assume-role", 20 - i);
+            c.event_id = Some(format!("hop-{i}"));
+            c.request_parameters = Some(serde_json::json!({
+                "roleArn": "arn:aws:iam::123456789012:role/ci-deployer",
+                "roleSessionName": format!("s{i}")}));
+            c.response_elements = Some(serde_json::json!({
+                "credentials": {"accessKeyId": format!("ASIA4XMPLEHOPKEY{i:04}")}}));
+            c
+        })
+        .collect();
+    cloud.add_events("us-east-1", hops);
+    let mut a = app(cloud);
+    a.config.follow_pivots = true;
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let act = activity(&r);
+    let sessions: Vec<_> = act
+        .pivots
+        .iter()
+        .filter(|p| p.pivot.kind == PivotKind::RoleSession)
+        .collect();
+    assert_eq!(sessions.len(), 12);
+    assert!(
+        sessions.iter().all(|p| p
+            .containment
+            .as_ref()
+            .is_some_and(|c| c.status.is_contained())),
+        "{sessions:?}"
+    );
+    let role_writes: Vec<_> = a
+        .cloud
+        .writes()
+        .into_iter()
+        .filter(|(c, arg)| c == "iam:PutRolePolicy" && arg.contains("ci-deployer"))
+        .collect();
+    assert_eq!(
+        role_writes.len(),
+        1,
+        "one cutoff for the role: {role_writes:?}"
+    );
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .is_some()
+    );
+    // The notice stays readable: what needs a human is not cut off by a long list.
+    let body = &a.cloud.published().last().cloned().unwrap().1;
+    assert!(body.contains("Still for a human"), "{body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_made_with_a_pivot_session_is_a_pivot_too() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bob", "AKIA4XMPLESECONDHOP1", KeyStatus::Active);
+    cloud.state.lock().unwrap().enabled_regions = Some(vec!["us-east-1".into()]);
+    cloud.add_events("us-east-1", vec![fixture_call("minting-assume-role", 10)]);
+    // What the role session did: a key for bob.
+    let mut second = fixture_call("persistence-create-access-key", 8);
+    second.request_parameters = Some(serde_json::json!({"userName": "bob"}));
+    second.response_elements = Some(serde_json::json!({"accessKey": {
+        "accessKeyId": "AKIA4XMPLESECONDHOP1", "userName": "bob", "status": "Active"}}));
+    cloud.state.lock().unwrap().key_events.insert(
+        ("ASIAQNKBOK6UEXAMPLE2".into(), "us-east-1".into()),
+        vec![second],
+    );
+    let mut a = app(cloud);
+    a.config.follow_pivots = true;
+    let r = report(&a, event("guardduty-iam-user-finding.json")).await;
+    let hop = activity(&r)
+        .pivots
+        .iter()
+        .find(|p| p.pivot.access_key_id.as_deref() == Some("AKIA4XMPLESECONDHOP1"))
+        .expect("the second hop is listed")
+        .clone();
+    assert!(
+        hop.pivot.via.contains("by pivot ASIAQNKBOK6UEXAMPLE2"),
+        "{}",
+        hop.pivot.via
+    );
+    assert_eq!(
+        a.cloud.key_state("bob", "AKIA4XMPLESECONDHOP1"),
+        Some(KeyStatus::Inactive)
+    );
 }

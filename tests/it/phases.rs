@@ -308,6 +308,7 @@ async fn a_duplicate_queue_message_sends_the_full_report_once() {
         2,
         "short notice + one full report"
     );
+    assert_eq!(take_sweeps(&app.cloud).len(), 1, "one sweep per incident");
 }
 
 #[tokio::test]
@@ -850,4 +851,86 @@ async fn a_sweep_not_due_is_queued_again_and_a_forged_one_changes_nothing() {
     assert!(reports.is_empty());
     assert_eq!(app.cloud.state.lock().unwrap().lookups.len(), lookups);
     assert_eq!(app.cloud.published().len(), published);
+}
+
+#[tokio::test]
+async fn a_first_pass_with_gaps_never_lets_the_sweep_say_closed() {
+    let mut app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.config.sweep_after = Duration::from_secs(1);
+    app.cloud.state.lock().unwrap().enabled_regions =
+        Some(vec!["us-east-1".into(), "eu-west-1".into()]);
+    // The first pass cannot read eu-west-1; by the sweep it can.
+    app.cloud
+        .state
+        .lock()
+        .unwrap()
+        .lookup_faults
+        .insert("eu-west-1".into(), vec!["AccessDeniedException".into()]);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let sweeps = take_sweeps(&app.cloud);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.cloud.state.lock().unwrap().queued = sweeps;
+    let (_, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let result = finals[0].sweep_result.clone().unwrap();
+    assert!(!result.closed, "{result:?}");
+    let (subject, body) = app.cloud.published().last().cloned().unwrap();
+    assert!(subject.contains("search NOT closed"), "{subject}");
+    assert!(
+        body.contains("the first search did not read eu-west-1"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_re_contains_what_was_undone_since_and_says_so_at_once() {
+    let mut app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.config.sweep_after = Duration::from_secs(1);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let sweeps = take_sweeps(&app.cloud);
+    // Minutes later the deny is gone (no restore recorded).
+    app.cloud
+        .state
+        .lock()
+        .unwrap()
+        .policies
+        .remove(&("user/alice".to_string(), USER_POLICY_NAME.to_string()));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.cloud.state.lock().unwrap().queued = sweeps;
+    let (failed, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(
+        failed.is_empty(),
+        "re-applied and holding: nothing to retry"
+    );
+    assert_eq!(finals[0].status, Status::Contested);
+    assert!(app.cloud.policy("user/alice", USER_POLICY_NAME).is_some());
+    assert!(
+        finals[0]
+            .sweep_result
+            .as_ref()
+            .unwrap()
+            .containment
+            .contains("UNDONE"),
+        "{:?}",
+        finals[0].sweep_result
+    );
+
+    // A principal protected since the first report is not contained again by the sweep.
+    let mut app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.config.sweep_after = Duration::from_secs(1);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let sweeps = take_sweeps(&app.cloud);
+    app.cloud
+        .state
+        .lock()
+        .unwrap()
+        .policies
+        .remove(&("user/alice".to_string(), USER_POLICY_NAME.to_string()));
+    app.config.protected = vec!["alice".into()];
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.cloud.state.lock().unwrap().queued = sweeps;
+    follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(app.cloud.policy("user/alice", USER_POLICY_NAME).is_none());
 }

@@ -151,6 +151,9 @@ pub struct State {
     pub boundaries: HashMap<String, String>,
     /// user -> service-specific credentials, SSH keys, signing certificates.
     pub other_credentials: HashMap<String, Vec<OtherCredential>>,
+    /// (access key, Region) -> the events signed by that key; a key without an entry is
+    /// answered from `events` (the Region's).
+    pub key_events: HashMap<(String, String), Vec<ApiCall>>,
     /// `LookupEvents` slots claimed in the store (see `killswitch::pacing`).
     pub slots: HashSet<String>,
     /// Lookups answered (not throttled), per Region: the strict limiter's window.
@@ -532,10 +535,12 @@ impl ActivityLog for FakeCloud {
             });
         }
         s.lookups_accepted.push((q.region.to_owned(), now));
-        let mut all: Vec<ApiCall> = s
-            .events
-            .get(q.region)
-            .cloned()
+        let by_key = s
+            .key_events
+            .get(&(q.key.to_string(), q.region.to_owned()))
+            .cloned();
+        let mut all: Vec<ApiCall> = by_key
+            .or_else(|| s.events.get(q.region).cloned())
             .unwrap_or_default()
             .into_iter()
             .filter(|c| c.time >= q.start && c.time <= q.end)
