@@ -94,7 +94,9 @@ def run(binary, keys, table_name):
     before = control("/_killswitch/health")
     env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0",
                KILLSWITCH_MAX_EVENTS_PER_REGION="100000", KILLSWITCH_INVESTIGATION_SECONDS="300",
-               KILLSWITCH_LOOKBACK_HOURS="24", KILLSWITCH_INCIDENT_TABLE=table_name, RUST_LOG="warn")
+               KILLSWITCH_LOOKBACK_HOURS="24", RUST_LOG="warn")
+    if table_name:
+        env["KILLSWITCH_INCIDENT_TABLE"] = table_name
     procs = []
     started = time.monotonic()
     for key, user in keys:
@@ -152,13 +154,16 @@ def measure(binary, keys, table_name):
 
 
 binaries = [("after", BINARY)] + ([("before", BEFORE)] if BEFORE else [])
+# BENCH_TABLE=0: no incident table (pacing within each process only), to tell the shared slots'
+# cost from the pacing's.
+use_table = os.environ.get("BENCH_TABLE", "1") != "0"
 results = {}
 for label, binary in binaries:
     # Each scenario on an empty double, so the store's size is the same for every binary.
     control("/_killswitch/cloudtrail/reset", {})
-    results[(label, "alone")] = measure(binary, [leaked_key()], table())
+    results[(label, "alone")] = measure(binary, [leaked_key()], table() if use_table else "")
     control("/_killswitch/cloudtrail/reset", {})
-    results[(label, "two at once")] = measure(binary, [leaked_key(), leaked_key()], table())
+    results[(label, "two at once")] = measure(binary, [leaked_key(), leaked_key()], table() if use_table else "")
 
 cols = [(label, scenario) for label, _ in binaries for scenario in ("alone", "two at once")]
 head = "| measure | " + " | ".join(f"{l}: {s}" for l, s in cols) + " |"

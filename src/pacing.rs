@@ -71,8 +71,8 @@ impl Pacer {
         self.base_ms + i64::try_from(at.duration_since(self.base).as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn slot_start(&self, slot: i64) -> Instant {
-        let offset = u64::try_from(slot * SLOT_MS - self.base_ms).unwrap_or(0);
+    fn slot_start(&self, slot: i64, phase: i64) -> Instant {
+        let offset = u64::try_from(slot * SLOT_MS + phase - self.base_ms).unwrap_or(0);
         self.base + Duration::from_millis(offset)
     }
 
@@ -93,7 +93,8 @@ impl Pacer {
             } else {
                 Duration::ZERO
             };
-            let earliest = self.ms_at((Instant::now() + lead).max(not_before));
+            let phase = phase_ms(region);
+            let earliest = self.ms_at((Instant::now() + lead).max(not_before)) - phase;
             let slot = {
                 let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
                 let n = next
@@ -103,7 +104,7 @@ impl Pacer {
                 *n = slot + 1;
                 slot
             };
-            let start = self.slot_start(slot);
+            let start = self.slot_start(slot, phase);
             if start >= deadline {
                 return None;
             }
@@ -149,6 +150,17 @@ impl Pacer {
     pub fn shared_failed(&self) -> bool {
         self.shared_failed.load(Ordering::Relaxed)
     }
+}
+
+/// Where a Region's slots start within the 525 ms: spread by name, the same in every process.
+/// All Regions on one boundary would wake together, and the last ones served would start late
+/// and give their slots up.
+fn phase_ms(region: &str) -> i64 {
+    // FNV-1a: stable across builds, unlike the standard library's hasher.
+    let hash = region.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::try_from(hash % SLOT_MS.unsigned_abs()).unwrap_or(0)
 }
 
 /// The store item that holds one slot.
