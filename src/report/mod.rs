@@ -276,7 +276,7 @@ impl AfterContainment {
         let since = self.since?;
         Some(if self.calls == 0 {
             format!(
-                "No call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (with the deactivated key) are not logged, and Event history lags.",
+                "No call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (the deactivated key) may not be logged at all (AWS does not document it), and Event history lags.",
                 notice::ts(since)
             )
         } else {
