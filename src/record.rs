@@ -37,8 +37,8 @@ pub struct IncidentRecord {
     pub restores: Vec<Restore>,
     #[serde(default)]
     pub notices: Vec<String>,
-    /// CloudTrail event IDs the first follow-through read: a later sweep reports only what is
-    /// new since (CloudTrail delivers events minutes late).
+    /// CloudTrail event IDs the latest follow-through read (its last lag-minutes): a later sweep
+    /// reports only what is new since (CloudTrail delivers events minutes late).
     #[serde(default)]
     pub first_pass_event_ids: Vec<String>,
     /// When the sweep (the second search) ran and closed the search.

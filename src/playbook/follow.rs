@@ -224,9 +224,10 @@ where
         member_account.as_ref(),
     );
     let mut record = records.load(&account, &incident.key).await;
+    // The latest pass's IDs: a later incident for the same key, or a retried follow-through,
+    // reads at least as far as an earlier one did, so its sweep must compare against it.
     if let Some(r) = record.as_mut()
         && let Investigation::Ran(a) = &report.investigation
-        && r.first_pass_event_ids.is_empty()
     {
         r.first_pass_event_ids = a.event_ids.clone();
     }
