@@ -330,6 +330,16 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         self.store.save_record(&id, &text).await
     }
 
+    /// Whether a queue message with this body was queued by this function (its digest is in the
+    /// key's record); `true` without a store, which has nothing to check against.
+    pub async fn handed_off(&self, account: &AccountId, key: &AccessKeyId, body: &str) -> bool {
+        !self.enabled
+            || self
+                .load(account, key)
+                .await
+                .is_some_and(|r| r.handed_off(body))
+    }
+
     /// `true` when the caller may go ahead (claimed now, or no store to ask).
     pub async fn claim(&self, record: Option<&IncidentRecord>, what: &str) -> bool {
         let Some(record) = record.filter(|_| self.enabled) else {

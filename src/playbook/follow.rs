@@ -37,13 +37,13 @@ impl FollowUp {
     pub const VERSION: u32 = 1;
 }
 
-/// Where a follow-up came from.
+/// Where a queue message (a follow-up or a sweep) came from.
 #[derive(Clone, Copy)]
 pub enum Origin<'a> {
-    /// This process's own contain phase (the command line, or a failed hand-off).
+    /// This process itself (the command line, or a failed hand-off).
     Inline,
     /// The follow-up queue, with the message body as received: carried out only if the
-    /// incident record lists its digest (the function handed it off itself).
+    /// incident record lists its digest (the function queued it itself).
     Queue(&'a str),
 }
 
@@ -62,18 +62,17 @@ where
         info_span!("follow_through", incident_id = %f.incident.id, access_key_id = %f.incident.key);
     async {
         if let Origin::Queue(body) = origin {
-            let records = Records::new(cloud, ctx.config);
-            if records.enabled {
-                let account = f
-                    .member_account
-                    .clone()
-                    .unwrap_or_else(|| ctx.responder.account.clone());
-                let record = records.load(&account, &f.incident.key).await;
-                if !record.is_some_and(|r| r.handed_off(body)) {
-                    return Err(Error::BadEvent(
-                        "follow-up not handed off by this function (no matching digest in the incident record): nothing done".into(),
-                    ));
-                }
+            let account = f
+                .member_account
+                .clone()
+                .unwrap_or_else(|| ctx.responder.account.clone());
+            if !Records::new(cloud, ctx.config)
+                .handed_off(&account, &f.incident.key, body)
+                .await
+            {
+                return Err(Error::BadEvent(
+                    "follow-up not handed off by this function (no matching digest in the incident record): nothing done".into(),
+                ));
             }
         }
         let Some(account) = f.member_account.clone() else {

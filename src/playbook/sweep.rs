@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info, info_span};
 
 use super::contain::Home;
+pub use super::follow::Origin;
 use super::verify::{self, Later};
 use super::{Context, Plan, Responder, Step, guard, locate, pivots};
 use crate::analysis::PivotKind;
@@ -228,13 +229,6 @@ fn delay_until(due_at: DateTime<Utc>) -> std::time::Duration {
         .min(super::handoff::MAX_DELAY)
 }
 
-/// Where a sweep came from (see `follow::Origin`).
-#[derive(Clone, Copy)]
-pub enum Origin<'a> {
-    Inline,
-    Queue(&'a str),
-}
-
 /// Runs a due sweep and returns its final report; `Ok(None)` when it is not due yet and was
 /// queued again. An error means nothing was done (not this function's sweep).
 pub async fn run<C: Home + ActivityLog>(
@@ -255,13 +249,10 @@ where
             .clone()
             .unwrap_or_else(|| ctx.responder.account.clone());
         if let Origin::Queue(body) = origin {
-            if records.enabled {
-                let record = records.load(&account, &sweep.incident.key).await;
-                if !record.is_some_and(|r| r.handed_off(body)) {
-                    return Err(Error::BadEvent(
-                        "sweep not scheduled by this function (no matching digest in the incident record): nothing done".into(),
-                    ));
-                }
+            if !records.handed_off(&account, &sweep.incident.key, body).await {
+                return Err(Error::BadEvent(
+                    "sweep not scheduled by this function (no matching digest in the incident record): nothing done".into(),
+                ));
             }
             if sweep.due_at > Utc::now() + TimeDelta::seconds(5) {
                 cloud.hand_off(body, delay_until(sweep.due_at)).await?;

@@ -76,6 +76,12 @@ fn take_sweeps(cloud: &FakeCloud) -> Vec<(String, Duration)> {
     sweeps
 }
 
+/// Waits past the (1 s) sweep delay and puts the sweeps back as the queue's next delivery.
+async fn queue_when_due(cloud: &FakeCloud, sweeps: Vec<(String, Duration)>) {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    cloud.state.lock().unwrap().queued = sweeps;
+}
+
 /// The wave (1-based round trip) in which each call of `actions` arrived, the latest one.
 fn last_wave(cloud: &FakeCloud, actions: &[&str]) -> u32 {
     cloud
@@ -755,8 +761,7 @@ async fn the_sweep_catches_contains_and_reports_a_pivot_cloudtrail_delivered_lat
         "delay {:?}",
         sweeps[0].1
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.cloud.state.lock().unwrap().queued = sweeps;
+    queue_when_due(&app.cloud, sweeps).await;
     let (failed, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert!(failed.is_empty(), "{failed:?}");
     let sweep = &finals[0];
@@ -803,8 +808,7 @@ async fn a_sweep_with_nothing_new_says_so_and_that_none_was_seen_after_containme
     deliver(&app, event("guardduty-iam-user-finding.json")).await;
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     let sweeps = take_sweeps(&app.cloud);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.cloud.state.lock().unwrap().queued = sweeps.clone();
+    queue_when_due(&app.cloud, sweeps.clone()).await;
     let (_, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert_eq!(finals[0].sweep_result.as_ref().unwrap().new_events, 0);
     let body = app.cloud.published().last().cloned().unwrap().1;
@@ -869,8 +873,7 @@ async fn a_first_pass_with_gaps_never_lets_the_sweep_say_closed() {
     deliver(&app, event("guardduty-iam-user-finding.json")).await;
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     let sweeps = take_sweeps(&app.cloud);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.cloud.state.lock().unwrap().queued = sweeps;
+    queue_when_due(&app.cloud, sweeps).await;
     let (_, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     let result = finals[0].sweep_result.clone().unwrap();
     assert!(!result.closed, "{result:?}");
@@ -896,8 +899,7 @@ async fn the_sweep_re_contains_what_was_undone_since_and_says_so_at_once() {
         .unwrap()
         .policies
         .remove(&("user/alice".to_string(), USER_POLICY_NAME.to_string()));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.cloud.state.lock().unwrap().queued = sweeps;
+    queue_when_due(&app.cloud, sweeps).await;
     let (failed, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert!(
         failed.is_empty(),
@@ -929,8 +931,7 @@ async fn the_sweep_re_contains_what_was_undone_since_and_says_so_at_once() {
         .policies
         .remove(&("user/alice".to_string(), USER_POLICY_NAME.to_string()));
     app.config.protected = vec!["alice".into()];
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.cloud.state.lock().unwrap().queued = sweeps;
+    queue_when_due(&app.cloud, sweeps).await;
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert!(app.cloud.policy("user/alice", USER_POLICY_NAME).is_none());
 }
