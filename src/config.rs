@@ -107,19 +107,40 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
+    /// For the command line's dry runs, `--no-notify` and `status`: without
+    /// `KILLSWITCH_TOPIC_ARN` the notices are printed, not published.
+    pub fn from_env_without_topic() -> Result<Self, Error> {
+        Self::from_lookup_with(|k| std::env::var(k).ok(), false)
+    }
+
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        Self::from_lookup_with(get, true)
+    }
+
+    fn from_lookup_with(
+        get: impl Fn(&str) -> Option<String>,
+        topic_required: bool,
+    ) -> Result<Self, Error> {
         let var = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
 
-        let topic_arn = var("KILLSWITCH_TOPIC_ARN").ok_or(Error::Config {
-            name: "KILLSWITCH_TOPIC_ARN",
-            reason: "required (the SNS topic ARN for incident summaries)".into(),
-        })?;
+        let topic_arn = match var("KILLSWITCH_TOPIC_ARN") {
+            Some(t) => t,
+            None if !topic_required => String::new(),
+            None => {
+                return Err(Error::Config {
+                    name: "KILLSWITCH_TOPIC_ARN",
+                    reason: "required (the SNS topic ARN for incident summaries; a dry run or respond --no-notify prints the notice instead)".into(),
+                });
+            }
+        };
         let parts: Vec<&str> = topic_arn.split(':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+        if !topic_arn.is_empty()
+            && (parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty())
+        {
             return Err(Error::Config {
                 name: "KILLSWITCH_TOPIC_ARN",
                 reason: format!(

@@ -7,6 +7,13 @@ pub enum Error {
     /// The input is not something we act on; nothing was changed.
     #[error("event not understood: {0}")]
     BadEvent(String),
+    /// The command line was used wrongly (a file that cannot be read, a missing Region): not
+    /// an event problem.
+    #[error("{0}")]
+    Usage(String),
+    /// The operator did not confirm (or could not: no terminal); nothing was changed.
+    #[error("not confirmed: {0}")]
+    Declined(String),
     #[error("setting {name}: {reason}")]
     Config { name: &'static str, reason: String },
     #[error("{op} failed{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
@@ -29,6 +36,8 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::BadEvent(_) => "KillSwitch.BadEvent",
+            Error::Usage(_) => "KillSwitch.Usage",
+            Error::Declined(_) => "KillSwitch.Declined",
             Error::Config { .. } => "KillSwitch.Config",
             Error::Aws { .. } => "KillSwitch.Aws",
             Error::ContainmentFailed(_) => "KillSwitch.ContainmentFailed",

@@ -124,10 +124,38 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
     };
     activity.after_containment.since = window.contained_at;
     let activity = RefCell::new(activity);
-    let searches = regions
-        .iter()
-        .map(|r| search_region(cloud, key, r, window, &activity, began, budget));
+    crate::progress::say(format!(
+        "CloudTrail: searching {} Region(s) for {key}",
+        regions.len()
+    ));
+    let done = std::cell::Cell::new(0usize);
+    let searches = regions.iter().map(|r| {
+        let (done, activity) = (&done, &activity);
+        async move {
+            let result = search_region(cloud, key, r, window, activity, began, budget).await;
+            done.set(done.get() + 1);
+            if result.events > 0 || result.coverage != RegionCoverage::Complete {
+                crate::progress::say(format!(
+                    "CloudTrail {}: {} event(s){} [{}/{}]",
+                    result.region,
+                    result.events,
+                    if result.coverage == RegionCoverage::Complete {
+                        ""
+                    } else {
+                        ", NOT complete"
+                    },
+                    done.get(),
+                    regions.len()
+                ));
+            }
+            result
+        }
+    });
     let per_region = futures::future::join_all(searches).await;
+    crate::progress::say(format!(
+        "CloudTrail: {} Region(s) searched",
+        regions.len()
+    ));
     let mut activity = activity.into_inner();
     activity.regions = per_region;
 

@@ -23,6 +23,7 @@ pub mod investigation;
 pub mod oncall;
 pub mod pacing;
 pub mod playbook;
+pub mod progress;
 pub mod policy;
 pub mod ports;
 pub mod record;

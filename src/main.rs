@@ -3,9 +3,9 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use killswitch::aws::AwsClients;
-use killswitch::cli::{self, Cli, Command};
+use killswitch::cli::{self, Cli, Command, text};
 use killswitch::config::Config;
 #[cfg(feature = "drill")]
 use killswitch::drill::{self, Drill, Target};
@@ -15,18 +15,42 @@ use killswitch::incident::AccountId;
 use killswitch::oncall;
 use killswitch::playbook::Responder;
 
+/// `--profile` and `--region`, as the AWS CLI takes them.
+#[derive(Clone, Debug, Default)]
+struct AwsArgs {
+    profile: Option<String>,
+    region: Option<String>,
+}
+
 /// One SDK configuration for every client. Timeouts turn a hanging endpoint into an error the
 /// playbook can report, instead of a silent Lambda timeout.
-async fn sdk_config() -> aws_config::SdkConfig {
+async fn sdk_config(args: &AwsArgs) -> Result<aws_config::SdkConfig, Error> {
+    if let Some(r) = &args.region
+        && !killswitch::config::is_region_name(r)
+    {
+        return Err(Error::Usage(format!(
+            "--region {r:?} is not an AWS Region name (e.g. us-east-1)"
+        )));
+    }
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(std::time::Duration::from_secs(3))
         .operation_attempt_timeout(std::time::Duration::from_secs(5))
         .operation_timeout(std::time::Duration::from_secs(15))
         .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    if let Some(p) = &args.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &args.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(Error::Usage(
+            "no AWS Region: pass --region, set AWS_REGION, or use a profile that has one".into(),
+        ));
+    }
+    Ok(sdk)
 }
 
 async fn responder(cloud: &AwsClients) -> Result<Responder, Error> {
@@ -40,24 +64,12 @@ async fn build_lambda_app() -> Result<App<AwsClients>, Error> {
     let mut config = Config::from_env()?;
     // An invocation cannot wait minutes: the sweep goes through the queue or not at all.
     config.sweep_inline = false;
-    let cloud = AwsClients::for_config(&sdk_config().await, &config);
+    let cloud = AwsClients::for_config(&sdk_config(&AwsArgs::default()).await?, &config);
     let (responder, ()) = tokio::join!(responder(&cloud), cloud.warm_up());
     Ok(App {
         cloud,
         config,
         responder: Some(responder?),
-    })
-}
-
-/// The command line learns who it is in the first wave of the response itself.
-async fn build_cli_app(sweep: bool) -> Result<App<AwsClients>, Error> {
-    let mut config = Config::from_env()?;
-    config.sweep_inline = sweep;
-    let cloud = AwsClients::for_config(&sdk_config().await, &config);
-    Ok(App {
-        cloud,
-        config,
-        responder: None,
     })
 }
 
@@ -96,17 +108,17 @@ async fn run_drill(
     let local =
         endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost");
     if account_id.is_none() && !local {
-        return Err(Error::BadEvent(
+        return Err(Error::Usage(
             "no local AWS: run drills with scripts/drill.sh, or name a sandbox account with --account-id".into(),
         ));
     }
-    let sdk = sdk_config().await;
+    let sdk = sdk_config(&AwsArgs::default()).await?;
     let cloud = AwsClients::from_sdk_config(&sdk, "arn:aws:sns:us-east-1:000000000000:unused");
     let me = responder(&cloud).await?;
     let target = match account_id {
         Some(id) => {
             if id != me.account.as_str() {
-                return Err(Error::BadEvent(format!(
+                return Err(Error::Usage(format!(
                     "--account-id {id} does not match the credentials' account {}",
                     me.account
                 )));
@@ -117,13 +129,13 @@ async fn run_drill(
                     &id,
                 )
             {
-                return Err(Error::BadEvent("drill not confirmed".into()));
+                return Err(Error::Declined("the drill in a real account".into()));
             }
             Target::Account { id }
         }
         None => Target::Local { endpoint },
     };
-    let root = std::env::current_dir().map_err(|e| Error::BadEvent(e.to_string()))?;
+    let root = std::env::current_dir().map_err(|e| Error::Usage(e.to_string()))?;
     let files = drill::scenario_files(&scenarios, &root)?;
     let loaded = files
         .iter()
@@ -139,7 +151,7 @@ async fn run_drill(
         results.push(runner.run(scenario, &root).await);
     }
     std::fs::create_dir_all(report_dir)
-        .map_err(|e| Error::BadEvent(format!("{}: {e}", report_dir.display())))?;
+        .map_err(|e| Error::Usage(format!("{}: {e}", report_dir.display())))?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let json_path = report_dir.join(format!("drill-{stamp}.json"));
     let md_path = report_dir.join(format!("drill-{stamp}.md"));
@@ -148,7 +160,7 @@ async fn run_drill(
         serde_json::to_string_pretty(&results).unwrap_or_default(),
     )
     .and_then(|()| std::fs::write(&md_path, drill::markdown(&results)))
-    .map_err(|e| Error::BadEvent(format!("writing the drill record: {e}")))?;
+    .map_err(|e| Error::Usage(format!("writing the drill record: {e}")))?;
     println!("{}", drill::scorecard(&results));
     println!(
         "Drill record: {} and {}",
@@ -162,11 +174,98 @@ async fn run_drill(
     })
 }
 
+/// `killswitch respond`: an event (file or stdin) or a key named by flags.
+async fn respond_cmd(
+    aws: &AwsArgs,
+    source: cli::Source,
+    request: cli::Request,
+    dry_run: bool,
+    no_notify: bool,
+    no_sweep: bool,
+    show: cli::Show,
+) -> Result<ExitCode, Error> {
+    // Bad input fails before any AWS call.
+    let payload = match (&source.event, &source.access_key_id) {
+        (Some(path), _) => Some(cli::read_event(path)?),
+        (None, Some(key)) => {
+            killswitch::trigger::parse(request.to_event(key, "(checking)", dry_run))?;
+            None
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --event FILE (or - for stdin) or --access-key-id with --reason".into(),
+            ));
+        }
+    };
+    // A dry run or --no-notify prints its notices; neither needs a topic.
+    let mut config = if dry_run || no_notify {
+        Config::from_env_without_topic()?
+    } else {
+        Config::from_env()?
+    };
+    if no_notify {
+        config.topic_arn.clear();
+    }
+    config.sweep_inline = !no_sweep;
+    let cloud = AwsClients::for_config(&sdk_config(aws).await?, &config);
+    let payload = match (payload, source.access_key_id) {
+        (Some(p), _) => p,
+        (None, Some(key)) => {
+            let requested_by = match &request.requested_by {
+                Some(r) => r.clone(),
+                None => responder(&cloud).await?.arn,
+            };
+            request.to_event(&key, &requested_by, dry_run)
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    let app = App {
+        cloud,
+        config,
+        responder: None,
+    };
+    Ok(cli::respond(&app, payload, dry_run, show).await)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let stdout_tty = std::io::stdout().is_terminal();
+    let stderr_tty = std::io::stderr().is_terminal();
+    let no_color = std::env::var("NO_COLOR").ok();
+    let output = cli::Output::resolve(cli.output, stdout_tty);
+    let show = cli::Show {
+        output,
+        color: text::use_color(stdout_tty, no_color.as_deref()),
+    };
+    let aws = AwsArgs {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+    };
+    // At a terminal the progress lines are the live view; the logs say only what went wrong.
+    let watching = output == cli::Output::Text && stderr_tty && !cli.quiet;
+    let level = if cli.quiet {
+        "error"
+    } else if watching {
+        "warn"
+    } else {
+        "info"
+    };
+    let log_color = text::use_color(stderr_tty, no_color.as_deref());
+    if watching {
+        killswitch::progress::to_stderr();
+    }
     match cli.command {
         None => {
+            // Only the Lambda service sets this: anywhere else, plain `killswitch` is a person
+            // asking what it does, not a runtime to start.
+            if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+                let _ = Cli::command().print_help();
+                eprintln!(
+                    "\nkillswitch: no command given (the Lambda runtime starts only where AWS_LAMBDA_RUNTIME_API is set)"
+                );
+                return ExitCode::from(cli::EXIT_BAD_INPUT);
+            }
             handler::init_tracing(true);
             let app = match build_lambda_app().await {
                 Ok(app) => app,
@@ -183,20 +282,27 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut Cli::command(), "killswitch", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&Error::Usage(format!("writing the man page: {e}"))),
+            }
+        }
         Some(Command::Respond {
-            event,
+            source,
+            request,
             dry_run,
+            no_notify,
             no_sweep,
         }) => {
-            handler::init_tracing(false);
-            let payload = match cli::read_event(&event) {
-                Ok(p) => p,
-                Err(e) => return fail(&e),
-            };
-            match build_cli_app(!no_sweep).await {
-                Ok(app) => cli::respond(&app, payload, dry_run).await,
-                Err(e) => fail(&e),
-            }
+            handler::init_tracing_cli(level, log_color);
+            respond_cmd(&aws, source, request, dry_run, no_notify, no_sweep, show)
+                .await
+                .unwrap_or_else(|e| fail(&e))
         }
         #[cfg(feature = "drill")]
         Some(Command::Drill {
@@ -206,7 +312,8 @@ async fn main() -> ExitCode {
             report_dir,
         }) => {
             // The drill's own progress lines are the live view; the handler's logs only on RUST_LOG.
-            handler::init_tracing_at(false, "error");
+            killswitch::progress::set_sink(None);
+            handler::init_tracing_cli("error", log_color);
             run_drill(scenarios, account_id, yes, &report_dir)
                 .await
                 .unwrap_or_else(|e| fail(&e))
@@ -216,19 +323,10 @@ async fn main() -> ExitCode {
             user_name,
             role_name,
         }) => {
-            handler::init_tracing(false);
-            let key = match killswitch::incident::AccessKeyId::parse(&access_key_id) {
-                Ok(k) => k,
-                Err(e) => return fail(&e),
-            };
-            let cloud = AwsClients::from_sdk_config(&sdk_config().await, "");
-            match oncall::status(&cloud, &key, user_name.as_deref(), role_name.as_deref()).await {
-                Ok(state) => {
-                    print_json(&state);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
+            handler::init_tracing_cli(level, log_color);
+            status_cmd(&aws, &access_key_id, user_name, role_name, show)
+                .await
+                .unwrap_or_else(|e| fail(&e))
         }
         Some(Command::Restore {
             access_key_id,
@@ -242,7 +340,7 @@ async fn main() -> ExitCode {
             yes,
             force,
         }) => {
-            handler::init_tracing(false);
+            handler::init_tracing_cli(level, log_color);
             let key = match killswitch::incident::AccessKeyId::parse(&access_key_id) {
                 Ok(k) => k,
                 Err(e) => return fail(&e),
@@ -251,7 +349,11 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
-            let cloud = AwsClients::for_config(&sdk_config().await, &config);
+            let sdk = match sdk_config(&aws).await {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
+            };
+            let cloud = AwsClients::for_config(&sdk, &config);
             let request = oncall::RestoreRequest {
                 user_name,
                 role_name,
@@ -286,7 +388,7 @@ async fn main() -> ExitCode {
                 && !yes
                 && !confirm(&format!("Undo the containment of {key}?"), key.as_str())
             {
-                return fail(&Error::BadEvent("restore not confirmed".into()));
+                return fail(&Error::Declined("the restore".into()));
             }
             let restored = oncall::restore(
                 &cloud,
@@ -310,4 +412,34 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `killswitch status`: text for a person, JSON for a script; exit 4 for a key IAM does not know.
+async fn status_cmd(
+    aws: &AwsArgs,
+    access_key_id: &str,
+    user_name: Option<String>,
+    role_name: Option<String>,
+    show: cli::Show,
+) -> Result<ExitCode, Error> {
+    let key = killswitch::incident::AccessKeyId::parse(access_key_id)?;
+    let config = Config::from_env_without_topic()?;
+    let cloud = AwsClients::for_config(&sdk_config(aws).await?, &config);
+    let state = oncall::status(
+        &cloud,
+        &config,
+        &key,
+        user_name.as_deref(),
+        role_name.as_deref(),
+    )
+    .await?;
+    match show.output {
+        cli::Output::Json => print_json(&state),
+        cli::Output::Text => print!("{}", text::status(&state, show.color)),
+    }
+    Ok(if state.exists {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(cli::EXIT_KEY_NOT_FOUND)
+    })
 }

@@ -68,16 +68,44 @@ pub struct KeyState {
     /// Sessions the user minted before this are denied (left by a restore; harmless once they
     /// expired, 36 h later, and deletable then).
     pub user_sessions_revoked_before: Option<String>,
+    /// The account the key belongs to (`sts:GetAccessKeyInfo`), when it could be read.
+    pub account: Option<String>,
+    /// IAM knows the key (or, for a session key, a role was named): `false` exits non-zero.
+    pub exists: bool,
+    /// The incident record's last containment: when, by which incident and trigger.
+    pub contained: Option<ContainedBy>,
+    /// Operators' restores, oldest first.
+    pub restores: Vec<crate::record::Restore>,
+    /// What the user's deny blocks besides the leaked key: its other access keys.
+    pub also_blocked: Vec<String>,
 }
 
-/// The key's state, owner, our policies and last use.
-pub async fn status<C: Identity>(
+/// The containment the incident record holds for a key.
+#[derive(Debug, Serialize)]
+pub struct ContainedBy {
+    pub incident_id: String,
+    pub trigger: String,
+    pub at: String,
+    pub verified_at: Option<String>,
+    /// `false` once an operator restored it (a later generation).
+    pub current: bool,
+}
+
+/// The key's state, owner, our policies, what the incident record says and last use.
+pub async fn status<C: Identity + IncidentStore>(
     cloud: &C,
+    config: &Config,
     key: &AccessKeyId,
     user: Option<&str>,
     role: Option<&str>,
 ) -> Result<KeyState, Error> {
-    let usage = cloud.key_usage(key).await?;
+    let (usage, account) = tokio::join!(cloud.key_usage(key), cloud.key_account(key));
+    let usage = usage?;
+    let account = account.ok();
+    let record = match &account {
+        Some(a) => Records::new(cloud, config).load(a, key).await,
+        None => None,
+    };
     let user_name = user
         .map(str::to_owned)
         .or_else(|| usage.as_ref().map(|u| u.user_name.clone()));
@@ -92,9 +120,29 @@ pub async fn status<C: Identity>(
         role_sessions_denied: Vec::new(),
         permissions_boundary: None,
         user_sessions_revoked_before: None,
+        account: account.as_ref().map(ToString::to_string),
+        exists: false,
+        contained: record.as_ref().and_then(|r| {
+            r.applied.as_ref().map(|a| ContainedBy {
+                incident_id: a.incident_id.clone(),
+                trigger: a.trigger.clone(),
+                at: ts(a.at),
+                verified_at: r.verified_at.map(ts),
+                current: a.generation == r.generation,
+            })
+        }),
+        restores: record.map(|r| r.restores).unwrap_or_default(),
+        also_blocked: Vec::new(),
     };
     if let Some(u) = &user_name {
         state.key_status = cloud.key_status(u, key).await?;
+        state.also_blocked = cloud
+            .user_keys(u)
+            .await?
+            .into_iter()
+            .filter(|k| &k.id != key)
+            .map(|k| format!("access key {} ({:?})", k.id, k.status))
+            .collect();
         if let Some(doc) = cloud
             .read_policy(&PolicyTarget::User(u.clone()), policy::USER_POLICY_NAME)
             .await?
@@ -125,6 +173,7 @@ pub async fn status<C: Identity>(
                 .push(format!("user/{u}: {}", policy::MANAGED_DENY_ALL_ARN));
         }
     }
+    state.exists = state.key_status.is_some() || (role.is_some() && !key.as_str().starts_with("AKIA"));
     if let Some(r) = role {
         if let Some(cutoff) = revoke_role::read_policy(cloud, r)
             .await?
@@ -261,6 +310,7 @@ pub async fn assess<C: Identity + IncidentStore>(
     let (state, record) = tokio::join!(
         status(
             cloud,
+            config,
             key,
             req.user_name.as_deref(),
             req.role_name.as_deref()

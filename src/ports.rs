@@ -255,6 +255,12 @@ pub trait FollowUpQueue {
 pub trait Notifier {
     /// `sns:Publish` to the configured topic.
     async fn publish(&self, subject: &str, body: &str) -> Result<(), Error>;
+
+    /// `false` when there is no topic to publish to (the command line's `--no-notify`, or a dry
+    /// run without `KILLSWITCH_TOPIC_ARN`): notices are printed, never sent.
+    fn publishes(&self) -> bool {
+        true
+    }
 }
 
 /// Credentials for another account of the organization, through its member role.

@@ -33,15 +33,36 @@ pub struct AwsClients {
     pub sdk: aws_config::SdkConfig,
 }
 
+/// SNS answers for a topic only in the topic's own Region: the client publishes there, whatever
+/// Region the profile or the function runs in.
+fn sns_client(sdk: &aws_config::SdkConfig, topic_arn: &str) -> aws_sdk_sns::Client {
+    match topic_region(topic_arn) {
+        Some(region) => aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(sdk)
+                .region(aws_config::Region::new(region.to_owned()))
+                .build(),
+        ),
+        None => aws_sdk_sns::Client::new(sdk),
+    }
+}
+
+/// `arn:PARTITION:sns:REGION:ACCOUNT:NAME` → `REGION`.
+pub fn topic_region(topic_arn: &str) -> Option<&str> {
+    let mut parts = topic_arn.split(':');
+    let (arn, _, service, region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (arn == "arn" && service == "sns" && crate::config::is_region_name(region)).then_some(region)
+}
+
 impl AwsClients {
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        let topic_arn = topic_arn.into();
         Self {
             account: aws_sdk_account::Client::new(sdk),
             iam: iam_client(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
+            sns: sns_client(sdk, &topic_arn),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
-            topic_arn: topic_arn.into(),
+            topic_arn,
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             incident_table: None,

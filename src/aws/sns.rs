@@ -16,4 +16,8 @@ impl Notifier for AwsClients {
             .map(|_| ())
             .map_err(aws_err("sns:Publish"))
     }
+
+    fn publishes(&self) -> bool {
+        !self.topic_arn.is_empty()
+    }
 }

@@ -146,7 +146,7 @@ pub struct Expect {
 
 pub fn load(path: &Path) -> Result<Scenario, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::BadEvent(format!("cannot read scenario {}: {e}", path.display())))?;
+        .map_err(|e| Error::Usage(format!("cannot read scenario {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| Error::BadEvent(format!("scenario {}: {e}", path.display())))
 }
 
@@ -224,7 +224,7 @@ pub fn scenario_files(given: &[PathBuf], root: &Path) -> Result<Vec<PathBuf>, Er
     }
     let dir = root.join("drills");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::BadEvent(format!("cannot list {}: {e}", dir.display())))?
+        .map_err(|e| Error::Usage(format!("cannot list {}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();

@@ -281,6 +281,13 @@ async fn contain_in<I: Identity, H: Home>(
     let mut reads = reads;
     let preloaded = reads.record.take();
     let decided = guard::decide(&incident, &reads, ctx, &mut report);
+    // Every notice names what was acted on: the key's account as STS tells it, IAM's owner.
+    if let Some(Ok(owner)) = &reads.account {
+        report.account = Some(owner.to_string());
+    }
+    if let Some(plan) = &decided {
+        report.principal = plan.principal();
+    }
     let account = member_account
         .clone()
         .unwrap_or_else(|| ctx.responder.account.clone());
@@ -361,7 +368,9 @@ async fn contain_in<I: Identity, H: Home>(
             }
         },
         async {
-            if announce && suppressed.is_none() {
+            // A key IAM does not know is reported once per trigger too: GuardDuty re-emits the
+            // finding every 6 hours.
+            if (announce || report.status == Status::KeyNotFound) && suppressed.is_none() {
                 records.claim(record.as_ref(), &claim).await
             } else {
                 true

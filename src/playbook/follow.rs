@@ -137,6 +137,10 @@ where
                 let left = ctx
                     .investigation_deadline
                     .saturating_duration_since(tokio::time::Instant::now());
+                crate::progress::say(format!(
+                    "waiting {} s for IAM's propagation window before reading containment back",
+                    wait.min(left).as_secs()
+                ));
                 tokio::time::sleep(wait.min(left)).await;
             }
             let phase = format!("after {delay_secs}s propagation delay");

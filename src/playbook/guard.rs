@@ -405,6 +405,18 @@ pub fn decide(
             };
             role_plan(role_name, session, id, reads, ctx, report)
         }
+        // IAM knows no such key, and the named user holds none: deleted (with its user, or
+        // since the finding), or never this account's. The same outcome whatever the trigger.
+        (Principal::IamUser { user_name }, KeyKind::LongTerm)
+            if matches!(reads.usage, Some(Ok(None)))
+                && !matches!(
+                    reads.user_before.as_ref().and_then(|b| b.key.as_ref()),
+                    Some(Ok(Some(_)))
+                ) =>
+        {
+            key_not_found(report, &format!(" (nor does user {user_name} hold it)"), now);
+            return None;
+        }
         (Principal::IamUser { user_name }, kind) => {
             // IAM knows the owner for sure; the trigger's name is only a hint.
             let user = match &usage {
@@ -442,14 +454,7 @@ pub fn decide(
                 return None;
             }
             None => {
-                report.status = Status::KeyNotFound;
-                report.summary = "IAM does not know this key in this account: it was deleted or never existed here. Nothing to contain.".into();
-                report.record(
-                    Step::ResolveOwner,
-                    Outcome::NotFound,
-                    "GetAccessKeyLastUsed does not know the key",
-                    now,
-                );
+                key_not_found(report, "", now);
                 return None;
             }
         },
@@ -474,6 +479,18 @@ pub fn decide(
         return None;
     }
     Some(plan)
+}
+
+/// IAM does not know the key: nothing to contain, nothing to retry.
+fn key_not_found(report: &mut Report, also: &str, now: DateTime<Utc>) {
+    report.status = Status::KeyNotFound;
+    report.summary = "IAM does not know this key in this account: it was deleted (perhaps with its user) or never existed here. Nothing to contain.".into();
+    report.record(
+        Step::ResolveOwner,
+        Outcome::NotFound,
+        format!("GetAccessKeyLastUsed does not know the key{also}"),
+        now,
+    );
 }
 
 /// The exact session when it can be named, the role-wide cutoff otherwise (or when configured).

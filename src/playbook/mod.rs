@@ -219,6 +219,25 @@ pub enum Plan {
     },
 }
 
+impl Plan {
+    /// The principal the writes act on, as every notice names it: IAM's owner of the key, not
+    /// the trigger's claim.
+    pub fn principal(&self) -> String {
+        match self {
+            Plan::User { user, .. } => format!("IAM user {user}"),
+            Plan::Role {
+                role,
+                session: Some(session),
+                ..
+            } => {
+                let name = session.split_once(':').map_or(session.as_str(), |(_, s)| s);
+                format!("role {role} (session {name})")
+            }
+            Plan::Role { role, .. } => format!("role {role} (every session)"),
+        }
+    }
+}
+
 fn dry_run(incident: &Incident, ctx: &Context<'_>) -> bool {
     ctx.config.dry_run || ctx.force_dry_run || incident.dry_run
 }

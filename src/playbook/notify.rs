@@ -8,7 +8,7 @@ use super::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::incident::{AccountId, Incident, SampleFinding};
 use crate::policy;
 use crate::ports::Notifier;
-use crate::report::{Investigation, Notification, Report, Status};
+use crate::report::{Notification, Report, Status};
 
 /// Summary, next steps and undo commands, from what happened.
 pub fn finish(
@@ -55,7 +55,6 @@ pub fn finish(
                 deny_user::Deny::LockedOut => format!("EVERY access key of user {user} is deactivated and its console password deleted (both policy quotas were full: look for what filled them). Reactivate only keys you trust; the password can only be reset. Sessions it minted with GetSessionToken/GetFederationToken may still work (up to 36 h): check the activity below."),
                 deny_user::Deny::LockedOutBounded => format!("EVERY access key of user {user} is deactivated, its console password deleted and AWSDenyAll set as its permissions boundary (both policy quotas were full: look for what filled them). Reactivate only keys you trust; the password can only be reset."),
             });
-            next.push("Check the attacker activity in this message for persistence: new users, access keys, login profiles, policies, roles; and for AssumeRole into other accounts.".into());
             report.undo = deactivate
                 .then(|| deactivate_key::undo_command(user, key))
                 .into_iter()
@@ -69,25 +68,24 @@ pub fn finish(
         }) => {
             next.push(format!("Only session {session} of role {role} is denied, also when it fetches fresh credentials: for an instance role that session IS the instance's own workload (session name = instance ID), which now fails too. Replace or isolate that instance; the role's other sessions keep working."));
             next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
-            next.push(
-                "Check the attacker activity in this message for persistence and for AssumeRole into other accounts."
-                    .into(),
-            );
             report.undo = vec![revoke_role::undo_session_command(role, session)];
         }
         Some(Plan::Role { role, .. }) => {
             next.push(format!("EVERY session of role {role} issued before the cutoff is denied, whoever uses it: workloads on this role fail until they get fresh credentials (they will on their next refresh)."));
             next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
-            next.push(
-                "Check the attacker activity in this message for persistence and for AssumeRole into other accounts."
-                    .into(),
-            );
             report.undo = vec![format!(
                 "{}   (only if the revocation itself causes an outage)",
                 revoke_role::undo_command(role)
             )];
         }
         None => {}
+    }
+    if report.status == Status::DryRun {
+        // Nothing was changed: no undo, no advice about a state that does not exist.
+        report.undo.clear();
+        next = vec![format!(
+            "Nothing was changed. To contain for real, send the same request without dry run (killswitch respond --access-key-id {key} --reason WHY)."
+        )];
     }
     if !report.undo.is_empty() {
         report.undo.insert(
@@ -108,11 +106,6 @@ pub fn finish(
             ),
         );
     }
-    if let Investigation::Ran(a) = &report.investigation
-        && !a.complete()
-    {
-        next.push("The CloudTrail search was incomplete (see the Regions marked PARTIAL/FAILED): search them again by hand.".into());
-    }
     if let Some(account) = member
         && !report.undo.is_empty()
     {
@@ -120,6 +113,7 @@ pub fn finish(
             "The undo commands below act in member account {account}: run them with that account's credentials."
         ));
     }
+    report.open = crate::report::open::items(report);
     report.next_steps = next;
 }
 
@@ -138,6 +132,11 @@ pub async fn announce<N: Notifier>(cloud: &N, report: &mut Report) {
 }
 
 async fn publish<N: Notifier>(cloud: &N, report: &mut Report, subject: String, body: String) {
+    if !cloud.publishes() {
+        info!(step = "notify", outcome = "not published", subject = %subject, "no topic");
+        report.notification = Notification::NotPublished { subject };
+        return;
+    }
     match cloud.publish(&subject, &body).await {
         Ok(()) => {
             info!(step = "notify", outcome = "done", subject = %subject, "published");

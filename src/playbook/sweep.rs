@@ -306,8 +306,9 @@ where
     let mut report = Report::new(&s.incident, s.dry_run, ctx.now);
     report.operator.clone_from(&s.operator);
     report.status = s.first_status;
-    if let Some(member) = &s.member_account {
-        report.account = Some(member.to_string());
+    report.account = Some(account.to_string());
+    if let Some(plan) = &s.plan {
+        report.principal = plan.principal();
     }
     // A plan the guards would refuse today (the protected list grew) is not re-applied.
     let plan = s

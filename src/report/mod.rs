@@ -1,8 +1,10 @@
 //! What happened, as data (the JSON report). Its text for humans is in [`notice`]. Pure.
 
 mod notice;
+pub mod open;
 
-pub use notice::{defang, quoted, sanitize_subject, ts};
+pub use notice::{defang, inert, quoted, sanitize_subject, ts};
+pub use open::{OpenItem, OpenKind};
 
 use std::collections::BTreeMap;
 
@@ -464,6 +466,10 @@ pub enum Notification {
     Suppressed {
         reason: String,
     },
+    /// No topic to send to (`--no-notify`, or a dry run without one): the command line prints it.
+    NotPublished {
+        subject: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -480,6 +486,9 @@ pub struct Report {
     pub steps: Vec<StepResult>,
     pub verification: Option<Verification>,
     pub investigation: Investigation,
+    /// What containment of the key does not close, most urgent first, with commands.
+    #[serde(default)]
+    pub open: Vec<OpenItem>,
     pub next_steps: Vec<String>,
     pub undo: Vec<String>,
     pub notification: Notification,
@@ -544,6 +553,7 @@ impl Report {
             investigation: Investigation::NotRun {
                 reason: "not reached".into(),
             },
+            open: Vec::new(),
             next_steps: Vec::new(),
             undo: Vec::new(),
             notification: Notification::Pending,
@@ -571,6 +581,7 @@ impl Report {
             investigation: Investigation::NotRun {
                 reason: "sample finding".into(),
             },
+            open: Vec::new(),
             next_steps: vec!["Nothing: this proves the GuardDuty -> EventBridge -> killswitch -> SNS path works.".into()],
             undo: Vec::new(),
             notification: Notification::Pending,

@@ -33,16 +33,42 @@ impl Report {
                 self.status.headline()
             ));
         }
-        let mut s = format!(
-            "[killswitch] {}: {} ({})",
-            self.status.headline(),
-            self.access_key_id,
-            inert(&self.principal)
-        );
-        if let Some(acct) = &self.account {
-            let _ = write!(s, " acct {acct}");
+        if self.status == Status::Sample {
+            let finding = self
+                .trigger
+                .get("finding_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("finding");
+            return sanitize_subject(&format!(
+                "[killswitch] GuardDuty SAMPLE, no action taken: {}{}",
+                defang(finding),
+                self.account
+                    .as_deref()
+                    .map(|a| format!(" acct {a}"))
+                    .unwrap_or_default()
+            ));
         }
-        sanitize_subject(&s)
+        let acct = self
+            .account
+            .as_deref()
+            .map(|a| format!(" acct {a}"))
+            .unwrap_or_default();
+        let who = format!(" ({})", inert(&self.principal));
+        let head = if self.open.is_empty() {
+            self.status.headline().to_string()
+        } else {
+            format!(
+                "{} - {}",
+                self.status.headline(),
+                open::summary(&self.open)
+            )
+        };
+        // What is open and whose account come before the principal's name when space runs out.
+        let full = format!("[killswitch] {head}: {}{who}{acct}", self.access_key_id);
+        if full.len() <= MAX_SUBJECT {
+            return sanitize_subject(&full);
+        }
+        sanitize_subject(&format!("[killswitch] {head}: {}{acct}", self.access_key_id))
     }
 
     /// The short notice's subject: the headline, the key, "full report follows".
@@ -89,6 +115,21 @@ impl Report {
             "\nNext: the re-check after IAM's propagation window, what the key did (CloudTrail, every enabled Region) and the undo commands follow in the full report, in a few minutes."
         );
         m
+    }
+
+    /// What is still open, first, each with the commands that close it.
+    fn open_lines(&self, m: &mut String) {
+        if self.open.is_empty() {
+            return;
+        }
+        let _ = writeln!(m, "STILL OPEN ({}), run these now:", self.open.len());
+        for (i, item) in self.open.iter().enumerate() {
+            let _ = writeln!(m, "  {}. {}", i + 1, inert(&item.what));
+            for c in &item.commands {
+                let _ = writeln!(m, "       {c}");
+            }
+        }
+        let _ = writeln!(m);
     }
 
     /// Which key, whose, where, and what said so: the same block in every notice.
@@ -143,6 +184,7 @@ impl Report {
                 let _ = writeln!(m, "{}\n", inert(&self.summary));
             }
         }
+        self.open_lines(&mut m);
         self.identity_lines(&mut m);
         let _ = writeln!(m, "Started:    {}", ts(self.started_at));
         if self.dry_run {

@@ -1,0 +1,206 @@
+//! What a person at a terminal reads: the same notice text on-call gets, what happened to it,
+//! and one closing line. Pure.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::handler::Response;
+use crate::oncall::KeyState;
+use crate::report::{Notification, Report, Status, inert};
+
+/// Whether to color: a terminal, and `NO_COLOR` unset or empty (<https://no-color.org>).
+pub fn use_color(is_terminal: bool, no_color: Option<&str>) -> bool {
+    is_terminal && no_color.is_none_or(str::is_empty)
+}
+
+fn paint(text: &str, code: &str, color: bool) -> String {
+    if color {
+        format!("\u{1b}[{code}m{text}\u{1b}[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Each report as its notice reads, and what became of the notice.
+pub fn reports(reports: &[Report]) -> String {
+    let mut out = String::new();
+    for r in reports {
+        let _ = writeln!(out, "{}", r.subject());
+        let _ = writeln!(out, "{}", "-".repeat(r.subject().len().min(72)));
+        out.push_str(&r.message());
+        let _ = writeln!(
+            out,
+            "\nNotice: {}\n",
+            match &r.notification {
+                Notification::Sent { .. } => "sent to the SNS topic".to_string(),
+                Notification::NotPublished { .. } =>
+                    "NOT published (no topic, or --no-notify): the text above is all there is".into(),
+                Notification::Suppressed { reason } => format!("not sent: {reason}"),
+                Notification::Failed { error, .. } => format!("FAILED to send: {error}"),
+                Notification::Pending => "not sent".into(),
+            }
+        );
+    }
+    out
+}
+
+/// `== CONTAINED (1 OPEN) AKIA... IAM user bob, acct 1111... | 12.3 s`: one line per report.
+pub fn closing(response: &Response, elapsed: Duration, color: bool) -> String {
+    let finals = if response.sweeps.is_empty() {
+        &response.reports
+    } else {
+        &response.sweeps
+    };
+    let mut out = String::new();
+    for r in finals {
+        let open = r.open.len();
+        let mut head = r.status.headline().to_string();
+        if open > 0 {
+            let _ = write!(head, " ({open} OPEN)");
+        }
+        let code = match r.status {
+            Status::Failed | Status::Contested | Status::Rejected => "1;31",
+            _ if open > 0 => "1;31",
+            Status::Contained | Status::AlreadyContained => "1;32",
+            _ => "1;33",
+        };
+        let _ = writeln!(
+            out,
+            "== {} {} {}, acct {}",
+            paint(&head, code, color),
+            r.access_key_id,
+            inert(&r.principal),
+            r.account.as_deref().unwrap_or("unknown"),
+        );
+    }
+    let _ = write!(out, "== done in {:.1} s", elapsed.as_secs_f64());
+    out
+}
+
+/// `killswitch status` for a person.
+pub fn status(s: &KeyState, color: bool) -> String {
+    let mut out = String::new();
+    let owner = match (&s.user_name, &s.role_name) {
+        (Some(u), _) => format!("IAM user {u}"),
+        (None, Some(r)) => format!("role {r}"),
+        (None, None) => "owner unknown".into(),
+    };
+    let _ = writeln!(
+        out,
+        "Key {}: {owner}, account {}",
+        s.access_key_id,
+        s.account.as_deref().unwrap_or("unknown")
+    );
+    if !s.exists {
+        let _ = writeln!(
+            out,
+            "  {}",
+            paint(
+                "NOT FOUND: IAM does not know this key (deleted, or not this account's)",
+                "1;31",
+                color
+            )
+        );
+    }
+    if let Some(st) = s.key_status {
+        let text = format!("{st:?}");
+        let code = if text == "Active" { "1;31" } else { "1;32" };
+        let _ = writeln!(out, "  key:        {}", paint(&text, code, color));
+    }
+    match &s.contained {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "  contained:  {} by incident {} ({}){}{}",
+                c.at,
+                inert(&c.incident_id),
+                inert(&c.trigger),
+                c.verified_at
+                    .as_deref()
+                    .map(|v| format!(", verified {v}"))
+                    .unwrap_or_default(),
+                if c.current {
+                    ""
+                } else {
+                    " -- since RESTORED"
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  contained:  no incident record (none, or KILLSWITCH_INCIDENT_TABLE not set)"
+            );
+        }
+    }
+    if s.killswitch_policies.is_empty() {
+        let _ = writeln!(out, "  in place:   nothing killswitch places");
+    } else {
+        for p in &s.killswitch_policies {
+            let _ = writeln!(out, "  in place:   {}", inert(p));
+        }
+    }
+    if let Some(cutoff) = &s.role_sessions_revoked_before {
+        let _ = writeln!(
+            out,
+            "  role:       every session issued before {cutoff} is denied"
+        );
+    }
+    for session in &s.role_sessions_denied {
+        let _ = writeln!(out, "  role:       session {} denied", inert(session));
+    }
+    if let Some(b) = &s.permissions_boundary {
+        let _ = writeln!(out, "  boundary:   {}", inert(b));
+    }
+    let user_denied = s.killswitch_policies.iter().any(|p| p.starts_with("user/"));
+    if user_denied {
+        if s.also_blocked.is_empty() {
+            let _ = writeln!(
+                out,
+                "  the deny also blocks: the user's console sign-in and sessions (no other key)"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  the deny also blocks: the user's console sign-in, sessions and {}",
+                s.also_blocked.join(", ")
+            );
+        }
+    }
+    if let Some(u) = &s.last_used {
+        let _ = writeln!(
+            out,
+            "  last used:  {} in {} ({})",
+            u.last_used
+                .map(crate::report::ts)
+                .unwrap_or_else(|| "never".into()),
+            u.region.as_deref().unwrap_or("-"),
+            u.service.as_deref().unwrap_or("-")
+        );
+    }
+    for r in &s.restores {
+        let _ = writeln!(
+            out,
+            "  restored:   {} by {} ({})",
+            crate::report::ts(r.at),
+            crate::report::quoted(&r.by),
+            crate::report::quoted(&r.reason)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_only_on_a_terminal_without_no_color() {
+        assert!(use_color(true, None));
+        assert!(use_color(true, Some("")));
+        assert!(!use_color(true, Some("1")));
+        assert!(!use_color(false, None));
+        assert_eq!(paint("x", "1;31", false), "x");
+        assert!(paint("x", "1;31", true).contains('\u{1b}'));
+    }
+}
