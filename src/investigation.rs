@@ -152,10 +152,7 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
         }
     });
     let per_region = futures::future::join_all(searches).await;
-    crate::progress::say(format!(
-        "CloudTrail: {} Region(s) searched",
-        regions.len()
-    ));
+    crate::progress::say(format!("CloudTrail: {} Region(s) searched", regions.len()));
     let mut activity = activity.into_inner();
     activity.regions = per_region;
 

@@ -37,7 +37,8 @@ async fn sdk_config(args: &AwsArgs) -> Result<aws_config::SdkConfig, Error> {
         .operation_attempt_timeout(std::time::Duration::from_secs(5))
         .operation_timeout(std::time::Duration::from_secs(15))
         .build();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
     if let Some(p) = &args.profile {
         loader = loader.profile_name(p);
     }
@@ -283,7 +284,12 @@ async fn main() -> ExitCode {
             }
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "killswitch", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "killswitch",
+                &mut std::io::stdout(),
+            );
             ExitCode::SUCCESS
         }
         Some(Command::Man) => {

@@ -173,7 +173,8 @@ pub async fn status<C: Identity + IncidentStore>(
                 .push(format!("user/{u}: {}", policy::MANAGED_DENY_ALL_ARN));
         }
     }
-    state.exists = state.key_status.is_some() || (role.is_some() && !key.as_str().starts_with("AKIA"));
+    state.exists =
+        state.key_status.is_some() || (role.is_some() && !key.as_str().starts_with("AKIA"));
     if let Some(r) = role {
         if let Some(cutoff) = revoke_role::read_policy(cloud, r)
             .await?

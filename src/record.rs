@@ -66,6 +66,10 @@ pub struct Applied {
     /// created since.
     #[serde(default)]
     pub first_seen: Option<DateTime<Utc>>,
+    /// The GuardDuty finding's count last reported: a re-emit with a higher count (the key's
+    /// holder still trying) gets a short notice, a plain re-emit none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 /// An operator's `killswitch restore`, recorded before it acts.

@@ -140,7 +140,9 @@ pub enum Command {
     /// contained or nothing to do (sample, dry run, refused principal, key not found); 1
     /// containment failed; 2 bad input or configuration; 3 contained but the SNS notice could
     /// not be sent.
-    #[command(after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"found in a public repo\"\n  killswitch respond --event events/guardduty-iamuser.json --dry-run --no-notify\n  aws guardduty get-findings ... | jq '{...}' | killswitch respond --event -")]
+    #[command(
+        after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"found in a public repo\"\n  killswitch respond --event events/guardduty-iamuser.json --dry-run --no-notify\n  aws guardduty get-findings ... | jq '{...}' | killswitch respond --event -"
+    )]
     Respond {
         #[command(flatten)]
         source: Source,
@@ -164,7 +166,9 @@ pub enum Command {
     /// unless --account-id names a sandbox account, which must match the credentials and be
     /// confirmed (interactively or with --yes). Exit code 1 if any scenario fails.
     #[cfg(feature = "drill")]
-    #[command(after_help = "Examples:\n  scripts/drill.sh                     (every scenario on the local AWS)\n  killswitch drill drills/leaked-user-key.toml --report-dir /tmp/drills")]
+    #[command(
+        after_help = "Examples:\n  scripts/drill.sh                     (every scenario on the local AWS)\n  killswitch drill drills/leaked-user-key.toml --report-dir /tmp/drills"
+    )]
     Drill {
         /// Scenario files; none = every drills/*.toml.
         scenarios: Vec<PathBuf>,
@@ -182,7 +186,9 @@ pub enum Command {
     /// else its deny blocks, and its last use.
     ///
     /// Exit code 4 when the key does not exist.
-    #[command(after_help = "Examples:\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch status --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --output json")]
+    #[command(
+        after_help = "Examples:\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch status --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --output json"
+    )]
     Status {
         #[arg(long)]
         access_key_id: String,
@@ -200,7 +206,9 @@ pub enum Command {
     /// since the incident began, or when --user-name is not IAM's owner of the key. The key stays
     /// Inactive unless --reactivate-key. Asks for confirmation (type the key ID) unless --yes;
     /// sends an SNS notice before acting and after, naming who, as which identity, and why.
-    #[command(after_help = "Examples:\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated, INC-42 closed\" --dry-run\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated\" --yes")]
+    #[command(
+        after_help = "Examples:\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated, INC-42 closed\" --dry-run\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated\" --yes"
+    )]
     Restore {
         #[arg(long)]
         access_key_id: String,
@@ -234,13 +242,17 @@ pub enum Command {
         force: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    #[command(after_help = "Examples:\n  killswitch completions bash > /etc/bash_completion.d/killswitch\n  killswitch completions zsh > \"${fpath[1]}/_killswitch\"")]
+    #[command(
+        after_help = "Examples:\n  killswitch completions bash > /etc/bash_completion.d/killswitch\n  killswitch completions zsh > \"${fpath[1]}/_killswitch\""
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff), generated from these very definitions.
-    #[command(after_help = "Examples:\n  killswitch man > /usr/local/share/man/man1/killswitch.1\n  killswitch man | man -l -")]
+    #[command(
+        after_help = "Examples:\n  killswitch man > /usr/local/share/man/man1/killswitch.1\n  killswitch man | man -l -"
+    )]
     Man,
 }
 
@@ -266,7 +278,10 @@ pub fn read_event(path: &Path) -> Result<serde_json::Value, Error> {
     let raw = if path == Path::new("-") {
         let mut raw = Vec::new();
         std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin(), crate::trigger::MAX_PAYLOAD_BYTES as u64 + 1),
+            &mut std::io::Read::take(
+                std::io::stdin(),
+                crate::trigger::MAX_PAYLOAD_BYTES as u64 + 1,
+            ),
             &mut raw,
         )
         .map_err(|e| Error::Usage(format!("cannot read the event from stdin: {e}")))?;
@@ -344,10 +359,7 @@ where
                     } else {
                         print!("{}", text::reports(&response.sweeps));
                     }
-                    println!(
-                        "{}",
-                        text::closing(&response, began.elapsed(), show.color)
-                    );
+                    println!("{}", text::closing(&response, began.elapsed(), show.color));
                 }
             }
             match error {

@@ -34,7 +34,8 @@ pub fn reports(reports: &[Report]) -> String {
             match &r.notification {
                 Notification::Sent { .. } => "sent to the SNS topic".to_string(),
                 Notification::NotPublished { .. } =>
-                    "NOT published (no topic, or --no-notify): the text above is all there is".into(),
+                    "NOT published (no topic, or --no-notify): the text above is all there is"
+                        .into(),
                 Notification::Suppressed { reason } => format!("not sent: {reason}"),
                 Notification::Failed { error, .. } => format!("FAILED to send: {error}"),
                 Notification::Pending => "not sent".into(),
@@ -119,11 +120,7 @@ pub fn status(s: &KeyState, color: bool) -> String {
                     .as_deref()
                     .map(|v| format!(", verified {v}"))
                     .unwrap_or_default(),
-                if c.current {
-                    ""
-                } else {
-                    " -- since RESTORED"
-                }
+                if c.current { "" } else { " -- since RESTORED" }
             );
         }
         None => {

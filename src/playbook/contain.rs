@@ -399,6 +399,37 @@ async fn contain_in<I: Identity, H: Home>(
             follow_up: None,
         };
     }
+    // A re-emitted finding whose count grew: the key's holder is still trying. Worth a short
+    // notice (once per count), not a second full report.
+    if suppressed.is_some()
+        && report.status == Status::AlreadyContained
+        && let Some(r) = record.as_ref()
+        && let Some(was) = r.applied_for(&trigger).and_then(|a| a.count)
+        && let Some(now) = finding_count(&incident).filter(|n| *n > was)
+        && records
+            .claim(record.as_ref(), &format!("trying:{trigger}:{now}"))
+            .await
+    {
+        super::notify::finish(
+            &mut report,
+            &incident,
+            plan.as_ref(),
+            member_account.as_ref(),
+        );
+        super::notify::still_trying(home, &mut report, was, now).await;
+        if let Some(r) = record.as_mut()
+            && let Some(a) = r.applied.as_mut()
+        {
+            a.count = Some(now);
+            if let Err(e) = records.save(r).await {
+                report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
+            }
+        }
+        return Contained {
+            report,
+            follow_up: None,
+        };
+    }
     if let Some(reason) = suppressed {
         info!(
             step = "notify",
@@ -433,6 +464,7 @@ async fn contain_in<I: Identity, H: Home>(
             plan: plan.clone(),
             at: contained_at,
             first_seen: incident.first_seen,
+            count: finding_count(&incident),
         });
     }
     if report.containment_failed() {
@@ -542,6 +574,14 @@ async fn contain_in<I: Identity, H: Home>(
                 follow_up: Some(follow_up),
             }
         }
+    }
+}
+
+/// How many times GuardDuty has seen the activity (`service.count`), for re-emits.
+fn finding_count(incident: &Incident) -> Option<u64> {
+    match incident.trigger {
+        Trigger::GuardDuty { count, .. } => count,
+        _ => None,
     }
 }
 

@@ -414,7 +414,11 @@ pub fn decide(
                     Some(Ok(Some(_)))
                 ) =>
         {
-            key_not_found(report, &format!(" (nor does user {user_name} hold it)"), now);
+            key_not_found(
+                report,
+                &format!(" (nor does user {user_name} hold it)"),
+                now,
+            );
             return None;
         }
         (Principal::IamUser { user_name }, kind) => {

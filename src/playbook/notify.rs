@@ -152,6 +152,13 @@ async fn publish<N: Notifier>(cloud: &N, report: &mut Report, subject: String, b
     }
 }
 
+/// A re-emitted finding whose count grew: short, and says containment still holds.
+pub async fn still_trying<N: Notifier>(cloud: &N, report: &mut Report, was: u64, now: u64) {
+    let subject = report.still_trying_subject(was, now);
+    let body = report.still_trying_message(was, now);
+    publish(cloud, report, subject, body).await;
+}
+
 /// A GuardDuty sample: a notice, no IAM call.
 pub async fn respond_to_sample<N: Notifier>(
     cloud: &N,

@@ -476,7 +476,7 @@ where
         )
     };
     if let Investigation::Ran(a) = &report.investigation
-        && let Some(line) = a.after_containment.line()
+        && let Some(line) = a.after_containment.line(true)
     {
         summary.push(' ');
         summary.push_str(&line);

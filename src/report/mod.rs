@@ -273,13 +273,20 @@ pub struct AfterContainment {
 }
 
 impl AfterContainment {
-    /// The line on-call reads: still active, or none seen (never "stopped").
-    pub fn line(&self) -> Option<String> {
+    /// The line on-call reads: still active, or none seen (never "stopped"). `lag_followed_up`:
+    /// a later search (the sweep) reads what CloudTrail delivers late, so the lag needs no
+    /// warning here.
+    pub fn line(&self, lag_followed_up: bool) -> Option<String> {
         let since = self.since?;
         Some(if self.calls == 0 {
             format!(
-                "No call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (the deactivated key) may not be logged at all (AWS does not document it), and Event history lags.",
-                notice::ts(since)
+                "No call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (the deactivated key) may not be logged at all (AWS does not document it){}.",
+                notice::ts(since),
+                if lag_followed_up {
+                    ""
+                } else {
+                    ", and Event history lags"
+                }
             )
         } else {
             let succeeded = self.calls - self.denied;

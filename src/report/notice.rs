@@ -57,18 +57,17 @@ impl Report {
         let head = if self.open.is_empty() {
             self.status.headline().to_string()
         } else {
-            format!(
-                "{} - {}",
-                self.status.headline(),
-                open::summary(&self.open)
-            )
+            format!("{} - {}", self.status.headline(), open::summary(&self.open))
         };
         // What is open and whose account come before the principal's name when space runs out.
         let full = format!("[killswitch] {head}: {}{who}{acct}", self.access_key_id);
         if full.len() <= MAX_SUBJECT {
             return sanitize_subject(&full);
         }
-        sanitize_subject(&format!("[killswitch] {head}: {}{acct}", self.access_key_id))
+        sanitize_subject(&format!(
+            "[killswitch] {head}: {}{acct}",
+            self.access_key_id
+        ))
     }
 
     /// The short notice's subject: the headline, the key, "full report follows".
@@ -79,6 +78,36 @@ impl Report {
             self.access_key_id,
             inert(&self.principal)
         ))
+    }
+
+    /// `[killswitch] STILL TRYING (count 3 -> 7), still contained: AKIA... acct 1111...`
+    pub fn still_trying_subject(&self, was: u64, now: u64) -> String {
+        sanitize_subject(&format!(
+            "[killswitch] STILL TRYING (count {was} -> {now}), still contained: {}{}",
+            self.access_key_id,
+            self.account
+                .as_deref()
+                .map(|a| format!(" acct {a}"))
+                .unwrap_or_default()
+        ))
+    }
+
+    /// GuardDuty re-emitted the finding with a higher count: the key's holder is still using it.
+    pub fn still_trying_message(&self, was: u64, now: u64) -> String {
+        let mut m = String::new();
+        let _ = writeln!(m, "STILL TRYING: the key's holder is still using it");
+        let _ = writeln!(
+            m,
+            "GuardDuty re-emitted the finding with count {now} (it was {was} when last reported). Containment is still in place: the read-back now found it applied, so nothing had to change. The full report was sent at containment; this is not a new incident.\n"
+        );
+        self.identity_lines(&mut m);
+        self.action_lines(&mut m);
+        let _ = writeln!(
+            m,
+            "\nNext: check that the calls are refused: killswitch status --access-key-id {}",
+            self.access_key_id
+        );
+        m
     }
 
     /// The notice sent seconds after containment, before the investigation.
@@ -212,15 +241,23 @@ impl Report {
                 let _ = writeln!(m, "  - {} at {}: {}", c.phase, ts(c.at), inert(&c.detail));
             }
         }
+        let lists = Lists {
+            open_above: !self.open.is_empty(),
+            second_search: match (&self.sweep, &self.sweep_result) {
+                (_, Some(_)) => Some(None),
+                (Some(s), None) if s.scheduled => Some(Some(s.due_at)),
+                _ => None,
+            },
+        };
         if let Investigation::Ran(a) = &self.investigation {
-            attacker_text(&mut m, a);
+            attacker_text(&mut m, a, &lists);
         }
         let _ = writeln!(m, "\nActivity of this key (CloudTrail management events):");
         match &self.investigation {
             Investigation::NotRun { reason } => {
                 let _ = writeln!(m, "  not searched: {reason}");
             }
-            Investigation::Ran(a) => activity_text(&mut m, a),
+            Investigation::Ran(a) => activity_text(&mut m, a, &lists),
         }
         if !self.next_steps.is_empty() {
             let _ = writeln!(m, "\nStill for a human:");
@@ -249,19 +286,33 @@ impl Report {
     }
 }
 
-fn activity_text(m: &mut String, a: &Activity) {
+/// What the lists of a notice must not repeat, and what follows the search.
+struct Lists {
+    /// Open items lead the notice: the lists below do not show them again.
+    open_above: bool,
+    /// `Some(Some(t))`: a second search runs at `t`; `Some(None)`: this is that search.
+    second_search: Option<Option<DateTime<Utc>>>,
+}
+
+/// A user agent as a phone shows it: the first two words (`aws-cli/2.15.0 Python/3.11.6`).
+pub fn short_agent(ua: &str) -> String {
+    let words: Vec<&str> = ua.split_whitespace().take(2).collect();
+    crate::incident::truncate(&words.join(" "), 48)
+}
+
+fn activity_text(m: &mut String, a: &Activity, lists: &Lists) {
     if let (Some(s), Some(e)) = (a.window_start, a.window_end) {
         let _ = writeln!(m, "  window {} .. {}", ts(s), ts(e));
     }
     let _ = writeln!(m, "  Regions: {}", a.region_source);
-    if let Some(line) = a.after_containment.line() {
+    if let Some(line) = a.after_containment.line(lists.second_search.is_some()) {
         let _ = writeln!(m, "  {line}");
     }
-    let mut quiet = Vec::new();
+    let mut quiet = 0usize;
     for r in &a.regions {
         let state = match &r.coverage {
             RegionCoverage::Complete if r.events == 0 => {
-                quiet.push(r.region.as_str());
+                quiet += 1;
                 continue;
             }
             RegionCoverage::Complete => "complete".to_string(),
@@ -282,17 +333,33 @@ fn activity_text(m: &mut String, a: &Activity) {
             r.region, r.events, r.writes, r.denied, state
         );
     }
-    if !quiet.is_empty() {
-        let _ = writeln!(m, "  no events, search complete: {}", quiet.join(", "));
+    if quiet > 0 {
+        let _ = writeln!(
+            m,
+            "  {} {}Region(s): no events, read to the end",
+            quiet,
+            if quiet < a.regions.len() {
+                "other "
+            } else {
+                ""
+            }
+        );
     }
     if a.total_events == 0 {
         let _ = writeln!(
             m,
             "  {}",
-            if a.complete() {
-                "no events found in the searched Regions (Event history can lag a few minutes)"
-            } else {
-                "no events found in what could be read: the search was INCOMPLETE, do not read this as no activity"
+            match (a.complete(), lists.second_search) {
+                (false, _) => "no events found in what could be read: the search was INCOMPLETE, do not read this as no activity".to_string(),
+                (true, Some(Some(at))) => format!(
+                    "no events found yet; the second search at {} reads what CloudTrail delivers late",
+                    ts(at)
+                ),
+                (true, Some(None)) => "no events found".to_string(),
+                (true, None) => {
+                    "no events found in the searched Regions (Event history can lag a few minutes)"
+                        .to_string()
+                }
             }
         );
         return;
@@ -305,10 +372,32 @@ fn activity_text(m: &mut String, a: &Activity) {
         a.first_seen.map(ts).unwrap_or_default(),
         a.last_seen.map(ts).unwrap_or_default()
     );
-    top(m, "calls", &a.by_event, 15);
-    top(m, "denied", &a.denied, 10);
-    top(m, "source IPs", &a.source_ips, 10);
-    top(m, "user agents", &a.user_agents, 5);
+    // One list of calls, with how many of each were refused (not a second list of refusals).
+    let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+    let mut labels: BTreeMap<String, String> = BTreeMap::new();
+    for (name, n) in &a.by_event {
+        let event = name.rsplit(':').next().unwrap_or(name);
+        let denied = a.denied.get(event).copied().unwrap_or(0).min(*n);
+        calls.insert(name.clone(), *n);
+        if denied > 0 {
+            labels.insert(name.clone(), format!("{} ({denied} refused)", defang(name)));
+        }
+    }
+    top(m, "calls", &calls, 15, |k| {
+        labels.get(k).cloned().unwrap_or_else(|| defang(k))
+    });
+    top(m, "source IPs", &a.source_ips, 10, quoted);
+    let mut agents: BTreeMap<String, usize> = BTreeMap::new();
+    for (ua, n) in &a.user_agents {
+        *agents.entry(short_agent(ua)).or_default() += n;
+    }
+    top(
+        m,
+        "user agents (shortened; full in the JSON report)",
+        &agents,
+        5,
+        quoted,
+    );
 }
 
 /// Pivots listed in a notice; the rest are in the JSON report.
@@ -316,12 +405,12 @@ const MAX_PIVOT_LINES: usize = 30;
 
 /// The prioritised "what the attacker did": attacks on the response, then what it minted and
 /// opened (what is not contained first), then persistence and the rest.
-fn attacker_text(m: &mut String, a: &Activity) {
+fn attacker_text(m: &mut String, a: &Activity, lists: &Lists) {
     if a.pivots.is_empty() && a.notable.is_empty() {
         return;
     }
     let _ = writeln!(m, "\nWhat the attacker did (most urgent first):");
-    notable_text(m, a, &[Category::AgainstResponse]);
+    notable_text(m, a, &[Category::AgainstResponse], lists);
     if !a.pivots.is_empty() {
         let covered = a
             .pivots
@@ -337,7 +426,19 @@ fn attacker_text(m: &mut String, a: &Activity) {
             .pivots
             .iter()
             .filter(|p| !p.pivot.kind.covered_by_user_deny())
+            .filter(|p| !(lists.open_above && is_open_pivot(p)))
             .collect();
+        let open = a
+            .pivots
+            .iter()
+            .filter(|p| lists.open_above && is_open_pivot(p))
+            .count();
+        if open > 0 {
+            let _ = writeln!(
+                m,
+                "    - {open} NOT contained: listed under STILL OPEN above"
+            );
+        }
         // What still needs a human first.
         listed.sort_by_key(|p| {
             p.containment
@@ -378,7 +479,34 @@ fn attacker_text(m: &mut String, a: &Activity) {
             Category::CredentialMinting,
             Category::Impact,
         ],
+        lists,
     );
+}
+
+/// A call whose credential the pivot list (or STILL OPEN) already shows.
+fn is_listed_pivot(n: &crate::analysis::Notable) -> bool {
+    n.error_code.is_none()
+        && match n.event_name.as_str() {
+            "CreateAccessKey"
+            | "AssumeRole"
+            | "AssumeRoleWithSAML"
+            | "AssumeRoleWithWebIdentity"
+            | "AssumeRoot"
+            | "GetSessionToken"
+            | "GetFederationToken" => n.details.contains("newAccessKeyId="),
+            "CreateLoginProfile" | "UpdateLoginProfile" => n.details.contains("userName="),
+            "UpdateAssumeRolePolicy" => n.details.contains("roleName="),
+            _ => false,
+        }
+}
+
+/// A pivot the STILL OPEN list shows (not contained, and with something to run).
+fn is_open_pivot(p: &PivotReport) -> bool {
+    !p.pivot.kind.covered_by_user_deny()
+        && !p
+            .containment
+            .as_ref()
+            .is_some_and(|c| c.status.is_contained())
 }
 
 fn pivot_line(m: &mut String, p: &PivotReport) {
@@ -423,13 +551,36 @@ fn pivot_line(m: &mut String, p: &PivotReport) {
     }
 }
 
-fn notable_text(m: &mut String, a: &Activity, categories: &[Category]) {
+fn notable_text(m: &mut String, a: &Activity, categories: &[Category], lists: &Lists) {
     for cat in categories {
-        let Some(list) = a.notable.get(cat) else {
+        let Some(all) = a.notable.get(cat) else {
             continue;
         };
-        let total = a.notable_counts.get(cat).copied().unwrap_or(list.len());
-        let _ = writeln!(m, "  {} ({total}, most severe first):", cat.title());
+        // What STILL OPEN shows (with its commands) is not listed twice.
+        let list: Vec<&crate::analysis::Notable> = all
+            .iter()
+            .filter(|n| !(lists.open_above && open::is_open_notable(n)) && !is_listed_pivot(n))
+            .collect();
+        let above = all.len() - list.len();
+        let total = a
+            .notable_counts
+            .get(cat)
+            .copied()
+            .unwrap_or(all.len())
+            .saturating_sub(above);
+        if total == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            m,
+            "  {} ({total}{}, most severe first):",
+            cat.title(),
+            if above > 0 {
+                format!(", plus {above} shown above")
+            } else {
+                String::new()
+            }
+        );
         for n in list.iter().take(10) {
             let outcome = n
                 .error_code
@@ -458,7 +609,13 @@ fn notable_text(m: &mut String, a: &Activity, categories: &[Category]) {
     }
 }
 
-fn top(m: &mut String, title: &str, map: &BTreeMap<String, usize>, n: usize) {
+fn top(
+    m: &mut String,
+    title: &str,
+    map: &BTreeMap<String, usize>,
+    n: usize,
+    show: impl Fn(&str) -> String,
+) {
     if map.is_empty() {
         return;
     }
@@ -466,7 +623,7 @@ fn top(m: &mut String, title: &str, map: &BTreeMap<String, usize>, n: usize) {
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let _ = writeln!(m, "  {title}:");
     for (k, c) in v.iter().take(n) {
-        let _ = writeln!(m, "    {c:>5}  {}", quoted(k));
+        let _ = writeln!(m, "    {c:>5}  {}", show(k));
     }
     if v.len() > n {
         let _ = writeln!(m, "    ... and {} more", v.len() - n);

@@ -105,14 +105,18 @@ pub fn items(report: &Report) -> Vec<OpenItem> {
     let Investigation::Ran(a) = &report.investigation else {
         return Vec::new();
     };
-    if report.dry_run || !matches!(report.status, s if s.is_contained() || s == Status::Restored)
-    {
+    if report.dry_run || !matches!(report.status, s if s.is_contained() || s == Status::Restored) {
         return Vec::new();
     }
     let key = &report.access_key_id;
     let mut out = Vec::new();
     still_active(a, key, &mut out);
-    for n in a.notable.values().flatten().filter(|n| n.error_code.is_none()) {
+    for n in a
+        .notable
+        .values()
+        .flatten()
+        .filter(|n| n.error_code.is_none())
+    {
         if let Some(item) = from_notable(n) {
             out.push(item);
         }
@@ -173,7 +177,29 @@ fn still_active(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
     });
 }
 
+/// A notable call that STILL OPEN lists.
+pub fn is_open_notable(n: &Notable) -> bool {
+    n.error_code.is_none() && from_notable(n).is_some()
+}
+
 fn from_notable(n: &Notable) -> Option<OpenItem> {
+    let mut item = door(n)?;
+    // A name too odd to paste into a shell is still shown, inert, so a human can look it up.
+    if item
+        .commands
+        .iter()
+        .any(|c| c.contains("-NAME") || c.contains("-ID "))
+        || item.commands.iter().any(|c| c.ends_with("-ID"))
+    {
+        item.what.push_str(&format!(
+            " (as logged: {})",
+            crate::report::quoted(&n.details)
+        ));
+    }
+    Some(item)
+}
+
+fn door(n: &Notable) -> Option<OpenItem> {
     let r = region(&n.region);
     let at = ts(n.time);
     let name = n.event_name.as_str();
@@ -351,8 +377,9 @@ fn from_pivot(p: &PivotReport, leaked: &str) -> Option<OpenItem> {
             }
             let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
             let account = role_arn.split(':').nth(4).unwrap_or("");
-            let mut command =
-                format!("killswitch respond --access-key-id {k} --role-name {role} --reason {reason}");
+            let mut command = format!(
+                "killswitch respond --access-key-id {k} --role-name {role} --reason {reason}"
+            );
             if let Some(s) = p.pivot.role_session_name.as_deref().and_then(safe)
                 && crate::trigger::is_session_name(s)
             {
@@ -379,10 +406,16 @@ fn from_pivot(p: &PivotReport, leaked: &str) -> Option<OpenItem> {
             let role = principal.unwrap_or("ROLE-NAME");
             Some(OpenItem {
                 kind: OpenKind::TrustPolicy,
-                what: format!("trust policy of role {role} changed at {at}: review and put it back"),
+                what: format!(
+                    "trust policy of role {role} changed at {at}: review and put it back"
+                ),
                 commands: vec![
-                    format!("aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument"),
-                    format!("aws iam update-assume-role-policy --role-name {role} --policy-document file://reviewed-trust.json"),
+                    format!(
+                        "aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument"
+                    ),
+                    format!(
+                        "aws iam update-assume-role-policy --role-name {role} --policy-document file://reviewed-trust.json"
+                    ),
                 ],
             })
         }
@@ -419,7 +452,7 @@ fn incomplete(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
     out.push(OpenItem {
         kind: OpenKind::SearchIncomplete,
         what: format!(
-            "CloudTrail not read to the end in {} Region(s): {}",
+            "CloudTrail search INCOMPLETE: not read to the end in {} Region(s): {}",
             partial.len(),
             partial
                 .iter()
@@ -451,7 +484,16 @@ mod tests {
             safe("arn:aws:iam::111122223333:role/x"),
             Some("arn:aws:iam::111122223333:role/x")
         );
-        for bad in ["x; rm -rf ~", "$(id)", "a b", "`id`", "x|y", "x\ny", "", "a'b"] {
+        for bad in [
+            "x; rm -rf ~",
+            "$(id)",
+            "a b",
+            "`id`",
+            "x|y",
+            "x\ny",
+            "",
+            "a'b",
+        ] {
             assert_eq!(safe(bad), None, "{bad:?}");
         }
     }

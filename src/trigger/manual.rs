@@ -25,10 +25,43 @@ struct ManualRequest {
     request_id: Option<String>,
 }
 
+const FIELDS: [&str; 9] = [
+    "access_key_id",
+    "reason",
+    "requested_by",
+    "user_name",
+    "role_name",
+    "session_name",
+    "account_id",
+    "dry_run",
+    "request_id",
+];
+
+/// `did you mean "user_name"?` for a field name one slip away from a real one.
+fn suggestion(value: &Value) -> String {
+    let Some(map) = value.as_object() else {
+        return String::new();
+    };
+    map.keys()
+        .filter(|k| !FIELDS.contains(&k.as_str()))
+        .filter_map(|k| {
+            let lower = k.to_ascii_lowercase().replace('-', "_");
+            FIELDS
+                .iter()
+                .map(|f| (strsim::jaro_winkler(&lower, f), *f))
+                .filter(|(score, _)| *score >= 0.85)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, f)| format!("; did you mean {f:?} for {:?}?", truncate(k, 40)))
+        })
+        .next()
+        .unwrap_or_default()
+}
+
 pub(super) fn manual(value: Value) -> Result<Received, Error> {
+    let hint = suggestion(&value);
     let req: ManualRequest = serde_json::from_value(value).map_err(|e| {
         Error::BadEvent(format!(
-            "manual request: {e} (fields: access_key_id, reason, requested_by, optional user_name, role_name, session_name, account_id, dry_run, request_id)"
+            "manual request: {e}{hint} (fields: access_key_id, reason, requested_by, optional user_name, role_name, session_name, account_id, dry_run, request_id)"
         ))
     })?;
     let key = AccessKeyId::parse(req.access_key_id.trim())?;

@@ -388,12 +388,31 @@ async fn pivots_are_listed_with_a_ready_containment_request() {
         Some(KeyStatus::Active)
     );
     let body = &a.cloud.published().last().cloned().unwrap().1;
-    let attacker = body.find("What the attacker did").expect(body);
+    // What is still open leads the notice, attacks on the response first, each with the
+    // command that closes it; the lists below do not repeat them.
+    let open = body.find("STILL OPEN (4)").expect(body);
+    let identity = body.find("Key:").expect(body);
+    assert!(open < identity, "{body}");
+    let stopped = body
+        .find("aws cloudtrail start-logging --name")
+        .expect(body);
+    let minted = body
+        .find("killswitch respond --access-key-id AKIAI44QH8DHBEXAMPLE --reason")
+        .expect(body);
+    assert!(stopped < minted && minted < identity, "{body}");
     assert!(
-        body[attacker..].find("ATTACKS ON THE RESPONSE").unwrap()
-            < body[attacker..].find("Credentials it minted").unwrap()
+        body.contains("aws iam update-access-key --user-name alice --access-key-id AKIAI44QH8DHBEXAMPLE --status Inactive"),
+        "{body}"
     );
-    assert!(body.contains("NOT CONTAINED: contain with"), "{body}");
+    assert!(
+        body.contains("3 NOT contained: listed under STILL OPEN above"),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("newAccessKeyId=AKIAI44QH8DHBEXAMPLE").count(),
+        0,
+        "{body}"
+    );
     assert!(body.contains("cloudtrail:StopLogging"), "{body}");
 }
 
@@ -622,7 +641,11 @@ async fn a_console_password_set_on_another_user_is_removed_and_a_trust_change_on
             .all(|(c, _)| c != "iam:UpdateAssumeRolePolicy")
     );
     let body = &a.cloud.published().last().cloned().unwrap().1;
-    assert!(body.contains("REVIEW AND REVERT"), "{body}");
+    assert!(
+        body.contains("trust policy of role ci-deployer changed"),
+        "{body}"
+    );
+    assert!(body.contains("review and put it back"), "{body}");
     assert!(
         body.contains("aws iam update-assume-role-policy --role-name ci-deployer"),
         "{body}"

@@ -276,10 +276,13 @@ async fn the_trigger_invocation_hands_off_and_the_queue_invocation_reports_in_fu
     assert_eq!(activity.total_events, 1);
     let published = app.cloud.published();
     assert_eq!(published.len(), 2);
+    // The user the attacker created is still there: the subject says so before the key.
     assert!(
         published[1]
             .0
-            .starts_with("[killswitch] CONTAINED: AKIAIOSFODNN7EXAMPLE")
+            .starts_with("[killswitch] CONTAINED - 1 new user: AKIAIOSFODNN7EXAMPLE"),
+        "{}",
+        published[1].0
     );
     assert!(published[1].1.contains("iam:CreateUser"));
     // The incident record: what was applied, verified, and the first pass's event IDs.
