@@ -39,14 +39,19 @@ impl Report {
                 .get("finding_type")
                 .and_then(|v| v.as_str())
                 .unwrap_or("finding");
-            return sanitize_subject(&format!(
-                "[killswitch] GuardDuty SAMPLE, no action taken: {}{}",
-                defang(finding),
-                self.account
-                    .as_deref()
-                    .map(|a| format!(" acct {a}"))
-                    .unwrap_or_default()
-            ));
+            let acct = self
+                .account
+                .as_deref()
+                .map(|a| format!(" acct {a}"))
+                .unwrap_or_default();
+            let head = "[killswitch] GuardDuty SAMPLE, ignored: ";
+            // The account stays; a long finding type gives way.
+            let room = MAX_SUBJECT.saturating_sub(head.len() + acct.len() + 3);
+            let mut finding = defang(finding);
+            if finding.len() > room {
+                finding = format!("{}...", finding.chars().take(room).collect::<String>());
+            }
+            return sanitize_subject(&format!("{head}{finding}{acct}"));
         }
         let acct = self
             .account
@@ -865,6 +870,16 @@ mod tests {
             defang("aws-cli/2.15.0 Python/3.11.6"),
             "aws-cli/2.15.0 Python/3.11.6"
         );
+    }
+
+    #[test]
+    fn user_agents_are_shortened_for_a_phone() {
+        assert_eq!(
+            short_agent("aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.debian.12"),
+            "aws-cli/2.15.30 Python/3.11.8"
+        );
+        assert_eq!(short_agent("Boto3/1.34.0"), "Boto3/1.34.0");
+        assert!(short_agent(&"x".repeat(300)).chars().count() <= 51);
     }
 
     #[test]

@@ -374,3 +374,30 @@ async fn the_hand_off_is_a_delayed_message_on_the_configured_queue() {
         .unwrap();
     assert_eq!(rule.num_calls(), 1);
 }
+
+#[test]
+fn notices_go_to_the_topics_own_region_whatever_the_profile_says() {
+    let sdk = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-west-2"))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let cloud = AwsClients::from_sdk_config(&sdk, "arn:aws:sns:eu-west-1:123456789012:killswitch");
+    assert_eq!(
+        cloud.sns.config().region().map(|r| r.as_ref()),
+        Some("eu-west-1")
+    );
+    // Everything else stays where the profile points.
+    assert_eq!(
+        cloud.iam.config().region().map(|r| r.as_ref()),
+        Some("us-west-2")
+    );
+    assert_eq!(
+        killswitch::aws::topic_region("arn:aws-us-gov:sns:us-gov-west-1:123456789012:t"),
+        Some("us-gov-west-1")
+    );
+    assert_eq!(
+        killswitch::aws::topic_region("arn:aws:sqs:eu-west-1:1:q"),
+        None
+    );
+    assert_eq!(killswitch::aws::topic_region(""), None);
+}

@@ -5,12 +5,14 @@
 mod adapters;
 mod analysis;
 mod attacker;
+mod cli;
 // The end-to-end tests drive the drill harness (`--features drill`, as the test command does).
 #[cfg(feature = "drill")]
 mod e2e;
 mod faults;
 mod fuzz;
 mod investigation;
+mod oncall_view;
 mod permissions;
 mod phases;
 mod playbook;

@@ -160,6 +160,8 @@ pub struct State {
     pub lookups_accepted: Vec<(String, tokio::time::Instant)>,
     /// Lookups the strict limiter refused: (Region, instant).
     pub lookups_throttled: Vec<(String, tokio::time::Instant)>,
+    /// No topic configured (`--no-notify`, a dry run without one): notices are not published.
+    pub no_topic: bool,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -655,6 +657,10 @@ impl Notifier for FakeCloud {
         let mut s = self.enter("sns:Publish", subject)?;
         s.published.push((subject.into(), body.into()));
         Ok(())
+    }
+
+    fn publishes(&self) -> bool {
+        !self.state.lock().unwrap().no_topic
     }
 }
 

