@@ -64,13 +64,31 @@ impl Report {
         } else {
             format!("{} - {}", self.status.headline(), open::summary(&self.open))
         };
-        // What is open and whose account come before the principal's name when space runs out.
-        let full = format!("[killswitch] {head}: {}{who}{acct}", self.access_key_id);
-        if full.len() <= MAX_SUBJECT {
-            return sanitize_subject(&full);
+        // What is open comes first; then the principal (its session name is in the body), and
+        // the account unless it is a rejection's point; a long principal is cut to fit.
+        let key = &self.access_key_id;
+        let short = inert(self.principal.split(" (session ").next().unwrap_or(""));
+        let mut candidates = vec![
+            format!("[killswitch] {head}: {key}{who}{acct}"),
+            format!("[killswitch] {head}: {key} ({short}){acct}"),
+        ];
+        if self.status != Status::Rejected {
+            candidates.push(format!("[killswitch] {head}: {key} ({short})"));
         }
+        if let Some(fits) = candidates.into_iter().find(|c| c.len() <= MAX_SUBJECT) {
+            return sanitize_subject(&fits);
+        }
+        let fixed = format!("[killswitch] {head}: {}{acct}", self.access_key_id).len();
+        let room = MAX_SUBJECT.saturating_sub(fixed + " (...)".len());
+        if room < 12 {
+            return sanitize_subject(&format!(
+                "[killswitch] {head}: {}{acct}",
+                self.access_key_id
+            ));
+        }
+        let cut: String = short.chars().take(room).collect();
         sanitize_subject(&format!(
-            "[killswitch] {head}: {}{acct}",
+            "[killswitch] {head}: {} ({cut}...){acct}",
             self.access_key_id
         ))
     }

@@ -955,9 +955,10 @@ async fn drills_refuse_to_run_without_the_local_aws_or_an_explicit_account() {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
+    // Not confirmed (no terminal, no --yes): exit 5.
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(5),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -1068,8 +1069,8 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
         w.key_status(&user, &leaked.id).await,
         Some(StatusType::Inactive)
     );
-    // No terminal and no --yes: refused.
-    assert_eq!(run(&restore).status.code(), Some(2));
+    // No terminal and no --yes: not confirmed, nothing changed.
+    assert_eq!(run(&restore).status.code(), Some(5));
     assert_eq!(
         w.key_status(&user, &leaked.id).await,
         Some(StatusType::Inactive)
@@ -2236,5 +2237,233 @@ async fn the_double_refuses_a_third_lookup_within_any_second() {
         codes[2].as_deref(),
         Some("ThrottlingException"),
         "{codes:?}"
+    );
+}
+
+/// The command line as on-call types it, as the function identity, from `dir`'s AWS config.
+fn oncall_cli(
+    w: &World,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_killswitch"));
+    c.args(args)
+        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
+        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+        .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
+        .env("KILLSWITCH_INVESTIGATION_SECONDS", "15")
+        .env("KILLSWITCH_REGIONS", "us-east-1")
+        .env_remove("KILLSWITCH_DRY_RUN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // An empty value unsets the variable.
+    for (k, v) in env {
+        if v.is_empty() {
+            c.env_remove(k);
+        } else {
+            c.env(k, v);
+        }
+    }
+    let mut child = c.spawn().unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn on_call_at_a_terminal_responds_by_flags_from_a_profile_and_reads_status() {
+    let w = World::new().await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&user, &["iam:List*", "sts:GetCallerIdentity"]).await;
+    // A profile in another Region than the topic's: the notice still goes out.
+    let config = std::env::temp_dir().join(unique("aws-config"));
+    std::fs::write(&config, "[profile oncall]\nregion = eu-west-1\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let out = oncall_cli(
+        &w,
+        &[
+            "--profile",
+            "oncall",
+            "respond",
+            "--access-key-id",
+            &leaked.id,
+            "--reason",
+            "pasted in a public gist",
+            "--output",
+            "text",
+            "--no-sweep",
+        ],
+        &[("AWS_CONFIG_FILE", &config), ("AWS_REGION", "")],
+        None,
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Inactive)
+    );
+    assert!(stdout.contains("[killswitch] CONTAINED"), "{stdout}");
+    assert!(stdout.contains("Notice: sent to the SNS topic"), "{stdout}");
+    let closing = stdout.lines().rev().take(2).collect::<Vec<_>>();
+    assert!(closing[0].starts_with("== done in "), "{stdout}");
+    assert!(
+        closing[1].starts_with(&format!(
+            "== CONTAINED {} IAM user {user}, acct ",
+            leaked.id
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "no color when piped: {stdout}");
+    // Requested by: the caller's own identity when --requested-by is not given.
+    let (_, message) = w.inbox().await;
+    assert!(
+        message.contains("by \"arn:aws:iam::") && message.contains("killswitch-fn-"),
+        "{message}"
+    );
+
+    // The event on stdin; JSON when piped.
+    let user2 = unique("leaky");
+    let leaked2 = create_user_with_key(&user2, &["iam:List*"]).await;
+    let request = json!({"access_key_id": leaked2.id, "reason": "r", "requested_by": "oncall"});
+    let out = oncall_cli(
+        &w,
+        &["respond", "--event", "-", "--no-sweep"],
+        &[],
+        Some(&request.to_string()),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["reports"][0]["status"], "contained", "{report}");
+    assert_eq!(
+        report["reports"][0]["principal"],
+        format!("IAM user {user2}")
+    );
+
+    // A dry run needs no topic and publishes nothing.
+    let user3 = unique("leaky");
+    let leaked3 = create_user_with_key(&user3, &["iam:List*"]).await;
+    let out = oncall_cli(
+        &w,
+        &[
+            "respond",
+            "--access-key-id",
+            &leaked3.id,
+            "--reason",
+            "r",
+            "--dry-run",
+            "--no-sweep",
+        ],
+        &[("KILLSWITCH_TOPIC_ARN", "")],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "dry_run", "{r}");
+    assert_eq!(r["notification"]["state"], "not_published", "{r}");
+    assert_eq!(r["undo"], json!([]), "{r}");
+    assert_eq!(
+        w.key_status(&user3, &leaked3.id).await,
+        Some(StatusType::Active)
+    );
+
+    // Status, as a person reads it: when, by which incident, what else the deny blocks.
+    let second = aws_sdk_iam::Client::new(&sdk(&admin()).await)
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap()
+        .access_key_id;
+    let out = oncall_cli(
+        &w,
+        &["status", "--access-key-id", &leaked.id, "--output", "text"],
+        &[("KILLSWITCH_INCIDENT_TABLE", "")],
+        None,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("Key {}: IAM user {user}, account ", leaked.id)),
+        "{text}"
+    );
+    assert!(text.contains("key:        Inactive"), "{text}");
+    assert!(
+        text.contains(&format!("user/{user}: KillSwitchDenyAll")),
+        "{text}"
+    );
+    assert!(
+        text.contains("the deny also blocks") && text.contains(&second),
+        "{text}"
+    );
+    // A key that does not exist: exit 4.
+    let out = oncall_cli(
+        &w,
+        &["status", "--access-key-id", "AKIAZZZZZZZZZZZZZZZZ"],
+        &[],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A restore nobody confirms (no terminal, no --yes) changes nothing and says so.
+    let out = oncall_cli(
+        &w,
+        &[
+            "restore",
+            "--access-key-id",
+            &leaked.id,
+            "--reason",
+            "r",
+            "--requested-by",
+            "me",
+            "--force",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not confirmed"));
+    assert_eq!(
+        w.key_status(&user, &leaked.id).await,
+        Some(StatusType::Inactive)
     );
 }
