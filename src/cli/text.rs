@@ -110,12 +110,16 @@ pub fn status(s: &KeyState, color: bool) -> String {
     }
     match &s.contained {
         Some(c) => {
+            let trigger = if c.trigger == c.incident_id || c.trigger.is_empty() {
+                String::new()
+            } else {
+                format!(" (trigger {})", inert(&c.trigger))
+            };
             let _ = writeln!(
                 out,
-                "  contained:  {} by incident {} ({}){}{}",
+                "  contained:  {} by incident {}{trigger}{}{}",
                 c.at,
                 inert(&c.incident_id),
-                inert(&c.trigger),
                 c.verified_at
                     .as_deref()
                     .map(|v| format!(", verified {v}"))
