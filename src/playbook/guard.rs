@@ -468,6 +468,8 @@ pub fn decide(
         }
         (Principal::Root | Principal::Other { .. }, _) => return None,
     };
+    // Refused or not, the notice names whose key it is as IAM says.
+    report.principal = plan.principal();
     if let Some(reason) = protected_reason(&plan, ctx) {
         refuse(report, Step::ResolveOwner, reason, now);
         return None;
@@ -488,6 +490,9 @@ pub fn decide(
 /// IAM does not know the key: nothing to contain, nothing to retry.
 fn key_not_found(report: &mut Report, also: &str, now: DateTime<Utc>) {
     report.status = Status::KeyNotFound;
+    if report.principal == Principal::Unresolved.to_string() {
+        report.principal = "owner unknown: IAM does not know the key".into();
+    }
     report.summary = "IAM does not know this key in this account: it was deleted (perhaps with its user) or never existed here. Nothing to contain.".into();
     report.record(
         Step::ResolveOwner,

@@ -582,7 +582,7 @@ fn notable_text(m: &mut String, a: &Activity, categories: &[Category], lists: &L
         // What STILL OPEN shows (with its commands) is not listed twice.
         let list: Vec<&crate::analysis::Notable> = all
             .iter()
-            .filter(|n| !(lists.open_above && open::is_open_notable(n)) && !is_listed_pivot(n))
+            .filter(|n| !(is_listed_pivot(n) || (lists.open_above && open::is_open_notable(n))))
             .collect();
         let above = all.len() - list.len();
         let total = a

@@ -2340,13 +2340,19 @@ async fn on_call_at_a_terminal_responds_by_flags_from_a_profile_and_reads_status
     let request = json!({"access_key_id": leaked2.id, "reason": "r", "requested_by": "oncall"});
     let out = oncall_cli(
         &w,
-        &["respond", "--event", "-", "--no-sweep"],
+        &["respond", "--event", "-", "--no-sweep", "--quiet"],
         &[],
         Some(&request.to_string()),
     );
     assert_eq!(
         out.status.code(),
         Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --quiet: the result only, no log lines.
+    assert!(
+        out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -267,3 +267,16 @@ async fn names_the_attacker_chose_never_reach_a_command_line() {
     );
     assert!(body.contains("as logged:"), "{body}");
 }
+
+#[tokio::test]
+async fn a_refused_key_is_named_as_iam_knows_it() {
+    let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.protected = vec!["alice".into()];
+    let response = run(&a, manual(json!({}))).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Refused);
+    assert_eq!(r.principal, "IAM user alice");
+    assert!(a.cloud.writes().is_empty());
+    let subject = a.cloud.published().pop().unwrap().0;
+    assert!(subject.contains("(IAM user alice)"), "{subject}");
+}
