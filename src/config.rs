@@ -133,7 +133,7 @@ impl Config {
             None => {
                 return Err(Error::Config {
                     name: "KILLSWITCH_TOPIC_ARN",
-                    reason: "required (the SNS topic ARN for incident summaries; a dry run or respond --no-notify prints the notice instead)".into(),
+                    reason: "required (the SNS topic ARN for incident summaries; respond --dry-run, respond --no-notify, restore --dry-run and status need none)".into(),
                 });
             }
         };

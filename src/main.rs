@@ -238,6 +238,7 @@ async fn main() -> ExitCode {
     let show = cli::Show {
         output,
         color: text::use_color(stdout_tty, no_color.as_deref()),
+        quiet: cli.quiet,
     };
     let aws = AwsArgs {
         profile: cli.profile.clone(),
@@ -284,20 +285,16 @@ async fn main() -> ExitCode {
             }
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "killswitch",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "killswitch", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             ExitCode::SUCCESS
         }
-        Some(Command::Man) => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&Error::Usage(format!("writing the man page: {e}"))),
-            }
-        }
+        Some(Command::Man { out_dir }) => match man_pages(out_dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Some(Command::Respond {
             source,
             request,
@@ -347,11 +344,16 @@ async fn main() -> ExitCode {
             force,
         }) => {
             handler::init_tracing_cli(level, log_color);
-            let key = match killswitch::incident::AccessKeyId::parse(&access_key_id) {
+            let key = match key_flag(&access_key_id) {
                 Ok(k) => k,
                 Err(e) => return fail(&e),
             };
-            let config = match Config::from_env() {
+            // A dry run publishes nothing: it needs no topic.
+            let config = match if dry_run {
+                Config::from_env_without_topic()
+            } else {
+                Config::from_env()
+            } {
                 Ok(c) => c,
                 Err(e) => return fail(&e),
             };
@@ -370,6 +372,7 @@ async fn main() -> ExitCode {
                 Ok(a) => a,
                 Err(e) => return fail(&e),
             };
+            // The plan and the refusals are what a person decides on: never quiet.
             for action in &assessment.plan {
                 eprintln!("restore: will {action}");
             }
@@ -381,13 +384,25 @@ async fn main() -> ExitCode {
             }
             if assessment.plan.is_empty() && assessment.refusals.is_empty() {
                 eprintln!("restore: nothing killswitch placed is in effect for {key}");
-                print_json(&serde_json::json!({"plan": assessment.plan, "dry_run": dry_run}));
+                if show.output == cli::Output::Json {
+                    print_json(&serde_json::json!({"plan": assessment.plan, "dry_run": dry_run}));
+                }
                 return ExitCode::SUCCESS;
             }
             if dry_run {
-                print_json(
-                    &serde_json::json!({"plan": assessment.plan, "refusals": assessment.refusals, "dry_run": true}),
-                );
+                match show.output {
+                    cli::Output::Json => print_json(
+                        &serde_json::json!({"plan": assessment.plan, "refusals": assessment.refusals, "dry_run": true}),
+                    ),
+                    cli::Output::Text => println!(
+                        "DRY RUN: nothing was changed; the lines above are the plan{}",
+                        if assessment.refusals.is_empty() || force {
+                            ""
+                        } else {
+                            " (REFUSED as it stands)"
+                        }
+                    ),
+                }
                 return ExitCode::SUCCESS;
             }
             if (force || assessment.refusals.is_empty())
@@ -406,7 +421,10 @@ async fn main() -> ExitCode {
                 force,
             )
             .await;
-            print_json(&restored);
+            match show.output {
+                cli::Output::Json => print_json(&restored),
+                cli::Output::Text => print!("{}", text::restored(&restored)),
+            }
             if !restored.refused.is_empty() {
                 ExitCode::from(cli::EXIT_BAD_INPUT)
             } else if !restored.failed.is_empty() {
@@ -420,6 +438,42 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `--access-key-id` of status and restore: a bad one is a flag error, not an event's.
+fn key_flag(raw: &str) -> Result<killswitch::incident::AccessKeyId, Error> {
+    killswitch::incident::AccessKeyId::parse(raw).map_err(|e| match e {
+        Error::BadEvent(why) => Error::Usage(format!("--access-key-id: {why}")),
+        other => other,
+    })
+}
+
+/// The man page on stdout, or one page per command in `dir`.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Usage(format!("writing the man page: {e}"));
+    let cmd = Cli::command();
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page).map_err(io)?;
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let write = |name: String, cmd: clap::Command| -> Result<(), Error> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .title(name.clone())
+            .render(&mut page)
+            .map_err(io)?;
+        std::fs::write(dir.join(format!("{name}.1")), page).map_err(io)
+    };
+    for sub in cmd.get_subcommands() {
+        let name = format!("killswitch-{}", sub.get_name());
+        write(name.clone(), sub.clone().name(name).version(cli::VERSION))?;
+    }
+    write("killswitch".into(), cmd)?;
+    eprintln!("killswitch: man pages written to {}", dir.display());
+    Ok(())
+}
+
 /// `killswitch status`: text for a person, JSON for a script; exit 4 for a key IAM does not know.
 async fn status_cmd(
     aws: &AwsArgs,
@@ -428,7 +482,7 @@ async fn status_cmd(
     role_name: Option<String>,
     show: cli::Show,
 ) -> Result<ExitCode, Error> {
-    let key = killswitch::incident::AccessKeyId::parse(access_key_id)?;
+    let key = key_flag(access_key_id)?;
     let config = Config::from_env_without_topic()?;
     let cloud = AwsClients::for_config(&sdk_config(aws).await?, &config);
     let state = oncall::status(

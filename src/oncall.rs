@@ -136,13 +136,16 @@ pub async fn status<C: Identity + IncidentStore>(
     };
     if let Some(u) = &user_name {
         state.key_status = cloud.key_status(u, key).await?;
-        state.also_blocked = cloud
-            .user_keys(u)
-            .await?
-            .into_iter()
-            .filter(|k| &k.id != key)
-            .map(|k| format!("access key {} ({:?})", k.id, k.status))
-            .collect();
+        state.also_blocked = match cloud.user_keys(u).await {
+            Ok(keys) => keys,
+            // A name that is not (or no longer) a user: nothing else to block.
+            Err(e) if e.aws_code() == Some("NoSuchEntity") => Vec::new(),
+            Err(e) => return Err(e),
+        }
+        .into_iter()
+        .filter(|k| &k.id != key)
+        .map(|k| format!("access key {} ({:?})", k.id, k.status))
+        .collect();
         if let Some(doc) = cloud
             .read_policy(&PolicyTarget::User(u.clone()), policy::USER_POLICY_NAME)
             .await?
@@ -414,7 +417,12 @@ async fn assess_user<C: Identity>(
             ));
         }
     }
-    for k in keys? {
+    // A named user that does not exist holds nothing (IAM answers NoSuchEntity).
+    let keys = match keys {
+        Err(e) if e.aws_code() == Some("NoSuchEntity") => Vec::new(),
+        other => other?,
+    };
+    for k in keys {
         if k.id != *key && k.status == KeyStatus::Active && k.created.is_none_or(|c| c >= began) {
             a.refusals.push(format!(
                 "user {user} has an Active key {} created {} (since the incident began at {}): it may be the holder's; deactivate it or check it first",

@@ -27,7 +27,7 @@ pub const VERSION: &str = concat!(
     version = VERSION,
     about = "Contain a leaked AWS access key, verify, investigate, notify.",
     long_about = "Contain a leaked AWS access key, verify, investigate, notify.\n\nIn Lambda (AWS_LAMBDA_RUNTIME_API set) it serves the runtime; from a terminal it runs the same response with your own AWS credentials.",
-    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"key pasted in a public gist\"\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json --dry-run --no-notify\n\nExit codes: 0 done or nothing to do; 1 containment (or restore) failed; 2 bad input, flag or\nconfiguration; 3 done but the SNS notice was not sent; 4 the key does not exist (status);\n5 not confirmed."
+    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json --dry-run --no-notify\n\nExit codes: 0 done or nothing to do; 1 containment (or restore) failed; 2 bad input, flag or\nconfiguration, a rejected key or a refused restore; 3 done but the SNS notice was not sent;\n4 the key does not exist (status); 5 not confirmed."
 )]
 pub struct Cli {
     /// The AWS profile to use (like the AWS CLI's --profile; default: AWS_PROFILE or default).
@@ -136,19 +136,22 @@ pub enum Command {
     /// Respond to a leaked key from this machine: contain, verify, investigate, notify.
     ///
     /// Give an event (--event FILE, or --event - for stdin) or the key itself (--access-key-id
-    /// with --reason). Prints the report (text or JSON), progress on stderr. Exit codes: 0
-    /// contained or nothing to do (sample, dry run, refused principal, key not found); 1
-    /// containment failed; 2 bad input or configuration; 3 contained but the SNS notice could
-    /// not be sent.
+    /// with --reason). Prints the report (text or JSON), progress on stderr. Without a follow-up
+    /// queue it then waits for the CloudTrail sweep (KILLSWITCH_SWEEP_MINUTES, default 15):
+    /// --no-sweep skips the wait. Exit codes: 0 contained or nothing to do (already contained,
+    /// sample, dry run, refused principal, key not found); 1 containment failed; 2 bad input or
+    /// configuration, or a key of an account the function may not act in (rejected); 3
+    /// contained but the SNS notice could not be sent.
     #[command(
-        after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"found in a public repo\"\n  killswitch respond --event events/guardduty-iamuser.json --dry-run --no-notify\n  aws guardduty get-findings ... | jq '{...}' | killswitch respond --event -"
+        after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"first look\" --dry-run --no-notify --no-sweep\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"found in a public repo\" --no-sweep\n  killswitch respond --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --session-name i-0abc123 --reason \"leaked from CI\"\n  killswitch respond --event events/guardduty-iam-user-finding.json --no-sweep\n  cat eventbridge-event.json | killswitch respond --event -"
     )]
     Respond {
         #[command(flatten)]
         source: Source,
         #[command(flatten)]
         request: Request,
-        /// Compute and report the plan; make no IAM write.
+        /// Compute and report the plan; make no IAM write. The DRY RUN notice still goes to
+        /// KILLSWITCH_TOPIC_ARN when it is set: add --no-notify to keep it off the channel.
         #[arg(long)]
         dry_run: bool,
         /// Print the notices instead of publishing them (no KILLSWITCH_TOPIC_ARN needed).
@@ -190,6 +193,7 @@ pub enum Command {
         after_help = "Examples:\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch status --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --output json"
     )]
     Status {
+        /// The key to look at (AKIA… or ASIA…).
         #[arg(long)]
         access_key_id: String,
         /// The owner, if IAM cannot tell (GetAccessKeyLastUsed).
@@ -202,18 +206,24 @@ pub enum Command {
     /// Undo a containment: remove only what killswitch placed (the user's deny, this incident's
     /// role session deny, a role-wide cutoff no other open incident relies on).
     ///
-    /// Refuses, unless --force, while the user has an Active key or a console password created
-    /// since the incident began, or when --user-name is not IAM's owner of the key. The key stays
-    /// Inactive unless --reactivate-key. Asks for confirmation (type the key ID) unless --yes;
-    /// sends an SNS notice before acting and after, naming who, as which identity, and why.
+    /// Refuses (exit 2), unless --force, while the user has an Active key, a console password or
+    /// another credential created since the incident began, when --user-name is not IAM's owner
+    /// of the key, when another open incident relies on a role's deny, or when the role or
+    /// session does not match the incident record (the README lists every case). The key stays
+    /// Inactive unless --reactivate-key. Asks for confirmation (type the key ID) unless --yes
+    /// (no terminal and no --yes: exit 5); sends an SNS notice before acting and after, naming
+    /// who, as which identity, and why (KILLSWITCH_TOPIC_ARN; --dry-run needs none).
     #[command(
         after_help = "Examples:\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated, INC-42 closed\" --dry-run\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated\" --yes"
     )]
     Restore {
+        /// The contained key (AKIA… or ASIA…).
         #[arg(long)]
         access_key_id: String,
+        /// The key's IAM user, if IAM cannot tell (it must be IAM's owner of the key).
         #[arg(long)]
         user_name: Option<String>,
+        /// For a session key: the role whose sessions were denied.
         #[arg(long)]
         role_name: Option<String>,
         /// The role session to stop denying (`ROLE-ID:session-name`), when the incident record
@@ -249,11 +259,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), generated from these very definitions.
+    /// Print the man page (roff), generated from these very definitions; --out-dir writes one
+    /// page per command (killswitch.1, killswitch-respond.1, ...).
     #[command(
-        after_help = "Examples:\n  killswitch man > /usr/local/share/man/man1/killswitch.1\n  killswitch man | man -l -"
+        after_help = "Examples:\n  killswitch man | man -l -\n  killswitch man --out-dir /usr/local/share/man/man1"
     )]
-    Man,
+    Man {
+        /// Write killswitch.1 and one killswitch-COMMAND.1 per command here instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 pub const EXIT_CONTAINMENT_FAILED: u8 = 1;
@@ -309,6 +324,8 @@ pub fn read_event(path: &Path) -> Result<serde_json::Value, Error> {
 pub struct Show {
     pub output: Output,
     pub color: bool,
+    /// `--quiet`: the result only.
+    pub quiet: bool,
 }
 
 /// Both phases in this process: the whole report is printed when the follow-through is done,
@@ -336,9 +353,8 @@ where
                     s.incident.key,
                     crate::report::ts(s.due_at)
                 );
-                if show.output == Output::Text {
-                    crate::progress::say(line);
-                } else {
+                // Said even without a terminal: the wait is long, and silence reads as a hang.
+                if !show.quiet {
                     eprintln!("killswitch: {line}");
                 }
             }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::handler::Response;
-use crate::oncall::KeyState;
+use crate::oncall::{KeyState, Restored};
 use crate::report::{Notification, Report, Status, inert};
 
 /// Whether to color: a terminal, and `NO_COLOR` unset or empty (<https://no-color.org>).
@@ -78,6 +78,28 @@ pub fn closing(response: &Response, elapsed: Duration, color: bool) -> String {
     out
 }
 
+/// What `killswitch restore` did, for a person.
+pub fn restored(r: &Restored) -> String {
+    let mut out = String::new();
+    for d in &r.done {
+        let _ = writeln!(out, "done:     {}", inert(d));
+    }
+    for f in &r.failed {
+        let _ = writeln!(out, "FAILED:   {}", inert(f));
+    }
+    for f in &r.refused {
+        let _ = writeln!(out, "REFUSED:  {}", inert(f));
+    }
+    let _ = writeln!(
+        out,
+        "recorded: {}; notices: {} before, {} after",
+        if r.recorded { "yes" } else { "NO" },
+        if r.announced { "sent" } else { "NOT sent" },
+        if r.notified { "sent" } else { "NOT sent" }
+    );
+    out
+}
+
 /// `killswitch status` for a person.
 pub fn status(s: &KeyState, color: bool) -> String {
     let mut out = String::new();
@@ -97,7 +119,7 @@ pub fn status(s: &KeyState, color: bool) -> String {
             out,
             "  {}",
             paint(
-                "NOT FOUND: IAM does not know this key (deleted, or not this account's)",
+                "NOT FOUND: IAM does not know this key (deleted, or another account's: check --profile)",
                 "1;31",
                 color
             )

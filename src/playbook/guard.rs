@@ -19,6 +19,9 @@ pub struct UserBefore {
     pub user: String,
     pub key: Option<Result<Option<KeyStatus>, Error>>,
     pub policy: Result<Option<String>, Error>,
+    /// Read only when IAM knows neither the key nor the user's holding it: whether the user
+    /// is still there (`iam:ListAccessKeys` answers NoSuchEntity for a deleted user).
+    pub exists: Option<Result<bool, Error>>,
 }
 
 /// A role's state before containment: the revocation cutoff (never moved backwards), the
@@ -104,6 +107,7 @@ pub async fn read<C: Identity + ActivityLog>(
                 user: user_name.clone(),
                 key: status,
                 policy,
+                exists: None,
             })
         },
         async {
@@ -131,6 +135,19 @@ pub async fn read<C: Identity + ActivityLog>(
             }
         }
     );
+    let mut user_before = user_before;
+    // IAM knows no such key and the named user does not hold it: deleted with its user, or
+    // deleted by the key's holder after minting sessions with it (they outlive the key, up to
+    // 36 h). Only the user's existence tells: one more read, only in this rare case.
+    if let (Some(Ok(None)), Some(before)) = (&usage, user_before.as_mut())
+        && matches!(before.key, Some(Ok(None)))
+    {
+        before.exists = Some(match cloud.user_keys(&before.user).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.aws_code() == Some("NoSuchEntity") => Ok(false),
+            Err(e) => Err(e),
+        });
+    }
     Reads {
         account: Some(account),
         usage,
@@ -405,21 +422,53 @@ pub fn decide(
             };
             role_plan(role_name, session, id, reads, ctx, report)
         }
-        // IAM knows no such key, and the named user holds none: deleted (with its user, or
-        // since the finding), or never this account's. The same outcome whatever the trigger.
+        // IAM knows no such key, and the named user holds none: deleted with its user (the
+        // same outcome whatever the trigger), or deleted by the key's holder.
         (Principal::IamUser { user_name }, KeyKind::LongTerm)
             if matches!(reads.usage, Some(Ok(None)))
-                && !matches!(
+                && matches!(
                     reads.user_before.as_ref().and_then(|b| b.key.as_ref()),
-                    Some(Ok(Some(_)))
+                    Some(Ok(None))
                 ) =>
         {
-            key_not_found(
-                report,
-                &format!(" (nor does user {user_name} hold it)"),
-                now,
-            );
-            return None;
+            match reads.user_before.as_ref().and_then(|b| b.exists.as_ref()) {
+                Some(Ok(false)) => {
+                    key_not_found(report, &format!(" and user {user_name} is gone"), now);
+                    return None;
+                }
+                // The key is gone but its user is not: sessions minted with the key outlive it
+                // (GetSessionToken, GetFederationToken: up to 36 h) and only the user's deny
+                // stops them.
+                Some(Ok(true)) => {
+                    report.record(
+                        Step::ResolveOwner,
+                        Outcome::Done,
+                        format!("IAM no longer knows the key, but user {user_name} exists: denying the user, since sessions minted with the key outlive it (up to 36 h)"),
+                        now,
+                    );
+                    Plan::User {
+                        user: user_name.clone(),
+                        deactivate: false,
+                        deny: Default::default(),
+                        replaced_boundary: None,
+                    }
+                }
+                Some(Err(e)) => {
+                    report.record(Step::ResolveOwner, Outcome::Failed, e.chain(), now);
+                    report.status = Status::Failed;
+                    report.summary = format!(
+                        "IAM does not know the key and whether user {user_name} still exists could not be read, so nothing was changed; Lambda will retry."
+                    );
+                    return None;
+                }
+                None => {
+                    report.status = Status::Failed;
+                    report.summary = format!(
+                        "IAM does not know the key and whether user {user_name} still exists was not read, so nothing was changed; Lambda will retry."
+                    );
+                    return None;
+                }
+            }
         }
         (Principal::IamUser { user_name }, kind) => {
             // IAM knows the owner for sure; the trigger's name is only a hint.

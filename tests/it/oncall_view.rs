@@ -280,3 +280,31 @@ async fn a_refused_key_is_named_as_iam_knows_it() {
     let subject = a.cloud.published().pop().unwrap().0;
     assert!(subject.contains("(IAM user alice)"), "{subject}");
 }
+
+#[tokio::test]
+async fn a_deleted_key_whose_user_remains_gets_the_user_deny() {
+    // The key's holder minted sessions with the key, then deleted it: the sessions outlive the
+    // key (up to 36 h) and only the user's deny stops them.
+    let cloud = FakeCloud::default();
+    cloud.add_user_key("alice", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
+    let a = app(cloud);
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Contained, "{r:?}");
+    assert!(a.cloud.policy("user/alice", "KillSwitchDenyAll").is_some());
+    assert!(
+        a.cloud
+            .writes()
+            .iter()
+            .all(|(action, _)| action != "iam:UpdateAccessKey"),
+        "{:?}",
+        a.cloud.writes()
+    );
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.detail.contains("sessions minted with the key outlive it")),
+        "{:?}",
+        r.steps
+    );
+}

@@ -457,6 +457,20 @@ impl Identity for FakeCloud {
             })
             .collect();
         keys.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        // A user nothing is known of does not exist, as IAM answers for a deleted one.
+        let known = !keys.is_empty()
+            || s.policies.keys().any(|(t, _)| t == &format!("user/{user}"))
+            || s.attached.contains_key(user)
+            || s.login_profiles.contains_key(user)
+            || s.boundaries.contains_key(user)
+            || s.other_credentials.contains_key(user);
+        if !known {
+            return Err(Error::Aws {
+                op: "iam:ListAccessKeys",
+                code: Some("NoSuchEntity".into()),
+                source: format!("The user with name {user} cannot be found.").into(),
+            });
+        }
         Ok(keys)
     }
 
