@@ -494,6 +494,9 @@ fn pivot(call: &ApiCall) -> Option<Pivot> {
     })
 }
 
+/// Longest value a notable's details keep (longer ones end in `...`).
+pub const DETAIL_CHARS: usize = 120;
+
 /// The few request/response fields that identify what a call touched.
 fn details(call: &ApiCall) -> String {
     const FIELDS: [&str; 22] = [
@@ -528,7 +531,7 @@ fn details(call: &ApiCall) -> String {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                parts.push(format!("{f}={}", truncate(&v, 120)));
+                parts.push(format!("{f}={}", truncate(&v, DETAIL_CHARS)));
             }
         }
         if let Some(n) = params

@@ -344,6 +344,26 @@ async fn contain_in<I: Identity, H: Home>(
     let recorded_earlier = record
         .as_ref()
         .is_some_and(|r| r.applied_for(&trigger).is_some());
+    // This trigger's containment was applied and recorded, yet writes were needed again: it was
+    // undone since (the holder with another way in). That is a fight, never a quiet duplicate.
+    // (A role-wide cutoff moved forward for a finding first seen after it is not that.)
+    let undone_if_rewritten = matches!(
+        &plan,
+        Some(Plan::User { .. })
+            | Some(Plan::Role {
+                session: Some(_),
+                ..
+            })
+    );
+    if report.status == Status::Contained && recorded_earlier && undone_if_rewritten && !dry_run {
+        report.status = Status::Contested;
+        report.record(
+            Step::Verify,
+            Outcome::Done,
+            "the containment recorded for this trigger was found UNDONE and has been re-applied",
+            Utc::now(),
+        );
+    }
     let mut suppressed = if !announce {
         None
     } else if report.status == Status::AlreadyContained && recorded_earlier {
@@ -417,6 +437,16 @@ async fn contain_in<I: Identity, H: Home>(
             member_account.as_ref(),
         );
         super::notify::still_trying(home, &mut report, was, now).await;
+        if !matches!(report.notification, Notification::Sent { .. }) {
+            // Not told: the next delivery with this count tries again.
+            records
+                .release(record.as_ref(), &format!("trying:{trigger}:{now}"))
+                .await;
+            return Contained {
+                report,
+                follow_up: None,
+            };
+        }
         if let Some(r) = record.as_mut()
             && let Some(a) = r.applied.as_mut()
         {
@@ -536,8 +566,14 @@ async fn contain_in<I: Identity, H: Home>(
     if let Err(e) = saved {
         report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
     }
-    if claim_taken && matches!(report.notification, Notification::Failed { .. }) {
-        // Lambda retries the failed notice; the retry must not find it claimed.
+    if claim_taken
+        && matches!(
+            report.notification,
+            Notification::Failed { .. } | Notification::NotPublished { .. }
+        )
+    {
+        // Lambda retries the failed notice, and a notice only printed (--no-notify) was not
+        // sent: neither may be found claimed by the next delivery.
         records.release(record.as_ref(), &claim).await;
     }
     follow_up.report.notification = report.notification.clone();

@@ -246,12 +246,24 @@ where
     ) {
         sweep::schedule(home, &records, record.as_mut(), sweep, &mut report, ctx).await;
     }
-    let claim = format!("full:{}", incident.id);
+    // A dry run's report is not the real one: it never silences it.
+    let claim = format!(
+        "full:{}{}",
+        incident.id,
+        if report.dry_run { ":dry-run" } else { "" }
+    );
     // An outcome that needs a human is never silenced by an earlier notice.
     let must_tell = matches!(report.status, Status::Failed | Status::Contested);
     if must_tell || records.claim(record.as_ref(), &claim).await {
         super::notify::notify(home, &mut report).await;
-        if !must_tell && matches!(report.notification, Notification::Failed { .. }) {
+        // Not sent (failed, or printed by --no-notify / a dry run): a later delivery must
+        // still be able to send it.
+        if !must_tell
+            && matches!(
+                report.notification,
+                Notification::Failed { .. } | Notification::NotPublished { .. }
+            )
+        {
             records.release(record.as_ref(), &claim).await;
         }
     } else {

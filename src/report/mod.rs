@@ -257,7 +257,17 @@ pub struct Activity {
     /// Events skipped because an earlier pass already reported them (the sweep).
     #[serde(default)]
     pub already_reported: usize,
+    /// Every distinct successful call that leaves a door open (`open::is_door`), before any
+    /// list's cap: STILL OPEN is built from these, so a flood of one kind hides no other.
+    #[serde(skip)]
+    pub doors: Vec<Notable>,
+    /// Doors beyond `MAX_DOORS`: counted, not kept.
+    #[serde(skip)]
+    pub doors_not_kept: usize,
 }
+
+/// Distinct open doors kept per investigation (memory bound against an absurd flood).
+pub const MAX_DOORS: usize = 1000;
 
 /// What the key did after containment: the attacker still trying, or at least still holding it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -270,6 +280,9 @@ pub struct AfterContainment {
     pub last_at: Option<DateTime<Utc>>,
     pub last_ip: Option<String>,
     pub by_event: BTreeMap<String, usize>,
+    /// Where those calls were made (at most 20 Regions).
+    #[serde(default)]
+    pub regions: std::collections::BTreeSet<String>,
 }
 
 impl AfterContainment {
@@ -342,6 +355,9 @@ impl Activity {
                 &mut after.by_event,
                 format!("{}:{}", short_source(&call.event_source), call.event_name),
             );
+            if after.regions.len() < 20 {
+                after.regions.insert(call.region.clone());
+            }
         }
         bump(
             &mut self.by_event,
@@ -363,6 +379,18 @@ impl Activity {
         self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
         self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
         let (notable, pivot) = examine(call);
+        if let Some(n) = notable.as_ref().filter(|n| open::is_door(n)) {
+            let same = |d: &Notable| {
+                d.event_name == n.event_name && d.details == n.details && d.region == n.region
+            };
+            if !self.doors.iter().any(same) {
+                if self.doors.len() < MAX_DOORS {
+                    self.doors.push(n.clone());
+                } else {
+                    self.doors_not_kept += 1;
+                }
+            }
+        }
         if let Some(n) = notable {
             *self.notable_counts.entry(n.category).or_default() += 1;
             keep_notable(self.notable.entry(n.category).or_default(), n);

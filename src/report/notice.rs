@@ -175,11 +175,28 @@ impl Report {
             return;
         }
         let _ = writeln!(m, "STILL OPEN ({}), run these now:", self.open.len());
-        for (i, item) in self.open.iter().enumerate() {
-            let _ = writeln!(m, "  {}. {}", i + 1, inert(&item.what));
+        // Every kind shows, whatever the flood of another: a few of each, the rest counted.
+        let mut shown: BTreeMap<open::OpenKind, usize> = BTreeMap::new();
+        let mut n = 0;
+        for item in &self.open {
+            let count = shown.entry(item.kind).or_default();
+            *count += 1;
+            if *count > open::LISTED_PER_KIND {
+                continue;
+            }
+            n += 1;
+            let _ = writeln!(m, "  {n}. {}", inert(&item.what));
             for c in &item.commands {
                 let _ = writeln!(m, "       {c}");
             }
+        }
+        for count in shown.values().filter(|c| **c > open::LISTED_PER_KIND) {
+            let _ = writeln!(
+                m,
+                "  ... and {} more like the {} above (JSON report: open)",
+                count - open::LISTED_PER_KIND,
+                open::LISTED_PER_KIND
+            );
         }
         let _ = writeln!(m);
     }
@@ -317,10 +334,12 @@ struct Lists {
     second_search: Option<Option<DateTime<Utc>>>,
 }
 
-/// A user agent as a phone shows it: the first two words (`aws-cli/2.15.0 Python/3.11.6`).
+/// A user agent as a phone shows it: the first three words (`aws-cli/2.15.0 Python/3.11.6
+/// Linux/6.1`).
 pub fn short_agent(ua: &str) -> String {
-    let words: Vec<&str> = ua.split_whitespace().take(2).collect();
-    crate::incident::truncate(&words.join(" "), 48)
+    // Three words keep the tool, its runtime and the OS (where `kali` shows).
+    let words: Vec<&str> = ua.split_whitespace().take(3).collect();
+    crate::incident::truncate(&words.join(" "), 64)
 }
 
 fn activity_text(m: &mut String, a: &Activity, lists: &Lists) {
@@ -894,10 +913,10 @@ mod tests {
     fn user_agents_are_shortened_for_a_phone() {
         assert_eq!(
             short_agent("aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.debian.12"),
-            "aws-cli/2.15.30 Python/3.11.8"
+            "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0"
         );
         assert_eq!(short_agent("Boto3/1.34.0"), "Boto3/1.34.0");
-        assert!(short_agent(&"x".repeat(300)).chars().count() <= 51);
+        assert!(short_agent(&"x".repeat(300)).chars().count() <= 67);
     }
 
     #[test]

@@ -35,8 +35,13 @@ pub enum OpenKind {
     ServiceCredential,
     NewUser,
     PolicyChanged,
+    OtherPersistence,
+    DefenceEvasion,
     Instances,
+    Impact,
     SearchIncomplete,
+    /// More doors than could be kept or listed: search CloudTrail.
+    More,
 }
 
 impl OpenKind {
@@ -55,8 +60,12 @@ impl OpenKind {
             OpenKind::ServiceCredential => format!("{n} service credential{s}"),
             OpenKind::NewUser => format!("{n} new user{s}"),
             OpenKind::PolicyChanged => format!("{n} policy change{s}"),
+            OpenKind::OtherPersistence => format!("{n} other persistence change{s}"),
+            OpenKind::DefenceEvasion => format!("{n} defence evasion{s}"),
             OpenKind::Instances => format!("{n} instance launch{}", if n == 1 { "" } else { "es" }),
+            OpenKind::Impact => format!("{n} cost/impact call{s}"),
             OpenKind::SearchIncomplete => "search INCOMPLETE".into(),
+            OpenKind::More => "MORE".into(),
         }
     }
 }
@@ -79,16 +88,20 @@ pub fn summary(items: &[OpenItem]) -> String {
 fn safe(v: &str) -> Option<&str> {
     (!v.is_empty()
         && v.len() <= 512
+        // Not an option (`-…`) and not zsh's `=word` expansion.
+        && !v.starts_with(['-', '='])
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-:/".contains(c)))
     .then_some(v)
 }
 
-/// `name=value` from a notable's details.
+/// `name=value` from a notable's details; never a value the details cut short (a decoy named
+/// like the cut prefix would be what the command looks at).
 fn field<'a>(n: &'a Notable, name: &str) -> Option<&'a str> {
     n.details
         .split(' ')
         .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+        .filter(|v| !(v.ends_with("...") && v.chars().count() > crate::analysis::DETAIL_CHARS))
 }
 
 fn region(r: &str) -> &str {
@@ -99,29 +112,54 @@ fn region(r: &str) -> &str {
     }
 }
 
-/// Every open door the report shows, most urgent first. Empty for anything but a contained key
-/// with an investigation.
+/// Items of one kind a notice lists; the rest are counted (all are in the JSON report, up to
+/// `MAX_PER_KIND`).
+pub const LISTED_PER_KIND: usize = 10;
+/// Items of one kind kept in the report.
+const MAX_PER_KIND: usize = 50;
+/// Sessions of one role beyond which one role-wide command replaces one command per session.
+const SESSIONS_PER_ROLE: usize = 3;
+
+/// Every open door the report shows, most urgent first: whatever the key's own status (a
+/// failed containment needs the list most), except a dry run, a sample and a rejection.
 pub fn items(report: &Report) -> Vec<OpenItem> {
     let Investigation::Ran(a) = &report.investigation else {
         return Vec::new();
     };
-    if report.dry_run || !matches!(report.status, s if s.is_contained() || s == Status::Restored) {
+    if report.dry_run
+        || matches!(
+            report.status,
+            Status::Sample | Status::Rejected | Status::DryRun
+        )
+    {
         return Vec::new();
     }
     let key = &report.access_key_id;
     let mut out = Vec::new();
     still_active(a, key, &mut out);
-    for n in a
-        .notable
-        .values()
-        .flatten()
-        .filter(|n| n.error_code.is_none())
-    {
+    for n in &a.doors {
         if let Some(item) = from_notable(n) {
             out.push(item);
         }
     }
-    for p in &a.pivots {
+    if a.doors_not_kept > 0 {
+        out.push(OpenItem {
+            kind: OpenKind::More,
+            what: format!(
+                "{} more distinct changes than could be kept: search CloudTrail for everything the key did",
+                a.doors_not_kept
+            ),
+            commands: vec![format!(
+                "aws cloudtrail lookup-events --region us-east-1 --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}"
+            )],
+        });
+    }
+    role_sessions(a, key, &mut out);
+    for p in a
+        .pivots
+        .iter()
+        .filter(|p| p.pivot.kind != PivotKind::RoleSession)
+    {
         if let Some(item) = from_pivot(p, key) {
             out.push(item);
         }
@@ -139,15 +177,81 @@ pub fn items(report: &Report) -> Vec<OpenItem> {
             None => merged.push((item, 0)),
         }
     }
-    merged
-        .into_iter()
-        .map(|(mut item, more)| {
-            if more > 0 {
-                item.what.push_str(&format!(" (and {more} more like it)"));
-            }
-            item
+    let mut kept: Vec<OpenItem> = Vec::new();
+    let mut dropped: BTreeMap<OpenKind, usize> = BTreeMap::new();
+    for (mut item, more) in merged {
+        if more > 0 {
+            item.what.push_str(&format!(" (and {more} more like it)"));
+        }
+        if kept.iter().filter(|k| k.kind == item.kind).count() < MAX_PER_KIND {
+            kept.push(item);
+        } else {
+            *dropped.entry(item.kind).or_default() += 1;
+        }
+    }
+    for (kind, n) in dropped {
+        kept.push(OpenItem {
+            kind: OpenKind::More,
+            what: format!("{n} more of: {}", kind.label(n)),
+            commands: vec![format!(
+                "aws cloudtrail lookup-events --region us-east-1 --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}"
+            )],
+        });
+    }
+    kept
+}
+
+/// Role sessions not contained: one command each, or one role-wide command for a role with
+/// many (a flood of AssumeRole must not bury the other doors).
+fn role_sessions(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
+    let open: Vec<&PivotReport> = a
+        .pivots
+        .iter()
+        .filter(|p| p.pivot.kind == PivotKind::RoleSession)
+        .filter(|p| {
+            !p.containment
+                .as_ref()
+                .is_some_and(|c| c.status.is_contained())
         })
-        .collect()
+        .collect();
+    let mut per_role: BTreeMap<&str, Vec<&PivotReport>> = BTreeMap::new();
+    for p in &open {
+        per_role
+            .entry(p.pivot.principal.as_deref().unwrap_or("?"))
+            .or_default()
+            .push(p);
+    }
+    for (role_arn, sessions) in per_role {
+        if sessions.len() <= SESSIONS_PER_ROLE || role_arn.ends_with(":root") {
+            out.extend(sessions.iter().filter_map(|p| from_pivot(p, key)));
+            continue;
+        }
+        let Some(first) = sessions
+            .iter()
+            .find_map(|p| p.pivot.access_key_id.as_deref().and_then(safe))
+        else {
+            continue;
+        };
+        let role = safe(role_arn)
+            .and_then(|arn| arn.rsplit('/').next())
+            .unwrap_or("ROLE-NAME");
+        let account = safe(role_arn)
+            .and_then(|arn| arn.split(':').nth(4))
+            .filter(|a| a.len() == 12)
+            .map(|a| format!(" --account-id {a}"))
+            .unwrap_or_default();
+        out.push(OpenItem {
+            kind: OpenKind::RoleSession,
+            what: format!(
+                "{} sessions of role {} minted with the key: NOT contained",
+                sessions.len(),
+                crate::report::quoted(role_arn)
+            ),
+            commands: vec![format!(
+                "killswitch respond --access-key-id {first} --role-name {role}{account} --reason \"minted by leaked key {key}\"   (no --session-name: revokes EVERY session of the role issued before now)"
+            )],
+        });
+    }
 }
 
 fn still_active(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
@@ -162,24 +266,38 @@ fn still_active(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
         return;
     }
     let since = after.since.map(ts).unwrap_or_default();
+    let mut commands = vec![format!("killswitch status --access-key-id {key}")];
+    let regions: Vec<&str> = if after.regions.is_empty() {
+        vec!["us-east-1"]
+    } else {
+        after.regions.iter().map(|r| region(r)).collect()
+    };
+    // Where the calls were made: a search elsewhere would read as a false alarm.
+    for r in regions.iter().take(5) {
+        commands.push(format!(
+            "aws cloudtrail lookup-events --region {r} --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key} --start-time {since}"
+        ));
+    }
     out.push(OpenItem {
         kind: OpenKind::StillActive,
         what: format!(
-            "{not_refused} call(s) by the key after containment were NOT refused (last at {})",
-            after.last_at.map(ts).unwrap_or_default()
+            "{not_refused} call(s) by the key after containment were NOT refused (last at {}, in {})",
+            after.last_at.map(ts).unwrap_or_default(),
+            regions.join(", ")
         ),
-        commands: vec![
-            format!("killswitch status --access-key-id {key}"),
-            format!(
-                "aws cloudtrail lookup-events --region us-east-1 --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key} --start-time {since}"
-            ),
-        ],
+        commands,
     });
 }
 
 /// A notable call that STILL OPEN lists.
 pub fn is_open_notable(n: &Notable) -> bool {
     n.error_code.is_none() && from_notable(n).is_some()
+}
+
+/// A call that leaves a door open: it succeeded, and it is not a pivot (those are listed from
+/// the pivots, with their own commands).
+pub fn is_door(n: &Notable) -> bool {
+    n.error_code.is_none() && n.category != Category::CredentialMinting && from_notable(n).is_some()
 }
 
 fn from_notable(n: &Notable) -> Option<OpenItem> {
@@ -328,6 +446,50 @@ fn door(n: &Notable) -> Option<OpenItem> {
                 "aws ec2 describe-instances --region {r} --filters Name=instance-state-name,Values=pending,running --query Reservations[].Instances[].[InstanceId,InstanceType,LaunchTime]"
             )],
         ),
+        // Pivots have their own items (with their minted key or session).
+        (
+            "iam.amazonaws.com",
+            "CreateAccessKey" | "CreateLoginProfile" | "UpdateLoginProfile"
+            | "UpdateAssumeRolePolicy" | "CreateServiceSpecificCredential",
+        ) => None,
+        ("iam.amazonaws.com", _) if n.category == Category::Persistence => {
+            let mut commands = Vec::new();
+            if let Some(u) = named("userName") {
+                commands.push(format!("aws iam list-access-keys --user-name {u}"));
+                if name == "UploadSSHPublicKey" {
+                    commands.push(format!("aws iam list-ssh-public-keys --user-name {u}"));
+                }
+                if name == "UploadSigningCertificate" {
+                    commands.push(format!("aws iam list-signing-certificates --user-name {u}"));
+                }
+            }
+            if let Some(role) = named("roleName") {
+                commands.push(format!("aws iam get-role --role-name {role}"));
+            }
+            commands.push(lookup);
+            item(
+                OpenKind::OtherPersistence,
+                format!("{name} {} at {at}", crate::report::defang(&n.details)),
+                commands,
+            )
+        }
+        _ if n.category == Category::DefenceEvasion => item(
+            OpenKind::DefenceEvasion,
+            format!(
+                "{}:{name} ({r}) at {at} {}",
+                n.event_source.trim_end_matches(".amazonaws.com"),
+                crate::report::defang(&n.details)
+            ),
+            vec![lookup],
+        ),
+        _ if n.category == Category::Impact => item(
+            OpenKind::Impact,
+            format!(
+                "{}:{name} in {r} at {at}",
+                n.event_source.trim_end_matches(".amazonaws.com")
+            ),
+            vec![lookup],
+        ),
         _ => None,
     }
 }
@@ -365,7 +527,7 @@ fn from_pivot(p: &PivotReport, leaked: &str) -> Option<OpenItem> {
         }
         PivotKind::RoleSession => {
             let k = minted?;
-            let role_arn = principal.unwrap_or("?");
+            let role_arn = principal.unwrap_or("ROLE-NAME");
             if role_arn.ends_with(":root") {
                 return Some(OpenItem {
                     kind: OpenKind::RoleSession,

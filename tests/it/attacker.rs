@@ -538,8 +538,8 @@ async fn hostile_user_agents_and_parameters_reach_the_notice_inert() {
             "notice still carries {bad:?}:\n{notice}"
         );
     }
-    // User agents are shortened to two words on one line; the full one is in the JSON report.
-    assert!(notice.contains("\"evil CONTAINED:\""), "{notice}");
+    // User agents are shortened to three words on one line; the full one is in the JSON report.
+    assert!(notice.contains("\"evil CONTAINED: all\""), "{notice}");
 }
 
 // 8. Protected principals compare case-insensitively.

@@ -225,7 +225,10 @@ async fn quiet_regions_are_a_count_and_the_lag_warning_gives_way_to_the_second_s
     for region in ["eu-central-1", "ap-south-1", "sa-east-1"] {
         assert!(!body.contains(region), "{region} listed: {body}");
     }
-    assert!(body.contains("\"aws-cli/2.15.30 Python/3.11.8\""), "{body}");
+    assert!(
+        body.contains("\"aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0\""),
+        "{body}"
+    );
     assert!(!body.contains("exe/x86_64"), "{body}");
     // Not two lists of the same calls.
     assert_eq!(body.matches("s3:ListBuckets").count(), 1, "{body}");
@@ -306,5 +309,160 @@ async fn a_deleted_key_whose_user_remains_gets_the_user_deny() {
             .any(|s| s.detail.contains("sessions minted with the key outlive it")),
         "{:?}",
         r.steps
+    );
+}
+
+fn succeeded(
+    name: &str,
+    source: &str,
+    minutes_ago: i64,
+    params: Value,
+) -> killswitch::ports::ApiCall {
+    let mut c = api_call(name, Utc::now() - TimeDelta::minutes(minutes_ago), None);
+    c.event_source = source.into();
+    c.request_parameters = Some(params);
+    c
+}
+
+#[tokio::test]
+async fn a_flood_of_one_kind_hides_no_other_door() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let mut calls = vec![succeeded(
+        "AttachRolePolicy",
+        "iam.amazonaws.com",
+        30,
+        json!({"roleName": "escape-hatch", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+    )];
+    // Newer, more of the same name: they fill the capped notable lists.
+    for i in 0..8 {
+        calls.push(succeeded(
+            "AttachUserPolicy",
+            "iam.amazonaws.com",
+            20 - i,
+            json!({"userName": format!("decoy{i}"), "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+        ));
+    }
+    // 40 sessions of one role, and a long group name cut in the details.
+    for i in 0..40 {
+        let mut c = succeeded(
+            "AssumeRole",
+            "sts.amazonaws.com",
+            10,
+            json!({"roleArn": "arn:aws:iam::123456789012:role/pivot", "roleSessionName": format!("s{i}")}),
+        );
+        c.response_elements =
+            Some(json!({"credentials": {"accessKeyId": format!("ASIAFLOOD{i:011}")}}));
+        calls.push(c);
+    }
+    let long_group = format!("{}X", "P".repeat(127));
+    calls.push(succeeded(
+        "AttachGroupPolicy",
+        "iam.amazonaws.com",
+        5,
+        json!({"groupName": long_group, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+    ));
+    cloud.add_events("us-east-1", calls);
+    let a = app(cloud);
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let r = &response.reports[0];
+    let body = r.message();
+    assert!(
+        r.open.iter().any(|i| i
+            .commands
+            .iter()
+            .any(|c| c.contains("list-attached-role-policies --role-name escape-hatch"))),
+        "{body}"
+    );
+    assert!(body.contains("--role-name escape-hatch"), "{body}");
+    // The 40 sessions are one role-wide command, not 40 lines.
+    let sessions: Vec<_> = r
+        .open
+        .iter()
+        .filter(|i| i.kind == killswitch::report::OpenKind::RoleSession)
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(
+        sessions[0].what.starts_with("40 sessions of role"),
+        "{:?}",
+        sessions[0]
+    );
+    assert!(sessions[0].commands[0].contains("--role-name pivot --account-id 123456789012"));
+    // A name cut short is never put in a command (a decoy could carry the cut prefix).
+    assert!(
+        !body.contains(&format!("--group-name {}", "P".repeat(120))),
+        "{body}"
+    );
+    assert!(body.len() < 60_000, "{}", body.len());
+}
+
+#[tokio::test]
+async fn containment_found_undone_at_a_redelivery_is_contested_and_told() {
+    let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let finding = event("guardduty-iam-user-finding.json");
+    deliver(&a, finding.clone()).await;
+    assert_eq!(a.cloud.published().len(), 1);
+    // The holder, with another way in, undoes it between two re-emits.
+    {
+        let mut s = a.cloud.state.lock().unwrap();
+        s.keys
+            .insert(("alice".into(), FIXTURE_KEY.into()), KeyStatus::Active);
+        s.policies
+            .remove(&("user/alice".into(), "KillSwitchDenyAll".into()));
+    }
+    deliver(&a, finding).await;
+    let published = a.cloud.published();
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(published[1].0.contains("CONTESTED"), "{}", published[1].0);
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_never_silences_the_real_runs_report() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let mut config = deployed_config();
+    config.follow_up_queue_url = None;
+    let a = killswitch::handler::App {
+        config,
+        ..app(cloud)
+    };
+    run(&a, manual(json!({"dry_run": true, "request_id": "INC-7"}))).await;
+    let dry = a.cloud.published().len();
+    run(&a, manual(json!({"request_id": "INC-7"}))).await;
+    let published = a.cloud.published();
+    assert!(
+        published[dry..]
+            .iter()
+            .any(|(s, _)| s.starts_with("[killswitch] CONTAINED: ")),
+        "{published:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_containment_still_lists_what_is_open() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.fail("iam:PutUserPolicy", "AccessDenied");
+    cloud.fail("iam:UpdateAccessKey", "AccessDenied");
+    cloud.add_events(
+        "us-east-1",
+        vec![succeeded(
+            "CreateUser",
+            "iam.amazonaws.com",
+            5,
+            json!({"userName": "backdoor"}),
+        )],
+    );
+    let a = app(cloud);
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Failed);
+    assert!(
+        r.open
+            .iter()
+            .any(|i| i.what.contains("new IAM user backdoor")),
+        "{:?}",
+        r.open
     );
 }
