@@ -198,8 +198,15 @@ async fn respond_cmd(
             ));
         }
     };
-    // A dry run or --no-notify prints its notices; neither needs a topic.
-    let mut config = if dry_run || no_notify {
+    // A dry run (the flag, or a request that asks for one) or --no-notify prints its notices;
+    // neither needs a topic.
+    let requested_dry_run = payload.as_ref().is_some_and(|p| {
+        matches!(
+            killswitch::trigger::parse(p.clone()),
+            Ok(killswitch::incident::Received::Incidents(v)) if !v.is_empty() && v.iter().all(|i| i.dry_run)
+        )
+    });
+    let mut config = if dry_run || requested_dry_run || no_notify {
         Config::from_env_without_topic()?
     } else {
         Config::from_env()?

@@ -2395,6 +2395,27 @@ async fn on_call_at_a_terminal_responds_by_flags_from_a_profile_and_reads_status
         w.key_status(&user3, &leaked3.id).await,
         Some(StatusType::Active)
     );
+    // A request that asks for a dry run itself needs no topic either.
+    let asks =
+        json!({"access_key_id": leaked3.id, "reason": "r", "requested_by": "me", "dry_run": true});
+    let out = oncall_cli(
+        &w,
+        &["respond", "--event", "-", "--no-sweep"],
+        &[("KILLSWITCH_TOPIC_ARN", "")],
+        Some(&asks.to_string()),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["reports"][0]["status"], "dry_run", "{report}");
+    assert_eq!(
+        w.key_status(&user3, &leaked3.id).await,
+        Some(StatusType::Active)
+    );
 
     // Status, as a person reads it: when, by which incident, what else the deny blocks.
     let second = aws_sdk_iam::Client::new(&sdk(&admin()).await)
