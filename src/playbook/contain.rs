@@ -344,23 +344,41 @@ async fn contain_in<I: Identity, H: Home>(
     let recorded_earlier = record
         .as_ref()
         .is_some_and(|r| r.applied_for(&trigger).is_some());
-    // This trigger's containment was applied and recorded, yet writes were needed again: it was
-    // undone since (the holder with another way in). That is a fight, never a quiet duplicate.
-    // (A role-wide cutoff moved forward for a finding first seen after it is not that.)
+    // Containment of this principal was applied and recorded in this generation (by this
+    // trigger or another: a second finding, the Security Hub copy, a manual request), yet writes
+    // were needed again: it was undone since, by the holder with another way in. That is a
+    // fight, never a quiet duplicate. Only once IAM's reads can be trusted to show what was
+    // written; and neither a role-wide cutoff moved forward for a finding first seen after it,
+    // nor the quota fallbacks (which write again every time) are an undoing.
+    let settle = chrono::TimeDelta::from_std(ctx.config.verify_delay).unwrap_or_default();
+    let recorded_for_principal = match (&record, &plan) {
+        (Some(r), Some(p)) => r.applied.as_ref().is_some_and(|a| {
+            a.generation == r.generation
+                && a.plan.principal() == p.principal()
+                && a.at + settle <= ctx.now
+        }),
+        _ => false,
+    };
     let undone_if_rewritten = matches!(
         &plan,
-        Some(Plan::User { .. })
-            | Some(Plan::Role {
-                session: Some(_),
-                ..
-            })
+        Some(Plan::User {
+            deny: super::deny_user::Deny::Inline,
+            ..
+        }) | Some(Plan::Role {
+            session: Some(_),
+            ..
+        })
     );
-    if report.status == Status::Contained && recorded_earlier && undone_if_rewritten && !dry_run {
+    if report.status == Status::Contained
+        && recorded_for_principal
+        && undone_if_rewritten
+        && !dry_run
+    {
         report.status = Status::Contested;
         report.record(
             Step::Verify,
             Outcome::Done,
-            "the containment recorded for this trigger was found UNDONE and has been re-applied",
+            "the containment recorded for this principal was found UNDONE and has been re-applied",
             Utc::now(),
         );
     }
@@ -447,11 +465,12 @@ async fn contain_in<I: Identity, H: Home>(
                 follow_up: None,
             };
         }
-        if let Some(r) = record.as_mut()
-            && let Some(a) = r.applied.as_mut()
+        // Read again: a follow-through or sweep may have written the record since.
+        if let Some(mut r) = records.load(&account, &incident.key).await
+            && let Some(a) = r.applied.as_mut().filter(|a| a.trigger == trigger)
         {
-            a.count = Some(now);
-            if let Err(e) = records.save(r).await {
+            a.count = Some(a.count.unwrap_or(0).max(now));
+            if let Err(e) = records.save(&r).await {
                 report.record(Step::Record, Outcome::Failed, e.chain(), Utc::now());
             }
         }

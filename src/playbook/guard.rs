@@ -431,9 +431,22 @@ pub fn decide(
                     Some(Ok(None))
                 ) =>
         {
+            // A manual request's word is no proof the key was that user's: a made-up key ID
+            // must not put a deny on whoever the request names. AWS's own findings are.
+            let manual = matches!(incident.trigger, Trigger::Manual { .. });
             match reads.user_before.as_ref().and_then(|b| b.exists.as_ref()) {
                 Some(Ok(false)) => {
                     key_not_found(report, &format!(" and user {user_name} is gone"), now);
+                    return None;
+                }
+                Some(Ok(true)) if manual => {
+                    key_not_found(
+                        report,
+                        &format!(
+                            " (user {user_name} exists, but a manual request is not proof the key was theirs: if it was and sessions minted with it may live, deny the user by hand)"
+                        ),
+                        now,
+                    );
                     return None;
                 }
                 // The key is gone but its user is not: sessions minted with the key outlive it

@@ -521,10 +521,20 @@ where
         s.member_account.as_ref(),
     );
 
-    let claim = format!("sweep:{}", s.incident.id);
+    // A dry run's FINAL never silences the real one, nor does one that was only printed.
+    let claim = format!(
+        "sweep:{}{}",
+        s.incident.id,
+        if s.dry_run { ":dry-run" } else { "" }
+    );
     if must_tell || records.claim(record.as_ref(), &claim).await {
         super::notify::notify(home, &mut report).await;
-        if !must_tell && matches!(report.notification, Notification::Failed { .. }) {
+        if !must_tell
+            && matches!(
+                report.notification,
+                Notification::Failed { .. } | Notification::NotPublished { .. }
+            )
+        {
             records.release(record.as_ref(), &claim).await;
         }
     } else {

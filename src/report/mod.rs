@@ -257,17 +257,25 @@ pub struct Activity {
     /// Events skipped because an earlier pass already reported them (the sweep).
     #[serde(default)]
     pub already_reported: usize,
-    /// Every distinct successful call that leaves a door open (`open::is_door`), before any
+    /// Every distinct successful call that leaves a door open (`open::door_kind`), before any
     /// list's cap: STILL OPEN is built from these, so a flood of one kind hides no other.
     #[serde(skip)]
     pub doors: Vec<Notable>,
-    /// Doors beyond `MAX_DOORS`: counted, not kept.
+    /// Doors beyond what is kept of their kind (or in all): counted, not kept.
     #[serde(skip)]
     pub doors_not_kept: usize,
+    /// What `doors` holds, for constant-time de-duplication, and how many of each kind.
+    #[serde(skip)]
+    pub door_ids: std::collections::HashSet<String>,
+    #[serde(skip)]
+    pub doors_per_kind: BTreeMap<OpenKind, usize>,
 }
 
 /// Distinct open doors kept per investigation (memory bound against an absurd flood).
 pub const MAX_DOORS: usize = 1000;
+/// Distinct doors kept of one kind: a flood of one kind (a thousand CreateBucket) never evicts a
+/// door of another (one StopLogging).
+pub const DOORS_PER_KIND: usize = 60;
 
 /// What the key did after containment: the attacker still trying, or at least still holding it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -379,12 +387,16 @@ impl Activity {
         self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
         self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
         let (notable, pivot) = examine(call);
-        if let Some(n) = notable.as_ref().filter(|n| open::is_door(n)) {
-            let same = |d: &Notable| {
-                d.event_name == n.event_name && d.details == n.details && d.region == n.region
-            };
-            if !self.doors.iter().any(same) {
-                if self.doors.len() < MAX_DOORS {
+        if let Some((n, kind)) = notable
+            .as_ref()
+            .and_then(|n| open::door_kind(n).map(|k| (n, k)))
+        {
+            let id = format!("{}|{}|{}", n.event_name, n.region, n.details);
+            if !self.door_ids.contains(&id) {
+                let of_kind = self.doors_per_kind.entry(kind).or_default();
+                if *of_kind < DOORS_PER_KIND && self.doors.len() < MAX_DOORS {
+                    *of_kind += 1;
+                    self.door_ids.insert(id);
                     self.doors.push(n.clone());
                 } else {
                     self.doors_not_kept += 1;

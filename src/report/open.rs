@@ -98,9 +98,16 @@ fn safe(v: &str) -> Option<&str> {
 /// `name=value` from a notable's details; never a value the details cut short (a decoy named
 /// like the cut prefix would be what the command looks at).
 fn field<'a>(n: &'a Notable, name: &str) -> Option<&'a str> {
-    n.details
+    let mut found = n
+        .details
         .split(' ')
-        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+        .filter_map(|p| p.strip_prefix(name)?.strip_prefix('='));
+    let value = found.next()?;
+    // Twice means a value with spaces carried a fake `name=` of its own: trust neither.
+    if found.next().is_some() {
+        return None;
+    }
+    Some(value)
         .filter(|v| !(v.ends_with("...") && v.chars().count() > crate::analysis::DETAIL_CHARS))
 }
 
@@ -234,6 +241,7 @@ fn role_sessions(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
         };
         let role = safe(role_arn)
             .and_then(|arn| arn.rsplit('/').next())
+            .and_then(safe)
             .unwrap_or("ROLE-NAME");
         let account = safe(role_arn)
             .and_then(|arn| arn.split(':').nth(4))
@@ -247,8 +255,10 @@ fn role_sessions(a: &Activity, key: &str, out: &mut Vec<OpenItem>) {
                 sessions.len(),
                 crate::report::quoted(role_arn)
             ),
+            // The setting makes it role-wide whatever session CloudTrail saw signing: a
+            // manual request alone would be narrowed to that one session.
             commands: vec![format!(
-                "killswitch respond --access-key-id {first} --role-name {role}{account} --reason \"minted by leaked key {key}\"   (no --session-name: revokes EVERY session of the role issued before now)"
+                "KILLSWITCH_ROLE_WIDE_REVOCATION={role} killswitch respond --access-key-id {first} --role-name {role}{account} --reason \"minted by leaked key {key}\"   (revokes EVERY session of the role issued before now: its workloads fail until they refresh)"
             )],
         });
     }
@@ -294,10 +304,13 @@ pub fn is_open_notable(n: &Notable) -> bool {
     n.error_code.is_none() && from_notable(n).is_some()
 }
 
-/// A call that leaves a door open: it succeeded, and it is not a pivot (those are listed from
-/// the pivots, with their own commands).
-pub fn is_door(n: &Notable) -> bool {
-    n.error_code.is_none() && n.category != Category::CredentialMinting && from_notable(n).is_some()
+/// The kind of door a call leaves open: it succeeded, and it is not a pivot (those are listed
+/// from the pivots, with their own commands).
+pub fn door_kind(n: &Notable) -> Option<OpenKind> {
+    if n.error_code.is_some() || n.category == Category::CredentialMinting {
+        return None;
+    }
+    from_notable(n).map(|i| i.kind)
 }
 
 fn from_notable(n: &Notable) -> Option<OpenItem> {
@@ -537,7 +550,11 @@ fn from_pivot(p: &PivotReport, leaked: &str) -> Option<OpenItem> {
                     commands: Vec::new(),
                 });
             }
-            let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+            let role = role_arn
+                .rsplit('/')
+                .next()
+                .and_then(safe)
+                .unwrap_or("ROLE-NAME");
             let account = role_arn.split(':').nth(4).unwrap_or("");
             let mut command = format!(
                 "killswitch respond --access-key-id {k} --role-name {role} --reason {reason}"
@@ -658,6 +675,27 @@ mod tests {
         ] {
             assert_eq!(safe(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_value_with_a_fake_field_of_its_own_is_trusted_nowhere() {
+        let n = Notable {
+            time: chrono::Utc::now(),
+            region: "us-east-1".into(),
+            category: Category::AgainstResponse,
+            event_source: "guardduty.amazonaws.com".into(),
+            event_name: "CreateIPSet".into(),
+            error_code: None,
+            details: "name=x detectorId=bogus detectorId=real".into(),
+        };
+        assert_eq!(field(&n, "detectorId"), None);
+        assert_eq!(field(&n, "name"), Some("x"));
+        let item = from_notable(&n).unwrap();
+        assert!(
+            item.commands
+                .iter()
+                .all(|c| !c.contains("bogus") && !c.contains("real"))
+        );
     }
 
     #[test]

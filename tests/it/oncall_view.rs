@@ -387,6 +387,13 @@ async fn a_flood_of_one_kind_hides_no_other_door() {
         sessions[0]
     );
     assert!(sessions[0].commands[0].contains("--role-name pivot --account-id 123456789012"));
+    // Role-wide through the setting: a manual request alone would be narrowed to one session.
+    assert!(
+        sessions[0].commands[0]
+            .starts_with("KILLSWITCH_ROLE_WIDE_REVOCATION=pivot killswitch respond"),
+        "{:?}",
+        sessions[0]
+    );
     // A name cut short is never put in a command (a decoy could carry the cut prefix).
     assert!(
         !body.contains(&format!("--group-name {}", "P".repeat(120))),
@@ -464,5 +471,83 @@ async fn a_failed_containment_still_lists_what_is_open() {
             .any(|i| i.what.contains("new IAM user backdoor")),
         "{:?}",
         r.open
+    );
+}
+
+#[tokio::test]
+async fn a_manual_request_cannot_turn_a_made_up_key_into_a_deny_on_someone() {
+    // A user that exists, and a key ID IAM has never seen.
+    let cloud = FakeCloud::with_user("oncall-admin", "AKIAI44QH8DHBEXAMPLE");
+    let a = app(cloud);
+    let response = run(&a, manual(json!({"user_name": "oncall-admin"}))).await;
+    assert_eq!(response.reports[0].status, Status::KeyNotFound);
+    assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
+}
+
+#[tokio::test]
+async fn containment_undone_after_another_trigger_recorded_it_is_still_contested() {
+    let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let finding = event("guardduty-iam-user-finding.json");
+    deliver(&a, finding.clone()).await;
+    // A manual request for the same key finds it contained and records itself last.
+    deliver(&a, manual(json!({"request_id": "INC-9"}))).await;
+    let before = a.cloud.published().len();
+    {
+        let mut s = a.cloud.state.lock().unwrap();
+        s.keys
+            .insert(("alice".into(), FIXTURE_KEY.into()), KeyStatus::Active);
+        s.policies
+            .remove(&("user/alice".into(), "KillSwitchDenyAll".into()));
+    }
+    deliver(&a, finding).await;
+    let published = a.cloud.published();
+    assert!(
+        published[before..]
+            .iter()
+            .any(|(s, _)| s.contains("CONTESTED")),
+        "{published:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_doors_of_one_kind_do_not_evict_one_of_another() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let mut stop = succeeded(
+        "StopLogging",
+        "cloudtrail.amazonaws.com",
+        50,
+        json!({"name": "org-trail"}),
+    );
+    stop.region = "us-east-1".into();
+    let mut calls = vec![stop];
+    for i in 0..1100 {
+        let mut c = succeeded(
+            "CreateBucket",
+            "s3.amazonaws.com",
+            10,
+            json!({"bucketName": format!("flood-{i}")}),
+        );
+        c.event_id = Some(format!("flood-{i}"));
+        c.time += TimeDelta::milliseconds(i);
+        calls.push(c);
+    }
+    cloud.add_events("us-east-1", calls);
+    let mut a = app(cloud);
+    a.config.max_events_per_region = 5000;
+    a.config.regions = vec!["us-east-1".into()];
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let r = &response.reports[0];
+    assert!(
+        r.open.iter().any(|i| i
+            .commands
+            .iter()
+            .any(|c| c.contains("start-logging --name org-trail"))),
+        "{:?}",
+        r.open.iter().map(|i| &i.what).collect::<Vec<_>>()
+    );
+    assert!(
+        r.subject().contains("CloudTrail stopped"),
+        "{}",
+        r.subject()
     );
 }
