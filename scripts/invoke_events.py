@@ -29,18 +29,19 @@ HOME_ACCOUNT = "123456789012"
 
 # What each payload must produce, in dry run, against a local AWS where the fixture keys do not
 # exist: (statuses of the reports, Lambda error type or None).
+# A long-term key IAM does not know, whose user is gone too, is KEY NOT FOUND from every trigger.
 EXPECTED = {
-    "guardduty-iam-user-finding.json": (["dry_run"], None),
+    "guardduty-iam-user-finding.json": (["key_not_found"], None),
     "guardduty-assumed-role-finding.json": (["dry_run"], None),
     "guardduty-member-account-finding.json": (["dry_run"], None),
     "guardduty-sample-finding.json": (["sample"], None),
     "guardduty-root-finding.json": (["refused"], None),
-    "health-exposed-new-shape.json": (["dry_run"], None),
+    "health-exposed-new-shape.json": (["key_not_found"], None),
     "health-exposed-old-shape.json": (["key_not_found"], None),
     "health-iam-quarantine.json": (["key_not_found"], None),
-    "manual-request.json": (["dry_run"], None),
+    "manual-request.json": (["key_not_found"], None),
     "manual-request-dry-run.json": (["key_not_found"], None),
-    "securityhub-guardduty-user-finding.json": (["dry_run"], None),
+    "securityhub-guardduty-user-finding.json": (["key_not_found"], None),
     "securityhub-guardduty-sample-finding.json": (["sample"], None),
 }
 
