@@ -2,10 +2,7 @@
 //! doors lead, dry runs say only what they would do, duplicates stay quiet, a holder still
 //! trying is told in a short notice.
 
-use std::time::{Duration, SystemTime};
-
 use chrono::{TimeDelta, Utc};
-use killswitch::handler::{Phases, handle};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Notification, Status};
 use serde_json::{Value, json};
@@ -24,16 +21,13 @@ fn manual(fields: Value) -> Value {
     m
 }
 
-async fn deliver(app: &killswitch::handler::App<FakeCloud>, payload: Value) {
-    handle(
-        app,
-        payload,
-        SystemTime::now() + Duration::from_secs(120),
-        false,
-        Phases::HandOff,
-    )
-    .await
-    .unwrap();
+/// The key's holder, with another way in, reactivates the key and deletes the deny.
+fn undo_alices_containment(cloud: &FakeCloud) {
+    let mut s = cloud.state.lock().unwrap();
+    s.keys
+        .insert(("alice".into(), FIXTURE_KEY.into()), KeyStatus::Active);
+    s.policies
+        .remove(&("user/alice".into(), "KillSwitchDenyAll".into()));
 }
 
 #[tokio::test]
@@ -409,13 +403,7 @@ async fn containment_found_undone_at_a_redelivery_is_contested_and_told() {
     deliver(&a, finding.clone()).await;
     assert_eq!(a.cloud.published().len(), 1);
     // The holder, with another way in, undoes it between two re-emits.
-    {
-        let mut s = a.cloud.state.lock().unwrap();
-        s.keys
-            .insert(("alice".into(), FIXTURE_KEY.into()), KeyStatus::Active);
-        s.policies
-            .remove(&("user/alice".into(), "KillSwitchDenyAll".into()));
-    }
+    undo_alices_containment(&a.cloud);
     deliver(&a, finding).await;
     let published = a.cloud.published();
     assert_eq!(published.len(), 2, "{published:?}");
@@ -492,13 +480,7 @@ async fn containment_undone_after_another_trigger_recorded_it_is_still_contested
     // A manual request for the same key finds it contained and records itself last.
     deliver(&a, manual(json!({"request_id": "INC-9"}))).await;
     let before = a.cloud.published().len();
-    {
-        let mut s = a.cloud.state.lock().unwrap();
-        s.keys
-            .insert(("alice".into(), FIXTURE_KEY.into()), KeyStatus::Active);
-        s.policies
-            .remove(&("user/alice".into(), "KillSwitchDenyAll".into()));
-    }
+    undo_alices_containment(&a.cloud);
     deliver(&a, finding).await;
     let published = a.cloud.published();
     assert!(

@@ -5,15 +5,15 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::{TimeDelta, Utc};
-use killswitch::handler::{App, Phases, Response, handle, handle_follow_ups};
+use killswitch::handler::{App, Phases, handle, handle_follow_ups};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Investigation, Notification, Status};
 use serde_json::{Value, json};
 
 use crate::support::{
-    FIXTURE_KEY, FIXTURE_ROLE_KEY, FOLLOW_UP_QUEUE_ARN, FakeCloud, config, deployed_config, event,
-    lambda, responder,
+    FIXTURE_KEY, FIXTURE_ROLE_KEY, FOLLOW_UP_QUEUE_ARN, FakeCloud, config, deliver,
+    deployed_config, event, lambda, responder,
 };
 
 const RTT: Duration = Duration::from_millis(60);
@@ -21,18 +21,6 @@ const RTT: Duration = Duration::from_millis(60);
 fn far_away(cloud: FakeCloud) -> FakeCloud {
     cloud.state.lock().unwrap().latency = Some(RTT);
     cloud
-}
-
-async fn deliver(app: &App<FakeCloud>, payload: Value) -> Response {
-    handle(
-        app,
-        payload,
-        SystemTime::now() + Duration::from_secs(120),
-        false,
-        Phases::HandOff,
-    )
-    .await
-    .unwrap()
 }
 
 /// What Lambda's event source mapping would hand the function for the queued messages.

@@ -58,6 +58,19 @@ pub fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
     }
 }
 
+/// A trigger invocation as Lambda runs it: contain, then hand the follow-through to the queue.
+pub async fn deliver(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
+    handle(
+        app,
+        payload,
+        std::time::SystemTime::now() + Duration::from_secs(120),
+        false,
+        Phases::HandOff,
+    )
+    .await
+    .unwrap()
+}
+
 /// Both phases in this process, as the command line runs them.
 pub async fn run(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
     handle(
