@@ -247,16 +247,18 @@ def patch_moto_trust_policies() -> None:
 
 
 def patch_moto_aws_deny_all() -> None:
-    """Offer the AWS-managed AWSDenyAll (killswitch's fallback when a user's inline quota is full).
+    """Offer the AWS-managed AWSDenyAll (killswitch's fallback when a user's inline quota is full)
+    and AdministratorAccess (what Organizations attaches to OrganizationAccountAccessRole).
 
     moto loads AWS-managed policies only on request, and then all of them (slow); this loads the
-    one killswitch attaches.
+    ones used here.
     """
     from moto.iam import models
 
     def init(self):  # type: ignore[no-untyped-def]
         data = json.loads(models.aws_managed_policies_data)
-        return [models.AWSManagedPolicy.from_data("AWSDenyAll", self.account_id, self.region_name, data["AWSDenyAll"])]
+        return [models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data[name])
+                for name in ("AWSDenyAll", "AdministratorAccess")]
 
     models.IAMBackend._init_aws_policies = init
 
@@ -393,6 +395,129 @@ def patch_moto_signature_body() -> None:
         original_init(self, account_id, method, path, data, body or raw, headers, action)
 
     access_control.IAMRequestBase.__init__ = init
+
+
+# AWS Organizations quotas (orgs_reference_limits) that stock moto does not enforce: maximum
+# policy document size, and policies of one type attached directly to one root, OU or account.
+ORG_CONTENT_LIMITS = {"SERVICE_CONTROL_POLICY": 5120, "RESOURCE_CONTROL_POLICY": 5120,
+                      "AISERVICES_OPT_OUT_POLICY": 2500, "BACKUP_POLICY": 10000, "TAG_POLICY": 10000}
+ORG_ATTACHMENT_LIMITS = {"SERVICE_CONTROL_POLICY": 5, "RESOURCE_CONTROL_POLICY": 5}
+# Types that need at least one policy attached to every target (p-FullAWSAccess by default).
+ORG_MIN_ONE_ATTACHED = ("SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY")
+
+
+def patch_moto_organizations_limits() -> None:
+    """Organizations refuses what AWS refuses where stock moto accepts it, so a quarantine SCP that
+    would fail in AWS fails here too.
+
+    * CreatePolicy/UpdatePolicy: content over the type's size quota (5,120 for an SCP, counted in
+      UTF-8 bytes, whitespace included as the API keeps it) -> ConstraintViolationException,
+      Reason POLICY_CONTENT_LIMIT_EXCEEDED; content that is not one JSON object ->
+      MalformedPolicyDocumentException; UpdatePolicy onto another policy's name -> DuplicatePolicyException.
+    * AttachPolicy: the type not enabled in the root -> PolicyTypeNotEnabledException (call
+      EnablePolicyType first, as in AWS); the policy already on the target ->
+      DuplicatePolicyAttachmentException; a sixth SCP directly on one target (p-FullAWSAccess
+      counts) -> ConstraintViolationException, Reason MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED.
+    * DetachPolicy: not attached -> PolicyNotAttachedException; the target's last SCP ->
+      ConstraintViolationException, Reason MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED.
+    * CreateAccount: OrganizationAccountAccessRole gets AdministratorAccess (moto creates it with
+      no policy, so with authentication enforced the new account could not be entered).
+
+    DeletePolicy of an attached policy already fails with PolicyInUseException in stock moto.
+    """
+    from moto.iam.models import iam_backends
+    from moto.organizations import models
+    from moto.organizations.exceptions import (ConstraintViolationException, DuplicatePolicyException,
+                                               OrganizationsClientError, PolicyTypeNotEnabledException)
+
+    def violation(reason: str, message: str) -> ConstraintViolationException:
+        error = ConstraintViolationException(message)
+        error.reason = reason  # serialized as the error's Reason member
+        return error
+
+    def check_content(policy_type: str, content) -> None:  # type: ignore[no-untyped-def]
+        limit = ORG_CONTENT_LIMITS.get(policy_type)
+        if limit is not None and len((content or "").encode("utf-8")) > limit:
+            raise violation("POLICY_CONTENT_LIMIT_EXCEEDED",
+                            "You attempted to create a policy that is larger than the maximum size.")
+        try:
+            parsed = json.loads(content or "")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise OrganizationsClientError(
+                "MalformedPolicyDocumentException",
+                "The provided policy document doesn't meet the requirements of the specified policy type.")
+
+    def target_of(backend, target_id: str):  # type: ignore[no-untyped-def]
+        return next((t for t in [*backend.ou, *backend.accounts] if t.id == target_id), None)
+
+    original_create = models.OrganizationsBackend.create_policy
+
+    def create_policy(self, **kwargs):  # type: ignore[no-untyped-def]
+        if models.FakePolicy.supported_policy_type(kwargs.get("Type", "")):
+            check_content(kwargs["Type"], kwargs.get("Content"))
+        return original_create(self, **kwargs)
+
+    original_update = models.OrganizationsBackend.update_policy
+
+    def update_policy(self, **kwargs):  # type: ignore[no-untyped-def]
+        policy = self.get_policy_by_id(kwargs["PolicyId"])
+        if "Content" in kwargs:
+            check_content(policy.type, kwargs["Content"])
+        if "Name" in kwargs and any(p.name == kwargs["Name"] and p is not policy for p in self.policies):
+            raise DuplicatePolicyException
+        return original_update(self, **kwargs)
+
+    original_attach = models.OrganizationsBackend.attach_policy
+
+    def attach_policy(self, **kwargs):  # type: ignore[no-untyped-def]
+        policy = self.get_policy_by_id(kwargs["PolicyId"])
+        target = target_of(self, kwargs["TargetId"])
+        # moto attaches p-FullAWSAccess itself while it builds the organization: not a caller's call.
+        if target is not None and not policy.aws_managed:
+            root = next((o for o in self.ou if o.id == self.org.root_id), None)
+            if root is not None and not any(t["Type"] == policy.type for t in root.policy_types):
+                raise PolicyTypeNotEnabledException
+            if policy in target.attached_policies:
+                raise OrganizationsClientError("DuplicatePolicyAttachmentException",
+                                               "The selected policy is already attached to the specified target.")
+            limit = ORG_ATTACHMENT_LIMITS.get(policy.type)
+            if limit is not None and sum(p.type == policy.type for p in target.attached_policies) >= limit:
+                raise violation("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+                                "You attempted to exceed the number of policies of a certain type that can be "
+                                "attached to an entity at one time.")
+        return original_attach(self, **kwargs)
+
+    original_detach = models.OrganizationsBackend.detach_policy
+
+    def detach_policy(self, **kwargs):  # type: ignore[no-untyped-def]
+        policy = self.get_policy_by_id(kwargs["PolicyId"])
+        target = target_of(self, kwargs["TargetId"])
+        if target is not None:
+            if policy not in target.attached_policies:
+                raise OrganizationsClientError("PolicyNotAttachedException",
+                                               "The policy isn't attached to the specified target in the specified root.")
+            if policy.type in ORG_MIN_ONE_ATTACHED and sum(p.type == policy.type for p in target.attached_policies) <= 1:
+                raise violation("MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+                                "You attempted to detach a policy from an entity that would cause the entity to "
+                                "have fewer than the minimum number of policies of a certain type required.")
+        return original_detach(self, **kwargs)
+
+    original_account_init = models.FakeAccount.__init__
+
+    def account_init(self, organization, **kwargs):  # type: ignore[no-untyped-def]
+        original_account_init(self, organization, **kwargs)
+        iam = iam_backends[self.id]["aws"]
+        role = kwargs.get("RoleName", "OrganizationAccountAccessRole")
+        if role in iam.roles and not iam.roles[role].managed_policies:
+            iam.attach_role_policy("arn:aws:iam::aws:policy/AdministratorAccess", role)
+
+    models.OrganizationsBackend.create_policy = create_policy
+    models.OrganizationsBackend.update_policy = update_policy
+    models.OrganizationsBackend.attach_policy = attach_policy
+    models.OrganizationsBackend.detach_policy = detach_policy
+    models.FakeAccount.__init__ = account_init
 
 
 def iso(ts: datetime) -> str:
@@ -794,6 +919,7 @@ def main() -> int:
     patch_moto_inline_policy_quota()
     patch_moto_principal_condition_keys()
     patch_moto_service_specific_credentials()
+    patch_moto_organizations_limits()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)

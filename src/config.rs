@@ -19,6 +19,10 @@
 //! | `KILLSWITCH_FUNCTION_TIMEOUT_SECONDS` | unset (command line) | the Lambda timeout; the verification delay must fit in it with 30 s to spare |
 //! | `KILLSWITCH_FOLLOW_UP_QUEUE_URL` | empty = follow through inline | SQS queue the follow-through (delayed re-check, CloudTrail, full report) is handed to |
 //! | `KILLSWITCH_INCIDENT_TABLE` | empty = no incident store | DynamoDB table of per-incident state (de-duplication, restores) |
+//! | `KILLSWITCH_CHAT_TOPIC_ARN` | empty = no chat | SNS topic the chat integration (Amazon Q Developer in chat applications) reads: every notice goes there too, as a custom-notification card |
+//! | `KILLSWITCH_SECURITY_HUB_UPDATES` | `true` | set the Security Hub finding of a GuardDuty or Security Hub incident to NOTIFIED, with a note, once containment holds |
+//! | `KILLSWITCH_QUARANTINE_ROLE_ARN` | empty = no org quarantine | Organizations role (`quarantine-role.yaml`, management account or delegated policy administrator) that attaches the quarantine SCP |
+//! | `KILLSWITCH_QUARANTINE_EXTERNAL_ID` | required with the role | `sts:ExternalId` that role's trust policy demands |
 
 use std::time::Duration;
 
@@ -53,6 +57,28 @@ pub struct Config {
     /// Without a queue, this process waits for the sweep and runs it (`respond` without
     /// `--no-sweep`).
     pub sweep_inline: bool,
+    /// `None`: notices go to the email topic only.
+    pub chat_topic_arn: Option<String>,
+    /// Update the Security Hub finding's workflow (never suppress it).
+    pub security_hub_updates: bool,
+    /// `None`: no organization-level quarantine.
+    pub quarantine: Option<Quarantine>,
+}
+
+/// The Organizations role that attaches the quarantine SCP.
+#[derive(Clone, PartialEq)]
+pub struct Quarantine {
+    pub role_arn: String,
+    pub external_id: String,
+}
+
+impl std::fmt::Debug for Quarantine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quarantine")
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Config {
@@ -234,13 +260,7 @@ impl Config {
                         reason: format!("{role_name:?} is not an IAM role name"),
                     });
                 }
-                // sts:AssumeRole's own limits for ExternalId.
-                if external_id.len() < 2
-                    || external_id.len() > 1224
-                    || !external_id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
-                {
+                if !valid_external_id(&external_id) {
                     return Err(Error::Config {
                         name: "KILLSWITCH_MEMBER_EXTERNAL_ID",
                         reason: "must be 2-1224 characters of letters, digits and +=,.@:/-_".into(),
@@ -310,6 +330,66 @@ impl Config {
                 reason: format!("{bad:?} is neither * nor a role name"),
             });
         }
+        let chat_topic_arn = var("KILLSWITCH_CHAT_TOPIC_ARN");
+        if let Some(t) = &chat_topic_arn
+            && crate::aws::topic_region(t).is_none_or(|_| t.split(':').count() != 6)
+        {
+            return Err(Error::Config {
+                name: "KILLSWITCH_CHAT_TOPIC_ARN",
+                reason: format!("{t:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+            });
+        }
+        let security_hub_updates = match var("KILLSWITCH_SECURITY_HUB_UPDATES") {
+            None => true,
+            Some(_) => flag("KILLSWITCH_SECURITY_HUB_UPDATES")?,
+        };
+        let quarantine = match (
+            var("KILLSWITCH_QUARANTINE_ROLE_ARN"),
+            var("KILLSWITCH_QUARANTINE_EXTERNAL_ID"),
+        ) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(Error::Config {
+                    name: "KILLSWITCH_QUARANTINE_ROLE_ARN",
+                    reason: "required when KILLSWITCH_QUARANTINE_EXTERNAL_ID is set".into(),
+                });
+            }
+            (Some(_), None) => {
+                return Err(Error::Config {
+                    name: "KILLSWITCH_QUARANTINE_EXTERNAL_ID",
+                    reason: "required with KILLSWITCH_QUARANTINE_ROLE_ARN: the quarantine role trusts only callers that present it".into(),
+                });
+            }
+            (Some(role_arn), Some(external_id)) => {
+                let parts: Vec<&str> = role_arn.split(':').collect();
+                if parts.len() != 6
+                    || parts[0] != "arn"
+                    || parts[2] != "iam"
+                    || AccountId::parse(parts[4]).is_err()
+                    || !parts[5]
+                        .strip_prefix("role/")
+                        .and_then(|p| p.rsplit('/').next())
+                        .is_some_and(is_role_name)
+                {
+                    return Err(Error::Config {
+                        name: "KILLSWITCH_QUARANTINE_ROLE_ARN",
+                        reason: format!(
+                            "{role_arn:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
+                        ),
+                    });
+                }
+                if !valid_external_id(&external_id) {
+                    return Err(Error::Config {
+                        name: "KILLSWITCH_QUARANTINE_EXTERNAL_ID",
+                        reason: "must be 2-1224 characters of letters, digits and +=,.@:/-_".into(),
+                    });
+                }
+                Some(Quarantine {
+                    role_arn,
+                    external_id,
+                })
+            }
+        };
         // Global Health RISK events reach EventBridge only in us-east-1 (backup us-west-2): a
         // function deployed elsewhere with the Health trigger would wait for events that never
         // come. Refusing to start makes that loud.
@@ -356,6 +436,9 @@ impl Config {
             sweep_after: Duration::from_secs(sweep_secs),
             cloudtrail_lag: Duration::from_secs(lag_minutes * 60),
             sweep_inline: true,
+            chat_topic_arn,
+            security_hub_updates,
+            quarantine,
         })
     }
 }
@@ -370,6 +453,14 @@ pub const VERIFY_HEADROOM_SECS: u64 = 30;
 /// The entries of a comma-separated value, trimmed, empty ones dropped.
 fn items(v: &str) -> impl Iterator<Item = &str> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `sts:AssumeRole`'s own limits for `ExternalId`.
+fn valid_external_id(id: &str) -> bool {
+    (2..=1224).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
 }
 
 /// IAM's rule for role names: 1-64 of letters, digits and `+=,.@_-`.

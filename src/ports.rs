@@ -261,6 +261,16 @@ pub trait Notifier {
     fn publishes(&self) -> bool {
         true
     }
+
+    /// `sns:Publish` of the chat card (`report::chat`) to the chat topic, when one is set.
+    async fn publish_chat(&self, _card: &str) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// `false` without a chat topic (`KILLSWITCH_CHAT_TOPIC_ARN`).
+    fn chats(&self) -> bool {
+        false
+    }
 }
 
 /// Credentials for another account of the organization, through its member role.

@@ -24,6 +24,10 @@ pub struct AwsClients {
     /// Per-Region clients are derived from this one (LookupEvents is Regional).
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     pub topic_arn: String,
+    /// `KILLSWITCH_CHAT_TOPIC_ARN`: the topic the chat integration reads (cards, not email text).
+    pub chat_topic_arn: Option<String>,
+    /// SNS in the chat topic's own Region.
+    pub chat_sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     /// `KILLSWITCH_INCIDENT_TABLE`, `KILLSWITCH_FOLLOW_UP_QUEUE_URL`.
@@ -63,6 +67,8 @@ impl AwsClients {
             sns: sns_client(sdk, &topic_arn),
             cloudtrail: aws_sdk_cloudtrail::Client::new(sdk),
             topic_arn,
+            chat_topic_arn: None,
+            chat_sns: aws_sdk_sns::Client::new(sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             incident_table: None,
@@ -76,6 +82,8 @@ impl AwsClients {
         Self {
             incident_table: config.incident_table.clone(),
             follow_up_queue_url: config.follow_up_queue_url.clone(),
+            chat_topic_arn: config.chat_topic_arn.clone(),
+            chat_sns: sns_client(sdk, config.chat_topic_arn.as_deref().unwrap_or_default()),
             ..Self::from_sdk_config(sdk, config.topic_arn.clone())
         }
     }

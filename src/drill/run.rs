@@ -200,6 +200,9 @@ impl Drill<'_> {
             sweep_after: Duration::from_secs(s.settings.sweep_seconds),
             cloudtrail_lag: Duration::from_secs(900),
             sweep_inline: s.settings.sweep_seconds > 0,
+            chat_topic_arn: None,
+            security_hub_updates: false,
+            quarantine: None,
         };
         let app = App {
             cloud: AwsClients::from_sdk_config(self.sdk, config.topic_arn.clone()),

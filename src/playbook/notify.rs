@@ -8,6 +8,7 @@ use super::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::incident::{AccountId, Incident, SampleFinding};
 use crate::policy;
 use crate::ports::Notifier;
+use crate::report::chat::{self, Form};
 use crate::report::{Notification, Report, Status};
 
 /// Summary, next steps and undo commands, from what happened.
@@ -120,7 +121,7 @@ pub fn finish(
 /// Publishes the full report.
 pub async fn notify<N: Notifier>(cloud: &N, report: &mut Report) {
     let subject = report.subject();
-    publish(cloud, report, subject, report.message()).await;
+    publish(cloud, report, subject, report.message(), Form::Full).await;
 }
 
 /// The short notice right after containment: on-call knows within seconds; the full report
@@ -128,10 +129,36 @@ pub async fn notify<N: Notifier>(cloud: &N, report: &mut Report) {
 pub async fn announce<N: Notifier>(cloud: &N, report: &mut Report) {
     let subject = report.short_subject();
     let body = report.short_message();
-    publish(cloud, report, subject, body).await;
+    publish(cloud, report, subject, body, Form::Short).await;
 }
 
-async fn publish<N: Notifier>(cloud: &N, report: &mut Report, subject: String, body: String) {
+async fn publish<N: Notifier>(
+    cloud: &N,
+    report: &mut Report,
+    subject: String,
+    body: String,
+    form: Form,
+) {
+    // The card goes out with or without the email topic, and before it: chat is where on-call
+    // reads first, and one failing never holds up the other.
+    if cloud.chats() {
+        let card = chat::card(report, &subject, form);
+        report.chat = Some(match cloud.publish_chat(&card).await {
+            Ok(()) => {
+                info!(step = "notify", outcome = "done", "chat card published");
+                Notification::Sent {
+                    subject: subject.clone(),
+                }
+            }
+            Err(e) => {
+                error!(step = "notify", error = %e.chain(), "could not publish the chat card");
+                Notification::Failed {
+                    subject: subject.clone(),
+                    error: e.chain(),
+                }
+            }
+        });
+    }
     if !cloud.publishes() {
         info!(step = "notify", outcome = "not published", subject = %subject, "no topic");
         report.notification = Notification::NotPublished { subject };
@@ -156,7 +183,7 @@ async fn publish<N: Notifier>(cloud: &N, report: &mut Report, subject: String, b
 pub async fn still_trying<N: Notifier>(cloud: &N, report: &mut Report, was: u64, now: u64) {
     let subject = report.still_trying_subject(was, now);
     let body = report.still_trying_message(was, now);
-    publish(cloud, report, subject, body).await;
+    publish(cloud, report, subject, body, Form::StillTrying { was, now }).await;
 }
 
 /// A GuardDuty sample: a notice, no IAM call.

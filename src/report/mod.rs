@@ -1,5 +1,6 @@
 //! What happened, as data (the JSON report). Its text for humans is in [`notice`]. Pure.
 
+pub mod chat;
 mod notice;
 pub mod open;
 
@@ -539,6 +540,9 @@ pub struct Report {
     pub next_steps: Vec<String>,
     pub undo: Vec<String>,
     pub notification: Notification,
+    /// The chat card's delivery, when a chat topic is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<Notification>,
     /// Where the follow-through (delayed re-check, CloudTrail, full report) runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_through: Option<String>,
@@ -604,6 +608,7 @@ impl Report {
             next_steps: Vec::new(),
             undo: Vec::new(),
             notification: Notification::Pending,
+            chat: None,
             follow_through: None,
             operator: None,
             sweep: None,
@@ -632,6 +637,7 @@ impl Report {
             next_steps: vec!["Nothing: this proves the GuardDuty -> EventBridge -> killswitch -> SNS path works.".into()],
             undo: Vec::new(),
             notification: Notification::Pending,
+            chat: None,
             follow_through: None,
             operator: None,
             sweep: None,

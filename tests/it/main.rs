@@ -5,6 +5,7 @@
 mod adapters;
 mod analysis;
 mod attacker;
+mod chat;
 mod cli;
 // The end-to-end tests drive the drill harness (`--features drill`, as the test command does).
 #[cfg(feature = "drill")]

@@ -129,6 +129,9 @@ pub struct State {
     pub events: HashMap<String, Vec<ApiCall>>,
     pub lookups: Vec<(String, tokio::time::Instant)>,
     pub published: Vec<(String, String)>,
+    /// Chat cards published to the chat topic (`chat_topic` set).
+    pub chat_cards: Vec<String>,
+    pub chat_topic: bool,
     /// Regions `account:ListRegions` answers; `None` = the call fails.
     pub enabled_regions: Option<Vec<String>>,
     /// region -> error codes to answer LookupEvents with, one per call, before answering normally.
@@ -688,6 +691,17 @@ impl Notifier for FakeCloud {
 
     fn publishes(&self) -> bool {
         !self.state.lock().unwrap().no_topic
+    }
+
+    async fn publish_chat(&self, card: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("sns:Publish", "chat")?;
+        s.chat_cards.push(card.into());
+        Ok(())
+    }
+
+    fn chats(&self) -> bool {
+        self.state.lock().unwrap().chat_topic
     }
 }
 
