@@ -25,6 +25,13 @@ requestParameters are the raw query parameters, and only Region, account and the
 attribute shape the results.
 
 * account:ListRegions (moto has none): the 17 Regions enabled by default, opt-in ones disabled.
+* a Security Hub BatchUpdateFindings double (moto answers 404): authenticated and authorized like
+  moto's services, the request validated like the service model (InvalidInputException, 400),
+  findings exist only once planted (per account from the key, Region from the SigV4 scope), others
+  come back as UnprocessedFindings/FindingNotFound with 200; every call is kept for assertions.
+* Organizations as strict as AWS where moto is not (see patch_moto_organizations_limits): SCP size
+  and per-target quotas, duplicate or missing attachments, policy type enabled, and an
+  OrganizationAccountAccessRole with AdministratorAccess in created accounts.
 
 Control endpoints (test-only, under /_killswitch/):
   GET  /_killswitch/health
@@ -35,6 +42,10 @@ Control endpoints (test-only, under /_killswitch/):
                                         delivered 150 s after their eventTime ({"seconds": N} alone
                                         sets the default for every key)
   POST /_killswitch/cloudtrail/reset    forgets recorded events, faults, lags and rate state
+  POST /_killswitch/securityhub/findings  {"account": "123456789012", "region": "us-east-1", "Id": "...",
+                                        "ProductArn": "..."} plants a finding, workflow NEW (again: anew)
+  GET  /_killswitch/securityhub/findings  {"findings": [...], "calls": [...]}: workflow, notes history
+  POST /_killswitch/securityhub/reset   forgets findings and calls (cloudtrail/reset leaves them)
 """
 
 from __future__ import annotations
@@ -429,6 +440,7 @@ def patch_moto_organizations_limits() -> None:
     from moto.organizations import models
     from moto.organizations.exceptions import (ConstraintViolationException, DuplicatePolicyException,
                                                OrganizationsClientError, PolicyTypeNotEnabledException)
+    from moto.organizations.responses import OrganizationsResponse
 
     def violation(reason: str, message: str) -> ConstraintViolationException:
         error = ConstraintViolationException(message)
@@ -449,9 +461,6 @@ def patch_moto_organizations_limits() -> None:
                 "MalformedPolicyDocumentException",
                 "The provided policy document doesn't meet the requirements of the specified policy type.")
 
-    def target_of(backend, target_id: str):  # type: ignore[no-untyped-def]
-        return next((t for t in [*backend.ou, *backend.accounts] if t.id == target_id), None)
-
     original_create = models.OrganizationsBackend.create_policy
 
     def create_policy(self, **kwargs):  # type: ignore[no-untyped-def]
@@ -469,40 +478,50 @@ def patch_moto_organizations_limits() -> None:
             raise DuplicatePolicyException
         return original_update(self, **kwargs)
 
-    original_attach = models.OrganizationsBackend.attach_policy
-
-    def attach_policy(self, **kwargs):  # type: ignore[no-untyped-def]
-        policy = self.get_policy_by_id(kwargs["PolicyId"])
-        target = target_of(self, kwargs["TargetId"])
-        # moto attaches p-FullAWSAccess itself while it builds the organization: not a caller's call.
-        if target is not None and not policy.aws_managed:
-            root = next((o for o in self.ou if o.id == self.org.root_id), None)
-            if root is not None and not any(t["Type"] == policy.type for t in root.policy_types):
-                raise PolicyTypeNotEnabledException
-            if policy in target.attached_policies:
-                raise OrganizationsClientError("DuplicatePolicyAttachmentException",
-                                               "The selected policy is already attached to the specified target.")
-            limit = ORG_ATTACHMENT_LIMITS.get(policy.type)
-            if limit is not None and sum(p.type == policy.type for p in target.attached_policies) >= limit:
-                raise violation("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
-                                "You attempted to exceed the number of policies of a certain type that can be "
-                                "attached to an entity at one time.")
-        return original_attach(self, **kwargs)
-
-    original_detach = models.OrganizationsBackend.detach_policy
-
-    def detach_policy(self, **kwargs):  # type: ignore[no-untyped-def]
-        policy = self.get_policy_by_id(kwargs["PolicyId"])
-        target = target_of(self, kwargs["TargetId"])
+    def target_checked(response, check) -> None:  # type: ignore[no-untyped-def]
+        """Run `check(backend, policy, target)` for a caller's AttachPolicy/DetachPolicy; moto's
+        own attachments while it builds the organization (p-FullAWSAccess) bypass the checks."""
+        backend = response.organizations_backend
+        params = response.request_params
+        if backend.org is None:
+            return
+        policy = backend.get_policy_by_id(params.get("PolicyId", ""))
+        target = next((t for t in [*backend.ou, *backend.accounts] if t.id == params.get("TargetId")), None)
         if target is not None:
-            if policy not in target.attached_policies:
-                raise OrganizationsClientError("PolicyNotAttachedException",
-                                               "The policy isn't attached to the specified target in the specified root.")
-            if policy.type in ORG_MIN_ONE_ATTACHED and sum(p.type == policy.type for p in target.attached_policies) <= 1:
-                raise violation("MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
-                                "You attempted to detach a policy from an entity that would cause the entity to "
-                                "have fewer than the minimum number of policies of a certain type required.")
-        return original_detach(self, **kwargs)
+            check(backend, policy, target)
+
+    def attach_checks(backend, policy, target) -> None:  # type: ignore[no-untyped-def]
+        root = next((o for o in backend.ou if o.id == backend.org.root_id), None)
+        if root is not None and not any(t["Type"] == policy.type for t in root.policy_types):
+            raise PolicyTypeNotEnabledException
+        if policy in target.attached_policies:
+            raise OrganizationsClientError("DuplicatePolicyAttachmentException",
+                                           "The selected policy is already attached to the specified target.")
+        limit = ORG_ATTACHMENT_LIMITS.get(policy.type)
+        if limit is not None and sum(p.type == policy.type for p in target.attached_policies) >= limit:
+            raise violation("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+                            "You attempted to exceed the number of policies of a certain type that can be "
+                            "attached to an entity at one time.")
+
+    def detach_checks(backend, policy, target) -> None:  # type: ignore[no-untyped-def]
+        if policy not in target.attached_policies:
+            raise OrganizationsClientError("PolicyNotAttachedException",
+                                           "The policy isn't attached to the specified target in the specified root.")
+        if policy.type in ORG_MIN_ONE_ATTACHED and sum(p.type == policy.type for p in target.attached_policies) <= 1:
+            raise violation("MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+                            "You attempted to detach a policy from an entity that would cause the entity to "
+                            "have fewer than the minimum number of policies of a certain type required.")
+
+    original_attach = OrganizationsResponse.attach_policy
+    original_detach = OrganizationsResponse.detach_policy
+
+    def attach_policy(self):  # type: ignore[no-untyped-def]
+        target_checked(self, attach_checks)
+        return original_attach(self)
+
+    def detach_policy(self):  # type: ignore[no-untyped-def]
+        target_checked(self, detach_checks)
+        return original_detach(self)
 
     original_account_init = models.FakeAccount.__init__
 
@@ -510,13 +529,13 @@ def patch_moto_organizations_limits() -> None:
         original_account_init(self, organization, **kwargs)
         iam = iam_backends[self.id]["aws"]
         role = kwargs.get("RoleName", "OrganizationAccountAccessRole")
-        if role in iam.roles and not iam.roles[role].managed_policies:
+        if not iam.get_role(role).managed_policies:
             iam.attach_role_policy("arn:aws:iam::aws:policy/AdministratorAccess", role)
 
     models.OrganizationsBackend.create_policy = create_policy
     models.OrganizationsBackend.update_policy = update_policy
-    models.OrganizationsBackend.attach_policy = attach_policy
-    models.OrganizationsBackend.detach_policy = detach_policy
+    OrganizationsResponse.attach_policy = attach_policy
+    OrganizationsResponse.detach_policy = detach_policy
     models.FakeAccount.__init__ = account_init
 
 
@@ -668,6 +687,145 @@ class CloudTrailDouble:
         }
 
 
+class SecurityHubDouble:
+    """Security Hub BatchUpdateFindings (moto answers 404 "Not yet implemented"), as strict as the
+    documented API: the request shape is validated like the service model (InvalidInputException,
+    HTTP 400), and only findings planted through the control API exist; any other identifier comes
+    back in UnprocessedFindings (FindingNotFound) with HTTP 200, as AWS answers."""
+
+    WORKFLOW = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+    SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+    VERIFICATION = ("UNKNOWN", "TRUE_POSITIVE", "FALSE_POSITIVE", "BENIGN_POSITIVE")
+    UPDATE_FIELDS = ("Note", "Severity", "VerificationState", "Confidence", "Criticality", "Types",
+                     "UserDefinedFields", "Workflow", "RelatedFindings")
+    MAX_IDENTIFIERS = 100
+    MAX_NOTE = 512
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        # (account, region, Id, ProductArn) -> finding
+        self.findings: dict[tuple[str, str, str, str], dict] = {}
+        self.calls: list[dict] = []
+
+    def reset(self) -> None:
+        with self.lock:
+            self.findings.clear()
+            self.calls.clear()
+
+    def plant(self, account: str, region: str, finding_id: str, product_arn: str) -> dict:
+        """A finding as Security Hub would hold it before anyone triaged it (planting it again
+        starts it over)."""
+        finding = {"account": account, "region": region, "Id": finding_id, "ProductArn": product_arn,
+                   "Workflow": {"Status": "NEW"}, "Note": None, "Notes": [], "Updates": {}}
+        with self.lock:
+            self.findings[(account, region, finding_id, product_arn)] = finding
+        return json.loads(json.dumps(finding))
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return json.loads(json.dumps({"findings": list(self.findings.values()), "calls": self.calls}))
+
+    @staticmethod
+    def _non_empty(value) -> bool:  # type: ignore[no-untyped-def]
+        return isinstance(value, str) and re.search(r"\S", value) is not None
+
+    def validate(self, body) -> str | None:  # type: ignore[no-untyped-def]
+        """Why the request is invalid input, or None."""
+        if not isinstance(body, dict):
+            return "The request body must be a JSON object."
+        ids = body.get("FindingIdentifiers")
+        if not isinstance(ids, list) or not ids:
+            return "FindingIdentifiers is required and must contain at least one finding identifier."
+        if len(ids) > self.MAX_IDENTIFIERS:
+            return f"FindingIdentifiers can contain at most {self.MAX_IDENTIFIERS} finding identifiers."
+        for i, ident in enumerate(ids):
+            if not isinstance(ident, dict) or not self._non_empty(ident.get("Id")) or not self._non_empty(ident.get("ProductArn")):
+                return f"FindingIdentifiers[{i}] must have a non-empty Id and ProductArn."
+        if not any(field in body for field in self.UPDATE_FIELDS):
+            return "At least one field to update must be provided besides FindingIdentifiers."
+        if "Workflow" in body:
+            workflow = body["Workflow"]
+            if not isinstance(workflow, dict) or workflow.get("Status") not in self.WORKFLOW:
+                return f"Workflow.Status must be one of {', '.join(self.WORKFLOW)}."
+        if "Note" in body:
+            note = body["Note"]
+            if not isinstance(note, dict):
+                return "Note must have Text and UpdatedBy."
+            for field in ("Text", "UpdatedBy"):
+                value = note.get(field)
+                if not self._non_empty(value):
+                    return f"Note.{field} is required and must not be empty."
+                if len(value) > self.MAX_NOTE:
+                    return f"Note.{field} must be at most {self.MAX_NOTE} characters."
+        for field in ("Confidence", "Criticality"):
+            if field in body and (isinstance(body[field], bool) or not isinstance(body[field], int) or not 0 <= body[field] <= 100):
+                return f"{field} must be an integer from 0 to 100."
+        if "Severity" in body:
+            severity = body["Severity"]
+            if not isinstance(severity, dict) or not severity:
+                return "Severity must provide Label, Normalized or Product."
+            if "Label" in severity and severity["Label"] not in self.SEVERITY_LABELS:
+                return f"Severity.Label must be one of {', '.join(self.SEVERITY_LABELS)}."
+            normalized = severity.get("Normalized", 0)
+            if isinstance(normalized, bool) or not isinstance(normalized, int) or not 0 <= normalized <= 100:
+                return "Severity.Normalized must be an integer from 0 to 100."
+            if "Product" in severity and (isinstance(severity["Product"], bool) or not isinstance(severity["Product"], (int, float))):
+                return "Severity.Product must be a number."
+        if "VerificationState" in body and body["VerificationState"] not in self.VERIFICATION:
+            return f"VerificationState must be one of {', '.join(self.VERIFICATION)}."
+        if "Types" in body and (not isinstance(body["Types"], list) or not all(self._non_empty(t) for t in body["Types"])):
+            return "Types must be a list of non-empty strings."
+        if "UserDefinedFields" in body:
+            fields = body["UserDefinedFields"]
+            if not isinstance(fields, dict) or not all(self._non_empty(k) and self._non_empty(v) for k, v in fields.items()):
+                return "UserDefinedFields must map non-empty strings to non-empty strings."
+        if "RelatedFindings" in body:
+            related = body["RelatedFindings"]
+            if not isinstance(related, list) or not all(
+                    isinstance(r, dict) and self._non_empty(r.get("Id")) and self._non_empty(r.get("ProductArn")) for r in related):
+                return "RelatedFindings must be a list of {Id, ProductArn} with non-empty values."
+        return None
+
+    def batch_update(self, body, account: str, region: str, key: str | None = None) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+        """Validate, apply to the planted findings, and record the call whatever its outcome."""
+        problem = self.validate(body)
+        now = datetime.now(timezone.utc)
+        call = {"account": account, "region": region, "accessKeyId": key, "time": iso(now), "body": body}
+        if problem:
+            with self.lock:
+                self.calls.append({**call, "status": 400, "error": "InvalidInputException"})
+            return 400, {"__type": "InvalidInputException", "Code": "InvalidInputException", "Message": problem}
+        processed: list[dict] = []
+        unprocessed: list[dict] = []
+        seen: set[tuple[str, str]] = set()
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        with self.lock:
+            for ident in body["FindingIdentifiers"]:
+                pair = {"Id": ident["Id"], "ProductArn": ident["ProductArn"]}
+                finding = self.findings.get((account, region, ident["Id"], ident["ProductArn"]))
+                if (ident["Id"], ident["ProductArn"]) in seen:
+                    unprocessed.append({"FindingIdentifier": pair, "ErrorCode": "DuplicatedFindingIdentifier",
+                                        "ErrorMessage": "Finding Identifier is duplicated"})
+                    continue
+                seen.add((ident["Id"], ident["ProductArn"]))
+                if finding is None:
+                    unprocessed.append({"FindingIdentifier": pair, "ErrorCode": "FindingNotFound",
+                                        "ErrorMessage": "Finding Not Found"})
+                    continue
+                if "Workflow" in body:
+                    finding["Workflow"] = {"Status": body["Workflow"]["Status"]}
+                if "Note" in body:
+                    note = {"Text": body["Note"]["Text"], "UpdatedBy": body["Note"]["UpdatedBy"], "UpdatedAt": stamp}
+                    finding["Note"] = note
+                    finding["Notes"].append(note)
+                for field in self.UPDATE_FIELDS:
+                    if field in body and field not in ("Workflow", "Note"):
+                        finding["Updates"][field] = body[field]
+                processed.append(pair)
+            self.calls.append({**call, "status": 200, "processed": processed, "unprocessed": unprocessed})
+        return 200, {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+
 def identity_for(access_key_id: str) -> dict:
     """What CloudTrail's userIdentity would say for a key moto knows."""
     from moto.iam.models import iam_backends
@@ -722,11 +880,13 @@ def response_elements(name: str, body: bytes) -> dict | None:
 
 
 class Harness:
-    """WSGI middleware in front of moto: control API, LookupEvents double, call recorder."""
+    """WSGI middleware in front of moto: control API, LookupEvents and BatchUpdateFindings
+    doubles, call recorder."""
 
-    def __init__(self, moto_app, trail: CloudTrailDouble) -> None:
+    def __init__(self, moto_app, trail: CloudTrailDouble, hub: SecurityHubDouble | None = None) -> None:
         self.moto_app = moto_app
         self.trail = trail
+        self.hub = hub or SecurityHubDouble()
 
     def __call__(self, environ, start_response):
         environ["killswitch.arrived"] = time.monotonic()
@@ -740,6 +900,9 @@ class Harness:
             return self.cloudtrail(environ, start_response, target, scope)
         if path == "/listRegions" and scope and scope.group(3) == "account":
             return self.list_regions(environ, start_response)
+        if (path == "/findings/batchupdate" and scope and scope.group(3) == "securityhub"
+                and environ.get("REQUEST_METHOD") == "PATCH"):
+            return self.batch_update_findings(environ, start_response, scope)
         if not scope:
             return self.moto_app(environ, start_response)
         return self.recorded(environ, start_response, scope)
@@ -752,10 +915,11 @@ class Harness:
         environ["wsgi.input"] = io.BytesIO(body)
         return body
 
-    def respond(self, start_response, status: int, payload: dict):
+    def respond(self, start_response, status: int, payload: dict, content_type: str = "application/x-amz-json-1.1"):
         data = json.dumps(payload).encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}[status]
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
+        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  500: "Internal Server Error"}[status]
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(data))),
                    ("x-amzn-RequestId", str(uuid.uuid4()))]
         if status != 200 and "__type" in payload:
             headers.append(("x-amzn-ErrorType", payload["__type"]))
@@ -791,6 +955,19 @@ class Harness:
             return self.respond(start_response, 200, {"status": "ok"})
         if path == "/_killswitch/cloudtrail/reset":
             self.trail.reset()
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/securityhub/findings" and environ.get("REQUEST_METHOD") == "GET":
+            return self.respond(start_response, 200, self.hub.snapshot())
+        if path == "/_killswitch/securityhub/findings":
+            if not (isinstance(data.get("Id"), str) and data["Id"].strip()
+                    and isinstance(data.get("ProductArn"), str) and data["ProductArn"].strip()):
+                return self.respond(start_response, 400, {"message": "Id and ProductArn are required"})
+            finding = self.hub.plant(str(data.get("account", ACCOUNT_ID)), str(data.get("region", "us-east-1")),
+                                     data["Id"], data["ProductArn"])
+            return self.respond(start_response, 200, {"finding": finding})
+        if path == "/_killswitch/securityhub/reset":
+            # Independent of cloudtrail/reset: each double is reset on its own.
+            self.hub.reset()
             return self.respond(start_response, 200, {"status": "ok"})
         return self.respond(start_response, 404, {"message": "unknown control path"})
 
@@ -844,31 +1021,97 @@ class Harness:
         if code:
             print(f"{service} {name} by {key} -> {captured.get('status')} {code}: {response[:300]!r}", file=sys.stderr, flush=True)
         if code not in UNAUTHENTICATED:
-            ident = identity_for(key)
-            record = {
-                "eventVersion": "1.09",
-                "userIdentity": ident,
-                "eventTime": iso(datetime.now(timezone.utc)),
-                "eventSource": f"{service}.amazonaws.com",
-                "eventName": name,
-                "awsRegion": region,
-                "sourceIPAddress": environ.get("REMOTE_ADDR", "127.0.0.1"),
-                "userAgent": environ.get("HTTP_USER_AGENT", ""),
-                "requestParameters": camel(params) or None,
-                "responseElements": response_elements(name, response) if code is None else None,
-                "requestID": str(uuid.uuid4()),
-                "eventID": str(uuid.uuid4()),
-                "readOnly": bool(re.match(r"(Get|List|Describe|Lookup|Head)", name)),
-                "eventType": "AwsApiCall",
-                "managementEvent": True,
-                "recipientAccountId": ident.get("accountId", ACCOUNT_ID),
-                "eventCategory": "Management",
-            }
-            if code:
-                record["errorCode"] = code
-                record["errorMessage"] = "recorded by the local CloudTrail double"
-            self.trail.add(record)
+            self.record(environ, scope, name, camel(params) or None,
+                        response_elements(name, response) if code is None else None, code)
         return [response]
+
+    def record(self, environ, scope, name: str, request_parameters: dict | None,
+               elements: dict | None, code: str | None) -> None:
+        """Store one authenticated call as the CloudTrail management event AWS would write."""
+        key, region, service = scope.group(1), scope.group(2), scope.group(3)
+        ident = identity_for(key)
+        record = {
+            "eventVersion": "1.09",
+            "userIdentity": ident,
+            "eventTime": iso(datetime.now(timezone.utc)),
+            "eventSource": f"{service}.amazonaws.com",
+            "eventName": name,
+            "awsRegion": region,
+            "sourceIPAddress": environ.get("REMOTE_ADDR", "127.0.0.1"),
+            "userAgent": environ.get("HTTP_USER_AGENT", ""),
+            "requestParameters": request_parameters,
+            "responseElements": elements,
+            "requestID": str(uuid.uuid4()),
+            "eventID": str(uuid.uuid4()),
+            "readOnly": bool(re.match(r"(Get|List|Describe|Lookup|Head)", name)),
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": ident.get("accountId", ACCOUNT_ID),
+            "eventCategory": "Management",
+        }
+        if code:
+            record["errorCode"] = code
+            record["errorMessage"] = "recorded by the local CloudTrail double"
+        self.trail.add(record)
+
+    def batch_update_findings(self, environ, start_response, scope):
+        """Security Hub BatchUpdateFindings: authenticated and authorized like moto's own services
+        (against the hub, as IAM does for this action), then the double; recorded in CloudTrail."""
+        key, region = scope.group(1), scope.group(2)
+        raw = self.read_body(environ)
+        account = identity_for(key).get("accountId", ACCOUNT_ID)
+        refusal = self.authorize(environ, raw, scope, account, "BatchUpdateFindings",
+                                 f"arn:aws:securityhub:{region}:{account}:hub/default")
+        if refusal is not None:
+            status, payload = refusal
+            if payload["__type"] == "AccessDeniedException":
+                self.record(environ, scope, "BatchUpdateFindings", None, None, payload["__type"])
+            return self.respond(start_response, status, payload, "application/json")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        status, payload = self.hub.batch_update(body, account, region, key)
+        self.record(environ, scope, "BatchUpdateFindings", body if isinstance(body, dict) else None,
+                    None, payload.get("__type"))
+        return self.respond(start_response, status, payload, "application/json")
+
+    def authorize(self, environ, raw: bytes, scope, account: str, action: str,
+                  resource: str) -> tuple[int, dict] | None:
+        """moto's own authentication and IAM check for a call the harness answers itself: None if
+        allowed, else the JSON-protocol error AWS gives (unknown or Inactive key, bad signature,
+        policy denial). Skipped while moto's auth is off (bootstrap), as moto does."""
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.core.exceptions import AccessDeniedError, InvalidClientTokenIdError, SignatureDoesNotMatchError
+        from moto.iam.access_control import IAMRequest
+        from moto.iam.models import mark_account_as_visited
+        from werkzeug.datastructures import EnvironHeaders
+
+        key, region, service = scope.group(1), scope.group(2), scope.group(3)
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            ActionAuthenticatorMixin.request_count += 1
+            return None
+        path = environ.get("PATH_INFO", "")
+        if environ.get("QUERY_STRING"):
+            path += "?" + environ["QUERY_STRING"]
+        try:
+            request = IAMRequest(account_id=account, method=environ.get("REQUEST_METHOD", "GET"), path=path,
+                                 data={}, body=raw, headers=EnvironHeaders(environ), action=action)
+            request.check_signature()
+            request.check_action_permitted(resource)
+        except InvalidClientTokenIdError:
+            return 403, {"__type": "UnrecognizedClientException",
+                         "message": "The security token included in the request is invalid."}
+        except SignatureDoesNotMatchError:
+            return 403, {"__type": "InvalidSignatureException",
+                         "message": "The request signature we calculated does not match the signature you provided."}
+        except AccessDeniedError:
+            who = identity_for(key).get("arn", key)
+            return 403, {"__type": "AccessDeniedException", "Code": "AccessDeniedException",
+                         "Message": f"User: {who} is not authorized to perform: {service}:{action} on resource: {resource}"}
+        mark_account_as_visited(account, key, service, region)
+        return None
 
 
 def admin_in(endpoint: str, account: str) -> dict:
@@ -945,7 +1188,7 @@ def main() -> int:
         for k, v in env.items():
             fh.write(f"export {k}={v}\n")
     os.replace(tmp, args.env_file)
-    print(f"local AWS ready on {endpoint} (auth enforced, Inactive keys refused, LookupEvents double)", flush=True)
+    print(f"local AWS ready on {endpoint} (auth enforced, Inactive keys refused, LookupEvents and BatchUpdateFindings doubles)", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

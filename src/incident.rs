@@ -199,6 +199,57 @@ pub struct Incident {
     /// `startTime`): a role cutoff at or after it already covers the incident.
     #[serde(default)]
     pub first_seen: Option<DateTime<Utc>>,
+    /// The Security Hub finding for this incident (its own, or GuardDuty's as imported), whose
+    /// workflow is set to NOTIFIED once containment holds.
+    #[serde(default)]
+    pub finding: Option<FindingRef>,
+}
+
+/// A Security Hub finding's identifiers for `BatchUpdateFindings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRef {
+    pub id: String,
+    pub product_arn: String,
+    /// The Region whose Security Hub holds it.
+    pub region: String,
+}
+
+impl FindingRef {
+    /// GuardDuty's finding ARN is the finding's ID in Security Hub, under GuardDuty's product.
+    pub fn for_guardduty(arn: &str) -> Option<Self> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let ok = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[2] == "guardduty"
+            && crate::config::is_region_name(parts[3])
+            && parts[5].starts_with("detector/")
+            && parts[5].contains("/finding/")
+            && arn.len() <= 512;
+        ok.then(|| Self {
+            id: arn.to_owned(),
+            product_arn: format!(
+                "arn:{}:securityhub:{}::product/aws/guardduty",
+                parts[1], parts[3]
+            ),
+            region: parts[3].to_owned(),
+        })
+    }
+
+    /// An ASFF finding's own identifiers; the Region from the finding or its product ARN.
+    pub fn from_asff(id: &str, product_arn: &str, region: Option<&str>) -> Option<Self> {
+        let region = region
+            .or_else(|| product_arn.split(':').nth(3))
+            .filter(|r| crate::config::is_region_name(r))?;
+        (!id.is_empty()
+            && id.len() <= 512
+            && product_arn.starts_with("arn:")
+            && product_arn.len() <= 512)
+            .then(|| Self {
+                id: id.to_owned(),
+                product_arn: product_arn.to_owned(),
+                region: region.to_owned(),
+            })
+    }
 }
 
 impl Incident {

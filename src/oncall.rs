@@ -18,7 +18,7 @@ use crate::playbook::deny_user::Deny;
 use crate::playbook::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::policy;
 use crate::ports::{
-    Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget,
+    Findings, Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget,
 };
 use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
@@ -299,6 +299,8 @@ pub struct Assessment {
     pub refusals: Vec<String>,
     /// What the incident record says killswitch applied, when there is one.
     pub recorded_plan: Option<Plan>,
+    /// The Security Hub finding set to NOTIFIED: the restore adds its note there.
+    pub finding: Option<crate::incident::FindingRef>,
 }
 
 /// Reads the key, its owner, the incident record and what an attacker may have left, and works
@@ -327,6 +329,10 @@ pub async fn assess<C: Identity + IncidentStore>(
             .as_ref()
             .and_then(|r| r.applied.as_ref())
             .map(|ap| ap.plan.clone()),
+        finding: record
+            .as_ref()
+            .and_then(|r| r.applied.as_ref())
+            .and_then(|ap| ap.finding.clone()),
         ..Assessment::default()
     };
     let now = Utc::now();
@@ -625,7 +631,7 @@ pub struct Restored {
 /// tampering) with the operator's own identity, tells the on-call channel before acting, applies
 /// the plan and tells it again what was done. `force`: go ahead despite the assessment's
 /// refusals, or when the restore cannot be recorded.
-pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
+pub async fn restore<C: Operator + Notifier + Identity + IncidentStore + Findings>(
     cloud: &C,
     config: &Config,
     key: &AccessKeyId,
@@ -795,6 +801,23 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore>(
                 "{action}: the user's inline-policy quota is full (likely filled by the key's holder): remove the policies that filled it, then run restore again"
             )),
             Err(e) => out.failed.push(format!("{action}: {}", e.chain())),
+        }
+    }
+    // The finding stays open (NOTIFIED) for a human to resolve; it only learns why.
+    if let Some(finding) = &assessment.finding
+        && !out.done.is_empty()
+    {
+        let note = crate::playbook::finding::restore_note(key.as_str(), requested_by, reason);
+        match cloud.update_finding(finding, false, &note).await {
+            Ok(true) => out.done.push(format!(
+                "note on the Security Hub finding in {}",
+                finding.region
+            )),
+            // Security Hub is not enabled there: nothing to tell, nothing failed.
+            Ok(false) => {}
+            Err(e) => out
+                .failed
+                .push(format!("note on the Security Hub finding: {}", e.chain())),
         }
     }
     let mut body = header(&format!("Containment of {key} was undone by hand."));

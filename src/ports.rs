@@ -273,6 +273,21 @@ pub trait Notifier {
     }
 }
 
+/// Security Hub's view of the incident. There is no way to suppress a finding here: killswitch
+/// only ever moves it to NOTIFIED and adds notes.
+#[allow(async_fn_in_trait)]
+pub trait Findings {
+    /// `securityhub:BatchUpdateFindings` in the finding's Region: workflow NOTIFIED when
+    /// `notified`, and the note. `false` when Security Hub does not hold that finding
+    /// (`UnprocessedFindings`: not enabled there, or not imported).
+    async fn update_finding(
+        &self,
+        finding: &crate::incident::FindingRef,
+        notified: bool,
+        note: &str,
+    ) -> Result<bool, Error>;
+}
+
 /// Credentials for another account of the organization, through its member role.
 pub struct Entered<M> {
     pub clients: M,

@@ -70,6 +70,9 @@ pub struct Applied {
     /// holder still trying) gets a short notice, a plain re-emit none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// The Security Hub finding set to NOTIFIED: a restore adds its note there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<crate::incident::FindingRef>,
 }
 
 /// An operator's `killswitch restore`, recorded before it acts.

@@ -11,6 +11,7 @@ mod iam;
 mod member;
 #[cfg(feature = "drill")]
 pub mod sandbox;
+mod securityhub;
 mod sns;
 mod store;
 
@@ -30,6 +31,8 @@ pub struct AwsClients {
     pub chat_sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Per-Region clients are derived from this one (a finding lives in its Region).
+    pub securityhub: aws_sdk_securityhub::Client,
     /// `KILLSWITCH_INCIDENT_TABLE`, `KILLSWITCH_FOLLOW_UP_QUEUE_URL`.
     pub incident_table: Option<String>,
     pub follow_up_queue_url: Option<String>,
@@ -71,6 +74,7 @@ impl AwsClients {
             chat_sns: aws_sdk_sns::Client::new(sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            securityhub: aws_sdk_securityhub::Client::new(sdk),
             incident_table: None,
             follow_up_queue_url: None,
             sdk: sdk.clone(),

@@ -218,6 +218,7 @@ where
         report.verification = Some(verification);
     }
     report.investigation = activity;
+    super::finding::notified(home, ctx.config, &incident, &mut report).await;
     let home_here = member_account.is_none().then_some(home);
     pivots::follow_pivots(iam, home_here, &incident, ctx, &mut report, plan.as_ref()).await;
     super::notify::finish(

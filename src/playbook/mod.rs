@@ -18,6 +18,7 @@
 pub mod contain;
 pub mod deactivate_key;
 pub mod deny_user;
+pub mod finding;
 pub mod follow;
 pub mod guard;
 pub mod handoff;
@@ -58,10 +59,12 @@ pub enum Step {
     Verify,
     Investigate,
     Notify,
+    UpdateFinding,
+    Quarantine,
 }
 
 impl Step {
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 13] = [
         Step::EnterAccount,
         Step::CheckAccount,
         Step::ResolveOwner,
@@ -73,6 +76,8 @@ impl Step {
         Step::Verify,
         Step::Investigate,
         Step::Notify,
+        Step::UpdateFinding,
+        Step::Quarantine,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +93,8 @@ impl Step {
             Step::Verify => "verify",
             Step::Investigate => "investigate",
             Step::Notify => "notify",
+            Step::UpdateFinding => "update_finding",
+            Step::Quarantine => "quarantine",
         }
     }
 
@@ -115,6 +122,10 @@ impl Step {
             ],
             Step::Investigate => &["cloudtrail:LookupEvents", "account:ListRegions"],
             Step::Notify => &["sns:Publish"],
+            Step::UpdateFinding => &["securityhub:BatchUpdateFindings"],
+            // Organizations is called through the quarantine role (`quarantine-role.yaml`,
+            // `quarantine::ORGANIZATIONS_PERMISSIONS`), never with the function's own rights.
+            Step::Quarantine => &["sts:AssumeRole"],
         }
     }
 
@@ -122,7 +133,12 @@ impl Step {
     fn in_key_account(self) -> bool {
         !matches!(
             self,
-            Step::EnterAccount | Step::Notify | Step::Record | Step::HandOff
+            Step::EnterAccount
+                | Step::Notify
+                | Step::Record
+                | Step::HandOff
+                | Step::UpdateFinding
+                | Step::Quarantine
         )
     }
 }

@@ -131,6 +131,7 @@ pub async fn follow_pivots<C: Identity + ActivityLog, H: Home>(
                 account: in_account,
                 dry_run: incident.dry_run,
                 first_seen: Some(p.pivot.time),
+                finding: None,
             })
         };
         let follow = match p.pivot.kind {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::incident::{
-    AccessKeyId, Incident, Principal, Received, SampleFinding, Trigger, truncate,
+    AccessKeyId, FindingRef, Incident, Principal, Received, SampleFinding, Trigger, truncate,
 };
 
 use super::{SAMPLE_PLACEHOLDER_PREFIX, iam_name, optional_account};
@@ -16,6 +16,7 @@ use super::{SAMPLE_PLACEHOLDER_PREFIX, iam_name, optional_account};
 #[serde(rename_all = "camelCase")]
 struct Finding {
     id: String,
+    arn: Option<String>,
     #[serde(rename = "type")]
     finding_type: String,
     account_id: Option<String>,
@@ -122,6 +123,7 @@ pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Erro
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
+        finding: finding.arn.as_deref().and_then(FindingRef::for_guardduty),
     }]))
 }
 

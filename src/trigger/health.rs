@@ -126,6 +126,7 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
                 account: account.clone(),
                 dry_run: false,
                 first_seen: start_time,
+                finding: None,
             }
         })
         .collect();

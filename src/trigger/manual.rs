@@ -119,5 +119,6 @@ pub(super) fn manual(value: Value) -> Result<Received, Error> {
         account,
         dry_run: req.dry_run.unwrap_or(false),
         first_seen: None,
+        finding: None,
     }]))
 }

@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::incident::{AccessKeyId, Incident, Received, SampleFinding, Trigger, truncate};
+use crate::incident::{
+    AccessKeyId, FindingRef, Incident, Received, SampleFinding, Trigger, truncate,
+};
 
 use super::guardduty::{AccessKeyDetails, guardduty_principal};
 use super::{SAMPLE_PLACEHOLDER_PREFIX, optional_account};
@@ -133,6 +135,7 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
                 account: account.clone(),
                 dry_run: false,
                 first_seen: None,
+                finding: FindingRef::from_asff(&f.id, &f.product_arn, f.region.as_deref()),
             });
         }
     }

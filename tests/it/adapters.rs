@@ -33,6 +33,7 @@ fn clients(
         chat_sns: sns.clone(),
         dynamodb: mock_client!(aws_sdk_dynamodb, []),
         sqs: mock_client!(aws_sdk_sqs, []),
+        securityhub: mock_client!(aws_sdk_securityhub, []),
         incident_table: Some("killswitch-incidents".into()),
         follow_up_queue_url: Some(
             "https://sqs.us-east-1.amazonaws.com/123456789012/killswitch-follow-up".into(),

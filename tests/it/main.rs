@@ -20,3 +20,4 @@ mod playbook;
 mod races;
 mod support;
 mod triggers;
+mod workflow;

@@ -47,6 +47,8 @@ fn actions(file: &str, effect: &str) -> BTreeSet<String> {
                 "account",
                 "sqs",
                 "dynamodb",
+                "securityhub",
+                "organizations",
             ]
             .contains(&svc)
                 && !action.is_empty()

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use killswitch::config::Config;
 use killswitch::error::Error;
 use killswitch::handler::{App, Phases, Response, handle};
-use killswitch::incident::{AccessKeyId, AccountId};
+use killswitch::incident::{AccessKeyId, AccountId, FindingRef};
 use killswitch::playbook::Responder;
 use killswitch::ports::{
-    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, FollowUpQueue, Identity, IncidentStore,
-    KeyChange, KeyInfo, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator, OtherCredential,
-    PolicyTarget,
+    Accounts, ActivityLog, ActivityPage, ApiCall, Entered, Findings, FollowUpQueue, Identity,
+    IncidentStore, KeyChange, KeyInfo, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator,
+    OtherCredential, PolicyTarget,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -132,6 +132,8 @@ pub struct State {
     /// Chat cards published to the chat topic (`chat_topic` set).
     pub chat_cards: Vec<String>,
     pub chat_topic: bool,
+    /// Security Hub findings by ID: workflow status and notes, newest last. Absent = not held.
+    pub findings: HashMap<String, (String, Vec<String>)>,
     /// Regions `account:ListRegions` answers; `None` = the call fails.
     pub enabled_regions: Option<Vec<String>>,
     /// region -> error codes to answer LookupEvents with, one per call, before answering normally.
@@ -669,6 +671,29 @@ impl Operator for FakeCloud {
         let mut s = self.enter(action, target_key(target))?;
         s.policies.remove(&(target_key(target), name.into()));
         Ok(())
+    }
+}
+
+impl Findings for FakeCloud {
+    async fn update_finding(
+        &self,
+        finding: &FindingRef,
+        notified: bool,
+        note: &str,
+    ) -> Result<bool, Error> {
+        self.rtt().await;
+        let mut s = self.enter("securityhub:BatchUpdateFindings", finding.id.clone())?;
+        assert!(!note.is_empty() && note.chars().count() <= 512, "{note}");
+        Ok(match s.findings.get_mut(&finding.id) {
+            Some((workflow, notes)) => {
+                if notified {
+                    *workflow = "NOTIFIED".into();
+                }
+                notes.push(note.into());
+                true
+            }
+            None => false,
+        })
     }
 }
 
