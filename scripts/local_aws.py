@@ -31,7 +31,14 @@ attribute shape the results.
   come back as UnprocessedFindings/FindingNotFound with 200; every call is kept for assertions.
 * Organizations as strict as AWS where moto is not (see patch_moto_organizations_limits): SCP size
   and per-target quotas, duplicate or missing attachments, policy type enabled, and an
-  OrganizationAccountAccessRole with AdministratorAccess in created accounts.
+  OrganizationAccountAccessRole with AdministratorAccess in created accounts; management-only
+  operations refused to member accounts (see patch_moto_organizations_management_only); calls
+  authorized as IAM does, against the policy, account, root or OU ARNs they name with
+  aws:RequestTag/*, aws:TagKeys and aws:ResourceTag/* conditions, refusals in the JSON protocol's
+  shape (see patch_moto_organizations_authorization).
+* an organization from the start (see organize): ACCOUNT_ID manages it, MEMBER_ACCOUNT_ID is a
+  member that joined by invitation (moto has no handshakes), SERVICE_CONTROL_POLICY enabled, so
+  a quarantine SCP can be attached to the member account; its IDs are in the env file.
 
 Control endpoints (test-only, under /_killswitch/):
   GET  /_killswitch/health
@@ -80,7 +87,9 @@ LOOKUP_KEYS = {
     "AccessKeyId": None,
 }
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
-UNAUTHENTICATED = ("InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId")
+# (the last two: what JSON-protocol services such as Organizations answer for the first two)
+UNAUTHENTICATED = ("InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId",
+                   "UnrecognizedClientException", "InvalidSignatureException")
 # account:ListRegions (moto has none): the 17 Regions enabled by default, and opt-in ones left off.
 DEFAULT_REGIONS = [
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
@@ -234,13 +243,23 @@ def patch_moto_user_resources() -> None:
 
 
 def patch_moto_trust_policies() -> None:
-    """AssumeRole honours the role's trust policy, as STS does.
+    """AssumeRole honours the role's trust policy, as STS does, through `trust_refusal` alone.
 
-    Stock moto lets any caller assume any ARN, even of a role that does not exist, so a member
-    role's principal and external-ID conditions would never be tested.
+    Stock moto lets any caller assume any ARN of another account, even of a role that does not
+    exist, so a member role's principal and external-ID conditions would never be tested. For a
+    role of the caller's own account it does check the trust policy, but stricter than AWS: the
+    principal must be the caller's exact ARN, so a principal naming the account
+    (`arn:aws:iam::ACCOUNT:root`) or a role (`arn:aws:iam::ACCOUNT:role/R`, whose sessions are
+    `arn:aws:sts::ACCOUNT:assumed-role/R/...`) was refused. That check is replaced by this one, so
+    same-account and cross-account AssumeRole are judged alike (the function's role session
+    assuming a quarantine role of the management account that trusts it with an external ID).
     """
-    from moto.sts.exceptions import STSClientError
+    from moto.core.exceptions import AccessDeniedError
+    from moto.iam import access_control
     from moto.sts.responses import TokenResponse
+
+    # The caller's identity policies are still checked by moto; the trust policy is judged below.
+    access_control.IAMRequestBase._check_role_trust_relationship = lambda self, role_arn: True
 
     original = TokenResponse.assume_role
 
@@ -249,9 +268,9 @@ def patch_moto_trust_policies() -> None:
         caller = identity_for(self.get_access_key())
         refusal = trust_refusal(role_arn, caller, self._get_param("ExternalId"))
         if refusal:
+            # HTTP 403, Code AccessDenied, Type Sender, as STS answers (and moto did for its own check).
             who = caller.get("arn", "anonymous")
-            raise STSClientError("AccessDenied",
-                                 f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn} ({refusal})")
+            raise AccessDeniedError(who, f"sts:AssumeRole on resource: {role_arn} ({refusal})")
         return original(self)
 
     TokenResponse.assume_role = assume_role
@@ -537,6 +556,458 @@ def patch_moto_organizations_limits() -> None:
     OrganizationsResponse.attach_policy = attach_policy
     OrganizationsResponse.detach_policy = detach_policy
     models.FakeAccount.__init__ = account_init
+
+
+# Organizations operations that only the management account may call (or a delegated administrator,
+# which the harness does not model): a member account gets AccessDeniedException, an account in no
+# organization AWSOrganizationsNotInUseException. DescribeOrganization stays open to members.
+ORG_MANAGEMENT_ONLY = (
+    "create_policy", "update_policy", "delete_policy", "attach_policy", "detach_policy",
+    "enable_policy_type", "disable_policy_type", "describe_policy", "list_policies",
+    "list_policies_for_target", "list_targets_for_policy", "create_account", "close_account",
+    "create_organizational_unit", "delete_organizational_unit", "update_organizational_unit",
+    "move_account", "remove_account_from_organization", "delete_organization", "tag_resource",
+    "untag_resource", "enable_aws_service_access", "disable_aws_service_access",
+    "register_delegated_administrator", "deregister_delegated_administrator",
+)
+
+
+def patch_moto_organizations_management_only() -> None:
+    """Organizations' management operations refuse every account but the management account, as in
+    AWS.
+
+    moto keeps one Organizations backend per caller account, so a member account's call went to
+    its own empty backend: CreatePolicy failed with HTTP 500, UpdatePolicy/AttachPolicy/
+    DetachPolicy/DeletePolicy of the organization's policies with PolicyNotFoundException, and
+    ListPolicies answered an empty list. Now a member account gets AccessDeniedException ("You
+    don't have permissions to access this resource.", HTTP 400) and an account outside any
+    organization AWSOrganizationsNotInUseException, before anything else is checked.
+    """
+    from moto.organizations import models
+    from moto.organizations.exceptions import AWSOrganizationsNotInUseException, OrganizationsClientError
+
+    def guarded(original):  # type: ignore[no-untyped-def]
+        def call(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if self.org is None:
+                if self.account_id in models.organizations_backends.master_accounts:
+                    raise OrganizationsClientError("AccessDeniedException",
+                                                   "You don't have permissions to access this resource.")
+                raise AWSOrganizationsNotInUseException
+            return original(self, *args, **kwargs)
+
+        call.__name__ = original.__name__
+        call.__doc__ = original.__doc__
+        return call
+
+    for name in ORG_MANAGEMENT_ONLY:
+        setattr(models.OrganizationsBackend, name, guarded(getattr(models.OrganizationsBackend, name)))
+
+
+# The Organizations resource ARN's type segment for each policy type (utils.*_ARN_FORMAT).
+ORG_POLICY_TYPE_SEGMENTS = {
+    "SERVICE_CONTROL_POLICY": "service_control_policy", "RESOURCE_CONTROL_POLICY": "resource_control_policy",
+    "TAG_POLICY": "tag_policy", "BACKUP_POLICY": "backup_policy",
+    "AISERVICES_OPT_OUT_POLICY": "aiservices_opt_out_policy",
+}
+# Per request thread (see patch_moto_organizations_authorization): `values`, the condition keys of
+# the Organizations check being evaluated (None otherwise), and `new_policy_id`, the ID CreatePolicy
+# was authorized for and the new policy then gets.
+ORG_AUTH = threading.local()
+
+
+def _org_backend_of(account: str):  # type: ignore[no-untyped-def]
+    """The backend holding the organization `account` belongs to (its own if it manages one)."""
+    from moto.organizations.models import organizations_backends
+
+    own = organizations_backends[account]["aws"]
+    if own.org is not None:
+        return own
+    if account in organizations_backends.master_accounts:
+        manager, partition = organizations_backends.master_accounts[account]
+        return organizations_backends[manager][partition]
+    return None
+
+
+def _tag_keys(prefix: str, tags: dict) -> dict:
+    return {f"{prefix}/{k}".lower(): v for k, v in tags.items()}
+
+
+def _org_policy_arn(backend, policy_id: str, policy_type: str | None = None) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+    """(ARN, aws:ResourceTag/* keys) of a policy; an unknown ID gets the ARN AWS would build for an
+    SCP of that ID, with no tags (so a tag-scoped statement does not apply to it)."""
+    org = backend.org
+    policy = next((p for p in backend.policies if p.id == policy_id), None)
+    kind = ORG_POLICY_TYPE_SEGMENTS.get((policy.type if policy else policy_type) or "SERVICE_CONTROL_POLICY",
+                                        "service_control_policy")
+    if policy is not None and policy.aws_managed:
+        # AWS-managed policies (p-FullAWSAccess) belong to no organization.
+        return f"arn:aws:organizations::aws:policy/{kind}/{policy.id}", {}
+    arn = f"arn:aws:organizations::{org.master_account_id}:policy/{org.id}/{kind}/{policy_id}"
+    keys = {"organizations:policytype": policy.type} if policy else {}
+    return arn, {**keys, **_tag_keys("aws:ResourceTag", policy.tags if policy else {})}
+
+
+def _org_target_arn(backend, target_id: str) -> tuple[str, dict] | None:  # type: ignore[no-untyped-def]
+    """(ARN, aws:ResourceTag/* keys) of a root, OU or account by ID; None for a malformed ID
+    (moto then answers InvalidInputException)."""
+    org = backend.org
+    prefix = f"arn:aws:organizations::{org.master_account_id}"
+    if re.fullmatch(r"r-[0-9a-z]{4,32}", target_id):
+        arn = f"{prefix}:root/{org.id}/{target_id}"
+    elif re.fullmatch(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}", target_id):
+        arn = f"{prefix}:ou/{org.id}/{target_id}"
+    elif re.fullmatch(r"\d{12}", target_id):
+        arn = f"{prefix}:account/{org.id}/{target_id}"
+    else:
+        return None
+    target = next((t for t in [*backend.ou, *backend.accounts] if t.id == target_id), None)
+    return arn, _tag_keys("aws:ResourceTag", target.tags if target else {})
+
+
+def _org_resource_arn(backend, resource_id: str) -> tuple[str, dict] | None:  # type: ignore[no-untyped-def]
+    if resource_id.startswith("p-"):
+        return _org_policy_arn(backend, resource_id)
+    return _org_target_arn(backend, resource_id)
+
+
+def _request_tags(tags) -> dict:  # type: ignore[no-untyped-def]
+    """aws:RequestTag/* and aws:TagKeys of a request's Tags member (none when it has no tags)."""
+    tags = [t for t in tags or [] if isinstance(t, dict) and "Key" in t]
+    if not tags:
+        return {}
+    return {**_tag_keys("aws:RequestTag", {t["Key"]: t.get("Value", "") for t in tags}),
+            "aws:tagkeys": [t["Key"] for t in tags]}
+
+
+def organizations_checks(action: str, params: dict, account: str) -> list[tuple[str, str, dict]]:
+    """What IAM authorizes for an Organizations call, as AWS does it: (action, resource ARN,
+    request condition keys) for each, and every one must be allowed.
+
+    * DescribeOrganization, ListPolicies, ListRoots, ... (no resource-level permissions): "*".
+    * DescribePolicy, ListTargetsForPolicy, UpdatePolicy, DeletePolicy: the policy's ARN, with
+      aws:ResourceTag/<key> of its tags and organizations:PolicyType.
+    * CreatePolicy: the ARN of the policy to be (its ID is drawn now and given to the new policy),
+      with aws:RequestTag/<key> and aws:TagKeys of the request's Tags; with tags, also
+      organizations:TagResource on that ARN with the same keys (AWS's tag-on-create rule).
+    * AttachPolicy, DetachPolicy: two resources, the policy (its tags) and the target - account
+      `account/o-ID/ACCOUNT`, root `root/o-ID/r-ID` or OU `ou/o-ID/ou-ID` (the target's tags).
+    * ListPoliciesForTarget, DescribeAccount: the target's ARN.
+    * TagResource, UntagResource, ListTagsForResource: the resource's ARN, with its tags, and for
+      TagResource aws:RequestTag/*, aws:TagKeys (UntagResource: aws:TagKeys of the keys removed).
+    An account in no organization is checked against "*" (moto then answers
+    AWSOrganizationsNotInUseException); so are the actions not listed here.
+    """
+    backend = _org_backend_of(account)
+    if backend is None:
+        return [(action, "*", {})]
+    policy_id = params.get("PolicyId") or ""
+    target_id = params.get("TargetId") or params.get("AccountId") or ""
+    if action == "CreatePolicy":
+        from moto.organizations import utils
+
+        org = backend.org
+        new_id = utils.make_random_policy_id()
+        ORG_AUTH.new_policy_id = new_id
+        kind = ORG_POLICY_TYPE_SEGMENTS.get(params.get("Type") or "", (params.get("Type") or "unknown").lower())
+        arn = f"arn:aws:organizations::{org.master_account_id}:policy/{org.id}/{kind}/{new_id}"
+        keys = {**_request_tags(params.get("Tags")), "organizations:policytype": params.get("Type")}
+        checks = [(action, arn, keys)]
+        if params.get("Tags"):
+            checks.append(("TagResource", arn, keys))
+        return checks
+    if action in ("DescribePolicy", "ListTargetsForPolicy", "UpdatePolicy", "DeletePolicy"):
+        return [(action, *_org_policy_arn(backend, policy_id))]
+    if action in ("AttachPolicy", "DetachPolicy"):
+        checks = [(action, *_org_policy_arn(backend, policy_id))]
+        target = _org_target_arn(backend, target_id)
+        if target is not None:
+            checks.append((action, *target))
+        return checks
+    if action in ("ListPoliciesForTarget", "DescribeAccount"):
+        target = _org_target_arn(backend, target_id)
+        policy_type = {"organizations:policytype": params["Filter"]} if params.get("Filter") else {}
+        return [(action, target[0], {**target[1], **policy_type}) if target else (action, "*", policy_type)]
+    if action in ("TagResource", "UntagResource", "ListTagsForResource"):
+        resource = _org_resource_arn(backend, params.get("ResourceId") or "")
+        if resource is None:
+            return [(action, "*", {})]
+        arn, keys = resource
+        if action == "TagResource":
+            keys = {**keys, **_request_tags(params.get("Tags"))}
+        elif action == "UntagResource" and params.get("TagKeys"):
+            keys = {**keys, "aws:tagkeys": list(params["TagKeys"])}
+        return [(action, arn, keys)]
+    if action == "ListPolicies" and params.get("Filter"):
+        return [(action, "*", {"organizations:policytype": params["Filter"]})]
+    return [(action, "*", {})]
+
+
+def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """IAM's `*` (any run of characters) and `?` (one character) matching."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+
+
+def _condition_text(value) -> str:  # type: ignore[no-untyped-def]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# Positive matching for each supported operator (negated forms are derived from these).
+_CONDITION_MATCH = {
+    "stringequals": lambda have, want: _condition_text(have) == want,
+    "stringequalsignorecase": lambda have, want: _condition_text(have).lower() == want.lower(),
+    "stringlike": lambda have, want: _wildcard(want, _condition_text(have)),
+    "arnequals": lambda have, want: _condition_text(have) == want,
+    "arnlike": lambda have, want: _wildcard(want, _condition_text(have)),
+    "bool": lambda have, want: _condition_text(have).lower() == want.lower(),
+}
+_CONDITION_NEGATED = {"stringnotequals": "stringequals", "stringnotequalsignorecase": "stringequalsignorecase",
+                      "stringnotlike": "stringlike", "arnnotequals": "arnequals", "arnnotlike": "arnlike"}
+
+
+def condition_holds(operator: str, key: str, wanted, values: dict) -> bool | None:  # type: ignore[no-untyped-def]
+    """One condition of an identity policy as IAM evaluates it, or None for an operator this
+    harness does not evaluate.
+
+    A key missing from the request: a plain operator does not match (StringEquals...), a negated
+    one does (StringNotEquals...), ...IfExists does, ForAllValues: does (vacuously), ForAnyValue:
+    does not. ForAllValues: every request value matches one of the policy's; ForAnyValue: one does.
+    A single-valued operator on a multivalued key matches if one value does.
+    """
+    op = operator.lower()
+    qualifier = None
+    for prefix in ("forallvalues:", "foranyvalue:"):
+        if op.startswith(prefix):
+            qualifier, op = prefix[:-1], op[len(prefix):]
+    if_exists = op.endswith("ifexists") and op != "null"
+    if if_exists:
+        op = op[: -len("ifexists")]
+    wanted = [_condition_text(w) for w in _as_list(wanted)]
+    have = values.get(key.lower())
+    missing = have is None or (isinstance(have, list) and not have)
+    if op == "null":
+        return (wanted[0].lower() == "true") == missing if qualifier is None else None
+    if op in ("datelessthan", "dategreaterthan", "datelessthanequals", "dategreaterthanequals"):
+        if missing:
+            return if_exists
+        if not isinstance(have, datetime):
+            return None
+        cmp = {"datelessthan": lambda a, b: a < b, "dategreaterthan": lambda a, b: a > b,
+               "datelessthanequals": lambda a, b: a <= b, "dategreaterthanequals": lambda a, b: a >= b}[op]
+        return any(cmp(have, parse_iso(w)) for w in wanted)
+    negated = op in _CONDITION_NEGATED
+    match = _CONDITION_MATCH.get(_CONDITION_NEGATED.get(op, op))
+    if match is None:
+        return None
+    if missing:
+        if qualifier == "forallvalues":
+            return True
+        if qualifier == "foranyvalue":
+            return False
+        return if_exists or negated
+    have_all = have if isinstance(have, list) else [have]
+
+    def one(value) -> bool:  # type: ignore[no-untyped-def]
+        hit = any(match(value, w) for w in wanted)
+        return not hit if negated else hit
+
+    if qualifier == "forallvalues":
+        return all(one(v) for v in have_all)
+    if qualifier == "foranyvalue":
+        return any(one(v) for v in have_all)
+    hit = any(any(match(v, w) for w in wanted) for v in have_all)
+    return not hit if negated else hit
+
+
+def identity_statement_result(statement: dict, action: str, resource: str, values: dict):  # type: ignore[no-untyped-def]
+    """One statement of an identity policy, as IAM evaluates it: the action (case-insensitive,
+    Action or NotAction), the resource (Resource or NotResource), every condition (all must hold);
+    an operator the harness cannot evaluate makes an Allow not apply and a Deny apply (fail closed)."""
+    from moto.iam.access_control import PermissionResult
+
+    if "NotAction" in statement:
+        concerned = not any(_wildcard(a, action, True) for a in _as_list(statement["NotAction"]))
+    else:
+        concerned = any(_wildcard(a, action, True) for a in _as_list(statement.get("Action", [])))
+    if not concerned:
+        return PermissionResult.NEUTRAL
+    if "NotResource" in statement:
+        applies = not any(_wildcard(r, resource) for r in _as_list(statement["NotResource"]))
+    else:
+        applies = any(_wildcard(r, resource) for r in _as_list(statement.get("Resource", [])))
+    if not applies:
+        return PermissionResult.NEUTRAL
+    deny = statement.get("Effect") == "Deny"
+    for operator, checks in (statement.get("Condition") or {}).items():
+        for key, wanted in (checks or {}).items():
+            holds = condition_holds(operator, key, wanted, values)
+            if holds is None:
+                holds = deny
+            if not holds:
+                return PermissionResult.NEUTRAL
+    return PermissionResult.DENIED if deny else PermissionResult.PERMITTED
+
+
+def patch_moto_organizations_authorization() -> None:
+    """Authorize Organizations calls as IAM does: against the resources each action names (see
+    `organizations_checks`) with the request's condition keys (aws:RequestTag/*, aws:TagKeys,
+    aws:ResourceTag/*, organizations:PolicyType, plus the caller's aws:userid, aws:username,
+    aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalOrgID, aws:PrincipalType,
+    aws:RequestedRegion, aws:TokenIssueTime), every statement of the caller's identity policies
+    evaluated by `identity_statement_result` (StringEquals/StringLike/ArnEquals/ArnLike and their
+    negations, ...IgnoreCase, Bool, Null, Date*, ...IfExists, ForAllValues:/ForAnyValue:).
+    An explicit Deny wins; each resource of a call must be allowed.
+
+    Stock moto checks every Organizations call against the resource "*" and ignores conditions on
+    keys it is not given, so a role scoped by policy ARN and tags (quarantine-role.yaml) was
+    refused everything while `organizations:*` on "*" could do anything, and its refusal was the
+    query protocol's XML (HTTP 403, Code AccessDenied) that the Rust SDK cannot read. A refusal is
+    now the JSON protocol's: HTTP 400, {"__type": "AccessDeniedException", "Message": "User: ARN is
+    not authorized to perform: organizations:ACTION on resource: RESOURCE"}; an unknown key or a
+    bad signature gets UnrecognizedClientException / InvalidSignatureException (HTTP 403).
+    Other services keep moto's evaluation (with patch_moto_principal_condition_keys).
+    """
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import (AccessDeniedError, InvalidClientTokenIdError, JsonRESTError,
+                                      SignatureDoesNotMatchError)
+    from moto.iam import access_control
+    from moto.organizations import utils
+    from moto.organizations.responses import OrganizationsResponse
+    from urllib.parse import urlparse
+
+    def json_error(response, code: int, error_type: str, message: str) -> JsonRESTError:  # type: ignore[no-untyped-def]
+        # moto answers an error raised while authorizing with the response's headers and the
+        # error's description: make both the JSON protocol's.
+        response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
+        response.response_headers["x-amzn-ErrorType"] = error_type
+        error = JsonRESTError(error_type, message)
+        error.code = code
+        error.description = json.dumps({"__type": error_type, "Message": message})
+        return error
+
+    original_statement = access_control.IAMPolicyStatement.is_action_permitted
+
+    def statement(self, action, resource="*", principal=None, incoming_condition_values=None):  # type: ignore[no-untyped-def]
+        context = getattr(ORG_AUTH, "values", None)
+        if context is None or principal is not None or incoming_condition_values is not None:
+            return original_statement(self, action, resource, principal, incoming_condition_values)
+        values = {**(getattr(PRINCIPAL, "values", None) or {}), **context}
+        return identity_statement_result(self._statement, action, resource, values)
+
+    original_random_policy_id = utils.make_random_policy_id
+
+    def make_random_policy_id() -> str:
+        # The ID CreatePolicy was authorized for (see organizations_checks), once.
+        drawn = getattr(ORG_AUTH, "new_policy_id", None)
+        ORG_AUTH.new_policy_id = None
+        return drawn or original_random_policy_id()
+
+    def authorize(self, resource: str = "*") -> None:  # type: ignore[no-untyped-def]
+        ORG_AUTH.new_policy_id = None
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            ActionAuthenticatorMixin.request_count += 1
+            return
+        parsed = urlparse(self.uri)
+        path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        action = self._get_action()
+        try:
+            request = access_control.IAMRequest(account_id=self.current_account, method=self.method, path=path,
+                                                data=self.data, body=self.raw_body, headers=self.headers,
+                                                action=action)
+            request.check_signature()
+        except InvalidClientTokenIdError:
+            raise json_error(self, 403, "UnrecognizedClientException",
+                             "The security token included in the request is invalid.")
+        except SignatureDoesNotMatchError:
+            raise json_error(self, 403, "InvalidSignatureException",
+                             "The request signature we calculated does not match the signature you provided. "
+                             "Check your AWS Secret Access Key and signing method. "
+                             "Consult the service documentation for details.")
+        key = request._access_key
+        principal_account = key.account_id
+        org_backend = _org_backend_of(principal_account)
+        caller = {
+            "aws:principalaccount": principal_account,
+            "aws:principaltype": "AssumedRole" if isinstance(key, access_control.AssumedRoleAccessKey) else "User",
+            "aws:requestedregion": request._region,
+        }
+        if org_backend is not None:
+            caller["aws:principalorgid"] = org_backend.org.id
+        params = self.request_params if isinstance(self.request_params, dict) else {}
+        for checked_action, arn, keys in organizations_checks(action, params, self.current_account):
+            request._action = f"organizations:{checked_action}"
+            ORG_AUTH.values = {**caller, **keys}
+            try:
+                request.check_action_permitted(arn)
+            except AccessDeniedError:
+                raise json_error(self, 400, "AccessDeniedException",
+                                 f"User: {key.arn} is not authorized to perform: "
+                                 f"organizations:{checked_action} on resource: {arn}")
+            finally:
+                ORG_AUTH.values = None
+
+    access_control.IAMPolicyStatement.is_action_permitted = statement
+    utils.make_random_policy_id = make_random_policy_id
+    OrganizationsResponse._authenticate_and_authorize_normal_action = authorize
+
+
+# The local organization: its management account is ACCOUNT_ID, MEMBER_ACCOUNT_ID joined it by
+# invitation. Fixed IDs (AWS's are random; discover them with DescribeOrganization and ListRoots).
+ORGANIZATION_ID = "o-killswitch"
+ORGANIZATION_ROOT_ID = "r-ks00"
+
+
+def organize() -> dict:
+    """The local organization, built in moto's process as if MEMBER_ACCOUNT_ID had accepted an
+    invitation (moto has no handshakes): FeatureSet ALL, SERVICE_CONTROL_POLICY enabled in the
+    root, the member account under the root with p-FullAWSAccess (and p-RCPFullAWSAccess, as moto
+    gives created accounts) attached directly, JoinedMethod INVITED, Status ACTIVE.
+
+    An invited account gets no OrganizationAccountAccessRole (AWS creates it only in created
+    accounts). CreateOrganization from the management account then fails with
+    AlreadyInOrganizationException, as in AWS.
+    """
+    from moto.core.utils import utcnow
+    from moto.organizations import models, utils
+
+    backend = models.organizations_backends[ACCOUNT_ID]["aws"]
+    fixed = {"make_random_org_id": lambda: ORGANIZATION_ID, "make_random_root_id": lambda: ORGANIZATION_ROOT_ID}
+    saved = {name: getattr(utils, name) for name in fixed}
+    try:
+        for name, make in fixed.items():
+            setattr(utils, name, make)
+        backend.create_organization(region="us-east-1", FeatureSet="ALL")
+    finally:
+        for name, make in saved.items():
+            setattr(utils, name, make)
+    org = backend.org
+    backend.enable_policy_type(RootId=org.root_id, PolicyType="SERVICE_CONTROL_POLICY")
+
+    # FakeAccount.__init__ would create OrganizationAccountAccessRole; an invited account has none.
+    member = models.FakeAccount.__new__(models.FakeAccount)
+    member.type = "ACCOUNT"
+    member.region = org.region
+    member.organization_id = org.id
+    member.master_account_id = org.master_account_id
+    member.create_account_status_id = utils.make_random_create_account_status_id()
+    member.id = MEMBER_ACCOUNT_ID
+    member.name = "killswitch-local-member"
+    member.email = "member@example.com"
+    member.create_time = utcnow()
+    member.status = "ACTIVE"
+    member.state = "ACTIVE"
+    member.joined_method = "INVITED"
+    member.parent_id = org.root_id
+    member.attached_policies = []
+    member.tags = {}
+    backend.accounts.append(member)
+    for policy_id in (utils.DEFAULT_SCP_POLICY_ID, utils.DEFAULT_RCP_POLICY_ID):
+        backend.attach_policy(PolicyId=policy_id, TargetId=member.id)
+    models.organizations_backends.master_accounts[member.id] = (ACCOUNT_ID, "aws")
+    return {"KILLSWITCH_LOCAL_ORGANIZATION_ID": org.id, "KILLSWITCH_LOCAL_ORGANIZATION_ROOT_ID": org.root_id}
 
 
 def iso(ts: datetime) -> str:
@@ -1163,6 +1634,8 @@ def main() -> int:
     patch_moto_principal_condition_keys()
     patch_moto_service_specific_credentials()
     patch_moto_organizations_limits()
+    patch_moto_organizations_management_only()
+    patch_moto_organizations_authorization()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
@@ -1171,6 +1644,7 @@ def main() -> int:
 
     endpoint = f"http://127.0.0.1:{args.port}"
     creds = bootstrap(endpoint)
+    creds.update(organize())
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     ActionAuthenticatorMixin.request_count = 0
     trail.reset()

@@ -15,10 +15,12 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 use crate::playbook::deny_user::Deny;
+use crate::playbook::quarantine::{self, Quarantined, Standing};
 use crate::playbook::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::policy;
 use crate::ports::{
-    Findings, Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, PolicyTarget,
+    Findings, Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, Organization,
+    PolicyTarget,
 };
 use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
@@ -78,6 +80,18 @@ pub struct KeyState {
     pub restores: Vec<crate::record::Restore>,
     /// What the user's deny blocks besides the leaked key: its other access keys.
     pub also_blocked: Vec<String>,
+    /// The org-level quarantine the incident record holds, read back when the quarantine role
+    /// is configured here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineState>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuarantineState {
+    #[serde(flatten)]
+    pub placed: Quarantined,
+    /// `stands`, `lifted`, or why it could not be read.
+    pub read_back: String,
 }
 
 /// The containment the incident record holds for a key.
@@ -92,7 +106,7 @@ pub struct ContainedBy {
 }
 
 /// The key's state, owner, our policies, what the incident record says and last use.
-pub async fn status<C: Identity + IncidentStore>(
+pub async fn status<C: Identity + IncidentStore + Organization>(
     cloud: &C,
     config: &Config,
     key: &AccessKeyId,
@@ -131,9 +145,27 @@ pub async fn status<C: Identity + IncidentStore>(
                 current: a.generation == r.generation,
             })
         }),
-        restores: record.map(|r| r.restores).unwrap_or_default(),
+        quarantine: None,
         also_blocked: Vec::new(),
+        restores: Vec::new(),
     };
+    if let Some(r) = record {
+        if let Some(q) = r.quarantine.clone() {
+            let read_back = match &config.quarantine {
+                Some(c) => match quarantine::read(cloud, c, &q).await {
+                    Ok(Standing::Stands) => "stands".to_owned(),
+                    Ok(Standing::Lifted) => "lifted".to_owned(),
+                    Err(e) => format!("could not be read: {}", e.chain()),
+                },
+                None => "not read: set KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID to read it back".to_owned(),
+            };
+            state.quarantine = Some(QuarantineState {
+                placed: q,
+                read_back,
+            });
+        }
+        state.restores = r.restores;
+    }
     if let Some(u) = &user_name {
         state.key_status = cloud.key_status(u, key).await?;
         state.also_blocked = match cloud.user_keys(u).await {
@@ -301,11 +333,13 @@ pub struct Assessment {
     pub recorded_plan: Option<Plan>,
     /// The Security Hub finding set to NOTIFIED: the restore adds its note there.
     pub finding: Option<crate::incident::FindingRef>,
+    /// The org-level quarantine to lift.
+    pub quarantine: Option<Quarantined>,
 }
 
 /// Reads the key, its owner, the incident record and what an attacker may have left, and works
 /// out the restore: only what killswitch placed, nothing else.
-pub async fn assess<C: Identity + IncidentStore>(
+pub async fn assess<C: Identity + IncidentStore + Organization>(
     cloud: &C,
     config: &Config,
     key: &AccessKeyId,
@@ -333,6 +367,7 @@ pub async fn assess<C: Identity + IncidentStore>(
             .as_ref()
             .and_then(|r| r.applied.as_ref())
             .and_then(|ap| ap.finding.clone()),
+        quarantine: record.as_ref().and_then(|r| r.quarantine.clone()),
         ..Assessment::default()
     };
     let now = Utc::now();
@@ -631,7 +666,9 @@ pub struct Restored {
 /// tampering) with the operator's own identity, tells the on-call channel before acting, applies
 /// the plan and tells it again what was done. `force`: go ahead despite the assessment's
 /// refusals, or when the restore cannot be recorded.
-pub async fn restore<C: Operator + Notifier + Identity + IncidentStore + Findings>(
+pub async fn restore<
+    C: Operator + Notifier + Identity + IncidentStore + Findings + Organization,
+>(
     cloud: &C,
     config: &Config,
     key: &AccessKeyId,
@@ -801,6 +838,23 @@ pub async fn restore<C: Operator + Notifier + Identity + IncidentStore + Finding
                 "{action}: the user's inline-policy quota is full (likely filled by the key's holder): remove the policies that filled it, then run restore again"
             )),
             Err(e) => out.failed.push(format!("{action}: {}", e.chain())),
+        }
+    }
+    if let Some(q) = &assessment.quarantine {
+        match &config.quarantine {
+            Some(c) => match quarantine::lift(cloud, c, q).await {
+                Ok(done) => out.done.push(done),
+                Err(e) => out.failed.push(format!(
+                    "org quarantine of {} in SCP {} NOT lifted: {} (the quarantine role must trust you, or an organization admin takes it out by hand)",
+                    q.entry,
+                    q.policy_name,
+                    e.chain()
+                )),
+            },
+            None => out.failed.push(format!(
+                "org quarantine of {} in SCP {} ({}) NOT lifted: set KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID and run restore again, or an organization admin takes it out by hand",
+                q.entry, q.policy_name, q.policy_id
+            )),
         }
     }
     // The finding stays open (NOTIFIED) for a human to resolve; it only learns why.

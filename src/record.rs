@@ -48,6 +48,9 @@ pub struct IncidentRecord {
     /// only when its digest is here, so a hand-crafted SQS-shaped invocation changes nothing.
     #[serde(default)]
     pub handoffs: Vec<String>,
+    /// The org-level quarantine placed for this key (kept until `killswitch restore` lifts it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<crate::playbook::quarantine::Quarantined>,
 }
 
 /// What the last containment wrote, and when.

@@ -11,15 +11,14 @@ use crate::ports::{Accounts, Entered};
 /// The shortest session STS grants; a response is over long before it ends.
 const SESSION_SECONDS: i32 = 900;
 
-impl Accounts for AwsClients {
-    type Member = AwsClients;
-
-    async fn enter(
+impl AwsClients {
+    /// The SDK configuration of a role session (and its ARN), same timeouts and endpoints.
+    pub(super) async fn assume(
         &self,
         role_arn: &str,
         external_id: &str,
         session_name: &str,
-    ) -> Result<Entered<AwsClients>, Error> {
+    ) -> Result<(aws_config::SdkConfig, String), Error> {
         let out = self
             .sts
             .assume_role()
@@ -54,6 +53,20 @@ impl Accounts for AwsClients {
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .build();
+        Ok((sdk, arn))
+    }
+}
+
+impl Accounts for AwsClients {
+    type Member = AwsClients;
+
+    async fn enter(
+        &self,
+        role_arn: &str,
+        external_id: &str,
+        session_name: &str,
+    ) -> Result<Entered<AwsClients>, Error> {
+        let (sdk, arn) = self.assume(role_arn, external_id, session_name).await?;
         Ok(Entered {
             clients: AwsClients::from_sdk_config(&sdk, self.topic_arn.clone()),
             arn,

@@ -9,6 +9,8 @@ use crate::error::Error;
 mod cloudtrail;
 mod iam;
 mod member;
+mod organizations;
+pub use organizations::OrgClient;
 #[cfg(feature = "drill")]
 pub mod sandbox;
 mod securityhub;

@@ -190,6 +190,17 @@ pub fn status(s: &KeyState, color: bool) -> String {
             );
         }
     }
+    if let Some(q) = &s.quarantine {
+        let _ = writeln!(
+            out,
+            "  org SCP:    {} ({}) on account {} denies {}: {}",
+            q.placed.policy_name,
+            q.placed.policy_id,
+            q.placed.account,
+            inert(&q.placed.entry.to_string()),
+            q.read_back
+        );
+    }
     if let Some(u) = &s.last_used {
         let _ = writeln!(
             out,

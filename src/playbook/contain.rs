@@ -11,7 +11,9 @@ use super::guard::{self, Reads};
 use super::locate::{self, Location};
 use super::{Context, Plan, Responder, Step, deactivate_key, deny_user, dry_run, revoke_role};
 use crate::incident::{AccountId, Incident, Trigger};
-use crate::ports::{Accounts, Findings, FollowUpQueue, Identity, IncidentStore, Notifier};
+use crate::ports::{
+    Accounts, Findings, FollowUpQueue, Identity, IncidentStore, Notifier, Organization,
+};
 use crate::record::{Applied, IncidentRecord, Records};
 use crate::report::{Notification, Outcome, Report, Status};
 
@@ -22,8 +24,14 @@ pub struct Contained {
 }
 
 /// What the response needs from the cloud in the function's own account.
-pub trait Home: Identity + Notifier + Accounts + IncidentStore + FollowUpQueue + Findings {}
-impl<T: Identity + Notifier + Accounts + IncidentStore + FollowUpQueue + Findings> Home for T {}
+pub trait Home:
+    Identity + Notifier + Accounts + IncidentStore + FollowUpQueue + Findings + Organization
+{
+}
+impl<T: Identity + Notifier + Accounts + IncidentStore + FollowUpQueue + Findings + Organization>
+    Home for T
+{
+}
 
 /// Contains every incident of one delivery concurrently. `reads` are the guard's first wave,
 /// made by the caller (together with learning our own identity, on the command line).

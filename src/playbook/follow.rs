@@ -129,7 +129,8 @@ where
     let should_investigate = report.status != Status::Rejected;
     let delay_secs = ctx.config.verify_delay.as_secs();
     let mut verification = report.verification.take().unwrap_or_default();
-    let (later, activity) = tokio::join!(
+    let quarantine_account = account.to_string();
+    let (later, activity, quarantined) = tokio::join!(
         async {
             let plan = plan.as_ref().filter(|_| should_verify)?;
             if let Ok(wait) = (not_before - Utc::now()).to_std() {
@@ -188,6 +189,20 @@ where
                     reason: "the key is not this account's".into(),
                 }
             }
+        },
+        // The org-level layer, while the read-back waits out IAM's propagation window.
+        async {
+            let q = ctx.config.quarantine.as_ref()?;
+            let plan = plan.as_ref().filter(|_| should_verify)?;
+            super::quarantine::apply(
+                home,
+                q,
+                &quarantine_account,
+                plan,
+                &locate::session_name(&incident),
+                &mut report,
+            )
+            .await
         }
     );
     let verified = later.is_some();
@@ -234,6 +249,9 @@ where
         && let Investigation::Ran(a) = &report.investigation
     {
         r.first_pass_event_ids = a.event_ids.clone();
+    }
+    if let (Some(r), Some(q)) = (record.as_mut(), quarantined) {
+        r.quarantine = Some(q);
     }
     // The sweep is scheduled (and its digest recorded) before the notice, which says when.
     if let Some(sweep) = sweep::after_first_pass(

@@ -25,6 +25,7 @@ pub mod handoff;
 pub mod locate;
 pub mod notify;
 pub mod pivots;
+pub mod quarantine;
 pub mod revoke_role;
 pub mod sweep;
 pub mod verify;

@@ -9,7 +9,7 @@ use crate::incident::{AccountId, Incident, SampleFinding};
 use crate::policy;
 use crate::ports::Notifier;
 use crate::report::chat::{self, Form};
-use crate::report::{Notification, Report, Status};
+use crate::report::{Notification, Outcome, Report, Status};
 
 /// Summary, next steps and undo commands, from what happened.
 pub fn finish(
@@ -80,6 +80,15 @@ pub fn finish(
             )];
         }
         None => {}
+    }
+    if report.steps.iter().any(|s| {
+        s.step == super::Step::Quarantine
+            && matches!(s.outcome, Outcome::Done | Outcome::AlreadyDone)
+    }) {
+        next.push(format!(
+            "The org quarantine SCP (above) denies this principal from outside the account, whatever an admin there changes; it stays until killswitch restore. {}",
+            super::quarantine::NOT_COVERED
+        ));
     }
     if report.status == Status::DryRun {
         // Nothing was changed: no undo, no advice about a state that does not exist.

@@ -290,3 +290,47 @@ fn routing_cannot_silently_miss() {
         "{hub}"
     );
 }
+
+#[test]
+fn the_quarantine_role_grants_exactly_what_the_quarantine_calls() {
+    use killswitch::playbook::quarantine::{ORGANIZATIONS_PERMISSIONS, RESTORE_PERMISSIONS};
+    let declared: BTreeSet<String> = ORGANIZATIONS_PERMISSIONS
+        .iter()
+        .chain(RESTORE_PERMISSIONS.iter())
+        .map(|a| (*a).to_owned())
+        .collect();
+    assert_eq!(actions("quarantine-role.yaml", "Allow"), declared);
+    // Writes only on SCPs tagged killswitch=quarantine, attachments only to accounts.
+    let text = std::fs::read_to_string(format!(
+        "{}/quarantine-role.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for sid in [
+        "CreateOnlyTaggedQuarantinePolicies",
+        "ChangeOnlyQuarantinePolicies",
+    ] {
+        let statement = text
+            .split("- Sid: ")
+            .find(|s| s.starts_with(sid))
+            .unwrap_or_else(|| panic!("no {sid}"));
+        assert!(
+            statement.contains("service_control_policy/*"),
+            "{statement}"
+        );
+        assert!(statement.contains("killswitch: quarantine"), "{statement}");
+    }
+    let targets = text
+        .split("- Sid: ")
+        .find(|s| s.starts_with("TargetAccountsOnly"))
+        .unwrap();
+    assert!(targets.contains(":account/o-*/*") && !targets.contains("root/"));
+    // The function may assume only the configured quarantine role.
+    let template =
+        std::fs::read_to_string(format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let enter = template
+        .split("- Sid: ")
+        .find(|s| s.starts_with("EnterQuarantineRole"))
+        .unwrap();
+    assert!(enter.contains("!Ref QuarantineRoleArn"), "{enter}");
+}
