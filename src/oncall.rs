@@ -268,6 +268,10 @@ pub enum RestoreAction {
         user_name: String,
         cutoff: DateTime<Utc>,
     },
+    /// The principal out of the account's quarantine SCP (the last one out deletes it).
+    LiftQuarantine {
+        quarantined: Quarantined,
+    },
 }
 
 impl std::fmt::Display for RestoreAction {
@@ -308,6 +312,11 @@ impl std::fmt::Display for RestoreAction {
                 "put {} on user {user_name}: sessions it minted before {} stay denied",
                 policy::ROLE_POLICY_NAME,
                 ts(*cutoff)
+            ),
+            RestoreAction::LiftQuarantine { quarantined: q } => write!(
+                f,
+                "take {} out of the org quarantine SCP {} on account {}",
+                q.entry, q.policy_name, q.account
             ),
         }
     }
@@ -388,6 +397,11 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
             &mut a,
         )
         .await?;
+    }
+    if let Some(q) = &a.quarantine {
+        a.plan.push(RestoreAction::LiftQuarantine {
+            quarantined: q.clone(),
+        });
     }
     if let Some(role) = &state.role_name {
         assess_role(
@@ -816,6 +830,15 @@ pub async fn restore<
                     .await
                     .map(|_| ())
             }
+            RestoreAction::LiftQuarantine { quarantined: q } => match &config.quarantine {
+                Some(c) => quarantine::lift(cloud, c, q).await.map(|done| {
+                    tracing::info!(%done, "org quarantine lifted");
+                }),
+                None => Err(Error::BadEvent(format!(
+                    "NOT lifted: set KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID and run restore again, or an organization admin takes {} out of SCP {} ({}) by hand",
+                    q.entry, q.policy_name, q.policy_id
+                ))),
+            },
             RestoreAction::RevokeUserSessions { user_name, cutoff } => {
                 // The cutoff is when the deny goes, not when the plan was shown.
                 let cutoff = (*cutoff).max(policy::cutoff_for(Utc::now()));
@@ -838,23 +861,6 @@ pub async fn restore<
                 "{action}: the user's inline-policy quota is full (likely filled by the key's holder): remove the policies that filled it, then run restore again"
             )),
             Err(e) => out.failed.push(format!("{action}: {}", e.chain())),
-        }
-    }
-    if let Some(q) = &assessment.quarantine {
-        match &config.quarantine {
-            Some(c) => match quarantine::lift(cloud, c, q).await {
-                Ok(done) => out.done.push(done),
-                Err(e) => out.failed.push(format!(
-                    "org quarantine of {} in SCP {} NOT lifted: {} (the quarantine role must trust you, or an organization admin takes it out by hand)",
-                    q.entry,
-                    q.policy_name,
-                    e.chain()
-                )),
-            },
-            None => out.failed.push(format!(
-                "org quarantine of {} in SCP {} ({}) NOT lifted: set KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID and run restore again, or an organization admin takes it out by hand",
-                q.entry, q.policy_name, q.policy_id
-            )),
         }
     }
     // The finding stays open (NOTIFIED) for a human to resolve; it only learns why.

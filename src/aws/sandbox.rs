@@ -397,13 +397,35 @@ fn drill_err(op: &'static str, what: &str) -> Error {
 
 /// Turns CloudTrail lookups for one key into failures on the local LookupEvents double.
 pub fn local_cloudtrail_fault(endpoint: &str, access_key_id: &str, on: bool) -> Result<(), Error> {
+    local_control(
+        endpoint,
+        "/_killswitch/cloudtrail/faults",
+        &json!({"key": access_key_id, "on": on}),
+    )
+}
+
+/// Makes the local LookupEvents double deliver one key's events `seconds` late (0: on time).
+pub fn local_cloudtrail_lag(
+    endpoint: &str,
+    access_key_id: &str,
+    seconds: u64,
+) -> Result<(), Error> {
+    local_control(
+        endpoint,
+        "/_killswitch/cloudtrail/lag",
+        &json!({"key": access_key_id, "seconds": seconds}),
+    )
+}
+
+/// One POST to the local AWS's control API (`scripts/local_aws.py`).
+fn local_control(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let body = json!({"key": access_key_id, "on": on}).to_string();
+    let body = body.to_string();
     let mut stream = std::net::TcpStream::connect(host)
         .map_err(|e| drill_err("local control API", &e.to_string()))?;
     write!(
         stream,
-        "POST /_killswitch/cloudtrail/faults HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .map_err(|e| drill_err("local control API", &e.to_string()))?;

@@ -85,6 +85,11 @@ pub struct Settings {
     /// Run the CloudTrail sweep this long after the first report (0: no sweep in the drill).
     #[serde(default)]
     pub sweep_seconds: u64,
+    /// Also place the org-level quarantine SCP, through the quarantine role in
+    /// `KILLSWITCH_QUARANTINE_ROLE_ARN` / `KILLSWITCH_QUARANTINE_EXTERNAL_ID` (the local AWS
+    /// sets up one and names it in `KILLSWITCH_LOCAL_QUARANTINE_*`).
+    #[serde(default)]
+    pub org_quarantine: bool,
 }
 
 impl Default for Settings {
@@ -93,6 +98,7 @@ impl Default for Settings {
             follow_pivots: false,
             verify_delay_seconds: default_verify_delay(),
             sweep_seconds: 0,
+            org_quarantine: false,
         }
     }
 }
@@ -110,6 +116,10 @@ pub struct Faults {
     /// The function publishes to a topic that does not exist.
     #[serde(default)]
     pub sns_unavailable: bool,
+    /// CloudTrail delivers the leaked key's events this many seconds late (local AWS only):
+    /// the first search misses what the attacker did last, the sweep must catch it.
+    #[serde(default)]
+    pub cloudtrail_lag_seconds: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -118,6 +128,10 @@ pub struct Tamper {
     /// The attacker's foothold deletes the deny policy right after containment writes it.
     #[serde(default)]
     pub delete_deny_policy_after_containment: bool,
+    /// Before the trigger, the attacker plants a decoy under the deny policy's name: deny-all
+    /// with one extra condition that never matches, so it denies nothing.
+    #[serde(default)]
+    pub plant_decoy_deny_policy: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -142,6 +156,15 @@ pub struct Expect {
     /// none expected when absent.
     #[serde(default)]
     pub error: Option<String>,
+    /// Phrases the full notice must contain.
+    #[serde(default)]
+    pub notice_contains: Vec<String>,
+    /// The sweep must report at least this many new minted credentials.
+    #[serde(default)]
+    pub sweep_new_pivots: Option<usize>,
+    /// The org quarantine SCP must stand after the drill's response (read back).
+    #[serde(default)]
+    pub quarantined: Option<bool>,
 }
 
 pub fn load(path: &Path) -> Result<Scenario, Error> {

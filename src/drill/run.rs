@@ -6,11 +6,14 @@ use std::time::{Duration, SystemTime};
 use chrono::Utc;
 
 use crate::aws::AwsClients;
-use crate::aws::sandbox::{AttackerAction, Creds, Sandbox, local_cloudtrail_fault};
-use crate::config::Config;
+use crate::aws::sandbox::{
+    AttackerAction, Creds, Sandbox, local_cloudtrail_fault, local_cloudtrail_lag,
+};
+use crate::config::{Config, Quarantine};
 use crate::error::Error;
 use crate::handler::{self, App};
 use crate::playbook::Responder;
+use crate::playbook::quarantine::{self, Entry, Quarantined, Standing};
 use crate::policy;
 use crate::ports::Operator;
 use crate::ports::{Identity, PolicyTarget};
@@ -25,6 +28,33 @@ struct Planted {
     roles: Vec<String>,
     inbox: Option<(String, String)>,
     fault_key: Option<String>,
+    lag_key: Option<String>,
+    /// The org quarantine to lift: the role, and the principal in the account's policy.
+    quarantine: Option<(Quarantine, Quarantined)>,
+}
+
+/// The quarantine role a drill uses: the deployment's, or on the local AWS the one it set up.
+fn quarantine_role(target: &Target) -> Result<Quarantine, Error> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (role, ext) = match target {
+        Target::Local { .. } => (
+            var("KILLSWITCH_LOCAL_QUARANTINE_ROLE_ARN"),
+            var("KILLSWITCH_LOCAL_QUARANTINE_EXTERNAL_ID"),
+        ),
+        Target::Account { .. } => (
+            var("KILLSWITCH_QUARANTINE_ROLE_ARN"),
+            var("KILLSWITCH_QUARANTINE_EXTERNAL_ID"),
+        ),
+    };
+    match (role, ext) {
+        (Some(role_arn), Some(external_id)) => Ok(Quarantine {
+            role_arn,
+            external_id,
+        }),
+        _ => Err(Error::Usage(
+            "org_quarantine needs a quarantine role: KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID (quarantine-role.yaml)".into(),
+        )),
+    }
 }
 
 pub struct Drill<'a> {
@@ -170,6 +200,24 @@ impl Drill<'_> {
             local_cloudtrail_fault(endpoint, &leaked.access_key_id, true)?;
             planted.fault_key = Some(leaked.access_key_id.clone());
         }
+        if s.faults.cloudtrail_lag_seconds > 0 {
+            let Target::Local { endpoint } = self.target else {
+                return Err(Error::BadEvent(
+                    "cloudtrail_lag_seconds can only be rehearsed on the local AWS".into(),
+                ));
+            };
+            local_cloudtrail_lag(
+                endpoint,
+                &leaked.access_key_id,
+                s.faults.cloudtrail_lag_seconds,
+            )?;
+            planted.lag_key = Some(leaked.access_key_id.clone());
+        }
+        let quarantine_config = if s.settings.org_quarantine {
+            Some(quarantine_role(self.target)?)
+        } else {
+            None
+        };
 
         // The trigger, through the same handler as production.
         let payload = event_for(
@@ -202,13 +250,37 @@ impl Drill<'_> {
             sweep_inline: s.settings.sweep_seconds > 0,
             chat_topic_arn: None,
             security_hub_updates: false,
-            quarantine: None,
+            quarantine: quarantine_config.clone(),
         };
         let app = App {
             cloud: AwsClients::from_sdk_config(self.sdk, config.topic_arn.clone()),
             config,
             responder: Some(self.responder.clone()),
         };
+        if s.tamper.plant_decoy_deny_policy {
+            // IAM ANDs conditions: this "deny all" denies nothing, while looking like ours.
+            let decoy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"KillSwitchDenyAll","Effect":"Deny","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.1/32"}}}]}"#;
+            app.cloud
+                .put_policy(
+                    &PolicyTarget::User(user.clone()),
+                    policy::USER_POLICY_NAME,
+                    decoy,
+                )
+                .await?;
+            progress(&s.name, "attacker", "planted a decoy KillSwitchDenyAll");
+        }
+        if let (Some(q), CanaryKind::User) = (&quarantine_config, s.canary.kind) {
+            planted.quarantine = Some((
+                q.clone(),
+                Quarantined {
+                    policy_id: String::new(),
+                    policy_name: quarantine::policy_name(self.responder.account.as_str()),
+                    account: self.responder.account.to_string(),
+                    entry: Entry::User { name: user.clone() },
+                    at: Utc::now(),
+                },
+            ));
+        }
         let delivered = Utc::now();
         let clock = std::time::Instant::now();
         progress(&s.name, "trigger", &s.trigger.event);
@@ -240,7 +312,16 @@ impl Drill<'_> {
             tamper
         );
         let elapsed = clock.elapsed();
-        let response = response?;
+        let mut response = response?;
+        if s.settings.sweep_seconds > 0 {
+            progress(
+                &s.name,
+                "sweep",
+                &format!("in {} s", s.settings.sweep_seconds),
+            );
+            handler::run_pending_sweeps(&app, &mut response).await;
+        }
+        let sweep_report = response.sweeps.first().cloned();
         let returned_error = response.error().map(|e| e.kind().to_owned());
         let report = response
             .reports
@@ -334,6 +415,46 @@ impl Drill<'_> {
                 );
             }
         }
+        if !s.expect.notice_contains.is_empty() {
+            let notice = report.message();
+            for phrase in &s.expect.notice_contains {
+                check(
+                    &format!("notice says {phrase:?}"),
+                    notice.contains(phrase.as_str()),
+                    String::new(),
+                );
+            }
+        }
+        if let Some(want) = s.expect.sweep_new_pivots {
+            let found = sweep_report
+                .as_ref()
+                .and_then(|r| r.sweep_result.as_ref())
+                .map(|sw| sw.new_pivots);
+            check(
+                "sweep caught the late pivot",
+                found.is_some_and(|n| n >= want),
+                format!(
+                    "sweep found {found:?} new pivot(s), at least {want} expected (first report: {} pivot(s))",
+                    activity.map(|a| a.pivots.len()).unwrap_or(0)
+                ),
+            );
+            for c in &minted {
+                let r = sandbox.attack(c, AttackerAction::ListUsers, "").await;
+                check(
+                    &format!("late pivot {} refused after the sweep", c.access_key_id),
+                    r.is_err(),
+                    r.err().unwrap_or_else(|| "accepted".into()),
+                );
+            }
+        }
+        if let (Some(want), Some((q, placed))) = (s.expect.quarantined, &planted.quarantine) {
+            let standing = quarantine::read(&app.cloud, q, placed).await;
+            check(
+                "org quarantine SCP stands",
+                matches!(standing, Ok(Standing::Stands)) == want,
+                format!("{standing:?}"),
+            );
+        }
         if let Some(complete) = s.expect.investigation_complete {
             let got = activity.map(|a| a.complete()).unwrap_or(false);
             check(
@@ -377,6 +498,21 @@ impl Drill<'_> {
         if let (Some(key), Target::Local { endpoint }) = (&planted.fault_key, self.target) {
             let _ = local_cloudtrail_fault(endpoint, key, false);
             done.push(format!("CloudTrail fault for {key}"));
+        }
+        if let (Some(key), Target::Local { endpoint }) = (&planted.lag_key, self.target) {
+            let _ = local_cloudtrail_lag(endpoint, key, 0);
+            done.push(format!("CloudTrail lag for {key}"));
+        }
+        if let Some((q, placed)) = &planted.quarantine {
+            let cloud = AwsClients::from_sdk_config(self.sdk, String::new());
+            match quarantine::lift(&cloud, q, placed).await {
+                Ok(_) => done.push(format!("org quarantine of {}", placed.entry)),
+                Err(e) => done.push(format!(
+                    "org quarantine of {} NOT lifted: {}",
+                    placed.entry,
+                    e.chain()
+                )),
+            }
         }
         for role in &planted.roles {
             sandbox.delete_role(role).await;

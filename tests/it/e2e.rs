@@ -2494,3 +2494,392 @@ async fn on_call_at_a_terminal_responds_by_flags_from_a_profile_and_reads_status
         Some(StatusType::Inactive)
     );
 }
+
+fn control_get(path: &str) -> Value {
+    let url = endpoint();
+    let host = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("{}");
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn chat_cards_and_the_security_hub_workflow_reach_their_services() {
+    let w = World::new().await;
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
+    // A finding of its own (parallel tests): GuardDuty's ARN is its ID in Security Hub.
+    let finding_id = unique("finding");
+    let finding_arn = format!(
+        "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/{finding_id}"
+    );
+    let mut event = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);
+    event["detail"]["id"] = json!(finding_id);
+    event["detail"]["arn"] = json!(finding_arn);
+    control(
+        "/_killswitch/securityhub/findings",
+        &json!({"account": "123456789012", "region": "us-east-1", "Id": finding_arn,
+                "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty"}),
+    );
+    let (chat_topic, chat_queue) = sandbox().await.create_inbox(&unique("chat")).await.unwrap();
+    // The incident record: the restore finds the finding there.
+    let (_, _, table) = follow_up_queue_and_table(&w).await;
+
+    let (code, report, stderr) = w.respond_with(
+        &event,
+        &[],
+        &[
+            ("KILLSWITCH_CHAT_TOPIC_ARN", chat_topic),
+            ("KILLSWITCH_INCIDENT_TABLE", table.clone()),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "contained", "{r}");
+    assert_eq!(r["chat"]["state"], "sent", "{r}");
+    assert_eq!(attacker_call(&leaked).await, "InvalidClientTokenId");
+
+    // The chat topic got cards (no subject), one thread; the email topic kept its text.
+    let sandbox = sandbox().await;
+    let mut cards = Vec::new();
+    for _ in 0..6 {
+        if let Some((_, message)) = sandbox.receive(&chat_queue, 2).await.unwrap() {
+            cards.push(serde_json::from_str::<Value>(&message).unwrap());
+            if cards.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(cards.len(), 2, "{cards:?}");
+    for card in &cards {
+        assert_eq!(card["version"], "1.0");
+        assert_eq!(card["source"], "custom");
+        assert_eq!(card["content"]["textType"], "client-markdown");
+        assert_eq!(
+            card["metadata"]["threadId"],
+            format!("killswitch-123456789012-{}", leaked.id)
+        );
+    }
+    let full = cards
+        .iter()
+        .find(|c| c["metadata"]["eventType"] == "killswitch.report")
+        .unwrap();
+    let description = full["content"]["description"].as_str().unwrap();
+    assert!(description.contains("Verified: HOLDS"), "{description}");
+    assert!(description.contains(&leaked.id), "{description}");
+    let (subject, message) = w.inbox().await;
+    assert!(subject.starts_with("[killswitch] CONTAINED"), "{subject}");
+    assert!(serde_json::from_str::<Value>(&message).is_err());
+
+    // Security Hub: NOTIFIED with our note, through the real SDK call.
+    let hub = control_get("/_killswitch/securityhub/findings");
+    let finding = hub["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["Id"] == finding_arn.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(finding["Workflow"]["Status"], "NOTIFIED", "{finding}");
+    let note = finding["Note"]["Text"].as_str().unwrap();
+    assert!(
+        note.contains(&leaked.id) && note.contains("verified at"),
+        "{note}"
+    );
+    assert_eq!(finding["Note"]["UpdatedBy"], "killswitch");
+    assert!(
+        hub["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["body"].to_string().contains(&finding_id))
+            .all(|c| c["body"]["Workflow"]["Status"] != "SUPPRESSED"),
+        "{hub}"
+    );
+
+    // Restore adds a note; the workflow stays NOTIFIED.
+    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .args([
+            "restore",
+            "--access-key-id",
+            &leaked.id,
+            "--requested-by",
+            "oncall@example.com",
+            "--reason",
+            "drill over",
+            "--yes",
+        ])
+        .env("AWS_ACCESS_KEY_ID", &w.function_key.id)
+        .env("AWS_SECRET_ACCESS_KEY", &w.function_key.secret)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+        .env("KILLSWITCH_INCIDENT_TABLE", &table)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hub = control_get("/_killswitch/securityhub/findings");
+    let finding = hub["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["Id"] == finding_arn.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(finding["Workflow"]["Status"], "NOTIFIED");
+    assert_eq!(finding["Notes"].as_array().unwrap().len(), 2, "{finding}");
+    assert!(
+        finding["Note"]["Text"]
+            .as_str()
+            .unwrap()
+            .contains("lifted by oncall@example.com"),
+        "{finding}"
+    );
+}
+
+/// Deploys quarantine-role.yaml in the organization's management account (111122223333 on the
+/// local AWS), trusting the responder role; returns the role's ARN.
+async fn deploy_quarantine_role(
+    management: &Key,
+    responder_role: &str,
+    external_id: &str,
+) -> String {
+    use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(management).await);
+    let role = unique("KillSwitchQuarantine");
+    let stack = unique("killswitch-quarantine");
+    let param = |k: &str, v: &str| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    };
+    cfn.create_stack()
+        .stack_name(&stack)
+        .template_body(
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/quarantine-role.yaml"))
+                .unwrap(),
+        )
+        .capabilities(Capability::CapabilityNamedIam)
+        .parameters(param("SecurityAccountId", "123456789012"))
+        .parameters(param("ResponderRoleName", responder_role))
+        .parameters(param("ExternalId", external_id))
+        .parameters(param("QuarantineRoleName", &role))
+        .send()
+        .await
+        .unwrap();
+    let status = cfn
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap()
+        .stacks()[0]
+        .stack_status()
+        .cloned();
+    assert_eq!(status, Some(StackStatus::CreateComplete));
+    let (account, _) = member_admin();
+    format!("arn:aws:iam::{account}:role/{role}")
+}
+
+/// The account's quarantine SCP as the management account sees it: (ID, content, attached).
+async fn quarantine_scp(management: &Key) -> Option<(String, String, bool)> {
+    use aws_sdk_organizations::types::PolicyType;
+    let org = aws_sdk_organizations::Client::new(&sdk(management).await);
+    let policies = org
+        .list_policies()
+        .filter(PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .unwrap();
+    let id = policies
+        .policies()
+        .iter()
+        .find(|p| p.name() == Some("killswitch-quarantine-123456789012"))?
+        .id()?
+        .to_owned();
+    let content = org
+        .describe_policy()
+        .policy_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .policy()?
+        .content()?
+        .to_owned();
+    let attached = org
+        .list_policies_for_target()
+        .target_id("123456789012")
+        .filter(PolicyType::ServiceControlPolicy)
+        .send()
+        .await
+        .unwrap()
+        .policies()
+        .iter()
+        .any(|p| p.id() == Some(id.as_str()));
+    Some((id, content, attached))
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it() {
+    use killswitch::playbook::quarantine::{Entry, parse};
+    let w = World::new().await;
+    let (_, management) = member_admin();
+    let responder_role = unique("killswitch-responder");
+    let session = responder_session(&w, &responder_role).await;
+    let external_id = unique("ext");
+    let quarantine_role = deploy_quarantine_role(&management, &responder_role, &external_id).await;
+    let (_, _, table) = follow_up_queue_and_table(&w).await;
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", session.id.clone()),
+        ("AWS_SECRET_ACCESS_KEY", session.secret.clone()),
+        ("AWS_SESSION_TOKEN", session.token.clone().unwrap()),
+        ("KILLSWITCH_QUARANTINE_ROLE_ARN", quarantine_role.clone()),
+        ("KILLSWITCH_QUARANTINE_EXTERNAL_ID", external_id.clone()),
+        ("KILLSWITCH_INCIDENT_TABLE", table.clone()),
+    ];
+    let user = unique("leaky");
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
+    let entry = Entry::User { name: user.clone() };
+
+    let (code, report, stderr) = w.respond_with(
+        &fixture("guardduty-iam-user-finding.json", &leaked.id, &user),
+        &[],
+        &env,
+    );
+    assert_eq!(code, 0, "{stderr}\n{report}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "contained", "{r}");
+    let step = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "quarantine")
+        .unwrap_or_else(|| panic!("no quarantine step: {r}"));
+    assert_eq!(step["outcome"], "done", "{step}");
+    let (id, content, attached) = quarantine_scp(&management).await.unwrap();
+    assert!(attached);
+    assert!(
+        parse(&content, "123456789012").0.contains(&entry),
+        "{content}"
+    );
+    let (_, message) = w.inbox().await;
+    assert!(
+        message.contains("does not restrict the management account"),
+        "{message}"
+    );
+
+    // A second request for the same key: the entry is there, nothing is written twice.
+    let (code, report, _) = w.respond_with(
+        &fixture("manual-request.json", &leaked.id, &user),
+        &[],
+        &env,
+    );
+    assert_eq!(code, 0, "{report}");
+    let step = report["reports"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "quarantine")
+        .cloned()
+        .unwrap();
+    assert_eq!(step["outcome"], "already_done", "{step}");
+    let (same, content_again, _) = quarantine_scp(&management).await.unwrap();
+    assert_eq!(same, id);
+    assert_eq!(
+        parse(&content_again, "123456789012")
+            .0
+            .iter()
+            .filter(|e| **e == entry)
+            .count(),
+        1
+    );
+
+    // The account's own admin (the holder's other credential) deletes the inline deny and
+    // tries to lift the SCP: IAM lets it, Organizations does not.
+    let admin_sdk = sdk(&admin()).await;
+    aws_sdk_iam::Client::new(&admin_sdk)
+        .delete_user_policy()
+        .user_name(&user)
+        .policy_name(policy::USER_POLICY_NAME)
+        .send()
+        .await
+        .unwrap();
+    let org = aws_sdk_organizations::Client::new(&admin_sdk);
+    let detach = org
+        .detach_policy()
+        .policy_id(&id)
+        .target_id("123456789012")
+        .send()
+        .await;
+    assert!(detach.is_err(), "a member account detached the quarantine");
+    let update = org
+        .update_policy()
+        .policy_id(&id)
+        .content(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await;
+    assert!(update.is_err(), "a member account rewrote the quarantine");
+    let (_, content_now, attached) = quarantine_scp(&management).await.unwrap();
+    assert!(attached && parse(&content_now, "123456789012").0.contains(&entry));
+
+    // status shows it standing; restore lifts it.
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_killswitch"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let status = cli(&["status", "--access-key-id", &leaked.id]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("org SCP:") && text.contains("stands"),
+        "{text}"
+    );
+    let restored = cli(&[
+        "restore",
+        "--access-key-id",
+        &leaked.id,
+        "--requested-by",
+        "oncall@example.com",
+        "--reason",
+        "drill over",
+        "--yes",
+    ]);
+    assert_eq!(
+        restored.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&restored.stdout),
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let left = quarantine_scp(&management).await;
+    assert!(
+        left.as_ref()
+            .is_none_or(|(_, c, _)| !parse(c, "123456789012").0.contains(&entry)),
+        "{left:?}"
+    );
+    let status = cli(&["status", "--access-key-id", &leaked.id]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("lifted"));
+}

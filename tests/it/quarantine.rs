@@ -300,7 +300,10 @@ async fn status_reads_it_back_and_restore_lifts_it_and_deletes_an_empty_policy()
     .await;
     assert!(restored.failed.is_empty(), "{:?}", restored.failed);
     assert!(
-        restored.done.iter().any(|d| d.contains("deleted")),
+        restored
+            .done
+            .iter()
+            .any(|d| d.starts_with("take user alice out of the org quarantine SCP")),
         "{:?}",
         restored.done
     );
