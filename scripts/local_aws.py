@@ -36,9 +36,13 @@ attribute shape the results.
   authorized as IAM does, against the policy, account, root or OU ARNs they name with
   aws:RequestTag/*, aws:TagKeys and aws:ResourceTag/* conditions, refusals in the JSON protocol's
   shape (see patch_moto_organizations_authorization).
-* an organization from the start (see organize): ACCOUNT_ID manages it, MEMBER_ACCOUNT_ID is a
-  member that joined by invitation (moto has no handshakes), SERVICE_CONTROL_POLICY enabled, so
-  a quarantine SCP can be attached to the member account; its IDs are in the env file.
+* an organization from the start (see organize): MEMBER_ACCOUNT_ID manages it, ACCOUNT_ID (the
+  function's account) is a member that joined by invitation (moto has no handshakes),
+  SERVICE_CONTROL_POLICY enabled, so a quarantine SCP can be attached to the function's account
+  (AWS never applies SCPs to the management account); its IDs are in the env file.
+* a quarantine role for drills and end-to-end tests (see deploy_quarantine_role): quarantine-role.yaml
+  deployed through CloudFormation in the management account, trusting the admin user of
+  ACCOUNT_ID (the env file's AWS_ACCESS_KEY_ID) with an external ID; KILLSWITCH_LOCAL_QUARANTINE_*.
 
 Control endpoints (test-only, under /_killswitch/):
   GET  /_killswitch/health
@@ -71,9 +75,13 @@ import urllib.parse
 import uuid
 from datetime import datetime, timedelta, timezone
 
+# The function's account (where template.yaml runs): a member of the local organization, so an
+# SCP can quarantine its principals.
 ACCOUNT_ID = "123456789012"
-# A member account of the same organization, for multi-account tests (member-role.yaml).
+# A second account, for multi-account tests (member-role.yaml; KILLSWITCH_LOCAL_MEMBER_*: a member
+# account in killswitch's sense), and the local organization's management account.
 MEMBER_ACCOUNT_ID = "111122223333"
+ORGANIZATION_MANAGEMENT_ACCOUNT_ID = MEMBER_ACCOUNT_ID
 RATE_PER_SECOND = 2.0
 RETENTION = timedelta(days=90)
 LOOKUP_KEYS = {
@@ -209,6 +217,32 @@ def patch_moto_cloudformation_inline_policies() -> None:
         original_init(self, policy)
 
     access_control.IAMPolicy.__init__ = init
+
+
+def patch_moto_cloudformation_no_value_in_lists() -> None:
+    """`!If [Cond, X, !Ref AWS::NoValue]` (or a bare `!Ref AWS::NoValue`) as a list element removes
+    the element, as CloudFormation does.
+
+    moto drops AWS::NoValue only as a property value; in a list it leaves null, so
+    quarantine-role.yaml deployed without OperatorRoleArns got the trust policy
+    `"Statement": [{...TheResponderOnly...}, null]`, and AssumeRole of that role failed with HTTP
+    500 (the null statement).
+    """
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def no_value(element) -> bool:  # type: ignore[no-untyped-def]
+        return isinstance(element, dict) and (element.get("Ref") == "AWS::NoValue" or "Fn::If" in element)
+
+    def clean_json(resource_json, resources_map):  # type: ignore[no-untyped-def]
+        if isinstance(resource_json, list):
+            cleaned = [(element, clean_json(element, resources_map)) for element in resource_json]
+            return [value for element, value in cleaned if not (value is None and no_value(element))]
+        return original(resource_json, resources_map)
+
+    # clean_json recurses through the module global, so nested lists get this too.
+    parsing.clean_json = clean_json
 
 
 def patch_moto_user_resources() -> None:
@@ -954,26 +988,34 @@ def patch_moto_organizations_authorization() -> None:
     OrganizationsResponse._authenticate_and_authorize_normal_action = authorize
 
 
-# The local organization: its management account is ACCOUNT_ID, MEMBER_ACCOUNT_ID joined it by
-# invitation. Fixed IDs (AWS's are random; discover them with DescribeOrganization and ListRoots).
+# The local organization: its management account is ORGANIZATION_MANAGEMENT_ACCOUNT_ID, the
+# function's account ACCOUNT_ID joined it by invitation. Fixed IDs (AWS's are random; discover them
+# with DescribeOrganization and ListRoots).
 ORGANIZATION_ID = "o-killswitch"
 ORGANIZATION_ROOT_ID = "r-ks00"
 
 
 def organize() -> dict:
-    """The local organization, built in moto's process as if MEMBER_ACCOUNT_ID had accepted an
-    invitation (moto has no handshakes): FeatureSet ALL, SERVICE_CONTROL_POLICY enabled in the
-    root, the member account under the root with p-FullAWSAccess (and p-RCPFullAWSAccess, as moto
-    gives created accounts) attached directly, JoinedMethod INVITED, Status ACTIVE.
+    """The local organization, built in moto's process as if ACCOUNT_ID had accepted an invitation
+    from ORGANIZATION_MANAGEMENT_ACCOUNT_ID (moto has no handshakes): FeatureSet ALL,
+    SERVICE_CONTROL_POLICY enabled in the root, ACCOUNT_ID under the root with p-FullAWSAccess
+    (and p-RCPFullAWSAccess, as moto gives created accounts) attached directly, JoinedMethod
+    INVITED, Status ACTIVE.
+
+    The function's account is the member because AWS never applies an SCP to the management
+    account: a quarantine SCP on ACCOUNT_ID must bind its principals. As a member, ACCOUNT_ID may
+    call DescribeOrganization (MasterAccountId: the management account) but gets
+    AccessDeniedException for the management-only operations (policies, attachments, ...).
 
     An invited account gets no OrganizationAccountAccessRole (AWS creates it only in created
-    accounts). CreateOrganization from the management account then fails with
+    accounts). CreateOrganization from either account then fails with
     AlreadyInOrganizationException, as in AWS.
     """
     from moto.core.utils import utcnow
     from moto.organizations import models, utils
 
-    backend = models.organizations_backends[ACCOUNT_ID]["aws"]
+    management = ORGANIZATION_MANAGEMENT_ACCOUNT_ID
+    backend = models.organizations_backends[management]["aws"]
     fixed = {"make_random_org_id": lambda: ORGANIZATION_ID, "make_random_root_id": lambda: ORGANIZATION_ROOT_ID}
     saved = {name: getattr(utils, name) for name in fixed}
     try:
@@ -993,9 +1035,9 @@ def organize() -> dict:
     member.organization_id = org.id
     member.master_account_id = org.master_account_id
     member.create_account_status_id = utils.make_random_create_account_status_id()
-    member.id = MEMBER_ACCOUNT_ID
-    member.name = "killswitch-local-member"
-    member.email = "member@example.com"
+    member.id = ACCOUNT_ID
+    member.name = "killswitch-local"
+    member.email = "security@example.com"
     member.create_time = utcnow()
     member.status = "ACTIVE"
     member.state = "ACTIVE"
@@ -1006,8 +1048,53 @@ def organize() -> dict:
     backend.accounts.append(member)
     for policy_id in (utils.DEFAULT_SCP_POLICY_ID, utils.DEFAULT_RCP_POLICY_ID):
         backend.attach_policy(PolicyId=policy_id, TargetId=member.id)
-    models.organizations_backends.master_accounts[member.id] = (ACCOUNT_ID, "aws")
-    return {"KILLSWITCH_LOCAL_ORGANIZATION_ID": org.id, "KILLSWITCH_LOCAL_ORGANIZATION_ROOT_ID": org.root_id}
+    models.organizations_backends.master_accounts[member.id] = (management, "aws")
+    return {"KILLSWITCH_LOCAL_ORGANIZATION_ID": org.id, "KILLSWITCH_LOCAL_ORGANIZATION_ROOT_ID": org.root_id,
+            "KILLSWITCH_LOCAL_ORGANIZATION_MANAGEMENT_ACCOUNT": org.master_account_id}
+
+
+# The quarantine role deploy_quarantine_role sets up for drills (quarantine-role.yaml's parameters).
+QUARANTINE_STACK_NAME = "killswitch-local-quarantine"
+QUARANTINE_ROLE_NAME = "KillSwitchQuarantine"
+QUARANTINE_EXTERNAL_ID = "killswitch-local-quarantine"
+# The responder role the template trusts: a name only, no such role exists here (drills assume the
+# quarantine role as ACCOUNT_ID's admin user, an operator of the template).
+QUARANTINE_RESPONDER_ROLE_NAME = "killswitch-local-responder"
+QUARANTINE_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "quarantine-role.yaml")
+
+
+def deploy_quarantine_role(endpoint: str, management_key: dict, operator_arn: str) -> dict:
+    """quarantine-role.yaml, deployed through CloudFormation as the management account's admin,
+    trusting `operator_arn` (ACCOUNT_ID's admin user) with QUARANTINE_EXTERNAL_ID. Raises unless
+    the stack reaches CREATE_COMPLETE and its output is the expected role."""
+    import boto3
+
+    with open(QUARANTINE_TEMPLATE) as fh:
+        template = fh.read()
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id=management_key["AccessKeyId"],
+                       aws_secret_access_key=management_key["SecretAccessKey"])
+    parameters = {
+        "SecurityAccountId": ACCOUNT_ID,
+        "ResponderRoleName": QUARANTINE_RESPONDER_ROLE_NAME,
+        "ExternalId": QUARANTINE_EXTERNAL_ID,
+        "QuarantineRoleName": QUARANTINE_ROLE_NAME,
+        "OperatorRoleArns": operator_arn,
+    }
+    cfn.create_stack(StackName=QUARANTINE_STACK_NAME, TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    stack = cfn.describe_stacks(StackName=QUARANTINE_STACK_NAME)["Stacks"][0]
+    role_arn = f"arn:aws:iam::{ORGANIZATION_MANAGEMENT_ACCOUNT_ID}:role/{QUARANTINE_ROLE_NAME}"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+    if stack["StackStatus"] != "CREATE_COMPLETE" or outputs.get("QuarantineRoleArn") != role_arn:
+        events = cfn.describe_stack_events(StackName=QUARANTINE_STACK_NAME)["StackEvents"]
+        raise RuntimeError(
+            f"quarantine-role.yaml: stack {stack['StackId']} is {stack['StackStatus']} "
+            f"({stack.get('StackStatusReason', 'no reason given')}), outputs {outputs}, want {role_arn}; events: "
+            + "; ".join(f"{e.get('LogicalResourceId')} {e.get('ResourceStatus')} {e.get('ResourceStatusReason', '')}"
+                        for e in events))
+    return {"KILLSWITCH_LOCAL_QUARANTINE_ROLE_ARN": role_arn,
+            "KILLSWITCH_LOCAL_QUARANTINE_EXTERNAL_ID": QUARANTINE_EXTERNAL_ID}
 
 
 def iso(ts: datetime) -> str:
@@ -1593,23 +1680,29 @@ def admin_in(endpoint: str, account: str) -> dict:
                        aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
     iam.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__(
         "x-moto-account-id", account))
-    iam.create_user(UserName="killswitch-local-admin")
+    user = iam.create_user(UserName="killswitch-local-admin")["User"]
     iam.put_user_policy(UserName="killswitch-local-admin", PolicyName="admin", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    return iam.create_access_key(UserName="killswitch-local-admin")["AccessKey"]
+    return {**iam.create_access_key(UserName="killswitch-local-admin")["AccessKey"], "UserArn": user["Arn"]}
 
 
 def bootstrap(endpoint: str) -> dict:
-    """The function's identity (an admin user), and an admin of a second, member account."""
+    """Everything set up while moto still accepts anything (its environment for the env file): the
+    function's identity (an admin user), an admin of a second account, the organization (see
+    organize), and the quarantine role in its management account (see deploy_quarantine_role)."""
     key = admin_in(endpoint, ACCOUNT_ID)
     member = admin_in(endpoint, MEMBER_ACCOUNT_ID)
-    return {
+    env = {
         "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
         "KILLSWITCH_LOCAL_MEMBER_ACCOUNT": MEMBER_ACCOUNT_ID,
         "KILLSWITCH_LOCAL_MEMBER_ACCESS_KEY_ID": member["AccessKeyId"],
         "KILLSWITCH_LOCAL_MEMBER_SECRET_ACCESS_KEY": member["SecretAccessKey"],
     }
+    env.update(organize())
+    assert ORGANIZATION_MANAGEMENT_ACCOUNT_ID == MEMBER_ACCOUNT_ID  # its admin deploys the role
+    env.update(deploy_quarantine_role(endpoint, member, key["UserArn"]))
+    return env
 
 
 def main() -> int:
@@ -1628,6 +1721,7 @@ def main() -> int:
     patch_moto_signature_body()
     patch_moto_trust_policies()
     patch_moto_cloudformation_inline_policies()
+    patch_moto_cloudformation_no_value_in_lists()
     patch_moto_user_resources()
     patch_moto_aws_deny_all()
     patch_moto_inline_policy_quota()
@@ -1643,11 +1737,20 @@ def main() -> int:
     thread.start()
 
     endpoint = f"http://127.0.0.1:{args.port}"
-    creds = bootstrap(endpoint)
-    creds.update(organize())
+    try:
+        creds = bootstrap(endpoint)
+    except Exception as error:  # noqa: BLE001 - fail start-up loudly: no env file, exit status 1
+        import traceback
+
+        traceback.print_exc()
+        print(f"local AWS failed to start: bootstrap: {error}", file=sys.stderr, flush=True)
+        server.shutdown()
+        return 1
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
     ActionAuthenticatorMixin.request_count = 0
+    # After bootstrap: its calls (users, keys, the quarantine stack) are no incident's evidence.
     trail.reset()
+    app.hub.reset()
 
     env = {
         "AWS_ENDPOINT_URL": endpoint,
