@@ -288,8 +288,8 @@ def patch_moto_trust_policies() -> None:
     same-account and cross-account AssumeRole are judged alike (the function's role session
     assuming a quarantine role of the management account that trusts it with an external ID).
     """
-    from moto.core.exceptions import AccessDeniedError
     from moto.iam import access_control
+    from moto.sts.exceptions import STSClientError
     from moto.sts.responses import TokenResponse
 
     # The caller's identity policies are still checked by moto; the trust policy is judged below.
@@ -302,9 +302,13 @@ def patch_moto_trust_policies() -> None:
         caller = identity_for(self.get_access_key())
         refusal = trust_refusal(role_arn, caller, self._get_param("ExternalId"))
         if refusal:
-            # HTTP 403, Code AccessDenied, Type Sender, as STS answers (and moto did for its own check).
+            # Code AccessDenied in STS's XML error shape, which the SDKs parse (moto's generic
+            # AccessDeniedError is not serialized as an STS error: the code would be lost).
             who = caller.get("arn", "anonymous")
-            raise AccessDeniedError(who, f"sts:AssumeRole on resource: {role_arn} ({refusal})")
+            raise STSClientError(
+                "AccessDenied",
+                f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn} ({refusal})",
+            )
         return original(self)
 
     TokenResponse.assume_role = assume_role

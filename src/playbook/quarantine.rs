@@ -398,11 +398,12 @@ pub async fn read<O: Organization>(
     let org = cloud
         .enter_organization(&config.role_arn, &config.external_id, "killswitch-status")
         .await?;
-    let held = org
-        .find_policy(&q.policy_name)
-        .await?
-        .is_some_and(|p| p.id == q.policy_id && parse(&p.content, &q.account).0.contains(&q.entry));
-    let attached = org.policies_for(&q.account).await?.contains(&q.policy_id);
+    // By name: a policy deleted and created again (another incident) is the quarantine too.
+    let Some(policy) = org.find_policy(&q.policy_name).await? else {
+        return Ok(Standing::Lifted);
+    };
+    let held = parse(&policy.content, &q.account).0.contains(&q.entry);
+    let attached = org.policies_for(&q.account).await?.contains(&policy.id);
     Ok(if held && attached {
         Standing::Stands
     } else {

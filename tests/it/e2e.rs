@@ -2851,11 +2851,16 @@ async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it
             .output()
             .unwrap()
     };
-    let status = cli(&["status", "--access-key-id", &leaked.id]);
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        text.contains("org SCP:") && text.contains("stands"),
-        "{text}"
+    let read_back = |out: std::process::Output| {
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["quarantine"]["read_back"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        read_back(cli(&["status", "--access-key-id", &leaked.id])),
+        "stands"
     );
     let restored = cli(&[
         "restore",
@@ -2880,6 +2885,8 @@ async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it
             .is_none_or(|(_, c, _)| !parse(c, "123456789012").0.contains(&entry)),
         "{left:?}"
     );
-    let status = cli(&["status", "--access-key-id", &leaked.id]);
-    assert!(String::from_utf8_lossy(&status.stdout).contains("lifted"));
+    assert_eq!(
+        read_back(cli(&["status", "--access-key-id", &leaked.id])),
+        "lifted"
+    );
 }
