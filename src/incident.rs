@@ -216,14 +216,18 @@ pub struct FindingRef {
 
 impl FindingRef {
     /// GuardDuty's finding ARN is the finding's ID in Security Hub, under GuardDuty's product.
-    pub fn for_guardduty(arn: &str) -> Option<Self> {
+    /// Only the finding the event is about: its account and its ID must be in the ARN, so a
+    /// forged event cannot aim the update at another finding.
+    pub fn for_guardduty(arn: &str, finding_id: &str, account: Option<&str>) -> Option<Self> {
         let parts: Vec<&str> = arn.split(':').collect();
         let ok = parts.len() == 6
             && parts[0] == "arn"
             && parts[2] == "guardduty"
             && crate::config::is_region_name(parts[3])
+            && account.is_some_and(|a| a == parts[4])
             && parts[5].starts_with("detector/")
-            && parts[5].contains("/finding/")
+            && parts[5].ends_with(&format!("/finding/{finding_id}"))
+            && !finding_id.is_empty()
             && arn.len() <= 512;
         ok.then(|| Self {
             id: arn.to_owned(),
@@ -235,20 +239,29 @@ impl FindingRef {
         })
     }
 
-    /// An ASFF finding's own identifiers; the Region from the finding or its product ARN.
-    pub fn from_asff(id: &str, product_arn: &str, region: Option<&str>) -> Option<Self> {
-        let region = region
-            .or_else(|| product_arn.split(':').nth(3))
-            .filter(|r| crate::config::is_region_name(r))?;
-        (!id.is_empty()
+    /// An imported GuardDuty finding's own identifiers: GuardDuty's product in the finding's
+    /// Region, and an ID that is GuardDuty's finding ARN in the finding's account.
+    pub fn from_asff(
+        id: &str,
+        product_arn: &str,
+        region: Option<&str>,
+        account: Option<&str>,
+    ) -> Option<Self> {
+        let region = region.filter(|r| crate::config::is_region_name(r))?;
+        let partition = product_arn.split(':').nth(1).unwrap_or("aws");
+        let guardduty = format!("arn:{partition}:securityhub:{region}::product/aws/guardduty");
+        let id_parts: Vec<&str> = id.split(':').collect();
+        (product_arn == guardduty
             && id.len() <= 512
-            && product_arn.starts_with("arn:")
-            && product_arn.len() <= 512)
-            .then(|| Self {
-                id: id.to_owned(),
-                product_arn: product_arn.to_owned(),
-                region: region.to_owned(),
-            })
+            && id_parts.len() == 6
+            && id_parts[2] == "guardduty"
+            && id_parts[3] == region
+            && account.is_some_and(|a| a == id_parts[4]))
+        .then(|| Self {
+            id: id.to_owned(),
+            product_arn: product_arn.to_owned(),
+            region: region.to_owned(),
+        })
     }
 }
 

@@ -831,7 +831,14 @@ pub async fn restore<
                     .map(|_| ())
             }
             RestoreAction::LiftQuarantine { quarantined: q } => match &config.quarantine {
-                Some(c) => quarantine::lift(cloud, c, q).await.map(|done| {
+                Some(c) => quarantine::lift(
+                    cloud,
+                    config.incident_table.is_some().then_some(cloud),
+                    c,
+                    q,
+                )
+                .await
+                .map(|done| {
                     tracing::info!(%done, "org quarantine lifted");
                 }),
                 None => Err(Error::BadEvent(format!(

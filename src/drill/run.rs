@@ -505,7 +505,7 @@ impl Drill<'_> {
         }
         if let Some((q, placed)) = &planted.quarantine {
             let cloud = AwsClients::from_sdk_config(self.sdk, String::new());
-            match quarantine::lift(&cloud, q, placed).await {
+            match quarantine::lift(&cloud, None::<&AwsClients>, q, placed).await {
                 Ok(_) => done.push(format!("org quarantine of {}", placed.entry)),
                 Err(e) => done.push(format!(
                     "org quarantine of {} NOT lifted: {}",

@@ -104,6 +104,24 @@ where
     .await
 }
 
+/// Whether the principal acted on is known from IAM or CloudTrail, not only from the request:
+/// the org quarantine cannot be undone from inside the account, so a forged request must not
+/// get one. A long-term key's owner is IAM's answer; an exact session deny is narrow enough.
+fn owner_established(incident: &Incident, plan: Option<&Plan>, report: &Report) -> bool {
+    incident.key.kind() == crate::incident::KeyKind::LongTerm
+        || matches!(
+            plan,
+            Some(Plan::Role {
+                session: Some(_),
+                ..
+            })
+        )
+        || report
+            .steps
+            .iter()
+            .any(|s| s.step == Step::ResolveOwner && s.detail.starts_with("owner confirmed"))
+}
+
 async fn follow_in<I, H>(iam: &I, home: &H, f: FollowUp, ctx: &Context<'_>) -> Report
 where
     I: Identity + ActivityLog,
@@ -130,9 +148,12 @@ where
     let delay_secs = ctx.config.verify_delay.as_secs();
     let mut verification = report.verification.take().unwrap_or_default();
     let quarantine_account = account.to_string();
-    let (later, activity, quarantined) = tokio::join!(
+    let owner_established = owner_established(&incident, plan.as_ref(), &report);
+    let ((later, quarantined), activity) = tokio::join!(
         async {
-            let plan = plan.as_ref().filter(|_| should_verify)?;
+            let Some(plan) = plan.as_ref().filter(|_| should_verify) else {
+                return (None, None);
+            };
             if let Ok(wait) = (not_before - Utc::now()).to_std() {
                 // Never past the invocation's own budget: the re-check and the notice must fit.
                 let left = ctx
@@ -145,25 +166,69 @@ where
                 tokio::time::sleep(wait.min(left)).await;
             }
             let phase = format!("after {delay_secs}s propagation delay");
-            Some(
-                verify::later(
-                    iam,
-                    &incident.key,
-                    plan,
-                    &phase,
-                    &mut verification,
-                    |undone: verify::Undone| {
-                        let (records, account, key) = (&records, &account, &incident.key);
-                        async move {
-                            let r = records.load(account, key).await?;
-                            r.restored_since(contained_at)
-                                .filter(|x| undone.explained_by(&x.actions))
-                                .map(|x| (x.by.clone(), x.reason.clone()))
-                        }
-                    },
-                )
-                .await,
+            let later = verify::later(
+                iam,
+                &incident.key,
+                plan,
+                &phase,
+                &mut verification,
+                |undone: verify::Undone| {
+                    let (records, account, key) = (&records, &account, &incident.key);
+                    async move {
+                        let r = records.load(account, key).await?;
+                        r.restored_since(contained_at)
+                            .filter(|x| undone.explained_by(&x.actions))
+                            .map(|x| (x.by.clone(), x.reason.clone()))
+                    }
+                },
             )
+            .await;
+            // The org-level layer, once the read-back is in: never for a containment an
+            // operator has just lifted, and never past the invocation's budget.
+            let quarantined = match (&ctx.config.quarantine, &later) {
+                (None, _) | (_, Later::Restored { .. }) => None,
+                (Some(_), _) if !owner_established => {
+                    report.record(
+                        Step::Quarantine,
+                        Outcome::Skipped,
+                        format!("no org quarantine on the request's word alone: the owner of {} is not established (IAM or CloudTrail); the IAM containment stands", incident.key),
+                        Utc::now(),
+                    );
+                    None
+                }
+                (Some(q), _) => {
+                    let left = ctx
+                        .investigation_deadline
+                        .saturating_duration_since(tokio::time::Instant::now());
+                    let store = records.enabled.then_some(home);
+                    match tokio::time::timeout(
+                        left,
+                        super::quarantine::apply(
+                            home,
+                            store,
+                            q,
+                            &quarantine_account,
+                            plan,
+                            &locate::session_name(&incident),
+                            &mut report,
+                        ),
+                    )
+                    .await
+                    {
+                        Ok(placed) => placed,
+                        Err(_) => {
+                            report.record(
+                                Step::Quarantine,
+                                Outcome::Failed,
+                                "org quarantine NOT confirmed: Organizations did not answer within the invocation's budget (the IAM containment stands)",
+                                Utc::now(),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            (Some(later), quarantined)
         },
         async {
             if should_investigate {
@@ -189,20 +254,6 @@ where
                     reason: "the key is not this account's".into(),
                 }
             }
-        },
-        // The org-level layer, while the read-back waits out IAM's propagation window.
-        async {
-            let q = ctx.config.quarantine.as_ref()?;
-            let plan = plan.as_ref().filter(|_| should_verify)?;
-            super::quarantine::apply(
-                home,
-                q,
-                &quarantine_account,
-                plan,
-                &locate::session_name(&incident),
-                &mut report,
-            )
-            .await
         }
     );
     let verified = later.is_some();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{Plan, Step};
 use crate::config::Quarantine;
 use crate::error::Error;
-use crate::ports::{Organization, Scp, ServiceControlPolicies};
+use crate::ports::{IncidentStore, Organization, Scp, ServiceControlPolicies};
 use crate::report::{Outcome, Report};
 
 /// Organizations' limit on an SCP document, whitespace included (we write none).
@@ -42,8 +42,11 @@ const SID_SESSIONS: &str = "KillSwitchQuarantineSessions";
 const SID_ROLE: &str = "KillSwitchQuarantineRole";
 
 /// What an SCP never covers: said in every notice that mentions the quarantine.
-pub const NOT_COVERED: &str =
-    "An SCP does not restrict the management account or service-linked roles.";
+pub const NOT_COVERED: &str = "An SCP does not restrict the management account or service-linked roles, and it does not reach sessions the user minted with GetFederationToken (their ARN is federated-user/NAME): the inline deny covers those.";
+
+/// How long a writer holds the account's quarantine lease, and how long another waits for it.
+const LEASE_SECONDS: i64 = 60;
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One quarantined principal.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -114,65 +117,122 @@ fn arn_patterns(partition: &str, account: &str, kind: &str, name: &str) -> [Stri
     ]
 }
 
-/// The entries a policy document of ours holds; statements not ours are kept apart, untouched.
-pub fn parse(content: &str, account: &str) -> (Vec<Entry>, Vec<Value>) {
+/// What a quarantine policy holds: our entries, the statements not ours (kept untouched), and
+/// whether a statement under one of our Sids is not exactly what we write (a decoy or an edit:
+/// it may deny nothing, so it never counts as standing and is rewritten).
+#[derive(Debug, Default, PartialEq)]
+pub struct Parsed {
+    pub entries: Vec<Entry>,
+    pub others: Vec<Value>,
+    pub tampered: bool,
+}
+
+fn is_iam_name(n: &str) -> bool {
+    (1..=64).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+fn is_userid(u: &str) -> bool {
+    u.split_once(':').is_some_and(|(id, session)| {
+        id.starts_with("AROA")
+            && id.len() <= 128
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+            && (2..=64).contains(&session.len())
+            && session
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    })
+}
+
+/// Reads a policy document: names are checked against IAM's rules (a wildcard would deny a
+/// whole account) and each statement of ours against what [`document`] writes for it.
+pub fn parse(content: &str, partition: &str, account: &str) -> Parsed {
     let Ok(doc) = serde_json::from_str::<Value>(content) else {
-        return (Vec::new(), Vec::new());
+        return Parsed {
+            tampered: true,
+            ..Parsed::default()
+        };
     };
-    let mut entries = Vec::new();
-    let mut others = Vec::new();
+    let mut out = Parsed::default();
     let statements = doc
         .get("Statement")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     let name_of = |arn: &str, kind: &str| {
-        let prefix = format!(":{account}:{kind}/");
-        arn.split_once(&prefix)
-            .filter(|(_, rest)| !rest.starts_with("*/"))
-            .map(|(_, rest)| rest.to_owned())
+        let prefix = format!("arn:{partition}:iam::{account}:{kind}/");
+        arn.strip_prefix(&prefix)
+            .filter(|n| is_iam_name(n))
+            .map(str::to_owned)
+    };
+    let strings = |st: &Value, pointer: &str| -> Vec<String> {
+        match st.pointer(pointer) {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
     };
     for st in statements {
         let sid = st.get("Sid").and_then(Value::as_str).unwrap_or("");
-        let strings = |pointer: &str| -> Vec<String> {
-            match st.pointer(pointer) {
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        if sid == SID_PRINCIPALS {
-            for arn in strings("/Condition/ArnLike/aws:PrincipalArn") {
-                if let Some(name) = name_of(&arn, "user") {
-                    entries.push(Entry::User { name });
-                }
-            }
+        let found: Vec<Entry> = if sid == SID_PRINCIPALS {
+            strings(&st, "/Condition/ArnLike/aws:PrincipalArn")
+                .iter()
+                .filter_map(|a| name_of(a, "user"))
+                .map(|name| Entry::User { name })
+                .collect()
         } else if sid == SID_SESSIONS {
-            for userid in strings("/Condition/StringEquals/aws:userid") {
-                entries.push(Entry::Session { userid });
-            }
+            strings(&st, "/Condition/StringEquals/aws:userid")
+                .into_iter()
+                .filter(|u| is_userid(u))
+                .map(|userid| Entry::Session { userid })
+                .collect()
         } else if sid.starts_with(SID_ROLE) {
-            let cutoff = strings("/Condition/DateLessThan/aws:TokenIssueTime")
+            let cutoff = strings(&st, "/Condition/DateLessThan/aws:TokenIssueTime")
                 .first()
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc));
-            let name = strings("/Condition/ArnLike/aws:PrincipalArn")
+            let name = strings(&st, "/Condition/ArnLike/aws:PrincipalArn")
                 .iter()
                 .find_map(|a| name_of(a, "role"));
-            if let (Some(name), Some(cutoff)) = (name, cutoff) {
-                entries.push(Entry::RoleBefore { name, cutoff });
+            match (name, cutoff) {
+                (Some(name), Some(cutoff)) => vec![Entry::RoleBefore { name, cutoff }],
+                _ => Vec::new(),
             }
         } else {
-            others.push(st);
+            out.others.push(st);
+            continue;
+        };
+        // Ours only if it is exactly what we would write for what it names.
+        let canonical: Value =
+            serde_json::from_str(&document(partition, account, &found, &[])).unwrap_or(Value::Null);
+        let exact = canonical["Statement"]
+            .as_array()
+            .is_some_and(|c| c.len() == 1 && same_statement(&c[0], &st));
+        if !exact {
+            out.tampered = true;
         }
+        out.entries.extend(found);
     }
-    entries.sort();
-    entries.dedup();
-    (entries, others)
+    out.entries.sort();
+    out.entries.dedup();
+    out
+}
+
+/// Equal but for the Sid's index of a role statement (its position may differ).
+fn same_statement(ours: &Value, theirs: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("Sid");
+        }
+        v
+    };
+    strip(ours) == strip(theirs)
 }
 
 /// The policy document for these entries: compact (Organizations counts whitespace).
@@ -241,9 +301,12 @@ fn explain(e: &Error) -> String {
 }
 
 /// Places the principal in the account's quarantine policy, attaches it, and reads both back.
-/// `Ok(None)` when there is nothing to do (no quarantine role, the management account).
-pub async fn apply<O: Organization>(
+/// `None` when nothing was placed (the management account, a failure: the step says which).
+/// With an incident table, writers of one account's policy take turns (`store`): Organizations
+/// has no conditional write, so two read-modify-writes at once would drop an entry.
+pub async fn apply<O: Organization, S: IncidentStore>(
     cloud: &O,
+    store: Option<&S>,
     config: &Quarantine,
     account: &str,
     plan: &Plan,
@@ -252,7 +315,10 @@ pub async fn apply<O: Organization>(
 ) -> Option<Quarantined> {
     let entry = Entry::for_plan(plan)?;
     let at = Utc::now();
-    match place(cloud, config, account, &entry, session_name).await {
+    let lease = Lease::take(store, account).await;
+    let placed = place(cloud, config, account, &entry, session_name).await;
+    lease.give_back().await;
+    match placed {
         Ok(Placed::Management) => {
             report.record(
                 Step::Quarantine,
@@ -262,7 +328,11 @@ pub async fn apply<O: Organization>(
             );
             None
         }
-        Ok(Placed::Done { q, changed }) => {
+        Ok(Placed::Done {
+            q,
+            changed,
+            rewrote,
+        }) => {
             report.record(
                 Step::Quarantine,
                 if changed {
@@ -271,8 +341,14 @@ pub async fn apply<O: Organization>(
                     Outcome::AlreadyDone
                 },
                 format!(
-                    "SCP {} ({}) on account {account} denies {entry}; read back: in the policy and attached. {NOT_COVERED}",
-                    q.policy_name, q.policy_id
+                    "SCP {} ({}) on account {account} denies {entry}; read back: in the policy and attached.{} {NOT_COVERED}",
+                    q.policy_name,
+                    q.policy_id,
+                    if rewrote {
+                        " A statement under killswitch's name was TAMPERED OR DECOY (not what killswitch writes) and was rewritten: find who changed the policy."
+                    } else {
+                        ""
+                    }
                 ),
                 at,
             );
@@ -293,9 +369,50 @@ pub async fn apply<O: Organization>(
     }
 }
 
+/// The account's quarantine lease in the incident table, when there is one.
+struct Lease<'a, S: IncidentStore> {
+    held: Option<(&'a S, String)>,
+}
+
+impl<'a, S: IncidentStore> Lease<'a, S> {
+    /// Waits up to `LEASE_WAIT` for the lease; a holder that died leaves it until it expires, so
+    /// after that the write goes ahead on the read-back alone.
+    async fn take(store: Option<&'a S>, account: &str) -> Self {
+        let Some(store) = store else {
+            return Self { held: None };
+        };
+        let id = format!("quarantine-lease#{account}");
+        let until = tokio::time::Instant::now() + LEASE_WAIT;
+        loop {
+            let expires = Utc::now().timestamp() + LEASE_SECONDS;
+            match store.claim_slot(&id, expires).await {
+                Ok(true) => {
+                    return Self {
+                        held: Some((store, id)),
+                    };
+                }
+                Ok(false) if tokio::time::Instant::now() < until => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                _ => return Self { held: None },
+            }
+        }
+    }
+
+    async fn give_back(self) {
+        if let Some((store, id)) = self.held {
+            let _ = store.release(&id).await;
+        }
+    }
+}
+
 enum Placed {
     Management,
-    Done { q: Quarantined, changed: bool },
+    Done {
+        q: Quarantined,
+        changed: bool,
+        rewrote: bool,
+    },
 }
 
 async fn place<O: Organization>(
@@ -314,7 +431,11 @@ async fn place<O: Organization>(
     let name = policy_name(account);
     let partition = partition_of(&config.role_arn);
     let mut changed = false;
-    for _ in 0..ATTEMPTS {
+    let mut rewrote = false;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(300 * attempt as u64)).await;
+        }
         let policy = match org.find_policy(&name).await? {
             Some(p) => p,
             None => {
@@ -333,11 +454,15 @@ async fn place<O: Organization>(
                 }
             }
         };
-        let (mut entries, others) = parse(&policy.content, account);
-        if !entries.contains(entry) {
-            entries.push(entry.clone());
+        let parsed = parse(&policy.content, partition, account);
+        if !parsed.entries.contains(entry) || parsed.tampered {
+            rewrote |= parsed.tampered;
+            let mut entries = parsed.entries;
+            if !entries.contains(entry) {
+                entries.push(entry.clone());
+            }
             entries.sort();
-            let content = document(partition, account, &entries, &others);
+            let content = document(partition, account, &entries, &parsed.others);
             if content.chars().count() > MAX_SCP_CHARS {
                 return Err(Error::BadEvent(format!(
                     "POLICY_CONTENT_LIMIT_EXCEEDED: {} principals would need {} characters",
@@ -355,12 +480,12 @@ async fn place<O: Organization>(
                 Err(e) => return Err(e),
             }
         }
-        // Read back: Organizations has no conditional write, so a concurrent incident's
-        // update can drop ours; then merge again.
+        // Read back: a writer without the lease (no incident table) can still drop ours.
         let now = org.find_policy(&name).await?;
-        let held = now
-            .as_ref()
-            .is_some_and(|p| parse(&p.content, account).0.contains(entry));
+        let held = now.as_ref().is_some_and(|p| {
+            let back = parse(&p.content, partition, account);
+            back.entries.contains(entry) && !back.tampered
+        });
         let attached = org.policies_for(account).await?.contains(&policy.id);
         if held && attached {
             return Ok(Placed::Done {
@@ -372,6 +497,7 @@ async fn place<O: Organization>(
                     at: Utc::now(),
                 },
                 changed,
+                rewrote,
             });
         }
     }
@@ -384,9 +510,9 @@ async fn place<O: Organization>(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
-    /// In the policy, and the policy attached to the account.
+    /// In the policy exactly as killswitch writes it, and the policy attached to the account.
     Stands,
-    /// Not in the policy, or the policy detached or gone.
+    /// Not in the policy, the policy detached or gone, or its statement changed.
     Lifted,
 }
 
@@ -402,7 +528,8 @@ pub async fn read<O: Organization>(
     let Some(policy) = org.find_policy(&q.policy_name).await? else {
         return Ok(Standing::Lifted);
     };
-    let held = parse(&policy.content, &q.account).0.contains(&q.entry);
+    let back = parse(&policy.content, partition_of(&config.role_arn), &q.account);
+    let held = back.entries.contains(&q.entry) && !back.tampered;
     let attached = org.policies_for(&q.account).await?.contains(&policy.id);
     Ok(if held && attached {
         Standing::Stands
@@ -412,23 +539,37 @@ pub async fn read<O: Organization>(
 }
 
 /// Takes the principal out of the policy; the last one out detaches and deletes it.
-pub async fn lift<O: Organization>(
+pub async fn lift<O: Organization, S: IncidentStore>(
     cloud: &O,
+    store: Option<&S>,
     config: &Quarantine,
     q: &Quarantined,
 ) -> Result<String, Error> {
     let org = cloud
         .enter_organization(&config.role_arn, &config.external_id, "killswitch-restore")
         .await?;
+    let lease = Lease::take(store, &q.account).await;
+    let result = lift_in(&org, config, q).await;
+    lease.give_back().await;
+    result
+}
+
+async fn lift_in<P: ServiceControlPolicies>(
+    org: &P,
+    config: &Quarantine,
+    q: &Quarantined,
+) -> Result<String, Error> {
     let Some(policy) = org.find_policy(&q.policy_name).await? else {
         return Ok(format!(
             "quarantine policy {} is already gone",
             q.policy_name
         ));
     };
-    let (mut entries, others) = parse(&policy.content, &q.account);
+    let partition = partition_of(&config.role_arn);
+    let parsed = parse(&policy.content, partition, &q.account);
+    let mut entries = parsed.entries;
     entries.retain(|e| e != &q.entry);
-    if entries.is_empty() && others.is_empty() {
+    if entries.is_empty() && parsed.others.is_empty() {
         if org.policies_for(&q.account).await?.contains(&policy.id) {
             org.detach_policy(&policy.id, &q.account).await?;
         }
@@ -438,12 +579,7 @@ pub async fn lift<O: Organization>(
             q.entry, q.policy_name, q.account
         ));
     }
-    let content = document(
-        partition_of(&config.role_arn),
-        &q.account,
-        &entries,
-        &others,
-    );
+    let content = document(partition, &q.account, &entries, &parsed.others);
     org.update_policy(&policy.id, &content).await?;
     Ok(format!(
         "took {} out of SCP {} ({} other principal(s) stay quarantined)",

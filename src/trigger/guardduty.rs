@@ -115,7 +115,7 @@ pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Erro
         },
         key,
         principal,
-        account,
+        account: account.clone(),
         dry_run: false,
         first_seen: finding
             .service
@@ -123,7 +123,13 @@ pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Erro
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
-        finding: finding.arn.as_deref().and_then(FindingRef::for_guardduty),
+        finding: finding.arn.as_deref().and_then(|arn| {
+            FindingRef::for_guardduty(
+                arn,
+                &finding.id,
+                account.as_ref().map(crate::incident::AccountId::as_str),
+            )
+        }),
     }]))
 }
 

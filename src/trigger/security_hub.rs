@@ -135,7 +135,12 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
                 account: account.clone(),
                 dry_run: false,
                 first_seen: None,
-                finding: FindingRef::from_asff(&f.id, &f.product_arn, f.region.as_deref()),
+                finding: FindingRef::from_asff(
+                    &f.id,
+                    &f.product_arn,
+                    f.region.as_deref(),
+                    account.as_ref().map(crate::incident::AccountId::as_str),
+                ),
             });
         }
     }

@@ -2776,7 +2776,9 @@ async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it
     let (id, content, attached) = quarantine_scp(&management).await.unwrap();
     assert!(attached);
     assert!(
-        parse(&content, "123456789012").0.contains(&entry),
+        parse(&content, "aws", "123456789012")
+            .entries
+            .contains(&entry),
         "{content}"
     );
     let (_, message) = w.inbox().await;
@@ -2803,8 +2805,8 @@ async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it
     let (same, content_again, _) = quarantine_scp(&management).await.unwrap();
     assert_eq!(same, id);
     assert_eq!(
-        parse(&content_again, "123456789012")
-            .0
+        parse(&content_again, "aws", "123456789012")
+            .entries
             .iter()
             .filter(|e| **e == entry)
             .count(),
@@ -2837,7 +2839,12 @@ async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it
         .await;
     assert!(update.is_err(), "a member account rewrote the quarantine");
     let (_, content_now, attached) = quarantine_scp(&management).await.unwrap();
-    assert!(attached && parse(&content_now, "123456789012").0.contains(&entry));
+    assert!(
+        attached
+            && parse(&content_now, "aws", "123456789012")
+                .entries
+                .contains(&entry)
+    );
 
     // status shows it standing; restore lifts it.
     let cli = |args: &[&str]| {
@@ -2882,7 +2889,7 @@ async fn the_org_quarantine_outlasts_the_accounts_own_admin_and_restore_lifts_it
     let left = quarantine_scp(&management).await;
     assert!(
         left.as_ref()
-            .is_none_or(|(_, c, _)| !parse(c, "123456789012").0.contains(&entry)),
+            .is_none_or(|(_, c, _)| !parse(c, "aws", "123456789012").entries.contains(&entry)),
         "{left:?}"
     );
     assert_eq!(

@@ -69,12 +69,12 @@ fn the_document_round_trips_and_keeps_what_is_not_ours() {
         json!({"Sid": "OrgAdminAddition", "Effect": "Deny", "Action": "s3:*", "Resource": "*"});
     let doc = document("aws", ACCOUNT, &entries, std::slice::from_ref(&theirs));
     assert!(!doc.contains(' ') && !doc.contains('\n'), "compact: {doc}");
-    let (mut back, others) = parse(&doc, ACCOUNT);
+    let back = parse(&doc, "aws", ACCOUNT);
     let mut want = entries.clone();
     want.sort();
-    back.sort();
-    assert_eq!(back, want);
-    assert_eq!(others, vec![theirs]);
+    assert_eq!(back.entries, want);
+    assert_eq!(back.others, vec![theirs]);
+    assert!(!back.tampered);
     let v: Value = serde_json::from_str(&doc).unwrap();
     let users = &v["Statement"][1]["Condition"]["ArnLike"]["aws:PrincipalArn"];
     // With or without a path, and nothing else (`*/alice` cannot match `malice`).
@@ -115,7 +115,7 @@ async fn a_contained_user_is_quarantined_once_in_the_accounts_one_policy() {
     );
     let (id, content) = scp(&a.cloud).unwrap();
     assert_eq!(
-        parse(&content, ACCOUNT).0,
+        parse(&content, "aws", ACCOUNT).entries,
         vec![Entry::User {
             name: "alice".into()
         }]
@@ -160,7 +160,11 @@ async fn a_contained_user_is_quarantined_once_in_the_accounts_one_policy() {
     run(&a, bob).await;
     let (same_id, content) = scp(&a.cloud).unwrap();
     assert_eq!(same_id, id);
-    assert_eq!(parse(&content, ACCOUNT).0.len(), 2, "{content}");
+    assert_eq!(
+        parse(&content, "aws", ACCOUNT).entries.len(),
+        2,
+        "{content}"
+    );
     assert_eq!(attached(&a.cloud).iter().filter(|p| **p == id).count(), 1);
 }
 
@@ -250,7 +254,7 @@ async fn a_role_session_is_quarantined_by_its_userid() {
         .reports[0];
     assert!(r.status.is_contained(), "{r:?}");
     let (_, content) = scp(&a.cloud).unwrap();
-    let entries = parse(&content, ACCOUNT).0;
+    let entries = parse(&content, "aws", ACCOUNT).entries;
     assert!(
         matches!(&entries[..], [Entry::Session { userid }] if userid.starts_with("AROA") && userid.contains(':')),
         "{entries:?}"
@@ -348,4 +352,101 @@ async fn restore_without_the_quarantine_role_says_what_is_left() {
         restored.failed
     );
     assert!(scp(&a.cloud).is_some());
+}
+
+#[test]
+fn a_decoy_or_edited_statement_under_our_sid_is_tampering_and_wildcards_are_not_names() {
+    let ours = document(
+        "aws",
+        ACCOUNT,
+        &[Entry::User {
+            name: "alice".into(),
+        }],
+        &[],
+    );
+    // One extra condition that never matches: it denies nothing.
+    let mut v: Value = serde_json::from_str(&ours).unwrap();
+    v["Statement"][0]["Condition"]["IpAddress"] = json!({"aws:SourceIp": "192.0.2.1/32"});
+    let decoy = parse(&v.to_string(), "aws", ACCOUNT);
+    assert!(decoy.tampered);
+    assert_eq!(
+        decoy.entries,
+        vec![Entry::User {
+            name: "alice".into()
+        }]
+    );
+    // Allow instead of Deny.
+    let mut v: Value = serde_json::from_str(&ours).unwrap();
+    v["Statement"][0]["Effect"] = json!("Allow");
+    assert!(parse(&v.to_string(), "aws", ACCOUNT).tampered);
+    // A wildcard planted as a "name" never becomes an entry (it would deny the account).
+    let mut v: Value = serde_json::from_str(&ours).unwrap();
+    v["Statement"][0]["Condition"]["ArnLike"]["aws:PrincipalArn"] =
+        json!([format!("arn:aws:iam::{ACCOUNT}:user/*")]);
+    let wild = parse(&v.to_string(), "aws", ACCOUNT);
+    assert!(wild.entries.is_empty() && wild.tampered, "{wild:?}");
+    assert!(!parse(&ours, "aws", ACCOUNT).tampered);
+}
+
+#[tokio::test]
+async fn a_tampered_quarantine_reads_lifted_and_is_rewritten_on_the_next_response() {
+    let a = quarantined(FakeCloud::with_user("alice", FIXTURE_KEY));
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let (id, content) = scp(&a.cloud).unwrap();
+    let mut v: Value = serde_json::from_str(&content).unwrap();
+    v["Statement"][0]["Condition"]["IpAddress"] = json!({"aws:SourceIp": "192.0.2.1/32"});
+    a.cloud.state.lock().unwrap().scps.get_mut(&id).unwrap().1 = v.to_string();
+    let state = oncall::status(&a.cloud, &a.config, &key, None, None)
+        .await
+        .unwrap();
+    assert_eq!(state.quarantine.unwrap().read_back, "lifted");
+    let manual = json!({"access_key_id": FIXTURE_KEY, "reason": "again", "requested_by": "oncall"});
+    let r = &run(&a, manual).await.reports[0];
+    let (outcome, detail) = step(r).unwrap();
+    assert_eq!(outcome, Outcome::Done);
+    assert!(detail.contains("TAMPERED OR DECOY"), "{detail}");
+    assert_eq!(
+        scp(&a.cloud).unwrap().1,
+        content,
+        "rewritten as killswitch writes it"
+    );
+}
+
+#[tokio::test]
+async fn a_request_naming_an_owner_nobody_confirmed_gets_no_org_quarantine() {
+    // A session key with no CloudTrail event yet, a user named by the request alone: the IAM
+    // side acts (an admin can undo it), the org quarantine (nobody in the account can) does not.
+    let a = quarantined(FakeCloud::with_user("breakglass", "AKIAI44QH8DHBEXAMPLE"));
+    let forged = json!({
+        "access_key_id": "ASIAIOSFODNN7EXAMPLE",
+        "user_name": "breakglass",
+        "reason": "trust me",
+        "requested_by": "someone",
+    });
+    let r = &run(&a, forged).await.reports[0];
+    let (outcome, detail) = step(r).unwrap_or((Outcome::Skipped, "no step".into()));
+    assert_eq!(outcome, Outcome::Skipped, "{detail}: {:?}", r.steps);
+    assert!(scp(&a.cloud).is_none());
+}
+
+#[tokio::test]
+async fn concurrent_incidents_of_one_account_all_end_up_in_the_policy() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let keys: Vec<String> = (0..6)
+        .map(|i| format!("AKIAI44QH8DHBEXAMP{i:02}"))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        cloud.add_user_key(&format!("user{i}"), k, KeyStatus::Active);
+    }
+    let a = quarantined(cloud);
+    let runs = keys.iter().enumerate().map(|(i, k)| {
+        let a = &a;
+        let request = json!({"access_key_id": k, "user_name": format!("user{i}"), "reason": "burst", "requested_by": "oncall"});
+        async move { run(a, request).await }
+    });
+    futures::future::join_all(runs).await;
+    let (_, content) = scp(&a.cloud).unwrap();
+    let entries = parse(&content, "aws", ACCOUNT).entries;
+    assert_eq!(entries.len(), 6, "{content}");
 }

@@ -199,3 +199,48 @@ async fn restore_adds_a_note_and_leaves_the_finding_open() {
         notes[1]
     );
 }
+
+#[tokio::test]
+async fn a_forged_event_cannot_aim_the_update_at_another_finding() {
+    // The finding the event names must be the event's own, in the event's account.
+    for arn in [
+        // Another account's finding.
+        "arn:aws:guardduty:us-east-1:210987654321:detector/12abc34d567e8fa901bc2d34e56789f0/finding/5ec9c1b2f6a04e3d8a2f1b7c3d9e0a11",
+        // Another finding of this account.
+        "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/0000000000000000000000000000beef",
+    ] {
+        let cloud = holding_finding(FakeCloud::with_user("alice", FIXTURE_KEY));
+        cloud
+            .state
+            .lock()
+            .unwrap()
+            .findings
+            .insert(arn.into(), ("NEW".into(), Vec::new()));
+        let a = lambda(cloud);
+        let mut forged = event("guardduty-iam-user-finding.json");
+        forged["detail"]["arn"] = json!(arn);
+        let r = &run(&a, forged).await.reports[0];
+        assert_eq!(r.status, Status::Contained);
+        assert_eq!(step(r), None, "{arn}");
+        assert_eq!(
+            a.cloud.state.lock().unwrap().findings[arn].0,
+            "NEW",
+            "{arn}"
+        );
+    }
+    // An ASFF finding whose ID is another account's finding is not updated either.
+    let other = "arn:aws:guardduty:us-east-1:210987654321:detector/12abc34d567e8fa901bc2d34e56789f0/finding/5ec9c1b2f6a04e3d8a2f1b7c3d9e0a11";
+    let cloud = holding_finding(FakeCloud::with_user("alice", FIXTURE_KEY));
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .findings
+        .insert(other.into(), ("NEW".into(), Vec::new()));
+    let a = lambda(cloud);
+    let mut forged = event("securityhub-guardduty-user-finding.json");
+    forged["detail"]["findings"][0]["Id"] = json!(other);
+    let r = run(&a, forged).await;
+    assert!(r.reports.iter().all(|r| step(r).is_none()));
+    assert_eq!(a.cloud.state.lock().unwrap().findings[other].0, "NEW");
+}

@@ -636,7 +636,9 @@ impl IncidentStore for FakeCloud {
     async fn release(&self, id: &str) -> Result<(), Error> {
         self.rtt().await;
         let mut s = self.enter("dynamodb:DeleteItem", id)?;
+        // One table in DynamoDB: a slot is an item like any other.
         s.items.remove(id);
+        s.slots.remove(id);
         Ok(())
     }
 }
