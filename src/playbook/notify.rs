@@ -148,11 +148,11 @@ async fn publish<N: Notifier>(
     body: String,
     form: Form,
 ) {
-    // The card goes out with or without the email topic, and before it: chat is where on-call
-    // reads first, and one failing never holds up the other.
-    if cloud.chats() {
-        let card = chat::card(report, &subject, form);
-        report.chat = Some(match cloud.publish_chat(&card).await {
+    // Chat and email at once: one failing or slow never holds up the other.
+    let card = cloud.chats().then(|| chat::card(report, &subject, form));
+    let chat_delivery = async {
+        let card = card?;
+        Some(match cloud.publish_chat(&card).await {
             Ok(()) => {
                 info!(step = "notify", outcome = "done", "chat card published");
                 Notification::Sent {
@@ -166,14 +166,25 @@ async fn publish<N: Notifier>(
                     error: e.chain(),
                 }
             }
-        });
+        })
+    };
+    let email = async {
+        if cloud.publishes() {
+            Some(cloud.publish(&subject, &body).await)
+        } else {
+            None
+        }
+    };
+    let (chat_delivery, email) = tokio::join!(chat_delivery, email);
+    if chat_delivery.is_some() {
+        report.chat = chat_delivery;
     }
-    if !cloud.publishes() {
+    let Some(email) = email else {
         info!(step = "notify", outcome = "not published", subject = %subject, "no topic");
         report.notification = Notification::NotPublished { subject };
         return;
-    }
-    match cloud.publish(&subject, &body).await {
+    };
+    match email {
         Ok(()) => {
             info!(step = "notify", outcome = "done", subject = %subject, "published");
             report.notification = Notification::Sent { subject };

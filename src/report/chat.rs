@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Outcome, Report, inert, open, sanitize_subject};
+use super::{Outcome, Report, open, sanitize_subject};
 
 /// The limits we hold the card to. AWS documents the schema, not hard limits for every field;
 /// these are the strictest we found across the chat clients it renders to (a Slack section
@@ -254,6 +254,12 @@ fn context(report: &Report) -> serde_json::Map<String, serde_json::Value> {
         m.insert("account".into(), a.clone().into());
     }
     m
+}
+
+/// Text the key's holder may have chosen, for chat: the email's inert form, and no `&` (Slack
+/// reads `&` entities).
+fn inert(s: &str) -> String {
+    super::inert(s).replace('&', "\u{FF06}")
 }
 
 /// A command inside a code span: pasted as is, so only what could end the span or the line goes.
