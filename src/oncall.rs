@@ -26,7 +26,7 @@ use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 22] = [
+pub const OPERATOR_PERMISSIONS: [&str; 25] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -49,7 +49,12 @@ pub const OPERATOR_PERMISSIONS: [&str; 22] = [
     // The incident record, the role index and the restore log (`KILLSWITCH_INCIDENT_TABLE`).
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    // The quarantine lease, given back after lifting.
+    "dynamodb:DeleteItem",
     "sns:Publish",
+    // The note on the Security Hub finding; the quarantine role (`OperatorRoleArns`).
+    "securityhub:BatchUpdateFindings",
+    "sts:AssumeRole",
 ];
 
 #[derive(Debug, Serialize)]
