@@ -728,6 +728,7 @@ pub async fn restore<
         body.push_str("\nIf this restore was not expected, someone may be trying to re-arm the key's holder.\n");
         out.notified = publish(
             cloud,
+            (operator.as_ref().map(|(a, _)| a.as_str()), key.as_str()),
             &format!("[killswitch] RESTORE REFUSED: {key} by {requested_by}"),
             &body,
         )
@@ -778,6 +779,7 @@ pub async fn restore<
     }
     out.announced = publish(
         cloud,
+        (operator.as_ref().map(|(a, _)| a.as_str()), key.as_str()),
         &format!("[killswitch] RESTORING: {key} by {requested_by}"),
         &before,
     )
@@ -876,11 +878,15 @@ pub async fn restore<
         }
     }
     // The finding stays open (NOTIFIED) for a human to resolve; it only learns why.
+    // NOTIFIED with the note: a finding still NEW (our first update failed or found nothing)
+    // would come back as a NEW import and, with the Security Hub trigger on, contain the key
+    // again right after the restore.
     if let Some(finding) = &assessment.finding
         && !out.done.is_empty()
+        && config.security_hub_updates
     {
         let note = crate::playbook::finding::restore_note(key.as_str(), requested_by, reason);
-        match cloud.update_finding(finding, false, &note).await {
+        match cloud.update_finding(finding, true, &note).await {
             Ok(true) => out.done.push(format!(
                 "note on the Security Hub finding in {}",
                 finding.region
@@ -923,6 +929,7 @@ pub async fn restore<
     body.push_str("\nNothing else was changed. If this was not expected, contain the key again.\n");
     out.notified = publish(
         cloud,
+        (operator.as_ref().map(|(a, _)| a.as_str()), key.as_str()),
         &format!(
             "[killswitch] RESTORED{}: {key} by {requested_by}",
             if out.failed.is_empty() {
@@ -937,8 +944,30 @@ pub async fn restore<
     out
 }
 
-async fn publish<N: Notifier>(cloud: &N, subject: &str, body: &str) -> bool {
-    match cloud.publish(&sanitize_subject(subject), body).await {
+/// A restore notice: email, and a card in the key's chat thread when a chat topic is set.
+async fn publish<N: Notifier>(
+    cloud: &N,
+    thread: (Option<&str>, &str),
+    subject: &str,
+    body: &str,
+) -> bool {
+    let (account, key) = thread;
+    let chat = async {
+        if cloud.chats() {
+            let kind = if subject.contains("REFUSED") {
+                "restore-refused"
+            } else {
+                "restore"
+            };
+            let card = crate::report::chat::notice_card(account, key, subject, kind, body);
+            if let Err(e) = cloud.publish_chat(&card).await {
+                tracing::error!(error = %e.chain(), "could not publish the restore card");
+            }
+        }
+    };
+    let subject = sanitize_subject(subject);
+    let (email, ()) = tokio::join!(cloud.publish(&subject, body), chat);
+    match email {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(error = %e.chain(), "could not publish the restore notice");

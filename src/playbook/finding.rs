@@ -62,7 +62,7 @@ pub async fn notified<F: Findings>(
     update(cloud, finding, true, &note, report).await;
 }
 
-/// What `killswitch restore` says on the finding. The workflow stays as it is.
+/// What `killswitch restore` says on the finding (which it keeps at NOTIFIED, never NEW again).
 pub fn restore_note(key: &str, by: &str, reason: &str) -> String {
     format!(
         "killswitch: containment of key {key} was lifted by {by} at {} with killswitch restore ({reason}). The finding stays open for a human to resolve.",

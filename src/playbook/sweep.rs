@@ -435,6 +435,9 @@ where
     let must_tell = matches!(report.status, Status::Failed | Status::Contested)
         && containment_text.starts_with("was UNDONE");
     report.investigation = activity;
+    // GuardDuty sends its findings to Security Hub minutes later: the first attempt often finds
+    // nothing there yet, so the sweep sets NOTIFIED again (idempotent) once it holds.
+    super::finding::notified(home, ctx.config, &s.incident, &mut report).await;
     let home_here = s.member_account.is_none().then_some(home);
     pivots::follow_pivots(iam, home_here, &s.incident, ctx, &mut report, plan.as_ref()).await;
 

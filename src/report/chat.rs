@@ -76,7 +76,12 @@ pub fn card(report: &Report, title: &str, form: Form) -> String {
     let card = Card {
         version: "1.0",
         source: "custom",
-        id: format!("{thread}-{}", form_name(form)),
+        // Unique per card: the client may drop a card whose id it has seen.
+        id: format!(
+            "{thread}-{}-{}",
+            form_name(form),
+            chrono::Utc::now().timestamp_millis()
+        ),
         content: Content {
             text_type: "client-markdown",
             title: cut(&sanitize_subject(title), MAX_TITLE),
@@ -90,6 +95,43 @@ pub fn card(report: &Report, title: &str, form: Form) -> String {
             event_type: format!("killswitch.{}", form_name(form)),
             related_resources: related(report),
             additional_context: context(report),
+        },
+    };
+    serde_json::to_string(&card).unwrap_or_default()
+}
+
+/// A card for a notice that is not an incident report (a restore's RESTORING, RESTORED or
+/// RESTORE REFUSED), in the key's thread. Its text is inert as a whole: it carries what the
+/// operator typed.
+pub fn notice_card(
+    account: Option<&str>,
+    key: &str,
+    title: &str,
+    event_type: &str,
+    text: &str,
+) -> String {
+    let thread = format!("killswitch-{}-{key}", account.unwrap_or("account-unknown"));
+    let lines: Vec<String> = text.lines().map(inert).collect();
+    let card = Card {
+        version: "1.0",
+        source: "custom",
+        id: format!(
+            "{thread}-{event_type}-{}",
+            chrono::Utc::now().timestamp_millis()
+        ),
+        content: Content {
+            text_type: "client-markdown",
+            title: cut(&sanitize_subject(&inert(title)), MAX_TITLE),
+            description: fit(&lines, MAX_DESCRIPTION),
+            next_steps: vec!["If this was not expected, contain the key again: killswitch respond --access-key-id KEY --reason WHY".into()],
+            keywords: vec!["killswitch".into(), key.to_owned()],
+        },
+        metadata: Metadata {
+            thread_id: thread,
+            summary: cut(&sanitize_subject(&inert(title)), MAX_TITLE),
+            event_type: format!("killswitch.{event_type}"),
+            related_resources: vec![key.to_owned()],
+            additional_context: serde_json::Map::new(),
         },
     };
     serde_json::to_string(&card).unwrap_or_default()

@@ -199,3 +199,56 @@ async fn a_still_trying_notice_is_a_card_in_the_same_thread() {
             .starts_with("*STILL TRYING*")
     );
 }
+
+#[tokio::test]
+async fn restore_notices_reach_the_same_chat_thread() {
+    use killswitch::incident::AccessKeyId;
+    use killswitch::oncall::{self, RestoreRequest};
+    let a = lambda(with_chat(FakeCloud::with_user("alice", FIXTURE_KEY)));
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    let before = cards(&a.cloud).len();
+    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let req = RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &a.config, &key, &req)
+        .await
+        .unwrap();
+    oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key,
+        &assessment,
+        "<!channel> oncall",
+        "[click](https://evil.example)",
+        false,
+    )
+    .await;
+    let cards = cards(&a.cloud);
+    let restore_cards = &cards[before..];
+    assert_eq!(
+        restore_cards.len(),
+        2,
+        "RESTORING and RESTORED: {restore_cards:?}"
+    );
+    for card in restore_cards {
+        assert_card_shape(card);
+        assert_eq!(
+            card["metadata"]["threadId"],
+            format!("killswitch-{ACCOUNT}-{FIXTURE_KEY}")
+        );
+        assert_eq!(card["metadata"]["eventType"], "killswitch.restore");
+        let text = card["content"].to_string();
+        assert!(
+            !text.contains("<!channel>") && !text.contains("]("),
+            "{text}"
+        );
+    }
+    assert!(
+        restore_cards[1]["content"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("RESTORED")
+    );
+}

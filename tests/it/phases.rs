@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use killswitch::handler::{App, Phases, handle, handle_follow_ups};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
 use killswitch::ports::KeyStatus;
-use killswitch::report::{Investigation, Notification, Status};
+use killswitch::report::{Investigation, Notification, Outcome, Status};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -925,4 +925,41 @@ async fn the_sweep_re_contains_what_was_undone_since_and_says_so_at_once() {
     queue_when_due(&app.cloud, sweeps).await;
     follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
     assert!(app.cloud.policy("user/alice", USER_POLICY_NAME).is_none());
+}
+
+#[tokio::test]
+async fn the_sweep_sets_notified_on_a_finding_security_hub_imported_late() {
+    const FINDING: &str = "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/5ec9c1b2f6a04e3d8a2f1b7c3d9e0a11";
+    let mut app = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    app.config.sweep_after = Duration::from_secs(1);
+    deliver(&app, event("guardduty-iam-user-finding.json")).await;
+    let (_, first) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    let step = |r: &killswitch::report::Report| {
+        r.steps
+            .iter()
+            .find(|s| s.step == killswitch::playbook::Step::UpdateFinding)
+            .map(|s| s.outcome.clone())
+    };
+    // GuardDuty has not sent it to Security Hub yet.
+    assert_eq!(step(&first[0]), Some(Outcome::NotFound));
+    app.cloud
+        .state
+        .lock()
+        .unwrap()
+        .findings
+        .insert(FINDING.into(), ("NEW".into(), Vec::new()));
+    let sweeps = take_sweeps(&app.cloud);
+    queue_when_due(&app.cloud, sweeps).await;
+    let (failed, finals) = follow(&app, sqs_event(&app.cloud, FOLLOW_UP_QUEUE_ARN)).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        step(&finals[0]),
+        Some(Outcome::Done),
+        "{:?}",
+        finals[0].steps
+    );
+    assert_eq!(
+        app.cloud.state.lock().unwrap().findings[FINDING].0,
+        "NOTIFIED"
+    );
 }
