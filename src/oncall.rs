@@ -347,8 +347,6 @@ pub struct Assessment {
     pub recorded_plan: Option<Plan>,
     /// The Security Hub finding set to NOTIFIED: the restore adds its note there.
     pub finding: Option<crate::incident::FindingRef>,
-    /// The org-level quarantine to lift.
-    pub quarantine: Option<Quarantined>,
 }
 
 /// Reads the key, its owner, the incident record and what an attacker may have left, and works
@@ -381,7 +379,6 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
             .as_ref()
             .and_then(|r| r.applied.as_ref())
             .and_then(|ap| ap.finding.clone()),
-        quarantine: record.as_ref().and_then(|r| r.quarantine.clone()),
         ..Assessment::default()
     };
     let now = Utc::now();
@@ -403,10 +400,9 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
         )
         .await?;
     }
-    if let Some(q) = &a.quarantine {
-        a.plan.push(RestoreAction::LiftQuarantine {
-            quarantined: q.clone(),
-        });
+    if let Some(q) = record.as_ref().and_then(|r| r.quarantine.clone()) {
+        a.plan
+            .push(RestoreAction::LiftQuarantine { quarantined: q });
     }
     if let Some(role) = &state.role_name {
         assess_role(

@@ -202,27 +202,14 @@ async fn a_still_trying_notice_is_a_card_in_the_same_thread() {
 
 #[tokio::test]
 async fn restore_notices_reach_the_same_chat_thread() {
-    use killswitch::incident::AccessKeyId;
-    use killswitch::oncall::{self, RestoreRequest};
     let a = lambda(with_chat(FakeCloud::with_user("alice", FIXTURE_KEY)));
     run(&a, event("guardduty-iam-user-finding.json")).await;
     let before = cards(&a.cloud).len();
-    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let req = RestoreRequest {
-        user_name: Some("alice".into()),
-        ..Default::default()
-    };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key, &req)
-        .await
-        .unwrap();
-    oncall::restore(
-        &a.cloud,
+    restore_alice(
+        &a,
         &a.config,
-        &key,
-        &assessment,
         "<!channel> oncall",
         "[click](https://evil.example)",
-        false,
     )
     .await;
     let cards = cards(&a.cloud);

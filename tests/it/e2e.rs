@@ -1454,33 +1454,27 @@ async fn responder_session(w: &World, role: &str) -> Key {
     .unwrap()
 }
 
-/// Deploys member-role.yaml, as a StackSet instance would, through CloudFormation in the member
-/// account; returns the member role's name.
-async fn deploy_member_role(member: &Key, responder_role: &str, external_id: &str) -> String {
+/// Creates a stack of one of the project's templates as `key` and checks it completed.
+async fn deploy_stack(key: &Key, template: &str, params: &[(&str, &str)]) {
     use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk(member).await);
-    let role = unique("KillSwitchMember");
-    let stack = unique("killswitch-member");
-    let param = |k: &str, v: &str| {
-        Parameter::builder()
-            .parameter_key(k)
-            .parameter_value(v)
-            .build()
-    };
-    cfn.create_stack()
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(key).await);
+    let stack = unique(template.trim_end_matches(".yaml"));
+    let body =
+        std::fs::read_to_string(format!("{}/{template}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut create = cfn
+        .create_stack()
         .stack_name(&stack)
-        .template_body(
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/member-role.yaml"))
-                .unwrap(),
-        )
-        .capabilities(Capability::CapabilityNamedIam)
-        .parameters(param("SecurityAccountId", "123456789012"))
-        .parameters(param("ResponderRoleName", responder_role))
-        .parameters(param("ExternalId", external_id))
-        .parameters(param("MemberRoleName", &role))
-        .send()
-        .await
-        .unwrap();
+        .template_body(body)
+        .capabilities(Capability::CapabilityNamedIam);
+    for (k, v) in params {
+        create = create.parameters(
+            Parameter::builder()
+                .parameter_key(*k)
+                .parameter_value(*v)
+                .build(),
+        );
+    }
+    create.send().await.unwrap();
     let status = cfn
         .describe_stacks()
         .stack_name(&stack)
@@ -1490,7 +1484,24 @@ async fn deploy_member_role(member: &Key, responder_role: &str, external_id: &st
         .stacks()[0]
         .stack_status()
         .cloned();
-    assert_eq!(status, Some(StackStatus::CreateComplete));
+    assert_eq!(status, Some(StackStatus::CreateComplete), "{template}");
+}
+
+/// Deploys member-role.yaml, as a StackSet instance would, through CloudFormation in the member
+/// account; returns the member role's name.
+async fn deploy_member_role(member: &Key, responder_role: &str, external_id: &str) -> String {
+    let role = unique("KillSwitchMember");
+    deploy_stack(
+        member,
+        "member-role.yaml",
+        &[
+            ("SecurityAccountId", "123456789012"),
+            ("ResponderRoleName", responder_role),
+            ("ExternalId", external_id),
+            ("MemberRoleName", &role),
+        ],
+    )
+    .await;
     role
 }
 
@@ -2659,40 +2670,18 @@ async fn deploy_quarantine_role(
     responder_role: &str,
     external_id: &str,
 ) -> String {
-    use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-    let cfn = aws_sdk_cloudformation::Client::new(&sdk(management).await);
     let role = unique("KillSwitchQuarantine");
-    let stack = unique("killswitch-quarantine");
-    let param = |k: &str, v: &str| {
-        Parameter::builder()
-            .parameter_key(k)
-            .parameter_value(v)
-            .build()
-    };
-    cfn.create_stack()
-        .stack_name(&stack)
-        .template_body(
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/quarantine-role.yaml"))
-                .unwrap(),
-        )
-        .capabilities(Capability::CapabilityNamedIam)
-        .parameters(param("SecurityAccountId", "123456789012"))
-        .parameters(param("ResponderRoleName", responder_role))
-        .parameters(param("ExternalId", external_id))
-        .parameters(param("QuarantineRoleName", &role))
-        .send()
-        .await
-        .unwrap();
-    let status = cfn
-        .describe_stacks()
-        .stack_name(&stack)
-        .send()
-        .await
-        .unwrap()
-        .stacks()[0]
-        .stack_status()
-        .cloned();
-    assert_eq!(status, Some(StackStatus::CreateComplete));
+    deploy_stack(
+        management,
+        "quarantine-role.yaml",
+        &[
+            ("SecurityAccountId", "123456789012"),
+            ("ResponderRoleName", responder_role),
+            ("ExternalId", external_id),
+            ("QuarantineRoleName", &role),
+        ],
+    )
+    .await;
     let (account, _) = member_admin();
     format!("arn:aws:iam::{account}:role/{role}")
 }

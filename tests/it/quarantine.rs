@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use killswitch::config::Quarantine;
 use killswitch::handler::App;
 use killswitch::incident::AccessKeyId;
-use killswitch::oncall::{self, RestoreRequest};
+use killswitch::oncall;
 use killswitch::playbook::Step;
 use killswitch::playbook::quarantine::{Entry, MAX_SCP_CHARS, document, parse, policy_name};
 use killswitch::ports::KeyStatus;
@@ -285,23 +285,7 @@ async fn status_reads_it_back_and_restore_lifts_it_and_deletes_an_empty_policy()
         "{text}"
     );
 
-    let req = RestoreRequest {
-        user_name: Some("alice".into()),
-        ..Default::default()
-    };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key, &req)
-        .await
-        .unwrap();
-    let restored = oncall::restore(
-        &a.cloud,
-        &a.config,
-        &key,
-        &assessment,
-        "oncall@example.com",
-        "false positive",
-        false,
-    )
-    .await;
+    let restored = restore_alice(&a, &a.config, "oncall@example.com", "false positive").await;
     assert!(restored.failed.is_empty(), "{:?}", restored.failed);
     assert!(
         restored
@@ -325,24 +309,7 @@ async fn restore_without_the_quarantine_role_says_what_is_left() {
     run(&a, event("guardduty-iam-user-finding.json")).await;
     let mut operator = a.config.clone();
     operator.quarantine = None;
-    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let req = RestoreRequest {
-        user_name: Some("alice".into()),
-        ..Default::default()
-    };
-    let assessment = oncall::assess(&a.cloud, &operator, &key, &req)
-        .await
-        .unwrap();
-    let restored = oncall::restore(
-        &a.cloud,
-        &operator,
-        &key,
-        &assessment,
-        "oncall",
-        "fp",
-        false,
-    )
-    .await;
+    let restored = restore_alice(&a, &operator, "oncall", "fp").await;
     assert!(
         restored
             .failed

@@ -2,8 +2,6 @@
 //! containment holds, never before, never suppressed; a restore adds a note; Security Hub
 //! trouble never touches containment; our own update, imported again, contains nothing.
 
-use killswitch::incident::AccessKeyId;
-use killswitch::oncall::{self, RestoreRequest};
 use killswitch::playbook::Step;
 use killswitch::ports::KeyStatus;
 use killswitch::report::{Outcome, Status};
@@ -162,22 +160,11 @@ async fn our_own_update_imported_again_contains_nothing() {
 async fn restore_adds_a_note_and_leaves_the_finding_open() {
     let a = lambda(holding_finding(FakeCloud::with_user("alice", FIXTURE_KEY)));
     run(&a, event("guardduty-iam-user-finding.json")).await;
-    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let req = RestoreRequest {
-        user_name: Some("alice".into()),
-        ..Default::default()
-    };
-    let assessment = oncall::assess(&a.cloud, &a.config, &key, &req)
-        .await
-        .unwrap();
-    let restored = oncall::restore(
-        &a.cloud,
+    let restored = restore_alice(
+        &a,
         &a.config,
-        &key,
-        &assessment,
         "oncall@example.com",
         "false positive: CI key",
-        false,
     )
     .await;
     assert!(restored.failed.is_empty(), "{:?}", restored.failed);

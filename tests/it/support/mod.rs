@@ -84,6 +84,25 @@ pub async fn run(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
     .unwrap()
 }
 
+/// An operator's `killswitch restore` of alice's fixture key, as the command line runs it:
+/// assess with `config` (the operator's environment), then restore without `--force`.
+pub async fn restore_alice(
+    a: &App<FakeCloud>,
+    config: &Config,
+    by: &str,
+    reason: &str,
+) -> killswitch::oncall::Restored {
+    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let req = killswitch::oncall::RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    let assessment = killswitch::oncall::assess(&a.cloud, config, &key, &req)
+        .await
+        .unwrap();
+    killswitch::oncall::restore(&a.cloud, config, &key, &assessment, by, reason, false).await
+}
+
 pub fn config() -> Config {
     let mut c = Config::from_lookup(|k| {
         (k == "KILLSWITCH_TOPIC_ARN").then(|| format!("arn:aws:sns:us-east-1:{ACCOUNT}:killswitch"))
