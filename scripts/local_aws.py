@@ -360,7 +360,62 @@ def patch_moto_inline_policy_quota() -> None:
     models.IAMBackend.put_user_policy = put_user_policy
 
 
+# IAM's documented size quota for one managed policy document, non-whitespace characters.
+MANAGED_POLICY_QUOTA = 6144
+
+
+def patch_moto_managed_policy_limits() -> None:
+    """Managed policies are as strict as IAM's, so the deny policy killswitch grows at incident
+    time (identity-center-policy.yaml's KillSwitchDeny) fails here where it would fail in AWS.
+
+    * CreatePolicy/CreatePolicyVersion (and CloudFormation's AWS::IAM::ManagedPolicy) of a document
+      over 6,144 non-whitespace characters -> LimitExceeded "Cannot exceed quota for PolicySize:
+      6144" (HTTP 409); stock moto stores any size.
+    * DeletePolicy of a policy still attached to a user, group or role -> DeleteConflict "Cannot
+      delete a policy attached to entities."; of one with non-default versions left -> DeleteConflict
+      too, as IAM does; stock moto deleted it and left every attachment pointing at nothing.
+
+    Already as in AWS in stock moto, and kept: a sixth version -> LimitExceeded ("A managed policy
+    can have up to 5 versions..."), DeletePolicyVersion of the default version -> DeleteConflict.
+    """
+    from moto.iam import models
+    from moto.iam.exceptions import DeleteConflictException, LimitExceededException
+
+    def check_size(document) -> None:  # type: ignore[no-untyped-def]
+        if sum(1 for c in document or "" if not c.isspace()) > MANAGED_POLICY_QUOTA:
+            raise LimitExceededException(f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_QUOTA}")
+
+    original_create = models.IAMBackend.create_policy
+    original_version = models.IAMBackend.create_policy_version
+    original_delete = models.IAMBackend.delete_policy
+
+    def create_policy(self, description, path, policy_document, policy_name, tags):  # type: ignore[no-untyped-def]
+        check_size(policy_document)
+        return original_create(self, description, path, policy_document, policy_name, tags)
+
+    def create_policy_version(self, policy_arn, policy_document, set_as_default):  # type: ignore[no-untyped-def]
+        check_size(policy_document)
+        return original_version(self, policy_arn, policy_document, set_as_default)
+
+    def delete_policy(self, policy_arn):  # type: ignore[no-untyped-def]
+        policy = self.get_policy(policy_arn)
+        if policy.attachment_count > 0:
+            raise DeleteConflictException("Cannot delete a policy attached to entities.")
+        if len(policy.versions) > 1:
+            raise DeleteConflictException(
+                "This policy has more than one version. Before you delete a policy, you must delete the "
+                "policy's versions. The default version is deleted with the policy.")
+        return original_delete(self, policy_arn)
+
+    models.IAMBackend.create_policy = create_policy
+    models.IAMBackend.create_policy_version = create_policy_version
+    models.IAMBackend.delete_policy = delete_policy
+
+
 PRINCIPAL = threading.local()
+# Identity Center portal sessions (see identity_center_portal_credentials): access key ID -> the
+# identity-store UserId it was issued to (identitystore:UserId in principal_keys).
+PORTAL_SESSIONS: dict[str, str] = {}
 
 
 def patch_moto_principal_condition_keys() -> None:
@@ -424,8 +479,14 @@ def principal_keys(access_key) -> dict:  # type: ignore[no-untyped-def]
                     issued = assumed.access_key.create_date
             if issued is not None and issued.tzinfo is None:
                 issued = issued.replace(tzinfo=timezone.utc)
-            return {"aws:userid": f"{role.id}:{access_key._session_name}",
+            keys = {"aws:userid": f"{role.id}:{access_key._session_name}",
                     "aws:principalarn": role.arn, "aws:tokenissuetime": issued}
+            # A portal session (see identity_center_portal_credentials) carries the Identity Center
+            # user it was issued to, as AWS sets identitystore:UserId for permission-set sessions.
+            portal_user = PORTAL_SESSIONS.get(access_key._access_key_id)
+            if portal_user is not None:
+                keys["identitystore:userid"] = portal_user
+            return keys
         user = backend.get_user(access_key._owner_user_name)
         return {"aws:userid": user.id, "aws:username": user.name, "aws:principalarn": user.arn}
     except Exception:  # noqa: BLE001 - an unknown principal has no keys; conditions then fail
@@ -888,6 +949,23 @@ def identity_statement_result(statement: dict, action: str, resource: str, value
     return PermissionResult.DENIED if deny else PermissionResult.PERMITTED
 
 
+def json_protocol_error(response, code: int, error_type: str, message: str):  # type: ignore[no-untyped-def]
+    """An error to raise while moto authorizes a JSON-protocol call, in that protocol's shape.
+
+    moto answers an error raised while authorizing with the response's headers and the error's
+    description (its own are the query protocol's XML, which the SDKs of JSON services cannot
+    read): make both the JSON protocol's.
+    """
+    from moto.core.exceptions import JsonRESTError
+
+    response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
+    response.response_headers["x-amzn-ErrorType"] = error_type
+    error = JsonRESTError(error_type, message)
+    error.code = code
+    error.description = json.dumps({"__type": error_type, "Message": message})
+    return error
+
+
 def patch_moto_organizations_authorization() -> None:
     """Authorize Organizations calls as IAM does: against the resources each action names (see
     `organizations_checks`) with the request's condition keys (aws:RequestTag/*, aws:TagKeys,
@@ -909,22 +987,13 @@ def patch_moto_organizations_authorization() -> None:
     """
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import (AccessDeniedError, InvalidClientTokenIdError, JsonRESTError,
-                                      SignatureDoesNotMatchError)
+    from moto.core.exceptions import AccessDeniedError, InvalidClientTokenIdError, SignatureDoesNotMatchError
     from moto.iam import access_control
     from moto.organizations import utils
     from moto.organizations.responses import OrganizationsResponse
     from urllib.parse import urlparse
 
-    def json_error(response, code: int, error_type: str, message: str) -> JsonRESTError:  # type: ignore[no-untyped-def]
-        # moto answers an error raised while authorizing with the response's headers and the
-        # error's description: make both the JSON protocol's.
-        response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
-        response.response_headers["x-amzn-ErrorType"] = error_type
-        error = JsonRESTError(error_type, message)
-        error.code = code
-        error.description = json.dumps({"__type": error_type, "Message": message})
-        return error
+    json_error = json_protocol_error
 
     original_statement = access_control.IAMPolicyStatement.is_action_permitted
 
@@ -990,6 +1059,205 @@ def patch_moto_organizations_authorization() -> None:
     access_control.IAMPolicyStatement.is_action_permitted = statement
     utils.make_random_policy_id = make_random_policy_id
     OrganizationsResponse._authenticate_and_authorize_normal_action = authorize
+
+
+def patch_moto_identity_center_authorization() -> None:
+    """Refuse IAM Identity Center calls (sso-admin, X-Amz-Target SWBExternalService.*, and
+    identitystore, AWSIdentityStore.*) in their JSON protocol's shape, as AWS does.
+
+    moto already authorizes them against the right actions, `sso:<Operation>` and
+    `identitystore:<Operation>` (it takes the prefix from the SigV4 signing name, which is `sso`
+    for sso-admin, not `sso-admin`), but answered a refusal in the query protocol's XML (HTTP 403,
+    Code AccessDenied) that no SDK of these services reads as AccessDeniedException. Now: HTTP 400
+    {"__type": "AccessDeniedException", "Message": "User: ARN is not authorized to perform:
+    sso:ACTION"}; an unknown key or a bad signature gets UnrecognizedClientException /
+    InvalidSignatureException (HTTP 403). Every call is checked against the resource "*" (the
+    roles of identity-center-role.yaml grant on "*"; a policy scoped to instance, permission-set or
+    account ARNs is not evaluated per ARN here).
+    """
+    from moto.core.exceptions import AccessDeniedError, InvalidClientTokenIdError, SignatureDoesNotMatchError
+    from moto.identitystore.responses import IdentityStoreResponse
+    from moto.ssoadmin.responses import SSOAdminResponse
+
+    def authorizing(original):  # type: ignore[no-untyped-def]
+        def authorize(self, resource: str = "*") -> None:  # type: ignore[no-untyped-def]
+            try:
+                original(self, resource)
+            except InvalidClientTokenIdError:
+                raise json_protocol_error(self, 403, "UnrecognizedClientException",
+                                          "The security token included in the request is invalid.")
+            except SignatureDoesNotMatchError:
+                raise json_protocol_error(self, 403, "InvalidSignatureException",
+                                          "The request signature we calculated does not match the signature "
+                                          "you provided.")
+            except AccessDeniedError as error:
+                raise json_protocol_error(self, 400, "AccessDeniedException", error.message)
+
+        return authorize
+
+    for response in (SSOAdminResponse, IdentityStoreResponse):
+        response._authenticate_and_authorize_normal_action = authorizing(
+            response._authenticate_and_authorize_normal_action)
+
+
+def patch_moto_identity_center_instances() -> None:
+    """One IAM Identity Center instance, the organization's: in ORGANIZATION_MANAGEMENT_ACCOUNT_ID,
+    in IDENTITY_CENTER_REGION, with identifiers in AWS's formats.
+
+    Stock moto gives every account in every Region an instance of its own, so ListInstances with
+    the wrong account's credentials (or in the wrong Region) found an empty instance instead of
+    nothing, and it draws IDs AWS never issues: instance `ssoins-` and identity store `d-` followed
+    by letters and digits (AWS: 16 and 10 hex digits; the API's pattern is d-[0-9a-f]{10}), and
+    permission-set ARNs under the instance ARN (`instance/ssoins-.../ps-...`) where AWS writes
+    `arn:aws:sso:::permissionSet/ssoins-.../ps-<16 hex digits>`.
+    """
+    from moto.ssoadmin import models
+
+    original_init = models.SSOAdminBackend.__init__
+
+    def init(self, region_name, account_id):  # type: ignore[no-untyped-def]
+        original_init(self, region_name, account_id)
+        if account_id != ORGANIZATION_MANAGEMENT_ACCOUNT_ID or region_name != IDENTITY_CENTER_REGION:
+            self.instances.clear()
+            return
+        for instance in self.instances:
+            partition = instance.instance_arn.split(":")[1]
+            instance.identity_store_id = f"d-{uuid.uuid4().hex[:10]}"
+            instance.instance_arn = f"arn:{partition}:sso:::instance/ssoins-{uuid.uuid4().hex[:16]}"
+
+    def generate_id(instance_arn: str) -> str:
+        partition, instance_id = instance_arn.split(":")[1], instance_arn.rsplit("/", 1)[-1]
+        return f"arn:{partition}:sso:::permissionSet/{instance_id}/ps-{uuid.uuid4().hex[:16]}"
+
+    models.SSOAdminBackend.__init__ = init
+    models.PermissionSet.generate_id = staticmethod(generate_id)
+
+
+def patch_moto_sso_admin_assignments() -> None:
+    """CreateAccountAssignment / DeleteAccountAssignment as Identity Center does them, each request
+    readable afterwards by its RequestId.
+
+    Stock moto reused the assignment's ID as every request's (a deletion had the creation's
+    RequestId), forgot a creation's status once the assignment was deleted, added an assignment
+    again when asked twice (one DeleteAccountAssignment then left the twin in place: the user kept
+    access), and assigned permission sets that do not exist. Now every request gets its own
+    RequestId, answered by DescribeAccountAssignmentCreationStatus / ...DeletionStatus (an unknown
+    one: ResourceNotFoundException); creating an assignment that exists succeeds and changes
+    nothing; an unknown permission set -> ResourceNotFoundException; and a creation first
+    provisions the permission set into the account if it is not yet (see
+    provision_permission_set_to_account), as AWS does: if that fails (a customer-managed policy
+    the permission set references is missing in the account) the request's Status is FAILED with
+    its FailureReason and nothing is assigned. Requests complete at once (Status SUCCEEDED, never
+    IN_PROGRESS). Deleting an assignment that does not exist stays ResourceNotFoundException.
+    """
+    from moto.core.utils import unix_time
+    from moto.ssoadmin import models
+    from moto.ssoadmin.exceptions import ResourceNotFoundException
+    from moto.ssoadmin.responses import SSOAdminResponse
+
+    fields = ("TargetId", "TargetType", "PermissionSetArn", "PrincipalType", "PrincipalId")
+
+    def requests(backend) -> dict:  # type: ignore[no-untyped-def]
+        if not hasattr(backend, "killswitch_requests"):
+            backend.killswitch_requests = {}
+        return backend.killswitch_requests
+
+    def begin(response, kind: str) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+        params = json.loads(response.body or "{}")
+        status = {"Status": "SUCCEEDED", "RequestId": str(uuid.uuid4()), "CreatedDate": unix_time(),
+                  **{k: params.get(k) for k in fields}}
+        requests(response.ssoadmin_backend)[(kind, status["RequestId"])] = status
+        return params, status
+
+    def existing(backend, params):  # type: ignore[no-untyped-def]
+        try:
+            return backend._find_account(params.get("InstanceArn"), *(params.get(k) for k in fields))
+        except ResourceNotFoundException:
+            return None
+
+    def create_account_assignment(self) -> str:  # type: ignore[no-untyped-def]
+        backend = self.ssoadmin_backend
+        params = json.loads(self.body or "{}")
+        permission_set = backend._find_permission_set(params.get("InstanceArn"), params.get("PermissionSetArn"))
+        _, status = begin(self, "create")
+        failure = provision_permission_set_to_account(permission_set, params.get("TargetId") or "", resync=False)
+        if failure:
+            status.update(Status="FAILED", FailureReason=failure)
+        elif existing(backend, params) is None:
+            backend.account_assignments.append(models.AccountAssignment(
+                params.get("InstanceArn"), *(params.get(k) for k in fields)))
+        return json.dumps({"AccountAssignmentCreationStatus": status})
+
+    def delete_account_assignment(self) -> str:  # type: ignore[no-untyped-def]
+        backend = self.ssoadmin_backend
+        params = json.loads(self.body or "{}")
+        assignment = existing(backend, params)
+        if assignment is None:
+            raise ResourceNotFoundException
+        backend.account_assignments.remove(assignment)
+        backend.deleted_account_assignments.append(assignment)
+        _, status = begin(self, "delete")
+        return json.dumps({"AccountAssignmentDeletionStatus": status})
+
+    def describing(kind: str, param: str, member: str):  # type: ignore[no-untyped-def]
+        def describe(self) -> str:  # type: ignore[no-untyped-def]
+            status = requests(self.ssoadmin_backend).get((kind, self._get_param(param)))
+            if status is None:
+                raise ResourceNotFoundException(f"Request {self._get_param(param)} not found")
+            return json.dumps({member: status})
+
+        return describe
+
+    SSOAdminResponse.create_account_assignment = create_account_assignment
+    SSOAdminResponse.delete_account_assignment = delete_account_assignment
+    SSOAdminResponse.describe_account_assignment_creation_status = describing(
+        "create", "AccountAssignmentCreationRequestId", "AccountAssignmentCreationStatus")
+    SSOAdminResponse.describe_account_assignment_deletion_status = describing(
+        "delete", "AccountAssignmentDeletionRequestId", "AccountAssignmentDeletionStatus")
+
+
+# Where Identity Center puts the roles it provisions (for an instance outside us-east-1 AWS adds
+# the Region: /aws-reserved/sso.amazonaws.com/eu-west-1/).
+SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
+# IAM actions that change or delete a role (IamResponse method names).
+ROLE_WRITES = (
+    "put_role_policy", "delete_role_policy", "attach_role_policy", "detach_role_policy",
+    "update_assume_role_policy", "delete_role", "put_role_permissions_boundary",
+    "delete_role_permissions_boundary", "update_role", "update_role_description", "tag_role", "untag_role",
+)
+
+
+def patch_moto_identity_center_roles_protected() -> None:
+    """IAM refuses to change or delete a role Identity Center provisioned (path
+    /aws-reserved/sso.amazonaws.com/...), as AWS does: HTTP 400, Code UnmodifiableEntity, "Cannot
+    perform the operation on the protected role 'NAME' - this role is only modifiable by AWS".
+
+    Stock moto lets anyone with iam:PutRolePolicy write to an AWSReservedSSO_ role, so a responder
+    that contained a portal user by editing that role (which AWS refuses: the deny must go into a
+    customer-managed policy the permission set references) would pass here. The check runs after
+    authorization, as in AWS; the harness's own provisioning writes through moto's backend.
+    """
+    from moto.iam.exceptions import IAMException
+    from moto.iam.responses import IamResponse
+
+    class UnmodifiableEntity(IAMException):
+        code = "UnmodifiableEntity"
+
+    def guarded(original):  # type: ignore[no-untyped-def]
+        def call(self):  # type: ignore[no-untyped-def]
+            name = self._get_param("RoleName")
+            role = next((r for r in self.backend.roles.values() if r.name == name), None) if name else None
+            if role is not None and (role.path or "").startswith(SSO_ROLE_PATH):
+                raise UnmodifiableEntity(
+                    f"Cannot perform the operation on the protected role '{name}' - this role is only "
+                    "modifiable by AWS")
+            return original(self)
+
+        call.__name__ = original.__name__
+        return call
+
+    for name in ROLE_WRITES:
+        setattr(IamResponse, name, guarded(getattr(IamResponse, name)))
 
 
 # The local organization: its management account is ORGANIZATION_MANAGEMENT_ACCOUNT_ID, the

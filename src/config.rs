@@ -23,6 +23,12 @@
 //! | `KILLSWITCH_SECURITY_HUB_UPDATES` | `true` | set the Security Hub finding of a GuardDuty or Security Hub incident to NOTIFIED, with a note, once containment holds |
 //! | `KILLSWITCH_QUARANTINE_ROLE_ARN` | empty = no org quarantine | Organizations role (`quarantine-role.yaml`, management account or delegated policy administrator) that attaches the quarantine SCP |
 //! | `KILLSWITCH_QUARANTINE_EXTERNAL_ID` | required with the role | `sts:ExternalId` that role's trust policy demands |
+//! | `KILLSWITCH_IDENTITY_CENTER_ROLE_ARN` | empty = Identity Center sessions notify-only | the responder role of `identity-center-role.yaml` (Identity Center's administrator account): with it, leaked portal sessions are contained through the deny policy |
+//! | `KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID` | required with the role | `sts:ExternalId` its trust policy demands |
+//! | `KILLSWITCH_IDENTITY_CENTER_REGION` | the function's | Identity Center's home Region |
+//! | `KILLSWITCH_IDENTITY_CENTER_POLICY` | `KillSwitchDeny` | the customer-managed policy every permission set references (`identity-center-policy.yaml`) |
+//! | `KILLSWITCH_IDENTITY_CENTER_REMOVE_ASSIGNMENTS` | `false` | also remove the user's direct account assignment of the permission set (recorded; restore puts it back) |
+//! | `KILLSWITCH_IDENTITY_CENTER_RESTORE_ROLE_ARN` | empty | the operators' Restore role (restore only): puts removed assignments back |
 
 use std::time::Duration;
 
@@ -63,6 +69,37 @@ pub struct Config {
     pub security_hub_updates: bool,
     /// `None`: no organization-level quarantine.
     pub quarantine: Option<Quarantine>,
+    /// `None`: Identity Center sessions are notify-only (with the manual steps).
+    pub identity_center: Option<IdentityCenter>,
+}
+
+/// How killswitch contains IAM Identity Center portal sessions.
+#[derive(Clone, PartialEq)]
+pub struct IdentityCenter {
+    /// `identity-center-role.yaml`'s responder role, in Identity Center's administrator account.
+    pub role_arn: String,
+    pub external_id: String,
+    /// Identity Center's home Region, when it is not the function's.
+    pub region: Option<String>,
+    /// The customer-managed policy every permission set references.
+    pub policy_name: String,
+    /// Also remove the user's direct account assignment (recorded for restore).
+    pub remove_assignments: bool,
+    /// The operators' Restore role (restore only).
+    pub restore_role_arn: Option<String>,
+}
+
+impl std::fmt::Debug for IdentityCenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityCenter")
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &"<redacted>")
+            .field("region", &self.region)
+            .field("policy_name", &self.policy_name)
+            .field("remove_assignments", &self.remove_assignments)
+            .field("restore_role_arn", &self.restore_role_arn)
+            .finish()
+    }
 }
 
 /// The Organizations role that attaches the quarantine SCP.
@@ -390,6 +427,7 @@ impl Config {
                 })
             }
         };
+        let identity_center = identity_center(&var, &flag)?;
         // Global Health RISK events reach EventBridge only in us-east-1 (backup us-west-2): a
         // function deployed elsewhere with the Health trigger would wait for events that never
         // come. Refusing to start makes that loud.
@@ -439,6 +477,7 @@ impl Config {
             chat_topic_arn,
             security_hub_updates,
             quarantine,
+            identity_center,
         })
     }
 }
@@ -449,6 +488,90 @@ pub const HEALTH_REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
 /// What a follow-through needs after the verification delay, at least: the re-check, a
 /// re-apply, the notice.
 pub const VERIFY_HEADROOM_SECS: u64 = 30;
+
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "iam"
+        && AccountId::parse(parts[4]).is_ok()
+        && parts[5]
+            .strip_prefix("role/")
+            .and_then(|p| p.rsplit('/').next())
+            .is_some_and(is_role_name)
+}
+
+fn identity_center(
+    var: &impl Fn(&str) -> Option<String>,
+    flag: &impl Fn(&'static str) -> Result<bool, Error>,
+) -> Result<Option<IdentityCenter>, Error> {
+    let bad = |name: &'static str, reason: String| Err(Error::Config { name, reason });
+    let Some(role_arn) = var("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN") else {
+        for name in [
+            "KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID",
+            "KILLSWITCH_IDENTITY_CENTER_REMOVE_ASSIGNMENTS",
+        ] {
+            if var(name).is_some() {
+                return bad(
+                    "KILLSWITCH_IDENTITY_CENTER_ROLE_ARN",
+                    format!("required when {name} is set"),
+                );
+            }
+        }
+        return Ok(None);
+    };
+    if !is_role_arn(&role_arn) {
+        return bad(
+            "KILLSWITCH_IDENTITY_CENTER_ROLE_ARN",
+            format!("{role_arn:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+        );
+    }
+    let Some(external_id) = var("KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID") else {
+        return bad(
+            "KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID",
+            "required with KILLSWITCH_IDENTITY_CENTER_ROLE_ARN: the role trusts only callers that present it".into(),
+        );
+    };
+    if !valid_external_id(&external_id) {
+        return bad(
+            "KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID",
+            "must be 2-1224 characters of letters, digits and +=,.@:/-_".into(),
+        );
+    }
+    let region = var("KILLSWITCH_IDENTITY_CENTER_REGION");
+    if let Some(r) = region.as_deref().filter(|r| !is_region_name(r)) {
+        return bad(
+            "KILLSWITCH_IDENTITY_CENTER_REGION",
+            format!("{r:?} is not a Region name"),
+        );
+    }
+    let policy_name = var("KILLSWITCH_IDENTITY_CENTER_POLICY").unwrap_or_else(|| "KillSwitchDeny".into());
+    if policy_name.len() > 128
+        || !policy_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    {
+        return bad(
+            "KILLSWITCH_IDENTITY_CENTER_POLICY",
+            format!("{policy_name:?} is not a managed policy name (1-128 of letters, digits and +=,.@_-)"),
+        );
+    }
+    let restore_role_arn = var("KILLSWITCH_IDENTITY_CENTER_RESTORE_ROLE_ARN");
+    if let Some(r) = restore_role_arn.as_deref().filter(|r| !is_role_arn(r)) {
+        return bad(
+            "KILLSWITCH_IDENTITY_CENTER_RESTORE_ROLE_ARN",
+            format!("{r:?} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+        );
+    }
+    Ok(Some(IdentityCenter {
+        role_arn,
+        external_id,
+        region,
+        policy_name,
+        remove_assignments: flag("KILLSWITCH_IDENTITY_CENTER_REMOVE_ASSIGNMENTS")?,
+        restore_role_arn,
+    }))
+}
 
 /// The entries of a comma-separated value, trimmed, empty ones dropped.
 fn items(v: &str) -> impl Iterator<Item = &str> {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ports::{
     Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, OtherCredential, PolicyTarget,
+    PolicyVersion, VersionInfo,
 };
 
 fn key_status(status: Option<&StatusType>) -> KeyStatus {
@@ -307,6 +308,108 @@ impl Identity for AwsClients {
             .await
             .map(|_| ())
             .map_err(aws_err("iam:PutUserPermissionsBoundary"))
+    }
+
+    async fn policy_default(&self, policy_arn: &str) -> Result<Option<PolicyVersion>, Error> {
+        let policy = match self.iam.get_policy().policy_arn(policy_arn).send().await {
+            Ok(out) => out.policy,
+            Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(aws_err("iam:GetPolicy")(e)),
+        };
+        let Some(version) = policy.and_then(|p| p.default_version_id) else {
+            return Err(Error::Aws {
+                op: "iam:GetPolicy",
+                code: None,
+                source: "response without DefaultVersionId".into(),
+            });
+        };
+        let out = self
+            .iam
+            .get_policy_version()
+            .policy_arn(policy_arn)
+            .version_id(&version)
+            .send()
+            .await
+            .map_err(aws_err("iam:GetPolicyVersion"))?;
+        let encoded = out
+            .policy_version
+            .and_then(|v| v.document)
+            .unwrap_or_default();
+        Ok(Some(PolicyVersion {
+            version,
+            document: percent_decode_str(&encoded)
+                .decode_utf8_lossy()
+                .into_owned(),
+        }))
+    }
+
+    async fn policy_versions(&self, policy_arn: &str) -> Result<Vec<VersionInfo>, Error> {
+        let out = self
+            .iam
+            .list_policy_versions()
+            .policy_arn(policy_arn)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(aws_err("iam:ListPolicyVersions"))?;
+        Ok(out
+            .versions()
+            .iter()
+            .filter_map(|v| {
+                Some(VersionInfo {
+                    version: v.version_id()?.to_owned(),
+                    default: v.is_default_version(),
+                    created: v.create_date().and_then(to_chrono),
+                })
+            })
+            .collect())
+    }
+
+    async fn create_policy_version(
+        &self,
+        policy_arn: &str,
+        document: &str,
+    ) -> Result<String, Error> {
+        let out = self
+            .iam
+            .create_policy_version()
+            .policy_arn(policy_arn)
+            .policy_document(document)
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(aws_err("iam:CreatePolicyVersion"))?;
+        Ok(out
+            .policy_version
+            .and_then(|v| v.version_id)
+            .unwrap_or_default())
+    }
+
+    async fn delete_policy_version(&self, policy_arn: &str, version: &str) -> Result<(), Error> {
+        self.iam
+            .delete_policy_version()
+            .policy_arn(policy_arn)
+            .version_id(version)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam:DeletePolicyVersion"))
+    }
+
+    async fn role_managed_policies(&self, role: &str) -> Result<Vec<String>, Error> {
+        let out = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .max_items(100)
+            .send()
+            .await
+            .map_err(aws_err("iam:ListAttachedRolePolicies"))?;
+        Ok(out
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect())
     }
 
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {

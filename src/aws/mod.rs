@@ -8,6 +8,8 @@ use crate::error::Error;
 
 mod cloudtrail;
 mod iam;
+mod identity_center;
+pub use identity_center::IdcClient;
 mod member;
 mod organizations;
 pub use organizations::OrgClient;

@@ -242,6 +242,7 @@ impl Drill<'_> {
             investigation_budget: Duration::from_secs(30),
             follow_pivots: s.settings.follow_pivots,
             members: None,
+            identity_center: None,
             follow_up_queue_url: None,
             incident_table: None,
             role_wide: Vec::new(),

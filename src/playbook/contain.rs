@@ -12,7 +12,8 @@ use super::locate::{self, Location};
 use super::{Context, Plan, Responder, Step, deactivate_key, deny_user, dry_run, revoke_role};
 use crate::incident::{AccountId, Incident, Trigger};
 use crate::ports::{
-    Accounts, Findings, FollowUpQueue, Identity, IncidentStore, Notifier, Organization,
+    Accounts, Findings, FollowUpQueue, Identity, IdentityCenterAdmin, IncidentStore, Notifier,
+    Organization,
 };
 use crate::record::{Applied, IncidentRecord, Records};
 use crate::report::{Notification, Outcome, Report, Status};
@@ -25,11 +26,26 @@ pub struct Contained {
 
 /// What the response needs from the cloud in the function's own account.
 pub trait Home:
-    Identity + Notifier + Accounts + IncidentStore + FollowUpQueue + Findings + Organization
+    Identity
+    + Notifier
+    + Accounts
+    + IncidentStore
+    + FollowUpQueue
+    + Findings
+    + Organization
+    + IdentityCenterAdmin
 {
 }
-impl<T: Identity + Notifier + Accounts + IncidentStore + FollowUpQueue + Findings + Organization>
-    Home for T
+impl<
+    T: Identity
+        + Notifier
+        + Accounts
+        + IncidentStore
+        + FollowUpQueue
+        + Findings
+        + Organization
+        + IdentityCenterAdmin,
+> Home for T
 {
 }
 
@@ -180,6 +196,20 @@ pub async fn apply<I: Identity>(
                 revoke_role::apply_session(iam, role, session, &existing, dry_run).await,
             )]
         }
+        Plan::Portal {
+            role,
+            session,
+            user_id,
+            policy_arn,
+            ..
+        } => {
+            let account = policy_arn.split(':').nth(4).unwrap_or_default();
+            let wanted = super::portal::entries(session, user_id.as_deref());
+            vec![(
+                Step::DenyPortalUser,
+                super::portal::apply(iam, account, role, policy_arn, &wanted, dry_run).await,
+            )]
+        }
         Plan::Role { role, cutoff, .. } => {
             let existing = match reads.and_then(|r| r.role_before.as_ref()) {
                 Some(before) => relabel(&before.cutoff),
@@ -234,7 +264,10 @@ fn containment_status(report: &Report, dry_run: bool) -> Status {
         .filter(|s| {
             matches!(
                 s.step,
-                Step::DeactivateKey | Step::DenyUser | Step::RevokeRoleSessions
+                Step::DeactivateKey
+                    | Step::DenyUser
+                    | Step::RevokeRoleSessions
+                    | Step::DenyPortalUser
             )
         })
         .collect();
@@ -288,7 +321,24 @@ async fn contain_in<I: Identity, H: Home>(
     let records = Records::new(home, ctx.config);
     let mut reads = reads;
     let preloaded = reads.record.take();
-    let decided = guard::decide(&incident, &reads, ctx, &mut report);
+    let mut decided = guard::decide(&incident, &reads, ctx, &mut report);
+    // An Identity Center user is denied by their identity store ID too, when it can be looked up.
+    if let Some(Plan::Portal { user, user_id, .. }) = decided.as_mut()
+        && let Some(ic) = &ctx.config.identity_center
+    {
+        *user_id = super::portal::lookup(home, ic, user, &incident, &mut report).await;
+    }
+    // Writers of one account's deny policy take turns (incident table).
+    let lease = match &decided {
+        Some(Plan::Portal { policy_arn, .. }) if !dry_run => Some(
+            super::portal::Lease::take(
+                records.enabled.then_some(home),
+                policy_arn.split(':').nth(4).unwrap_or_default(),
+            )
+            .await,
+        ),
+        _ => None,
+    };
     // Every notice names what was acted on: the key's account as STS tells it, IAM's owner.
     if let Some(Ok(owner)) = &reads.account {
         report.account = Some(owner.to_string());
@@ -338,6 +388,9 @@ async fn contain_in<I: Identity, H: Home>(
             }
         }),
     };
+    if let Some(lease) = lease {
+        lease.give_back().await;
+    }
     let contained_at = Utc::now();
     let hints = guard::region_hints(&incident, &reads);
     // Duplicates are normal (retries, GuardDuty's 6-hourly re-emits, the Health backup copy,
@@ -375,7 +428,7 @@ async fn contain_in<I: Identity, H: Home>(
         }) | Some(Plan::Role {
             session: Some(_),
             ..
-        })
+        }) | Some(Plan::Portal { .. })
     );
     if report.status == Status::Contained
         && recorded_for_principal

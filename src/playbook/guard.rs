@@ -420,7 +420,11 @@ pub fn decide(
                 (None, Some(s)) => (Some(s.as_str()), role_id.as_deref()),
                 (None, None) => (None, role_id.as_deref()),
             };
-            role_plan(role_name, session, id, reads, ctx, report)
+            if super::portal::is_identity_center_role(role_name) {
+                portal_plan(role_name, session, id, reads, ctx, report)?
+            } else {
+                role_plan(role_name, session, id, reads, ctx, report)
+            }
         }
         // IAM knows no such key, and the named user holds none: deleted with its user (the
         // same outcome whatever the trigger), or deleted by the key's holder.
@@ -623,6 +627,74 @@ fn role_plan(
     }
 }
 
+/// A portal session of an Identity Center role: the user's deny in the customer-managed policy,
+/// never an edit of the role. Without the set-up, or without the user's name, on-call gets the
+/// manual steps instead.
+fn portal_plan(
+    role: &str,
+    session_name: Option<&str>,
+    trigger_role_id: Option<&str>,
+    reads: &Reads,
+    ctx: &Context<'_>,
+    report: &mut Report,
+) -> Option<Plan> {
+    let now = ctx.now;
+    let account = ctx.responder.account.to_string();
+    let manual = super::portal::manual_steps(role, session_name, &account);
+    let Some(ic) = &ctx.config.identity_center else {
+        refuse(
+            report,
+            Step::ResolveOwner,
+            format!("{manual} (KILLSWITCH_IDENTITY_CENTER_ROLE_ARN is not set)"),
+            now,
+        );
+        return None;
+    };
+    let Some(user) = session_name else {
+        refuse(
+            report,
+            Step::ResolveOwner,
+            format!("the trigger does not name the session, which is the Identity Center user: {manual}"),
+            now,
+        );
+        return None;
+    };
+    let iam_role_id = match reads.role_before.as_ref().map(|r| &r.role_id) {
+        Some(Ok(Some(id))) => Some(id.as_str()),
+        _ => None,
+    };
+    let id = match (trigger_role_id, iam_role_id) {
+        (Some(t), Some(i)) if t != i => {
+            refuse(
+                report,
+                Step::ResolveOwner,
+                format!("the trigger's principal ID {t} is not role {role}'s ID {i} in IAM: {manual}"),
+                now,
+            );
+            return None;
+        }
+        (_, Some(i)) => i,
+        (Some(t), None) => t,
+        (None, None) => {
+            refuse(
+                report,
+                Step::ResolveOwner,
+                format!("the role's unique ID could not be read (iam:GetRole): {manual}"),
+                now,
+            );
+            return None;
+        }
+    };
+    let partition = ctx.responder.arn.split(':').nth(1).unwrap_or("aws");
+    Some(Plan::Portal {
+        role: role.to_owned(),
+        user: user.to_owned(),
+        session: format!("{id}:{user}"),
+        user_id: None,
+        policy_arn: super::portal::policy_arn(partition, &account, &ic.policy_name),
+    })
+}
+
 /// Why a plan must not be carried out, if it must not. Also checked again before the
 /// follow-through re-applies anything.
 pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
@@ -642,6 +714,19 @@ pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
         })
     };
     match plan {
+        Plan::Portal { role, user, .. } => {
+            if listed("role", role) {
+                Some(format!(
+                    "role {role} is listed in KILLSWITCH_PROTECTED_PRINCIPALS"
+                ))
+            } else if listed("user", user) {
+                Some(format!(
+                    "Identity Center user {user} is listed in KILLSWITCH_PROTECTED_PRINCIPALS"
+                ))
+            } else {
+                None
+            }
+        }
         Plan::User { user, .. } => {
             if ctx
                 .responder
@@ -670,9 +755,10 @@ pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
                 Some(format!(
                     "role {role} is a service-linked role: AWS does not allow its policies to be changed"
                 ))
-            } else if starts(role, "AWSReservedSSO_") {
+            } else if starts(role, super::portal::ROLE_PREFIX) {
+                // Identity Center sessions are contained through the deny policy (Plan::Portal).
                 Some(format!(
-                    "role {role} belongs to IAM Identity Center: revoke the user's sessions in Identity Center instead"
+                    "role {role} belongs to IAM Identity Center: killswitch never edits it through IAM"
                 ))
             } else if listed("role", role) {
                 Some(format!(

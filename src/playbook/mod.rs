@@ -25,6 +25,7 @@ pub mod handoff;
 pub mod locate;
 pub mod notify;
 pub mod pivots;
+pub mod portal;
 pub mod quarantine;
 pub mod revoke_role;
 pub mod sweep;
@@ -62,10 +63,12 @@ pub enum Step {
     Notify,
     UpdateFinding,
     Quarantine,
+    DenyPortalUser,
+    RemoveAssignment,
 }
 
 impl Step {
-    pub const ALL: [Step; 13] = [
+    pub const ALL: [Step; 15] = [
         Step::EnterAccount,
         Step::CheckAccount,
         Step::ResolveOwner,
@@ -79,6 +82,8 @@ impl Step {
         Step::Notify,
         Step::UpdateFinding,
         Step::Quarantine,
+        Step::DenyPortalUser,
+        Step::RemoveAssignment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -96,6 +101,8 @@ impl Step {
             Step::Notify => "notify",
             Step::UpdateFinding => "update_finding",
             Step::Quarantine => "quarantine",
+            Step::DenyPortalUser => "deny_portal_user",
+            Step::RemoveAssignment => "remove_assignment",
         }
     }
 
@@ -127,6 +134,10 @@ impl Step {
             // Organizations is called through the quarantine role (`quarantine-role.yaml`,
             // `quarantine::ORGANIZATIONS_PERMISSIONS`), never with the function's own rights.
             Step::Quarantine => &["sts:AssumeRole"],
+            Step::DenyPortalUser => portal::POLICY_PERMISSIONS,
+            // Identity Center is called through its role (`identity-center-role.yaml`,
+            // `portal::IDENTITY_CENTER_PERMISSIONS`): the user lookup and the removal.
+            Step::RemoveAssignment => &["sts:AssumeRole"],
         }
     }
 
@@ -140,6 +151,7 @@ impl Step {
                 | Step::HandOff
                 | Step::UpdateFinding
                 | Step::Quarantine
+                | Step::RemoveAssignment
         )
     }
 }
@@ -234,6 +246,20 @@ pub enum Plan {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
     },
+    /// An IAM Identity Center portal session: the role is never edited (IAM refuses), the
+    /// customer-managed deny policy every permission set references is (`portal`).
+    Portal {
+        /// `AWSReservedSSO_<PermissionSet>_…`.
+        role: String,
+        /// The Identity Center user name (the session name).
+        user: String,
+        /// `ROLE-ID:user-name`: the finding's principal.
+        session: String,
+        /// The user's identity store ID, once looked up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        policy_arn: String,
+    },
 }
 
 impl Plan {
@@ -251,6 +277,10 @@ impl Plan {
                 format!("role {role} (session {name})")
             }
             Plan::Role { role, .. } => format!("role {role} (every session)"),
+            Plan::Portal { role, user, .. } => format!(
+                "Identity Center user {user} (permission set {}, role {role})",
+                portal::permission_set_name(role).unwrap_or("?")
+            ),
         }
     }
 }

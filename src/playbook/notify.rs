@@ -71,6 +71,23 @@ pub fn finish(
             next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
             report.undo = vec![revoke_role::undo_session_command(role, session)];
         }
+        Some(Plan::Portal {
+            role,
+            user,
+            user_id,
+            policy_arn,
+            ..
+        }) => {
+            let whom = match user_id {
+                Some(id) => format!("Identity Center user {user} (identitystore:UserId {id}) is denied in this account whatever permission set they sign in with"),
+                None => format!("Identity Center user {user} is denied only through role {role} in this account (the user ID was not looked up: other permission sets still work)"),
+            };
+            next.push(format!("{whom}, by {policy_arn}, which every permission set references. Their portal sessions in OTHER accounts are not denied: disable the user in Identity Center (Users > Disable user access) and end their active sessions if the leak may reach further."));
+            next.push(format!("Find how {user}'s portal credentials leaked (`aws configure export-credentials`, the portal's access-keys page, a shell history), and have them sign in again (MFA) only once it is understood."));
+            report.undo = vec![format!(
+                "aws iam create-policy-version --policy-arn {policy_arn} --set-as-default --policy-document <the current document without {user}'s entries>   (killswitch restore does exactly that)"
+            )];
+        }
         Some(Plan::Role { role, .. }) => {
             next.push(format!("EVERY session of role {role} issued before the cutoff is denied, whoever uses it: workloads on this role fail until they get fresh credentials (they will on their next refresh)."));
             next.push(format!("Find how the session credentials of role {role} leaked (instance metadata, CI logs, a developer laptop)."));
@@ -105,7 +122,11 @@ pub fn finish(
             ),
         );
     }
-    if report.status == Status::Failed {
+    if report.status == Status::Failed
+        && let Some(Plan::Portal { role, user, .. }) = plan
+    {
+        next.insert(0, format!("CONTAINMENT FAILED: disable Identity Center user {user} now (Identity Center > Users > Disable user access), end their active sessions, and add a Deny with identitystore:UserId to the inline policy of the permission set behind {role}, then provision it; read the failed steps above."));
+    } else if report.status == Status::Failed {
         next.insert(0, format!("CONTAINMENT FAILED: deactivate {key} by hand now (aws iam update-access-key --status Inactive ...) and read the failed steps above."));
     }
     if report.status == Status::Refused {

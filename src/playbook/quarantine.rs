@@ -76,6 +76,10 @@ impl Entry {
                 cutoff: *c,
             }),
             Plan::Role { .. } => None,
+            // An SCP sees the session as its role's: the exact session, as for any role.
+            Plan::Portal { session, .. } => Some(Entry::Session {
+                userid: session.clone(),
+            }),
         }
     }
 }

@@ -46,6 +46,17 @@ pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase
             let (ok, note) = revoke_role::read_back_session(cloud, role, session).await;
             (None, Some(ok), vec![note])
         }
+        Plan::Portal {
+            role,
+            session,
+            user_id,
+            policy_arn,
+            ..
+        } => {
+            let wanted = super::portal::entries(session, user_id.as_deref());
+            let (ok, note) = super::portal::read_back(cloud, role, policy_arn, &wanted).await;
+            (None, Some(ok), vec![note])
+        }
         Plan::Role { role, cutoff, .. } => {
             let (ok, note) = match cutoff {
                 Some(c) => revoke_role::read_back(cloud, role, *c).await,
@@ -101,6 +112,19 @@ pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
             } else {
                 Vec::new()
             }
+        }
+        Plan::Portal {
+            role,
+            session,
+            user_id,
+            policy_arn,
+            ..
+        } => {
+            let wanted = super::portal::entries(session, user_id.as_deref());
+            let account = policy_arn.split(':').nth(4).unwrap_or_default();
+            let (o, d) =
+                super::portal::apply(cloud, account, role, policy_arn, &wanted, false).await;
+            if o == Outcome::Failed { vec![d] } else { Vec::new() }
         }
         Plan::Role { role, cutoff, .. } => {
             let existing = revoke_role::read_policy(cloud, role).await;
@@ -165,7 +189,12 @@ impl Undone {
                 .any(|a| prefixes.iter().any(|p| a.starts_with(p)))
         };
         (!self.key || did(&["reactivate key"]))
-            && (!self.deny || did(&["delete inline policy", "detach ", "stop denying session"]))
+            && (!self.deny || did(&[
+                    "delete inline policy",
+                    "detach ",
+                    "stop denying session",
+                    "stop denying Identity Center user",
+                ]))
     }
 }
 
