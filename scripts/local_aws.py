@@ -1335,38 +1335,347 @@ QUARANTINE_RESPONDER_ROLE_NAME = "killswitch-local-responder"
 QUARANTINE_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "quarantine-role.yaml")
 
 
+def deploy_stack(endpoint: str, key: dict, template_path: str, stack_name: str, parameters: dict,
+                 want_outputs: dict) -> None:
+    """Create a stack from one of the repository's templates as `key`'s holder, in us-east-1.
+    Raises (naming the template, the stack's status and reason, its outputs and events) unless it
+    reaches CREATE_COMPLETE with exactly the outputs in `want_outputs` (key -> value) among its own."""
+    import boto3
+
+    with open(template_path) as fh:
+        template = fh.read()
+    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    cfn.create_stack(StackName=stack_name, TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+    if stack["StackStatus"] != "CREATE_COMPLETE" or any(outputs.get(k) != v for k, v in want_outputs.items()):
+        events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+        raise RuntimeError(
+            f"{os.path.basename(template_path)}: stack {stack['StackId']} is {stack['StackStatus']} "
+            f"({stack.get('StackStatusReason', 'no reason given')}), outputs {outputs}, want {want_outputs}; events: "
+            + "; ".join(f"{e.get('LogicalResourceId')} {e.get('ResourceStatus')} {e.get('ResourceStatusReason', '')}"
+                        for e in events))
+
+
 def deploy_quarantine_role(endpoint: str, management_key: dict, operator_arn: str) -> dict:
     """quarantine-role.yaml, deployed through CloudFormation as the management account's admin,
     trusting `operator_arn` (ACCOUNT_ID's admin user) with QUARANTINE_EXTERNAL_ID. Raises unless
     the stack reaches CREATE_COMPLETE and its output is the expected role."""
-    import boto3
-
-    with open(QUARANTINE_TEMPLATE) as fh:
-        template = fh.read()
-    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id=management_key["AccessKeyId"],
-                       aws_secret_access_key=management_key["SecretAccessKey"])
-    parameters = {
+    role_arn = f"arn:aws:iam::{ORGANIZATION_MANAGEMENT_ACCOUNT_ID}:role/{QUARANTINE_ROLE_NAME}"
+    deploy_stack(endpoint, management_key, QUARANTINE_TEMPLATE, QUARANTINE_STACK_NAME, {
         "SecurityAccountId": ACCOUNT_ID,
         "ResponderRoleName": QUARANTINE_RESPONDER_ROLE_NAME,
         "ExternalId": QUARANTINE_EXTERNAL_ID,
         "QuarantineRoleName": QUARANTINE_ROLE_NAME,
         "OperatorRoleArns": operator_arn,
-    }
-    cfn.create_stack(StackName=QUARANTINE_STACK_NAME, TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
-                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
-    stack = cfn.describe_stacks(StackName=QUARANTINE_STACK_NAME)["Stacks"][0]
-    role_arn = f"arn:aws:iam::{ORGANIZATION_MANAGEMENT_ACCOUNT_ID}:role/{QUARANTINE_ROLE_NAME}"
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
-    if stack["StackStatus"] != "CREATE_COMPLETE" or outputs.get("QuarantineRoleArn") != role_arn:
-        events = cfn.describe_stack_events(StackName=QUARANTINE_STACK_NAME)["StackEvents"]
-        raise RuntimeError(
-            f"quarantine-role.yaml: stack {stack['StackId']} is {stack['StackStatus']} "
-            f"({stack.get('StackStatusReason', 'no reason given')}), outputs {outputs}, want {role_arn}; events: "
-            + "; ".join(f"{e.get('LogicalResourceId')} {e.get('ResourceStatus')} {e.get('ResourceStatusReason', '')}"
-                        for e in events))
+    }, {"QuarantineRoleArn": role_arn})
     return {"KILLSWITCH_LOCAL_QUARANTINE_ROLE_ARN": role_arn,
             "KILLSWITCH_LOCAL_QUARANTINE_EXTERNAL_ID": QUARANTINE_EXTERNAL_ID}
+
+
+# IAM Identity Center (see deploy_identity_center): the organization's instance lives in the
+# management account, in this Region (moto's instance of that account and Region, see
+# patch_moto_identity_center_instances); identity-center-role.yaml's parameters.
+IDENTITY_CENTER_REGION = "us-east-1"
+IDENTITY_CENTER_STACK_NAME = "killswitch-local-identity-center"
+IDENTITY_CENTER_ROLE_NAME = "KillSwitchIdentityCenter"
+IDENTITY_CENTER_EXTERNAL_ID = "killswitch-local-identity-center"
+IDENTITY_CENTER_POLICY_STACK_NAME = "killswitch-local-identity-center-policy"
+# identity-center-policy.yaml's policy, which the seeded permission sets reference.
+IDENTITY_CENTER_DENY_POLICY = ("KillSwitchDeny", "/")
+IDENTITY_CENTER_ROLE_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                             "identity-center-role.yaml")
+IDENTITY_CENTER_POLICY_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                               "identity-center-policy.yaml")
+# The portal's role sessions last as long as the permission set says (moto's default: 3600).
+IDENTITY_CENTER_SESSION_DURATION = "PT1H"
+# Serializes the control endpoints' work on the Identity Center, IAM and STS backends.
+IDENTITY_CENTER_LOCK = threading.Lock()
+
+
+def deploy_identity_center(endpoint: str, management_key: dict, security_key: dict, operator_arn: str) -> dict:
+    """identity-center-role.yaml in the management account (as its admin, trusting the responder
+    role name and `operator_arn`, ACCOUNT_ID's admin user, with IDENTITY_CENTER_EXTERNAL_ID,
+    RemoveAssignments on, so both the responder and the Restore role exist), and
+    identity-center-policy.yaml in ACCOUNT_ID (as its admin: KillSwitchDeny, which the permission
+    sets seeded into ACCOUNT_ID reference). Raises unless both stacks reach CREATE_COMPLETE with
+    the expected outputs. Returns KILLSWITCH_LOCAL_IDENTITY_CENTER_* and the instance's IDs."""
+    from moto.ssoadmin.models import ssoadmin_backends
+
+    role_arn = f"arn:aws:iam::{ORGANIZATION_MANAGEMENT_ACCOUNT_ID}:role/{IDENTITY_CENTER_ROLE_NAME}"
+    restore_arn = f"{role_arn}Restore"
+    deploy_stack(endpoint, management_key, IDENTITY_CENTER_ROLE_TEMPLATE, IDENTITY_CENTER_STACK_NAME, {
+        "SecurityAccountId": ACCOUNT_ID,
+        "ResponderRoleName": QUARANTINE_RESPONDER_ROLE_NAME,
+        "ExternalId": IDENTITY_CENTER_EXTERNAL_ID,
+        "RemoveAssignments": "true",
+        "OperatorRoleArns": operator_arn,
+    }, {"IdentityCenterRoleArn": role_arn, "RestoreRoleArn": restore_arn})
+    name, path = IDENTITY_CENTER_DENY_POLICY
+    deploy_stack(endpoint, security_key, IDENTITY_CENTER_POLICY_TEMPLATE, IDENTITY_CENTER_POLICY_STACK_NAME,
+                 {"PolicyName": name}, {"PolicyArn": f"arn:aws:iam::{ACCOUNT_ID}:policy{path}{name}"})
+    instance = ssoadmin_backends[ORGANIZATION_MANAGEMENT_ACCOUNT_ID][IDENTITY_CENTER_REGION].instances[0]
+    return {"KILLSWITCH_LOCAL_IDENTITY_CENTER_ROLE_ARN": role_arn,
+            "KILLSWITCH_LOCAL_IDENTITY_CENTER_RESTORE_ROLE_ARN": restore_arn,
+            "KILLSWITCH_LOCAL_IDENTITY_CENTER_EXTERNAL_ID": IDENTITY_CENTER_EXTERNAL_ID,
+            "KILLSWITCH_LOCAL_IDENTITY_CENTER_INSTANCE_ARN": instance.instance_arn,
+            "KILLSWITCH_LOCAL_IDENTITY_STORE_ID": instance.identity_store_id,
+            "KILLSWITCH_LOCAL_IDENTITY_CENTER_REGION": IDENTITY_CENTER_REGION}
+
+
+def _identity_center():  # type: ignore[no-untyped-def]
+    """(sso-admin backend, instance, identitystore backend) of the organization's instance."""
+    from moto.identitystore.models import identitystore_backends
+    from moto.ssoadmin.models import ssoadmin_backends
+
+    sso = ssoadmin_backends[ORGANIZATION_MANAGEMENT_ACCOUNT_ID][IDENTITY_CENTER_REGION]
+    return sso, sso.instances[0], identitystore_backends[ORGANIZATION_MANAGEMENT_ACCOUNT_ID][IDENTITY_CENTER_REGION]
+
+
+def _duration_seconds(value) -> int:  # type: ignore[no-untyped-def]
+    """A permission set's SessionDuration (ISO 8601 as the API takes it, or moto's 3600) in seconds."""
+    if isinstance(value, int) or str(value).isdigit():
+        return int(value)
+    m = re.fullmatch(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?", str(value or ""))
+    if not m or not any(m.groups()):
+        return 3600
+    hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def sso_role_name(permission_set, account: str) -> str:  # type: ignore[no-untyped-def]
+    """AWSReservedSSO_<permission set>_<16 hex digits>: AWS draws the suffix when it first
+    provisions a permission set into an account and keeps it; here it is derived from both, so
+    every provisioning (and a second user of the same permission set) finds the same role."""
+    suffix = hashlib.sha256(f"{permission_set.permission_set_arn}|{account}".encode()).hexdigest()[:16]
+    return f"AWSReservedSSO_{permission_set.name}_{suffix}"
+
+
+def sso_role(permission_set, account: str):  # type: ignore[no-untyped-def]
+    """The role `permission_set` is provisioned as in `account`, or None if it is not."""
+    from moto.iam.models import iam_backends
+
+    name = sso_role_name(permission_set, account)
+    return next((r for r in iam_backends[account]["aws"].roles.values() if r.name == name), None)
+
+
+def _permission_set_policy_arns(account: str, references, managed_arns) -> list[str]:  # type: ignore[no-untyped-def]
+    """The managed policies a permission set's role gets in `account`: each customer-managed
+    reference (name, path) as that account's policy, then the AWS-managed ones."""
+    return [f"arn:aws:iam::{account}:policy{path}{name}" for name, path in references] + list(managed_arns)
+
+
+def _provisioning_failure(account: str, arns: list[str]) -> str | None:
+    """Why Identity Center would fail to provision a role with these policies into `account`
+    (one does not exist there), or None."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account]["aws"]
+    for arn in arns:
+        if arn not in iam.managed_policies:
+            return f"Received a 404 status error: Not supported policy {arn}."
+    return None
+
+
+def provision_permission_set_to_account(permission_set, account: str, resync: bool = True) -> str | None:  # type: ignore[no-untyped-def]
+    """What Identity Center does when it provisions a permission set into an account (moto's
+    ProvisionPermissionSet only records it, and fails for a target account): an IAM role
+    AWSReservedSSO_<name>_<suffix> (see sso_role_name) at SSO_ROLE_PATH, trusting Identity
+    Center's SAML provider (so no one can sts:AssumeRole it; portal sessions are issued by
+    identity_center_portal_credentials), with the permission set's inline policy as
+    AwsSSOInlinePolicy and its customer-managed references and AWS-managed policies attached.
+    Provisioning again brings the role in line with the permission set; `resync=False` leaves an
+    already provisioned role alone (what CreateAccountAssignment does). Written through moto's
+    backend, so patch_moto_identity_center_roles_protected does not apply.
+
+    Returns None, or why provisioning failed (a referenced policy missing in the account, as
+    Identity Center reports it); then nothing was changed.
+    """
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account]["aws"]
+    role = sso_role(permission_set, account)
+    if role is not None and not resync:
+        return None
+    arns = _permission_set_policy_arns(account, [(p.name, p.path) for p in permission_set.customer_managed_policies],
+                                       [p.arn for p in permission_set.managed_policies])
+    failure = _provisioning_failure(account, arns)
+    if failure:
+        return failure
+    name = sso_role_name(permission_set, account)
+    if role is None:
+        provider = hashlib.sha256(permission_set.instance_arn.encode()).hexdigest()[:16]
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": f"arn:aws:iam::{account}:saml-provider/AWSSSO_{provider}_DO_NOT_DELETE"},
+            "Action": ["sts:AssumeRoleWithSAML", "sts:TagSession"],
+            "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}},
+        }]}
+        role = iam.create_role(name, json.dumps(trust), SSO_ROLE_PATH, None, "", [],
+                               str(_duration_seconds(permission_set.session_duration)))
+    if permission_set.inline_policy:
+        iam.put_role_policy(name, "AwsSSOInlinePolicy", permission_set.inline_policy)
+    elif "AwsSSOInlinePolicy" in role.policies:
+        iam.delete_role_policy(name, "AwsSSOInlinePolicy")
+    for arn in arns:
+        if arn not in role.managed_policies:
+            iam.attach_role_policy(arn, name)
+    for arn in [a for a in role.managed_policies if a not in arns]:
+        iam.detach_role_policy(arn, name)
+    instance = next((i for i in _identity_center()[0].instances if i.instance_arn == permission_set.instance_arn), None)
+    if instance is not None and permission_set not in instance.provisioned_permission_sets:
+        instance.provisioned_permission_sets.append(permission_set)
+    return None
+
+
+def _identity_store_user_id(store, store_id: str, user_name: str) -> str | None:  # type: ignore[no-untyped-def]
+    from moto.identitystore.exceptions import ResourceNotFoundException
+
+    try:
+        return store.get_user_id(store_id, {"UniqueAttribute": {"AttributePath": "userName",
+                                                                "AttributeValue": user_name}})[0]
+    except ResourceNotFoundException:
+        return None
+
+
+def _seed_request(data: dict) -> tuple[str, str, str, bool] | str:
+    """(account, permission set name, user name, via_group) of a seed request, or what is wrong."""
+    from moto.organizations.models import organizations_backends
+
+    account = str(data.get("account", ACCOUNT_ID))
+    name, user_name = data.get("permission_set"), data.get("user_name")
+    if not re.fullmatch(r"\d{12}", account):
+        return f"account must be a 12-digit account ID, not {account!r}"
+    org = organizations_backends[ORGANIZATION_MANAGEMENT_ACCOUNT_ID]["aws"].org
+    members = [a.id for a in organizations_backends[ORGANIZATION_MANAGEMENT_ACCOUNT_ID]["aws"].accounts] if org else []
+    if account not in members:
+        return f"account {account} is not in the organization of {ORGANIZATION_MANAGEMENT_ACCOUNT_ID}"
+    if not isinstance(name, str) or not re.fullmatch(r"[\w+=,.@-]{1,32}", name):
+        return "permission_set must be a permission set name (1-32 of letters, digits and +=,.@_-)"
+    if not isinstance(user_name, str) or not user_name.strip() or len(user_name) > 64:
+        return "user_name must be a non-empty user name (at most 64 characters: it names the role session)"
+    return account, name, user_name, bool(data.get("via_group", False))
+
+
+def identity_center_seed(data: dict) -> tuple[int, dict]:
+    """POST /_killswitch/identitycenter/seed: what an Identity Center administrator does to give a
+    user a permission set in an account, in the management account's backends directly: the
+    permission set (reused by name) referencing KillSwitchDeny (path /) with an inline policy
+    allowing everything, the identity-store user, the account assignment to the user (or, with
+    via_group, to the group killswitch-drill-<permission set> the user is added to), and the
+    permission set provisioned into the account (see provision_permission_set_to_account).
+    Repeats are idempotent. If a referenced policy is missing in the account: 400
+    ValidationException (Identity Center's provisioning failure) and nothing is created."""
+    from moto.ssoadmin.models import AccountAssignment
+
+    parsed = _seed_request(data)
+    if isinstance(parsed, str):
+        return 400, {"error": "ValidationException", "message": parsed}
+    account, name, user_name, via_group = parsed
+    allow_all = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "DrillUserCanWork", "Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    with IDENTITY_CENTER_LOCK:
+        sso, instance, store = _identity_center()
+        store_id = instance.identity_store_id
+        permission_set = next((p for p in sso.permission_sets
+                               if p.instance_arn == instance.instance_arn and p.name == name), None)
+        references = [(p.name, p.path) for p in permission_set.customer_managed_policies] if permission_set else []
+        managed = [p.arn for p in permission_set.managed_policies] if permission_set else []
+        failure = _provisioning_failure(account, _permission_set_policy_arns(
+            account, references + [IDENTITY_CENTER_DENY_POLICY] * (IDENTITY_CENTER_DENY_POLICY not in references),
+            managed))
+        if failure:
+            return 400, {"error": "ValidationException", "message": failure}
+        if permission_set is None:
+            arn = sso.create_permission_set(name, f"killswitch drill permission set {name}", instance.instance_arn,
+                                            IDENTITY_CENTER_SESSION_DURATION, None, [])["PermissionSetArn"]
+            permission_set = sso._find_permission_set(instance.instance_arn, arn)
+        if IDENTITY_CENTER_DENY_POLICY not in references:
+            deny_name, deny_path = IDENTITY_CENTER_DENY_POLICY
+            sso.attach_customer_managed_policy_reference_to_permission_set(
+                instance.instance_arn, permission_set.permission_set_arn, {"Name": deny_name, "Path": deny_path})
+        if not permission_set.inline_policy:
+            sso.put_inline_policy_to_permission_set(instance.instance_arn, permission_set.permission_set_arn, allow_all)
+        user_id = _identity_store_user_id(store, store_id, user_name)
+        if user_id is None:
+            given = re.split(r"[@.]", user_name)[0] or user_name
+            user_id = store.create_user(
+                store_id, user_name, {"GivenName": given.capitalize(), "FamilyName": "Drill",
+                                      "Formatted": f"{given.capitalize()} Drill"},
+                user_name, None, None, [{"Value": user_name, "Type": "work", "Primary": True}] if "@" in user_name else [],
+                [], [], None, None, None, None, None)[0]
+        group_id = None
+        if via_group:
+            group_name = f"killswitch-drill-{name}"
+            group_id = next((g.GroupId for g in store.identity_stores[store_id].groups.values()
+                             if g.DisplayName == group_name), None)
+            if group_id is None:
+                group_id = store.create_group(store_id, group_name, f"killswitch drill: {name} in {account}")[0]
+            memberships = store.identity_stores[store_id].group_memberships.values()
+            if not any(m["GroupId"] == group_id and m["MemberId"]["UserId"] == user_id for m in memberships):
+                store.create_group_membership(store_id, group_id, {"UserId": user_id})
+        principal_type, principal_id = ("GROUP", group_id) if via_group else ("USER", user_id)
+        if not any(a.instance_arn == instance.instance_arn and a.target_id == account
+                   and a.permission_set_arn == permission_set.permission_set_arn
+                   and a.principal_type == principal_type and a.principal_id == principal_id
+                   for a in sso.account_assignments):
+            sso.account_assignments.append(AccountAssignment(
+                instance.instance_arn, account, "AWS_ACCOUNT", permission_set.permission_set_arn,
+                principal_type, principal_id))
+        failure = provision_permission_set_to_account(permission_set, account)
+        if failure:  # checked above: only a policy deleted meanwhile could get here
+            return 400, {"error": "ValidationException", "message": failure}
+        role = sso_role(permission_set, account)
+    return 200, {"permission_set_arn": permission_set.permission_set_arn, "instance_arn": instance.instance_arn,
+                 "identity_store_id": store_id, "user_id": user_id, "group_id": group_id,
+                 "role_name": role.name, "role_arn": role.arn, "role_id": role.id}
+
+
+def identity_center_portal_credentials(data: dict) -> tuple[int, dict]:
+    """POST /_killswitch/identitycenter/portal-credentials: what the access portal's
+    GetRoleCredentials does for a signed-in user. The user is looked up in the identity store by
+    user name (unknown: 401 UnauthorizedException); the permission set must be assigned to the
+    user in that account right now, directly (USER) or through a group the user is in (GROUP),
+    and provisioned there, else 403 ForbiddenException "No access" (so removing the assignment
+    stops new portal sessions). Then the role is assumed through moto's STS backend with the user
+    name as the session name, and the key is remembered as that user's (identitystore:UserId, see
+    principal_keys)."""
+    from moto.sts.models import sts_backends
+
+    account = str(data.get("account", ACCOUNT_ID))
+    permission_set_arn, user_name = data.get("permission_set_arn"), data.get("user_name")
+    if not isinstance(permission_set_arn, str) or not isinstance(user_name, str) or not re.fullmatch(r"\d{12}", account):
+        return 400, {"error": "ValidationException",
+                     "message": "account (12 digits), permission_set_arn and user_name are required"}
+    no_access = {"error": "ForbiddenException", "message": "No access"}
+    with IDENTITY_CENTER_LOCK:
+        sso, instance, store = _identity_center()
+        store_id = instance.identity_store_id
+        user_id = _identity_store_user_id(store, store_id, user_name)
+        if user_id is None:
+            return 401, {"error": "UnauthorizedException", "message": "Session token not found or invalid"}
+        groups = {m["GroupId"] for m in store.identity_stores[store_id].group_memberships.values()
+                  if m["MemberId"]["UserId"] == user_id}
+        if not any(a.instance_arn == instance.instance_arn and a.target_id == account
+                   and a.permission_set_arn == permission_set_arn
+                   and ((a.principal_type == "USER" and a.principal_id == user_id)
+                        or (a.principal_type == "GROUP" and a.principal_id in groups))
+                   for a in sso.account_assignments):
+            return 403, {**no_access, "reason": "no current assignment of this permission set in this account"}
+        permission_set = next((p for p in sso.permission_sets if p.permission_set_arn == permission_set_arn), None)
+        role = sso_role(permission_set, account) if permission_set is not None else None
+        if role is None:
+            return 403, {**no_access, "reason": "the permission set is not provisioned in this account"}
+        session = sts_backends[account]["aws"].assume_role(
+            region_name=IDENTITY_CENTER_REGION, role_session_name=user_name, role_arn=role.arn, policy=None,
+            duration=_duration_seconds(permission_set.session_duration), external_id=None)
+        PORTAL_SESSIONS[session.access_key_id] = user_id
+    return 200, {"AccessKeyId": session.access_key_id, "SecretAccessKey": session.secret_access_key,
+                 "SessionToken": session.session_token,
+                 "Expiration": int(session.expiration.replace(tzinfo=timezone.utc).timestamp() * 1000),
+                 "UserId": user_id, "RoleName": role.name, "PrincipalId": f"{role.id}:{user_name}"}
 
 
 def iso(ts: datetime) -> str:
@@ -1799,6 +2108,12 @@ class Harness:
             # Independent of cloudtrail/reset: each double is reset on its own.
             self.hub.reset()
             return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/identitycenter/seed":
+            status, payload = identity_center_seed(data)
+            return self.respond(start_response, status, payload, "application/json")
+        if path == "/_killswitch/identitycenter/portal-credentials":
+            status, payload = identity_center_portal_credentials(data)
+            return self.respond(start_response, status, payload, "application/json")
         return self.respond(start_response, 404, {"message": "unknown control path"})
 
     def cloudtrail(self, environ, start_response, target, scope):
@@ -1961,7 +2276,8 @@ def admin_in(endpoint: str, account: str) -> dict:
 def bootstrap(endpoint: str) -> dict:
     """Everything set up while moto still accepts anything (its environment for the env file): the
     function's identity (an admin user), an admin of a second account, the organization (see
-    organize), and the quarantine role in its management account (see deploy_quarantine_role)."""
+    organize), the quarantine role in its management account (see deploy_quarantine_role), and
+    the Identity Center roles there and deny policy in ACCOUNT_ID (see deploy_identity_center)."""
     key = admin_in(endpoint, ACCOUNT_ID)
     member = admin_in(endpoint, MEMBER_ACCOUNT_ID)
     env = {
@@ -1974,6 +2290,7 @@ def bootstrap(endpoint: str) -> dict:
     env.update(organize())
     assert ORGANIZATION_MANAGEMENT_ACCOUNT_ID == MEMBER_ACCOUNT_ID  # its admin deploys the role
     env.update(deploy_quarantine_role(endpoint, member, key["UserArn"]))
+    env.update(deploy_identity_center(endpoint, member, key, key["UserArn"]))
     return env
 
 
@@ -1997,11 +2314,16 @@ def main() -> int:
     patch_moto_user_resources()
     patch_moto_aws_deny_all()
     patch_moto_inline_policy_quota()
+    patch_moto_managed_policy_limits()
     patch_moto_principal_condition_keys()
     patch_moto_service_specific_credentials()
     patch_moto_organizations_limits()
     patch_moto_organizations_management_only()
     patch_moto_organizations_authorization()
+    patch_moto_identity_center_authorization()
+    patch_moto_identity_center_instances()
+    patch_moto_sso_admin_assignments()
+    patch_moto_identity_center_roles_protected()
     trail = CloudTrailDouble()
     app = Harness(DomainDispatcherApplication(create_backend_app), trail)
     server = make_server("127.0.0.1", args.port, app, threaded=True)

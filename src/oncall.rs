@@ -16,17 +16,18 @@ use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 use crate::playbook::deny_user::Deny;
 use crate::playbook::quarantine::{self, Quarantined, Standing};
+use crate::playbook::portal::{self, Removed};
 use crate::playbook::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::policy;
 use crate::ports::{
-    Findings, Identity, IncidentStore, KeyStatus, KeyUsage, Notifier, Operator, Organization,
-    PolicyTarget,
+    Findings, Identity, IdentityCenterAdmin, IncidentStore, KeyStatus, KeyUsage, Notifier,
+    Operator, Organization, PolicyTarget,
 };
 use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 25] = [
+pub const OPERATOR_PERMISSIONS: [&str; 31] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -45,6 +46,12 @@ pub const OPERATOR_PERMISSIONS: [&str; 25] = [
     "iam:DetachUserPolicy",
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
+    // Identity Center: the user out of the deny policy (a new default version).
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListPolicyVersions",
+    "iam:CreatePolicyVersion",
+    "iam:ListAttachedRolePolicies",
     "sts:GetCallerIdentity",
     // The incident record, the role index and the restore log (`KILLSWITCH_INCIDENT_TABLE`).
     "dynamodb:GetItem",
@@ -52,6 +59,8 @@ pub const OPERATOR_PERMISSIONS: [&str; 25] = [
     // The quarantine lease, given back after lifting.
     "dynamodb:DeleteItem",
     "sns:Publish",
+    // The 5-version limit when taking the user out again.
+    "iam:DeletePolicyVersion",
     // The note on the Security Hub finding; the quarantine role (`OperatorRoleArns`).
     "securityhub:BatchUpdateFindings",
     "sts:AssumeRole",
@@ -89,6 +98,23 @@ pub struct KeyState {
     /// is configured here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<QuarantineState>,
+    /// The Identity Center user the incident record says killswitch denies, read back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_center: Option<PortalState>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PortalState {
+    pub user: String,
+    pub user_id: Option<String>,
+    pub role: String,
+    pub policy_arn: String,
+    /// The deny policy's default version denies the user exactly, and the role has it attached.
+    pub denied: bool,
+    pub read_back: String,
+    /// The account assignment killswitch removed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignment_removed: Option<Removed>,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,6 +177,7 @@ pub async fn status<C: Identity + IncidentStore + Organization>(
             })
         }),
         quarantine: None,
+        identity_center: None,
         also_blocked: Vec::new(),
         restores: Vec::new(),
     };
@@ -168,6 +195,31 @@ pub async fn status<C: Identity + IncidentStore + Organization>(
                 placed: q,
                 read_back,
             });
+        }
+        if let Some(Plan::Portal {
+            role,
+            user,
+            session,
+            user_id,
+            policy_arn,
+        }) = r
+            .applied
+            .as_ref()
+            .filter(|a| a.generation == r.generation)
+            .map(|a| &a.plan)
+        {
+            let wanted = portal::entries(session, user_id.as_deref());
+            let (denied, read_back) = portal::read_back(cloud, role, policy_arn, &wanted).await;
+            state.identity_center = Some(PortalState {
+                user: user.clone(),
+                user_id: user_id.clone(),
+                role: role.clone(),
+                policy_arn: policy_arn.clone(),
+                denied,
+                read_back,
+                assignment_removed: r.assignment.clone(),
+            });
+            state.exists = true;
         }
         state.restores = r.restores;
     }
@@ -213,8 +265,9 @@ pub async fn status<C: Identity + IncidentStore + Organization>(
                 .push(format!("user/{u}: {}", policy::MANAGED_DENY_ALL_ARN));
         }
     }
-    state.exists =
-        state.key_status.is_some() || (role.is_some() && !key.as_str().starts_with("AKIA"));
+    state.exists = state.exists
+        || state.key_status.is_some()
+        || (role.is_some() && !key.as_str().starts_with("AKIA"));
     if let Some(r) = role {
         if let Some(cutoff) = revoke_role::read_policy(cloud, r)
             .await?
@@ -277,6 +330,16 @@ pub enum RestoreAction {
     LiftQuarantine {
         quarantined: Quarantined,
     },
+    /// The Identity Center user out of the deny policy (a new default version without them).
+    LiftPortalDeny {
+        user: String,
+        policy_arn: String,
+        entries: Vec<portal::Entry>,
+    },
+    /// The account assignment killswitch removed, created again (the operators' Restore role).
+    PutAssignmentBack {
+        removed: Removed,
+    },
 }
 
 impl std::fmt::Display for RestoreAction {
@@ -322,6 +385,17 @@ impl std::fmt::Display for RestoreAction {
                 f,
                 "take {} out of the org quarantine SCP {} on account {}",
                 q.entry, q.policy_name, q.account
+            ),
+            RestoreAction::LiftPortalDeny {
+                user, policy_arn, ..
+            } => write!(
+                f,
+                "stop denying Identity Center user {user} ({policy_arn})"
+            ),
+            RestoreAction::PutAssignmentBack { removed: r } => write!(
+                f,
+                "assign permission set {} to Identity Center user {} in account {} again",
+                r.permission_set, r.user_name, r.account
             ),
         }
     }
@@ -403,6 +477,9 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
     if let Some(q) = record.as_ref().and_then(|r| r.quarantine.clone()) {
         a.plan
             .push(RestoreAction::LiftQuarantine { quarantined: q });
+    }
+    if let Some(p) = &state.identity_center {
+        assess_portal(p, applied_at, now, &mut a);
     }
     if let Some(role) = &state.role_name {
         assess_role(
@@ -660,6 +737,40 @@ async fn assess_role<S: IncidentStore>(
     Ok(())
 }
 
+/// An Identity Center user: out of the deny policy, and the removed assignment back. The
+/// portal's credentials live as long as the permission set's session duration (up to 12 h).
+fn assess_portal(
+    p: &PortalState,
+    applied_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    a: &mut Assessment,
+) {
+    let session = match &a.recorded_plan {
+        Some(Plan::Portal { session, .. }) => session.clone(),
+        _ => return,
+    };
+    if p.denied || p.read_back.contains("does NOT deny") {
+        a.plan.push(RestoreAction::LiftPortalDeny {
+            user: p.user.clone(),
+            policy_arn: p.policy_arn.clone(),
+            entries: portal::entries(&session, p.user_id.as_deref()),
+        });
+    }
+    if let Some(removed) = &p.assignment_removed {
+        a.plan.push(RestoreAction::PutAssignmentBack {
+            removed: removed.clone(),
+        });
+    }
+    let expired = applied_at.is_some_and(|at| now - at >= TimeDelta::hours(MAX_ROLE_SESSION_HOURS));
+    if !expired && let Some(at) = applied_at {
+        a.refusals.push(format!(
+            "the leaked portal credentials may still be valid until {} (permission-set sessions last up to {MAX_ROLE_SESSION_HOURS} h; contained at {}): lifting the deny now re-arms them unless the user's sessions were ended in Identity Center",
+            ts(at + TimeDelta::hours(MAX_ROLE_SESSION_HOURS)),
+            ts(at)
+        ));
+    }
+}
+
 /// The longest a role session can last (`MaxSessionDuration` up to 12 h).
 pub const MAX_ROLE_SESSION_HOURS: i64 = 12;
 
@@ -682,7 +793,7 @@ pub struct Restored {
 /// the plan and tells it again what was done. `force`: go ahead despite the assessment's
 /// refusals, or when the restore cannot be recorded.
 pub async fn restore<
-    C: Operator + Notifier + Identity + IncidentStore + Findings + Organization,
+    C: Operator + Notifier + Identity + IncidentStore + Findings + Organization + IdentityCenterAdmin,
 >(
     cloud: &C,
     config: &Config,
@@ -847,6 +958,22 @@ pub async fn restore<
                 None => Err(Error::BadEvent(format!(
                     "NOT lifted: set KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID and run restore again, or an organization admin takes {} out of SCP {} ({}) by hand",
                     q.entry, q.policy_name, q.policy_id
+                ))),
+            },
+            RestoreAction::LiftPortalDeny {
+                policy_arn,
+                entries,
+                ..
+            } => portal::lift(cloud, policy_arn, entries).await.map(|done| {
+                tracing::info!(%done, "Identity Center user no longer denied");
+            }),
+            RestoreAction::PutAssignmentBack { removed } => match &config.identity_center {
+                Some(c) => portal::put_back(cloud, c, removed).await.map(|done| {
+                    tracing::info!(%done, "Identity Center assignment put back");
+                }),
+                None => Err(Error::BadEvent(format!(
+                    "NOT put back: set KILLSWITCH_IDENTITY_CENTER_ROLE_ARN, KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID and KILLSWITCH_IDENTITY_CENTER_RESTORE_ROLE_ARN and run restore again, or by hand: {}",
+                    portal::manual_put_back(removed)
                 ))),
             },
             RestoreAction::RevokeUserSessions { user_name, cutoff } => {

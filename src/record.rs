@@ -51,6 +51,9 @@ pub struct IncidentRecord {
     /// The org-level quarantine placed for this key (kept until `killswitch restore` lifts it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<crate::playbook::quarantine::Quarantined>,
+    /// The Identity Center account assignment removed for this key (restore puts it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<crate::playbook::portal::Removed>,
 }
 
 /// What the last containment wrote, and when.

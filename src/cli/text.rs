@@ -201,6 +201,28 @@ pub fn status(s: &KeyState, color: bool) -> String {
             q.read_back
         );
     }
+    if let Some(p) = &s.identity_center {
+        let _ = writeln!(
+            out,
+            "  identity center: user {}{} {}: {}",
+            inert(&p.user),
+            p.user_id
+                .as_deref()
+                .map(|id| format!(" ({})", inert(id)))
+                .unwrap_or_default(),
+            if p.denied { "DENIED" } else { "NOT denied" },
+            inert(&p.read_back)
+        );
+        if let Some(r) = &p.assignment_removed {
+            let _ = writeln!(
+                out,
+                "  identity center: assignment of permission set {} to account {} REMOVED at {} (restore puts it back)",
+                inert(&r.permission_set),
+                r.account,
+                crate::report::ts(r.at)
+            );
+        }
+    }
     if let Some(u) = &s.last_used {
         let _ = writeln!(
             out,

@@ -149,10 +149,10 @@ where
     let mut verification = report.verification.take().unwrap_or_default();
     let quarantine_account = account.to_string();
     let owner_established = owner_established(&incident, plan.as_ref(), &report);
-    let ((later, quarantined), activity) = tokio::join!(
+    let ((later, (quarantined, removed)), activity) = tokio::join!(
         async {
             let Some(plan) = plan.as_ref().filter(|_| should_verify) else {
-                return (None, None);
+                return (None, (None, None));
             };
             if let Ok(wait) = (not_before - Utc::now()).to_std() {
                 // Never past the invocation's own budget: the re-check and the notice must fit.
@@ -228,7 +228,41 @@ where
                     }
                 }
             };
-            (Some(later), quarantined)
+            let removed = match (&ctx.config.identity_center, plan, &later) {
+                (
+                    Some(ic),
+                    Plan::Portal {
+                        role,
+                        user,
+                        user_id: Some(user_id),
+                        ..
+                    },
+                    Later::Holds | Later::Reapplied { holds: true },
+                ) if ic.remove_assignments => {
+                    super::portal::remove_assignment(
+                        home,
+                        ic,
+                        &quarantine_account,
+                        role,
+                        user_id,
+                        user,
+                        &locate::session_name(&incident),
+                        &mut report,
+                    )
+                    .await
+                }
+                (Some(ic), Plan::Portal { user, .. }, _) if ic.remove_assignments => {
+                    report.record(
+                        Step::RemoveAssignment,
+                        Outcome::Skipped,
+                        format!("{user}'s account assignment was not removed: the user's identity store ID is unknown, or the deny did not hold"),
+                        Utc::now(),
+                    );
+                    None
+                }
+                _ => None,
+            };
+            (Some(later), (quarantined, removed))
         },
         async {
             if should_investigate {
@@ -303,6 +337,20 @@ where
     }
     if let (Some(r), Some(q)) = (record.as_mut(), quarantined) {
         r.quarantine = Some(q);
+    }
+    match (record.as_mut(), removed) {
+        (Some(r), Some(removed)) => r.assignment = Some(removed),
+        // Nowhere to record it: the notice carries the command that puts it back.
+        (None, Some(removed)) => report.record(
+            Step::RemoveAssignment,
+            Outcome::Done,
+            format!(
+                "NOT recorded (no incident table): to put the assignment back, {}",
+                super::portal::manual_put_back(&removed)
+            ),
+            Utc::now(),
+        ),
+        _ => {}
     }
     // The sweep is scheduled (and its digest recorded) before the notice, which says when.
     if let Some(sweep) = sweep::after_first_pass(
