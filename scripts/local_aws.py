@@ -43,6 +43,29 @@ attribute shape the results.
 * a quarantine role for drills and end-to-end tests (see deploy_quarantine_role): quarantine-role.yaml
   deployed through CloudFormation in the management account, trusting the admin user of
   ACCOUNT_ID (the env file's AWS_ACCESS_KEY_ID) with an external ID; KILLSWITCH_LOCAL_QUARANTINE_*.
+* managed policies as strict as IAM (see patch_moto_managed_policy_limits): 6,144 non-whitespace
+  characters per document (LimitExceeded), DeletePolicy of an attached policy or one with
+  non-default versions refused (DeleteConflict); moto already caps versions at 5 and keeps the
+  default version from being deleted. The default version is what sessions are evaluated against.
+* IAM Identity Center, enough to contain a leaked portal credential:
+  - one instance, the organization's: in the management account, us-east-1, IDs in AWS's formats
+    (see patch_moto_identity_center_instances); its identity store is the identitystore store.
+  - sso-admin and identitystore calls authorized against sso:<Operation> / identitystore:<Operation>
+    and refused in the JSON protocol's shape, AccessDeniedException (see
+    patch_moto_identity_center_authorization).
+  - Create/DeleteAccountAssignment with their own RequestIds that Describe*Status answer, no
+    duplicate assignments, provisioning on assignment (see patch_moto_sso_admin_assignments).
+  - identity-center-role.yaml (the responder's KillSwitchIdentityCenter and the operators'
+    KillSwitchIdentityCenterRestore, trusting ACCOUNT_ID's admin user with an external ID) in the
+    management account, identity-center-policy.yaml (KillSwitchDeny) in ACCOUNT_ID (see
+    deploy_identity_center); KILLSWITCH_LOCAL_IDENTITY_CENTER_ROLE_ARN, ..._RESTORE_ROLE_ARN,
+    ..._EXTERNAL_ID, ..._INSTANCE_ARN, ..._REGION, and KILLSWITCH_LOCAL_IDENTITY_STORE_ID.
+  - permission sets provisioned as AWS does (see provision_permission_set_to_account): a role
+    AWSReservedSSO_<name>_<suffix> at /aws-reserved/sso.amazonaws.com/ with AwsSSOInlinePolicy and
+    the referenced customer-managed policies attached, which IAM refuses to change through the API
+    (UnmodifiableEntity, see patch_moto_identity_center_roles_protected).
+  - portal sessions (control endpoints below): their requests carry identitystore:UserId, so a
+    Deny on that key in KillSwitchDeny stops one user's sessions of a shared role and no one else's.
 
 Control endpoints (test-only, under /_killswitch/):
   GET  /_killswitch/health
@@ -57,6 +80,23 @@ Control endpoints (test-only, under /_killswitch/):
                                         "ProductArn": "..."} plants a finding, workflow NEW (again: anew)
   GET  /_killswitch/securityhub/findings  {"findings": [...], "calls": [...]}: workflow, notes history
   POST /_killswitch/securityhub/reset   forgets findings and calls (cloudtrail/reset leaves them)
+  POST /_killswitch/identitycenter/seed  {"account": "123456789012", "permission_set": "Developer",
+                                        "user_name": "alice@example.com", "via_group": false}: as Identity
+                                        Center's administrator, the permission set (reused by name;
+                                        KillSwitchDeny referenced, inline policy allowing everything), the
+                                        user, the assignment to the user (via_group: to group
+                                        killswitch-drill-<permission set>, the user added), provisioned into
+                                        the account; idempotent. 200 {"permission_set_arn", "instance_arn",
+                                        "identity_store_id", "user_id", "group_id", "role_name", "role_arn",
+                                        "role_id"}; a referenced policy missing in the account: 400
+                                        {"error": "ValidationException"} and nothing created
+  POST /_killswitch/identitycenter/portal-credentials  {"account", "permission_set_arn", "user_name"}:
+                                        the access portal's GetRoleCredentials: 200 {"AccessKeyId",
+                                        "SecretAccessKey", "SessionToken", "Expiration", "UserId", "RoleName",
+                                        "PrincipalId"} while the permission set is assigned to the user
+                                        (directly or through a group) and provisioned in the account, else
+                                        403 {"error": "ForbiddenException", "message": "No access"}; an
+                                        unknown user 401 UnauthorizedException
 """
 
 from __future__ import annotations
@@ -420,12 +460,15 @@ PORTAL_SESSIONS: dict[str, str] = {}
 
 def patch_moto_principal_condition_keys() -> None:
     """Evaluate `StringEquals` on the caller's own keys (aws:userid, aws:username,
-    aws:PrincipalArn) and `DateLessThan` on aws:TokenIssueTime in identity policies, as IAM does.
+    aws:PrincipalArn, and identitystore:UserId for Identity Center portal sessions) and
+    `DateLessThan` on aws:TokenIssueTime in identity policies, as IAM does.
 
     Stock moto evaluates identity-policy conditions with no request values at all, so a statement
     conditioned on one role session (`aws:userid` = `ROLE-ID:session`) applied to every session
     of the role and could not show that the other sessions keep working, and a session cutoff
-    denied long-term keys and sessions issued after it. Other operators remain ignored.
+    denied long-term keys and sessions issued after it; and a deny of one Identity Center user
+    (identitystore:UserId) in the policy their permission set references denied every user of
+    that AWSReservedSSO_ role. Other operators remain ignored.
     """
     from moto.iam import access_control
 
@@ -1639,7 +1682,7 @@ def identity_center_portal_credentials(data: dict) -> tuple[int, dict]:
     user name (unknown: 401 UnauthorizedException); the permission set must be assigned to the
     user in that account right now, directly (USER) or through a group the user is in (GROUP),
     and provisioned there, else 403 ForbiddenException "No access" (so removing the assignment
-    stops new portal sessions). Then the role is assumed through moto's STS backend with the user
+    stops new portal sessions; a "reason" member says which, for test failures). Then the role is assumed through moto's STS backend with the user
     name as the session name, and the key is remembered as that user's (identitystore:UserId, see
     principal_keys)."""
     from moto.sts.models import sts_backends

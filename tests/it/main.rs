@@ -17,6 +17,7 @@ mod oncall_view;
 mod permissions;
 mod phases;
 mod playbook;
+mod portal;
 mod quarantine;
 mod races;
 mod support;

@@ -15,6 +15,9 @@ use killswitch::ports::{
     IncidentStore, KeyChange, KeyInfo, KeyStatus, KeyUsage, LookupQuery, Notifier, Operator,
     Organization, OtherCredential, PolicyTarget, Scp, ServiceControlPolicies,
 };
+use killswitch::ports::{
+    Assignment, Directory, IdentityCenterAdmin, Instance, PolicyVersion, VersionInfo,
+};
 
 pub const ACCOUNT: &str = "123456789012";
 /// The key every fixture in events/ names.
@@ -204,6 +207,18 @@ pub struct State {
     pub lookups_throttled: Vec<(String, tokio::time::Instant)>,
     /// No topic configured (`--no-notify`, a dry run without one): notices are not published.
     pub no_topic: bool,
+    /// Customer-managed policies: ARN -> versions (ID, document, default), oldest first.
+    pub managed: HashMap<String, Vec<(String, String, bool)>>,
+    /// Versions ever created per policy (IAM never reuses a version ID).
+    pub managed_serial: HashMap<String, u32>,
+    /// role -> attached managed policy ARNs.
+    pub role_attached: HashMap<String, Vec<String>>,
+    /// Identity Center: user name -> identity store user ID.
+    pub idc_users: HashMap<String, String>,
+    /// Permission set name -> ARN.
+    pub idc_permission_sets: HashMap<String, String>,
+    /// (account, permission set ARN, principal type, principal ID).
+    pub idc_assignments: Vec<(String, String, String, String)>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.
@@ -242,6 +257,45 @@ impl FakeCloud {
         s.member_external_id = external_id.into();
         s.members.insert(account.into(), member.clone());
         member
+    }
+
+    /// A leaked Identity Center portal session of alice@example.com (`FIXTURE_ROLE_KEY`, the
+    /// identity-center fixture): the permission set's role references the deny policy, which
+    /// holds only the set-up placeholder; alice is directly assigned.
+    pub fn with_portal_session() -> Self {
+        let cloud = Self::default();
+        {
+            let mut s = cloud.state.lock().unwrap();
+            s.role_ids
+                .insert(PORTAL_ROLE.into(), "AROACKCEVSQ6C3EXAMPLE".into());
+            s.managed.insert(
+                portal_policy_arn(),
+                vec![("v1".into(), PORTAL_PLACEHOLDER.into(), true)],
+            );
+            s.role_attached
+                .insert(PORTAL_ROLE.into(), vec![portal_policy_arn()]);
+            s.idc_users
+                .insert("alice@example.com".into(), ALICE_USER_ID.into());
+            s.idc_permission_sets
+                .insert("Developer".into(), PORTAL_PERMISSION_SET.into());
+            s.idc_assignments.push((
+                ACCOUNT.into(),
+                PORTAL_PERMISSION_SET.into(),
+                "USER".into(),
+                ALICE_USER_ID.into(),
+            ));
+        }
+        cloud
+    }
+
+    /// The deny policy's default document now.
+    pub fn portal_policy(&self) -> String {
+        let s = self.state.lock().unwrap();
+        s.managed[&portal_policy_arn()]
+            .iter()
+            .find(|v| v.2)
+            .map(|v| v.1.clone())
+            .unwrap()
     }
 
     pub fn fail(&self, action: &str, code: &str) {
@@ -544,6 +598,100 @@ impl Identity for FakeCloud {
         Ok(())
     }
 
+    async fn policy_default(&self, policy_arn: &str) -> Result<Option<PolicyVersion>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:GetPolicy", policy_arn)?;
+        Ok(s.managed.get(policy_arn).and_then(|versions| {
+            versions
+                .iter()
+                .find(|(_, _, default)| *default)
+                .map(|(v, d, _)| PolicyVersion {
+                    version: v.clone(),
+                    document: d.clone(),
+                })
+        }))
+    }
+
+    async fn policy_versions(&self, policy_arn: &str) -> Result<Vec<VersionInfo>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:ListPolicyVersions", policy_arn)?;
+        let Some(versions) = s.managed.get(policy_arn) else {
+            return Err(iam_error("iam:ListPolicyVersions", "NoSuchEntity", policy_arn));
+        };
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
+        Ok(versions
+            .iter()
+            .enumerate()
+            .map(|(i, (v, _, default))| VersionInfo {
+                version: v.clone(),
+                default: *default,
+                created: Some(t0 + chrono::TimeDelta::seconds(i as i64)),
+            })
+            .collect())
+    }
+
+    async fn create_policy_version(
+        &self,
+        policy_arn: &str,
+        document: &str,
+    ) -> Result<String, Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:CreatePolicyVersion", policy_arn)?;
+        let size = document.chars().filter(|c| !c.is_whitespace()).count();
+        let s = &mut *s;
+        let Some(versions) = s.managed.get_mut(policy_arn) else {
+            return Err(iam_error("iam:CreatePolicyVersion", "NoSuchEntity", policy_arn));
+        };
+        if versions.len() >= 5 {
+            return Err(iam_error(
+                "iam:CreatePolicyVersion",
+                "LimitExceeded",
+                "A managed policy can have up to 5 versions",
+            ));
+        }
+        if size > 6144 {
+            return Err(iam_error(
+                "iam:CreatePolicyVersion",
+                "LimitExceeded",
+                "Cannot exceed quota for PolicySize: 6144",
+            ));
+        }
+        let serial = s.managed_serial.entry(policy_arn.into()).or_insert(1);
+        *serial += 1;
+        let id = format!("v{serial}");
+        for v in versions.iter_mut() {
+            v.2 = false;
+        }
+        versions.push((id.clone(), document.into(), true));
+        Ok(id)
+    }
+
+    async fn delete_policy_version(&self, policy_arn: &str, version: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:DeletePolicyVersion", format!("{policy_arn} {version}"))?;
+        let Some(versions) = s.managed.get_mut(policy_arn) else {
+            return Err(iam_error("iam:DeletePolicyVersion", "NoSuchEntity", policy_arn));
+        };
+        match versions.iter().position(|(v, _, _)| v == version) {
+            None => Err(iam_error("iam:DeletePolicyVersion", "NoSuchEntity", version)),
+            Some(i) if versions[i].2 => Err(iam_error(
+                "iam:DeletePolicyVersion",
+                "DeleteConflict",
+                "Cannot delete the default version of a policy",
+            )),
+            Some(i) => {
+                versions.remove(i);
+                Ok(())
+            }
+        }
+    }
+
+    async fn role_managed_policies(&self, role: &str) -> Result<Vec<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:ListAttachedRolePolicies", role)?;
+        Ok(s.role_attached.get(role).cloned().unwrap_or_default())
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DeleteLoginProfile", user)?;
@@ -728,6 +876,136 @@ fn org_error(op: &'static str, code: &str, reason: &str) -> Error {
         op,
         code: Some(code.into()),
         source: format!("{code}: {reason}").into(),
+    }
+}
+
+fn iam_error(op: &'static str, code: &str, reason: &str) -> Error {
+    Error::Aws {
+        op,
+        code: Some(code.into()),
+        source: format!("{code}: {reason}").into(),
+    }
+}
+
+pub const PORTAL_ROLE: &str = "AWSReservedSSO_Developer_0123456789abcdef";
+pub const PORTAL_PERMISSION_SET: &str =
+    "arn:aws:sso:::permissionSet/ssoins-0000000000000001/ps-0123456789abcdef";
+pub const ALICE_USER_ID: &str = "9067c7f5a1-0c3b1a2e-1f2d-4c5b-8a9e-0d1c2b3a4f5e";
+pub const PORTAL_SESSION: &str = "AROACKCEVSQ6C3EXAMPLE:alice@example.com";
+/// What `identity-center-policy.yaml` creates.
+pub const PORTAL_PLACEHOLDER: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"KillSwitchNobodyYet","Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:userid":"killswitch-nobody"}}}]}"#;
+
+pub fn portal_policy_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy/KillSwitchDeny")
+}
+
+/// Identity Center set up: the role, its external ID, assignment removal as asked.
+pub fn with_identity_center(mut c: Config, remove_assignments: bool) -> Config {
+    c.identity_center = Some(killswitch::config::IdentityCenter {
+        role_arn: "arn:aws:iam::111122223333:role/KillSwitchIdentityCenter".into(),
+        external_id: "ks-idc-external".into(),
+        region: None,
+        policy_name: "KillSwitchDeny".into(),
+        remove_assignments,
+        restore_role_arn: Some(
+            "arn:aws:iam::111122223333:role/KillSwitchIdentityCenterRestore".into(),
+        ),
+    });
+    c
+}
+
+pub const IDC_INSTANCE: &str = "arn:aws:sso:::instance/ssoins-0000000000000001";
+pub const IDC_STORE: &str = "d-0000000001";
+
+impl IdentityCenterAdmin for FakeCloud {
+    type Directory = FakeCloud;
+
+    async fn enter_identity_center(
+        &self,
+        role_arn: &str,
+        _external_id: &str,
+        _session_name: &str,
+        _region: Option<&str>,
+    ) -> Result<FakeCloud, Error> {
+        self.rtt().await;
+        drop(self.enter("sts:AssumeRole", role_arn)?);
+        Ok(self.clone())
+    }
+}
+
+impl Directory for FakeCloud {
+    async fn instance(&self) -> Result<Instance, Error> {
+        self.rtt().await;
+        drop(self.enter("sso:ListInstances", "")?);
+        Ok(Instance {
+            arn: IDC_INSTANCE.into(),
+            identity_store_id: IDC_STORE.into(),
+        })
+    }
+
+    async fn user_id(&self, store: &str, user_name: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("identitystore:GetUserId", user_name)?;
+        assert_eq!(store, IDC_STORE);
+        Ok(s.idc_users.get(user_name).cloned())
+    }
+
+    async fn permission_set(&self, instance: &str, name: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("sso:ListPermissionSets", name)?;
+        assert_eq!(instance, IDC_INSTANCE);
+        Ok(s.idc_permission_sets.get(name).cloned())
+    }
+
+    async fn assignments(
+        &self,
+        _instance: &str,
+        account: &str,
+        permission_set: &str,
+    ) -> Result<Vec<Assignment>, Error> {
+        self.rtt().await;
+        let s = self.enter("sso:ListAccountAssignments", permission_set)?;
+        Ok(s.idc_assignments
+            .iter()
+            .filter(|(a, p, _, _)| a == account && p == permission_set)
+            .map(|(_, _, t, id)| Assignment {
+                principal_type: t.clone(),
+                principal_id: id.clone(),
+            })
+            .collect())
+    }
+
+    async fn delete_assignment(
+        &self,
+        _instance: &str,
+        account: &str,
+        permission_set: &str,
+        who: &Assignment,
+    ) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("sso:DeleteAccountAssignment", who.principal_id.clone())?;
+        s.idc_assignments.retain(|(a, p, t, id)| {
+            !(a == account && p == permission_set && *t == who.principal_type && *id == who.principal_id)
+        });
+        Ok(())
+    }
+
+    async fn create_assignment(
+        &self,
+        _instance: &str,
+        account: &str,
+        permission_set: &str,
+        who: &Assignment,
+    ) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("sso:CreateAccountAssignment", who.principal_id.clone())?;
+        s.idc_assignments.push((
+            account.into(),
+            permission_set.into(),
+            who.principal_type.clone(),
+            who.principal_id.clone(),
+        ));
+        Ok(())
     }
 }
 
