@@ -164,7 +164,7 @@ async fn five_versions_make_room_by_deleting_the_oldest_non_default() {
 #[tokio::test]
 async fn a_full_policy_is_containment_failed_and_loud() {
     let cloud = FakeCloud::with_portal_session();
-    let many: Vec<Entry> = (0..80)
+    let many: Vec<Entry> = (0..150)
         .map(|i| Entry::Session {
             userid: format!("AROACKCEVSQ6C3EXAMPLE:user{i:03}@example.com"),
         })
