@@ -545,7 +545,8 @@ fn identity_center(
             format!("{r:?} is not a Region name"),
         );
     }
-    let policy_name = var("KILLSWITCH_IDENTITY_CENTER_POLICY").unwrap_or_else(|| "KillSwitchDeny".into());
+    let policy_name =
+        var("KILLSWITCH_IDENTITY_CENTER_POLICY").unwrap_or_else(|| "KillSwitchDeny".into());
     if policy_name.len() > 128
         || !policy_name
             .chars()
@@ -553,7 +554,9 @@ fn identity_center(
     {
         return bad(
             "KILLSWITCH_IDENTITY_CENTER_POLICY",
-            format!("{policy_name:?} is not a managed policy name (1-128 of letters, digits and +=,.@_-)"),
+            format!(
+                "{policy_name:?} is not a managed policy name (1-128 of letters, digits and +=,.@_-)"
+            ),
         );
     }
     let restore_role_arn = var("KILLSWITCH_IDENTITY_CENTER_RESTORE_ROLE_ARN");

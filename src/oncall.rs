@@ -15,8 +15,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 use crate::playbook::deny_user::Deny;
-use crate::playbook::quarantine::{self, Quarantined, Standing};
 use crate::playbook::portal::{self, Removed};
+use crate::playbook::quarantine::{self, Quarantined, Standing};
 use crate::playbook::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::policy;
 use crate::ports::{
@@ -388,10 +388,7 @@ impl std::fmt::Display for RestoreAction {
             ),
             RestoreAction::LiftPortalDeny {
                 user, policy_arn, ..
-            } => write!(
-                f,
-                "stop denying Identity Center user {user} ({policy_arn})"
-            ),
+            } => write!(f, "stop denying Identity Center user {user} ({policy_arn})"),
             RestoreAction::PutAssignmentBack { removed: r } => write!(
                 f,
                 "assign permission set {} to Identity Center user {} in account {} again",

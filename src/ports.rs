@@ -211,8 +211,11 @@ pub trait Identity {
     /// `iam:ListPolicyVersions`.
     async fn policy_versions(&self, policy_arn: &str) -> Result<Vec<VersionInfo>, Error>;
     /// `iam:CreatePolicyVersion` with `SetAsDefault`: the new version's ID.
-    async fn create_policy_version(&self, policy_arn: &str, document: &str)
-    -> Result<String, Error>;
+    async fn create_policy_version(
+        &self,
+        policy_arn: &str,
+        document: &str,
+    ) -> Result<String, Error>;
     /// `iam:DeletePolicyVersion` (never the default one: IAM refuses it).
     async fn delete_policy_version(&self, policy_arn: &str, version: &str) -> Result<(), Error>;
     /// `iam:ListAttachedRolePolicies`: the ARNs of the role's managed policies.
@@ -263,7 +266,8 @@ pub trait Directory {
     /// `sso:ListInstances`: the organization's instance.
     async fn instance(&self) -> Result<Instance, Error>;
     /// `identitystore:GetUserId` by `UserName`; `None` when there is no such user.
-    async fn user_id(&self, identity_store: &str, user_name: &str) -> Result<Option<String>, Error>;
+    async fn user_id(&self, identity_store: &str, user_name: &str)
+    -> Result<Option<String>, Error>;
     /// `sso:ListPermissionSets` and `sso:DescribePermissionSet`: the ARN of the set of that name.
     async fn permission_set(&self, instance: &str, name: &str) -> Result<Option<String>, Error>;
     /// `sso:ListAccountAssignments` of one permission set in one account.

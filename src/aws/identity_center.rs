@@ -73,7 +73,11 @@ impl Directory for IdcClient {
             .ok_or_else(|| missing("sso:ListInstances", "an Identity Center instance"))
     }
 
-    async fn user_id(&self, identity_store: &str, user_name: &str) -> Result<Option<String>, Error> {
+    async fn user_id(
+        &self,
+        identity_store: &str,
+        user_name: &str,
+    ) -> Result<Option<String>, Error> {
         let by_name = UniqueAttribute::builder()
             .attribute_path("userName")
             .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
@@ -165,10 +169,16 @@ impl Directory for IdcClient {
             .send()
             .await
             .map_err(aws_err("sso:DeleteAccountAssignment"))?;
-        let status = out
-            .account_assignment_deletion_status
-            .ok_or_else(|| missing("sso:DeleteAccountAssignment", "AccountAssignmentDeletionStatus"))?;
-        let mut state = (status.status().cloned(), status.failure_reason().map(str::to_owned));
+        let status = out.account_assignment_deletion_status.ok_or_else(|| {
+            missing(
+                "sso:DeleteAccountAssignment",
+                "AccountAssignmentDeletionStatus",
+            )
+        })?;
+        let mut state = (
+            status.status().cloned(),
+            status.failure_reason().map(str::to_owned),
+        );
         let request = status.request_id().map(str::to_owned);
         let until = tokio::time::Instant::now() + STATUS_WAIT;
         while state.0 == Some(StatusValues::InProgress) && tokio::time::Instant::now() < until {
@@ -185,7 +195,8 @@ impl Directory for IdcClient {
             let s = out.account_assignment_deletion_status;
             state = (
                 s.as_ref().and_then(|s| s.status().cloned()),
-                s.as_ref().and_then(|s| s.failure_reason().map(str::to_owned)),
+                s.as_ref()
+                    .and_then(|s| s.failure_reason().map(str::to_owned)),
             );
         }
         settled("sso:DeleteAccountAssignment", state)
@@ -210,10 +221,16 @@ impl Directory for IdcClient {
             .send()
             .await
             .map_err(aws_err("sso:CreateAccountAssignment"))?;
-        let status = out
-            .account_assignment_creation_status
-            .ok_or_else(|| missing("sso:CreateAccountAssignment", "AccountAssignmentCreationStatus"))?;
-        let mut state = (status.status().cloned(), status.failure_reason().map(str::to_owned));
+        let status = out.account_assignment_creation_status.ok_or_else(|| {
+            missing(
+                "sso:CreateAccountAssignment",
+                "AccountAssignmentCreationStatus",
+            )
+        })?;
+        let mut state = (
+            status.status().cloned(),
+            status.failure_reason().map(str::to_owned),
+        );
         let request = status.request_id().map(str::to_owned);
         let until = tokio::time::Instant::now() + STATUS_WAIT;
         while state.0 == Some(StatusValues::InProgress) && tokio::time::Instant::now() < until {
@@ -230,7 +247,8 @@ impl Directory for IdcClient {
             let s = out.account_assignment_creation_status;
             state = (
                 s.as_ref().and_then(|s| s.status().cloned()),
-                s.as_ref().and_then(|s| s.failure_reason().map(str::to_owned)),
+                s.as_ref()
+                    .and_then(|s| s.failure_reason().map(str::to_owned)),
             );
         }
         settled("sso:CreateAccountAssignment", state)

@@ -654,7 +654,9 @@ fn portal_plan(
         refuse(
             report,
             Step::ResolveOwner,
-            format!("the trigger does not name the session, which is the Identity Center user: {manual}"),
+            format!(
+                "the trigger does not name the session, which is the Identity Center user: {manual}"
+            ),
             now,
         );
         return None;
@@ -668,7 +670,9 @@ fn portal_plan(
             refuse(
                 report,
                 Step::ResolveOwner,
-                format!("the trigger's principal ID {t} is not role {role}'s ID {i} in IAM: {manual}"),
+                format!(
+                    "the trigger's principal ID {t} is not role {role}'s ID {i} in IAM: {manual}"
+                ),
                 now,
             );
             return None;

@@ -79,8 +79,12 @@ pub fn finish(
             ..
         }) => {
             let whom = match user_id {
-                Some(id) => format!("Identity Center user {user} (identitystore:UserId {id}) is denied in this account whatever permission set they sign in with"),
-                None => format!("Identity Center user {user} is denied only through role {role} in this account (the user ID was not looked up: other permission sets still work)"),
+                Some(id) => format!(
+                    "Identity Center user {user} (identitystore:UserId {id}) is denied in this account whatever permission set they sign in with"
+                ),
+                None => format!(
+                    "Identity Center user {user} is denied only through role {role} in this account (the user ID was not looked up: other permission sets still work)"
+                ),
             };
             next.push(format!("{whom}, by {policy_arn}, which every permission set references. Their portal sessions in OTHER accounts are not denied: disable the user in Identity Center (Users > Disable user access) and end their active sessions if the leak may reach further."));
             next.push(format!("Find how {user}'s portal credentials leaked (`aws configure export-credentials`, the portal's access-keys page, a shell history), and have them sign in again (MFA) only once it is understood."));

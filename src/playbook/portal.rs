@@ -410,7 +410,11 @@ async fn write<I: Identity>(
 }
 
 /// Takes the entries out again (`killswitch restore`): a new default version without them.
-pub async fn lift<I: Identity>(iam: &I, policy_arn: &str, entries: &[Entry]) -> Result<String, Error> {
+pub async fn lift<I: Identity>(
+    iam: &I,
+    policy_arn: &str,
+    entries: &[Entry],
+) -> Result<String, Error> {
     let (current, versions) = tokio::join!(
         iam.policy_default(policy_arn),
         iam.policy_versions(policy_arn)
@@ -420,7 +424,10 @@ pub async fn lift<I: Identity>(iam: &I, policy_arn: &str, entries: &[Entry]) -> 
     };
     let parsed = parse(&current.document);
     if !entries.iter().any(|e| parsed.entries.contains(e)) {
-        return Ok(format!("{policy_arn} already denies none of {}", list(entries)));
+        return Ok(format!(
+            "{policy_arn} already denies none of {}",
+            list(entries)
+        ));
     }
     let kept: Vec<Entry> = parsed
         .entries
@@ -431,8 +438,10 @@ pub async fn lift<I: Identity>(iam: &I, policy_arn: &str, entries: &[Entry]) -> 
     let mut others = parsed.others;
     if kept.is_empty() && others.is_empty() {
         // A managed policy needs a statement: the set-up's placeholder again.
-        others.push(json!({"Sid": "KillSwitchNobodyYet", "Effect": "Deny", "Action": "*", "Resource": "*",
-                           "Condition": {"StringEquals": {"aws:userid": "killswitch-nobody"}}}));
+        others.push(
+            json!({"Sid": "KillSwitchNobodyYet", "Effect": "Deny", "Action": "*", "Resource": "*",
+                           "Condition": {"StringEquals": {"aws:userid": "killswitch-nobody"}}}),
+        );
     }
     let versions = versions?;
     if versions.len() >= MAX_VERSIONS
@@ -441,7 +450,8 @@ pub async fn lift<I: Identity>(iam: &I, policy_arn: &str, entries: &[Entry]) -> 
             .filter(|v| !v.default)
             .min_by_key(|v| (v.created, v.version.clone()))
     {
-        iam.delete_policy_version(policy_arn, &oldest.version).await?;
+        iam.delete_policy_version(policy_arn, &oldest.version)
+            .await?;
     }
     iam.create_policy_version(policy_arn, &document_for(&kept, &others))
         .await?;
@@ -512,17 +522,25 @@ pub async fn lookup<H: IdentityCenterAdmin>(
     let (outcome, detail, id) = match found {
         Ok(Ok(id)) => (
             Outcome::Done,
-            format!("Identity Center user {user_name} is identitystore:UserId {id}: denied whatever permission set they use"),
+            format!(
+                "Identity Center user {user_name} is identitystore:UserId {id}: denied whatever permission set they use"
+            ),
             Some(id),
         ),
         Ok(Err(e)) => (
             Outcome::Failed,
-            format!("Identity Center user {user_name} NOT looked up ({}): only this permission set's sessions (aws:userid) are denied", e.chain()),
+            format!(
+                "Identity Center user {user_name} NOT looked up ({}): only this permission set's sessions (aws:userid) are denied",
+                e.chain()
+            ),
             None,
         ),
         Err(_) => (
             Outcome::Failed,
-            format!("Identity Center did not answer within {} s: only this permission set's sessions (aws:userid) are denied", LOOKUP_BUDGET.as_secs()),
+            format!(
+                "Identity Center did not answer within {} s: only this permission set's sessions (aws:userid) are denied",
+                LOOKUP_BUDGET.as_secs()
+            ),
             None,
         ),
     };
@@ -538,7 +556,12 @@ pub async fn resolve_user<H: IdentityCenterAdmin>(
     session_name: &str,
 ) -> Result<String, Error> {
     let dir = home
-        .enter_identity_center(&config.role_arn, &config.external_id, session_name, config.region.as_deref())
+        .enter_identity_center(
+            &config.role_arn,
+            &config.external_id,
+            session_name,
+            config.region.as_deref(),
+        )
         .await?;
     let instance = dir.instance().await?;
     dir.user_id(&instance.identity_store_id, user_name)
@@ -580,7 +603,12 @@ pub async fn remove_assignment<H: IdentityCenterAdmin>(
             )));
         };
         let dir = home
-            .enter_identity_center(&config.role_arn, &config.external_id, session_name, config.region.as_deref())
+            .enter_identity_center(
+                &config.role_arn,
+                &config.external_id,
+                session_name,
+                config.region.as_deref(),
+            )
             .await?;
         let instance = dir.instance().await?;
         let Some(ps) = dir.permission_set(&instance.arn, name).await? else {
@@ -679,10 +707,19 @@ pub async fn put_back<H: IdentityCenterAdmin>(
         )));
     };
     let dir = home
-        .enter_identity_center(role, &config.external_id, "killswitch-restore", config.region.as_deref())
+        .enter_identity_center(
+            role,
+            &config.external_id,
+            "killswitch-restore",
+            config.region.as_deref(),
+        )
         .await?;
     let existing = dir
-        .assignments(&removed.instance_arn, &removed.account, &removed.permission_set_arn)
+        .assignments(
+            &removed.instance_arn,
+            &removed.account,
+            &removed.permission_set_arn,
+        )
         .await?;
     if existing
         .iter()

@@ -124,7 +124,11 @@ pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
             let account = policy_arn.split(':').nth(4).unwrap_or_default();
             let (o, d) =
                 super::portal::apply(cloud, account, role, policy_arn, &wanted, false).await;
-            if o == Outcome::Failed { vec![d] } else { Vec::new() }
+            if o == Outcome::Failed {
+                vec![d]
+            } else {
+                Vec::new()
+            }
         }
         Plan::Role { role, cutoff, .. } => {
             let existing = revoke_role::read_policy(cloud, role).await;
@@ -189,7 +193,8 @@ impl Undone {
                 .any(|a| prefixes.iter().any(|p| a.starts_with(p)))
         };
         (!self.key || did(&["reactivate key"]))
-            && (!self.deny || did(&[
+            && (!self.deny
+                || did(&[
                     "delete inline policy",
                     "detach ",
                     "stop denying session",

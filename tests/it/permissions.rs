@@ -49,6 +49,8 @@ fn actions(file: &str, effect: &str) -> BTreeSet<String> {
                 "dynamodb",
                 "securityhub",
                 "organizations",
+                "sso",
+                "identitystore",
             ]
             .contains(&svc)
                 && !action.is_empty()
@@ -98,11 +100,33 @@ fn the_function_never_gets_delete_or_attach_rights_in_iam() {
             .filter(|a| a.starts_with("iam:") && !QUOTA_FALLBACKS.contains(&a.as_str()))
         {
             let writes_attachments = action.contains("Attach") && !action.contains(":ListAttached");
+            // The one delete: an old version of the Identity Center deny policy, to stay under
+            // IAM's 5 versions. Scoped to that policy below.
+            let deny_policy_version = action == "iam:DeletePolicyVersion";
             assert!(
-                !action.contains("Delete") && !writes_attachments && !action.ends_with('*'),
+                (deny_policy_version || !action.contains("Delete"))
+                    && !writes_attachments
+                    && !action.ends_with('*'),
                 "{file}: {action}"
             );
         }
+        let text =
+            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let versions: Vec<&str> = text
+            .split("- Sid: ")
+            .filter(|s| {
+                s.contains("iam:DeletePolicyVersion") || s.contains("iam:CreatePolicyVersion")
+            })
+            .collect();
+        assert_eq!(versions.len(), 1, "{file}: {versions:?}");
+        assert!(
+            versions[0].starts_with("DenyIdentityCenterUsers")
+                && versions[0].contains(
+                    "Resource: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${IdentityCenterPolicyName}\""
+                ),
+            "{file}: policy versions only on the deny policy: {}",
+            versions[0]
+        );
         // The attach is granted for AWSDenyAll only, through the iam:PolicyARN condition.
         let text =
             std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -174,7 +198,12 @@ fn operator_only_permissions_are_documented_and_never_granted_to_the_function() 
             readme.contains(&format!("`{action}`")),
             "README does not list the operator permission {action}"
         );
-        if action.starts_with("iam:") && action.contains("Delete") {
+        // DeletePolicyVersion: the function's one delete, on the Identity Center deny policy
+        // only (checked in the_function_never_gets_delete_or_attach_rights_in_iam).
+        if action.starts_with("iam:")
+            && action.contains("Delete")
+            && action != "iam:DeletePolicyVersion"
+        {
             assert!(
                 !granted.contains(action),
                 "the function must not be granted {action}"
@@ -333,4 +362,60 @@ fn the_quarantine_role_grants_exactly_what_the_quarantine_calls() {
         .find(|s| s.starts_with("EnterQuarantineRole"))
         .unwrap();
     assert!(enter.contains("!Ref QuarantineRoleArn"), "{enter}");
+}
+
+#[test]
+fn the_identity_center_roles_grant_exactly_what_the_code_calls() {
+    use killswitch::playbook::portal::{
+        IDENTITY_CENTER_PERMISSIONS, REMOVE_PERMISSIONS, RESTORE_PERMISSIONS,
+    };
+    let text = std::fs::read_to_string(format!(
+        "{}/identity-center-role.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let (responder, restore) = text.split_once("  RestoreRole:").unwrap();
+    let granted = |part: &str| -> BTreeSet<String> {
+        part.lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_prefix("- "))
+            .filter(|a| a.starts_with("sso:") || a.starts_with("identitystore:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let declared: BTreeSet<String> = IDENTITY_CENTER_PERMISSIONS
+        .iter()
+        .chain(REMOVE_PERMISSIONS.iter())
+        .map(|a| (*a).to_owned())
+        .collect();
+    assert_eq!(granted(responder), declared);
+    let declared: BTreeSet<String> = RESTORE_PERMISSIONS
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    assert_eq!(granted(restore), declared);
+    // Putting an assignment back can grant anything anywhere: never the responder's.
+    assert!(!responder.contains("sso:CreateAccountAssignment"));
+    // Removal only when asked for (RemoveAssignments), and the Restore role trusts operators only.
+    let remove = responder
+        .split("- Sid: ")
+        .find(|s| s.starts_with("RemoveDirectAssignments"))
+        .unwrap();
+    assert!(
+        responder.contains("- CanRemove\n                - Sid: RemoveDirectAssignments"),
+        "{remove}"
+    );
+    assert!(
+        restore.contains("aws:PrincipalArn: !Ref OperatorRoleArns"),
+        "{restore}"
+    );
+    assert!(!restore.contains("ResponderRoleName"), "{restore}");
+    // The function may assume only the configured Identity Center role.
+    let template =
+        std::fs::read_to_string(format!("{}/template.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let enter = template
+        .split("- Sid: ")
+        .find(|s| s.starts_with("EnterIdentityCenterRole"))
+        .unwrap();
+    assert!(enter.contains("!Ref IdentityCenterRoleArn"), "{enter}");
 }

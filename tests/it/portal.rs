@@ -93,17 +93,34 @@ async fn a_portal_session_is_denied_by_user_id_and_exact_session_without_touchin
     assert_eq!(denied(&a.cloud), both());
     let (outcome, detail) = step(r, Step::DenyPortalUser).unwrap();
     assert_eq!(outcome, Outcome::Done, "{detail}");
-    assert!(detail.contains("attached to AWSReservedSSO_Developer"), "{detail}");
+    assert!(
+        detail.contains("attached to AWSReservedSSO_Developer"),
+        "{detail}"
+    );
     // The set-up's placeholder is kept; the role itself is never written.
     assert!(a.cloud.portal_policy().contains("KillSwitchNobodyYet"));
-    assert!(role_writes(&a.cloud).is_empty(), "{:?}", role_writes(&a.cloud));
-    assert!(r.principal.contains("Identity Center user alice@example.com"), "{}", r.principal);
+    assert!(
+        role_writes(&a.cloud).is_empty(),
+        "{:?}",
+        role_writes(&a.cloud)
+    );
+    assert!(
+        r.principal
+            .contains("Identity Center user alice@example.com"),
+        "{}",
+        r.principal
+    );
     assert!(r.verification.as_ref().unwrap().holds, "{r:#?}");
     let (_, body) = a.cloud.published().last().cloned().unwrap();
     assert!(body.contains("identitystore:UserId"), "{body}");
     assert!(body.contains("Disable user access"), "{body}");
     // Assignment removal is off by default.
-    assert!(!a.cloud.calls().iter().any(|(c, _)| c == "sso:DeleteAccountAssignment"));
+    assert!(
+        !a.cloud
+            .calls()
+            .iter()
+            .any(|(c, _)| c == "sso:DeleteAccountAssignment")
+    );
 }
 
 #[tokio::test]
@@ -113,11 +130,19 @@ async fn without_the_identity_center_role_it_is_notify_only_with_the_manual_step
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Refused, "{r:#?}");
     assert!(r.summary.contains("identitystore:UserId"), "{}", r.summary);
-    assert!(r.summary.contains("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN"), "{}", r.summary);
+    assert!(
+        r.summary.contains("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN"),
+        "{}",
+        r.summary
+    );
     assert!(r.summary.contains("Developer"), "{}", r.summary);
     assert_eq!(a.cloud.portal_policy(), PORTAL_PLACEHOLDER);
-    assert!(!a.cloud.calls().iter().any(|(c, _)| c == "iam:CreatePolicyVersion"
-        || c == "sts:AssumeRole"));
+    assert!(
+        !a.cloud
+            .calls()
+            .iter()
+            .any(|(c, _)| c == "iam:CreatePolicyVersion" || c == "sts:AssumeRole")
+    );
     assert!(role_writes(&a.cloud).is_empty());
     assert!(!a.cloud.published().is_empty(), "on-call is told");
 }
@@ -150,14 +175,18 @@ async fn five_versions_make_room_by_deleting_the_oldest_non_default() {
     let r = &run(&a, finding()).await.reports[0];
     assert_eq!(r.status, Status::Contained, "{r:#?}");
     assert!(
-        a.cloud
-            .calls()
-            .contains(&("iam:DeletePolicyVersion".into(), format!("{} v1", portal_policy_arn()))),
+        a.cloud.calls().contains(&(
+            "iam:DeletePolicyVersion".into(),
+            format!("{} v1", portal_policy_arn())
+        )),
         "{:?}",
         a.cloud.calls()
     );
     let s = a.cloud.state.lock().unwrap();
-    let ids: Vec<&str> = s.managed[&portal_policy_arn()].iter().map(|v| v.0.as_str()).collect();
+    let ids: Vec<&str> = s.managed[&portal_policy_arn()]
+        .iter()
+        .map(|v| v.0.as_str())
+        .collect();
     assert_eq!(ids, ["v2", "v3", "v4", "v5", "v6"]);
 }
 
@@ -296,7 +325,10 @@ async fn assignment_removal_is_recorded_and_restore_puts_back_exactly_that_and_l
     assert_eq!(r.status, Status::Contained, "{r:#?}");
     let (outcome, detail) = step(r, Step::RemoveAssignment).unwrap();
     assert_eq!(outcome, Outcome::Done, "{detail}");
-    assert!(detail.contains("group-developers"), "group assignments are reported: {detail}");
+    assert!(
+        detail.contains("group-developers"),
+        "group assignments are reported: {detail}"
+    );
     let assignments = |c: &FakeCloud| c.state.lock().unwrap().idc_assignments.clone();
     assert_eq!(
         assignments(&a.cloud),
@@ -310,7 +342,9 @@ async fn assignment_removal_is_recorded_and_restore_puts_back_exactly_that_and_l
     );
 
     let key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
-    let state = oncall::status(&a.cloud, &a.config, &key, None, None).await.unwrap();
+    let state = oncall::status(&a.cloud, &a.config, &key, None, None)
+        .await
+        .unwrap();
     let p = state.identity_center.as_ref().unwrap();
     assert!(p.denied, "{}", p.read_back);
     assert_eq!(p.user_id.as_deref(), Some(ALICE_USER_ID));
@@ -320,15 +354,34 @@ async fn assignment_removal_is_recorded_and_restore_puts_back_exactly_that_and_l
         .await
         .unwrap();
     assert!(
-        assessment.refusals.iter().any(|r| r.contains("portal credentials may still be valid")),
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("portal credentials may still be valid")),
         "{:?}",
         assessment.refusals
     );
-    let refused =
-        oncall::restore(&a.cloud, &a.config, &key, &assessment, "bob", "drill over", false).await;
+    let refused = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key,
+        &assessment,
+        "bob",
+        "drill over",
+        false,
+    )
+    .await;
     assert!(refused.done.is_empty(), "{refused:?}");
-    let restored =
-        oncall::restore(&a.cloud, &a.config, &key, &assessment, "bob", "drill over", true).await;
+    let restored = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key,
+        &assessment,
+        "bob",
+        "drill over",
+        true,
+    )
+    .await;
     assert!(restored.failed.is_empty(), "{restored:?}");
     assert!(parse(&a.cloud.portal_policy()).entries.is_empty());
     assert!(a.cloud.portal_policy().contains("KillSwitchNobodyYet"));
@@ -353,7 +406,11 @@ async fn another_users_entry_survives_a_restore() {
     };
     cloud.state.lock().unwrap().managed.insert(
         portal_policy_arn(),
-        vec![("v1".into(), document_for(std::slice::from_ref(&bob), &[]), true)],
+        vec![(
+            "v1".into(),
+            document_for(std::slice::from_ref(&bob), &[]),
+            true,
+        )],
     );
     let a = set_up(cloud, false);
     run(&a, finding()).await;
@@ -361,8 +418,16 @@ async fn another_users_entry_survives_a_restore() {
     let assessment = oncall::assess(&a.cloud, &a.config, &key, &Default::default())
         .await
         .unwrap();
-    let restored =
-        oncall::restore(&a.cloud, &a.config, &key, &assessment, "bob", "false positive", true).await;
+    let restored = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key,
+        &assessment,
+        "bob",
+        "false positive",
+        true,
+    )
+    .await;
     assert!(restored.failed.is_empty(), "{restored:?}");
     assert_eq!(parse(&a.cloud.portal_policy()).entries, vec![bob]);
 }
@@ -386,9 +451,17 @@ fn the_identity_center_settings_fail_at_start_naming_the_variable() {
         "arn:aws:iam::111122223333:role/KillSwitchIdentityCenter",
     )])
     .unwrap_err();
-    assert!(err.to_string().contains("KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID"),
+        "{err}"
+    );
     let err = with(&[("KILLSWITCH_IDENTITY_CENTER_REMOVE_ASSIGNMENTS", "true")]).unwrap_err();
-    assert!(err.to_string().contains("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN"),
+        "{err}"
+    );
     let err = with(&[
         ("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN", "not-an-arn"),
         ("KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID", "ext-1"),
@@ -406,5 +479,8 @@ fn the_identity_center_settings_fail_at_start_naming_the_variable() {
     let ic = ok.identity_center.unwrap();
     assert_eq!(ic.policy_name, "KillSwitchDeny");
     assert!(!ic.remove_assignments, "off by default");
-    assert!(!format!("{ic:?}").contains("ext-1"), "the external ID is not logged");
+    assert!(
+        !format!("{ic:?}").contains("ext-1"),
+        "the external ID is not logged"
+    );
 }

@@ -616,7 +616,11 @@ impl Identity for FakeCloud {
         self.rtt().await;
         let s = self.enter("iam:ListPolicyVersions", policy_arn)?;
         let Some(versions) = s.managed.get(policy_arn) else {
-            return Err(iam_error("iam:ListPolicyVersions", "NoSuchEntity", policy_arn));
+            return Err(iam_error(
+                "iam:ListPolicyVersions",
+                "NoSuchEntity",
+                policy_arn,
+            ));
         };
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
         Ok(versions
@@ -640,7 +644,11 @@ impl Identity for FakeCloud {
         let size = document.chars().filter(|c| !c.is_whitespace()).count();
         let s = &mut *s;
         let Some(versions) = s.managed.get_mut(policy_arn) else {
-            return Err(iam_error("iam:CreatePolicyVersion", "NoSuchEntity", policy_arn));
+            return Err(iam_error(
+                "iam:CreatePolicyVersion",
+                "NoSuchEntity",
+                policy_arn,
+            ));
         };
         if versions.len() >= 5 {
             return Err(iam_error(
@@ -670,10 +678,18 @@ impl Identity for FakeCloud {
         self.rtt().await;
         let mut s = self.enter("iam:DeletePolicyVersion", format!("{policy_arn} {version}"))?;
         let Some(versions) = s.managed.get_mut(policy_arn) else {
-            return Err(iam_error("iam:DeletePolicyVersion", "NoSuchEntity", policy_arn));
+            return Err(iam_error(
+                "iam:DeletePolicyVersion",
+                "NoSuchEntity",
+                policy_arn,
+            ));
         };
         match versions.iter().position(|(v, _, _)| v == version) {
-            None => Err(iam_error("iam:DeletePolicyVersion", "NoSuchEntity", version)),
+            None => Err(iam_error(
+                "iam:DeletePolicyVersion",
+                "NoSuchEntity",
+                version,
+            )),
             Some(i) if versions[i].2 => Err(iam_error(
                 "iam:DeletePolicyVersion",
                 "DeleteConflict",
@@ -985,7 +1001,10 @@ impl Directory for FakeCloud {
         self.rtt().await;
         let mut s = self.enter("sso:DeleteAccountAssignment", who.principal_id.clone())?;
         s.idc_assignments.retain(|(a, p, t, id)| {
-            !(a == account && p == permission_set && *t == who.principal_type && *id == who.principal_id)
+            !(a == account
+                && p == permission_set
+                && *t == who.principal_type
+                && *id == who.principal_id)
         });
         Ok(())
     }
