@@ -417,6 +417,89 @@ pub fn local_cloudtrail_lag(
     )
 }
 
+/// An Identity Center user assigned a permission set (which references the deny policy) and
+/// provisioned to `account`, as the local AWS's Identity Center administrator sets it up:
+/// `(permission set ARN, role name, identity store user ID)`.
+pub fn local_portal_seed(
+    endpoint: &str,
+    account: &str,
+    permission_set: &str,
+    user_name: &str,
+) -> Result<(String, String, String), Error> {
+    let seeded = local_control_json(
+        endpoint,
+        "/_killswitch/identitycenter/seed",
+        &json!({"account": account, "permission_set": permission_set,
+                "user_name": user_name, "via_group": false}),
+    )?;
+    match (
+        seeded["permission_set_arn"].as_str(),
+        seeded["role_name"].as_str(),
+        seeded["user_id"].as_str(),
+    ) {
+        (Some(ps), Some(role), Some(id)) => Ok((ps.to_owned(), role.to_owned(), id.to_owned())),
+        _ => Err(drill_err("local Identity Center seed", &seeded.to_string())),
+    }
+}
+
+/// The portal's credentials for the user (`aws configure export-credentials`) and the session's
+/// principal ID; `None` when the portal refuses (no assignment).
+pub fn local_portal_credentials(
+    endpoint: &str,
+    account: &str,
+    permission_set_arn: &str,
+    user_name: &str,
+) -> Result<Option<(Creds, String)>, Error> {
+    let c = local_control_json(
+        endpoint,
+        "/_killswitch/identitycenter/portal-credentials",
+        &json!({"account": account, "permission_set_arn": permission_set_arn,
+                "user_name": user_name}),
+    )?;
+    let text = |k: &str| c[k].as_str().map(str::to_owned);
+    Ok(
+        match (
+            text("AccessKeyId"),
+            text("SecretAccessKey"),
+            text("PrincipalId"),
+        ) {
+            (Some(access_key_id), Some(secret), Some(principal)) => Some((
+                Creds {
+                    access_key_id,
+                    secret,
+                    token: text("SessionToken"),
+                },
+                principal,
+            )),
+            _ => None,
+        },
+    )
+}
+
+/// One POST to the local AWS's control API whose JSON answer matters (any status).
+fn local_control_json(
+    endpoint: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(host)
+        .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    let answer = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(answer).map_err(|e| drill_err("local control API", &e.to_string()))
+}
+
 /// One POST to the local AWS's control API (`scripts/local_aws.py`).
 fn local_control(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');

@@ -66,6 +66,9 @@ pub enum CanaryKind {
     #[default]
     User,
     Role,
+    /// An IAM Identity Center user's portal credentials (local AWS only: the harness plays
+    /// Identity Center's administrator and its portal).
+    Portal,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -90,6 +93,14 @@ pub struct Settings {
     /// sets up one and names it in `KILLSWITCH_LOCAL_QUARANTINE_*`).
     #[serde(default)]
     pub org_quarantine: bool,
+    /// Contain Identity Center sessions, through the Identity Center role in
+    /// `KILLSWITCH_IDENTITY_CENTER_ROLE_ARN` / `_EXTERNAL_ID` (the local AWS sets one up and names
+    /// it in `KILLSWITCH_LOCAL_IDENTITY_CENTER_*`); `false`: notify-only.
+    #[serde(default)]
+    pub identity_center: bool,
+    /// Also remove the user's direct account assignment.
+    #[serde(default)]
+    pub remove_assignments: bool,
 }
 
 impl Default for Settings {
@@ -99,6 +110,8 @@ impl Default for Settings {
             verify_delay_seconds: default_verify_delay(),
             sweep_seconds: 0,
             org_quarantine: false,
+            identity_center: false,
+            remove_assignments: false,
         }
     }
 }
@@ -165,6 +178,9 @@ pub struct Expect {
     /// The org quarantine SCP must stand after the drill's response (read back).
     #[serde(default)]
     pub quarantined: Option<bool>,
+    /// The portal must refuse the leaked user new credentials afterwards (assignment removed).
+    #[serde(default)]
+    pub portal_refused: Option<bool>,
 }
 
 pub fn load(path: &Path) -> Result<Scenario, Error> {

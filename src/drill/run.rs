@@ -8,11 +8,13 @@ use chrono::Utc;
 use crate::aws::AwsClients;
 use crate::aws::sandbox::{
     AttackerAction, Creds, Sandbox, local_cloudtrail_fault, local_cloudtrail_lag,
+    local_portal_credentials, local_portal_seed,
 };
-use crate::config::{Config, Quarantine};
+use crate::config::{Config, IdentityCenter, Quarantine};
 use crate::error::Error;
 use crate::handler::{self, App};
 use crate::playbook::Responder;
+use crate::playbook::portal;
 use crate::playbook::quarantine::{self, Entry, Quarantined, Standing};
 use crate::policy;
 use crate::ports::Operator;
@@ -31,6 +33,36 @@ struct Planted {
     lag_key: Option<String>,
     /// The org quarantine to lift: the role, and the principal in the account's policy.
     quarantine: Option<(Quarantine, Quarantined)>,
+    /// The Identity Center user to take out of the deny policy: (policy ARN, entries).
+    portal: Option<(String, Vec<portal::Entry>)>,
+}
+
+/// The Identity Center role a drill uses: the deployment's, or on the local AWS the one it set up.
+fn identity_center_role(
+    target: &Target,
+    remove_assignments: bool,
+) -> Result<IdentityCenter, Error> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let prefix = match target {
+        Target::Local { .. } => "KILLSWITCH_LOCAL_IDENTITY_CENTER",
+        Target::Account { .. } => "KILLSWITCH_IDENTITY_CENTER",
+    };
+    match (
+        var(&format!("{prefix}_ROLE_ARN")),
+        var(&format!("{prefix}_EXTERNAL_ID")),
+    ) {
+        (Some(role_arn), Some(external_id)) => Ok(IdentityCenter {
+            role_arn,
+            external_id,
+            region: var(&format!("{prefix}_REGION")),
+            policy_name: "KillSwitchDeny".into(),
+            remove_assignments,
+            restore_role_arn: None,
+        }),
+        _ => Err(Error::Usage(
+            "identity_center needs the Identity Center role: KILLSWITCH_IDENTITY_CENTER_ROLE_ARN and KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID (identity-center-role.yaml)".into(),
+        )),
+    }
 }
 
 /// The quarantine role a drill uses: the deployment's, or on the local AWS the one it set up.
@@ -129,8 +161,35 @@ impl Drill<'_> {
         // The canary and its leaked credentials.
         planted.users.push(user.clone());
         let user_creds = sandbox.create_user(&user, &CANARY_ACTIONS).await?;
+        // A portal canary: (permission set ARN, user name, principal ID).
+        let mut portal_user: Option<(String, String, String)> = None;
+        let mut portal_user_id: Option<String> = None;
         let (leaked, principal_name) = match s.canary.kind {
             CanaryKind::User => (user_creds.clone(), user.clone()),
+            CanaryKind::Portal => {
+                let Target::Local { endpoint } = self.target else {
+                    return Err(Error::BadEvent(
+                        "a portal canary can only be rehearsed on the local AWS (it plays Identity Center's administrator and portal); on a real account, rehearse with a test Identity Center user by hand (README)".into(),
+                    ));
+                };
+                let name = format!("drill-{tag}@example.com");
+                let (ps, role_name, user_id) = local_portal_seed(
+                    endpoint,
+                    self.responder.account.as_str(),
+                    &format!("Drill{}", &tag[..tag.len().min(20)]),
+                    &name,
+                )?;
+                let (creds, principal) = local_portal_credentials(
+                    endpoint,
+                    self.responder.account.as_str(),
+                    &ps,
+                    &name,
+                )?
+                .ok_or_else(|| Error::BadEvent("the local portal refused the canary".into()))?;
+                portal_user = Some((ps, name, principal));
+                portal_user_id = Some(user_id);
+                (creds, role_name)
+            }
             CanaryKind::Role => {
                 planted.roles.push(role.clone());
                 let arn = sandbox
@@ -219,14 +278,41 @@ impl Drill<'_> {
             None
         };
 
+        let identity_center = if s.settings.identity_center {
+            Some(identity_center_role(
+                self.target,
+                s.settings.remove_assignments,
+            )?)
+        } else {
+            None
+        };
+
         // The trigger, through the same handler as production.
-        let payload = event_for(
+        let mut payload = event_for(
             root,
             &s.trigger.event,
             &leaked.access_key_id,
             &principal_name,
             self.responder.account.as_str(),
         )?;
+        if let Some((_, name, principal)) = &portal_user {
+            if let Some(details) = payload.pointer_mut("/detail/resource/accessKeyDetails") {
+                details["principalId"] = serde_json::json!(principal);
+                details["userName"] = serde_json::json!(principal_name);
+            }
+            if identity_center.is_some() {
+                let partition = self.responder.arn.split(':').nth(1).unwrap_or("aws");
+                planted.portal = Some((
+                    portal::policy_arn(
+                        partition,
+                        self.responder.account.as_str(),
+                        "KillSwitchDeny",
+                    ),
+                    portal::entries(principal, portal_user_id.as_deref()),
+                ));
+            }
+            progress(&s.name, "planted", &format!("Identity Center user {name}"));
+        }
         let mut protected = Vec::new();
         if s.canary.protected {
             protected.push(principal_name.clone());
@@ -242,7 +328,7 @@ impl Drill<'_> {
             investigation_budget: Duration::from_secs(30),
             follow_pivots: s.settings.follow_pivots,
             members: None,
-            identity_center: None,
+            identity_center: identity_center.clone(),
             follow_up_queue_url: None,
             incident_table: None,
             role_wide: Vec::new(),
@@ -456,6 +542,21 @@ impl Drill<'_> {
                 format!("{standing:?}"),
             );
         }
+        if let (Some(want), Some((ps, name, _))) = (s.expect.portal_refused, &portal_user)
+            && let Target::Local { endpoint } = self.target
+        {
+            let again =
+                local_portal_credentials(endpoint, self.responder.account.as_str(), ps, name)?;
+            check(
+                "portal refuses the user new credentials",
+                again.is_none() == want,
+                if again.is_none() {
+                    "no assignment: the portal refused".into()
+                } else {
+                    "the portal handed out credentials".into()
+                },
+            );
+        }
         if let Some(complete) = s.expect.investigation_complete {
             let got = activity.map(|a| a.complete()).unwrap_or(false);
             check(
@@ -474,6 +575,7 @@ impl Drill<'_> {
                     crate::playbook::Step::DeactivateKey
                         | crate::playbook::Step::DenyUser
                         | crate::playbook::Step::RevokeRoleSessions
+                        | crate::playbook::Step::DenyPortalUser
                 )
             })
             .map(|st| st.at)
@@ -511,6 +613,16 @@ impl Drill<'_> {
                 Err(e) => done.push(format!(
                     "org quarantine of {} NOT lifted: {}",
                     placed.entry,
+                    e.chain()
+                )),
+            }
+        }
+        if let Some((policy_arn, entries)) = &planted.portal {
+            let cloud = AwsClients::from_sdk_config(self.sdk, String::new());
+            match portal::lift(&cloud, policy_arn, entries).await {
+                Ok(lifted) => done.push(lifted),
+                Err(e) => done.push(format!(
+                    "deny of the portal canary NOT lifted: {}",
                     e.chain()
                 )),
             }

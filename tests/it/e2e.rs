@@ -2965,8 +2965,14 @@ async fn a_leaked_portal_session_is_contained_through_the_deny_policy_and_restor
     let (_, _, table) = follow_up_queue_and_table(&w).await;
     let idc_env = vec![
         ("KILLSWITCH_IDENTITY_CENTER_ROLE_ARN", idc_role.clone()),
-        ("KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID", external_id.clone()),
-        ("KILLSWITCH_IDENTITY_CENTER_REMOVE_ASSIGNMENTS", "true".into()),
+        (
+            "KILLSWITCH_IDENTITY_CENTER_EXTERNAL_ID",
+            external_id.clone(),
+        ),
+        (
+            "KILLSWITCH_IDENTITY_CENTER_REMOVE_ASSIGNMENTS",
+            "true".into(),
+        ),
         ("KILLSWITCH_INCIDENT_TABLE", table.clone()),
     ];
     let mut env = vec![
@@ -3000,10 +3006,7 @@ async fn a_leaked_portal_session_is_contained_through_the_deny_policy_and_restor
         .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#)
         .send()
         .await;
-    assert!(
-        format!("{put:?}").contains("UnmodifiableEntity"),
-        "{put:?}"
-    );
+    assert!(format!("{put:?}").contains("UnmodifiableEntity"), "{put:?}");
 
     let mut finding: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
@@ -3062,7 +3065,10 @@ async fn a_leaked_portal_session_is_contained_through_the_deny_policy_and_restor
     let before = deny_policy_document().await;
     let (code, report, _) = w.respond_with(&finding, &[], &env);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(report["reports"][0]["status"], "already_contained", "{report}");
+    assert_eq!(
+        report["reports"][0]["status"], "already_contained",
+        "{report}"
+    );
     assert_eq!(deny_policy_document().await, before);
 
     // status, then restore as the operator (the Restore role trusts operators only).
@@ -3087,7 +3093,10 @@ async fn a_leaked_portal_session_is_contained_through_the_deny_policy_and_restor
     let status: Value =
         serde_json::from_slice(&cli(&["status", "--access-key-id", &stolen.id]).stdout).unwrap();
     assert_eq!(status["identity_center"]["denied"], true, "{status}");
-    assert!(status["identity_center"]["assignment_removed"].is_object(), "{status}");
+    assert!(
+        status["identity_center"]["assignment_removed"].is_object(),
+        "{status}"
+    );
     let restored = cli(&[
         "restore",
         "--access-key-id",
