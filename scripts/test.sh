@@ -41,14 +41,14 @@ tool_venv() {
   fi
 }
 
-echo "== cfn-lint template.yaml member-role.yaml quarantine-role.yaml"
-.local-aws/venv/bin/cfn-lint template.yaml member-role.yaml quarantine-role.yaml
+echo "== cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml"
+.local-aws/venv/bin/cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml
 echo "== sam validate --lint (pinned SAM CLI)"
 tool_venv sam scripts/requirements-sam.txt
 SAM_CLI_TELEMETRY=0 .local-aws/sam/bin/sam validate --lint --template template.yaml --region us-east-1
 echo "== checkov (pinned; skips are justified in the template's Metadata)"
 tool_venv checkov scripts/requirements-checkov.txt
-.local-aws/checkov/bin/checkov -f template.yaml -f member-role.yaml -f quarantine-role.yaml --framework cloudformation \
+.local-aws/checkov/bin/checkov -f template.yaml -f member-role.yaml -f quarantine-role.yaml -f identity-center-role.yaml -f identity-center-policy.yaml --framework cloudformation \
   --compact --quiet --skip-download
 
 echo "== tools for the Lambda checks: cargo-lambda (pinned), AWS CLI v2"

@@ -476,7 +476,7 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
             .push(RestoreAction::LiftQuarantine { quarantined: q });
     }
     if let Some(p) = &state.identity_center {
-        assess_portal(p, applied_at, now, &mut a);
+        assess_portal(&records, &account, key, p, (applied_at, now), &mut a).await?;
     }
     if let Some(role) = &state.role_name {
         assess_role(
@@ -735,37 +735,60 @@ async fn assess_role<S: IncidentStore>(
 }
 
 /// An Identity Center user: out of the deny policy, and the removed assignment back. The
-/// portal's credentials live as long as the permission set's session duration (up to 12 h).
-fn assess_portal(
+/// portal's credentials live as long as the permission set's session duration (up to 12 h), and
+/// a live portal sign-in fetches fresh ones under the same `aws:userid`.
+async fn assess_portal<S: IncidentStore>(
+    records: &Records<'_, S>,
+    account: &AccountId,
+    key: &AccessKeyId,
     p: &PortalState,
-    applied_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
+    (applied_at, now): (Option<DateTime<Utc>>, DateTime<Utc>),
     a: &mut Assessment,
-) {
+) -> Result<(), Error> {
     let session = match &a.recorded_plan {
         Some(Plan::Portal { session, .. }) => session.clone(),
-        _ => return,
+        _ => return Ok(()),
     };
-    if p.denied || p.read_back.contains("does NOT deny") {
-        a.plan.push(RestoreAction::LiftPortalDeny {
-            user: p.user.clone(),
-            policy_arn: p.policy_arn.clone(),
-            entries: portal::entries(&session, p.user_id.as_deref()),
-        });
-    }
+    // Always: a failed read-back (throttled, the role gone with its last assignment) must not
+    // leave the user denied while the restore reports success. Lifting is idempotent.
+    a.plan.push(RestoreAction::LiftPortalDeny {
+        user: p.user.clone(),
+        policy_arn: p.policy_arn.clone(),
+        entries: portal::entries(&session, p.user_id.as_deref()),
+    });
     if let Some(removed) = &p.assignment_removed {
         a.plan.push(RestoreAction::PutAssignmentBack {
             removed: removed.clone(),
         });
     }
-    let expired = applied_at.is_some_and(|at| now - at >= TimeDelta::hours(MAX_ROLE_SESSION_HOURS));
-    if !expired && let Some(at) = applied_at {
+    let user = p.user.clone();
+    let others = records
+        .others_relying(
+            account,
+            &portal::index_name(&p.user),
+            key,
+            |plan| matches!(plan, Plan::Portal { user: u, .. } if u.eq_ignore_ascii_case(&user)),
+        )
+        .await?;
+    if !others.is_empty() {
         a.refusals.push(format!(
-            "the leaked portal credentials may still be valid until {} (permission-set sessions last up to {MAX_ROLE_SESSION_HOURS} h; contained at {}): lifting the deny now re-arms them unless the user's sessions were ended in Identity Center",
-            ts(at + TimeDelta::hours(MAX_ROLE_SESSION_HOURS)),
-            ts(at)
+            "Identity Center user {} is also denied for the open incident(s) of {}: lifting the deny would re-arm them",
+            p.user,
+            others.join(", ")
         ));
     }
+    let expired = applied_at.is_some_and(|at| now - at >= TimeDelta::hours(MAX_ROLE_SESSION_HOURS));
+    if !expired {
+        a.refusals.push(match applied_at {
+            Some(at) => format!(
+                "the leaked portal credentials may still be valid until {} (permission-set sessions last up to {MAX_ROLE_SESSION_HOURS} h; contained at {}), and a live portal sign-in fetches fresh ones under the same session: lifting the deny now re-arms them. Disable the user or end their Identity Center sessions first",
+                ts(at + TimeDelta::hours(MAX_ROLE_SESSION_HOURS)),
+                ts(at)
+            ),
+            None => "no incident record says when the user was contained, so the leaked portal credentials may still be valid".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The longest a role session can last (`MaxSessionDuration` up to 12 h).
@@ -961,9 +984,17 @@ pub async fn restore<
                 policy_arn,
                 entries,
                 ..
-            } => portal::lift(cloud, policy_arn, entries).await.map(|done| {
-                tracing::info!(%done, "Identity Center user no longer denied");
-            }),
+            } => {
+                let account = policy_arn.split(':').nth(4).unwrap_or_default();
+                let lease =
+                    portal::Lease::take(config.incident_table.is_some().then_some(cloud), account)
+                        .await;
+                let lifted = portal::lift(cloud, policy_arn, entries).await;
+                lease.give_back().await;
+                lifted.map(|done| {
+                    tracing::info!(%done, "Identity Center user no longer denied");
+                })
+            }
             RestoreAction::PutAssignmentBack { removed } => match &config.identity_center {
                 Some(c) => portal::put_back(cloud, c, removed).await.map(|done| {
                     tracing::info!(%done, "Identity Center assignment put back");

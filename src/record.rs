@@ -309,7 +309,8 @@ impl<'a, S: IncidentStore> Records<'a, S> {
             };
             if record.applied.as_ref().is_some_and(|a| {
                 a.generation == record.generation
-                    && matches!(&a.plan, Plan::Role { role: r, .. } if r.eq_ignore_ascii_case(role))
+                    && (matches!(&a.plan, Plan::Role { role: r, .. } if r.eq_ignore_ascii_case(role))
+                        || matches!(&a.plan, Plan::Portal { .. }))
                     && relies(&a.plan)
             }) {
                 relying.push(other.clone());

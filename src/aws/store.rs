@@ -88,7 +88,15 @@ impl AwsClients {
             )
             .condition_expression("attribute_not_exists(pk)");
         if let Some(at) = expires {
-            put = put.item("expires", AttributeValue::N(at.to_string()));
+            // DynamoDB's TTL deletes expired items only eventually (often days later): a slot or
+            // lease whose holder died must be free once it expires, not once it is swept.
+            put = put
+                .item("expires", AttributeValue::N(at.to_string()))
+                .condition_expression("attribute_not_exists(pk) OR expires < :now")
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(chrono::Utc::now().timestamp().to_string()),
+                );
         }
         match put.send().await {
             Ok(_) => Ok(true),

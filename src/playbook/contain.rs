@@ -323,10 +323,27 @@ async fn contain_in<I: Identity, H: Home>(
     let preloaded = reads.record.take();
     let mut decided = guard::decide(&incident, &reads, ctx, &mut report);
     // An Identity Center user is denied by their identity store ID too, when it can be looked up.
+    // Not on a manual request's word alone: it could name any user for a session nobody has
+    // seen used yet, and the user-wide deny would lock that user out. Then the named session
+    // only.
+    let word_only = matches!(incident.trigger, Trigger::Manual { .. })
+        && !report
+            .steps
+            .iter()
+            .any(|s| s.step == Step::ResolveOwner && s.detail.starts_with("owner confirmed"));
     if let Some(Plan::Portal { user, user_id, .. }) = decided.as_mut()
         && let Some(ic) = &ctx.config.identity_center
     {
-        *user_id = super::portal::lookup(home, ic, user, &incident, &mut report).await;
+        if word_only {
+            report.record(
+                Step::ResolveOwner,
+                Outcome::Skipped,
+                format!("owner UNCONFIRMED: Identity Center user {user} is not denied as a whole on a request's word; only the named session (aws:userid) is, and no assignment is removed"),
+                Utc::now(),
+            );
+        } else {
+            *user_id = super::portal::lookup(home, ic, user, &incident, &mut report).await;
+        }
     }
     // Writers of one account's deny policy take turns (incident table).
     let lease = match &decided {
@@ -603,6 +620,10 @@ async fn contain_in<I: Identity, H: Home>(
     // cutoff or a session deny another open incident relies on.
     let role_cutoff = match (&follow_up.plan, &record) {
         (Some(Plan::Role { role, .. }), Some(r)) if r.applied.is_some() => Some(role.clone()),
+        // An Identity Center user's entries are shared by every key of theirs.
+        (Some(Plan::Portal { user, .. }), Some(r)) if r.applied.is_some() => {
+            Some(super::portal::index_name(user))
+        }
         _ => None,
     };
     // The last wave: record, short notice and hand-off together.

@@ -109,6 +109,9 @@ where
 /// get one. A long-term key's owner is IAM's answer; an exact session deny is narrow enough.
 fn owner_established(incident: &Incident, plan: Option<&Plan>, report: &Report) -> bool {
     incident.key.kind() == crate::incident::KeyKind::LongTerm
+        // AWS's own finding names the portal session; a request's word does not.
+        || (matches!(plan, Some(Plan::Portal { .. }))
+            && !matches!(incident.trigger, crate::incident::Trigger::Manual { .. }))
         || matches!(
             plan,
             Some(Plan::Role {
@@ -238,7 +241,7 @@ where
                         ..
                     },
                     Later::Holds | Later::Reapplied { holds: true },
-                ) if ic.remove_assignments => {
+                ) if ic.remove_assignments && owner_established => {
                     super::portal::remove_assignment(
                         home,
                         ic,

@@ -80,7 +80,7 @@ pub fn finish(
         }) => {
             let whom = match user_id {
                 Some(id) => format!(
-                    "Identity Center user {user} (identitystore:UserId {id}) is denied in this account whatever permission set they sign in with"
+                    "Identity Center user {user} (identitystore:UserId {id}) is denied in this account with every permission set that references the deny policy (a permission set without the reference still works: the set-up puts it on all)"
                 ),
                 None => format!(
                     "Identity Center user {user} is denied only through role {role} in this account (the user ID was not looked up: other permission sets still work)"

@@ -5,8 +5,8 @@
 //! new default version of that policy in the affected account: the least power that contains.
 //!
 //! Two statements, exact like every deny killswitch writes:
-//! * `identitystore:UserId` — the user, whatever permission set they sign in with and however
-//!   they are renamed; AWS's documented way to revoke permission-set sessions. Needs the
+//! * `identitystore:UserId` — the user, with every permission set that references the policy,
+//!   however they are renamed; AWS's documented way to revoke permission-set sessions. Needs the
 //!   Identity Center role to look the user up;
 //! * `aws:userid` = `ROLE-ID:user-name` — the finding's own principal: written always, so the
 //!   leaked session is denied even when the lookup fails.
@@ -82,6 +82,12 @@ pub fn permission_set_name(role: &str) -> Option<&str> {
     let (name, suffix) = rest.rsplit_once('_')?;
     (!name.is_empty() && suffix.len() == 16 && suffix.chars().all(|c| c.is_ascii_hexdigit()))
         .then_some(name)
+}
+
+/// The incident index every key of one Identity Center user is noted in (beside the role
+/// indexes): a restore for one key must not lift the entries another open incident relies on.
+pub fn index_name(user: &str) -> String {
+    format!("identity-center-user/{}", user.to_ascii_lowercase())
 }
 
 pub fn policy_arn(partition: &str, account: &str, name: &str) -> String {
@@ -160,7 +166,13 @@ pub fn parse(document: &str) -> Parsed {
             SID_USERS => ("identitystore:UserId", |user_id| Entry::User { user_id }),
             SID_SESSIONS => ("aws:userid", |userid| Entry::Session { userid }),
             _ => {
-                out.others.push(st);
+                // Every permission set references this policy: an Allow planted here would grant
+                // its access to all of them. Only denies are kept; anything else is dropped.
+                if st.get("Effect").and_then(Value::as_str) == Some("Deny") {
+                    out.others.push(st);
+                } else {
+                    out.tampered = true;
+                }
                 continue;
             }
         };
@@ -523,7 +535,7 @@ pub async fn lookup<H: IdentityCenterAdmin>(
         Ok(Ok(id)) => (
             Outcome::Done,
             format!(
-                "Identity Center user {user_name} is identitystore:UserId {id}: denied whatever permission set they use"
+                "Identity Center user {user_name} is identitystore:UserId {id}: denied with every permission set that references the deny policy"
             ),
             Some(id),
         ),

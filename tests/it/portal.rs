@@ -484,3 +484,97 @@ fn the_identity_center_settings_fail_at_start_naming_the_variable() {
         "the external ID is not logged"
     );
 }
+
+#[tokio::test]
+async fn restoring_one_key_refuses_while_another_key_of_the_user_relies_on_the_deny() {
+    let a = set_up(FakeCloud::with_portal_session(), false);
+    run(&a, finding()).await;
+    // The same user's second leaked profile: another key, another finding.
+    let mut second = finding();
+    second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = json!("ASIAIOSFODNN7EXAMPL2");
+    second["detail"]["id"] = json!("c4d6e8f0a2b4c6d8e0f2a4b6c8d0e2f4");
+    let r = &run(&a, second).await.reports[0];
+    assert_eq!(r.status, Status::AlreadyContained, "{r:#?}");
+    let key = AccessKeyId::parse(FIXTURE_ROLE_KEY).unwrap();
+    let assessment = oncall::assess(&a.cloud, &a.config, &key, &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("ASIAIOSFODNN7EXAMPL2") && r.contains("re-arm")),
+        "{:?}",
+        assessment.refusals
+    );
+    let refused = oncall::restore(
+        &a.cloud,
+        &a.config,
+        &key,
+        &assessment,
+        "bob",
+        "one key",
+        false,
+    )
+    .await;
+    assert!(refused.done.is_empty(), "{refused:?}");
+    assert_eq!(denied(&a.cloud), both());
+}
+
+#[tokio::test]
+async fn a_planted_allow_in_the_deny_policy_is_dropped_and_flagged() {
+    let cloud = FakeCloud::with_portal_session();
+    let planted = json!({"Version": "2012-10-17", "Statement": [
+        serde_json::from_str::<Value>(PORTAL_PLACEHOLDER).unwrap()["Statement"][0].clone(),
+        {"Sid": "Backdoor", "Effect": "Allow", "Action": "iam:*", "Resource": "*"}
+    ]});
+    cloud.state.lock().unwrap().managed.insert(
+        portal_policy_arn(),
+        vec![("v1".into(), planted.to_string(), true)],
+    );
+    let a = set_up(cloud, false);
+    let r = &run(&a, finding()).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{r:#?}");
+    let (_, detail) = step(r, Step::DenyPortalUser).unwrap();
+    assert!(detail.contains("TAMPERED OR DECOY"), "{detail}");
+    let now = a.cloud.portal_policy();
+    assert!(
+        !now.contains("Backdoor") && !now.contains("\"Allow\""),
+        "{now}"
+    );
+    assert!(now.contains("KillSwitchNobodyYet"), "{now}");
+}
+
+#[tokio::test]
+async fn a_manual_request_alone_denies_only_the_named_session_and_removes_nothing() {
+    let a = set_up(FakeCloud::with_portal_session(), true);
+    let request = json!({
+        "access_key_id": FIXTURE_ROLE_KEY,
+        "role_name": PORTAL_ROLE,
+        "session_name": "alice@example.com",
+        "reason": "portal credentials pasted in a ticket",
+        "requested_by": "oncall@example.com",
+        "request_id": "INC-2026-1203-07"
+    });
+    let r = &run(&a, request).await.reports[0];
+    assert_eq!(r.status, Status::Contained, "{r:#?}");
+    assert_eq!(
+        denied(&a.cloud),
+        vec![Entry::Session {
+            userid: PORTAL_SESSION.into()
+        }],
+        "no user-wide deny on a request's word"
+    );
+    assert!(
+        !a.cloud
+            .calls()
+            .iter()
+            .any(|(c, _)| c == "identitystore:GetUserId" || c == "sso:DeleteAccountAssignment")
+    );
+    assert!(
+        r.steps.iter().any(|s| s
+            .detail
+            .starts_with("owner UNCONFIRMED: Identity Center user")),
+        "{r:#?}"
+    );
+}
