@@ -220,6 +220,8 @@ pub trait Identity {
     async fn delete_policy_version(&self, policy_arn: &str, version: &str) -> Result<(), Error>;
     /// `iam:ListAttachedRolePolicies`: the ARNs of the role's managed policies.
     async fn role_managed_policies(&self, role: &str) -> Result<Vec<String>, Error>;
+    /// `iam:ListRoles` under `/aws-reserved/sso.amazonaws.com/`: the permission sets' roles.
+    async fn identity_center_roles(&self) -> Result<Vec<String>, Error>;
 }
 
 /// A managed policy's default version.

@@ -412,6 +412,21 @@ impl Identity for AwsClients {
             .collect())
     }
 
+    async fn identity_center_roles(&self) -> Result<Vec<String>, Error> {
+        let mut pages = self
+            .iam
+            .list_roles()
+            .path_prefix("/aws-reserved/sso.amazonaws.com/")
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_err("iam:ListRoles"))?;
+            out.extend(page.roles().iter().map(|r| r.role_name().to_owned()));
+        }
+        Ok(out)
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         match self.iam.delete_login_profile().user_name(user).send().await {
             Ok(_) => Ok(true),

@@ -231,6 +231,13 @@ where
                     }
                 }
             };
+            if let Plan::Portal {
+                policy_arn, user, ..
+            } = plan
+                && matches!(later, Later::Holds | Later::Reapplied { holds: true })
+            {
+                super::portal::coverage(iam, policy_arn, user, &mut report).await;
+            }
             let removed = match (&ctx.config.identity_center, plan, &later) {
                 (
                     Some(ic),

@@ -33,6 +33,8 @@ pub const POLICY_PERMISSIONS: &[&str] = &[
     // The 5-version limit: the oldest non-default version makes room. Scoped to the deny policy.
     "iam:DeletePolicyVersion",
     "iam:ListAttachedRolePolicies",
+    // Which permission sets' roles lack the policy (the user could still use those).
+    "iam:ListRoles",
 ];
 
 /// What the Identity Center role (`identity-center-role.yaml`) grants the responder.
@@ -286,6 +288,54 @@ pub async fn read_back<I: Identity>(
     };
     (held && attached_ok, note)
 }
+
+/// The permission sets' roles in the account that do not have the deny policy attached: with
+/// those, a denied user still works (when assigned). Checked after the deny holds.
+pub async fn uncovered<I: Identity>(iam: &I, policy_arn: &str) -> Result<Vec<String>, Error> {
+    let roles = iam.identity_center_roles().await?;
+    let attached =
+        futures::future::join_all(roles.iter().map(|r| iam.role_managed_policies(r))).await;
+    let mut out = Vec::new();
+    for (role, policies) in roles.into_iter().zip(attached) {
+        if !policies?.iter().any(|p| p == policy_arn) {
+            out.push(role);
+        }
+    }
+    Ok(out)
+}
+
+/// Records in the report whether every permission set in the account is covered.
+pub async fn coverage<I: Identity>(iam: &I, policy_arn: &str, user: &str, report: &mut Report) {
+    let at = Utc::now();
+    match uncovered(iam, policy_arn).await {
+        Ok(missing) if missing.is_empty() => report.record(
+            Step::DenyPortalUser,
+            Outcome::Done,
+            format!("every permission set's role in this account references {policy_arn}"),
+            at,
+        ),
+        Ok(missing) => report.record(
+            Step::DenyPortalUser,
+            Outcome::Failed,
+            format!(
+                "{UNCOVERED_PREFIX} {}: {user} can still sign in with those if assigned. Add the {} reference to their permission sets and provision them",
+                missing.join(", "),
+                policy_arn.rsplit('/').next().unwrap_or(policy_arn)
+            ),
+            at,
+        ),
+        Err(e) => report.record(
+            Step::DenyPortalUser,
+            Outcome::Failed,
+            format!("{UNCOVERED_PREFIX} unknown (the roles could not be listed: {})", e.chain()),
+            at,
+        ),
+    }
+}
+
+/// How a report step names the permission sets the deny does not reach (`report::open`).
+pub const UNCOVERED_PREFIX: &str =
+    "permission sets NOT covered by the deny policy in this account:";
 
 fn list(entries: &[Entry]) -> String {
     entries

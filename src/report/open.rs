@@ -40,6 +40,8 @@ pub enum OpenKind {
     Instances,
     Impact,
     SearchIncomplete,
+    /// Identity Center permission sets the user's deny does not reach.
+    PermissionSets,
     /// More doors than could be kept or listed: search CloudTrail.
     More,
 }
@@ -65,8 +67,21 @@ impl OpenKind {
             OpenKind::Instances => format!("{n} instance launch{}", if n == 1 { "" } else { "es" }),
             OpenKind::Impact => format!("{n} cost/impact call{s}"),
             OpenKind::SearchIncomplete => "search INCOMPLETE".into(),
+            OpenKind::PermissionSets => "permission sets NOT covered".into(),
             OpenKind::More => "MORE".into(),
         }
+    }
+}
+
+/// Permission sets whose roles lack the deny policy: the denied user still works with them.
+fn permission_sets(step: &super::StepResult) -> OpenItem {
+    OpenItem {
+        kind: OpenKind::PermissionSets,
+        what: step.detail.clone(),
+        commands: vec![
+            "aws sso-admin attach-customer-managed-policy-reference-to-permission-set --instance-arn <instance> --permission-set-arn <each permission set above> --customer-managed-policy-reference Name=KillSwitchDeny,Path=/".into(),
+            "aws sso-admin provision-permission-set --instance-arn <instance> --permission-set-arn <each> --target-type ALL_PROVISIONED_ACCOUNTS".into(),
+        ],
     }
 }
 
@@ -130,8 +145,13 @@ const SESSIONS_PER_ROLE: usize = 3;
 /// Every open door the report shows, most urgent first: whatever the key's own status (a
 /// failed containment needs the list most), except a dry run, a sample and a rejection.
 pub fn items(report: &Report) -> Vec<OpenItem> {
+    let uncovered = report.steps.iter().rev().find(|s| {
+        s.step == crate::playbook::Step::DenyPortalUser
+            && s.detail
+                .starts_with(crate::playbook::portal::UNCOVERED_PREFIX)
+    });
     let Investigation::Ran(a) = &report.investigation else {
-        return Vec::new();
+        return uncovered.map(permission_sets).into_iter().collect();
     };
     if report.dry_run
         || matches!(
@@ -144,6 +164,7 @@ pub fn items(report: &Report) -> Vec<OpenItem> {
     let key = &report.access_key_id;
     let mut out = Vec::new();
     still_active(a, key, &mut out);
+    out.extend(uncovered.map(permission_sets));
     for n in &a.doors {
         if let Some(item) = from_notable(n) {
             out.push(item);

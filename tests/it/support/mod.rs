@@ -708,6 +708,21 @@ impl Identity for FakeCloud {
         Ok(s.role_attached.get(role).cloned().unwrap_or_default())
     }
 
+    async fn identity_center_roles(&self) -> Result<Vec<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("iam:ListRoles", "/aws-reserved/sso.amazonaws.com/")?;
+        let mut roles: Vec<String> = s
+            .role_ids
+            .keys()
+            .chain(s.role_attached.keys())
+            .filter(|r| r.starts_with("AWSReservedSSO_"))
+            .cloned()
+            .collect();
+        roles.sort();
+        roles.dedup();
+        Ok(roles)
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DeleteLoginProfile", user)?;
