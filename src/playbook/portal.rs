@@ -309,13 +309,13 @@ pub async fn coverage<I: Identity>(iam: &I, policy_arn: &str, user: &str, report
     let at = Utc::now();
     match uncovered(iam, policy_arn).await {
         Ok(missing) if missing.is_empty() => report.record(
-            Step::DenyPortalUser,
+            Step::Verify,
             Outcome::Done,
             format!("every permission set's role in this account references {policy_arn}"),
             at,
         ),
         Ok(missing) => report.record(
-            Step::DenyPortalUser,
+            Step::Verify,
             Outcome::Failed,
             format!(
                 "{UNCOVERED_PREFIX} {}: {user} can still sign in with those if assigned. Add the {} reference to their permission sets and provision them",
@@ -325,7 +325,7 @@ pub async fn coverage<I: Identity>(iam: &I, policy_arn: &str, user: &str, report
             at,
         ),
         Err(e) => report.record(
-            Step::DenyPortalUser,
+            Step::Verify,
             Outcome::Failed,
             format!("{UNCOVERED_PREFIX} unknown (the roles could not be listed: {})", e.chain()),
             at,

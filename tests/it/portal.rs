@@ -23,8 +23,7 @@ fn set_up(cloud: FakeCloud, remove_assignments: bool) -> App<FakeCloud> {
     a
 }
 
-/// The first step of that kind: the containment write (coverage is checked later, under the
-/// same step).
+/// The first step of that kind.
 fn step(r: &Report, which: Step) -> Option<(Outcome, String)> {
     r.steps
         .iter()
