@@ -36,6 +36,8 @@ EXPECTED = {
     "guardduty-member-account-finding.json": (["dry_run"], None),
     "guardduty-sample-finding.json": (["sample"], None),
     "guardduty-root-finding.json": (["refused"], None),
+    # No Identity Center role in this stage: a portal session is notify-only (the manual steps).
+    "guardduty-identity-center-session-finding.json": (["refused"], None),
     "health-exposed-new-shape.json": (["key_not_found"], None),
     "health-exposed-old-shape.json": (["key_not_found"], None),
     "health-iam-quarantine.json": (["key_not_found"], None),
