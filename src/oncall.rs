@@ -987,8 +987,7 @@ pub async fn restore<
             } => {
                 let account = policy_arn.split(':').nth(4).unwrap_or_default();
                 let lease =
-                    portal::Lease::take(config.incident_table.is_some().then_some(cloud), account)
-                        .await;
+                    portal::lease(config.incident_table.is_some().then_some(cloud), account).await;
                 let lifted = portal::lift(cloud, policy_arn, entries).await;
                 lease.give_back().await;
                 lifted.map(|done| {

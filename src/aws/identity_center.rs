@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
-use aws_sdk_ssoadmin::types::{PrincipalType, StatusValues, TargetType};
+use aws_sdk_ssoadmin::types::{
+    AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType,
+};
 
 use super::{AwsClients, aws_err, has_code};
 use crate::error::Error;
@@ -175,31 +177,21 @@ impl Directory for IdcClient {
                 "AccountAssignmentDeletionStatus",
             )
         })?;
-        let mut state = (
-            status.status().cloned(),
-            status.failure_reason().map(str::to_owned),
-        );
-        let request = status.request_id().map(str::to_owned);
-        let until = tokio::time::Instant::now() + STATUS_WAIT;
-        while state.0 == Some(StatusValues::InProgress) && tokio::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let Some(request) = &request else { break };
-            let out = self
-                .sso
-                .describe_account_assignment_deletion_status()
-                .instance_arn(instance)
-                .account_assignment_deletion_request_id(request)
-                .send()
-                .await
-                .map_err(aws_err("sso:DescribeAccountAssignmentDeletionStatus"))?;
-            let s = out.account_assignment_deletion_status;
-            state = (
-                s.as_ref().and_then(|s| s.status().cloned()),
-                s.as_ref()
-                    .and_then(|s| s.failure_reason().map(str::to_owned)),
-            );
-        }
-        settled("sso:DeleteAccountAssignment", state)
+        wait_for(
+            "sso:DeleteAccountAssignment",
+            status,
+            |request| async move {
+                self.sso
+                    .describe_account_assignment_deletion_status()
+                    .instance_arn(instance)
+                    .account_assignment_deletion_request_id(request)
+                    .send()
+                    .await
+                    .map(|out| out.account_assignment_deletion_status)
+                    .map_err(aws_err("sso:DescribeAccountAssignmentDeletionStatus"))
+            },
+        )
+        .await
     }
 
     async fn create_assignment(
@@ -227,32 +219,50 @@ impl Directory for IdcClient {
                 "AccountAssignmentCreationStatus",
             )
         })?;
-        let mut state = (
-            status.status().cloned(),
-            status.failure_reason().map(str::to_owned),
-        );
-        let request = status.request_id().map(str::to_owned);
-        let until = tokio::time::Instant::now() + STATUS_WAIT;
-        while state.0 == Some(StatusValues::InProgress) && tokio::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let Some(request) = &request else { break };
-            let out = self
-                .sso
-                .describe_account_assignment_creation_status()
-                .instance_arn(instance)
-                .account_assignment_creation_request_id(request)
-                .send()
-                .await
-                .map_err(aws_err("sso:DescribeAccountAssignmentCreationStatus"))?;
-            let s = out.account_assignment_creation_status;
-            state = (
-                s.as_ref().and_then(|s| s.status().cloned()),
-                s.as_ref()
-                    .and_then(|s| s.failure_reason().map(str::to_owned)),
-            );
-        }
-        settled("sso:CreateAccountAssignment", state)
+        wait_for(
+            "sso:CreateAccountAssignment",
+            status,
+            |request| async move {
+                self.sso
+                    .describe_account_assignment_creation_status()
+                    .instance_arn(instance)
+                    .account_assignment_creation_request_id(request)
+                    .send()
+                    .await
+                    .map(|out| out.account_assignment_creation_status)
+                    .map_err(aws_err("sso:DescribeAccountAssignmentCreationStatus"))
+            },
+        )
+        .await
     }
+}
+
+/// Polls an assignment change (`Describe…Status` by its request ID) until it leaves IN_PROGRESS
+/// or `STATUS_WAIT` passes.
+async fn wait_for<F, Fut>(
+    op: &'static str,
+    first: AccountAssignmentOperationStatus,
+    describe: F,
+) -> Result<(), Error>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<AccountAssignmentOperationStatus>, Error>>,
+{
+    let state_of = |s: Option<&AccountAssignmentOperationStatus>| {
+        (
+            s.and_then(|s| s.status().cloned()),
+            s.and_then(|s| s.failure_reason().map(str::to_owned)),
+        )
+    };
+    let mut state = state_of(Some(&first));
+    let request = first.request_id().map(str::to_owned);
+    let until = tokio::time::Instant::now() + STATUS_WAIT;
+    while state.0 == Some(StatusValues::InProgress) && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(request) = &request else { break };
+        state = state_of(describe(request.clone()).await?.as_ref());
+    }
+    settled(op, state)
 }
 
 /// The end state of an assignment change: only SUCCEEDED is done.

@@ -482,26 +482,13 @@ fn local_control_json(
     path: &str,
     body: &serde_json::Value,
 ) -> Result<serde_json::Value, Error> {
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let body = body.to_string();
-    let mut stream = std::net::TcpStream::connect(host)
-        .map_err(|e| drill_err("local control API", &e.to_string()))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| drill_err("local control API", &e.to_string()))?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    let response = local_post(endpoint, path, body)?;
     let answer = response.split("\r\n\r\n").nth(1).unwrap_or("");
     serde_json::from_str(answer).map_err(|e| drill_err("local control API", &e.to_string()))
 }
 
-/// One POST to the local AWS's control API (`scripts/local_aws.py`).
-fn local_control(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
+/// The raw HTTP response to one POST to the local AWS's control API (`scripts/local_aws.py`).
+fn local_post(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<String, Error> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let body = body.to_string();
     let mut stream = std::net::TcpStream::connect(host)
@@ -516,6 +503,12 @@ fn local_control(endpoint: &str, path: &str, body: &serde_json::Value) -> Result
     stream
         .read_to_string(&mut response)
         .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    Ok(response)
+}
+
+/// One POST to the local AWS's control API that must answer 200.
+fn local_control(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
+    let response = local_post(endpoint, path, body)?;
     if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
         Ok(())
     } else {

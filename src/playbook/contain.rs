@@ -348,7 +348,7 @@ async fn contain_in<I: Identity, H: Home>(
     // Writers of one account's deny policy take turns (incident table).
     let lease = match &decided {
         Some(Plan::Portal { policy_arn, .. }) if !dry_run => Some(
-            super::portal::Lease::take(
+            super::portal::lease(
                 records.enabled.then_some(home),
                 policy_arn.split(':').nth(4).unwrap_or_default(),
             )

@@ -22,6 +22,7 @@ pub mod finding;
 pub mod follow;
 pub mod guard;
 pub mod handoff;
+pub mod lease;
 pub mod locate;
 pub mod notify;
 pub mod pivots;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Step;
+use super::lease::Lease;
 use crate::config::IdentityCenter;
 use crate::error::Error;
 use crate::ports::{Assignment, Directory, Identity, IdentityCenterAdmin, IncidentStore};
@@ -70,8 +71,6 @@ const SID_SESSIONS: &str = "KillSwitchIdentityCenterSessions";
 
 /// Read-writes that lose a concurrent writer's entry are redone this often.
 const ATTEMPTS: usize = 3;
-const LEASE_SECONDS: i64 = 60;
-const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn is_identity_center_role(role: &str) -> bool {
     role.get(..ROLE_PREFIX.len())
@@ -347,7 +346,7 @@ fn list(entries: &[Entry]) -> String {
 
 /// Adds the entries to the deny policy (a new default version) and reads it back. Returns the
 /// outcome for the contain step and its detail. Writers of one account's policy take turns
-/// through [`Lease`], taken by the caller.
+/// through [`lease`], taken by the caller.
 pub async fn apply<I: Identity>(
     iam: &I,
     account: &str,
@@ -437,20 +436,7 @@ async fn write<I: Identity>(
                 size(&document)
             )));
         }
-        let versions = versions?;
-        if versions.len() >= MAX_VERSIONS
-            && let Some(oldest) = versions
-                .iter()
-                .filter(|v| !v.default)
-                .min_by_key(|v| (v.created, v.version.clone()))
-        {
-            match iam.delete_policy_version(policy_arn, &oldest.version).await {
-                Ok(()) => {}
-                // A concurrent writer made room first.
-                Err(e) if e.aws_code() == Some("NoSuchEntity") => {}
-                Err(e) => return Err(e),
-            }
-        }
+        make_room(iam, policy_arn, &versions?).await?;
         match iam.create_policy_version(policy_arn, &document).await {
             Ok(_) => changed = true,
             // Another writer filled the fifth slot meanwhile: read again.
@@ -469,6 +455,27 @@ async fn write<I: Identity>(
     Err(Error::BadEvent(format!(
         "the deny policy {policy_arn} did not hold the entries after {ATTEMPTS} read-writes (concurrent changes)"
     )))
+}
+
+/// At IAM's 5 versions, deletes the oldest non-default one so the next can be created.
+async fn make_room<I: Identity>(
+    iam: &I,
+    policy_arn: &str,
+    versions: &[crate::ports::VersionInfo],
+) -> Result<(), Error> {
+    let Some(oldest) = versions
+        .iter()
+        .filter(|v| !v.default)
+        .min_by_key(|v| (v.created, v.version.clone()))
+        .filter(|_| versions.len() >= MAX_VERSIONS)
+    else {
+        return Ok(());
+    };
+    match iam.delete_policy_version(policy_arn, &oldest.version).await {
+        // A concurrent writer made room first.
+        Err(e) if e.aws_code() == Some("NoSuchEntity") => Ok(()),
+        other => other,
+    }
 }
 
 /// Takes the entries out again (`killswitch restore`): a new default version without them.
@@ -505,16 +512,7 @@ pub async fn lift<I: Identity>(
                            "Condition": {"StringEquals": {"aws:userid": "killswitch-nobody"}}}),
         );
     }
-    let versions = versions?;
-    if versions.len() >= MAX_VERSIONS
-        && let Some(oldest) = versions
-            .iter()
-            .filter(|v| !v.default)
-            .min_by_key(|v| (v.created, v.version.clone()))
-    {
-        iam.delete_policy_version(policy_arn, &oldest.version)
-            .await?;
-    }
+    make_room(iam, policy_arn, &versions?).await?;
     iam.create_policy_version(policy_arn, &document_for(&kept, &others))
         .await?;
     Ok(format!(
@@ -525,42 +523,15 @@ pub async fn lift<I: Identity>(
     ))
 }
 
-/// The deny policy's lease in the incident table: IAM has no conditional write, so two
-/// read-modify-writes of one account's policy at once would drop an entry.
-pub struct Lease<'a, S: IncidentStore> {
-    held: Option<(&'a S, String)>,
-}
-
-impl<'a, S: IncidentStore> Lease<'a, S> {
-    /// Waits up to `LEASE_WAIT`; a holder that died leaves it until it expires, so after that
-    /// the write goes ahead on the read-back alone.
-    pub async fn take(store: Option<&'a S>, account: &str) -> Self {
-        let Some(store) = store else {
-            return Self { held: None };
-        };
-        let id = format!("identity-center-lease#{account}");
-        let until = tokio::time::Instant::now() + LEASE_WAIT;
-        loop {
-            let expires = Utc::now().timestamp() + LEASE_SECONDS;
-            match store.claim_slot(&id, expires).await {
-                Ok(true) => {
-                    return Self {
-                        held: Some((store, id)),
-                    };
-                }
-                Ok(false) if tokio::time::Instant::now() < until => {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                _ => return Self { held: None },
-            }
-        }
-    }
-
-    pub async fn give_back(self) {
-        if let Some((store, id)) = self.held {
-            let _ = store.release(&id).await;
-        }
-    }
+/// Writers of one account's deny policy take turns (IAM has no conditional write): this lease,
+/// in the incident table when there is one.
+pub async fn lease<'a, S: IncidentStore>(store: Option<&'a S>, account: &str) -> Lease<'a, S> {
+    Lease::take(
+        store,
+        format!("identity-center-lease#{account}"),
+        std::time::Duration::from_millis(100),
+    )
+    .await
 }
 
 /// How long the contain phase waits for the identity store: the `aws:userid` deny goes out

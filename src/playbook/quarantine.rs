@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::lease::Lease;
 use super::{Plan, Step};
 use crate::config::Quarantine;
 use crate::error::Error;
@@ -44,9 +45,12 @@ const SID_ROLE: &str = "KillSwitchQuarantineRole";
 /// What an SCP never covers: said in every notice that mentions the quarantine.
 pub const NOT_COVERED: &str = "An SCP does not restrict the management account or service-linked roles, and it does not reach sessions the user minted with GetFederationToken (their ARN is federated-user/NAME): the inline deny covers those.";
 
-/// How long a writer holds the account's quarantine lease, and how long another waits for it.
-const LEASE_SECONDS: i64 = 60;
-const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a writer waiting for the account's quarantine lease asks again.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn lease_id(account: &str) -> String {
+    format!("quarantine-lease#{account}")
+}
 
 /// One quarantined principal.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -319,7 +323,7 @@ pub async fn apply<O: Organization, S: IncidentStore>(
 ) -> Option<Quarantined> {
     let entry = Entry::for_plan(plan)?;
     let at = Utc::now();
-    let lease = Lease::take(store, account).await;
+    let lease = Lease::take(store, lease_id(account), LEASE_POLL).await;
     let placed = place(cloud, config, account, &entry, session_name).await;
     lease.give_back().await;
     match placed {
@@ -369,43 +373,6 @@ pub async fn apply<O: Organization, S: IncidentStore>(
                 at,
             );
             None
-        }
-    }
-}
-
-/// The account's quarantine lease in the incident table, when there is one.
-struct Lease<'a, S: IncidentStore> {
-    held: Option<(&'a S, String)>,
-}
-
-impl<'a, S: IncidentStore> Lease<'a, S> {
-    /// Waits up to `LEASE_WAIT` for the lease; a holder that died leaves it until it expires, so
-    /// after that the write goes ahead on the read-back alone.
-    async fn take(store: Option<&'a S>, account: &str) -> Self {
-        let Some(store) = store else {
-            return Self { held: None };
-        };
-        let id = format!("quarantine-lease#{account}");
-        let until = tokio::time::Instant::now() + LEASE_WAIT;
-        loop {
-            let expires = Utc::now().timestamp() + LEASE_SECONDS;
-            match store.claim_slot(&id, expires).await {
-                Ok(true) => {
-                    return Self {
-                        held: Some((store, id)),
-                    };
-                }
-                Ok(false) if tokio::time::Instant::now() < until => {
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-                _ => return Self { held: None },
-            }
-        }
-    }
-
-    async fn give_back(self) {
-        if let Some((store, id)) = self.held {
-            let _ = store.release(&id).await;
         }
     }
 }
@@ -552,7 +519,7 @@ pub async fn lift<O: Organization, S: IncidentStore>(
     let org = cloud
         .enter_organization(&config.role_arn, &config.external_id, "killswitch-restore")
         .await?;
-    let lease = Lease::take(store, &q.account).await;
+    let lease = Lease::take(store, lease_id(&q.account), LEASE_POLL).await;
     let result = lift_in(&org, config, q).await;
     lease.give_back().await;
     result
