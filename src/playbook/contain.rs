@@ -152,9 +152,20 @@ pub async fn apply<I: Identity>(
         Plan::User {
             user, deactivate, ..
         } => {
-            let before = reads
+            let read_first;
+            let before = match reads
                 .and_then(|r| r.user_before.as_ref())
-                .filter(|b| &b.user == user);
+                .filter(|b| &b.user == user)
+            {
+                Some(b) => Some(b),
+                None => {
+                    // The owner was learnt in the guard's wave, too late to read its state there.
+                    // Read it now: a blind write reads as "applied" on a key that was already
+                    // contained, and a recorded incident would then page CONTESTED for nothing.
+                    read_first = super::guard::read_user(iam, user, key).await;
+                    Some(&read_first)
+                }
+            };
             let key_before = before
                 .and_then(|b| b.key.as_ref())
                 .and_then(|r| r.as_ref().ok())
@@ -466,6 +477,8 @@ async fn contain_in<I: Identity, H: Home>(
         Some(
             "duplicate delivery: this containment was already applied and reported (incident record)",
         )
+    } else if report.status == Status::KeyNotFound && !ctx.config.page_key_not_found {
+        Some("key not found, on a command-line request: nobody is paged for a key ID IAM does not know (--notify-not-found pages it)")
     } else if record.is_none() && is_redundant_backup(&incident, &report) {
         Some(
             "AWS Health backup copy (us-west-2) of an event already handled: the key was already contained",

@@ -24,6 +24,28 @@ pub struct UserBefore {
     pub exists: Option<Result<bool, Error>>,
 }
 
+/// A user's state before containment, in one wave: the key's status (long-term keys only) and
+/// the deny policy under killswitch's name.
+pub async fn read_user<C: Identity>(cloud: &C, user: &str, key: &AccessKeyId) -> UserBefore {
+    let target = PolicyTarget::User(user.to_owned());
+    let (status, policy) = tokio::join!(
+        async {
+            if key.kind() == KeyKind::LongTerm {
+                Some(cloud.key_status(user, key).await)
+            } else {
+                None
+            }
+        },
+        cloud.read_policy(&target, policy::USER_POLICY_NAME)
+    );
+    UserBefore {
+        user: user.to_owned(),
+        key: status,
+        policy,
+        exists: None,
+    }
+}
+
 /// A role's state before containment: the revocation cutoff (never moved backwards), the
 /// session deny (sessions of earlier incidents are kept) and the role's unique ID (the session's
 /// `aws:userid` must start with it, or the deny would name nobody).
@@ -92,23 +114,7 @@ pub async fn read<C: Identity + ActivityLog>(
             let Principal::IamUser { user_name } = &incident.principal else {
                 return None;
             };
-            let target = PolicyTarget::User(user_name.clone());
-            let (status, policy) = tokio::join!(
-                async {
-                    if long_term {
-                        Some(cloud.key_status(user_name, key).await)
-                    } else {
-                        None
-                    }
-                },
-                cloud.read_policy(&target, policy::USER_POLICY_NAME)
-            );
-            Some(UserBefore {
-                user: user_name.clone(),
-                key: status,
-                policy,
-                exists: None,
-            })
+            Some(read_user(cloud, user_name, key).await)
         },
         async {
             match &incident.principal {

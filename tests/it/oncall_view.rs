@@ -533,3 +533,54 @@ async fn a_thousand_doors_of_one_kind_do_not_evict_one_of_another() {
         r.subject()
     );
 }
+
+/// The command line's shape with the incident table: identity learnt in the first wave, no queue.
+fn cli_with_table(cloud: FakeCloud) -> killswitch::handler::App<FakeCloud> {
+    let mut config = deployed_config();
+    config.follow_up_queue_url = None;
+    killswitch::handler::App {
+        cloud,
+        config,
+        responder: None,
+    }
+}
+
+#[tokio::test]
+async fn a_second_respond_on_a_key_still_contained_is_already_contained_and_pages_nobody() {
+    let a = cli_with_table(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let first = run(&a, manual(json!({}))).await;
+    assert_eq!(first.reports[0].status, Status::Contained);
+    let paged = a.cloud.published().len();
+    let writes = a.cloud.writes().len();
+    // The same command again (the verification delay is zero here: IAM's reads are trusted).
+    let again = run(&a, manual(json!({}))).await;
+    let r = &again.reports[0];
+    assert_eq!(r.status, Status::AlreadyContained, "{:?}", r.steps);
+    assert_eq!(
+        a.cloud.published().len(),
+        paged,
+        "{:?}",
+        &a.cloud.published()[paged..]
+    );
+    assert_eq!(a.cloud.writes().len(), writes, "{:?}", a.cloud.writes());
+    assert!(
+        !r.steps.iter().any(|s| s.detail.contains("set to Inactive")),
+        "{:?}",
+        r.steps
+    );
+    // Undone for real: the next run re-applies and pages CONTESTED.
+    undo_alices_containment(&a.cloud);
+    let contested = run(&a, manual(json!({}))).await;
+    assert_eq!(contested.reports[0].status, Status::Contested);
+    assert!(
+        a.cloud.published()[paged..]
+            .iter()
+            .any(|(s, _)| s.contains("CONTESTED")),
+        "{:?}",
+        a.cloud.published()
+    );
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+}
