@@ -63,6 +63,9 @@ pub struct Config {
     /// Without a queue, this process waits for the sweep and runs it (`respond` without
     /// `--no-sweep`).
     pub sweep_inline: bool,
+    /// Page KEY NOT FOUND (a key IAM does not know). A command-line request does not unless
+    /// asked (`--notify-not-found`): a typo in a key ID is not an incident.
+    pub page_key_not_found: bool,
     /// `None`: notices go to the email topic only.
     pub chat_topic_arn: Option<String>,
     /// Update the Security Hub finding's workflow (never suppress it).
@@ -474,6 +477,7 @@ impl Config {
             sweep_after: Duration::from_secs(sweep_secs),
             cloudtrail_lag: Duration::from_secs(lag_minutes * 60),
             sweep_inline: true,
+            page_key_not_found: true,
             chat_topic_arn,
             security_hub_updates,
             quarantine,

@@ -34,6 +34,30 @@ pub enum KeyKind {
     Temporary,
 }
 
+/// What is wrong with a string given as a key ID, in the words a person fixes it with.
+fn key_hint(raw: &str) -> String {
+    let trimmed = raw.trim();
+    if trimmed != raw {
+        return "it has spaces around it".into();
+    }
+    let upper = raw.to_ascii_uppercase();
+    if !(upper.starts_with("AKIA") || upper.starts_with("ASIA")) {
+        return "a key ID starts with AKIA (a user's long-term key) or ASIA (a session's); the secret access key is not the ID".into();
+    }
+    let len = raw.chars().count();
+    if len != 20 {
+        return format!(
+            "it is {len} characters long; a key ID is 20 ({} {})",
+            (len as isize - 20).unsigned_abs(),
+            if len < 20 { "missing" } else { "too many" }
+        );
+    }
+    if upper != raw {
+        return "key IDs are upper case".into();
+    }
+    "only letters A-Z and digits may follow AKIA or ASIA".into()
+}
+
 impl AccessKeyId {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let ok = raw.len() == 20
@@ -45,8 +69,9 @@ impl AccessKeyId {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Error::BadEvent(format!(
-                "access key ID {:?} does not match ^(AKIA|ASIA)[A-Z0-9]{{16}}$",
-                truncate(raw, 40)
+                "access key ID {:?} does not match ^(AKIA|ASIA)[A-Z0-9]{{16}}$ ({})",
+                truncate(raw, 40),
+                key_hint(raw)
             )))
         }
     }
@@ -147,7 +172,7 @@ impl fmt::Display for Principal {
             Principal::AssumedRole { role_name, .. } => write!(f, "role {role_name}"),
             Principal::Root => f.write_str("root user"),
             Principal::Other { user_type } => write!(f, "{user_type} principal"),
-            Principal::Unresolved => f.write_str("unresolved principal"),
+            Principal::Unresolved => f.write_str("owner unknown"),
         }
     }
 }

@@ -72,15 +72,15 @@ pub async fn regions<C: ActivityLog>(
     hints: &[String],
 ) -> (Vec<String>, String) {
     let (base, source) = if !config.regions.is_empty() {
-        (config.regions.clone(), "KILLSWITCH_REGIONS".to_owned())
+        (config.regions.clone(), "the ones KILLSWITCH_REGIONS names".to_owned())
     } else {
         match cloud.enabled_regions().await {
             Ok(list) if !list.is_empty() => {
-                (list, "account:ListRegions (enabled Regions)".to_owned())
+                (list, "every Region enabled for the account".to_owned())
             }
             Ok(_) => (
                 Vec::new(),
-                "account:ListRegions returned no Region; searched the hinted Regions only"
+                "the account listed no enabled Region; only the Regions the trigger points at"
                     .to_owned(),
             ),
             Err(e) => {
@@ -88,7 +88,7 @@ pub async fn regions<C: ActivityLog>(
                 (
                     Vec::new(),
                     format!(
-                        "Region discovery failed ({}); searched the hinted Regions only",
+                        "the enabled Regions could not be listed ({}); only the Regions the trigger points at",
                         e.chain()
                     ),
                 )

@@ -335,6 +335,7 @@ impl Drill<'_> {
             sweep_after: Duration::from_secs(s.settings.sweep_seconds),
             cloudtrail_lag: Duration::from_secs(900),
             sweep_inline: s.settings.sweep_seconds > 0,
+            page_key_not_found: true,
             chat_topic_arn: None,
             security_hub_updates: false,
             quarantine: quarantine_config.clone(),

@@ -477,8 +477,6 @@ async fn contain_in<I: Identity, H: Home>(
         Some(
             "duplicate delivery: this containment was already applied and reported (incident record)",
         )
-    } else if report.status == Status::KeyNotFound && !ctx.config.page_key_not_found {
-        Some("key not found, on a command-line request: nobody is paged for a key ID IAM does not know (--notify-not-found pages it)")
     } else if record.is_none() && is_redundant_backup(&incident, &report) {
         Some(
             "AWS Health backup copy (us-west-2) of an event already handled: the key was already contained",

@@ -148,6 +148,9 @@ where
     let plan = plan.filter(|p| guard::protected_reason(p, ctx).is_none());
     let should_verify = plan.is_some() && !report.dry_run && report.status != Status::KeyNotFound;
     let should_investigate = report.status != Status::Rejected;
+    // "After containment" only means something once something was contained (or tried).
+    let contained_since = (report.status.is_contained() || report.status == Status::Failed)
+        .then_some(contained_at);
     let delay_secs = ctx.config.verify_delay.as_secs();
     let mut verification = report.verification.take().unwrap_or_default();
     let quarantine_account = account.to_string();
@@ -281,7 +284,7 @@ where
                 let lag = chrono::TimeDelta::from_std(ctx.config.cloudtrail_lag)
                     .unwrap_or(chrono::TimeDelta::minutes(15));
                 let window = Window {
-                    contained_at: Some(contained_at),
+                    contained_at: contained_since,
                     // The sweep re-reads only the last `lag` before this search's end.
                     remember_after: Some(ctx.now - lag),
                     ..Window::new(ctx.config, ctx.now, ctx.investigation_deadline)
@@ -382,7 +385,12 @@ where
     );
     // An outcome that needs a human is never silenced by an earlier notice.
     let must_tell = matches!(report.status, Status::Failed | Status::Contested);
-    if must_tell || records.claim(record.as_ref(), &claim).await {
+    if report.status == Status::KeyNotFound && !ctx.config.page_key_not_found {
+        info!(step = "notify", outcome = "suppressed", "key not found");
+        report.notification = Notification::Suppressed {
+            reason: "IAM knows no such key, and a command-line request pages nobody for that (--notify-not-found does)".into(),
+        };
+    } else if must_tell || records.claim(record.as_ref(), &claim).await {
         super::notify::notify(home, &mut report).await;
         // Not sent (failed, or printed by --no-notify / a dry run): a later delivery must
         // still be able to send it.

@@ -139,6 +139,7 @@ pub async fn schedule<H: Home>(
     ctx: &Context<'_>,
 ) {
     let due_at = sweep.due_at;
+    let by_hand = lookup_commands(&sweep);
     let claim = format!("sweep-scheduled:{}", sweep.incident.id);
     let snapshot = record.as_deref().cloned();
     let record_for_release = snapshot.as_ref();
@@ -201,7 +202,7 @@ pub async fn schedule<H: Home>(
         SweepSchedule {
             due_at,
             scheduled: false,
-            how: "NOT scheduled: no follow-up queue, and this run does not wait for it (--no-sweep, or a drill without sweep_seconds)"
+            how: "this run did not wait for it (--no-sweep) and no follow-up queue is configured"
                 .into(),
         }
     };
@@ -213,12 +214,33 @@ pub async fn schedule<H: Home>(
         )
     } else {
         format!(
-            "NO second CloudTrail search is scheduled ({}). After {} search again by hand: aws cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key} in every Region.",
-            schedule.how,
-            ts(due_at)
+            "NO second CloudTrail search will run: {}. Event history delivers calls up to 15 minutes late: after {}, search again in each Region {key} was used in:\n{}",
+            schedule.how.trim_start_matches("NOT scheduled: "),
+            ts(due_at),
+            by_hand.join("\n")
         )
     });
     report.sweep = Some(schedule);
+}
+
+/// The searches the sweep would make, as commands a person can paste: one per Region the key
+/// was seen in (REGION when none was), from a lag before the first search ended.
+pub fn lookup_commands(sweep: &Sweep) -> Vec<String> {
+    let since = sweep.first_pass_end - TimeDelta::minutes(15);
+    let mut regions = sweep.region_hints.clone();
+    if regions.is_empty() {
+        regions.push("REGION".into());
+    }
+    regions
+        .iter()
+        .map(|region| {
+            format!(
+                "aws cloudtrail lookup-events --region {region} --start-time {} --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={}",
+                since.format("%Y-%m-%dT%H:%M:%SZ"),
+                sweep.incident.key
+            )
+        })
+        .collect()
 }
 
 /// SQS delays a message by 15 minutes at most: a later sweep is queued again when it arrives.
@@ -344,7 +366,8 @@ where
     let window = Window {
         start: s.first_pass_end - lag,
         end: ctx.now,
-        contained_at: Some(s.contained_at),
+        contained_at: (s.first_status.is_contained() || s.first_status == Status::Failed)
+            .then_some(s.contained_at),
         seen: Some(&seen),
         known_pivots: Some(&known),
         ..Window::new(ctx.config, ctx.now, ctx.investigation_deadline)

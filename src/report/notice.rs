@@ -210,7 +210,12 @@ impl Report {
         let _ = writeln!(m, "Trigger:    {}", trigger_line(&self.trigger));
         let _ = writeln!(m, "Incident:   {}", self.incident_id);
         if let Some(op) = &self.operator {
-            let _ = writeln!(m, "Operator:   {} (command line)", quoted(op));
+            let requested_by = self.trigger.get("requested_by").and_then(|v| v.as_str());
+            if requested_by == Some(op.as_str()) {
+                let _ = writeln!(m, "Operator:   the requester (command line)");
+            } else {
+                let _ = writeln!(m, "Operator:   {} (command line)", quoted(op));
+            }
         }
     }
 
@@ -302,7 +307,12 @@ impl Report {
         if !self.next_steps.is_empty() {
             let _ = writeln!(m, "\nStill for a human:");
             for n in &self.next_steps {
-                let _ = writeln!(m, "  - {}", inert(n));
+                // A step's later lines are commands to paste, one per line.
+                let mut lines = n.lines();
+                let _ = writeln!(m, "  - {}", inert(lines.next().unwrap_or_default()));
+                for line in lines {
+                    let _ = writeln!(m, "    {}", inert(line.trim()));
+                }
             }
         }
         if !self.undo.is_empty() {
@@ -346,7 +356,7 @@ fn activity_text(m: &mut String, a: &Activity, lists: &Lists) {
     if let (Some(s), Some(e)) = (a.window_start, a.window_end) {
         let _ = writeln!(m, "  window {} .. {}", ts(s), ts(e));
     }
-    let _ = writeln!(m, "  Regions: {}", a.region_source);
+    let _ = writeln!(m, "  Regions searched: {}", a.region_source);
     if let Some(line) = a.after_containment.line(lists.second_search.is_some()) {
         let _ = writeln!(m, "  {line}");
     }
@@ -371,8 +381,12 @@ fn activity_text(m: &mut String, a: &Activity, lists: &Lists) {
         };
         let _ = writeln!(
             m,
-            "  {:<15} {:>5} events ({} writes, {} denied)  {}",
-            r.region, r.events, r.writes, r.denied, state
+            "  {:<15} {:>5} events ({}, {} denied)  {}",
+            r.region,
+            r.events,
+            count(r.writes, "write"),
+            r.denied,
+            state
         );
     }
     if quiet > 0 {
@@ -408,9 +422,9 @@ fn activity_text(m: &mut String, a: &Activity, lists: &Lists) {
     }
     let _ = writeln!(
         m,
-        "  {} events, {} writes, first {} last {}",
+        "  {} events, {}, first {} last {}",
         a.total_events,
-        a.writes,
+        count(a.writes, "write"),
         a.first_seen.map(ts).unwrap_or_default(),
         a.last_seen.map(ts).unwrap_or_default()
     );
@@ -584,12 +598,16 @@ fn pivot_line(m: &mut String, p: &PivotReport) {
         defang(&p.pivot.via),
     );
     if let Some(act) = &p.activity {
-        let _ = writeln!(
-            m,
-            "      it made {} calls; flagged: {}",
-            act.events,
-            defang(&act.notable.join(", "))
-        );
+        let _ = if act.notable.is_empty() {
+            writeln!(m, "      it made {}", count(act.events, "call"))
+        } else {
+            writeln!(
+                m,
+                "      it made {}; flagged: {}",
+                count(act.events, "call"),
+                defang(&act.notable.join(", "))
+            )
+        };
     }
 }
 
@@ -688,12 +706,20 @@ fn trigger_line(t: &serde_json::Value) -> String {
             get("event_type_code"),
             get("event_arn")
         ),
-        "manual" => format!(
-            "manual request {} by {}: {}",
-            quoted(&raw("request_id")),
-            quoted(&raw("requested_by")),
-            quoted(&raw("reason"))
-        ),
+        "manual" => {
+            // The default request ID is KEY:REQUESTED-BY: said once, not twice.
+            let id = raw("request_id");
+            let named = if id.ends_with(&format!(":{}", raw("requested_by"))) {
+                String::new()
+            } else {
+                format!(" {}", quoted(&id))
+            };
+            format!(
+                "manual request{named} by {}: {}",
+                quoted(&raw("requested_by")),
+                quoted(&raw("reason"))
+            )
+        }
         "pivot" => format!(
             "minted by leaked key {} via {}",
             get("parent_key"),
@@ -945,4 +971,9 @@ mod tests {
         assert_eq!(a.denied.get("ListUsers"), Some(&(MAX_DISTINCT + 50)));
         assert_eq!(a.by_event.get("iam:ListUsers"), Some(&(MAX_DISTINCT + 50)));
     }
+}
+
+/// "1 write", "3 writes".
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

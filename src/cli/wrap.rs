@@ -1,0 +1,162 @@
+//! Text for a terminal: reports and notices are written once (they are also the email body), and
+//! fitted here to the terminal's width, so that nothing on-call reads runs off the screen and
+//! every command still pastes as one.
+
+/// The width to fit to: the terminal's, else `COLUMNS`, else 80; never under 40.
+pub fn width() -> usize {
+    terminal_size::terminal_size()
+        .map(|(w, _)| usize::from(w.0))
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .unwrap_or(80)
+        .max(40)
+}
+
+/// Every line of `text` at most `width` columns (characters) wide.
+pub fn fit(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        for (i, piece) in fit_line(body, width).iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(piece);
+        }
+        out.push_str(end);
+    }
+    out
+}
+
+fn columns(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Where a labelled value starts (`Key:        AKIA…`, a step's detail after its outcome column):
+/// its continuation lines go under it.
+fn hang(line: &str, after: usize) -> Option<usize> {
+    let chars: Vec<char> = line.chars().collect();
+    (after.max(2)..chars.len().min(45))
+        .rev()
+        .find(|&i| chars[i - 1] == ' ' && chars[i - 2] == ' ' && chars[i] != ' ')
+}
+
+/// A shell command (continued with ` \`, so it still pastes and runs) or prose (continued under
+/// its own indentation, one step further in).
+fn fit_line(line: &str, width: usize) -> Vec<String> {
+    if columns(line) <= width {
+        return vec![line.to_owned()];
+    }
+    // `COMMAND   (what it does)`: the remark becomes a shell comment of its own, so that the
+    // continued command above it still pastes.
+    let trimmed = line.trim_start();
+    if (trimmed.starts_with("aws ") || trimmed.starts_with("killswitch "))
+        && let Some(at) = line.find("   (")
+    {
+        let indent = &line[..line.len() - trimmed.len()];
+        let mut out = fit_line(line[..at].trim_end(), width);
+        out.extend(fit_line(
+            &format!("{indent}# {}", line[at..].trim()),
+            width,
+        ));
+        return out;
+    }
+    let indent: String = line.chars().take_while(|c| *c == ' ').collect();
+    let rest = &line[indent.len()..];
+    let bullet = if rest.starts_with("- ") { "  " } else { "" };
+    let command = rest.starts_with("aws ") || rest.starts_with("killswitch ");
+    let lead = indent.len() + bullet.len();
+    let next_indent = " ".repeat(if command {
+        lead + 4
+    } else {
+        hang(line, lead + 1).unwrap_or(lead + 4)
+    });
+    let mut lines = Vec::new();
+    let mut current = indent.clone();
+    let mut first = true;
+    let budget = |first: bool| {
+        // A command's line keeps room for its ` \`.
+        width.saturating_sub(if command { 2 } else { 0 }).max(if first {
+            columns(&indent) + 1
+        } else {
+            columns(&next_indent) + 1
+        })
+    };
+    for word in rest.split(' ') {
+        let lead = if current.trim().is_empty() { "" } else { " " };
+        // A word that fits on no line is cut below, where it stands.
+        let fits_nowhere = columns(&next_indent) + columns(word) > budget(false);
+        if columns(&current) + columns(lead) + columns(word) <= budget(first)
+            || current.trim().is_empty()
+            || fits_nowhere
+        {
+            current.push_str(lead);
+            current.push_str(word);
+            continue;
+        }
+        lines.push(std::mem::take(&mut current));
+        first = false;
+        current = format!("{next_indent}{word}");
+    }
+    lines.push(current);
+    // A word longer than the line (an ARN, say) is cut where it must be.
+    let mut out: Vec<String> = Vec::new();
+    for l in lines {
+        let mut l = l;
+        while columns(&l) > width {
+            let head: String = l.chars().take(width).collect();
+            let tail: String = l.chars().skip(width).collect();
+            out.push(head);
+            l = format!("{next_indent}{tail}");
+        }
+        out.push(l);
+    }
+    if command {
+        let last = out.len() - 1;
+        for l in &mut out[..last] {
+            l.push_str(" \\");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_fits_and_commands_continue_with_a_backslash() {
+        let text = format!(
+            "short\n  - {}\n  aws iam update-access-key --user-name leaky --access-key-id AKIAIOSFODNN7EXAMPLE --status Active\n",
+            "word ".repeat(40).trim_end()
+        );
+        let fitted = fit(&text, 80);
+        assert!(fitted.lines().all(|l| l.chars().count() <= 80), "{fitted}");
+        assert!(fitted.starts_with("short\n  - word"), "{fitted}");
+        assert!(fitted.contains("\n      word"), "{fitted}");
+        // The command is still one command to a shell.
+        let command: String = fitted
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("aws "))
+            .map(|l| l.trim().trim_end_matches('\\').trim().to_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            command,
+            "aws iam update-access-key --user-name leaky --access-key-id AKIAIOSFODNN7EXAMPLE --status Active"
+        );
+        assert!(
+            fitted
+                .lines()
+                .filter(|l| l.trim_start().starts_with("--") || l.contains("aws "))
+                .take(1)
+                .all(|l| l.ends_with(" \\")),
+            "{fitted}"
+        );
+        assert_eq!(fit("a\n\nb", 80), "a\n\nb");
+        let long = "x".repeat(200);
+        assert!(fit(&long, 80).lines().all(|l| l.chars().count() <= 80));
+    }
+}
