@@ -6,7 +6,8 @@ command's exit code. The terminal tests use it (tests/it/e2e/terminal.rs).
     pty_run.py [--cols 80] [--rows 50] [--answer TEXT] [--timeout S] -- COMMAND ARGS...
 
 --answer types TEXT and Enter once the command has printed something that ends in ": " (a
-prompt); without it, stdin is the terminal and nothing is typed.
+prompt); without it, stdin is the terminal and nothing is typed. --interrupt-on TEXT presses
+Ctrl-C once TEXT has been shown; --eof-on TEXT presses Ctrl-D once TEXT has been shown.
 """
 import argparse
 import errno
@@ -27,6 +28,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=50)
     ap.add_argument("--answer")
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--interrupt-on")
+    ap.add_argument("--eof-on")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.command[1:] if a.command and a.command[0] == "--" else a.command
@@ -39,6 +42,8 @@ def main() -> int:
     os.kill(pid, signal.SIGWINCH)
     seen = b""
     answered = False
+    interrupted = False
+    ended = False
     deadline = time.monotonic() + a.timeout
     while True:
         if time.monotonic() > deadline:
@@ -60,6 +65,12 @@ def main() -> int:
             if a.answer is not None and not answered and seen.rstrip(b" ").endswith(b":"):
                 os.write(fd, a.answer.encode() + b"\r")
                 answered = True
+            if a.interrupt_on and not interrupted and a.interrupt_on.encode() in seen:
+                os.write(fd, b"\x03")
+                interrupted = True
+            if a.eof_on and not ended and a.eof_on.encode() in seen:
+                os.write(fd, b"\x04")
+                ended = True
     _, status = os.waitpid(pid, 0)
     sys.stdout.buffer.write(seen)
     sys.stdout.flush()

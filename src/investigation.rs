@@ -72,7 +72,10 @@ pub async fn regions<C: ActivityLog>(
     hints: &[String],
 ) -> (Vec<String>, String) {
     let (base, source) = if !config.regions.is_empty() {
-        (config.regions.clone(), "the ones KILLSWITCH_REGIONS names".to_owned())
+        (
+            config.regions.clone(),
+            "the ones KILLSWITCH_REGIONS names".to_owned(),
+        )
     } else {
         match cloud.enabled_regions().await {
             Ok(list) if !list.is_empty() => {

@@ -1,6 +1,6 @@
 //! Wiring: parse argv, start tracing, load configuration, build clients, pick the mode.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -40,6 +40,7 @@ async fn sdk_config(args: &AwsArgs) -> Result<aws_config::SdkConfig, Error> {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
     if let Some(p) = &args.profile {
+        profile_exists(p).await?;
         loader = loader.profile_name(p);
     }
     if let Some(r) = &args.region {
@@ -51,7 +52,88 @@ async fn sdk_config(args: &AwsArgs) -> Result<aws_config::SdkConfig, Error> {
             "no AWS Region: pass --region, set AWS_REGION, or use a profile that has one".into(),
         ));
     }
+    let Some(p) = &args.profile else {
+        return Ok(sdk);
+    };
+    // As the AWS CLI does: a profile named on the command line wins over credentials in the
+    // environment (the SDK's default chain reads AWS_ACCESS_KEY_ID first).
+    let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+        .profile_name(p)
+        .configure(
+            &aws_config::provider_config::ProviderConfig::default()
+                .with_region(sdk.region().cloned()),
+        )
+        .build();
+    Ok(sdk
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build())
+}
+
+/// The SDK configuration of a command at a terminal: credentials checked before any call.
+async fn cli_sdk(args: &AwsArgs) -> Result<aws_config::SdkConfig, Error> {
+    let sdk = sdk_config(args).await?;
+    credentials_ready(&sdk, args).await?;
     Ok(sdk)
+}
+
+/// A profile that is in neither the config nor the credentials file is a typo: one line, exit 2,
+/// before any call (the SDK would otherwise fall back to whatever else it finds).
+async fn profile_exists(name: &str) -> Result<(), Error> {
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &files,
+        None,
+    )
+    .await
+    .map_err(|e| {
+        Error::Usage(format!(
+            "--profile {name}: the AWS config files cannot be read: {e}"
+        ))
+    })?;
+    if set.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = set.profiles().collect();
+    Err(Error::Usage(format!(
+        "--profile {name}: no such profile in the AWS config or credentials file ({})",
+        if known.is_empty() {
+            "they define none".to_owned()
+        } else {
+            format!("profiles there: {}", known.join(", "))
+        }
+    )))
+}
+
+/// At a terminal the credentials are resolved before anything else: a missing or broken one is a
+/// configuration problem (exit 2, one line), not a failed containment.
+async fn credentials_ready(sdk: &aws_config::SdkConfig, args: &AwsArgs) -> Result<(), Error> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let whose = match &args.profile {
+        Some(p) => format!("profile {p}"),
+        None => "the environment, AWS_PROFILE or the default profile".to_owned(),
+    };
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(Error::Usage(format!("no AWS credentials from {whose}")));
+    };
+    provider.provide_credentials().await.map(|_| ()).map_err(|e| {
+        if let aws_credential_types::provider::error::CredentialsError::CredentialsNotLoaded(_) = e
+        {
+            return Error::Usage(format!(
+                "no AWS credentials found in {whose} (nor SSO, a container or instance role): pass --profile NAME or set AWS_PROFILE"
+            ));
+        }
+        // The innermost cause is the one that says what to fix.
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        Error::Usage(format!("no usable AWS credentials from {whose}: {cause}"))
+    })
 }
 
 async fn responder(cloud: &AwsClients) -> Result<Responder, Error> {
@@ -80,14 +162,21 @@ fn fail(e: &Error) -> ExitCode {
 }
 
 /// Asks the operator to type `expected`; no terminal means no.
+#[cfg(feature = "drill")]
 fn confirm(prompt: &str, expected: &str) -> bool {
-    if !std::io::stdin().is_terminal() {
-        eprintln!("killswitch: {prompt}: no terminal to confirm on; pass --yes to proceed");
-        return false;
+    match cli::restore::ask(&format!("{prompt}\nType {expected} to confirm: ")) {
+        None => {
+            eprintln!("killswitch: {prompt}: no terminal to confirm on; pass --yes to proceed");
+            false
+        }
+        Some(answer) if answer == expected => true,
+        Some(answer) => {
+            eprintln!(
+                "killswitch: the confirmation is {expected} typed out, not {answer:?}: nothing was done"
+            );
+            false
+        }
     }
-    eprint!("{prompt}\nType {expected} to confirm: ");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == expected
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -180,16 +269,26 @@ async fn respond_cmd(
     aws: &AwsArgs,
     source: cli::Source,
     request: cli::Request,
-    dry_run: bool,
-    no_notify: bool,
-    no_sweep: bool,
+    flags: cli::RespondFlags,
     show: cli::Show,
 ) -> Result<ExitCode, Error> {
+    let cli::RespondFlags {
+        dry_run,
+        no_notify,
+        no_sweep,
+        notify_not_found,
+    } = flags;
     // Bad input fails before any AWS call.
     let payload = match (&source.event, &source.access_key_id) {
         (Some(path), _) => Some(cli::read_event(path)?),
         (None, Some(key)) => {
-            killswitch::trigger::parse(request.to_event(key, "(checking)", dry_run))?;
+            // No event was sent: say which flag is wrong, not that an event was not understood.
+            killswitch::trigger::parse(request.to_event(key, "(checking)", dry_run)).map_err(
+                |e| match e {
+                    Error::BadEvent(why) => Error::Usage(as_flags(&why)),
+                    other => other,
+                },
+            )?;
             None
         }
         (None, None) => {
@@ -212,10 +311,13 @@ async fn respond_cmd(
         Config::from_env()?
     };
     if no_notify {
+        // Nowhere means nowhere: the chat topic is a channel people read too.
         config.topic_arn.clear();
+        config.chat_topic_arn = None;
     }
     config.sweep_inline = !no_sweep;
-    let cloud = AwsClients::for_config(&sdk_config(aws).await?, &config);
+    config.page_key_not_found = notify_not_found;
+    let cloud = AwsClients::for_config(&cli_sdk(aws).await?, &config);
     let payload = match (payload, source.access_key_id) {
         (Some(p), _) => p,
         (None, Some(key)) => {
@@ -305,12 +407,10 @@ async fn main() -> ExitCode {
         Some(Command::Respond {
             source,
             request,
-            dry_run,
-            no_notify,
-            no_sweep,
+            flags,
         }) => {
             handler::init_tracing_cli(level, log_color);
-            respond_cmd(&aws, source, request, dry_run, no_notify, no_sweep, show)
+            respond_cmd(&aws, source, request, flags, show)
                 .await
                 .unwrap_or_else(|e| fail(&e))
         }
@@ -375,74 +475,48 @@ async fn main() -> ExitCode {
                 session,
                 reactivate_key,
             };
-            let assessment = match oncall::assess(&cloud, &config, &key, &request).await {
-                Ok(a) => a,
-                Err(e) => return fail(&e),
+            let opts = cli::restore::Options {
+                reason,
+                requested_by,
+                dry_run,
+                yes,
+                force,
             };
-            // The plan and the refusals are what a person decides on: never quiet.
-            for action in &assessment.plan {
-                eprintln!("restore: will {action}");
-            }
-            for refusal in &assessment.refusals {
-                eprintln!(
-                    "restore: {} {refusal}",
-                    if force { "FORCED PAST:" } else { "REFUSED:" }
-                );
-            }
-            if assessment.plan.is_empty() && assessment.refusals.is_empty() {
-                eprintln!("restore: nothing killswitch placed is in effect for {key}");
-                if show.output == cli::Output::Json {
-                    print_json(&serde_json::json!({"plan": assessment.plan, "dry_run": dry_run}));
-                }
-                return ExitCode::SUCCESS;
-            }
-            if dry_run {
-                match show.output {
-                    cli::Output::Json => print_json(
-                        &serde_json::json!({"plan": assessment.plan, "refusals": assessment.refusals, "dry_run": true}),
-                    ),
-                    cli::Output::Text => println!(
-                        "DRY RUN: nothing was changed; the lines above are the plan{}",
-                        if assessment.refusals.is_empty() || force {
-                            ""
-                        } else {
-                            " (REFUSED as it stands)"
-                        }
-                    ),
-                }
-                return ExitCode::SUCCESS;
-            }
-            if (force || assessment.refusals.is_empty())
-                && !yes
-                && !confirm(&format!("Undo the containment of {key}?"), key.as_str())
-            {
-                return fail(&Error::Declined("the restore".into()));
-            }
-            let restored = oncall::restore(
+            match cli::restore::run(
                 &cloud,
                 &config,
                 &key,
-                &assessment,
-                &requested_by,
-                &reason,
-                force,
+                &request,
+                &opts,
+                show.output,
+                cli::restore::ask,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
             )
-            .await;
-            match show.output {
-                cli::Output::Json => print_json(&restored),
-                cli::Output::Text => print!("{}", text::restored(&restored)),
-            }
-            if !restored.refused.is_empty() {
-                ExitCode::from(cli::EXIT_BAD_INPUT)
-            } else if !restored.failed.is_empty() {
-                ExitCode::from(cli::EXIT_CONTAINMENT_FAILED)
-            } else if !restored.notified {
-                ExitCode::from(cli::EXIT_NOTIFY_FAILED)
-            } else {
-                ExitCode::SUCCESS
+            .await
+            {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => fail(&e),
             }
         }
     }
+}
+
+/// A manual request's complaint in the words of the flags that built it.
+fn as_flags(why: &str) -> String {
+    let mut out = why.trim_start_matches("manual request: ").to_owned();
+    for field in [
+        "access_key_id",
+        "requested_by",
+        "user_name",
+        "role_name",
+        "session_name",
+        "account_id",
+        "request_id",
+    ] {
+        out = out.replace(field, &format!("--{}", field.replace('_', "-")));
+    }
+    out
 }
 
 /// `--access-key-id` of status and restore: a bad one is a flag error, not an event's.
@@ -458,18 +532,14 @@ fn man_pages(dir: Option<&std::path::Path>) -> Result<(), Error> {
     let io = |e: std::io::Error| Error::Usage(format!("writing the man page: {e}"));
     let cmd = Cli::command();
     let Some(dir) = dir else {
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd).render(&mut page).map_err(io)?;
+        let page = man_page(clap_mangen::Man::new(cmd.clone()), &cmd).map_err(io)?;
         let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
         return Ok(());
     };
     std::fs::create_dir_all(dir).map_err(io)?;
     let write = |name: String, cmd: clap::Command| -> Result<(), Error> {
-        let mut page = Vec::new();
-        clap_mangen::Man::new(cmd)
-            .title(name.clone())
-            .render(&mut page)
-            .map_err(io)?;
+        let page =
+            man_page(clap_mangen::Man::new(cmd.clone()).title(name.clone()), &cmd).map_err(io)?;
         std::fs::write(dir.join(format!("{name}.1")), page).map_err(io)
     };
     for sub in cmd.get_subcommands() {
@@ -479,6 +549,62 @@ fn man_pages(dir: Option<&std::path::Path>) -> Result<(), Error> {
     write("killswitch".into(), cmd)?;
     eprintln!("killswitch: man pages written to {}", dir.display());
     Ok(())
+}
+
+/// clap_mangen's sections, with the examples as typed (no fill, no justification, ASCII
+/// hyphens: a copied command must run) and the exit codes in their own section.
+fn man_page(man: clap_mangen::Man, cmd: &clap::Command) -> std::io::Result<Vec<u8>> {
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut page)?;
+    }
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(&mut page)?;
+    }
+    let after = cmd
+        .get_after_long_help()
+        .or(cmd.get_after_help())
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    let (examples, exit_codes) = match after.find("Exit codes:") {
+        Some(i) => (&after[..i], Some(&after[i..])),
+        None => (after.as_str(), None),
+    };
+    let examples = examples
+        .trim()
+        .trim_start_matches("Examples:")
+        .trim_matches('\n');
+    if !examples.trim().is_empty() {
+        page.extend_from_slice(b".SH EXAMPLES\n.nf\n");
+        for line in examples.lines() {
+            page.extend_from_slice(roff_literal(line.trim_start()).as_bytes());
+            page.push(b'\n');
+        }
+        page.extend_from_slice(b".fi\n");
+    }
+    if let Some(codes) = exit_codes {
+        page.extend_from_slice(b".SH \"EXIT STATUS\"\n");
+        page.extend_from_slice(roff_literal(&codes.replace('\n', " ")).as_bytes());
+        page.push(b'\n');
+    }
+    if cmd.get_version().is_some() {
+        man.render_version_section(&mut page)?;
+    }
+    Ok(page)
+}
+
+/// A line roff prints as written.
+fn roff_literal(line: &str) -> String {
+    let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
 }
 
 /// `killswitch status`: text for a person, JSON for a script; exit 4 for a key IAM does not know.
@@ -491,7 +617,7 @@ async fn status_cmd(
 ) -> Result<ExitCode, Error> {
     let key = key_flag(access_key_id)?;
     let config = Config::from_env_without_topic()?;
-    let cloud = AwsClients::for_config(&sdk_config(aws).await?, &config);
+    let cloud = AwsClients::for_config(&cli_sdk(aws).await?, &config);
     let state = oncall::status(
         &cloud,
         &config,
@@ -502,7 +628,10 @@ async fn status_cmd(
     .await?;
     match show.output {
         cli::Output::Json => print_json(&state),
-        cli::Output::Text => print!("{}", text::status(&state, show.color)),
+        cli::Output::Text => print!(
+            "{}",
+            cli::wrap::fit(&text::status(&state, show.color), cli::wrap::width())
+        ),
     }
     Ok(if state.exists {
         ExitCode::SUCCESS

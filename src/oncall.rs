@@ -4,13 +4,19 @@
 //!
 //! A restore must not re-arm the key's holder: without `--force` it refuses to lift a user's deny
 //! while the user has an Active key or a console password created since the incident began (the
-//! holder's persistence), or when the named user is not IAM's owner of the key. Reactivating the
-//! leaked key itself is its own flag. A role restore removes this incident's session only, and
+//! holder's persistence), while a credential the incident's pivots name is still live (a key the
+//! holder minted, a user it created, a password it set, a session, a trust policy it changed), or
+//! when the named user is not IAM's owner of the key. Reactivating the leaked key itself is its
+//! own flag. A role restore removes this incident's session only, and
 //! lifts a role-wide cutoff only when no other open incident relies on it.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
+use crate::analysis::{Pivot, PivotKind};
 use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
@@ -27,7 +33,7 @@ use crate::record::{IncidentRecord, Records, Restore};
 use crate::report::{sanitize_subject, ts};
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 31] = [
+pub const OPERATOR_PERMISSIONS: [&str; 32] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -38,6 +44,8 @@ pub const OPERATOR_PERMISSIONS: [&str; 31] = [
     "iam:ListSSHPublicKeys",
     "iam:ListSigningCertificates",
     "iam:GetUser",
+    // The roles the incident's pivots name: a minted session's role, a changed trust policy.
+    "iam:GetRole",
     "iam:PutUserPermissionsBoundary",
     "iam:DeleteUserPermissionsBoundary",
     "iam:UpdateAccessKey",
@@ -72,7 +80,8 @@ pub struct KeyState {
     pub user_name: Option<String>,
     pub key_status: Option<KeyStatus>,
     pub last_used: Option<KeyUsage>,
-    /// Policies killswitch placed that are there now (exactly as it writes them).
+    /// Policies killswitch placed that are there now (exactly as it writes them), including the
+    /// session revocation a restore leaves on a user (`user/NAME: KillSwitchRevokeOlderSessions`).
     pub killswitch_policies: Vec<String>,
     pub role_name: Option<String>,
     /// The session cutoff on the role, if killswitch revoked all its sessions.
@@ -252,6 +261,9 @@ pub async fn status<C: Identity + IncidentStore + Organization>(
             .as_deref()
             .and_then(policy::revocation_cutoff)
         {
+            state
+                .killswitch_policies
+                .push(format!("user/{u}: {}", policy::ROLE_POLICY_NAME));
             state.user_sessions_revoked_before = Some(ts(cutoff));
         }
         if cloud
@@ -414,6 +426,10 @@ pub struct RestoreRequest {
 pub struct Assessment {
     pub plan: Vec<RestoreAction>,
     pub refusals: Vec<String>,
+    /// What the restore could not check and does not wait for (said, never a refusal).
+    pub unchecked: Vec<String>,
+    /// IAM knows the key, or the incident record names what was contained (`status`'s `exists`).
+    pub key_found: bool,
     /// What the incident record says killswitch applied, when there is one.
     pub recorded_plan: Option<Plan>,
     /// The Security Hub finding set to NOTIFIED: the restore adds its note there.
@@ -442,6 +458,7 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
     );
     let state = state?;
     let mut a = Assessment {
+        key_found: state.exists,
         recorded_plan: record
             .as_ref()
             .and_then(|r| r.applied.as_ref())
@@ -458,8 +475,9 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
         .as_ref()
         .and_then(|r| r.applied.as_ref())
         .map(|ap| ap.at);
+    let mut flagged = HashSet::new();
     if let Some(user) = &state.user_name {
-        assess_user(
+        flagged = assess_user(
             cloud,
             key,
             req,
@@ -470,6 +488,24 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
             &mut a,
         )
         .await?;
+    }
+    match &record {
+        Some(r) => {
+            let leaked = state.user_name.as_deref();
+            let mut live = live_pivots(cloud, &account, r, leaked, began, now, flagged).await;
+            a.refusals.append(&mut live);
+            if r.pivots_not_kept > 0 {
+                a.unchecked.push(format!(
+                    "up to {} more credential(s) the investigation found minted with the key did not fit in the incident record: check them in the incident's reports (STILL OPEN)",
+                    r.pivots_not_kept
+                ));
+            }
+        }
+        None => a.unchecked.push(if config.incident_table.is_some() {
+            "the incident record could not be read: the credentials the investigation found minted with the key (the reports' STILL OPEN items) are not checked".into()
+        } else {
+            "no incident record (KILLSWITCH_INCIDENT_TABLE not set): the credentials the investigation found minted with the key (the reports' STILL OPEN items) are not checked".into()
+        }),
     }
     if let Some(q) = record.as_ref().and_then(|r| r.quarantine.clone()) {
         a.plan
@@ -522,7 +558,9 @@ async fn assess_user<C: Identity>(
     began: DateTime<Utc>,
     recorded: &Option<Plan>,
     a: &mut Assessment,
-) -> Result<(), Error> {
+) -> Result<HashSet<String>, Error> {
+    // What is refused here, so the pivots' re-check does not list it twice.
+    let mut flagged = HashSet::new();
     if let (Some(named), Some(owner)) = (&req.user_name, &state.last_used)
         && !named.eq_ignore_ascii_case(&owner.user_name)
     {
@@ -538,6 +576,7 @@ async fn assess_user<C: Identity>(
     );
     for c in others? {
         if c.active && c.created.is_none_or(|t| t >= began) {
+            flagged.insert(credential_id(&c.id).to_owned());
             a.refusals.push(format!(
                 "user {user} has an active {} {} created {} (since the incident began at {}): it may be the holder's",
                 c.kind,
@@ -554,6 +593,7 @@ async fn assess_user<C: Identity>(
     };
     for k in keys {
         if k.id != *key && k.status == KeyStatus::Active && k.created.is_none_or(|c| c >= began) {
+            flagged.insert(k.id.to_string());
             a.refusals.push(format!(
                 "user {user} has an Active key {} created {} (since the incident began at {}): it may be the holder's; deactivate it or check it first",
                 k.id,
@@ -565,6 +605,7 @@ async fn assess_user<C: Identity>(
     if let Some(created) = console?
         && created >= began
     {
+        flagged.insert(console_id(user));
         a.refusals.push(format!(
             "user {user} has a console password created {} (since the incident began at {}): it may be the holder's",
             ts(created),
@@ -631,7 +672,327 @@ async fn assess_user<C: Identity>(
             }),
         }
     }
-    Ok(())
+    Ok(flagged)
+}
+
+/// A service-specific credential's ID without the service IAM names after it.
+fn credential_id(listed: &str) -> &str {
+    listed.split_whitespace().next().unwrap_or(listed)
+}
+
+fn console_id(user: &str) -> String {
+    format!("console:{}", user.to_ascii_lowercase())
+}
+
+/// Pivots read again at restore time this many at a time.
+const PIVOT_CHECKS_AT_ONCE: usize = 4;
+
+/// A console password the holder set counts as theirs unless it was created later than this
+/// after the holder's call (IAM's creation time and CloudTrail's event time differ by seconds).
+const PASSWORD_SLACK_MINUTES: i64 = 5;
+
+/// What one check found: the credential's identity (to list it once) and why it blocks.
+type Live = Vec<(String, String)>;
+
+/// The credentials the incident's pivots name, read again now. Each one still live is a
+/// refusal: the holder keeps that way in whatever the restore lifts. A read that fails is a
+/// refusal too (it could not be shown dead). Users the holder minted credentials for are read
+/// whole: every Active key, console password or other credential created since the incident
+/// began. Sessions the user's deny covers are not listed (the restore keeps them revoked).
+async fn live_pivots<C: Identity>(
+    cloud: &C,
+    account: &AccountId,
+    record: &IncidentRecord,
+    leaked_user: Option<&str>,
+    began: DateTime<Utc>,
+    now: DateTime<Utc>,
+    mut flagged: HashSet<String>,
+) -> Vec<String> {
+    let is_leaked = |u: &str| leaked_user.is_some_and(|l| l.eq_ignore_ascii_case(u));
+    let mut users: Vec<(String, &Pivot)> = Vec::new();
+    for p in &record.pivots {
+        if let (
+            PivotKind::AccessKey | PivotKind::LoginProfile | PivotKind::ServiceCredential,
+            Some(u),
+        ) = (p.kind, &p.principal)
+            && !is_leaked(u)
+            && !users.iter().any(|(seen, _)| seen.eq_ignore_ascii_case(u))
+        {
+            users.push((u.clone(), p));
+        }
+    }
+    let checks = stream::iter(&record.pivots)
+        .map(|p| live_pivot(cloud, account, p, leaked_user, now))
+        .buffered(PIVOT_CHECKS_AT_ONCE)
+        .collect::<Vec<Live>>();
+    let sweeps = stream::iter(&users)
+        .map(|(u, p)| live_user(cloud, u, p, began))
+        .buffered(PIVOT_CHECKS_AT_ONCE)
+        .collect::<Vec<Live>>();
+    let (checks, sweeps) = tokio::join!(checks, sweeps);
+    let mut out = Vec::new();
+    for (id, why) in checks.into_iter().chain(sweeps).flatten() {
+        if flagged.insert(id) {
+            out.push(why);
+        }
+    }
+    out
+}
+
+/// Whether one pivot's credential is still live.
+async fn live_pivot<C: Identity>(
+    cloud: &C,
+    account: &AccountId,
+    p: &Pivot,
+    leaked_user: Option<&str>,
+    now: DateTime<Utc>,
+) -> Live {
+    let at = ts(p.time);
+    let via = &p.via;
+    let user = p.principal.as_deref().or(leaked_user);
+    let unreadable = |what: String, e: Error| {
+        vec![(
+            what.clone(),
+            format!(
+                "{what}, minted by the key's holder at {at} ({via}), could not be checked: {}",
+                e.chain()
+            ),
+        )]
+    };
+    match p.kind {
+        // Covered by the user's deny, and kept revoked by the restore.
+        PivotKind::UserSession => Vec::new(),
+        PivotKind::AccessKey => {
+            let (Some(user), Some(Ok(k))) =
+                (user, p.access_key_id.as_deref().map(AccessKeyId::parse))
+            else {
+                return Vec::new();
+            };
+            match cloud.key_status(user, &k).await {
+                Ok(Some(KeyStatus::Active)) => vec![(
+                    k.to_string(),
+                    format!(
+                        "access key {k} of user {user}, minted by the key's holder at {at} ({via}), is Active: deactivate it first (aws iam update-access-key --user-name {user} --access-key-id {k} --status Inactive)"
+                    ),
+                )],
+                Ok(_) => Vec::new(),
+                Err(e) if e.aws_code() == Some("NoSuchEntity") => Vec::new(),
+                Err(e) => unreadable(format!("access key {k} of user {user}"), e),
+            }
+        }
+        PivotKind::LoginProfile => {
+            let Some(user) = user else { return Vec::new() };
+            match cloud.login_profile(user).await {
+                Ok(Some(created))
+                    if created <= p.time + TimeDelta::minutes(PASSWORD_SLACK_MINUTES) =>
+                {
+                    vec![(
+                        console_id(user),
+                        format!(
+                            "user {user} still has the console password the key's holder set at {at} ({via}): delete it first (aws iam delete-login-profile --user-name {user})"
+                        ),
+                    )]
+                }
+                Ok(_) => Vec::new(),
+                Err(e) if e.aws_code() == Some("NoSuchEntity") => Vec::new(),
+                Err(e) => unreadable(format!("the console password of user {user}"), e),
+            }
+        }
+        PivotKind::ServiceCredential => {
+            let (Some(user), Some(id)) = (user, p.credential_id.as_deref()) else {
+                return Vec::new();
+            };
+            match cloud.other_credentials(user).await {
+                Ok(creds) if creds.iter().any(|c| c.active && credential_id(&c.id) == id) => {
+                    vec![(
+                        id.to_owned(),
+                        format!(
+                            "service-specific credential {id} of user {user}, created by the key's holder at {at} ({via}), is Active: deactivate it first (aws iam update-service-specific-credential --user-name {user} --service-specific-credential-id {id} --status Inactive)"
+                        ),
+                    )]
+                }
+                Ok(_) => Vec::new(),
+                Err(e) if e.aws_code() == Some("NoSuchEntity") => Vec::new(),
+                Err(e) => unreadable(
+                    format!("service-specific credential {id} of user {user}"),
+                    e,
+                ),
+            }
+        }
+        PivotKind::RoleSession => live_session(cloud, account, p, now).await,
+        PivotKind::TrustPolicy => {
+            let Some(role) = p.principal.as_deref() else {
+                return Vec::new();
+            };
+            match cloud.role_id(role).await {
+                Ok(None) => Vec::new(),
+                Ok(Some(_)) => vec![(
+                    format!("trust:{}", role.to_ascii_lowercase()),
+                    format!(
+                        "the trust policy of role {role}, changed by the key's holder at {at} ({via}), may still let the holder in, and killswitch cannot tell whether it was put back: review it (aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument) and put it back, then restore with --force"
+                    ),
+                )],
+                Err(e) => unreadable(format!("the trust policy of role {role}"), e),
+            }
+        }
+    }
+}
+
+/// A role session the holder minted: live until the longest a session lasts, unless its role
+/// (in this account) denies it, by name or by a cutoff after it, or is gone.
+async fn live_session<C: Identity>(
+    cloud: &C,
+    account: &AccountId,
+    p: &Pivot,
+    now: DateTime<Utc>,
+) -> Live {
+    let Some(k) = p.access_key_id.as_deref() else {
+        return Vec::new();
+    };
+    let until = p.time + TimeDelta::hours(MAX_ROLE_SESSION_HOURS);
+    if now >= until {
+        return Vec::new();
+    }
+    let arn = p.principal.as_deref().unwrap_or("an unknown role");
+    let at = ts(p.time);
+    let live = |why: String| {
+        vec![(
+            format!("session:{k}"),
+            format!(
+                "session {k} of {arn}, minted by the key's holder at {at} ({}), may be valid until {} (sessions last up to {MAX_ROLE_SESSION_HOURS} h){why}",
+                p.via,
+                ts(until)
+            ),
+        )]
+    };
+    let Some(role) = p.role_in(account.as_str()) else {
+        return live(
+            ": its role is not in this account, so killswitch cannot check it from here; contain it there first".into(),
+        );
+    };
+    let command = format!(
+        ": contain it first (killswitch respond --access-key-id {k} --role-name {role}{} --reason ...)",
+        p.role_session_name
+            .as_deref()
+            .filter(|s| crate::trigger::is_session_name(s))
+            .map(|s| format!(" --session-name {s}"))
+            .unwrap_or_default()
+    );
+    let (id, cutoff, sessions) = tokio::join!(
+        cloud.role_id(&role),
+        revoke_role::read_policy(cloud, &role),
+        revoke_role::read_sessions(cloud, &role)
+    );
+    let id = match id {
+        Ok(None) => return Vec::new(),
+        Ok(Some(id)) => id,
+        Err(e) => return live(format!(" and could not be checked ({})", e.chain())),
+    };
+    let revoked = match cutoff {
+        Ok(doc) => doc
+            .as_deref()
+            .and_then(policy::revocation_cutoff)
+            .is_some_and(|cutoff| cutoff > p.time),
+        Err(e) => return live(format!(" and could not be checked ({})", e.chain())),
+    };
+    let denied = match sessions {
+        Ok(doc) => p.role_session_name.as_deref().is_some_and(|name| {
+            doc.as_deref()
+                .and_then(policy::denied_sessions)
+                .is_some_and(|ids| ids.contains(&format!("{id}:{name}")))
+        }),
+        Err(e) => return live(format!(" and could not be checked ({})", e.chain())),
+    };
+    if revoked || denied {
+        Vec::new()
+    } else {
+        live(format!(", and role {role} does not deny it{command}"))
+    }
+}
+
+/// A user the holder minted credentials for (or created): every credential of it created since
+/// the incident began is the holder's until shown otherwise.
+async fn live_user<C: Identity>(cloud: &C, user: &str, p: &Pivot, began: DateTime<Utc>) -> Live {
+    let context = format!(
+        "user {user}, on which the key's holder acted ({} at {})",
+        p.via,
+        ts(p.time)
+    );
+    let since = |t: Option<DateTime<Utc>>| {
+        format!(
+            "created {} (since the incident began at {})",
+            t.map(ts).unwrap_or_else(|| "at an unknown time".into()),
+            ts(began)
+        )
+    };
+    let gone = |e: &Error| e.aws_code() == Some("NoSuchEntity");
+    let could_not = |e: Error| {
+        vec![(
+            format!("user:{}", user.to_ascii_lowercase()),
+            format!(
+                "{context}: its credentials could not be checked: {}",
+                e.chain()
+            ),
+        )]
+    };
+    let (keys, console, others) = tokio::join!(
+        cloud.user_keys(user),
+        cloud.login_profile(user),
+        cloud.other_credentials(user)
+    );
+    let mut out = Vec::new();
+    match keys {
+        Ok(keys) => {
+            for k in keys {
+                if k.status == KeyStatus::Active && k.created.is_none_or(|c| c >= began) {
+                    out.push((
+                        k.id.to_string(),
+                        format!(
+                            "{context} has an Active key {} {}: deactivate it first (aws iam update-access-key --user-name {user} --access-key-id {} --status Inactive), or delete the user",
+                            k.id,
+                            since(k.created),
+                            k.id
+                        ),
+                    ));
+                }
+            }
+        }
+        // The user is gone, and everything it held with it.
+        Err(e) if gone(&e) => return Vec::new(),
+        Err(e) => return could_not(e),
+    }
+    match console {
+        Ok(Some(created)) if created >= began => out.push((
+            console_id(user),
+            format!(
+                "{context} has a console password {}: delete it first (aws iam delete-login-profile --user-name {user})",
+                since(Some(created))
+            ),
+        )),
+        Ok(_) => {}
+        Err(e) if gone(&e) => {}
+        Err(e) => return could_not(e),
+    }
+    match others {
+        Ok(creds) => {
+            for c in creds {
+                if c.active && c.created.is_none_or(|t| t >= began) {
+                    out.push((
+                        credential_id(&c.id).to_owned(),
+                        format!(
+                            "{context} has an active {} {} {}: deactivate or delete it first",
+                            c.kind,
+                            c.id,
+                            since(c.created)
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(e) if gone(&e) => {}
+        Err(e) => return could_not(e),
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -796,16 +1157,28 @@ pub const MAX_ROLE_SESSION_HOURS: i64 = 12;
 
 #[derive(Debug, Serialize)]
 pub struct Restored {
+    pub access_key_id: String,
     pub operator_arn: Option<String>,
     pub recorded: bool,
+    /// Why the restore is not in the incident record, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_recorded: Option<String>,
+    /// What the restore set out to do; none of it was carried out when it was refused.
+    pub plan: Vec<String>,
     pub done: Vec<String>,
     pub failed: Vec<String>,
     /// Why nothing was changed (the assessment's refusals, without `--force`).
     pub refused: Vec<String>,
+    /// The assessment's refusals `--force` went past.
+    pub forced_past: Vec<String>,
+    /// What the restore could not check and did not wait for.
+    pub unchecked: Vec<String>,
     /// The notice before acting went out.
     pub announced: bool,
-    /// The notice after acting went out.
+    /// The notice after acting (or the refusal's) went out.
     pub notified: bool,
+    /// What the operator does now.
+    pub next_steps: Vec<String>,
 }
 
 /// Records the restore in the incident store (so the follow-through does not take it for
@@ -830,13 +1203,23 @@ pub async fn restore<
         .unwrap_or_else(|| "(unknown: sts:GetCallerIdentity failed)".into());
     let plan = &assessment.plan;
     let mut out = Restored {
+        access_key_id: key.to_string(),
         operator_arn: operator.as_ref().map(|(_, arn)| arn.clone()),
         recorded: false,
+        not_recorded: None,
+        plan: plan.iter().map(ToString::to_string).collect(),
         done: Vec::new(),
         failed: Vec::new(),
         refused: Vec::new(),
+        forced_past: if force {
+            assessment.refusals.clone()
+        } else {
+            Vec::new()
+        },
+        unchecked: assessment.unchecked.clone(),
         announced: false,
         notified: false,
+        next_steps: Vec::new(),
     };
     let header = |what: &str| {
         format!(
@@ -852,7 +1235,16 @@ pub async fn restore<
         for r in &assessment.refusals {
             body.push_str(&format!("  - {r}\n"));
         }
+        if !plan.is_empty() {
+            body.push_str("\nThe plan, NOT carried out:\n");
+            for action in plan {
+                body.push_str(&format!("  - {action}\n"));
+            }
+        }
         body.push_str("\nIf this restore was not expected, someone may be trying to re-arm the key's holder.\n");
+        out.not_recorded =
+            Some("refused: nothing was changed, so there is nothing to record".into());
+        out.next_steps = refused_next_steps();
         out.notified = publish(
             cloud,
             (operator.as_ref().map(|(a, _)| a.as_str()), key.as_str()),
@@ -860,6 +1252,11 @@ pub async fn restore<
             &body,
         )
         .await;
+        if !out.notified {
+            out.next_steps.push(
+                "Tell on-call yourself: the RESTORE REFUSED notice could not be sent.".into(),
+            );
+        }
         return out;
     }
     let records = Records::new(cloud, config);
@@ -879,16 +1276,27 @@ pub async fn restore<
         )),
     };
     out.recorded = recording.is_ok();
-    if let Err(e) = &recording
-        && records.enabled
-        && !force
-    {
+    out.not_recorded = match &recording {
+        Ok(()) => None,
+        Err(_) if !records.enabled => {
+            Some("no incident table (KILLSWITCH_INCIDENT_TABLE is not set)".into())
+        }
+        Err(e) => Some(format!(
+            "the incident table could not be written: {}",
+            e.chain()
+        )),
+    };
+    if recording.is_err() && records.enabled && !force {
         // Unrecorded, a follow-through still in flight would take the restore for tampering
         // and contain the key again; and the history would not say who lifted it.
-        out.failed.push(format!(
-            "nothing restored: the restore could not be recorded in the incident table ({}); run it as the incident-response role, or pass --force",
-            e.chain()
-        ));
+        // The table's error is in `not_recorded`, said once.
+        out.failed.push(
+            "nothing restored: the restore could not be recorded in the incident table".into(),
+        );
+        out.next_steps = vec![
+            "Run restore again as the incident-response role (the stack's IncidentResponseRoleArn output), which may write KILLSWITCH_INCIDENT_TABLE.".into(),
+            "Or add --force to restore unrecorded: a follow-through still in flight then takes the restore for tampering and contains the key again, and the record will not say who lifted it.".into(),
+        ];
         return out;
     }
     let mut before = header(&format!(
@@ -1051,12 +1459,9 @@ pub async fn restore<
     let mut body = header(&format!("Containment of {key} was undone by hand."));
     body.push_str(&format!(
         "Recorded in the incident store: {}\n\nDone:\n",
-        if out.recorded {
-            "yes"
-        } else if config.incident_table.is_some() {
-            "NO (the store could not be written)"
-        } else {
-            "no store configured"
+        match &out.not_recorded {
+            None => "yes".to_owned(),
+            Some(why) => format!("NO: {why}"),
         }
     ));
     for d in &out.done {
@@ -1077,6 +1482,12 @@ pub async fn restore<
         ));
     }
     body.push_str("\nNothing else was changed. If this was not expected, contain the key again.\n");
+    if !out.unchecked.is_empty() {
+        body.push_str("\nNot checked:\n");
+        for u in &out.unchecked {
+            body.push_str(&format!("  - {u}\n"));
+        }
+    }
     out.notified = publish(
         cloud,
         (operator.as_ref().map(|(a, _)| a.as_str()), key.as_str()),
@@ -1091,7 +1502,68 @@ pub async fn restore<
         &body,
     )
     .await;
+    out.next_steps = done_next_steps(&out, key, records.enabled, stays_inactive(plan));
     out
+}
+
+/// A user's key whose deny is lifted without `--reactivate-key`.
+fn stays_inactive(plan: &[RestoreAction]) -> bool {
+    !plan
+        .iter()
+        .any(|a| matches!(a, RestoreAction::ReactivateKey { .. }))
+        && plan
+            .iter()
+            .any(|a| matches!(a, RestoreAction::RevokeUserSessions { .. }))
+}
+
+/// After a refusal: fix what it lists, or `--force` and what that costs.
+pub fn refused_next_steps() -> Vec<String> {
+    vec![
+        "Deal with each refusal listed (most name the command that does it), then run the same restore again.".into(),
+        "Or add --force to restore anyway: what the refusals list stays as it is (a live credential keeps working for the key's holder), and the RESTORING notice names what was forced past.".into(),
+    ]
+}
+
+/// After a restore that acted: what is left to do.
+fn done_next_steps(
+    out: &Restored,
+    key: &AccessKeyId,
+    store: bool,
+    stays_inactive: bool,
+) -> Vec<String> {
+    let mut next = Vec::new();
+    if !out.failed.is_empty() {
+        next.push(
+            "Fix what FAILED says, then run the same restore again (what is done stays done)."
+                .to_owned(),
+        );
+    }
+    if !out.recorded && store {
+        next.push(format!(
+            "The restore is not in the incident record: a follow-through still in flight may contain {key} again; check with killswitch status --access-key-id {key} in a few minutes."
+        ));
+    }
+    match (out.announced, out.notified) {
+        (true, true) => {}
+        (false, false) => next.push(
+            "Tell on-call yourself: neither SNS notice (before, after) could be sent.".into(),
+        ),
+        (false, true) => {
+            next.push("Tell on-call yourself: the notice before acting could not be sent.".into())
+        }
+        (true, false) => {
+            next.push("Tell on-call yourself: the notice after acting could not be sent.".into())
+        }
+    }
+    if stays_inactive {
+        next.push(format!(
+            "Key {key} stays Inactive: its owner needs a new key, not this one back."
+        ));
+    }
+    next.push(format!(
+        "See what is left in place: killswitch status --access-key-id {key}"
+    ));
+    next
 }
 
 /// A restore notice: email, and a card in the key's chat thread when a chat topic is set.

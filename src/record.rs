@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
+use crate::analysis::Pivot;
 use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
@@ -54,6 +55,39 @@ pub struct IncidentRecord {
     /// The Identity Center account assignment removed for this key (restore puts it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignment: Option<crate::playbook::portal::Removed>,
+    /// Credentials the investigation found minted or opened with the key (its pivots), from
+    /// every pass, once each: `restore` checks that none is still live before it lifts anything.
+    /// A pivot this release cannot read is dropped, never the record.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "readable_pivots"
+    )]
+    pub pivots: Vec<Pivot>,
+    /// Pivots found but not kept (the record's size limit): `restore` says it could not check them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pivots_not_kept: u32,
+}
+
+/// What the pivots of one record may take of the item (DynamoDB items end at 400 KB).
+const MAX_PIVOT_BYTES: usize = 64 * 1024;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn readable_pivots<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Pivot>, D::Error> {
+    let raw: Vec<serde_json::Value> = Deserialize::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|v| match serde_json::from_value(v) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                warn!(error = %e, "a pivot in the incident record is unreadable; dropped");
+                None
+            }
+        })
+        .collect())
 }
 
 /// What the last containment wrote, and when.
@@ -131,6 +165,31 @@ impl IncidentRecord {
 
     pub fn handed_off(&self, body: &str) -> bool {
         self.handoffs.contains(&digest(body))
+    }
+
+    /// Keeps the pivots a pass found (each once, as first seen), so that `restore` can check
+    /// them later. Sessions the user's deny covers are left out (restore keeps them revoked);
+    /// past the size limit a pivot is counted, not kept.
+    pub fn note_pivots<'p>(&mut self, found: impl IntoIterator<Item = &'p Pivot>) {
+        let mut bytes: usize = self
+            .pivots
+            .iter()
+            .map(|p| serde_json::to_string(p).map_or(0, |t| t.len()))
+            .sum();
+        for p in found {
+            if p.kind.covered_by_user_deny()
+                || self.pivots.iter().any(|k| k.identity() == p.identity())
+            {
+                continue;
+            }
+            let size = serde_json::to_string(p).map_or(usize::MAX, |t| t.len());
+            if bytes.saturating_add(size) > MAX_PIVOT_BYTES {
+                self.pivots_not_kept = self.pivots_not_kept.saturating_add(1);
+                continue;
+            }
+            bytes += size;
+            self.pivots.push(p.clone());
+        }
     }
 
     /// What this generation's containment applied, if it was for this trigger.

@@ -2,7 +2,9 @@
 //! at a terminal `respond` runs the same handler with the operator's own AWS configuration, and
 //! prints text for a person or JSON for a script.
 
+pub mod restore;
 pub mod text;
+pub mod wrap;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ pub const VERSION: &str = concat!(
     version = VERSION,
     about = "Contain a leaked AWS access key, verify, investigate, notify.",
     long_about = "Contain a leaked AWS access key, verify, investigate, notify.\n\nIn Lambda (AWS_LAMBDA_RUNTIME_API set) it serves the runtime; from a terminal it runs the same response with your own AWS credentials.",
-    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json --dry-run --no-notify\n\nExit codes: 0 done or nothing to do; 1 containment (or restore) failed; 2 bad input, flag or\nconfiguration, a rejected key or a refused restore; 3 done but the SNS notice was not sent;\n4 the key does not exist (status); 5 not confirmed."
+    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json --dry-run --no-notify\n\nExit codes: 0 done or nothing to do; 1 containment (or restore) failed; 2 bad input, flag or\nconfiguration, a rejected key or a refused restore; 3 done but the SNS notice was not sent;\n4 the key does not exist (respond, status, restore); 5 not confirmed."
 )]
 pub struct Cli {
     /// The AWS profile to use (like the AWS CLI's --profile; default: AWS_PROFILE or default).
@@ -72,8 +74,8 @@ pub struct Source {
     /// The event payload (GuardDuty, AWS Health, Security Hub or manual request); - reads stdin.
     #[arg(long, value_name = "FILE|-")]
     pub event: Option<PathBuf>,
-    /// The leaked key, as a manual request built from the flags below.
-    #[arg(long, value_name = "AKIA…|ASIA…", requires = "reason")]
+    /// The leaked key's ID (AKIA… or ASIA…), as a manual request built from the flags below.
+    #[arg(long, value_name = "KEY", requires = "reason")]
     pub access_key_id: Option<String>,
 }
 
@@ -131,6 +133,28 @@ impl Request {
     }
 }
 
+/// How `respond` runs and whom it tells.
+#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RespondFlags {
+    /// Compute and report the plan; make no IAM write. The DRY RUN notice still goes to
+    /// KILLSWITCH_TOPIC_ARN (and the chat topic) when set: add --no-notify to keep it off them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Publish nothing, to email or chat: the notices are printed here only (no
+    /// KILLSWITCH_TOPIC_ARN needed).
+    #[arg(long)]
+    pub no_notify: bool,
+    /// Page KEY NOT FOUND too (a key ID IAM does not know). Without it such a request is
+    /// said here only, exit code 4: a typo in a key ID is not an incident.
+    #[arg(long)]
+    pub notify_not_found: bool,
+    /// Do not wait for the CloudTrail sweep (KILLSWITCH_SWEEP_MINUTES after the first report)
+    /// when there is no follow-up queue to run it; the report then gives the searches to run
+    /// by hand.
+    #[arg(long)]
+    pub no_sweep: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Respond to a leaked key from this machine: contain, verify, investigate, notify.
@@ -139,9 +163,9 @@ pub enum Command {
     /// with --reason). Prints the report (text or JSON), progress on stderr. Without a follow-up
     /// queue it then waits for the CloudTrail sweep (KILLSWITCH_SWEEP_MINUTES, default 15):
     /// --no-sweep skips the wait. Exit codes: 0 contained or nothing to do (already contained,
-    /// sample, dry run, refused principal, key not found); 1 containment failed; 2 bad input or
+    /// sample, dry run, refused principal); 1 containment failed; 2 bad input or
     /// configuration, or a key of an account the function may not act in (rejected); 3
-    /// contained but the SNS notice could not be sent.
+    /// contained but the SNS notice could not be sent; 4 IAM knows no such key.
     #[command(
         after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"first look\" --dry-run --no-notify --no-sweep\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"found in a public repo\" --no-sweep\n  killswitch respond --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --session-name i-0abc123 --reason \"leaked from CI\"\n  killswitch respond --event events/guardduty-iam-user-finding.json --no-sweep\n  cat eventbridge-event.json | killswitch respond --event -"
     )]
@@ -150,18 +174,8 @@ pub enum Command {
         source: Source,
         #[command(flatten)]
         request: Request,
-        /// Compute and report the plan; make no IAM write. The DRY RUN notice still goes to
-        /// KILLSWITCH_TOPIC_ARN when it is set: add --no-notify to keep it off the channel.
-        #[arg(long)]
-        dry_run: bool,
-        /// Print the notices instead of publishing them (no KILLSWITCH_TOPIC_ARN needed).
-        #[arg(long)]
-        no_notify: bool,
-        /// Do not wait for the CloudTrail sweep (KILLSWITCH_SWEEP_MINUTES after the first
-        /// report) when there is no follow-up queue to run it; the report then says to search
-        /// again by hand.
-        #[arg(long)]
-        no_sweep: bool,
+        #[command(flatten)]
+        flags: RespondFlags,
     },
     /// Rehearse leaks: run drill scenarios (default: every drills/*.toml) and score the response.
     ///
@@ -214,6 +228,7 @@ pub enum Command {
     /// (no terminal and no --yes: exit 5); sends an SNS notice before acting and after, naming
     /// who, as which identity, and why (KILLSWITCH_TOPIC_ARN; --dry-run needs none).
     #[command(
+        override_usage = "killswitch restore --access-key-id <KEY> --requested-by <WHO> \\\n           --reason <WHY> [OPTIONS]",
         after_help = "Examples:\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated, INC-42 closed\" --dry-run\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated\" --yes"
     )]
     Restore {
@@ -228,7 +243,7 @@ pub enum Command {
         role_name: Option<String>,
         /// The role session to stop denying (`ROLE-ID:session-name`), when the incident record
         /// does not say.
-        #[arg(long)]
+        #[arg(long, visible_alias = "session-name")]
         session: Option<String>,
         /// Also reactivate the leaked key itself.
         #[arg(long)]
@@ -276,6 +291,8 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_NOTIFY_FAILED: u8 = 3;
 pub const EXIT_KEY_NOT_FOUND: u8 = 4;
 pub const EXIT_DECLINED: u8 = 5;
+/// Ctrl-C while waiting for the CloudTrail sweep (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The exit code for an error that ends the CLI.
 pub fn exit_code(e: &Error) -> ExitCode {
@@ -291,6 +308,12 @@ pub fn exit_code(e: &Error) -> ExitCode {
 /// without touching AWS. A file that cannot be read is a usage error, not a bad event.
 pub fn read_event(path: &Path) -> Result<serde_json::Value, Error> {
     let raw = if path == Path::new("-") {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            // Otherwise a person sees a command that hangs.
+            eprintln!(
+                "killswitch: reading the event from this terminal: paste it, then press Ctrl-D on an empty line (or pipe it in, or give --event FILE)"
+            );
+        }
         let mut raw = Vec::new();
         std::io::Read::read_to_end(
             &mut std::io::Read::take(
@@ -347,22 +370,24 @@ where
         + Duration::from_secs(30);
     match handler::handle(app, event, deadline, dry_run, handler::Phases::Both).await {
         Ok(mut response) => {
-            for s in response.pending_sweeps() {
-                let line = format!(
-                    "first report for {} sent; the CloudTrail sweep runs at {} (waiting; --no-sweep skips it)",
-                    s.incident.key,
-                    crate::report::ts(s.due_at)
-                );
-                // Said even without a terminal: the wait is long, and silence reads as a hang.
-                if !show.quiet {
-                    eprintln!("killswitch: {line}");
+            let pending = response.pending_sweeps();
+            let width = wrap::width();
+            if show.output == Output::Text {
+                // Which identity acted comes first: a wrong profile is seen before anything else.
+                if let Some(op) = response.reports.iter().find_map(|r| r.operator.as_deref()) {
+                    println!("{}", wrap::fit(&acting_as(op), width));
                 }
             }
-            if show.output == Output::Text && !response.pending_sweeps().is_empty() {
+            if show.output == Output::Text && !pending.is_empty() {
                 // The first report now: the sweep may take many minutes.
-                print!("{}", text::reports(&response.reports));
+                print!("{}", wrap::fit(&text::reports(&response.reports), width));
             }
-            handler::run_pending_sweeps(app, &mut response).await;
+            if let Some(due) = pending.iter().map(|s| s.due_at).max() {
+                let sweep = handler::run_pending_sweeps(app, &mut response);
+                if !wait_for_sweep(sweep, due, &pending, show.quiet).await {
+                    return ExitCode::from(EXIT_INTERRUPTED);
+                }
+            }
             let error = response.error();
             match show.output {
                 Output::Json => println!(
@@ -371,17 +396,64 @@ where
                 ),
                 Output::Text => {
                     if response.sweeps.is_empty() {
-                        print!("{}", text::reports(&response.reports));
+                        print!("{}", wrap::fit(&text::reports(&response.reports), width));
                     } else {
-                        print!("{}", text::reports(&response.sweeps));
+                        print!("{}", wrap::fit(&text::reports(&response.sweeps), width));
                     }
-                    println!("{}", text::closing(&response, began.elapsed(), show.color));
+                    println!(
+                        "{}",
+                        wrap::fit(
+                            &text::closing(&response, began.elapsed(), show.color),
+                            width
+                        )
+                    );
                 }
             }
             match error {
+                // The report above says why and what to do: one line for the exit code only.
+                Some(e)
+                    if show.output == Output::Text
+                        && response
+                            .reports
+                            .iter()
+                            .all(|r| r.status == crate::report::Status::Rejected) =>
+                {
+                    eprintln!(
+                        "{}",
+                        wrap::fit(
+                            "killswitch: rejected, nothing was changed (exit 2): see \"Still for a human\" above",
+                            width
+                        )
+                    );
+                    exit_code(&e)
+                }
                 Some(e) => {
                     eprintln!("killswitch: {}", e.chain());
                     exit_code(&e)
+                }
+                None if !response.reports.is_empty()
+                    && response
+                        .reports
+                        .iter()
+                        .all(|r| r.status == crate::report::Status::KeyNotFound) =>
+                {
+                    for r in &response.reports {
+                        let line = format!(
+                            "killswitch: KEY NOT FOUND: IAM{} knows no key {}. Check the ID for a typo. Nothing was changed{}.",
+                            r.account
+                                .as_deref()
+                                .map(|a| format!(" in account {a}"))
+                                .unwrap_or_default(),
+                            r.access_key_id,
+                            if matches!(r.notification, crate::report::Notification::Sent { .. }) {
+                                ""
+                            } else {
+                                " and nobody was paged"
+                            }
+                        );
+                        eprintln!("{}", wrap::fit(&line, wrap::width()));
+                    }
+                    ExitCode::from(EXIT_KEY_NOT_FOUND)
                 }
                 None => ExitCode::SUCCESS,
             }
@@ -391,4 +463,73 @@ where
             exit_code(&e)
         }
     }
+}
+
+/// `Acting as arn:… (account 123456789012)`.
+pub fn acting_as(arn: &str) -> String {
+    let account = arn.split(':').nth(4).unwrap_or("?");
+    format!("Acting as {arn} (account {account})")
+}
+
+/// Waits for the sweep with a countdown on the last line of a terminal; `false` on Ctrl-C, after
+/// saying what will not happen and how to do it by hand.
+async fn wait_for_sweep(
+    sweep: impl std::future::Future<Output = ()>,
+    due: chrono::DateTime<chrono::Utc>,
+    pending: &[crate::playbook::sweep::Sweep],
+    quiet: bool,
+) -> bool {
+    let live = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !quiet && !live {
+        // Said even without a terminal: the wait is long, and silence reads as a hang.
+        eprintln!(
+            "killswitch: waiting for the CloudTrail sweep at {} (Ctrl-C skips it; --no-sweep does not wait)",
+            crate::report::ts(due)
+        );
+    }
+    let countdown = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if live {
+                let left = (due - chrono::Utc::now()).num_seconds().max(0);
+                eprint!(
+                    "\r\x1b[Kkillswitch: CloudTrail sweep in {:02}:{:02} (at {}); Ctrl-C skips it",
+                    left / 60,
+                    left % 60,
+                    crate::report::ts(due)
+                );
+            }
+        }
+    };
+    let finished = tokio::select! {
+        () = sweep => true,
+        () = countdown => true,
+        r = tokio::signal::ctrl_c() => r.is_err(),
+    };
+    if live {
+        eprint!("\r\x1b[K");
+    }
+    if !finished {
+        eprintln!("{}", interrupted(due, pending));
+    }
+    finished
+}
+
+/// What Ctrl-C during the wait leaves undone, and the commands that do it later.
+pub fn interrupted(
+    due: chrono::DateTime<chrono::Utc>,
+    pending: &[crate::playbook::sweep::Sweep],
+) -> String {
+    let mut out = format!(
+        "killswitch: interrupted. Containment is unaffected, but the CloudTrail sweep did NOT\nrun and NO FINAL notice will be sent. Event history delivers calls up to 15 minutes\nlate: after {}, search again in each Region the key was used in:",
+        crate::report::ts(due)
+    );
+    for s in pending {
+        for command in crate::playbook::sweep::lookup_commands(s) {
+            out.push_str("\n  ");
+            out.push_str(&command);
+        }
+    }
+    out
 }

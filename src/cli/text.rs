@@ -78,25 +78,78 @@ pub fn closing(response: &Response, elapsed: Duration, color: bool) -> String {
     out
 }
 
-/// What `killswitch restore` did, for a person.
+/// What `killswitch restore` did, for a person: a refusal's reasons first (once each), then the
+/// plan NOT carried out; otherwise what was done and what failed. Then whether it is in the
+/// incident record (and why not), the notices, and the next step.
 pub fn restored(r: &Restored) -> String {
+    use super::restore::item;
     let mut out = String::new();
-    for d in &r.done {
-        let _ = writeln!(out, "done:     {}", inert(d));
+    let list = |out: &mut String, head: &str, items: &[String]| {
+        if !items.is_empty() {
+            let _ = writeln!(out, "{head}");
+            for i in items {
+                out.push_str(&item(&inert(i)));
+            }
+        }
+    };
+    let key = &r.access_key_id;
+    if !r.refused.is_empty() {
+        let _ = writeln!(out, "RESTORE REFUSED for {key}: nothing was changed.");
+        list(&mut out, "Refused because:", &r.refused);
+        list(&mut out, "The plan, NOT carried out:", &r.plan);
+    } else {
+        let _ = writeln!(
+            out,
+            "{} for {key}.",
+            if r.done.is_empty() && !r.failed.is_empty() {
+                "RESTORE FAILED"
+            } else if r.failed.is_empty() {
+                "RESTORED"
+            } else {
+                "RESTORED PARTLY"
+            }
+        );
+        // Listed before the confirmation, right above: counted here, not repeated.
+        if !r.forced_past.is_empty() {
+            let _ = writeln!(
+                out,
+                "Forced past {} refusal(s) (--force; listed above and in the RESTORING notice).",
+                r.forced_past.len()
+            );
+        }
+        list(&mut out, "Done:", &r.done);
+        list(&mut out, "FAILED:", &r.failed);
+        if r.done.is_empty() {
+            list(&mut out, "The plan, NOT carried out:", &r.plan);
+        }
     }
-    for f in &r.failed {
-        let _ = writeln!(out, "FAILED:   {}", inert(f));
+    list(&mut out, "Not checked:", &r.unchecked);
+    let recorded = match &r.not_recorded {
+        None if r.recorded => "yes".to_owned(),
+        None => "NO".to_owned(),
+        Some(why) => format!("NO: {}", inert(why)),
+    };
+    out.push_str(&super::restore::hanging(
+        "Recorded in the incident table: ",
+        "  ",
+        &recorded,
+    ));
+    let sent = |ok: bool| if ok { "sent" } else { "NOT sent" };
+    if r.refused.is_empty() {
+        let _ = writeln!(
+            out,
+            "Notices to on-call: before acting {}, after {}",
+            sent(r.announced),
+            sent(r.notified)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Notice to on-call: RESTORE REFUSED {}",
+            sent(r.notified)
+        );
     }
-    for f in &r.refused {
-        let _ = writeln!(out, "REFUSED:  {}", inert(f));
-    }
-    let _ = writeln!(
-        out,
-        "recorded: {}; notices: {} before, {} after",
-        if r.recorded { "yes" } else { "NO" },
-        if r.announced { "sent" } else { "NOT sent" },
-        if r.notified { "sent" } else { "NOT sent" }
-    );
+    list(&mut out, "Next:", &r.next_steps);
     out
 }
 
@@ -156,12 +209,25 @@ pub fn status(s: &KeyState, color: bool) -> String {
             );
         }
     }
-    if s.killswitch_policies.is_empty() {
+    // Every killswitch policy IAM holds now (the JSON's `killswitch_policies`), with what it does
+    // when that is not its name's plain meaning.
+    let revoked_user_sessions = |p: &str| {
+        p.starts_with("user/") && p.ends_with(&format!(": {}", crate::policy::ROLE_POLICY_NAME))
+    };
+    for p in &s.killswitch_policies {
+        let note = match &s.user_sessions_revoked_before {
+            Some(cutoff) if revoked_user_sessions(p) => format!(
+                " (left by a restore: sessions the user minted before {cutoff} stay denied; delete it once they expired, 36 h after)"
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "  in place:   {}{note}", inert(p));
+    }
+    let elsewhere = s.quarantine.is_some()
+        || s.identity_center.is_some()
+        || s.permissions_boundary.as_deref() == Some(crate::policy::MANAGED_DENY_ALL_ARN);
+    if s.killswitch_policies.is_empty() && !elsewhere {
         let _ = writeln!(out, "  in place:   nothing killswitch places");
-    } else {
-        for p in &s.killswitch_policies {
-            let _ = writeln!(out, "  in place:   {}", inert(p));
-        }
     }
     if let Some(cutoff) = &s.role_sessions_revoked_before {
         let _ = writeln!(
@@ -175,7 +241,10 @@ pub fn status(s: &KeyState, color: bool) -> String {
     if let Some(b) = &s.permissions_boundary {
         let _ = writeln!(out, "  boundary:   {}", inert(b));
     }
-    let user_denied = s.killswitch_policies.iter().any(|p| p.starts_with("user/"));
+    let user_denied = s
+        .killswitch_policies
+        .iter()
+        .any(|p| p.starts_with("user/") && !revoked_user_sessions(p));
     if user_denied {
         if s.also_blocked.is_empty() {
             let _ = writeln!(

@@ -2,13 +2,13 @@
 //! fitted here to the terminal's width, so that nothing on-call reads runs off the screen and
 //! every command still pastes as one.
 
-/// The width to fit to: the terminal's, else `COLUMNS`, else 80; never under 40.
+/// The width to fit to: the terminal's, else `COLUMNS`; never under 40. Text written to a pipe
+/// without `COLUMNS` is left as it is (a script may read it line by line).
 pub fn width() -> usize {
     terminal_size::terminal_size()
         .map(|(w, _)| usize::from(w.0))
         .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
-        .unwrap_or(80)
-        .max(40)
+        .map_or(usize::MAX, |w: usize| w.max(40))
 }
 
 /// Every line of `text` at most `width` columns (characters) wide.
@@ -57,10 +57,15 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
     {
         let indent = &line[..line.len() - trimmed.len()];
         let mut out = fit_line(line[..at].trim_end(), width);
-        out.extend(fit_line(
-            &format!("{indent}# {}", line[at..].trim()),
-            width,
-        ));
+        let remark = fit_line(
+            &format!("{indent}{}", line[at..].trim()),
+            width.saturating_sub(2),
+        );
+        out.extend(
+            remark
+                .iter()
+                .map(|l| format!("{indent}# {}", l.trim_start())),
+        );
         return out;
     }
     let indent: String = line.chars().take_while(|c| *c == ' ').collect();
@@ -71,18 +76,21 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
     let next_indent = " ".repeat(if command {
         lead + 4
     } else {
-        hang(line, lead + 1).unwrap_or(lead + 4)
+        // A bullet's text continues under its first word; other prose one step further in.
+        hang(line, lead + 1).unwrap_or(if bullet.is_empty() { lead + 4 } else { lead })
     });
     let mut lines = Vec::new();
     let mut current = indent.clone();
     let mut first = true;
     let budget = |first: bool| {
         // A command's line keeps room for its ` \`.
-        width.saturating_sub(if command { 2 } else { 0 }).max(if first {
-            columns(&indent) + 1
-        } else {
-            columns(&next_indent) + 1
-        })
+        width
+            .saturating_sub(if command { 2 } else { 0 })
+            .max(if first {
+                columns(&indent) + 1
+            } else {
+                columns(&next_indent) + 1
+            })
     };
     for word in rest.split(' ') {
         let lead = if current.trim().is_empty() { "" } else { " " };
@@ -135,7 +143,7 @@ mod tests {
         let fitted = fit(&text, 80);
         assert!(fitted.lines().all(|l| l.chars().count() <= 80), "{fitted}");
         assert!(fitted.starts_with("short\n  - word"), "{fitted}");
-        assert!(fitted.contains("\n      word"), "{fitted}");
+        assert!(fitted.contains("\n    word"), "{fitted}");
         // The command is still one command to a shell.
         let command: String = fitted
             .lines()

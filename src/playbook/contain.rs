@@ -152,20 +152,9 @@ pub async fn apply<I: Identity>(
         Plan::User {
             user, deactivate, ..
         } => {
-            let read_first;
-            let before = match reads
+            let before = reads
                 .and_then(|r| r.user_before.as_ref())
-                .filter(|b| &b.user == user)
-            {
-                Some(b) => Some(b),
-                None => {
-                    // The owner was learnt in the guard's wave, too late to read its state there.
-                    // Read it now: a blind write reads as "applied" on a key that was already
-                    // contained, and a recorded incident would then page CONTESTED for nothing.
-                    read_first = super::guard::read_user(iam, user, key).await;
-                    Some(&read_first)
-                }
-            };
+                .filter(|b| &b.user == user);
             let key_before = before
                 .and_then(|b| b.key.as_ref())
                 .and_then(|r| r.as_ref().ok())
@@ -298,6 +287,18 @@ fn containment_status(report: &Report, dry_run: bool) -> Status {
     }
 }
 
+/// Whether the record read in the first wave says this plan's principal was contained in the
+/// record's current generation.
+fn recorded_for(record: Option<&Option<IncidentRecord>>, plan: Option<&Plan>) -> bool {
+    match (record, plan) {
+        (Some(Some(r)), Some(p)) => r
+            .applied
+            .as_ref()
+            .is_some_and(|a| a.generation == r.generation && a.plan.principal() == p.principal()),
+        _ => false,
+    }
+}
+
 /// Health sends each global event twice (us-east-1, and a backup through us-west-2). The backup
 /// still acts, in case the primary was lost, but when it finds the key already contained the
 /// primary has been handled and notified.
@@ -377,6 +378,16 @@ async fn contain_in<I: Identity, H: Home>(
     let account = member_account
         .clone()
         .unwrap_or_else(|| ctx.responder.account.clone());
+    if let Some(Plan::User { user, .. }) = &decided
+        && reads.user_before.as_ref().is_none_or(|b| &b.user != user)
+        && (ctx.operator.is_some() || recorded_for(preloaded.as_ref(), decided.as_ref()))
+    {
+        // The owner was learnt in the guard's wave, too late to read its state there, and a
+        // blind write reads as "applied" on a key already contained: a recorded incident
+        // would then page CONTESTED for nothing. One more read, only where it matters: at a
+        // terminal (a person waits anyway), or where this principal's containment is recorded.
+        reads.user_before = Some(guard::read_user(iam, user, &incident.key).await);
+    }
     let (mut record, plan) = match preloaded {
         // Read in the first wave: it also decides whether a role cutoff already covers this.
         Some(record) => {

@@ -149,8 +149,8 @@ where
     let should_verify = plan.is_some() && !report.dry_run && report.status != Status::KeyNotFound;
     let should_investigate = report.status != Status::Rejected;
     // "After containment" only means something once something was contained (or tried).
-    let contained_since = (report.status.is_contained() || report.status == Status::Failed)
-        .then_some(contained_at);
+    let contained_since =
+        (report.status.is_contained() || report.status == Status::Failed).then_some(contained_at);
     let delay_secs = ctx.config.verify_delay.as_secs();
     let mut verification = report.verification.take().unwrap_or_default();
     let quarantine_account = account.to_string();
@@ -347,6 +347,8 @@ where
         && let Investigation::Ran(a) = &report.investigation
     {
         r.first_pass_event_ids = a.event_ids.clone();
+        // A restore re-reads these: a credential the holder minted may still be live.
+        r.note_pivots(a.pivots.iter().map(|p| &p.pivot));
     }
     if let (Some(r), Some(q)) = (record.as_mut(), quarantined) {
         r.quarantine = Some(q);

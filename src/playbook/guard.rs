@@ -258,7 +258,8 @@ pub fn refuse(report: &mut Report, step: Step, reason: String, now: DateTime<Utc
 
 /// Input that names another account's key: an error for the caller, nothing changed.
 pub fn reject(report: &mut Report, reason: String, now: DateTime<Utc>) {
-    warn!(reason = %reason, "rejected");
+    // The report says it; a warning would say it a third time on an operator's terminal.
+    tracing::info!(reason = %reason, "rejected");
     report.status = Status::Rejected;
     report.summary = format!("Rejected: {reason}. Nothing was changed.");
     report.record(Step::CheckAccount, Outcome::Skipped, reason, now);

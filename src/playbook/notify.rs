@@ -148,6 +148,12 @@ pub fn finish(
             "The undo commands below act in member account {account}: run them with that account's credentials."
         ));
     }
+    if report.status == Status::Rejected {
+        let account = report.account.as_deref().unwrap_or("the key's account");
+        next.push(format!(
+            "Nothing was changed. To contain {key}, run it with credentials for account {account} (AWS_PROFILE=PROFILE killswitch respond --access-key-id {key} --reason WHY), or make {account} a member account: deploy the member-role template there and add the account to KILLSWITCH_MEMBER_ACCOUNTS."
+        ));
+    }
     report.open = crate::report::open::items(report);
     report.next_steps = next;
 }

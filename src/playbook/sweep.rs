@@ -572,6 +572,9 @@ where
     // may have written the record meanwhile.
     if let Some(mut r) = records.load(&account, &s.incident.key).await {
         r.swept_at = Some(Utc::now());
+        if let Investigation::Ran(a) = &report.investigation {
+            r.note_pivots(a.pivots.iter().map(|p| &p.pivot));
+        }
         if let Notification::Sent { .. } = report.notification {
             r.notices.push(claim);
         }

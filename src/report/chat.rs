@@ -5,11 +5,16 @@
 
 use serde::Serialize;
 
-use super::{Outcome, Report, open, sanitize_subject};
+use super::{Outcome, Report, Status, open};
 
 /// The limits we hold the card to. AWS documents the schema, not hard limits for every field;
 /// these are the strictest we found across the chat clients it renders to (a Slack section
 /// holds 3,000 characters), so nothing is cut by the client instead of by us.
+///
+/// The title is not the SNS `Subject`: that one (the email's subject) must be printable ASCII
+/// and under 100 characters, but the card travels in the message body, where only the message's
+/// 256 KiB apply. So the card builds its own title (`title`), Unicode and up to this long, and
+/// when it must cut, the principal gives way, never the outcome or the key.
 pub const MAX_TITLE: usize = 250;
 pub const MAX_DESCRIPTION: usize = 3000;
 pub const MAX_NEXT_STEPS: usize = 5;
@@ -70,9 +75,11 @@ pub fn thread_id(report: &Report) -> String {
     )
 }
 
-/// The SNS message body for the chat topic.
-pub fn card(report: &Report, title: &str, form: Form) -> String {
+/// The SNS message body for the chat topic. `_subject` is the email's subject: the card does
+/// not copy it (it is cut for SNS and ASCII only) but says the same from the report (`title`).
+pub fn card(report: &Report, _subject: &str, form: Form) -> String {
     let thread = thread_id(report);
+    let title = title(report, form);
     let card = Card {
         version: "1.0",
         source: "custom",
@@ -84,14 +91,14 @@ pub fn card(report: &Report, title: &str, form: Form) -> String {
         ),
         content: Content {
             text_type: "client-markdown",
-            title: cut(&sanitize_subject(title), MAX_TITLE),
+            title: title.clone(),
             description: description(report, form),
             next_steps: next_steps(report, form),
             keywords: keywords(report),
         },
         metadata: Metadata {
             thread_id: thread,
-            summary: cut(&sanitize_subject(title), MAX_TITLE),
+            summary: title,
             event_type: format!("killswitch.{}", form_name(form)),
             related_resources: related(report),
             additional_context: context(report),
@@ -102,7 +109,7 @@ pub fn card(report: &Report, title: &str, form: Form) -> String {
 
 /// A card for a notice that is not an incident report (a restore's RESTORING, RESTORED or
 /// RESTORE REFUSED), in the key's thread. Its text is inert as a whole: it carries what the
-/// operator typed.
+/// operator typed. `key` is a parsed access key ID (`AccessKeyId`): letters and digits only.
 pub fn notice_card(
     account: Option<&str>,
     key: &str,
@@ -112,6 +119,16 @@ pub fn notice_card(
 ) -> String {
     let thread = format!("killswitch-{}-{key}", account.unwrap_or("account-unknown"));
     let lines: Vec<String> = text.lines().map(inert).collect();
+    let title = notice_title(title, key);
+    let next = if event_type == "restore-refused" {
+        format!(
+            "Nothing was changed: key {key} stays contained. If the restore is wanted, close what the refusal lists, then run it again: killswitch restore --access-key-id {key} --requested-by YOU --reason WHY (--force goes ahead despite the refusal: only if you are sure)."
+        )
+    } else {
+        format!(
+            "If this restore was not expected, contain the key again now: killswitch respond --access-key-id {key} --reason WHY"
+        )
+    };
     let card = Card {
         version: "1.0",
         source: "custom",
@@ -121,20 +138,139 @@ pub fn notice_card(
         ),
         content: Content {
             text_type: "client-markdown",
-            title: cut(&sanitize_subject(&inert(title)), MAX_TITLE),
+            title: title.clone(),
             description: fit(&lines, MAX_DESCRIPTION),
-            next_steps: vec!["If this was not expected, contain the key again: killswitch respond --access-key-id KEY --reason WHY".into()],
+            next_steps: vec![cut(&next, MAX_NEXT_STEP)],
             keywords: vec!["killswitch".into(), key.to_owned()],
         },
         metadata: Metadata {
             thread_id: thread,
-            summary: cut(&sanitize_subject(&inert(title)), MAX_TITLE),
+            summary: title,
             event_type: format!("killswitch.{event_type}"),
             related_resources: vec![key.to_owned()],
             additional_context: serde_json::Map::new(),
         },
     };
     serde_json::to_string(&card).unwrap_or_default()
+}
+
+/// A restore notice's title, `[killswitch] RESTORED: AKIA… by alice＠example(.)com`. Our tag is
+/// kept as it is (made inert it would read `(killswitch)`) and the rest made inert, but not
+/// squeezed into an SNS subject's ASCII (which showed `＠` as `?`). Too long, it is cut after
+/// the key: what happened and to which key stay whole, who asked gives way.
+fn notice_title(title: &str, key: &str) -> String {
+    const TAG: &str = "[killswitch] ";
+    let rest = inert(title.strip_prefix(TAG).unwrap_or(title));
+    let whole = format!("{TAG}{rest}");
+    if whole.chars().count() <= MAX_TITLE {
+        return whole;
+    }
+    match rest.find(key).map(|at| rest.split_at(at + key.len())) {
+        Some((head, tail)) => {
+            let room = MAX_TITLE.saturating_sub(TAG.len() + head.chars().count());
+            cut(&format!("{TAG}{head}{}", cut(tail, room)), MAX_TITLE)
+        }
+        None => cut(&whole, MAX_TITLE),
+    }
+}
+
+/// The card's title: the email subject's words (`[killswitch] CONTAINED - 1 new user: AKIA…
+/// (IAM user alice) acct 123456789012`), so a short one is the subject exactly, but within
+/// [`MAX_TITLE`] instead of an SNS subject's 99 ASCII characters. What happened and the key are
+/// never cut; a long principal is shortened (its session part first), then cut and marked.
+fn title(report: &Report, form: Form) -> String {
+    let key = &report.access_key_id;
+    let headline = report.status.headline();
+    let acct = report
+        .account
+        .as_deref()
+        .map(|a| format!(" acct {a}"))
+        .unwrap_or_default();
+    match form {
+        Form::StillTrying { was, now } => cut(
+            &format!(
+                "[killswitch] STILL TRYING (count {was} -> {now}), still contained: {key}{acct}"
+            ),
+            MAX_TITLE,
+        ),
+        Form::Short => with_principal(
+            &format!("[killswitch] {headline} (details follow): {key}"),
+            &report.principal,
+            "",
+        ),
+        Form::Full => {
+            if let Some(sw) = &report.sweep_result {
+                let mut what = match sw.new_events {
+                    0 => "nothing new".to_owned(),
+                    n => format!("{n} NEW events"),
+                };
+                if sw.uncontained_pivots > 0 {
+                    what.push_str(&format!(
+                        ", {} pivot(s) NOT contained",
+                        sw.uncontained_pivots
+                    ));
+                }
+                what.push_str(if sw.closed {
+                    ", search closed"
+                } else {
+                    ", search NOT closed"
+                });
+                return cut(
+                    &format!("[killswitch] FINAL ({what}): {key} {headline}"),
+                    MAX_TITLE,
+                );
+            }
+            if report.status == Status::Sample {
+                let finding = report
+                    .trigger
+                    .get("finding_type")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("finding");
+                let head = "[killswitch] GuardDuty SAMPLE, ignored: ";
+                let room = MAX_TITLE.saturating_sub(head.len() + acct.len());
+                return format!("{head}{}{acct}", cut(&inert(finding), room));
+            }
+            let head = if report.open.is_empty() {
+                headline.to_owned()
+            } else {
+                // The open summary is ours, but long lists of kinds give way to the key.
+                let fixed = format!("[killswitch] {headline} - : {key}{acct}").len();
+                format!(
+                    "{headline} - {}",
+                    cut(
+                        &open::summary(&report.open),
+                        MAX_TITLE.saturating_sub(fixed + 20)
+                    )
+                )
+            };
+            with_principal(
+                &format!("[killswitch] {head}: {key}"),
+                &report.principal,
+                &acct,
+            )
+        }
+    }
+}
+
+/// `{fixed} ({principal}){tail}` within [`MAX_TITLE`], `fixed` and `tail` whole: the principal
+/// as it is, else without its session part, else cut and marked `…`.
+fn with_principal(fixed: &str, principal: &str, tail: &str) -> String {
+    let whole = inert(principal);
+    let short = inert(principal.split(" (session ").next().unwrap_or(""));
+    if whole.is_empty() {
+        return cut(&format!("{fixed}{tail}"), MAX_TITLE);
+    }
+    for p in [&whole, &short] {
+        let t = format!("{fixed} ({p}){tail}");
+        if t.chars().count() <= MAX_TITLE {
+            return t;
+        }
+    }
+    let room = MAX_TITLE.saturating_sub(fixed.chars().count() + " ()".len() + tail.chars().count());
+    if room < 12 {
+        return cut(&format!("{fixed}{tail}"), MAX_TITLE);
+    }
+    format!("{fixed} ({}){tail}", cut(&short, room))
 }
 
 fn form_name(form: Form) -> &'static str {
@@ -153,11 +289,12 @@ fn description(report: &Report, form: Form) -> String {
     if report.sweep_result.is_some() {
         lines.push("*FINAL REPORT* (second CloudTrail search)".into());
     }
-    lines.push(format!(
-        "*{}*: {}",
-        report.status.headline(),
-        inert(&report.summary)
-    ));
+    let said = outcome(report);
+    lines.push(if said.is_empty() {
+        format!("*{}*", report.status.headline())
+    } else {
+        format!("*{}*: {said}", report.status.headline())
+    });
     lines.push(format!(
         "Key `{}` · principal {} · account {}",
         report.access_key_id,
@@ -209,10 +346,55 @@ fn description(report: &Report, form: Form) -> String {
         }
     }
     if let Some(undo) = report.undo.first() {
-        lines.push(format!("Undo: `{}`", code(undo)));
+        lines.push(undo_line(undo, report.undo.len() - 1));
     }
     lines.push(format!("Incident {}", inert(&report.incident_id)));
     fit(&lines, MAX_DESCRIPTION)
+}
+
+/// What happened, in a sentence: the summary, or (the short notice goes out before there is one)
+/// what the email's short notice says.
+fn outcome(report: &Report) -> String {
+    if !report.summary.is_empty() {
+        return inert(&report.summary);
+    }
+    match report.status {
+        Status::Contained => "The leaked key is contained; the immediate read-back holds.",
+        Status::AlreadyContained => "The key was already contained; nothing had to change.",
+        Status::Contested => {
+            "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it."
+        }
+        Status::Failed => {
+            "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries."
+        }
+        _ => "",
+    }
+    .to_owned()
+}
+
+/// The first undo command (the checked `killswitch restore`) as a pasteable span, and what its
+/// note says that holds in a card: the email lists the raw commands "below" it, the card does
+/// not, so it says where they are.
+fn undo_line(first: &str, raw: usize) -> String {
+    let (command, note) = match first.split_once("   (") {
+        Some((command, note)) => (command.trim_end(), note.strip_suffix(')').unwrap_or(note)),
+        None => (first, ""),
+    };
+    let mut said: Vec<String> = note
+        .split("; ")
+        .filter(|c| !c.is_empty() && !c.contains("below") && !c.contains("above"))
+        .map(inert)
+        .collect();
+    match raw {
+        0 => {}
+        1 => said.push("the raw command in the email report skips those checks".into()),
+        _ => said.push("the raw commands in the email report skip those checks".into()),
+    }
+    if said.is_empty() {
+        format!("Undo: `{}`", code(command))
+    } else {
+        format!("Undo: `{}` ({})", code(command), said.join("; "))
+    }
 }
 
 /// Joins whole lines while they fit; a line that does not fit is cut, and the card says so.
@@ -248,6 +430,9 @@ fn next_steps(report: &Report, form: Form) -> Vec<String> {
         .iter()
         .map(|s| cut(&inert(s), MAX_NEXT_STEP))
         .collect();
+    if steps.is_empty() && form != Form::Short {
+        steps.push(without_next_steps(report));
+    }
     if form == Form::Short {
         steps.push(
             "The full report (re-check, what the key did, undo commands) follows in this thread."
@@ -259,6 +444,21 @@ fn next_steps(report: &Report, form: Form) -> Vec<String> {
         steps.push("More steps in the email report.".into());
     }
     steps
+}
+
+/// A card always says what to do: for the outcomes the report gives no step of its own.
+fn without_next_steps(report: &Report) -> String {
+    let key = &report.access_key_id;
+    match report.status {
+        Status::Rejected => format!(
+            "Nothing was changed: key {key} is not this account's. To contain it, run killswitch respond --access-key-id {key} --reason WHY with credentials for the account it belongs to, or (multi-account) add that account to KILLSWITCH_MEMBER_ACCOUNTS, with member-role.yaml deployed in it, and send the finding or request again."
+        ),
+        Status::Sample => "Nothing to do: a GuardDuty sample finding is never acted on.".to_owned(),
+        Status::KeyNotFound => format!(
+            "Nothing was changed. Check the key ID {key}; if the key was deleted while sessions it minted may live, deny its user by hand."
+        ),
+        _ => "The email report has every detail.".to_owned(),
+    }
 }
 
 fn keywords(report: &Report) -> Vec<String> {
@@ -300,6 +500,15 @@ fn context(report: &Report) -> serde_json::Map<String, serde_json::Value> {
 
 /// Text the key's holder may have chosen, for chat: the email's inert form, and no `&` (Slack
 /// reads `&` entities).
+///
+/// `@` is the email's FULLWIDTH COMMERCIAL AT (U+FF20): `alice＠example(.)com` reads as an
+/// address on any phone, and no client takes it for a mention — Slack's `@here`, `@channel` and
+/// `@name` are the ASCII `@` (its `<!here>` and `<@U…>` need a `<`, which is `‹` here), Teams
+/// mentions are `<at>` tags. A zero-width joiner after a plain `@` was the other candidate and is
+/// not used: invisible, it goes along with every copy-paste, a client that normalises it away
+/// leaves a live `@here`, and it is exactly the kind of character `inert` removes from what the
+/// key's holder sends. Titles keep it too: they are not squeezed into an SNS subject's ASCII,
+/// where it became `?`.
 fn inert(s: &str) -> String {
     super::inert(s).replace('&', "\u{FF06}")
 }

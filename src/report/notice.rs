@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::*;
 use crate::analysis::{Category, PivotKind};
+use crate::incident::AccessKeyId;
 
 impl Report {
     /// `[killswitch] CONTAINED: AKIA... (IAM user alice) acct 123456789012`, ASCII, < 100 chars.
@@ -575,9 +576,15 @@ fn pivot_line(m: &mut String, p: &PivotReport) {
     let state = match &p.containment {
         Some(c) => format!("{}: {}", c.status.headline(), c.summary),
         None if p.pivot.kind == PivotKind::TrustPolicy => {
-            format!("REVIEW AND REVERT (not automatic): {}", p.contain_with)
+            format!(
+                "REVIEW AND REVERT (not automatic): {}",
+                request_as_command(&p.contain_with)
+            )
         }
-        None => format!("NOT CONTAINED: contain with {}", p.contain_with),
+        None => format!(
+            "NOT CONTAINED: contain with {}",
+            request_as_command(&p.contain_with)
+        ),
     };
     let what = match p.pivot.kind {
         PivotKind::LoginProfile => "console password".to_string(),
@@ -865,8 +872,71 @@ pub fn sanitize_subject(s: &str) -> String {
     out
 }
 
+/// A pivot's containment request as the command a person runs: `killswitch respond …` for a
+/// credential, the AWS CLI command otherwise. Names the key's holder chose go in only when they
+/// are safe on a command line; otherwise the flag is left for the person to fill in.
+fn request_as_command(request: &serde_json::Value) -> String {
+    let field = |k: &str| request.get(k).and_then(|v| v.as_str());
+    if let Some(command) = field("command") {
+        return inert(command);
+    }
+    let Some(key) = field("access_key_id").and_then(|k| AccessKeyId::parse(k).ok()) else {
+        return "killswitch respond --access-key-id KEY --reason WHY".into();
+    };
+    let mut out = format!("killswitch respond --access-key-id {key}");
+    for (flag, name) in [("--user-name", "user_name"), ("--role-name", "role_name")] {
+        if let Some(v) = field(name) {
+            match super::open::shell_safe(v) {
+                Some(v) => out.push_str(&format!(" {flag} {v}")),
+                None => out.push_str(&format!(" {flag} NAME")),
+            }
+        }
+    }
+    let reason = field("reason").unwrap_or("minted by the leaked key");
+    out.push_str(&format!(
+        " --reason \"{}\"",
+        inert(reason).replace(['"', '$', '`', '\\'], "")
+    ));
+    out
+}
+
+/// "1 write", "3 writes".
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pivot_left_open_reads_as_a_command_to_run_not_as_json() {
+        let request = serde_json::json!({
+            "access_key_id": "AKIA4XMPLEBACKDOOR01",
+            "user_name": "mallory-backdoor",
+            "reason": "minted by leaked key AKIAIOSFODNN7EXAMPLE via CreateAccessKey",
+            "requested_by": "killswitch (follow the pivot)",
+        });
+        assert_eq!(
+            super::request_as_command(&request),
+            "killswitch respond --access-key-id AKIA4XMPLEBACKDOOR01 --user-name mallory-backdoor --reason \"minted by leaked key AKIAIOSFODNN7EXAMPLE via CreateAccessKey\""
+        );
+        // A name the key's holder chose that a shell would read as more than a name.
+        let planted = serde_json::json!({
+            "access_key_id": "AKIA4XMPLEBACKDOOR01",
+            "user_name": "x;curl evil",
+            "reason": "r",
+        });
+        assert!(
+            super::request_as_command(&planted).contains("--user-name NAME"),
+            "{}",
+            super::request_as_command(&planted)
+        );
+        let revert = serde_json::json!({"command": "aws iam delete-login-profile --user-name bob"});
+        assert_eq!(
+            super::request_as_command(&revert),
+            "aws iam delete-login-profile --user-name bob"
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -971,9 +1041,4 @@ mod tests {
         assert_eq!(a.denied.get("ListUsers"), Some(&(MAX_DISTINCT + 50)));
         assert_eq!(a.by_event.get("iam:ListUsers"), Some(&(MAX_DISTINCT + 50)));
     }
-}
-
-/// "1 write", "3 writes".
-fn count(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

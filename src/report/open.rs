@@ -100,6 +100,11 @@ pub fn summary(items: &[OpenItem]) -> String {
 
 /// A value the key's holder may have chosen, fit to paste into a shell: IAM name and ARN
 /// characters only, so no quoting, expansion or second command can ride along.
+/// A value that can stand on a command line as it is, for the notice's other commands.
+pub(crate) fn shell_safe(v: &str) -> Option<&str> {
+    safe(v)
+}
+
 fn safe(v: &str) -> Option<&str> {
     (!v.is_empty()
         && v.len() <= 512

@@ -239,3 +239,201 @@ async fn restore_notices_reach_the_same_chat_thread() {
             .contains("RESTORED")
     );
 }
+
+// On a phone: every card reads on its own, without the email next to it.
+
+/// The card's description, line by line.
+fn lines(card: &Value) -> Vec<String> {
+    card["content"]["description"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn steps(card: &Value) -> Vec<String> {
+    card["content"]["nextSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_first_card_says_what_happened_after_its_headline() {
+    // The trigger's own invocation: the short notice only (the report follows from the queue).
+    let a = lambda(with_chat(FakeCloud::with_user("alice", FIXTURE_KEY)));
+    deliver(&a, event("guardduty-iam-user-finding.json")).await;
+    let cards = cards(&a.cloud);
+    assert_eq!(cards.len(), 1, "{cards:?}");
+    let first = &cards[0];
+    assert_card_shape(first);
+    assert_eq!(first["metadata"]["eventType"], "killswitch.contained");
+    let headline = &lines(first)[0];
+    let said = headline
+        .strip_prefix("*CONTAINED*: ")
+        .unwrap_or_else(|| panic!("{headline}"));
+    assert!(said.contains("contained"), "{headline}");
+    assert!(said.contains("read-back holds"), "{headline}");
+}
+
+#[tokio::test]
+async fn the_undo_line_points_nowhere_the_card_does_not_go() {
+    let a = app(with_chat(FakeCloud::with_user("alice", FIXTURE_KEY)));
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    let full = cards(&a.cloud).pop().unwrap();
+    let undo = lines(&full)
+        .into_iter()
+        .find(|l| l.starts_with("Undo: "))
+        .unwrap_or_else(|| panic!("{full}"));
+    assert!(
+        undo.starts_with(&format!(
+            "Undo: `killswitch restore --access-key-id {FIXTURE_KEY} --requested-by YOU --reason WHY`"
+        )),
+        "{undo}"
+    );
+    // Nothing is "below" in a card; the raw commands are in the email.
+    assert!(!undo.contains("below") && !undo.contains("above"), "{undo}");
+    assert!(undo.contains("raw commands"), "{undo}");
+    assert!(undo.contains("email report"), "{undo}");
+}
+
+#[tokio::test]
+async fn restore_cards_keep_the_tag_the_address_and_the_key() {
+    let a = lambda(with_chat(FakeCloud::with_user("alice", FIXTURE_KEY)));
+    run(&a, event("guardduty-iam-user-finding.json")).await;
+    let before = cards(&a.cloud).len();
+    restore_alice(&a, &a.config, "alice@example.com", "rotated").await;
+    let cards = cards(&a.cloud);
+    let restore_cards = &cards[before..];
+    assert_eq!(restore_cards.len(), 2, "{restore_cards:?}");
+    for card in restore_cards {
+        assert_card_shape(card);
+        let title = card["content"]["title"].as_str().unwrap();
+        assert!(title.starts_with("[killswitch] RESTOR"), "{title}");
+        assert!(title.contains(FIXTURE_KEY), "{title}");
+        // Readable, and still no @mention (a fullwidth at sign is not Slack's `@`).
+        assert!(title.contains("alice\u{FF20}example"), "{title}");
+        assert!(!title.contains('?') && !title.contains('@'), "{title}");
+        let description = card["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("alice\u{FF20}example"),
+            "{description}"
+        );
+        assert!(!description.contains('@'), "{description}");
+        let steps = steps(card);
+        assert!(
+            steps.iter().any(|s| s.contains(&format!(
+                "killswitch respond --access-key-id {FIXTURE_KEY} --reason"
+            ))),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.contains(" KEY ")), "{steps:?}");
+    }
+}
+
+#[test]
+fn a_refused_restore_card_says_the_key_stays_contained_and_how_to_go_on() {
+    let body = "A restore of AKIAIOSFODNN7EXAMPLE was REFUSED: nothing was changed.\n\nKey:    AKIAIOSFODNN7EXAMPLE\nBy:     bob@example.com\n\nWhy:\n  - user backdoor still has an Active access key\n";
+    let card: Value = serde_json::from_str(&chat::notice_card(
+        Some(ACCOUNT),
+        FIXTURE_KEY,
+        &format!("[killswitch] RESTORE REFUSED: {FIXTURE_KEY} by bob@example.com"),
+        "restore-refused",
+        body,
+    ))
+    .unwrap();
+    assert_card_shape(&card);
+    let title = card["content"]["title"].as_str().unwrap();
+    assert_eq!(
+        title,
+        format!("[killswitch] RESTORE REFUSED: {FIXTURE_KEY} by bob\u{FF20}example(.)com")
+    );
+    let steps = steps(&card).join("\n");
+    // Not "contain the key again": nothing was lifted.
+    assert!(!steps.contains("contain the key again"), "{steps}");
+    assert!(steps.contains("stays contained"), "{steps}");
+    assert!(
+        steps.contains(&format!("killswitch restore --access-key-id {FIXTURE_KEY}")),
+        "{steps}"
+    );
+    assert!(steps.contains("--force"), "{steps}");
+}
+
+#[tokio::test]
+async fn long_titles_keep_the_outcome_and_the_key_and_shorten_the_principal() {
+    let a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let mut r = run(&a, event("guardduty-iam-user-finding.json"))
+        .await
+        .reports[0]
+        .clone();
+    // IAM's longest names (64 characters), an Identity Center user named by address.
+    let role = format!("AWSReservedSSO_{}_0123456789abcdef", "P".repeat(32));
+    let session = format!("{}@example.com", "a".repeat(52));
+    r.principal = format!("role {role} (session {session})");
+    r.open = vec![OpenItem {
+        kind: OpenKind::NewUser,
+        what: "new IAM user backdoor".into(),
+        commands: vec![],
+    }];
+    for form in [Form::Short, Form::Full] {
+        let card: Value = serde_json::from_str(&chat::card(&r, "unused", form)).unwrap();
+        assert_card_shape(&card);
+        let title = card["content"]["title"].as_str().unwrap();
+        // The SNS subject's limit (under 100) is not the card's.
+        assert!(title.chars().count() > 100, "{title}");
+        assert!(title.starts_with("[killswitch] CONTAINED"), "{title}");
+        assert!(title.contains(FIXTURE_KEY), "{title}");
+        assert!(title.contains(&role), "{title}");
+        assert!(title.contains("\u{FF20}example"), "{title}");
+        assert!(!title.contains('?'), "{title}");
+    }
+    let full: Value = serde_json::from_str(&chat::card(&r, "unused", Form::Full)).unwrap();
+    let title = full["content"]["title"].as_str().unwrap();
+    assert!(title.contains("1 new user"), "{title}");
+    assert!(title.ends_with(&format!(" acct {ACCOUNT}")), "{title}");
+
+    // A principal longer than any title: the outcome, the key and the account stay whole; the
+    // principal gives way, and says so.
+    r.principal = format!("role {} (session x)", "R".repeat(600));
+    r.status = Status::Contested;
+    for form in [Form::Short, Form::Full] {
+        let card: Value = serde_json::from_str(&chat::card(&r, "unused", form)).unwrap();
+        assert_card_shape(&card);
+        let title = card["content"]["title"].as_str().unwrap();
+        assert!(
+            title.starts_with("[killswitch] CONTESTED, re-contained"),
+            "{title}"
+        );
+        assert!(title.contains(FIXTURE_KEY), "{title}");
+        assert!(title.contains("RRRR…)"), "{title}");
+        if form == Form::Full {
+            assert!(title.ends_with(&format!(" acct {ACCOUNT}")), "{title}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_card_says_what_to_do_next() {
+    let cloud = with_chat(FakeCloud::with_user("alice", FIXTURE_KEY));
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .key_account
+        .insert(FIXTURE_KEY.into(), "999999999999".into());
+    let a = app(cloud);
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    assert_eq!(response.reports[0].status, Status::Rejected);
+    let card = cards(&a.cloud).pop().unwrap();
+    assert_card_shape(&card);
+    let steps = steps(&card).join("\n");
+    assert!(steps.contains("Nothing was changed"), "{steps}");
+    assert!(
+        steps.contains(&format!("killswitch respond --access-key-id {FIXTURE_KEY}")),
+        "{steps}"
+    );
+    assert!(steps.contains("KILLSWITCH_MEMBER_ACCOUNTS"), "{steps}");
+}

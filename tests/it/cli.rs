@@ -183,3 +183,83 @@ fn text_or_json_is_chosen_by_the_terminal_unless_asked() {
     assert_eq!(Output::resolve(Some(Output::Json), true), Output::Json);
     assert_eq!(Output::resolve(Some(Output::Text), false), Output::Text);
 }
+
+#[test]
+fn help_fits_an_80_column_terminal_and_the_man_page_examples_paste_as_typed() {
+    for sub in [
+        vec!["--help"],
+        vec!["respond", "--help"],
+        vec!["status", "--help"],
+        vec!["restore", "--help"],
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_killswitch"));
+        let out = c.args(&sub).env("COLUMNS", "80").output().unwrap();
+        let help = text(&out.stdout);
+        for line in help.lines() {
+            assert!(line.chars().count() <= 80, "{sub:?}: {line:?}");
+        }
+    }
+    let out = killswitch(&["man"], None);
+    let page = text(&out.stdout);
+    assert!(!page.contains(".SH EXTRA"), "{page}");
+    assert!(!page.contains('\u{2010}'), "a Unicode hyphen: {page}");
+    let examples = page
+        .split(".SH EXAMPLES\n")
+        .nth(1)
+        .expect("an EXAMPLES section");
+    assert!(examples.starts_with(".nf\n"), "not filled: {examples}");
+    assert!(
+        examples.contains("killswitch respond \\-\\-access\\-key\\-id AKIAIOSFODNN7EXAMPLE"),
+        "{examples}"
+    );
+    assert!(page.contains(".SH \"EXIT STATUS\""), "{page}");
+}
+
+#[test]
+fn a_bad_key_id_is_a_flag_error_with_a_hint_not_an_event_problem() {
+    for (key, hint) in [
+        ("AKIA123", "7 characters long; a key ID is 20"),
+        ("akiaiosfodnn7example", "upper case"),
+        ("wJalrXUtnFEMI/K7MDENG", "starts with AKIA"),
+    ] {
+        let out = killswitch(&["respond", "--access-key-id", key, "--reason", "r"], None);
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let err = text(&out.stderr);
+        assert!(!err.contains("event"), "{key}: {err}");
+        assert!(err.contains(hint), "{key}: {err}");
+    }
+}
+
+#[test]
+fn an_unknown_profile_is_one_line_and_exit_2_before_any_call() {
+    let config = std::env::temp_dir().join(format!("ks-config-{}", std::process::id()));
+    std::fs::write(&config, "[profile oncall]\nregion = us-east-1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_killswitch"))
+        .args(["--profile", "oncal", "respond", "--access-key-id"])
+        .args(["AKIAIOSFODNN7EXAMPLE", "--reason", "r", "--no-sweep"])
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        // Credentials in the environment must not stand in for the profile, and a call would
+        // fail on this closed port instead of printing the profile's name.
+        .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env(
+            "KILLSWITCH_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:k",
+        )
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&config);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--profile oncal: no such profile") && err.contains("oncall"),
+        "{err}"
+    );
+}

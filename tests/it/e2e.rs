@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 
 use crate::support::{FIXTURE_KEY, FIXTURE_ROLE_KEY};
 
+mod terminal;
+
 const NEEDS: &str = "needs the local AWS: run scripts/test.sh";
 
 fn endpoint() -> String {
@@ -844,7 +846,7 @@ async fn pivots_made_with_the_leaked_key_are_found_and_followed() {
         act["region_source"]
             .as_str()
             .unwrap()
-            .contains("ListRegions")
+            .contains("every Region enabled for the account")
     );
     let pivots = act["pivots"].as_array().unwrap();
     let by_key = |k: &str| {
@@ -2191,7 +2193,10 @@ async fn a_pivot_cloudtrail_delivers_late_is_missed_by_the_first_pass_and_caught
         "the first pass cannot see it yet: {first}"
     );
     assert_eq!(first["sweep"]["scheduled"], true, "{first}");
-    assert!(stderr.contains("the CloudTrail sweep runs at"), "{stderr}");
+    assert!(
+        stderr.contains("waiting for the CloudTrail sweep at"),
+        "{stderr}"
+    );
     let (_, first_notice) = w.inbox().await;
     assert!(
         first_notice.contains("second CloudTrail search (the sweep) runs at"),
@@ -2296,9 +2301,17 @@ async fn on_call_at_a_terminal_responds_by_flags_from_a_profile_and_reads_status
     let w = World::new().await;
     let user = unique("leaky");
     let leaked = create_user_with_key(&user, &["iam:List*", "sts:GetCallerIdentity"]).await;
-    // A profile in another Region than the topic's: the notice still goes out.
+    // A profile in another Region than the topic's: the notice still goes out. Its credentials
+    // are the ones used (the profile named on the command line wins, as in the AWS CLI).
     let config = std::env::temp_dir().join(unique("aws-config"));
-    std::fs::write(&config, "[profile oncall]\nregion = eu-west-1\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile oncall]\nregion = eu-west-1\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            w.function_key.id, w.function_key.secret
+        ),
+    )
+    .unwrap();
     let config = config.to_string_lossy().into_owned();
     let out = oncall_cli(
         &w,

@@ -137,7 +137,8 @@ async fn every_enabled_region_is_searched_at_two_calls_per_second_through_bursts
     let act = activity(&r);
     assert_eq!(act.regions.len(), 17);
     assert!(
-        act.region_source.contains("ListRegions"),
+        act.region_source
+            .contains("every Region enabled for the account"),
         "{}",
         act.region_source
     );
@@ -267,7 +268,8 @@ async fn region_discovery_failure_falls_back_to_the_hinted_regions_and_says_so()
     let r = report(&a, event("guardduty-iam-user-finding.json")).await;
     let act = activity(&r);
     assert!(
-        act.region_source.contains("Region discovery failed"),
+        act.region_source
+            .contains("the enabled Regions could not be listed"),
         "{}",
         act.region_source
     );
@@ -284,7 +286,7 @@ async fn region_discovery_failure_falls_back_to_the_hinted_regions_and_says_so()
             .cloned()
             .unwrap()
             .1
-            .contains("Region discovery failed")
+            .contains("the enabled Regions could not be listed")
     );
 }
 

@@ -20,6 +20,8 @@ mod playbook;
 mod portal;
 mod quarantine;
 mod races;
+mod readme;
+mod restore_view;
 mod support;
 mod triggers;
 mod workflow;

@@ -584,3 +584,32 @@ async fn a_second_respond_on_a_key_still_contained_is_already_contained_and_page
         Some(KeyStatus::Inactive)
     );
 }
+
+#[tokio::test]
+async fn a_key_of_another_account_says_once_what_to_do_next() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .key_account
+        .insert(FIXTURE_KEY.into(), "999999999999".into());
+    let a = app(cloud);
+    let response = run(&a, manual(json!({}))).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Rejected);
+    assert!(
+        r.next_steps
+            .iter()
+            .any(|s| s.contains("with credentials for account 999999999999")
+                && s.contains("KILLSWITCH_MEMBER_ACCOUNTS")),
+        "{:?}",
+        r.next_steps
+    );
+    let body = r.message();
+    assert!(
+        body.matches("belongs to account 999999999999").count() <= 2,
+        "{body}"
+    );
+    assert!(a.cloud.writes().is_empty());
+}
