@@ -21,6 +21,20 @@ fn paint(text: &str, code: &str, color: bool) -> String {
     }
 }
 
+/// A recorded value on the operator's own terminal: no control or direction-changing character
+/// (they could rewrite the screen), but addresses and names as written: a terminal makes no
+/// link of `alice@example.com`, so the notices' defanging would only garble it.
+fn on_terminal(s: &str) -> String {
+    s.chars()
+        .filter(|c| {
+            !c.is_control()
+                && !('\u{202a}'..='\u{202e}').contains(c)
+                && !('\u{2066}'..='\u{2069}').contains(c)
+        })
+        .take(256)
+        .collect()
+}
+
 /// Each report as its notice reads, and what became of the notice.
 pub fn reports(reports: &[Report]) -> String {
     let mut out = String::new();
@@ -188,13 +202,13 @@ pub fn status(s: &KeyState, color: bool) -> String {
             let trigger = if c.trigger == c.incident_id || c.trigger.is_empty() {
                 String::new()
             } else {
-                format!(" (trigger {})", inert(&c.trigger))
+                format!(" (trigger {})", on_terminal(&c.trigger))
             };
             let _ = writeln!(
                 out,
                 "  contained:  {} by incident {}{trigger}{}{}",
                 c.at,
-                inert(&c.incident_id),
+                on_terminal(&c.incident_id),
                 c.verified_at
                     .as_deref()
                     .map(|v| format!(", verified {v}"))
@@ -318,6 +332,15 @@ pub fn status(s: &KeyState, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_shows_the_operators_address_as_typed_and_no_control_character() {
+        assert_eq!(
+            super::on_terminal("manual:AKIAIOSFODNN7EXAMPLE:alice@example.com"),
+            "manual:AKIAIOSFODNN7EXAMPLE:alice@example.com"
+        );
+        assert_eq!(super::on_terminal("a\u{1b}[2Jb\u{202e}c\n"), "a[2Jbc");
+    }
 
     #[test]
     fn color_only_on_a_terminal_without_no_color() {

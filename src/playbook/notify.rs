@@ -49,7 +49,12 @@ pub fn finish(
             deny,
             ..
         }) => {
-            next.push(format!("Find and rotate every place key {key} is used (it stays Inactive; do not reactivate it). Give {user} a new key only after the leak is understood."));
+            next.push(if matches!(incident.trigger, crate::incident::Trigger::Pivot { .. }) {
+                // A key the leaked key minted: its user may be one the holder created.
+                format!("Key {key} was minted by the leaked key. If user {user} is one the key's holder created (see the leaked key's report), delete that user; otherwise rotate the key's uses and give {user} a new key only after the leak is understood.")
+            } else {
+                format!("Find and rotate every place key {key} is used (it stays Inactive; do not reactivate it). Give {user} a new key only after the leak is understood.")
+            });
             next.push(match deny {
                 deny_user::Deny::Inline => format!("{} blocks ALL of user {user}'s access, including any other key: remove it once legitimate keys are rotated.", policy::USER_POLICY_NAME),
                 deny_user::Deny::Managed => format!("The AWS-managed AWSDenyAll is attached to user {user} (its inline-policy quota was full: look for the policies that filled it, they may be the attacker's) and blocks ALL of its access: detach it once legitimate keys are rotated."),
