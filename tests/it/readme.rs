@@ -232,7 +232,7 @@ async fn what_the_box_says_of_a_users_session_key_is_what_the_code_does() {
 fn the_sample_run_waits_the_default_propagation_window() {
     let readme = readme();
     let start = readme
-        .find("What a terminal shows")
+        .find("terminal shows (the local AWS")
         .expect("README.md: the sample run (\"What a terminal shows\")");
     let text = &readme[start..];
     let default = default_config().verify_delay.as_secs();
