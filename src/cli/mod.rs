@@ -388,80 +388,79 @@ where
                     return ExitCode::from(EXIT_INTERRUPTED);
                 }
             }
-            let error = response.error();
-            match show.output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&response).unwrap_or_default()
-                ),
-                Output::Text => {
-                    if response.sweeps.is_empty() {
-                        print!("{}", wrap::fit(&text::reports(&response.reports), width));
-                    } else {
-                        print!("{}", wrap::fit(&text::reports(&response.sweeps), width));
-                    }
-                    println!(
-                        "{}",
-                        wrap::fit(
-                            &text::closing(&response, began.elapsed(), show.color),
-                            width
-                        )
-                    );
-                }
-            }
-            match error {
-                // The report above says why and what to do: one line for the exit code only.
-                Some(e)
-                    if show.output == Output::Text
-                        && response
-                            .reports
-                            .iter()
-                            .all(|r| r.status == crate::report::Status::Rejected) =>
-                {
-                    eprintln!(
-                        "{}",
-                        wrap::fit(
-                            "killswitch: rejected, nothing was changed (exit 2): see \"Still for a human\" above",
-                            width
-                        )
-                    );
-                    exit_code(&e)
-                }
-                Some(e) => {
-                    eprintln!("killswitch: {}", e.chain());
-                    exit_code(&e)
-                }
-                None if !response.reports.is_empty()
-                    && response
-                        .reports
-                        .iter()
-                        .all(|r| r.status == crate::report::Status::KeyNotFound) =>
-                {
-                    for r in &response.reports {
-                        let line = format!(
-                            "killswitch: KEY NOT FOUND: IAM{} knows no key {}. Check the ID for a typo. Nothing was changed{}.",
-                            r.account
-                                .as_deref()
-                                .map(|a| format!(" in account {a}"))
-                                .unwrap_or_default(),
-                            r.access_key_id,
-                            if matches!(r.notification, crate::report::Notification::Sent { .. }) {
-                                ""
-                            } else {
-                                " and nobody was paged"
-                            }
-                        );
-                        eprintln!("{}", wrap::fit(&line, wrap::width()));
-                    }
-                    ExitCode::from(EXIT_KEY_NOT_FOUND)
-                }
-                None => ExitCode::SUCCESS,
-            }
+            print_final(&response, began.elapsed(), show, width);
+            finish(&response, show, width)
         }
         Err(e) => {
             eprintln!("killswitch: {}", e.chain());
             exit_code(&e)
         }
+    }
+}
+
+/// The whole report (the sweep's when it ran) and the closing line, or the JSON document.
+fn print_final(response: &handler::Response, elapsed: Duration, show: Show, width: usize) {
+    match show.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(response).unwrap_or_default()
+        ),
+        Output::Text => {
+            let reports = if response.sweeps.is_empty() {
+                &response.reports
+            } else {
+                &response.sweeps
+            };
+            print!("{}", wrap::fit(&text::reports(reports), width));
+            println!(
+                "{}",
+                wrap::fit(&text::closing(response, elapsed, show.color), width)
+            );
+        }
+    }
+}
+
+/// The exit code, with the one line on stderr each outcome needs (the report says the rest).
+fn finish(response: &handler::Response, show: Show, width: usize) -> ExitCode {
+    use crate::report::{Notification, Status};
+    let all = |status: Status| {
+        !response.reports.is_empty() && response.reports.iter().all(|r| r.status == status)
+    };
+    match response.error() {
+        Some(e) if show.output == Output::Text && all(Status::Rejected) => {
+            eprintln!(
+                "{}",
+                wrap::fit(
+                    "killswitch: rejected, nothing was changed (exit 2): see \"Still for a human\" above",
+                    width
+                )
+            );
+            exit_code(&e)
+        }
+        Some(e) => {
+            eprintln!("killswitch: {}", e.chain());
+            exit_code(&e)
+        }
+        None if all(Status::KeyNotFound) => {
+            for r in &response.reports {
+                let line = format!(
+                    "killswitch: KEY NOT FOUND: IAM{} knows no key {}. Check the ID for a typo. Nothing was changed{}.",
+                    r.account
+                        .as_deref()
+                        .map(|a| format!(" in account {a}"))
+                        .unwrap_or_default(),
+                    r.access_key_id,
+                    if matches!(r.notification, Notification::Sent { .. }) {
+                        ""
+                    } else {
+                        " and nobody was paged"
+                    }
+                );
+                eprintln!("{}", wrap::fit(&line, width));
+            }
+            ExitCode::from(EXIT_KEY_NOT_FOUND)
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 

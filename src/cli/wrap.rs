@@ -34,6 +34,43 @@ fn columns(s: &str) -> usize {
     s.chars().count()
 }
 
+/// `COMMAND   (what it does)`: the remark becomes shell comment lines of its own, so that the
+/// continued command above it still pastes.
+fn command_and_remark(line: &str, width: usize) -> Option<Vec<String>> {
+    let trimmed = line.trim_start();
+    if !(trimmed.starts_with("aws ") || trimmed.starts_with("killswitch ")) {
+        return None;
+    }
+    let at = line.find("   (")?;
+    let indent = &line[..line.len() - trimmed.len()];
+    let mut out = fit_line(line[..at].trim_end(), width);
+    let remark = fit_line(
+        &format!("{indent}{}", line[at..].trim()),
+        width.saturating_sub(2),
+    );
+    out.extend(
+        remark
+            .iter()
+            .map(|l| format!("{indent}# {}", l.trim_start())),
+    );
+    Some(out)
+}
+
+/// A word longer than the line (an ARN, say) is cut where it must be.
+fn cut_long_words(lines: Vec<String>, width: usize, next_indent: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for mut l in lines {
+        while columns(&l) > width {
+            let head: String = l.chars().take(width).collect();
+            let tail: String = l.chars().skip(width).collect();
+            out.push(head);
+            l = format!("{next_indent}{tail}");
+        }
+        out.push(l);
+    }
+    out
+}
+
 /// Where a labelled value starts (`Key:        AKIA…`, a step's detail after its outcome column):
 /// its continuation lines go under it.
 fn hang(line: &str, after: usize) -> Option<usize> {
@@ -49,24 +86,8 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
     if columns(line) <= width {
         return vec![line.to_owned()];
     }
-    // `COMMAND   (what it does)`: the remark becomes a shell comment of its own, so that the
-    // continued command above it still pastes.
-    let trimmed = line.trim_start();
-    if (trimmed.starts_with("aws ") || trimmed.starts_with("killswitch "))
-        && let Some(at) = line.find("   (")
-    {
-        let indent = &line[..line.len() - trimmed.len()];
-        let mut out = fit_line(line[..at].trim_end(), width);
-        let remark = fit_line(
-            &format!("{indent}{}", line[at..].trim()),
-            width.saturating_sub(2),
-        );
-        out.extend(
-            remark
-                .iter()
-                .map(|l| format!("{indent}# {}", l.trim_start())),
-        );
-        return out;
+    if let Some(split) = command_and_remark(line, width) {
+        return split;
     }
     let indent: String = line.chars().take_while(|c| *c == ' ').collect();
     let rest = &line[indent.len()..];
@@ -109,18 +130,7 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
         current = format!("{next_indent}{word}");
     }
     lines.push(current);
-    // A word longer than the line (an ARN, say) is cut where it must be.
-    let mut out: Vec<String> = Vec::new();
-    for l in lines {
-        let mut l = l;
-        while columns(&l) > width {
-            let head: String = l.chars().take(width).collect();
-            let tail: String = l.chars().skip(width).collect();
-            out.push(head);
-            l = format!("{next_indent}{tail}");
-        }
-        out.push(l);
-    }
+    let mut out = cut_long_words(lines, width, &next_indent);
     if command {
         let last = out.len() - 1;
         for l in &mut out[..last] {
