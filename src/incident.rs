@@ -68,9 +68,18 @@ impl AccessKeyId {
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
+            // Not echoed whole unless it looks like a key ID: what was pasted may be the secret.
+            let upper = raw.trim().to_ascii_uppercase();
+            let shown = if upper.starts_with("AKIA") || upper.starts_with("ASIA") {
+                format!("{:?}", truncate(raw, 40))
+            } else {
+                format!(
+                    "{:?}",
+                    format!("{}…", raw.chars().take(4).collect::<String>())
+                )
+            };
             Err(Error::BadEvent(format!(
-                "access key ID {:?} does not match ^(AKIA|ASIA)[A-Z0-9]{{16}}$ ({})",
-                truncate(raw, 40),
+                "access key ID {shown} does not match ^(AKIA|ASIA)[A-Z0-9]{{16}}$ ({})",
                 key_hint(raw)
             )))
         }

@@ -157,7 +157,10 @@ async fn build_lambda_app() -> Result<App<AwsClients>, Error> {
 }
 
 fn fail(e: &Error) -> ExitCode {
-    eprintln!("killswitch: {}", e.chain());
+    eprintln!(
+        "{}",
+        cli::wrap::fit(&format!("killswitch: {}", e.chain()), cli::wrap::width())
+    );
     cli::exit_code(e)
 }
 
@@ -349,6 +352,9 @@ async fn main() -> ExitCode {
         color: text::use_color(stdout_tty, no_color.as_deref()),
         quiet: cli.quiet,
     };
+    if let Some(p) = &cli.profile {
+        cli::wrap::set_profile(p);
+    }
     let aws = AwsArgs {
         profile: cli.profile.clone(),
         region: cli.region.clone(),

@@ -725,8 +725,34 @@ async fn live_pivots<C: Identity>(
         .map(|p| live_pivot(cloud, account, p, leaked_user, now))
         .buffered(PIVOT_CHECKS_AT_ONCE)
         .collect::<Vec<Live>>();
-    let sweeps = stream::iter(&users)
-        .map(|(u, p)| live_user(cloud, u, p, began))
+    // (user, what the holder did with it, whether every credential counts or only new ones)
+    let mut acted_on: Vec<(String, String, bool)> = users
+        .iter()
+        .map(|(u, p)| {
+            let context = format!(
+                "user {u}, on which the key's holder acted ({} at {})",
+                p.via,
+                ts(p.time)
+            );
+            (u.clone(), context, false)
+        })
+        .collect();
+    // Users it created: any credential there is the holder's way back in, whoever made it.
+    for (u, at) in &record.created_users {
+        if !is_leaked(u)
+            && !acted_on
+                .iter()
+                .any(|(seen, _, _)| seen.eq_ignore_ascii_case(u))
+        {
+            let context = format!(
+                "user {u}, which the key's holder created (CreateUser at {})",
+                ts(*at)
+            );
+            acted_on.push((u.clone(), context, true));
+        }
+    }
+    let sweeps = stream::iter(&acted_on)
+        .map(|(u, context, all)| live_user(cloud, u, context, began, *all))
         .buffered(PIVOT_CHECKS_AT_ONCE)
         .collect::<Vec<Live>>();
     let (checks, sweeps) = tokio::join!(checks, sweeps);
@@ -912,12 +938,15 @@ async fn live_session<C: Identity>(
 
 /// A user the holder minted credentials for (or created): every credential of it created since
 /// the incident began is the holder's until shown otherwise.
-async fn live_user<C: Identity>(cloud: &C, user: &str, p: &Pivot, began: DateTime<Utc>) -> Live {
-    let context = format!(
-        "user {user}, on which the key's holder acted ({} at {})",
-        p.via,
-        ts(p.time)
-    );
+async fn live_user<C: Identity>(
+    cloud: &C,
+    user: &str,
+    context: &str,
+    began: DateTime<Utc>,
+    every_credential: bool,
+) -> Live {
+    // A user the holder created has nothing from before it: every credential counts.
+    let new = |t: Option<DateTime<Utc>>| every_credential || t.is_none_or(|c| c >= began);
     let since = |t: Option<DateTime<Utc>>| {
         format!(
             "created {} (since the incident began at {})",
@@ -944,7 +973,7 @@ async fn live_user<C: Identity>(cloud: &C, user: &str, p: &Pivot, began: DateTim
     match keys {
         Ok(keys) => {
             for k in keys {
-                if k.status == KeyStatus::Active && k.created.is_none_or(|c| c >= began) {
+                if k.status == KeyStatus::Active && new(k.created) {
                     out.push((
                         k.id.to_string(),
                         format!(
@@ -962,7 +991,7 @@ async fn live_user<C: Identity>(cloud: &C, user: &str, p: &Pivot, began: DateTim
         Err(e) => return could_not(e),
     }
     match console {
-        Ok(Some(created)) if created >= began => out.push((
+        Ok(Some(created)) if new(Some(created)) => out.push((
             console_id(user),
             format!(
                 "{context} has a console password {}: delete it first (aws iam delete-login-profile --user-name {user})",
@@ -976,7 +1005,7 @@ async fn live_user<C: Identity>(cloud: &C, user: &str, p: &Pivot, began: DateTim
     match others {
         Ok(creds) => {
             for c in creds {
-                if c.active && c.created.is_none_or(|t| t >= began) {
+                if c.active && new(c.created) {
                     out.push((
                         credential_id(&c.id).to_owned(),
                         format!(

@@ -67,6 +67,10 @@ pub struct IncidentRecord {
     /// Pivots found but not kept (the record's size limit): `restore` says it could not check them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pivots_not_kept: u32,
+    /// Users the key's holder created (`iam:CreateUser`), with when: `restore` checks them for
+    /// credentials, whoever made those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_users: Vec<(String, DateTime<Utc>)>,
 }
 
 /// What the pivots of one record may take of the item (DynamoDB items end at 400 KB).
@@ -189,6 +193,20 @@ impl IncidentRecord {
             }
             bytes += size;
             self.pivots.push(p.clone());
+        }
+    }
+
+    /// Keeps the users a pass saw the key's holder create (each once; at most 100).
+    pub fn note_created_users(&mut self, found: impl IntoIterator<Item = (String, DateTime<Utc>)>) {
+        for (user, at) in found {
+            if self.created_users.len() < 100
+                && !self
+                    .created_users
+                    .iter()
+                    .any(|(u, _)| u.eq_ignore_ascii_case(&user))
+            {
+                self.created_users.push((user, at));
+            }
         }
     }
 

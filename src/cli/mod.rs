@@ -29,7 +29,7 @@ pub const VERSION: &str = concat!(
     version = VERSION,
     about = "Contain a leaked AWS access key, verify, investigate, notify.",
     long_about = "Contain a leaked AWS access key, verify, investigate, notify.\n\nIn Lambda (AWS_LAMBDA_RUNTIME_API set) it serves the runtime; from a terminal it runs the same response with your own AWS credentials.",
-    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json --dry-run --no-notify\n\nExit codes: 0 done or nothing to do; 1 containment (or restore) failed; 2 bad input, flag or\nconfiguration, a rejected key or a refused restore; 3 done but the SNS notice was not sent;\n4 the key does not exist (respond, status, restore); 5 not confirmed."
+    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE \\\n      --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json \\\n      --dry-run --no-notify\n\nExit codes:\n  0    done, or nothing to do\n  1    containment (or restore) failed\n  2    bad input, flag, profile or setting; a rejected key; a refused restore\n  3    done, but the SNS notice was not sent\n  4    the key does not exist (respond, status, restore)\n  5    not confirmed\n  130  Ctrl-C while respond waited for the CloudTrail sweep"
 )]
 pub struct Cli {
     /// The AWS profile to use (like the AWS CLI's --profile; default: AWS_PROFILE or default).
@@ -167,7 +167,7 @@ pub enum Command {
     /// configuration, or a key of an account the function may not act in (rejected); 3
     /// contained but the SNS notice could not be sent; 4 IAM knows no such key.
     #[command(
-        after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"first look\" --dry-run --no-notify --no-sweep\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"found in a public repo\" --no-sweep\n  killswitch respond --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --session-name i-0abc123 --reason \"leaked from CI\"\n  killswitch respond --event events/guardduty-iam-user-finding.json --no-sweep\n  cat eventbridge-event.json | killswitch respond --event -"
+        after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE --reason \"look\" \\\n      --dry-run --no-notify --no-sweep\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE \\\n      --reason \"found in a public repo\" --no-sweep\n  killswitch respond --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci \\\n      --session-name i-0abc123 --reason \"leaked from CI\"\n  killswitch respond --event events/guardduty-iam-user-finding.json --no-sweep\n  cat eventbridge-event.json | killswitch respond --event -"
     )]
     Respond {
         #[command(flatten)]
@@ -204,7 +204,7 @@ pub enum Command {
     ///
     /// Exit code 4 when the key does not exist.
     #[command(
-        after_help = "Examples:\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch status --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci-deploy --output json"
+        after_help = "Examples:\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch status --access-key-id ASIAIOSFODNN7EXAMPLE --role-name ci \\\n      --output json"
     )]
     Status {
         /// The key to look at (AKIA… or ASIA…).
@@ -229,7 +229,7 @@ pub enum Command {
     /// who, as which identity, and why (KILLSWITCH_TOPIC_ARN; --dry-run needs none).
     #[command(
         override_usage = "killswitch restore --access-key-id <KEY> --requested-by <WHO> \\\n           --reason <WHY> [OPTIONS]",
-        after_help = "Examples:\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated, INC-42 closed\" --dry-run\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by alice --reason \"rotated\" --yes"
+        after_help = "Examples:\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by bob \\\n      --reason \"rotated, INC-42 closed\" --dry-run\n  killswitch restore --access-key-id AKIAIOSFODNN7EXAMPLE --requested-by bob \\\n      --reason \"rotated\" --yes"
     )]
     Restore {
         /// The contained key (AKIA… or ASIA…).
@@ -490,10 +490,17 @@ async fn wait_for_sweep(
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            let left = (due - chrono::Utc::now()).num_seconds().max(0);
+            if left == 0 {
+                // The sweep is running: its own progress lines follow on lines of their own.
+                if live {
+                    eprint!("\r\x1b[K");
+                }
+                return std::future::pending::<()>().await;
+            }
             if live {
-                let left = (due - chrono::Utc::now()).num_seconds().max(0);
                 eprint!(
-                    "\r\x1b[Kkillswitch: CloudTrail sweep in {:02}:{:02} (at {}); Ctrl-C skips it",
+                    "\r\x1b[KCloudTrail sweep in {:02}:{:02} (at {}); Ctrl-C skips it",
                     left / 60,
                     left % 60,
                     crate::report::ts(due)
@@ -510,7 +517,7 @@ async fn wait_for_sweep(
         eprint!("\r\x1b[K");
     }
     if !finished {
-        eprintln!("{}", interrupted(due, pending));
+        eprintln!("{}", wrap::fit(&interrupted(due, pending), wrap::width()));
     }
     finished
 }
@@ -521,7 +528,7 @@ pub fn interrupted(
     pending: &[crate::playbook::sweep::Sweep],
 ) -> String {
     let mut out = format!(
-        "killswitch: interrupted. Containment is unaffected, but the CloudTrail sweep did NOT\nrun and NO FINAL notice will be sent. Event history delivers calls up to 15 minutes\nlate: after {}, search again in each Region the key was used in:",
+        "killswitch: interrupted. Containment is unaffected, but the CloudTrail sweep did NOT run and NO FINAL notice will be sent. Event history delivers calls up to 15 minutes late: after {}, search again in each Region the key was used in:",
         crate::report::ts(due)
     );
     for s in pending {

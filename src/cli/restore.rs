@@ -121,7 +121,7 @@ fn list(out: &mut String, head: &str, items: &[String]) {
     out.push_str(head);
     out.push('\n');
     for i in items {
-        out.push_str(&item(&inert(i)));
+        out.push_str(&item(&super::text::on_terminal(i)));
     }
 }
 

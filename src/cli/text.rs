@@ -24,7 +24,7 @@ fn paint(text: &str, code: &str, color: bool) -> String {
 /// A recorded value on the operator's own terminal: no control or direction-changing character
 /// (they could rewrite the screen), but addresses and names as written: a terminal makes no
 /// link of `alice@example.com`, so the notices' defanging would only garble it.
-fn on_terminal(s: &str) -> String {
+pub(crate) fn on_terminal(s: &str) -> String {
     s.chars()
         .filter(|c| {
             !c.is_control()
@@ -102,7 +102,7 @@ pub fn restored(r: &Restored) -> String {
         if !items.is_empty() {
             let _ = writeln!(out, "{head}");
             for i in items {
-                out.push_str(&item(&inert(i)));
+                out.push_str(&item(&on_terminal(i)));
             }
         }
     };
@@ -141,7 +141,7 @@ pub fn restored(r: &Restored) -> String {
     let recorded = match &r.not_recorded {
         None if r.recorded => "yes".to_owned(),
         None => "NO".to_owned(),
-        Some(why) => format!("NO: {}", inert(why)),
+        Some(why) => format!("NO: {}", on_terminal(why)),
     };
     out.push_str(&super::restore::hanging(
         "Recorded in the incident table: ",

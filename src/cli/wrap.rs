@@ -11,6 +11,31 @@ pub fn width() -> usize {
         .map_or(usize::MAX, |w: usize| w.max(40))
 }
 
+/// The `--profile` the command was given: the commands a report suggests carry it too, so
+/// that a pasted one acts as the same identity.
+static PROFILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+pub fn set_profile(name: &str) {
+    let _ = PROFILE.set(name.to_owned());
+}
+
+/// `killswitch …` / `aws …` at a line's start, with `--profile NAME` after the program name.
+fn with_profile(line: &str) -> std::borrow::Cow<'_, str> {
+    let Some(profile) = PROFILE.get() else {
+        return line.into();
+    };
+    let trimmed = line.trim_start();
+    let indent = &line[..line.len() - trimmed.len()];
+    for program in ["killswitch ", "aws "] {
+        if let Some(rest) = trimmed.strip_prefix(program)
+            && !rest.starts_with("--profile")
+        {
+            return format!("{indent}{program}--profile {profile} {rest}").into();
+        }
+    }
+    line.into()
+}
+
 /// Every line of `text` at most `width` columns (characters) wide.
 pub fn fit(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
@@ -19,7 +44,7 @@ pub fn fit(text: &str, width: usize) -> String {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
-        for (i, piece) in fit_line(body, width).iter().enumerate() {
+        for (i, piece) in fit_line(&with_profile(body), width).iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
@@ -38,7 +63,7 @@ fn columns(s: &str) -> usize {
 /// continued command above it still pastes.
 fn command_and_remark(line: &str, width: usize) -> Option<Vec<String>> {
     let trimmed = line.trim_start();
-    if !(trimmed.starts_with("aws ") || trimmed.starts_with("killswitch ")) {
+    if !is_command(trimmed) {
         return None;
     }
     let at = line.find("   (")?;
@@ -54,6 +79,19 @@ fn command_and_remark(line: &str, width: usize) -> Option<Vec<String>> {
             .map(|l| format!("{indent}# {}", l.trim_start())),
     );
     Some(out)
+}
+
+/// `aws …`, `killswitch …`, or either after `NAME=value` settings for that one command.
+fn is_command(text: &str) -> bool {
+    let mut words = text.split(' ');
+    let mut word = words.next().unwrap_or_default();
+    while let Some((name, _)) = word.split_once('=')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    {
+        word = words.next().unwrap_or_default();
+    }
+    word == "aws" || word == "killswitch"
 }
 
 /// A word longer than the line (an ARN, say) is cut where it must be.
@@ -92,7 +130,7 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
     let indent: String = line.chars().take_while(|c| *c == ' ').collect();
     let rest = &line[indent.len()..];
     let bullet = if rest.starts_with("- ") { "  " } else { "" };
-    let command = rest.starts_with("aws ") || rest.starts_with("killswitch ");
+    let command = is_command(rest);
     let lead = indent.len() + bullet.len();
     let next_indent = " ".repeat(if command {
         lead + 4
@@ -174,6 +212,10 @@ mod tests {
             "{fitted}"
         );
         assert_eq!(fit("a\n\nb", 80), "a\n\nb");
+        assert!(is_command(
+            "KILLSWITCH_ROLE_WIDE_REVOCATION=ci killswitch respond"
+        ));
+        assert!(!is_command("Key: AKIA"));
         let long = "x".repeat(200);
         assert!(fit(&long, 80).lines().all(|l| l.chars().count() <= 80));
     }

@@ -508,7 +508,11 @@ async fn contain_in<I: Identity, H: Home>(
         async {
             // A key IAM does not know is reported once per trigger too: GuardDuty re-emits the
             // finding every 6 hours.
-            if (announce || report.status == Status::KeyNotFound) && suppressed.is_none() {
+            // A command-line KEY NOT FOUND pages nobody, so it claims nothing either: a later
+            // delivery of the same trigger (the deployed function's) must still page.
+            let pages_not_found =
+                report.status == Status::KeyNotFound && ctx.config.page_key_not_found;
+            if (announce || pages_not_found) && suppressed.is_none() {
                 records.claim(record.as_ref(), &claim).await
             } else {
                 true

@@ -349,6 +349,7 @@ where
         r.first_pass_event_ids = a.event_ids.clone();
         // A restore re-reads these: a credential the holder minted may still be live.
         r.note_pivots(a.pivots.iter().map(|p| &p.pivot));
+        r.note_created_users(crate::report::open::created_users(a));
     }
     if let (Some(r), Some(q)) = (record.as_mut(), quarantined) {
         r.quarantine = Some(q);

@@ -156,7 +156,7 @@ pub fn finish(
     if report.status == Status::Rejected {
         let account = report.account.as_deref().unwrap_or("the key's account");
         next.push(format!(
-            "Nothing was changed. To contain {key}, run it with credentials for account {account} (AWS_PROFILE=PROFILE killswitch respond --access-key-id {key} --reason WHY), or make {account} a member account: deploy the member-role template there and add the account to KILLSWITCH_MEMBER_ACCOUNTS."
+            "Nothing was changed. To contain {key}, run it with credentials for account {account} (killswitch respond --access-key-id {key} --reason WHY --profile PROFILE), or make {account} a member account: deploy the member-role template there and add the account to KILLSWITCH_MEMBER_ACCOUNTS."
         ));
     }
     report.open = crate::report::open::items(report);

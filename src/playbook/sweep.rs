@@ -574,6 +574,7 @@ where
         r.swept_at = Some(Utc::now());
         if let Investigation::Ran(a) = &report.investigation {
             r.note_pivots(a.pivots.iter().map(|p| &p.pivot));
+            r.note_created_users(crate::report::open::created_users(a));
         }
         if let Notification::Sent { .. } = report.notification {
             r.notices.push(claim);

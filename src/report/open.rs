@@ -100,6 +100,21 @@ pub fn summary(items: &[OpenItem]) -> String {
 
 /// A value the key's holder may have chosen, fit to paste into a shell: IAM name and ARN
 /// characters only, so no quoting, expansion or second command can ride along.
+/// The users the key's holder created in this activity (successful `iam:CreateUser`), by a
+/// name IAM accepts.
+pub fn created_users(a: &super::Activity) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+    a.notable
+        .values()
+        .flatten()
+        .filter(|n| {
+            n.event_source == "iam.amazonaws.com"
+                && n.event_name == "CreateUser"
+                && n.error_code.is_none()
+        })
+        .filter_map(|n| Some((field(n, "userName").and_then(safe)?.to_owned(), n.time)))
+        .collect()
+}
+
 /// A value that can stand on a command line as it is, for the notice's other commands.
 pub(crate) fn shell_safe(v: &str) -> Option<&str> {
     safe(v)

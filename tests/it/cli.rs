@@ -227,6 +227,8 @@ fn a_bad_key_id_is_a_flag_error_with_a_hint_not_an_event_problem() {
         let err = text(&out.stderr);
         assert!(!err.contains("event"), "{key}: {err}");
         assert!(err.contains(hint), "{key}: {err}");
+        // A pasted secret access key is not printed back.
+        assert!(!err.contains("wJalrXUtnFEMI"), "{key}: {err}");
     }
 }
 
@@ -262,4 +264,31 @@ fn an_unknown_profile_is_one_line_and_exit_2_before_any_call() {
         err.contains("--profile oncal: no such profile") && err.contains("oncall"),
         "{err}"
     );
+}
+
+#[test]
+fn help_examples_are_never_rewrapped_so_a_pasted_line_is_a_whole_command() {
+    use clap::CommandFactory;
+    let root = killswitch::cli::Cli::command();
+    let mut commands = vec![root.clone()];
+    commands.extend(root.get_subcommands().cloned());
+    for cmd in commands {
+        let after = cmd
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let lines: Vec<&str> = after.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            // Under 80 columns, clap leaves the line as written.
+            assert!(line.chars().count() <= 78, "{}: {line:?}", cmd.get_name());
+            // A command that goes on says so, and its next line is indented under it.
+            if line.trim_start().starts_with("killswitch ") && line.ends_with('\\') {
+                assert!(
+                    lines[i + 1].starts_with("      "),
+                    "{}: {line:?}",
+                    cmd.get_name()
+                );
+            }
+        }
+    }
 }

@@ -613,3 +613,26 @@ async fn a_key_of_another_account_says_once_what_to_do_next() {
     );
     assert!(a.cloud.writes().is_empty());
 }
+
+#[tokio::test]
+async fn a_command_line_key_not_found_leaves_the_page_to_the_deployed_function() {
+    // One incident table for both: the operator's terminal, then the function.
+    let cloud = FakeCloud::with_user("oncall-admin", "AKIAI44QH8DHBEXAMPLE");
+    let mut terminal = cli_with_table(cloud.clone());
+    terminal.config.page_key_not_found = false;
+    let finding = event("guardduty-iam-user-finding.json");
+    let quiet = run(&terminal, finding.clone()).await;
+    assert_eq!(quiet.reports[0].status, Status::KeyNotFound);
+    assert!(cloud.published().is_empty());
+    let mut function = lambda(cloud.clone());
+    function.config.follow_up_queue_url = None;
+    run(&function, finding).await;
+    assert!(
+        cloud
+            .published()
+            .iter()
+            .any(|(s, _)| s.contains("KEY NOT FOUND")),
+        "{:?}",
+        cloud.published()
+    );
+}

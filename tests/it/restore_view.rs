@@ -622,3 +622,26 @@ fn restore_takes_session_name_like_respond() {
         }
     }
 }
+
+/// A user the holder created holds a key someone else made for it (another credential of the
+/// holder's, say): still the holder's way back in.
+#[tokio::test]
+async fn a_user_the_holder_created_blocks_the_restore_whoever_made_its_key() {
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bd3", MINTED, KeyStatus::Active);
+    let mut created = api_call("CreateUser", Utc::now() - TimeDelta::minutes(12), None);
+    created.read_only = Some(false);
+    created.event_source = "iam.amazonaws.com".into();
+    created.request_parameters = Some(serde_json::json!({"userName": "bd3"}));
+    cloud.add_events("us-east-1", vec![created]);
+    let a = lambda(cloud);
+    let response = run(&a, event("guardduty-iam-user-finding.json")).await;
+    let refused = refusals(&a).await;
+    assert!(!response.reports[0].open.is_empty());
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.contains(MINTED) && r.contains("user bd3, which the key's holder created")),
+        "{refused:?}"
+    );
+}

@@ -305,6 +305,14 @@ async fn respond_status_and_restore_at_an_80_column_terminal_say_it_plainly_and_
         "{}",
         quiet.text
     );
+    // A suggested command acts as the same profile when pasted.
+    assert!(
+        quiet
+            .text
+            .contains("killswitch --profile oncall restore --access-key-id"),
+        "{}",
+        quiet.text
+    );
     assert_eq!(
         w.key_status(&user, &leaked.id).await,
         Some(StatusType::Inactive)
