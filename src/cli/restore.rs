@@ -114,14 +114,29 @@ pub fn hanging(first: &str, rest: &str, text: &str) -> String {
     out
 }
 
+/// Items a screen shows of one list; the rest are counted (JSON output has them all).
+const SHOWN: usize = 25;
+
 fn list(out: &mut String, head: &str, items: &[String]) {
     if items.is_empty() {
         return;
     }
     out.push_str(head);
     out.push('\n');
-    for i in items {
+    // A flood of one kind (hundreds of role sessions) must not push a live key off the screen:
+    // keys, passwords and other credentials first.
+    let mut ordered: Vec<&String> = items.iter().collect();
+    ordered.sort_by_key(|i| {
+        !(i.contains(" key ") || i.contains("password") || i.contains("credential"))
+    });
+    for i in ordered.iter().take(SHOWN) {
         out.push_str(&item(&super::text::on_terminal(i)));
+    }
+    if items.len() > SHOWN {
+        out.push_str(&item(&format!(
+            "... and {} more (--output json lists every one)",
+            items.len() - SHOWN
+        )));
     }
 }
 
@@ -265,6 +280,26 @@ fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_refusals_keeps_a_live_key_on_the_screen() {
+        let mut items: Vec<String> = (0..300)
+            .map(|n| {
+                format!("role session s{n} of role r, assumed by the key's holder: still valid")
+            })
+            .collect();
+        items.push("user b has an Active key AKIAI44QH8DHBEXAMPLE created now".into());
+        let mut out = String::new();
+        super::list(&mut out, "Refused because:", &items);
+        assert!(
+            out.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("AKIAI44QH8DHBEXAMPLE")),
+            "{out}"
+        );
+        assert!(out.contains("and 276 more"), "{out}");
+        assert!(out.lines().count() < 80, "{out}");
+    }
 
     #[test]
     fn a_wrong_answer_says_the_key_id_was_expected() {
