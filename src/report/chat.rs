@@ -200,21 +200,7 @@ fn title(report: &Report, form: Form) -> String {
         ),
         Form::Full => {
             if let Some(sw) = &report.sweep_result {
-                let mut what = match sw.new_events {
-                    0 => "nothing new".to_owned(),
-                    n => format!("{n} NEW events"),
-                };
-                if sw.uncontained_pivots > 0 {
-                    what.push_str(&format!(
-                        ", {} pivot(s) NOT contained",
-                        sw.uncontained_pivots
-                    ));
-                }
-                what.push_str(if sw.closed {
-                    ", search closed"
-                } else {
-                    ", search NOT closed"
-                });
+                let what = super::notice::final_what(sw);
                 return cut(
                     &format!("[killswitch] FINAL ({what}): {key} {headline}"),
                     MAX_TITLE,

@@ -13,21 +13,7 @@ impl Report {
     /// `[killswitch] CONTAINED: AKIA... (IAM user alice) acct 123456789012`, ASCII, < 100 chars.
     pub fn subject(&self) -> String {
         if let Some(sw) = &self.sweep_result {
-            let mut what = match (sw.new_events, sw.new_pivots) {
-                (0, 0) => "nothing new".to_string(),
-                (n, _) => format!("{n} NEW events"),
-            };
-            if sw.uncontained_pivots > 0 {
-                what.push_str(&format!(
-                    ", {} pivot(s) NOT contained",
-                    sw.uncontained_pivots
-                ));
-            }
-            what.push_str(if sw.closed {
-                ", search closed"
-            } else {
-                ", search NOT closed"
-            });
+            let what = final_what(sw);
             return sanitize_subject(&format!(
                 "[killswitch] FINAL ({what}): {} {}",
                 self.access_key_id,
@@ -898,6 +884,26 @@ fn request_as_command(request: &serde_json::Value) -> String {
         inert(reason).replace(['"', '$', '`', '\\'], "")
     ));
     out
+}
+
+/// What a FINAL notice's subject says of the sweep: `3 NEW events, search closed`.
+pub(crate) fn final_what(sw: &SweepResult) -> String {
+    let mut what = match (sw.new_events, sw.new_pivots) {
+        (0, 0) => "nothing new".to_string(),
+        (n, _) => format!("{n} NEW events"),
+    };
+    if sw.uncontained_pivots > 0 {
+        what.push_str(&format!(
+            ", {} pivot(s) NOT contained",
+            sw.uncontained_pivots
+        ));
+    }
+    what.push_str(if sw.closed {
+        ", search closed"
+    } else {
+        ", search NOT closed"
+    });
+    what
 }
 
 /// "1 write", "3 writes".
