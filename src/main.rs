@@ -100,11 +100,11 @@ async fn profile_exists(name: &str) -> Result<(), Error> {
     }
     let known: Vec<&str> = set.profiles().collect();
     Err(Error::Usage(format!(
-        "--profile {name}: no such profile in the AWS config or credentials file ({})",
+        "--profile {name}: no such profile (the AWS config files have: {})",
         if known.is_empty() {
-            "they define none".to_owned()
+            "none".to_owned()
         } else {
-            format!("profiles there: {}", known.join(", "))
+            known.join(", ")
         }
     )))
 }

@@ -452,8 +452,13 @@ async fn respond_status_and_restore_at_an_80_column_terminal_say_it_plainly_and_
         "{}",
         waiting.text
     );
+    // The command to search by hand, continued over lines with ` \` as a shell reads it.
+    let pasted = regex_lite::Regex::new(r" \\\n\s+")
+        .unwrap()
+        .replace_all(&waiting.visible_lines().join("\n"), " ")
+        .into_owned();
     assert!(
-        waiting.text.contains(&format!(
+        pasted.contains(&format!(
             "--lookup-attributes AttributeKey=AccessKeyId,AttributeValue={}",
             leaked2.id
         )),
