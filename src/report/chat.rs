@@ -344,18 +344,7 @@ fn outcome(report: &Report) -> String {
     if !report.summary.is_empty() {
         return inert(&report.summary);
     }
-    match report.status {
-        Status::Contained => "The leaked key is contained; the immediate read-back holds.",
-        Status::AlreadyContained => "The key was already contained; nothing had to change.",
-        Status::Contested => {
-            "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it."
-        }
-        Status::Failed => {
-            "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries."
-        }
-        _ => "",
-    }
-    .to_owned()
+    super::notice::short_outcome(report.status).to_owned()
 }
 
 /// The first undo command (the checked `killswitch restore`) as a pasteable span, and what its

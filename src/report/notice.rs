@@ -124,18 +124,7 @@ impl Report {
     pub fn short_message(&self) -> String {
         let mut m = String::new();
         let _ = writeln!(m, "{}", self.status.headline());
-        let what = match self.status {
-            Status::Contained => "The leaked key is contained; the immediate read-back holds.",
-            Status::AlreadyContained => "The key was already contained; nothing had to change.",
-            Status::Contested => {
-                "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it."
-            }
-            Status::Failed => {
-                "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries."
-            }
-            _ => "",
-        };
-        let _ = writeln!(m, "{what}\n");
+        let _ = writeln!(m, "{}\n", short_outcome(self.status));
         self.identity_lines(&mut m);
         self.action_lines(&mut m);
         if let Some(v) = &self.verification {
@@ -884,6 +873,21 @@ fn request_as_command(request: &serde_json::Value) -> String {
         inert(reason).replace(['"', '$', '`', '\\'], "")
     ));
     out
+}
+
+/// The short notice's sentence under its headline (also the chat card's, before a summary).
+pub(crate) fn short_outcome(status: Status) -> &'static str {
+    match status {
+        Status::Contained => "The leaked key is contained; the immediate read-back holds.",
+        Status::AlreadyContained => "The key was already contained; nothing had to change.",
+        Status::Contested => {
+            "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it."
+        }
+        Status::Failed => {
+            "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries."
+        }
+        _ => "",
+    }
 }
 
 /// What a FINAL notice's subject says of the sweep: `3 NEW events, search closed`.
