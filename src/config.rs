@@ -33,7 +33,8 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::incident::AccountId;
+use crate::vocab::AccountId;
+pub use crate::vocab::is_region_name;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -372,7 +373,9 @@ impl Config {
         }
         let chat_topic_arn = var("KILLSWITCH_CHAT_TOPIC_ARN");
         if let Some(t) = &chat_topic_arn
-            && crate::aws::topic_region(t).is_none_or(|_| t.split(':').count() != 6)
+            && crate::vocab::Arn::parse(t)
+                .filter(|a| a.service == "sns" && is_region_name(a.region))
+                .is_none_or(|_| t.split(':').count() != 6)
         {
             return Err(Error::Config {
                 name: "KILLSWITCH_CHAT_TOPIC_ARN",
@@ -627,22 +630,6 @@ fn number(
             reason: format!("{raw:?} is not a whole number from {min} to {max}"),
         }),
     }
-}
-
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `eu-central-2`.
-pub fn is_region_name(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && r.len() <= 25
-        && parts[0].len() == 2
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]

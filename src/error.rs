@@ -31,6 +31,12 @@ pub enum Error {
     NotifyFailed(String),
 }
 
+impl From<crate::vocab::Invalid> for Error {
+    fn from(e: crate::vocab::Invalid) -> Self {
+        Error::BadEvent(e.0)
+    }
+}
+
 impl Error {
     /// A stable name for Lambda's `errorType` and for alarms.
     pub fn kind(&self) -> &'static str {

@@ -12,15 +12,13 @@ use serde_json::json;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::analysis::{MAX_COVERED_PIVOTS, MAX_PIVOTS, PivotKind};
+use crate::analysis::PivotKind;
 use crate::config::{Config, is_region_name};
 use crate::error::Error;
 use crate::incident::AccessKeyId;
 use crate::pacing::{Budget, SLOT};
 use crate::ports::{ActivityLog, IncidentStore, LookupQuery};
-use crate::report::{
-    Activity, Investigation, PivotActivity, PivotReport, RegionActivity, RegionCoverage,
-};
+use crate::report::{Activity, Investigation, PivotActivity, RegionActivity, RegionCoverage};
 
 /// IAM's home Region: IAM and global STS calls are logged here.
 pub const HOME_REGION: &str = "us-east-1";
@@ -376,31 +374,7 @@ pub fn containment_request(
     }
 }
 
-/// Keeps a pivot unless it is already listed. Pivots the leaked user's deny already covers are
-/// counted but listed only up to `MAX_COVERED_PIVOTS`, so a flood of them never pushes out a
-/// key, a session, a password or a trust change (those are all kept, up to `MAX_PIVOTS`).
+/// Keeps a pivot unless it is already listed (`Activity::keep_pivot`).
 pub fn keep_pivot(activity: &mut Activity, pivot: crate::analysis::Pivot) {
-    let id = format!("{:?}", pivot.identity());
-    if activity.pivot_ids.contains(&id) {
-        return;
-    }
-    let keep = if pivot.kind.covered_by_user_deny() {
-        // Counted each time past the listed ones (repeats included): an upper bound.
-        activity.covered_pivots += 1;
-        activity.covered_pivots <= MAX_COVERED_PIVOTS
-    } else if activity.pivots.len() < MAX_PIVOTS {
-        true
-    } else {
-        activity.pivots_not_listed += 1;
-        false
-    };
-    if keep {
-        activity.pivot_ids.insert(id);
-        activity.pivots.push(PivotReport {
-            pivot,
-            contain_with: serde_json::Value::Null,
-            activity: None,
-            containment: None,
-        });
-    }
+    activity.keep_pivot(pivot);
 }

@@ -1,14 +1,21 @@
 //! killswitch: contain a leaked AWS access key within seconds, verify, investigate, notify.
 //!
-//! Layout (wiring → edge → core → adapters):
-//! - `main.rs`: wiring for both modes (Lambda runtime, `killswitch respond`).
-//! - [`cli`], [`handler`], [`trigger`]: the edge; only `handler` names `lambda_runtime`.
-//! - [`oncall`]: operator commands (status, restore); `drill` (tabletop drills, feature `drill`,
-//!   never in the deployed package).
-//! - [`incident`], [`playbook`] (contain, then follow through), [`record`], [`investigation`],
-//!   [`analysis`], [`policy`], [`report`], [`config`], [`error`]: the core, generic
-//!   over the [`ports`].
-//! - [`aws`]: the adapters, the only code importing `aws_sdk_*`.
+//! Layers, bottom up. A module imports only from its own layer or below, never in a cycle
+//! (`scripts/check_structure.py` reads these lines and fails the test command otherwise):
+//!
+//! 0. vocab: the words (IDs, `Arn`, `Plan`, `Step`, `Status`, `Outcome`); imports nothing.
+//! 1. error, policy, progress: the one error type, the policy documents, progress lines.
+//! 2. config, incident: settings from the environment; the incident parsed at the edge.
+//! 3. ports, trigger: what the core needs from the cloud; payloads turned into incidents.
+//! 4. pacing, analysis: the `LookupEvents` budget; what CloudTrail events mean.
+//! 5. report: what happened, as data, and every line a human reads of it.
+//! 6. investigation, record: the CloudTrail search; the incident record.
+//! 7. playbook: contain, then follow through (generic over the ports).
+//! 8. handler, oncall: the Lambda entry (only it names `lambda_runtime`); status and restore.
+//! 9. aws: the adapters, the only code importing `aws_sdk_*`; only the wiring names them.
+//! 10. cli, drill: the command line; tabletop drills (feature `drill`, never deployed).
+//!
+//! `main.rs` wires both modes (the Lambda runtime, `killswitch respond`).
 
 pub mod analysis;
 pub mod aws;
@@ -29,3 +36,4 @@ pub mod progress;
 pub mod record;
 pub mod report;
 pub mod trigger;
+pub mod vocab;

@@ -527,10 +527,8 @@ fn as_flags(why: &str) -> String {
 
 /// `--access-key-id` of status and restore: a bad one is a flag error, not an event's.
 fn key_flag(raw: &str) -> Result<killswitch::incident::AccessKeyId, Error> {
-    killswitch::incident::AccessKeyId::parse(raw).map_err(|e| match e {
-        Error::BadEvent(why) => Error::Usage(format!("--access-key-id: {why}")),
-        other => other,
-    })
+    killswitch::incident::AccessKeyId::parse(raw)
+        .map_err(|why| Error::Usage(format!("--access-key-id: {why}")))
 }
 
 /// The man page on stdout, or one page per command in `dir`.

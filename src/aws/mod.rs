@@ -59,9 +59,9 @@ fn sns_client(sdk: &aws_config::SdkConfig, topic_arn: &str) -> aws_sdk_sns::Clie
 
 /// `arn:PARTITION:sns:REGION:ACCOUNT:NAME` → `REGION`.
 pub fn topic_region(topic_arn: &str) -> Option<&str> {
-    let mut parts = topic_arn.split(':');
-    let (arn, _, service, region) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    (arn == "arn" && service == "sns" && crate::config::is_region_name(region)).then_some(region)
+    crate::vocab::Arn::parse(topic_arn)
+        .filter(|a| a.service == "sns" && crate::vocab::is_region_name(a.region))
+        .map(|a| a.region)
 }
 
 impl AwsClients {

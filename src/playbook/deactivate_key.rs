@@ -5,7 +5,7 @@ use crate::incident::AccessKeyId;
 use crate::ports::{Identity, KeyChange, KeyStatus, Operator};
 use crate::report::Outcome;
 
-pub const PERMISSIONS: &[&str] = &["iam:ListAccessKeys", "iam:UpdateAccessKey"];
+pub const PERMISSIONS: &[&str] = crate::vocab::Step::DeactivateKey.permissions();
 
 /// `before` is the key's status read in the guard's wave, when it was read for this user.
 /// Without it the write goes ahead: it is idempotent, and a read would cost a round trip.

@@ -8,39 +8,14 @@
 //! sessions the holder minted with GetSessionToken/GetFederationToken (up to 36 h), so, when the
 //! user has no permissions boundary yet, `AWSDenyAll` becomes its boundary (no quota applies).
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::Error;
 use crate::policy::{self, MANAGED_DENY_ALL_ARN, USER_POLICY_NAME};
 use crate::ports::{Identity, KeyStatus, Operator, PolicyTarget};
 use crate::report::Outcome;
 
-pub const PERMISSIONS: &[&str] = &[
-    "iam:GetUserPolicy",
-    "iam:PutUserPolicy",
-    "iam:AttachUserPolicy",
-    "iam:ListAttachedUserPolicies",
-    "iam:ListAccessKeys",
-    "iam:DeleteLoginProfile",
-    "iam:GetUser",
-    "iam:PutUserPermissionsBoundary",
-];
+pub const PERMISSIONS: &[&str] = crate::vocab::Step::DenyUser.permissions();
 
-/// What denies the user.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Deny {
-    /// Inline `KillSwitchDenyAll`.
-    #[default]
-    Inline,
-    /// The inline quota was full: `AWSDenyAll` attached.
-    Managed,
-    /// Both quotas were full: every access key deactivated, console access removed.
-    LockedOut,
-    /// As `LockedOut`, and `AWSDenyAll` set as the user's permissions boundary (which counts
-    /// against no quota): the sessions the user minted die too.
-    LockedOutBounded,
-}
+pub use crate::vocab::Deny;
 
 fn is_quota(e: &Error) -> bool {
     e.aws_code() == Some("LimitExceeded")

@@ -35,127 +35,17 @@ pub mod verify;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccountId, Incident};
 use crate::report::{Notification, Report, Status};
+pub use crate::vocab::{Plan, Step};
 
 pub use contain::contain_delivery;
 pub use follow::{FollowUp, follow_through};
 pub use notify::respond_to_sample;
-
-/// The steps, each with the actions it calls. The execution role grants exactly their union.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    EnterAccount,
-    CheckAccount,
-    ResolveOwner,
-    DeactivateKey,
-    DenyUser,
-    RevokeRoleSessions,
-    Record,
-    HandOff,
-    Verify,
-    Investigate,
-    Notify,
-    UpdateFinding,
-    Quarantine,
-    DenyPortalUser,
-    RemoveAssignment,
-}
-
-impl Step {
-    pub const ALL: [Step; 15] = [
-        Step::EnterAccount,
-        Step::CheckAccount,
-        Step::ResolveOwner,
-        Step::DeactivateKey,
-        Step::DenyUser,
-        Step::RevokeRoleSessions,
-        Step::Record,
-        Step::HandOff,
-        Step::Verify,
-        Step::Investigate,
-        Step::Notify,
-        Step::UpdateFinding,
-        Step::Quarantine,
-        Step::DenyPortalUser,
-        Step::RemoveAssignment,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::EnterAccount => "enter_account",
-            Step::CheckAccount => "check_account",
-            Step::ResolveOwner => "resolve_owner",
-            Step::DeactivateKey => "deactivate_key",
-            Step::DenyUser => "deny_user",
-            Step::RevokeRoleSessions => "revoke_role_sessions",
-            Step::Record => "record",
-            Step::HandOff => "hand_off",
-            Step::Verify => "verify",
-            Step::Investigate => "investigate",
-            Step::Notify => "notify",
-            Step::UpdateFinding => "update_finding",
-            Step::Quarantine => "quarantine",
-            Step::DenyPortalUser => "deny_portal_user",
-            Step::RemoveAssignment => "remove_assignment",
-        }
-    }
-
-    pub fn permissions(self) -> &'static [&'static str] {
-        match self {
-            Step::EnterAccount => &["sts:AssumeRole"],
-            Step::CheckAccount => &["sts:GetAccessKeyInfo"],
-            Step::ResolveOwner => &["iam:GetAccessKeyLastUsed"],
-            Step::DeactivateKey => deactivate_key::PERMISSIONS,
-            Step::DenyUser => deny_user::PERMISSIONS,
-            Step::RevokeRoleSessions => revoke_role::PERMISSIONS,
-            Step::Record => &[
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:DeleteItem",
-            ],
-            Step::HandOff => &["sqs:SendMessage"],
-            Step::Verify => &[
-                "iam:ListAccessKeys",
-                "iam:GetUserPolicy",
-                "iam:GetRolePolicy",
-                "iam:UpdateAccessKey",
-                "iam:PutUserPolicy",
-                "iam:PutRolePolicy",
-            ],
-            Step::Investigate => &["cloudtrail:LookupEvents", "account:ListRegions"],
-            Step::Notify => &["sns:Publish"],
-            Step::UpdateFinding => &["securityhub:BatchUpdateFindings"],
-            // Organizations is called through the quarantine role (`quarantine-role.yaml`,
-            // `quarantine::ORGANIZATIONS_PERMISSIONS`), never with the function's own rights.
-            Step::Quarantine => &["sts:AssumeRole"],
-            Step::DenyPortalUser => portal::POLICY_PERMISSIONS,
-            // Identity Center is called through its role (`identity-center-role.yaml`,
-            // `portal::IDENTITY_CENTER_PERMISSIONS`): the user lookup and the removal.
-            Step::RemoveAssignment => &["sts:AssumeRole"],
-        }
-    }
-
-    /// Steps that run in the key's account (through the member role when it is another one).
-    fn in_key_account(self) -> bool {
-        !matches!(
-            self,
-            Step::EnterAccount
-                | Step::Notify
-                | Step::Record
-                | Step::HandOff
-                | Step::UpdateFinding
-                | Step::Quarantine
-                | Step::RemoveAssignment
-        )
-    }
-}
 
 /// Every action the function calls (`sts:GetCallerIdentity` needs no permission).
 pub fn required_permissions() -> BTreeSet<&'static str> {
@@ -222,68 +112,6 @@ pub struct Context<'a> {
     pub operator: Option<&'a str>,
     /// This invocation's share of the `LookupEvents` budget.
     pub pacer: &'a crate::pacing::Pacer,
-}
-
-/// What containment writes, once guards have passed. Travels to the follow-through.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Plan {
-    User {
-        user: String,
-        deactivate: bool,
-        /// What denies the user (the inline deny, or a fallback when its quota is full).
-        #[serde(default)]
-        deny: deny_user::Deny,
-        /// The permissions boundary the lock-out replaced with `AWSDenyAll`: restore puts it back.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        replaced_boundary: Option<String>,
-    },
-    Role {
-        role: String,
-        /// Role-wide: every session of the role issued before this is denied.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cutoff: Option<DateTime<Utc>>,
-        /// Exact: this session (`aws:userid` = `ROLE-ID:session-name`) is denied.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        session: Option<String>,
-    },
-    /// An IAM Identity Center portal session: the role is never edited (IAM refuses), the
-    /// customer-managed deny policy every permission set references is (`portal`).
-    Portal {
-        /// `AWSReservedSSO_<PermissionSet>_…`.
-        role: String,
-        /// The Identity Center user name (the session name).
-        user: String,
-        /// `ROLE-ID:user-name`: the finding's principal.
-        session: String,
-        /// The user's identity store ID, once looked up.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user_id: Option<String>,
-        policy_arn: String,
-    },
-}
-
-impl Plan {
-    /// The principal the writes act on, as every notice names it: IAM's owner of the key, not
-    /// the trigger's claim.
-    pub fn principal(&self) -> String {
-        match self {
-            Plan::User { user, .. } => format!("IAM user {user}"),
-            Plan::Role {
-                role,
-                session: Some(session),
-                ..
-            } => {
-                let name = session.split_once(':').map_or(session.as_str(), |(_, s)| s);
-                format!("role {role} (session {name})")
-            }
-            Plan::Role { role, .. } => format!("role {role} (every session)"),
-            Plan::Portal { role, user, .. } => format!(
-                "Identity Center user {user} (permission set {}, role {role})",
-                portal::permission_set_name(role).unwrap_or("?")
-            ),
-        }
-    }
 }
 
 fn dry_run(incident: &Incident, ctx: &Context<'_>) -> bool {

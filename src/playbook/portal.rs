@@ -14,7 +14,7 @@
 //! Optionally (off by default) the user's direct account assignment for the permission set is
 //! removed through the Identity Center role, and recorded for `killswitch restore`.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -23,20 +23,11 @@ use super::lease::Lease;
 use crate::config::IdentityCenter;
 use crate::error::Error;
 use crate::ports::{Assignment, Directory, Identity, IdentityCenterAdmin, IncidentStore};
+pub use crate::record::Removed;
 use crate::report::{Outcome, Report};
 
 /// What the member role (and the function in its own account) calls on the deny policy.
-pub const POLICY_PERMISSIONS: &[&str] = &[
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:ListPolicyVersions",
-    "iam:CreatePolicyVersion",
-    // The 5-version limit: the oldest non-default version makes room. Scoped to the deny policy.
-    "iam:DeletePolicyVersion",
-    "iam:ListAttachedRolePolicies",
-    // Which permission sets' roles lack the policy (the user could still use those).
-    "iam:ListRoles",
-];
+pub const POLICY_PERMISSIONS: &[&str] = Step::DenyPortalUser.permissions();
 
 /// What the Identity Center role (`identity-center-role.yaml`) grants the responder.
 pub const IDENTITY_CENTER_PERMISSIONS: [&str; 2] = ["sso:ListInstances", "identitystore:GetUserId"];
@@ -64,7 +55,7 @@ pub const MAX_POLICY_CHARS: usize = 6144;
 /// IAM keeps at most this many versions of a managed policy.
 pub const MAX_VERSIONS: usize = 5;
 
-pub const ROLE_PREFIX: &str = "AWSReservedSSO_";
+pub use crate::vocab::IDENTITY_CENTER_ROLE_PREFIX as ROLE_PREFIX;
 
 const SID_USERS: &str = "KillSwitchIdentityCenterUsers";
 const SID_SESSIONS: &str = "KillSwitchIdentityCenterSessions";
@@ -77,13 +68,7 @@ pub fn is_identity_center_role(role: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case(ROLE_PREFIX))
 }
 
-/// `AWSReservedSSO_<PermissionSetName>_<16 hex>` → the permission set's name.
-pub fn permission_set_name(role: &str) -> Option<&str> {
-    let rest = role.get(ROLE_PREFIX.len()..)?;
-    let (name, suffix) = rest.rsplit_once('_')?;
-    (!name.is_empty() && suffix.len() == 16 && suffix.chars().all(|c| c.is_ascii_hexdigit()))
-        .then_some(name)
-}
+pub use crate::vocab::permission_set_name;
 
 /// The incident index every key of one Identity Center user is noted in (beside the role
 /// indexes): a restore for one key must not lift the entries another open incident relies on.
@@ -332,9 +317,7 @@ pub async fn coverage<I: Identity>(iam: &I, policy_arn: &str, user: &str, report
     }
 }
 
-/// How a report step names the permission sets the deny does not reach (`report::open`).
-pub const UNCOVERED_PREFIX: &str =
-    "permission sets NOT covered by the deny policy in this account:";
+pub use crate::report::UNCOVERED_PREFIX;
 
 fn list(entries: &[Entry]) -> String {
     entries
@@ -600,18 +583,6 @@ pub async fn resolve_user<H: IdentityCenterAdmin>(
     dir.user_id(&instance.identity_store_id, user_name)
         .await?
         .ok_or_else(|| Error::BadEvent(format!("the identity store has no user named {user_name}")))
-}
-
-/// A direct account assignment killswitch removed: exactly what restore creates again.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Removed {
-    pub instance_arn: String,
-    pub account: String,
-    pub permission_set_arn: String,
-    pub permission_set: String,
-    pub user_id: String,
-    pub user_name: String,
-    pub at: DateTime<Utc>,
 }
 
 /// Removes the user's direct assignment of the role's permission set to the account (new portal

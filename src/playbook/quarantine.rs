@@ -6,7 +6,7 @@
 //! it, and its failure is reported, not retried as a containment failure.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::lease::Lease;
@@ -14,6 +14,7 @@ use super::{Plan, Step};
 use crate::config::Quarantine;
 use crate::error::Error;
 use crate::ports::{IncidentStore, Organization, Scp, ServiceControlPolicies};
+pub use crate::record::{Entry, Quarantined};
 use crate::report::{Outcome, Report};
 
 /// Organizations' limit on an SCP document, whitespace included (we write none).
@@ -50,66 +51,6 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn lease_id(account: &str) -> String {
     format!("quarantine-lease#{account}")
-}
-
-/// One quarantined principal.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Entry {
-    /// An IAM user (`aws:PrincipalArn`, with or without a path).
-    User { name: String },
-    /// One role session (`aws:userid` = `ROLE-ID:session-name`).
-    Session { userid: String },
-    /// Every session of a role issued before the cutoff (`aws:TokenIssueTime`).
-    RoleBefore { name: String, cutoff: DateTime<Utc> },
-}
-
-impl Entry {
-    pub fn for_plan(plan: &Plan) -> Option<Self> {
-        match plan {
-            Plan::User { user, .. } => Some(Entry::User { name: user.clone() }),
-            Plan::Role {
-                session: Some(s), ..
-            } => Some(Entry::Session { userid: s.clone() }),
-            Plan::Role {
-                role,
-                cutoff: Some(c),
-                ..
-            } => Some(Entry::RoleBefore {
-                name: role.clone(),
-                cutoff: *c,
-            }),
-            Plan::Role { .. } => None,
-            // An SCP sees the session as its role's: the exact session, as for any role.
-            Plan::Portal { session, .. } => Some(Entry::Session {
-                userid: session.clone(),
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for Entry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Entry::User { name } => write!(f, "user {name}"),
-            Entry::Session { userid } => write!(f, "session {userid}"),
-            Entry::RoleBefore { name, cutoff } => write!(
-                f,
-                "sessions of role {name} issued before {}",
-                crate::report::ts(*cutoff)
-            ),
-        }
-    }
-}
-
-/// What the incident record keeps of a quarantine, for status and restore.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Quarantined {
-    pub policy_id: String,
-    pub policy_name: String,
-    pub account: String,
-    pub entry: Entry,
-    pub at: DateTime<Utc>,
 }
 
 pub fn policy_name(account: &str) -> String {

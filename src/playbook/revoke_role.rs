@@ -18,7 +18,7 @@ use crate::policy::{self, CutoffDecision, ROLE_POLICY_NAME, SESSION_POLICY_NAME}
 use crate::ports::{Identity, Operator, PolicyTarget};
 use crate::report::Outcome;
 
-pub const PERMISSIONS: &[&str] = &["iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"];
+pub const PERMISSIONS: &[&str] = crate::vocab::Step::RevokeRoleSessions.permissions();
 
 /// What to write, from the policy in place (read in the guard's wave), the cutoff killswitch
 /// itself wrote for this role (incident record) and the incident.

@@ -1,8 +1,10 @@
 //! What happened, as data (the JSON report). Its text for humans is in [`notice`]. Pure.
 
 pub mod chat;
+mod keep;
 mod notice;
 pub mod open;
+pub mod pending;
 
 pub use notice::{defang, inert, quoted, sanitize_subject, ts};
 pub use open::{OpenItem, OpenKind};
@@ -14,74 +16,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Category, MAX_NOTABLE_PER_CATEGORY, Notable, Pivot, examine, severity};
 use crate::incident::{Incident, SampleFinding};
-use crate::playbook::Step;
 use crate::ports::ApiCall;
+pub use crate::vocab::{Outcome, Status, Step};
 
 /// SNS subjects must be printable ASCII and under 100 characters.
 pub const MAX_SUBJECT: usize = 99;
 /// SNS messages are at most 256 KiB; stay well below to leave room for attributes.
 pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Writes made and verified.
-    Contained,
-    /// Everything was already in place; nothing written.
-    AlreadyContained,
-    /// Containment was undone during verification and re-applied.
-    Contested,
-    /// At least one containment step did not hold. Lambda retries.
-    Failed,
-    /// Not acted on by rule (protected principal, root, other account...). Notify only.
-    Refused,
-    /// The key (or the trigger) belongs to another account: bad input, nothing changed.
-    Rejected,
-    /// GuardDuty sample finding: never acted on.
-    Sample,
-    /// Dry run: the plan was computed, nothing written.
-    DryRun,
-    /// IAM does not know the key: nothing to contain.
-    KeyNotFound,
-    /// Containment was lifted by an operator's recorded `killswitch restore`: not re-applied.
-    Restored,
-}
-
-impl Status {
-    /// The key is contained now, whoever did it.
-    pub fn is_contained(self) -> bool {
-        matches!(
-            self,
-            Status::Contained | Status::AlreadyContained | Status::Contested
-        )
-    }
-
-    pub fn headline(self) -> &'static str {
-        match self {
-            Status::Contained => "CONTAINED",
-            Status::AlreadyContained => "ALREADY CONTAINED",
-            Status::Contested => "CONTESTED, re-contained",
-            Status::Failed => "CONTAINMENT FAILED",
-            Status::Refused => "NOT CONTAINED (refused)",
-            Status::Rejected => "REJECTED (another account's key)",
-            Status::Sample => "SAMPLE finding ignored",
-            Status::DryRun => "DRY RUN",
-            Status::KeyNotFound => "KEY NOT FOUND",
-            Status::Restored => "RESTORED by an operator",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Done,
-    AlreadyDone,
-    WouldDo,
-    NotFound,
-    Skipped,
-    Failed,
-}
+/// How a report step names the permission sets the deny does not reach (`open`).
+pub const UNCOVERED_PREFIX: &str =
+    "permission sets NOT covered by the deny policy in this account:";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
@@ -409,7 +354,7 @@ impl Activity {
             keep_notable(self.notable.entry(n.category).or_default(), n);
         }
         if let Some(p) = pivot {
-            crate::investigation::keep_pivot(self, p);
+            self.keep_pivot(p);
         }
     }
 
@@ -557,7 +502,7 @@ pub struct Report {
     pub sweep_result: Option<SweepResult>,
     /// A sweep this process runs itself (the command line without a queue).
     #[serde(skip)]
-    pub pending_sweep: Option<Box<crate::playbook::sweep::Sweep>>,
+    pub pending_sweep: Option<Box<pending::Sweep>>,
 }
 
 /// The sweep promised by the first report.

@@ -166,9 +166,7 @@ const SESSIONS_PER_ROLE: usize = 3;
 /// failed containment needs the list most), except a dry run, a sample and a rejection.
 pub fn items(report: &Report) -> Vec<OpenItem> {
     let uncovered = report.steps.iter().rev().find(|s| {
-        s.step == crate::playbook::Step::Verify
-            && s.detail
-                .starts_with(crate::playbook::portal::UNCOVERED_PREFIX)
+        s.step == crate::vocab::Step::Verify && s.detail.starts_with(super::UNCOVERED_PREFIX)
     });
     let Investigation::Ran(a) = &report.investigation else {
         return uncovered.map(permission_sets).into_iter().collect();

@@ -82,7 +82,7 @@ pub fn parse(value: Value) -> Result<Received, Error> {
 }
 
 fn optional_account(raw: Option<&str>) -> Result<Option<AccountId>, Error> {
-    raw.map(AccountId::parse).transpose()
+    Ok(raw.map(AccountId::parse).transpose()?)
 }
 
 /// IAM user and role names: `[\w+=,.@-]+`, bounded length.

@@ -15,8 +15,11 @@ use crate::analysis::Pivot;
 use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
-use crate::playbook::Plan;
+use crate::vocab::Plan;
+
+mod kept;
 use crate::ports::IncidentStore;
+pub use kept::{Entry, Quarantined, Removed};
 
 /// Hand-off digests kept per key (a key sees a handful of incidents, not hundreds).
 const MAX_HANDOFFS: usize = 20;
@@ -51,10 +54,10 @@ pub struct IncidentRecord {
     pub handoffs: Vec<String>,
     /// The org-level quarantine placed for this key (kept until `killswitch restore` lifts it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quarantine: Option<crate::playbook::quarantine::Quarantined>,
+    pub quarantine: Option<Quarantined>,
     /// The Identity Center account assignment removed for this key (restore puts it back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignment: Option<crate::playbook::portal::Removed>,
+    pub assignment: Option<Removed>,
     /// Credentials the investigation found minted or opened with the key (its pivots), from
     /// every pass, once each: `restore` checks that none is still live before it lifts anything.
     /// A pivot this release cannot read is dropped, never the record.
