@@ -51,11 +51,17 @@ impl Error {
         }
     }
 
-    /// The AWS error code, when the failure came from AWS.
+    /// The AWS error code, when the failure came from AWS. For humans and logs: decisions use
+    /// [`Error::failure`].
     pub fn aws_code(&self) -> Option<&str> {
         match self {
             Error::Aws { code, .. } => code.as_deref(),
-            _ => None,
+            Error::BadEvent(_)
+            | Error::Usage(_)
+            | Error::Declined(_)
+            | Error::Config { .. }
+            | Error::ContainmentFailed(_)
+            | Error::NotifyFailed(_) => None,
         }
     }
 
@@ -72,5 +78,98 @@ impl Error {
             next = e.source();
         }
         out
+    }
+
+    /// What kind of AWS failure this is, when it came from AWS.
+    pub fn failure(&self) -> Option<AwsFailure> {
+        self.aws_code().map(AwsFailure::of)
+    }
+
+    /// A call to AWS failed this way.
+    pub fn is(&self, kind: AwsFailure) -> bool {
+        self.failure() == Some(kind)
+    }
+}
+
+/// AWS's error codes, sorted once into what the code decides on. The adapters report the
+/// service's code (`Error::Aws`); nothing else compares code strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsFailure {
+    /// The entity is gone (`NoSuchEntity`, `ResourceNotFoundException`, …).
+    NotFound,
+    /// A quota is full (`LimitExceeded`: inline policies, policy versions, attachments).
+    LimitExceeded,
+    AccessDenied,
+    /// Slow down and ask again.
+    Throttled,
+    /// What was to be created or attached already is (`DuplicatePolicyException`,
+    /// `DuplicatePolicyAttachmentException`, `EntityAlreadyExists`).
+    AlreadyExists,
+    /// It changed under us (`ConcurrentModification`, a failed condition).
+    Conflict,
+    /// AWS's side failed; asking again may work.
+    ServiceFault,
+    /// A request-level answer the code has no rule for.
+    Other,
+}
+
+impl AwsFailure {
+    pub fn of(code: &str) -> Self {
+        match code {
+            "NoSuchEntity"
+            | "NoSuchEntityException"
+            | "ResourceNotFoundException"
+            | "PolicyNotFoundException"
+            | "TargetNotFoundException"
+            | "NotFoundException" => AwsFailure::NotFound,
+            "LimitExceeded" | "LimitExceededException" => AwsFailure::LimitExceeded,
+            "TooManyRequestsException" | "RequestLimitExceeded" => AwsFailure::Throttled,
+            c if c.contains("Throttl") => AwsFailure::Throttled,
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "InvalidClientTokenId"
+            | "ExpiredToken" => AwsFailure::AccessDenied,
+            "DuplicatePolicyException"
+            | "DuplicatePolicyAttachmentException"
+            | "EntityAlreadyExists" => AwsFailure::AlreadyExists,
+            "ConcurrentModification"
+            | "ConcurrentModificationException"
+            | "ConditionalCheckFailedException"
+            | "ConflictException" => AwsFailure::Conflict,
+            "InternalFailure"
+            | "InternalError"
+            | "ServiceUnavailable"
+            | "InternalServerError"
+            | "ServiceFailure"
+            | "ServiceUnavailableException" => AwsFailure::ServiceFault,
+            _ => AwsFailure::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_sort_into_what_the_code_decides_on() {
+        for (code, kind) in [
+            ("NoSuchEntity", AwsFailure::NotFound),
+            ("LimitExceeded", AwsFailure::LimitExceeded),
+            ("ThrottlingException", AwsFailure::Throttled),
+            ("TooManyRequestsException", AwsFailure::Throttled),
+            (
+                "DuplicatePolicyAttachmentException",
+                AwsFailure::AlreadyExists,
+            ),
+            ("ConcurrentModificationException", AwsFailure::Conflict),
+            ("InternalFailure", AwsFailure::ServiceFault),
+            ("AccessDenied", AwsFailure::AccessDenied),
+            ("ValidationError", AwsFailure::Other),
+        ] {
+            assert_eq!(AwsFailure::of(code), kind, "{code}");
+        }
+        assert_eq!(Error::Usage("x".into()).failure(), None);
     }
 }
