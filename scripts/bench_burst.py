@@ -36,9 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
 sys.path.insert(0, HERE)
-from bench_latency import (  # noqa: E402
-    Account, Event, FakeRuntime, ProxySet, containment_writes, lambda_env, log, manual_request, ms, percentile,
-)
+from bench_analysis import containment_writes, ms, percentile  # noqa: E402
+from bench_lambda import Event, FakeRuntime, lambda_env  # noqa: E402
+from bench_proxies import Account, ProxySet, log, manual_request  # noqa: E402
 
 
 def env_int(name: str, default: int) -> int:
@@ -236,15 +236,27 @@ async def start_copies(sim: Sim, n: int, binary: str, env: dict, proxies: ProxyS
     return init
 
 
-async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
+def burst_events(acct: Account) -> list[Event]:
+    """KEYS planted users and keys, one event each: GuardDuty findings and manual requests alternating."""
     log(f"burst: planting {KEYS} keys")
     planted = [acct.plant(f"b{i}") for i in range(KEYS)]
     events = []
     for i, (user, uid, key) in enumerate(planted):
         payload = guardduty_finding(key, user, uid) if i % 2 == 0 else dict(manual_request(key, user), request_id=f"burst-{i}")
         events.append(Event(payload, key=key, user=user, kind="GuardDuty finding" if i % 2 == 0 else "manual request"))
-    queued_before = acct.follow_ups()
-    names = [f"copy{i}" for i in range(COPIES)]
+    return events
+
+
+class BurstRun:
+    """What one burst left: the simulation, the copies' init time, t0 (all events enqueued), how
+    long until every invocation finished (or the timeout), and the proxy records from t0."""
+
+    def __init__(self, sim: Sim, init: float, t0: float, t_all: float, timed_out: bool, recs: list[dict]):
+        self.sim, self.init, self.t0, self.t_all, self.timed_out, self.recs = sim, init, t0, t_all, timed_out, recs
+
+
+async def deliver_burst(binary: str, acct: Account, workdir: str, names: list[str], events: list[Event]) -> BurstRun:
+    """COPIES warm copies behind the proxies, every event delivered at once, until all finished."""
     proxies = ProxySet(workdir, DELAY_MS, names, iam_write_limit=WRITE_LIMIT or None)
     await proxies.start()
     sim = Sim()
@@ -268,7 +280,11 @@ async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
             dog.cancel()
         await asyncio.gather(*(c.stop() for c in sim.copies.values()))
         await proxies.stop()
+    return BurstRun(sim, init, t0, t_all, timed_out, recs)
 
+
+def containment_times(events: list[Event], recs: list[dict], t0: float) -> tuple[list[float], list[str]]:
+    """(time to contained from t0 of each contained key, the keys never contained)."""
     contained, missing = [], []
     by_key: dict[str, list[dict]] = {}
     for r in recs:
@@ -284,6 +300,23 @@ async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
             contained.append(max(r["t_done"] for r in w.values()) - t0)
         else:
             missing.append(ev.key)
+    return contained, missing
+
+
+def invocation_error_types(sim: Sim) -> dict[str, int]:
+    error_types: dict[str, int] = {}
+    for i in sim.invocations:
+        if i["kind"] == "response":
+            continue
+        e = i["error"]
+        t = e.get("errorType", "?") if isinstance(e, dict) else str(e)
+        error_types[t] = error_types.get(t, 0) + 1
+    return error_types
+
+
+def burst_report(acct: Account, events: list[Event], names: list[str], queued_before: int, run: BurstRun) -> list[str]:
+    sim, recs = run.sim, run.recs
+    contained, missing = containment_times(events, recs, run.t0)
     iam_writes = [r for r in recs if r.get("service") == "iam" and r.get("action") in
                   ("UpdateAccessKey", "PutUserPolicy", "PutRolePolicy", "DeleteUserPolicy")]
     throttled = sum(1 for r in recs if r.get("throttled"))
@@ -294,17 +327,12 @@ async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
     per_copy = {n: sum(1 for i in sim.invocations if i["copy"] == n) for n in names}
     worst = max(contained) if contained else None
     verdict = " FAIL" if missing or worst is None or worst > TARGET_MAX else " PASS"
-    error_types: dict[str, int] = {}
-    for i in errors:
-        e = i["error"]
-        t = e.get("errorType", "?") if isinstance(e, dict) else str(e)
-        error_types[t] = error_types.get(t, 0) + 1
-
+    error_types = invocation_error_types(sim)
     lines = [
         f"## Burst: {KEYS} leaked keys at once, {COPIES} warm copies, {DELAY_MS:g} ms per round trip",
         "",
         f"Events: {KEYS} (GuardDuty findings and manual requests alternating), one planted user and key",
-        f"each, all enqueued at t0 after the {COPIES} copies had initialised ({init:.1f} s) and were polling.",
+        f"each, all enqueued at t0 after the {COPIES} copies had initialised ({run.init:.1f} s) and were polling.",
         f"Contained = the later of the successful responses to the key's `UpdateAccessKey` and its user's",
         f"`PutUserPolicy` back at the function (proxy log), measured from t0. Function settings:",
         f"`KILLSWITCH_VERIFY_DELAY_SECONDS={VERIFY_DELAY}`, `KILLSWITCH_REGIONS={REGIONS}`, follow-up queue and",
@@ -327,7 +355,7 @@ async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
         f"| copies restarted (timeout or exit) | {sim.restarts} | |",
         f"| invocation duration, p50 / max | {ms(percentile(durations, 50))} / {ms(max(durations) if durations else None)} | |",
         f"| invocations per copy | {', '.join(str(v) for v in per_copy.values())} | |",
-        f"| all invocations finished after | {t_all:.1f} s{' (TIMED OUT at ' + str(BURST_TIMEOUT) + ' s)' if timed_out else ''} | |",
+        f"| all invocations finished after | {run.t_all:.1f} s{' (TIMED OUT at ' + str(BURST_TIMEOUT) + ' s)' if run.timed_out else ''} | |",
         f"| CloudTrail LookupEvents calls / refused (ThrottlingException from the double) | "
         f"{len(lookups)} / {lookups_throttled} | |",
         f"| follow-up messages left on the queue (not consumed here) | {acct.follow_ups() - queued_before} | |",
@@ -336,6 +364,14 @@ async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
     if missing:
         lines += [f"Keys never contained (first 10): {', '.join(missing[:10])}", ""]
     return lines
+
+
+async def run_burst(binary: str, acct: Account, workdir: str) -> list[str]:
+    events = burst_events(acct)
+    queued_before = acct.follow_ups()
+    names = [f"copy{i}" for i in range(COPIES)]
+    run = await deliver_burst(binary, acct, workdir, names, events)
+    return burst_report(acct, events, names, queued_before, run)
 
 
 async def run_health(binary: str, acct: Account, workdir: str) -> list[str]:

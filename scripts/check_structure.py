@@ -190,7 +190,33 @@ def rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+def self_test() -> None:
+    """Each rule finds what it is for in a small tree made for it (the check can fail)."""
+    import tempfile
+
+    global ROOT
+    saved = ROOT
+    with tempfile.TemporaryDirectory() as tmp:
+        ROOT = Path(tmp)
+        (ROOT / "src/low").mkdir(parents=True)
+        (ROOT / "scripts").mkdir()
+        (ROOT / "src/lib.rs").write_text("//! 0. low: the bottom.\n//! 1. high: above.\n")
+        (ROOT / "src/low/mod.rs").write_text("use crate::high::X;\nfn f(p: Plan) -> bool {\n"
+                                             "    matches!(p, Plan::User { .. })\n}\n")
+        (ROOT / "src/high.rs").write_text("use crate::low::Y;\n" + "//\n" * 501)
+        body = "".join(f"    x{i} = {i}\n" for i in range(81))
+        (ROOT / "scripts/long.py").write_text(f"def long():\n{body}")
+        found = "\n".join(long_files() + long_python_functions() + cycles_and_layers()
+                          + vocabulary_shortcuts())
+    ROOT = saved
+    for expected in ["src/high.rs:1: 502 lines", "function long has 82 lines",
+                     "low (layer 0) imports high (layer 1)", "import cycle high -> low -> high",
+                     "src/low/mod.rs:3: matches! on Plan"]:
+        assert expected in found, f"self-test: {expected!r} not found in:\n{found}"
+
+
 def main() -> int:
+    self_test()
     findings = long_files() + long_python_functions() + cycles_and_layers() + vocabulary_shortcuts()
     for f in findings:
         print(f)

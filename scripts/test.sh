@@ -5,17 +5,40 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-echo "== cargo fmt --check"
+# Each stage's time, printed as it ends and summed up at exit (pass or fail), to see where the
+# minutes go.
+STAGES=()
+STAGE="" STAGE_START=$SECONDS RUN_START=$SECONDS
+stage() {
+  if [ -n "$STAGE" ]; then
+    STAGES+=("$(printf '%5ds  %s' $((SECONDS - STAGE_START)) "$STAGE")")
+    echo "   ($((SECONDS - STAGE_START)) s)"
+  fi
+  STAGE="$1" STAGE_START=$SECONDS
+  [ -z "$1" ] || echo "== $1"
+}
+summary() {
+  local rc=$?
+  stage ""
+  echo "== time per stage"
+  printf '%s\n' "${STAGES[@]}"
+  printf '%5ds  total (exit %d)\n' $((SECONDS - RUN_START)) "$rc"
+}
+trap summary EXIT
+
+stage "structure: file and function sizes, module layers and cycles, exhaustive matches"
+python3 scripts/check_structure.py
+stage "cargo fmt --check"
 cargo fmt --all --check
-echo "== cargo clippy (all targets with the drill harness, and the deployed build alone; warnings are errors)"
+stage "cargo clippy (all targets with the drill harness, and the deployed build alone; warnings are errors)"
 cargo clippy --locked --all-targets --features drill -- -D warnings
 cargo clippy --locked --lib --bins -- -D warnings
-echo "== the deployed build carries no drill-only crate"
+stage "the deployed build carries no drill-only crate"
 if cargo tree --locked -e normal -i toml >/dev/null 2>&1; then
   echo "toml (drill scenarios) is in the deployed dependency tree" >&2; exit 1
 fi
 cargo tree --locked -e normal --features drill -i toml >/dev/null
-echo "== cargo deny (licenses, bans, sources; pinned cargo-deny)"
+stage "cargo deny (licenses, bans, sources; pinned cargo-deny)"
 DENY_VERSION=0.20.2
 TOOLS="$ROOT/.local-aws/tools"
 if [ "$("$TOOLS/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $DENY_VERSION" ]; then
@@ -26,7 +49,7 @@ if [ "$("$TOOLS/bin/cargo-deny" --version 2>/dev/null)" != "cargo-deny $DENY_VER
   fi
 fi
 "$TOOLS/bin/cargo-deny" check licenses bans sources
-echo "== local AWS (pinned moto, cfn-lint)"
+stage "local AWS (pinned moto, cfn-lint)"
 scripts/local-aws.sh install
 
 # A pinned tool in its own venv under .local-aws (they pin different boto3/cfn-lint than moto).
@@ -41,17 +64,17 @@ tool_venv() {
   fi
 }
 
-echo "== cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml"
+stage "cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml"
 .local-aws/venv/bin/cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml
-echo "== sam validate --lint (pinned SAM CLI)"
+stage "sam validate --lint (pinned SAM CLI)"
 tool_venv sam scripts/requirements-sam.txt
 SAM_CLI_TELEMETRY=0 .local-aws/sam/bin/sam validate --lint --template template.yaml --region us-east-1
-echo "== checkov (pinned; skips are justified in the template's Metadata)"
+stage "checkov (pinned; skips are justified in the template's Metadata)"
 tool_venv checkov scripts/requirements-checkov.txt
 .local-aws/checkov/bin/checkov -f template.yaml -f member-role.yaml -f quarantine-role.yaml -f identity-center-role.yaml -f identity-center-policy.yaml --framework cloudformation \
   --compact --quiet --skip-download
 
-echo "== tools for the Lambda checks: cargo-lambda (pinned), AWS CLI v2"
+stage "tools for the Lambda checks: cargo-lambda (pinned), AWS CLI v2"
 tool_venv lambda scripts/requirements-lambda.txt
 AWS_CLI_VERSION=2.9.19-1
 aws_cli_v2() {
@@ -73,7 +96,7 @@ if ! AWS_CLI="$(aws_cli_v2)"; then
 fi
 echo "$("$AWS_CLI" --version)"
 
-echo "== cargo test (unit, integration, end-to-end on the local AWS), then every events/ file"
+stage "cargo test (unit, integration, end-to-end on the local AWS), then every events/ file"
 echo "   through 'cargo lambda watch' with 'cargo lambda invoke' and 'aws lambda invoke'"
 scripts/local-aws.sh run -- bash -c '
   set -euo pipefail
@@ -81,8 +104,15 @@ scripts/local-aws.sh run -- bash -c '
   .local-aws/venv/bin/python scripts/invoke_events.py .local-aws/lambda/bin/cargo-lambda "$1"
 ' invoke "$AWS_CLI"
 
-echo "== cargo lambda build --release --arm64 (the package template.yaml deploys)"
+stage "cargo lambda build --release --arm64 (the package template.yaml deploys; LTO off here)"
 if command -v rustup >/dev/null; then rustup target add aarch64-unknown-linux-gnu; fi
+# What this proves is that the deployed code compiles and links for arm64 into a Lambda zip.
+# Fat LTO with one codegen unit (Cargo.toml's release profile, what `sam build` ships) only
+# shrinks and speeds the binary, and costs CI about as long as every test; KILLSWITCH_FULL_LTO=1
+# builds exactly the deployed profile.
+if [ "${KILLSWITCH_FULL_LTO:-0}" != 1 ]; then
+  export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+fi
 PATH="$ROOT/.local-aws/lambda/bin:$PATH" cargo lambda build --release --arm64 --output-format zip --locked
 python3 - target/lambda/killswitch/bootstrap.zip <<'PY'
 import os, struct, sys, zipfile

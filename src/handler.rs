@@ -16,10 +16,11 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, queue_arn};
 use crate::error::Error;
-use crate::incident::Received;
+use crate::incident::{Incident, Received};
 use crate::pacing::Pacer;
 use crate::playbook::contain::{Contained, Home};
 use crate::playbook::follow::Origin;
+use crate::playbook::guard::Reads;
 use crate::playbook::handoff::Message;
 use crate::playbook::{self, Context, Responder, guard, handoff, sweep};
 use crate::ports::ActivityLog;
@@ -27,6 +28,7 @@ use crate::record::Records;
 use crate::report::Notification;
 use crate::report::Report;
 use crate::trigger;
+use crate::vocab::Arn;
 
 /// Kept free at the end of an invocation for verification's last read and the SNS publish.
 pub const NOTIFY_RESERVE: Duration = Duration::from_secs(8);
@@ -83,15 +85,12 @@ where
     if pending.is_empty() {
         return;
     }
-    let me = match &app.responder {
-        Some(r) => r.clone(),
-        None => match app.cloud.caller().await {
-            Ok((account, arn)) => Responder::from_arn(account, &arn),
-            Err(e) => {
-                error!(error = %e.chain(), "sweep: could not learn who we are");
-                return;
-            }
-        },
+    let me = match responder(app).await {
+        Ok(me) => me,
+        Err(e) => {
+            error!(error = %e.chain(), "sweep: could not learn who we are");
+            return;
+        }
     };
     let pacer = Pacer::new();
     let reports = futures::future::join_all(pending.into_iter().map(|s| {
@@ -161,41 +160,7 @@ where
         Received::Incidents(incidents) => incidents,
     };
     // Wave 1: every guard read of every incident, and our own identity if not known yet.
-    let known = app.responder.as_ref().map(|r| &r.account);
-    let (me, reads) = tokio::join!(
-        async {
-            match &app.responder {
-                Some(r) => Ok(r.clone()),
-                None => app
-                    .cloud
-                    .caller()
-                    .await
-                    .map(|(account, arn)| Responder::from_arn(account, &arn)),
-            }
-        },
-        futures::future::join_all(incidents.iter().map(|i| async {
-            let records = Records::new(&app.cloud, &app.config);
-            match known {
-                // The record of a key of this account, in the same wave: it tells whether a
-                // role cutoff in place is killswitch's own.
-                Some(account) if records.enabled => {
-                    let (mut reads, record) = tokio::join!(
-                        guard::read(&app.cloud, i, known, &app.config),
-                        records.load(account, &i.key)
-                    );
-                    if reads
-                        .account
-                        .as_ref()
-                        .is_some_and(|a| a.as_ref().ok() == Some(account))
-                    {
-                        reads.record = Some(record);
-                    }
-                    reads
-                }
-                _ => guard::read(&app.cloud, i, known, &app.config).await,
-            }
-        }))
-    );
+    let (me, reads) = tokio::join!(responder(app), guard_reads(app, &incidents));
     let me = me?;
     let pacer = Pacer::new();
     let ctx = Context {
@@ -211,9 +176,72 @@ where
     let contained =
         playbook::contain_delivery(&app.cloud, incidents.into_iter().zip(reads).collect(), &ctx)
             .await;
-    // Whatever was not handed off (the command line, no queue, a failed hand-off) follows
-    // through here, after every incident of the delivery is contained.
-    let reports = futures::future::join_all(contained.into_iter().map(|c| async {
+    Ok(Response {
+        reports: follow_through_inline(app, contained, &ctx).await,
+        sweeps: Vec::new(),
+    })
+}
+
+/// Who this process acts as: learnt at Lambda init, or asked of STS now.
+async fn responder<C>(app: &App<C>) -> Result<Responder, Error>
+where
+    C: Cloud,
+    C::Member: ActivityLog,
+{
+    match &app.responder {
+        Some(r) => Ok(r.clone()),
+        None => app
+            .cloud
+            .caller()
+            .await
+            .map(|(account, arn)| Responder::from_arn(account, &arn)),
+    }
+}
+
+/// The guard's reads of every incident, concurrently.
+async fn guard_reads<C>(app: &App<C>, incidents: &[Incident]) -> Vec<Reads>
+where
+    C: Cloud,
+    C::Member: ActivityLog,
+{
+    let known = app.responder.as_ref().map(|r| &r.account);
+    futures::future::join_all(incidents.iter().map(|i| async {
+        let records = Records::new(&app.cloud, &app.config);
+        match known {
+            // The record of a key of this account, in the same wave: it tells whether a
+            // role cutoff in place is killswitch's own.
+            Some(account) if records.enabled => {
+                let (mut reads, record) = tokio::join!(
+                    guard::read(&app.cloud, i, known, &app.config),
+                    records.load(account, &i.key)
+                );
+                if reads
+                    .account
+                    .as_ref()
+                    .is_some_and(|a| a.as_ref().ok() == Some(account))
+                {
+                    reads.record = Some(record);
+                }
+                reads
+            }
+            _ => guard::read(&app.cloud, i, known, &app.config).await,
+        }
+    }))
+    .await
+}
+
+/// Whatever was not handed off (the command line, no queue, a failed hand-off) follows
+/// through here, after every incident of the delivery is contained.
+async fn follow_through_inline<C>(
+    app: &App<C>,
+    contained: Vec<Contained>,
+    ctx: &Context<'_>,
+) -> Vec<Report>
+where
+    C: Cloud,
+    C::Member: ActivityLog,
+{
+    futures::future::join_all(contained.into_iter().map(|c| async {
         let Contained { report, follow_up } = c;
         match follow_up {
             Some(f) => {
@@ -222,7 +250,7 @@ where
                     .follow_through
                     .clone()
                     .unwrap_or_else(|| "inline".into());
-                match playbook::follow_through(&app.cloud, f, &ctx, Origin::Inline).await {
+                match playbook::follow_through(&app.cloud, f, ctx, Origin::Inline).await {
                     Ok(mut full) => {
                         full.follow_through = Some(how);
                         full
@@ -238,11 +266,7 @@ where
             None => report,
         }
     }))
-    .await;
-    Ok(Response {
-        reports,
-        sweeps: Vec::new(),
-    })
+    .await
 }
 
 /// A batch from the follow-up queue: each message is one incident's follow-through. Messages
@@ -257,13 +281,7 @@ where
     C: Cloud,
     C::Member: ActivityLog,
 {
-    let me = match &app.responder {
-        Some(r) => r.clone(),
-        None => {
-            let (account, arn) = app.cloud.caller().await?;
-            Responder::from_arn(account, &arn)
-        }
-    };
+    let me = responder(app).await?;
     let expected = app
         .config
         .follow_up_queue_url
@@ -280,15 +298,35 @@ where
         operator: None,
         pacer: &pacer,
     };
+    let (work, mut failures) = accept_messages(event, expected.as_deref());
+    let ctx = &ctx;
+    let results = futures::future::join_all(work.into_iter().map(|(id, body, m)| async move {
+        let result = match m {
+            Message::FollowUp(f) => {
+                playbook::follow_through(&app.cloud, *f, ctx, Origin::Queue(&body))
+                    .await
+                    .map(Some)
+            }
+            Message::Sweep(s) => sweep::run(&app.cloud, *s, ctx, sweep::Origin::Queue(&body)).await,
+        };
+        (id, result)
+    }))
+    .await;
+    let reports = judge(results, &mut failures);
+    Ok((batch_response(failures), reports))
+}
+
+/// The batch's messages from our queue that parse, as (message ID, body, message); and the IDs
+/// of those that do not parse, failed so that they reach the dead-letter queue.
+fn accept_messages(
+    event: SqsEvent,
+    expected: Option<&str>,
+) -> (Vec<(String, String, Message)>, Vec<String>) {
     let mut failures = Vec::new();
     let mut work = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let from_our_queue = match (&expected, &record.event_source_arn) {
-            (Some(tail), Some(arn)) => arn.starts_with("arn:") && arn.ends_with(tail.as_str()),
-            _ => false,
-        };
-        if !from_our_queue {
+        if !from_queue(expected, record.event_source_arn.as_deref()) {
             // Not ours: dropping it is right, retrying would not make it ours.
             warn!(message_id = %id, "message not from KILLSWITCH_FOLLOW_UP_QUEUE_URL: ignored");
             continue;
@@ -303,19 +341,24 @@ where
             }
         }
     }
-    let ctx = &ctx;
-    let results = futures::future::join_all(work.into_iter().map(|(id, body, m)| async move {
-        let result = match m {
-            Message::FollowUp(f) => {
-                playbook::follow_through(&app.cloud, *f, ctx, Origin::Queue(&body))
-                    .await
-                    .map(Some)
-            }
-            Message::Sweep(s) => sweep::run(&app.cloud, *s, ctx, sweep::Origin::Queue(&body)).await,
-        };
-        (id, result)
-    }))
-    .await;
+    (work, failures)
+}
+
+/// Whether a record came from the follow-up queue: its ARN ends in the `:ACCOUNT:NAME` the
+/// queue's URL names.
+fn from_queue(expected: Option<&str>, source_arn: Option<&str>) -> bool {
+    match (expected, source_arn.and_then(Arn::parse)) {
+        (Some(tail), Some(arn)) => format!(":{}:{}", arn.account, arn.resource) == tail,
+        _ => false,
+    }
+}
+
+/// The reports of the messages run, adding to `failures` the ID of each message SQS must
+/// deliver again.
+fn judge(
+    results: Vec<(String, Result<Option<Report>, Error>)>,
+    failures: &mut Vec<String>,
+) -> Vec<Report> {
     let mut reports = Vec::new();
     for (id, result) in results {
         match result {
@@ -339,6 +382,10 @@ where
             }
         }
     }
+    reports
+}
+
+fn batch_response(failures: Vec<String>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
         .into_iter()
@@ -348,7 +395,7 @@ where
             f
         })
         .collect();
-    Ok((response, reports))
+    response
 }
 
 /// An SQS event, as Lambda's event source mapping delivers it.

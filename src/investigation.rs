@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,10 +15,10 @@ use tracing::{info, warn};
 
 use crate::analysis::PivotKind;
 use crate::config::{Config, is_region_name};
-use crate::error::Error;
+use crate::error::{AwsFailure, Error};
 use crate::incident::AccessKeyId;
 use crate::pacing::{Budget, SLOT};
-use crate::ports::{ActivityLog, IncidentStore, LookupQuery};
+use crate::ports::{ActivityLog, ActivityPage, IncidentStore, LookupQuery};
 use crate::report::{Activity, Investigation, PivotActivity, RegionActivity, RegionCoverage};
 
 /// IAM's home Region: IAM and global STS calls are logged here.
@@ -114,87 +115,14 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
     window: Window<'_>,
     budget: Budget<'_, S>,
 ) -> Investigation {
-    let began = Instant::now();
-    let mut activity = Activity {
-        window_start: Some(window.start),
-        window_end: Some(window.end),
-        region_source,
-        remember_after: window.remember_after,
-        pivot_ids: window.known_pivots.cloned().unwrap_or_default(),
-        ..Activity::default()
+    let search = Search {
+        cloud,
+        window,
+        began: Instant::now(),
+        budget,
     };
-    activity.after_containment.since = window.contained_at;
-    let activity = RefCell::new(activity);
-    crate::progress::say(format!(
-        "CloudTrail: searching {} Region(s) for {key}",
-        regions.len()
-    ));
-    let done = std::cell::Cell::new(0usize);
-    let searches = regions.iter().map(|r| {
-        let (done, activity) = (&done, &activity);
-        async move {
-            let result = search_region(cloud, key, r, window, activity, began, budget).await;
-            done.set(done.get() + 1);
-            if result.events > 0 || result.coverage != RegionCoverage::Complete {
-                crate::progress::say(format!(
-                    "CloudTrail {}: {} event(s){} [{}/{}]",
-                    result.region,
-                    result.events,
-                    if result.coverage == RegionCoverage::Complete {
-                        ""
-                    } else {
-                        ", NOT complete"
-                    },
-                    done.get(),
-                    regions.len()
-                ));
-            }
-            result
-        }
-    });
-    let per_region = futures::future::join_all(searches).await;
-    crate::progress::say(format!("CloudTrail: {} Region(s) searched", regions.len()));
-    let mut activity = activity.into_inner();
-    activity.regions = per_region;
-
-    // Then the keys the attacker minted, long-term keys first, while time allows.
-    let mut targets: Vec<(usize, String, String)> = activity
-        .pivots
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p.pivot.kind, PivotKind::AccessKey | PivotKind::RoleSession))
-        .filter_map(|(i, p)| Some((i, p.pivot.access_key_id.clone()?, p.pivot.region.clone())))
-        .collect();
-    targets.sort_by_key(|(i, _, _)| activity.pivots[*i].pivot.kind != PivotKind::AccessKey);
-    targets.truncate(MAX_PIVOT_SEARCHES);
-    for (index, pivot_key, minted_in) in targets {
-        if Instant::now() + PIVOT_SEARCH_MIN_TIME > window.deadline {
-            break;
-        }
-        let Ok(pivot_key) = AccessKeyId::parse(&pivot_key) else {
-            continue;
-        };
-        let mut pivot_regions = vec![HOME_REGION.to_owned()];
-        if minted_in != HOME_REGION {
-            pivot_regions.push(minted_in);
-        }
-        let sub = RefCell::new(Activity::default());
-        let searches = pivot_regions
-            .iter()
-            .map(|r| search_region(cloud, &pivot_key, r, window, &sub, began, budget));
-        let coverage = futures::future::join_all(searches).await;
-        let sub = sub.into_inner();
-        activity.pivots[index].activity = Some(PivotActivity {
-            regions: coverage,
-            events: sub.total_events,
-            notable: sub.notable_names(),
-        });
-        // What the pivot itself minted (a key made with a role session): a pivot too.
-        for mut second in sub.pivots.into_iter().map(|p| p.pivot) {
-            second.via = format!("{} (by pivot {pivot_key})", second.via);
-            keep_pivot(&mut activity, second);
-        }
-    }
+    let mut activity = search.key(key, regions, region_source).await;
+    search.pivots(&mut activity).await;
     info!(
         step = "investigate",
         events = activity.total_events,
@@ -206,124 +134,273 @@ pub async fn investigate<C: ActivityLog, S: IncidentStore>(
     Investigation::Ran(Box::new(activity))
 }
 
-fn is_throttling(e: &Error) -> bool {
-    e.aws_code().is_some_and(|c| {
-        c.contains("Throttl") || c == "TooManyRequestsException" || c == "RequestLimitExceeded"
-    })
+/// What every Region's search shares: the cloud, the window, the clock and the budget.
+struct Search<'a, C, S> {
+    cloud: &'a C,
+    window: Window<'a>,
+    /// When the investigation began: each Region's finishing time is counted from here.
+    began: Instant,
+    budget: Budget<'a, S>,
 }
 
-fn is_transient(e: &Error) -> bool {
-    match e.aws_code() {
-        None => true,
-        Some(c) => matches!(
-            c,
-            "InternalFailure" | "InternalError" | "ServiceUnavailable" | "InternalServerError"
-        ),
+impl<C, S> Clone for Search<'_, C, S> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
 
-/// Pages through one Region, each call in a slot of the budget; backs off on throttling, stops
-/// at the cap or the deadline. Each page is folded into `activity` and dropped.
-async fn search_region<C: ActivityLog, S: IncidentStore>(
-    cloud: &C,
-    key: &AccessKeyId,
-    region: &str,
-    window: Window<'_>,
-    activity: &RefCell<Activity>,
-    began: Instant,
-    budget: Budget<'_, S>,
-) -> RegionActivity {
-    let mut out = RegionActivity::new(region);
-    let mut next_token: Option<String> = None;
-    let mut next_allowed = Instant::now();
-    let mut throttles_in_a_row = 0u32;
-    let mut transient = 0u32;
-    let mut oldest: Option<DateTime<Utc>> = None;
-    let coverage = loop {
-        let Some(started) = budget.acquire(region, next_allowed, window.deadline).await else {
-            break RegionCoverage::Partial {
-                read_back_to: oldest,
-                reason: "time budget used up".into(),
+impl<C, S> Copy for Search<'_, C, S> {}
+
+impl<C: ActivityLog, S: IncidentStore> Search<'_, C, S> {
+    /// The leaked key in every Region, concurrently.
+    async fn key(&self, key: &AccessKeyId, regions: &[String], region_source: String) -> Activity {
+        let window = self.window;
+        let mut activity = Activity {
+            window_start: Some(window.start),
+            window_end: Some(window.end),
+            region_source,
+            remember_after: window.remember_after,
+            pivot_ids: window.known_pivots.cloned().unwrap_or_default(),
+            ..Activity::default()
+        };
+        activity.after_containment.since = window.contained_at;
+        let activity = RefCell::new(activity);
+        crate::progress::say(format!(
+            "CloudTrail: searching {} Region(s) for {key}",
+            regions.len()
+        ));
+        let done = std::cell::Cell::new(0usize);
+        let searches = regions.iter().map(|r| {
+            let (done, activity) = (&done, &activity);
+            async move {
+                let result = self.region(key, r, activity).await;
+                done.set(done.get() + 1);
+                if result.events > 0 || result.coverage != RegionCoverage::Complete {
+                    crate::progress::say(format!(
+                        "CloudTrail {}: {} event(s){} [{}/{}]",
+                        result.region,
+                        result.events,
+                        if result.coverage == RegionCoverage::Complete {
+                            ""
+                        } else {
+                            ", NOT complete"
+                        },
+                        done.get(),
+                        regions.len()
+                    ));
+                }
+                result
+            }
+        });
+        let per_region = futures::future::join_all(searches).await;
+        crate::progress::say(format!("CloudTrail: {} Region(s) searched", regions.len()));
+        let mut activity = activity.into_inner();
+        activity.regions = per_region;
+        activity
+    }
+
+    /// Then the keys the attacker minted, long-term keys first, while time allows.
+    async fn pivots(&self, activity: &mut Activity) {
+        let mut targets: Vec<(usize, String, String)> = activity
+            .pivots
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.pivot.kind, PivotKind::AccessKey | PivotKind::RoleSession))
+            .filter_map(|(i, p)| Some((i, p.pivot.access_key_id.clone()?, p.pivot.region.clone())))
+            .collect();
+        targets.sort_by_key(|(i, _, _)| activity.pivots[*i].pivot.kind != PivotKind::AccessKey);
+        targets.truncate(MAX_PIVOT_SEARCHES);
+        for (index, pivot_key, minted_in) in targets {
+            if Instant::now() + PIVOT_SEARCH_MIN_TIME > self.window.deadline {
+                break;
+            }
+            let Ok(pivot_key) = AccessKeyId::parse(&pivot_key) else {
+                continue;
             };
-        };
-        next_allowed = started;
-        out.calls_made += 1;
-        let query = LookupQuery {
-            region,
-            key,
-            start: window.start,
-            end: window.end,
-            next_token: next_token.clone(),
-        };
-        let result = tokio::time::timeout_at(window.deadline, cloud.lookup_page(query)).await;
-        match result {
-            Err(_) => {
-                break RegionCoverage::Partial {
-                    read_back_to: oldest,
-                    reason: "time budget used up during a call".into(),
-                };
+            let mut pivot_regions = vec![HOME_REGION.to_owned()];
+            if minted_in != HOME_REGION {
+                pivot_regions.push(minted_in);
             }
-            Ok(Ok(page)) => {
-                throttles_in_a_row = 0;
-                transient = 0;
-                {
-                    let mut a = activity.borrow_mut();
-                    for call in &page.calls {
-                        oldest = Some(oldest.map_or(call.time, |t| t.min(call.time)));
-                        if let (Some(seen), Some(id)) = (window.seen, &call.event_id)
-                            && seen.contains(id)
-                        {
-                            a.already_reported += 1;
-                            continue;
-                        }
-                        a.add(call);
-                        out.count(call);
-                    }
-                }
-                match page.next_token {
-                    None => break RegionCoverage::Complete,
-                    Some(_) if out.events >= window.cap => {
-                        break RegionCoverage::Partial {
-                            read_back_to: oldest,
-                            reason: format!(
-                                "stopped at {} events (KILLSWITCH_MAX_EVENTS_PER_REGION)",
-                                window.cap
-                            ),
-                        };
-                    }
-                    Some(t) => next_token = Some(t),
-                }
-            }
-            Ok(Err(e)) if is_throttling(&e) && throttles_in_a_row < MAX_CONSECUTIVE_THROTTLES => {
-                // Someone outside this function's budget (an operator's own search) is using the
-                // account's limit: slow down, go on.
-                out.throttled += 1;
-                throttles_in_a_row += 1;
-                next_allowed = Instant::now() + SLOT * 2u32.pow(throttles_in_a_row.min(4));
-            }
-            Ok(Err(e))
-                if !is_throttling(&e) && is_transient(&e) && transient < MAX_TRANSIENT_RETRIES =>
-            {
-                transient += 1;
-                next_allowed = Instant::now() + Duration::from_secs(1);
-            }
-            Ok(Err(e)) => {
-                let reason = e.chain();
-                warn!(region, error = %reason, "CloudTrail lookup failed");
-                break if out.events == 0 {
-                    RegionCoverage::Failed { reason }
-                } else {
-                    RegionCoverage::Partial {
-                        read_back_to: oldest,
-                        reason,
-                    }
-                };
+            let sub = RefCell::new(Activity::default());
+            let searches = pivot_regions
+                .iter()
+                .map(|r| self.region(&pivot_key, r, &sub));
+            let coverage = futures::future::join_all(searches).await;
+            let sub = sub.into_inner();
+            activity.pivots[index].activity = Some(PivotActivity {
+                regions: coverage,
+                events: sub.total_events,
+                notable: sub.notable_names(),
+            });
+            // What the pivot itself minted (a key made with a role session): a pivot too.
+            for mut second in sub.pivots.into_iter().map(|p| p.pivot) {
+                second.via = format!("{} (by pivot {pivot_key})", second.via);
+                keep_pivot(activity, second);
             }
         }
-    };
-    out.coverage = coverage;
-    out.finished_after_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
-    out
+    }
+
+    /// Pages through one Region, each call in a slot of the budget; backs off on throttling,
+    /// stops at the cap or the deadline. Each page is folded into `activity` and dropped.
+    async fn region(
+        &self,
+        key: &AccessKeyId,
+        region: &str,
+        activity: &RefCell<Activity>,
+    ) -> RegionActivity {
+        let window = self.window;
+        let mut out = RegionActivity::new(region);
+        let mut paging = Paging::new();
+        let coverage = loop {
+            let Some(started) = self
+                .budget
+                .acquire(region, paging.next_allowed, window.deadline)
+                .await
+            else {
+                break paging.partial("time budget used up".into());
+            };
+            paging.next_allowed = started;
+            out.calls_made += 1;
+            let query = LookupQuery {
+                region,
+                key,
+                start: window.start,
+                end: window.end,
+                next_token: paging.next_token.clone(),
+            };
+            let result =
+                tokio::time::timeout_at(window.deadline, self.cloud.lookup_page(query)).await;
+            let next = match result {
+                Err(_) => {
+                    ControlFlow::Break(paging.partial("time budget used up during a call".into()))
+                }
+                Ok(Ok(page)) => paging.fold(page, window, activity, &mut out),
+                Ok(Err(e)) => paging.failed(&e, region, &mut out),
+            };
+            if let ControlFlow::Break(coverage) = next {
+                break coverage;
+            }
+        };
+        out.coverage = coverage;
+        out.finished_after_ms = u64::try_from(self.began.elapsed().as_millis()).unwrap_or(u64::MAX);
+        out
+    }
+}
+
+/// Where one Region's paging stands.
+struct Paging {
+    next_token: Option<String>,
+    next_allowed: Instant,
+    throttles_in_a_row: u32,
+    transient: u32,
+    /// The oldest event read: how far back a partial search got.
+    oldest: Option<DateTime<Utc>>,
+}
+
+impl Paging {
+    fn new() -> Self {
+        Self {
+            next_token: None,
+            next_allowed: Instant::now(),
+            throttles_in_a_row: 0,
+            transient: 0,
+            oldest: None,
+        }
+    }
+
+    fn partial(&self, reason: String) -> RegionCoverage {
+        RegionCoverage::Partial {
+            read_back_to: self.oldest,
+            reason,
+        }
+    }
+
+    /// Folds a page into the activity; stops at the last page or the cap.
+    fn fold(
+        &mut self,
+        page: ActivityPage,
+        window: Window<'_>,
+        activity: &RefCell<Activity>,
+        out: &mut RegionActivity,
+    ) -> ControlFlow<RegionCoverage> {
+        self.throttles_in_a_row = 0;
+        self.transient = 0;
+        {
+            let mut a = activity.borrow_mut();
+            for call in &page.calls {
+                self.oldest = Some(self.oldest.map_or(call.time, |t| t.min(call.time)));
+                if let (Some(seen), Some(id)) = (window.seen, &call.event_id)
+                    && seen.contains(id)
+                {
+                    a.already_reported += 1;
+                    continue;
+                }
+                a.add(call);
+                out.count(call);
+            }
+        }
+        match page.next_token {
+            None => ControlFlow::Break(RegionCoverage::Complete),
+            Some(_) if out.events >= window.cap => ControlFlow::Break(self.partial(format!(
+                "stopped at {} events (KILLSWITCH_MAX_EVENTS_PER_REGION)",
+                window.cap
+            ))),
+            Some(t) => {
+                self.next_token = Some(t);
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// Backs off and asks again while throttling or a transient failure allows; else stops.
+    fn failed(
+        &mut self,
+        e: &Error,
+        region: &str,
+        out: &mut RegionActivity,
+    ) -> ControlFlow<RegionCoverage> {
+        if is_throttling(e) && self.throttles_in_a_row < MAX_CONSECUTIVE_THROTTLES {
+            // Someone outside this function's budget (an operator's own search) is using the
+            // account's limit: slow down, go on.
+            out.throttled += 1;
+            self.throttles_in_a_row += 1;
+            self.next_allowed = Instant::now() + SLOT * 2u32.pow(self.throttles_in_a_row.min(4));
+            return ControlFlow::Continue(());
+        }
+        if is_transient(e) && self.transient < MAX_TRANSIENT_RETRIES {
+            self.transient += 1;
+            self.next_allowed = Instant::now() + Duration::from_secs(1);
+            return ControlFlow::Continue(());
+        }
+        let reason = e.chain();
+        warn!(region, error = %reason, "CloudTrail lookup failed");
+        ControlFlow::Break(if out.events == 0 {
+            RegionCoverage::Failed { reason }
+        } else {
+            self.partial(reason)
+        })
+    }
+}
+
+fn is_throttling(e: &Error) -> bool {
+    e.is(AwsFailure::Throttled)
+}
+
+/// Worth asking again soon: AWS's side failed, or no answer came at all (no code). A throttle
+/// is not: it has its own back-off.
+fn is_transient(e: &Error) -> bool {
+    match e.failure() {
+        None | Some(AwsFailure::ServiceFault) => true,
+        Some(
+            AwsFailure::NotFound
+            | AwsFailure::LimitExceeded
+            | AwsFailure::AccessDenied
+            | AwsFailure::Throttled
+            | AwsFailure::AlreadyExists
+            | AwsFailure::Conflict
+            | AwsFailure::Other,
+        ) => false,
+    }
 }
 
 /// What contains a pivot, ready to run: a manual-request payload for keys and sessions, the IAM

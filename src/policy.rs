@@ -192,7 +192,7 @@ fn only_condition(cond: &Value, operator: &str, key: &str) -> Option<Vec<String>
     match v {
         Value::String(s) => Some(vec![s.clone()]),
         Value::Array(list) => list.iter().map(|x| x.as_str().map(str::to_owned)).collect(),
-        _ => None,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::Object(_) => None,
     }
 }
 
@@ -208,7 +208,7 @@ fn statements(doc: &str) -> Option<Vec<Value>> {
     match obj.get("Statement")? {
         Value::Array(list) => Some(list.clone()),
         one @ Value::Object(_) => Some(vec![one.clone()]),
-        _ => None,
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => None,
     }
 }
 

@@ -3,8 +3,8 @@
 use aws_sdk_iam::types::StatusType;
 use percent_encoding::percent_decode_str;
 
-use super::{AwsClients, aws_err, has_code, to_chrono};
-use crate::error::Error;
+use super::{AwsClients, aws_err, is_failure, to_chrono};
+use crate::error::{AwsFailure, Error};
 use crate::incident::{AccessKeyId, AccountId};
 use chrono::{DateTime, Utc};
 
@@ -51,7 +51,7 @@ impl Identity for AwsClients {
             .await
         {
             Ok(out) => out,
-            Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => return Ok(None),
             Err(e) => return Err(aws_err("iam:GetAccessKeyLastUsed")(e)),
         };
         let Some(user_name) = out.user_name().filter(|u| !u.is_empty()) else {
@@ -70,7 +70,7 @@ impl Identity for AwsClients {
     async fn key_status(&self, user: &str, key: &AccessKeyId) -> Result<Option<KeyStatus>, Error> {
         let out = match self.iam.list_access_keys().user_name(user).send().await {
             Ok(out) => out,
-            Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => return Ok(None),
             Err(e) => return Err(aws_err("iam:ListAccessKeys")(e)),
         };
         Ok(out
@@ -92,7 +92,7 @@ impl Identity for AwsClients {
             .await
         {
             Ok(_) => Ok(KeyChange::Deactivated),
-            Err(e) if has_code(&e, "NoSuchEntity") => Ok(KeyChange::NotFound),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(KeyChange::NotFound),
             Err(e) => Err(aws_err("iam:UpdateAccessKey")(e)),
         }
     }
@@ -113,7 +113,7 @@ impl Identity for AwsClients {
                     .await
                 {
                     Ok(out) => out.policy_document,
-                    Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+                    Err(e) if is_failure(&e, AwsFailure::NotFound) => return Ok(None),
                     Err(e) => return Err(aws_err("iam:GetUserPolicy")(e)),
                 }
             }
@@ -127,7 +127,7 @@ impl Identity for AwsClients {
                     .await
                 {
                     Ok(out) => out.policy_document,
-                    Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+                    Err(e) if is_failure(&e, AwsFailure::NotFound) => return Ok(None),
                     Err(e) => return Err(aws_err("iam:GetRolePolicy")(e)),
                 }
             }
@@ -228,7 +228,7 @@ impl Identity for AwsClients {
                 .login_profile()
                 .and_then(|p| to_chrono(p.create_date()))
                 .or(Some(DateTime::<Utc>::MIN_UTC))),
-            Err(e) if has_code(&e, "NoSuchEntity") => Ok(None),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(None),
             Err(e) => Err(aws_err("iam:GetLoginProfile")(e)),
         }
     }
@@ -313,7 +313,7 @@ impl Identity for AwsClients {
     async fn policy_default(&self, policy_arn: &str) -> Result<Option<PolicyVersion>, Error> {
         let policy = match self.iam.get_policy().policy_arn(policy_arn).send().await {
             Ok(out) => out.policy,
-            Err(e) if has_code(&e, "NoSuchEntity") => return Ok(None),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => return Ok(None),
             Err(e) => return Err(aws_err("iam:GetPolicy")(e)),
         };
         let Some(version) = policy.and_then(|p| p.default_version_id) else {
@@ -430,7 +430,7 @@ impl Identity for AwsClients {
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         match self.iam.delete_login_profile().user_name(user).send().await {
             Ok(_) => Ok(true),
-            Err(e) if has_code(&e, "NoSuchEntity") => Ok(false),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(false),
             Err(e) => Err(aws_err("iam:DeleteLoginProfile")(e)),
         }
     }
@@ -440,74 +440,8 @@ impl AwsClients {
     pub(crate) async fn iam_role_id(&self, role: &str) -> Result<Option<String>, Error> {
         match self.iam.get_role().role_name(role).send().await {
             Ok(out) => Ok(out.role().map(|r| r.role_id().to_owned())),
-            Err(e) if has_code(&e, "NoSuchEntity") => Ok(None),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(None),
             Err(e) => Err(aws_err("iam:GetRole")(e)),
-        }
-    }
-}
-
-impl crate::ports::Operator for AwsClients {
-    async fn delete_boundary(&self, user: &str) -> Result<(), Error> {
-        match self
-            .iam
-            .delete_user_permissions_boundary()
-            .user_name(user)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, "NoSuchEntity") => Ok(()),
-            Err(e) => Err(aws_err("iam:DeleteUserPermissionsBoundary")(e)),
-        }
-    }
-
-    async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
-        match self
-            .iam
-            .detach_user_policy()
-            .user_name(user)
-            .policy_arn(policy_arn)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if has_code(&e, "NoSuchEntity") => Ok(()),
-            Err(e) => Err(aws_err("iam:DetachUserPolicy")(e)),
-        }
-    }
-
-    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
-        self.iam
-            .update_access_key()
-            .user_name(user)
-            .access_key_id(key.as_str())
-            .status(StatusType::Active)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(aws_err("iam:UpdateAccessKey"))
-    }
-
-    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error> {
-        match target {
-            PolicyTarget::User(user) => self
-                .iam
-                .delete_user_policy()
-                .user_name(user)
-                .policy_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam:DeleteUserPolicy")),
-            PolicyTarget::Role(role) => self
-                .iam
-                .delete_role_policy()
-                .role_name(role)
-                .policy_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err("iam:DeleteRolePolicy")),
         }
     }
 }

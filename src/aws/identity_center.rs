@@ -8,8 +8,8 @@ use aws_sdk_ssoadmin::types::{
     AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType,
 };
 
-use super::{AwsClients, aws_err, has_code};
-use crate::error::Error;
+use super::{AwsClients, aws_err, is_failure};
+use crate::error::{AwsFailure, Error};
 use crate::ports::{Assignment, Directory, IdentityCenterAdmin, Instance};
 
 /// How long an assignment change may take before it is reported as not done.
@@ -94,7 +94,7 @@ impl Directory for IdcClient {
             .await
         {
             Ok(out) => Ok(Some(out.user_id)),
-            Err(e) if has_code(&e, "ResourceNotFoundException") => Ok(None),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(None),
             Err(e) => Err(aws_err("identitystore:GetUserId")(e)),
         }
     }

@@ -4,13 +4,14 @@ use std::fmt::Debug;
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
-use crate::error::Error;
+use crate::error::{AwsFailure, Error};
 
 mod cloudtrail;
 mod iam;
 mod identity_center;
 pub use identity_center::IdcClient;
 mod member;
+mod operator;
 mod organizations;
 pub use organizations::OrgClient;
 #[cfg(feature = "drill")]
@@ -178,9 +179,9 @@ where
     }
 }
 
-/// Whether an SDK error carries this service error code.
-pub(crate) fn has_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, code: &str) -> bool {
-    e.code() == Some(code)
+/// Whether an SDK error is this kind of failure, by the one table of codes in `crate::error`.
+pub(crate) fn is_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>, kind: AwsFailure) -> bool {
+    e.code().map(AwsFailure::of) == Some(kind)
 }
 
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -6,6 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::json;
 
+pub use super::wrap::{WIDTH, hanging, item};
 use super::{EXIT_BAD_INPUT, EXIT_CONTAINMENT_FAILED, EXIT_KEY_NOT_FOUND, EXIT_NOTIFY_FAILED};
 use super::{Output, text};
 use crate::config::Config;
@@ -16,9 +17,6 @@ use crate::ports::{
     Findings, Identity, IdentityCenterAdmin, IncidentStore, Notifier, Operator, Organization,
 };
 use crate::report::inert;
-
-/// Lines of the restore's text are wrapped to this width.
-pub const WIDTH: usize = 80;
 
 /// What the operator passed besides the key and the request.
 #[derive(Clone, Debug, Default)]
@@ -62,56 +60,6 @@ fn quoted(answer: &str) -> String {
     } else {
         format!("\"{}\"", inert(answer))
     }
-}
-
-/// `text` as one list item (`  - `), wrapped at [`WIDTH`] under its first word. A command in
-/// parentheses (`(aws …)`, `(killswitch …)`) is never broken: it stays copyable.
-pub fn item(text: &str) -> String {
-    hanging("  - ", "    ", text)
-}
-
-/// `text` after `first`, continued under `rest`, wrapped at [`WIDTH`].
-pub fn hanging(first: &str, rest: &str, text: &str) -> String {
-    let mut units: Vec<String> = Vec::new();
-    let mut command: Option<String> = None;
-    for word in text.split_whitespace() {
-        match command.as_mut() {
-            Some(c) => {
-                c.push(' ');
-                c.push_str(word);
-            }
-            None if word.starts_with("(aws") || word.starts_with("(killswitch") => {
-                command = Some(word.to_owned());
-            }
-            None => units.push(word.to_owned()),
-        }
-        if command
-            .as_ref()
-            .is_some_and(|c| c.trim_end_matches([',', ':', ';', '.']).ends_with(')'))
-        {
-            units.extend(command.take());
-        }
-    }
-    units.extend(command);
-    let mut out = String::new();
-    let mut line = first.to_owned();
-    let mut empty = true;
-    for unit in units {
-        if !empty && line.chars().count() + 1 + unit.chars().count() > WIDTH {
-            out.push_str(&line);
-            out.push('\n');
-            line = rest.to_owned();
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(&unit);
-        empty = false;
-    }
-    out.push_str(&line);
-    out.push('\n');
-    out
 }
 
 /// Items a screen shows of one list; the rest are counted (JSON output has them all).
@@ -316,37 +264,6 @@ mod tests {
         assert!(
             said.contains("no terminal") && said.contains("--yes"),
             "{said}"
-        );
-    }
-
-    #[test]
-    fn items_wrap_at_80_and_never_break_a_command() {
-        let text = "access key AKIAI44QH8DHBEXAMPLE of user backup-svc, minted by the key's holder at 2026-11-23 09:10:02 UTC (CreateAccessKey), is Active: deactivate it first (aws iam update-access-key --user-name backup-svc --access-key-id AKIAI44QH8DHBEXAMPLE --status Inactive)";
-        let wrapped = item(text);
-        let lines: Vec<&str> = wrapped.lines().collect();
-        assert!(lines[0].starts_with("  - access key"), "{wrapped}");
-        assert!(
-            lines[1..].iter().all(|l| l.starts_with("    ")),
-            "{wrapped}"
-        );
-        let command = lines
-            .iter()
-            .find(|l| l.contains("update-access-key"))
-            .unwrap();
-        assert!(
-            command
-                .trim_start()
-                .starts_with("(aws iam update-access-key")
-                && command.trim_end().ends_with("--status Inactive)"),
-            "{wrapped}"
-        );
-        for l in &lines {
-            assert!(l.chars().count() <= WIDTH || l.contains("(aws"), "{l}");
-        }
-        assert_eq!(
-            wrapped.split_whitespace().skip(1).collect::<Vec<_>>(),
-            text.split_whitespace().collect::<Vec<_>>(),
-            "nothing lost but the bullet"
         );
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::handler::Response;
 use crate::oncall::{KeyState, Restored};
-use crate::report::{Notification, Report, Status, inert};
+use crate::ports::KeyStatus;
+use crate::report::{Notification, Report, Status, inert, quoted, ts};
 
 /// Whether to color: a terminal, and `NO_COLOR` unset or empty (<https://no-color.org>).
 pub fn use_color(is_terminal: bool, no_color: Option<&str>) -> bool {
@@ -73,16 +74,10 @@ pub fn closing(response: &Response, elapsed: Duration, color: bool) -> String {
         if open > 0 {
             let _ = write!(head, " ({open} OPEN)");
         }
-        let code = match r.status {
-            Status::Failed | Status::Contested | Status::Rejected => "1;31",
-            _ if open > 0 => "1;31",
-            Status::Contained | Status::AlreadyContained => "1;32",
-            _ => "1;33",
-        };
         let _ = writeln!(
             out,
             "== {} {} {}, acct {}",
-            paint(&head, code, color),
+            paint(&head, closing_color(r.status, open), color),
             r.access_key_id,
             inert(&r.principal),
             r.account.as_deref().unwrap_or("unknown"),
@@ -90,6 +85,23 @@ pub fn closing(response: &Response, elapsed: Duration, color: bool) -> String {
     }
     let _ = write!(out, "== done in {:.1} s", elapsed.as_secs_f64());
     out
+}
+
+/// Red for what needs a human (an open door, a failure, a fight, another account's key), green
+/// for contained, yellow for the rest.
+fn closing_color(status: Status, open: usize) -> &'static str {
+    if open > 0 {
+        return "1;31";
+    }
+    match status {
+        Status::Failed | Status::Contested | Status::Rejected => "1;31",
+        Status::Contained | Status::AlreadyContained => "1;32",
+        Status::Refused
+        | Status::Sample
+        | Status::DryRun
+        | Status::KeyNotFound
+        | Status::Restored => "1;33",
+    }
 }
 
 /// What `killswitch restore` did, for a person: a refusal's reasons first (once each), then the
@@ -170,6 +182,33 @@ pub fn restored(r: &Restored) -> String {
 /// `killswitch status` for a person.
 pub fn status(s: &KeyState, color: bool) -> String {
     let mut out = String::new();
+    key_lines(&mut out, s, color);
+    contained_line(&mut out, s);
+    in_place_lines(&mut out, s);
+    beyond_iam_lines(&mut out, s);
+    if let Some(u) = &s.last_used {
+        let _ = writeln!(
+            out,
+            "  last used:  {} in {} ({})",
+            u.last_used.map(ts).unwrap_or_else(|| "never".into()),
+            u.region.as_deref().unwrap_or("-"),
+            u.service.as_deref().unwrap_or("-")
+        );
+    }
+    for r in &s.restores {
+        let _ = writeln!(
+            out,
+            "  restored:   {} by {} ({})",
+            ts(r.at),
+            quoted(&r.by),
+            quoted(&r.reason)
+        );
+    }
+    out
+}
+
+/// Whose key, in which account, whether IAM knows it, and whether it is active.
+fn key_lines(out: &mut String, s: &KeyState, color: bool) {
     let owner = match (&s.user_name, &s.role_name) {
         (Some(u), _) => format!("IAM user {u}"),
         (None, Some(r)) => format!("role {r}"),
@@ -193,44 +232,57 @@ pub fn status(s: &KeyState, color: bool) -> String {
         );
     }
     if let Some(st) = s.key_status {
-        let text = format!("{st:?}");
-        let code = if text == "Active" { "1;31" } else { "1;32" };
-        let _ = writeln!(out, "  key:        {}", paint(&text, code, color));
+        let code = match st {
+            KeyStatus::Active => "1;31",
+            KeyStatus::Inactive | KeyStatus::Other => "1;32",
+        };
+        let _ = writeln!(
+            out,
+            "  key:        {}",
+            paint(&format!("{st:?}"), code, color)
+        );
     }
-    match &s.contained {
-        Some(c) => {
-            let trigger = if c.trigger == c.incident_id || c.trigger.is_empty() {
-                String::new()
-            } else {
-                format!(" (trigger {})", on_terminal(&c.trigger))
-            };
-            let _ = writeln!(
-                out,
-                "  contained:  {} by incident {}{trigger}{}{}",
-                c.at,
-                on_terminal(&c.incident_id),
-                c.verified_at
-                    .as_deref()
-                    .map(|v| format!(", verified {v}"))
-                    .unwrap_or_default(),
-                if c.current { "" } else { " -- since RESTORED" }
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "  contained:  no incident record (none, or KILLSWITCH_INCIDENT_TABLE not set)"
-            );
-        }
-    }
-    // Every killswitch policy IAM holds now (the JSON's `killswitch_policies`), with what it does
-    // when that is not its name's plain meaning.
-    let revoked_user_sessions = |p: &str| {
-        p.starts_with("user/") && p.ends_with(&format!(": {}", crate::policy::ROLE_POLICY_NAME))
+}
+
+/// Which incident contained the key, from the incident record.
+fn contained_line(out: &mut String, s: &KeyState) {
+    let Some(c) = &s.contained else {
+        let _ = writeln!(
+            out,
+            "  contained:  no incident record (none, or KILLSWITCH_INCIDENT_TABLE not set)"
+        );
+        return;
     };
+    let trigger = if c.trigger == c.incident_id || c.trigger.is_empty() {
+        String::new()
+    } else {
+        format!(" (trigger {})", on_terminal(&c.trigger))
+    };
+    let _ = writeln!(
+        out,
+        "  contained:  {} by incident {}{trigger}{}{}",
+        c.at,
+        on_terminal(&c.incident_id),
+        c.verified_at
+            .as_deref()
+            .map(|v| format!(", verified {v}"))
+            .unwrap_or_default(),
+        if c.current { "" } else { " -- since RESTORED" }
+    );
+}
+
+/// A user's session revocation a restore left behind (`user/NAME: KillSwitchRevokeOlderSessions`).
+fn revokes_user_sessions(p: &str) -> bool {
+    p.starts_with("user/") && p.ends_with(&format!(": {}", crate::policy::ROLE_POLICY_NAME))
+}
+
+/// Every killswitch policy IAM holds now (the JSON's `killswitch_policies`), with what it does
+/// when that is not its name's plain meaning; the role's revocations, the boundary, and what the
+/// user's deny blocks besides the key.
+fn in_place_lines(out: &mut String, s: &KeyState) {
     for p in &s.killswitch_policies {
         let note = match &s.user_sessions_revoked_before {
-            Some(cutoff) if revoked_user_sessions(p) => format!(
+            Some(cutoff) if revokes_user_sessions(p) => format!(
                 " (left by a restore: sessions the user minted before {cutoff} stay denied; delete it once they expired, 36 h after)"
             ),
             _ => String::new(),
@@ -258,21 +310,26 @@ pub fn status(s: &KeyState, color: bool) -> String {
     let user_denied = s
         .killswitch_policies
         .iter()
-        .any(|p| p.starts_with("user/") && !revoked_user_sessions(p));
-    if user_denied {
-        if s.also_blocked.is_empty() {
-            let _ = writeln!(
-                out,
-                "  the deny also blocks: the user's console sign-in and sessions (no other key)"
-            );
-        } else {
-            let _ = writeln!(
-                out,
-                "  the deny also blocks: the user's console sign-in, sessions and {}",
-                s.also_blocked.join(", ")
-            );
-        }
+        .any(|p| p.starts_with("user/") && !revokes_user_sessions(p));
+    if !user_denied {
+        return;
     }
+    if s.also_blocked.is_empty() {
+        let _ = writeln!(
+            out,
+            "  the deny also blocks: the user's console sign-in and sessions (no other key)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  the deny also blocks: the user's console sign-in, sessions and {}",
+            s.also_blocked.join(", ")
+        );
+    }
+}
+
+/// What denies the key outside IAM's policies on it: the org SCP, Identity Center.
+fn beyond_iam_lines(out: &mut String, s: &KeyState) {
     if let Some(q) = &s.quarantine {
         let _ = writeln!(
             out,
@@ -284,49 +341,29 @@ pub fn status(s: &KeyState, color: bool) -> String {
             q.read_back
         );
     }
-    if let Some(p) = &s.identity_center {
+    let Some(p) = &s.identity_center else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "  identity center: user {}{} {}: {}",
+        inert(&p.user),
+        p.user_id
+            .as_deref()
+            .map(|id| format!(" ({})", inert(id)))
+            .unwrap_or_default(),
+        if p.denied { "DENIED" } else { "NOT denied" },
+        inert(&p.read_back)
+    );
+    if let Some(r) = &p.assignment_removed {
         let _ = writeln!(
             out,
-            "  identity center: user {}{} {}: {}",
-            inert(&p.user),
-            p.user_id
-                .as_deref()
-                .map(|id| format!(" ({})", inert(id)))
-                .unwrap_or_default(),
-            if p.denied { "DENIED" } else { "NOT denied" },
-            inert(&p.read_back)
-        );
-        if let Some(r) = &p.assignment_removed {
-            let _ = writeln!(
-                out,
-                "  identity center: assignment of permission set {} to account {} REMOVED at {} (restore puts it back)",
-                inert(&r.permission_set),
-                r.account,
-                crate::report::ts(r.at)
-            );
-        }
-    }
-    if let Some(u) = &s.last_used {
-        let _ = writeln!(
-            out,
-            "  last used:  {} in {} ({})",
-            u.last_used
-                .map(crate::report::ts)
-                .unwrap_or_else(|| "never".into()),
-            u.region.as_deref().unwrap_or("-"),
-            u.service.as_deref().unwrap_or("-")
+            "  identity center: assignment of permission set {} to account {} REMOVED at {} (restore puts it back)",
+            inert(&r.permission_set),
+            r.account,
+            ts(r.at)
         );
     }
-    for r in &s.restores {
-        let _ = writeln!(
-            out,
-            "  restored:   {} by {} ({})",
-            crate::report::ts(r.at),
-            crate::report::quoted(&r.by),
-            crate::report::quoted(&r.reason)
-        );
-    }
-    out
 }
 
 #[cfg(test)]

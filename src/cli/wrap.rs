@@ -138,9 +138,6 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
         // A bullet's text continues under its first word; other prose one step further in.
         hang(line, lead + 1).unwrap_or(if bullet.is_empty() { lead + 4 } else { lead })
     });
-    let mut lines = Vec::new();
-    let mut current = indent.clone();
-    let mut first = true;
     let budget = |first: bool| {
         // A command's line keeps room for its ` \`.
         width
@@ -151,23 +148,16 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
                 columns(&next_indent) + 1
             })
     };
-    for word in rest.split(' ') {
-        let lead = if current.trim().is_empty() { "" } else { " " };
-        // A word that fits on no line is cut below, where it stands.
-        let fits_nowhere = columns(&next_indent) + columns(word) > budget(false);
-        if columns(&current) + columns(lead) + columns(word) <= budget(first)
-            || current.trim().is_empty()
-            || fits_nowhere
-        {
-            current.push_str(lead);
-            current.push_str(word);
-            continue;
-        }
-        lines.push(std::mem::take(&mut current));
-        first = false;
-        current = format!("{next_indent}{word}");
-    }
-    lines.push(current);
+    let lines = fill(
+        rest.split(' '),
+        &indent,
+        &next_indent,
+        |line, word, first| {
+            // A word that fits on no line is cut below, where it stands.
+            columns(line) + 1 + columns(word) <= budget(first)
+                || columns(&next_indent) + columns(word) > budget(false)
+        },
+    );
     let mut out = cut_long_words(lines, width, &next_indent);
     if command {
         let last = out.len() - 1;
@@ -176,6 +166,86 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
         }
     }
     out
+}
+
+/// `words` laid onto lines, greedily: `first` opens the first line, `rest` every other. A word
+/// joins the line when the line holds no word yet or `fits(line, word, on_first_line)`, after
+/// one space; empty words (from runs of spaces) are kept, so that spacing survives.
+fn fill<'a>(
+    words: impl IntoIterator<Item = &'a str>,
+    first: &str,
+    rest: &str,
+    fits: impl Fn(&str, &str, bool) -> bool,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = first.to_owned();
+    let mut empty = true;
+    let mut on_first = true;
+    for word in words {
+        if empty || fits(&current, word, on_first) {
+            if !empty {
+                current.push(' ');
+            }
+            current.push_str(word);
+            empty = empty && word.is_empty();
+            continue;
+        }
+        lines.push(std::mem::replace(&mut current, format!("{rest}{word}")));
+        empty = word.is_empty();
+        on_first = false;
+    }
+    lines.push(current);
+    lines
+}
+
+/// The width of text written once for every reader (the restore's plan and refusals), whatever
+/// the terminal.
+pub const WIDTH: usize = 80;
+
+/// `text` as one list item (`  - `), wrapped at [`WIDTH`] under its first word. A command in
+/// parentheses (`(aws …)`, `(killswitch …)`) is never broken: it stays copyable.
+pub fn item(text: &str) -> String {
+    hanging("  - ", "    ", text)
+}
+
+/// `text` after `first`, continued under `rest`, wrapped at [`WIDTH`].
+pub fn hanging(first: &str, rest: &str, text: &str) -> String {
+    let units = keep_commands_whole(text);
+    let lines = fill(
+        units.iter().map(String::as_str),
+        first,
+        rest,
+        |line, unit, _| columns(line) + 1 + columns(unit) <= WIDTH,
+    );
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// The words of `text`, a command in parentheses (`(aws …)`, `(killswitch …)`) as one.
+fn keep_commands_whole(text: &str) -> Vec<String> {
+    let mut units: Vec<String> = Vec::new();
+    let mut command: Option<String> = None;
+    for word in text.split_whitespace() {
+        match command.as_mut() {
+            Some(c) => {
+                c.push(' ');
+                c.push_str(word);
+            }
+            None if word.starts_with("(aws") || word.starts_with("(killswitch") => {
+                command = Some(word.to_owned());
+            }
+            None => units.push(word.to_owned()),
+        }
+        if command
+            .as_ref()
+            .is_some_and(|c| c.trim_end_matches([',', ':', ';', '.']).ends_with(')'))
+        {
+            units.extend(command.take());
+        }
+    }
+    units.extend(command);
+    units
 }
 
 #[cfg(test)]
@@ -218,5 +288,36 @@ mod tests {
         assert!(!is_command("Key: AKIA"));
         let long = "x".repeat(200);
         assert!(fit(&long, 80).lines().all(|l| l.chars().count() <= 80));
+    }
+
+    #[test]
+    fn items_wrap_at_80_and_never_break_a_command() {
+        let text = "access key AKIAI44QH8DHBEXAMPLE of user backup-svc, minted by the key's holder at 2026-11-23 09:10:02 UTC (CreateAccessKey), is Active: deactivate it first (aws iam update-access-key --user-name backup-svc --access-key-id AKIAI44QH8DHBEXAMPLE --status Inactive)";
+        let wrapped = item(text);
+        let lines: Vec<&str> = wrapped.lines().collect();
+        assert!(lines[0].starts_with("  - access key"), "{wrapped}");
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("    ")),
+            "{wrapped}"
+        );
+        let command = lines
+            .iter()
+            .find(|l| l.contains("update-access-key"))
+            .unwrap();
+        assert!(
+            command
+                .trim_start()
+                .starts_with("(aws iam update-access-key")
+                && command.trim_end().ends_with("--status Inactive)"),
+            "{wrapped}"
+        );
+        for l in &lines {
+            assert!(l.chars().count() <= WIDTH || l.contains("(aws"), "{l}");
+        }
+        assert_eq!(
+            wrapped.split_whitespace().skip(1).collect::<Vec<_>>(),
+            text.split_whitespace().collect::<Vec<_>>(),
+            "nothing lost but the bullet"
+        );
     }
 }

@@ -57,7 +57,3 @@ pub async fn read_back<C: Identity>(cloud: &C, user: &str, key: &AccessKeyId) ->
 pub async fn undo<O: Operator>(op: &O, user: &str, key: &AccessKeyId) -> Result<(), Error> {
     op.reactivate_key(user, key).await
 }
-
-pub fn undo_command(user: &str, key: &AccessKeyId) -> String {
-    format!("aws iam update-access-key --user-name {user} --access-key-id {key} --status Active")
-}

@@ -8,7 +8,7 @@
 //! sessions the holder minted with GetSessionToken/GetFederationToken (up to 36 h), so, when the
 //! user has no permissions boundary yet, `AWSDenyAll` becomes its boundary (no quota applies).
 
-use crate::error::Error;
+use crate::error::{AwsFailure, Error};
 use crate::policy::{self, MANAGED_DENY_ALL_ARN, USER_POLICY_NAME};
 use crate::ports::{Identity, KeyStatus, Operator, PolicyTarget};
 use crate::report::Outcome;
@@ -18,7 +18,7 @@ pub const PERMISSIONS: &[&str] = crate::vocab::Step::DenyUser.permissions();
 pub use crate::vocab::Deny;
 
 fn is_quota(e: &Error) -> bool {
-    e.aws_code() == Some("LimitExceeded")
+    e.is(AwsFailure::LimitExceeded)
 }
 
 /// `before` is the policy read in the guard's wave, when it was read for this user. Returns the
@@ -139,31 +139,7 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny,
     if let Err(e) = &console {
         failures.push(format!("console access: {}", e.chain()));
     }
-    let (bound_note, deny, replaced) = match bound {
-        Ok(None) => (
-            format!(
-                "{MANAGED_DENY_ALL_ARN} set as its permissions boundary, so the sessions it minted die too"
-            ),
-            Deny::LockedOutBounded,
-            None,
-        ),
-        Ok(Some(previous)) => (
-            format!(
-                "{MANAGED_DENY_ALL_ARN} set as its permissions boundary in place of {previous} (restore puts that back), so the sessions it minted die too"
-            ),
-            Deny::LockedOutBounded,
-            Some(previous),
-        ),
-        Err(e) => {
-            failures.push(format!("permissions boundary: {}", e.chain()));
-            (
-                "sessions it minted may STILL WORK (the permissions boundary could not be set)"
-                    .to_owned(),
-                Deny::LockedOut,
-                None,
-            )
-        }
-    };
+    let (bound_note, deny, replaced) = bounded(bound, &mut failures);
     let ids: Vec<String> = deactivated.iter().map(|(id, _)| id.to_string()).collect();
     let console_note = match console {
         Ok(true) => "console password DELETED (it cannot be restored, only reset)",
@@ -187,6 +163,39 @@ async fn lock_out<C: Identity>(cloud: &C, user: &str) -> (Outcome, String, Deny,
             deny,
             replaced,
         )
+    }
+}
+
+/// What setting `AWSDenyAll` as the boundary came to: the note, what denies the user, and the
+/// boundary it replaced. A failure is added to `failures`.
+fn bounded(
+    bound: Result<Option<String>, Error>,
+    failures: &mut Vec<String>,
+) -> (String, Deny, Option<String>) {
+    match bound {
+        Ok(None) => (
+            format!(
+                "{MANAGED_DENY_ALL_ARN} set as its permissions boundary, so the sessions it minted die too"
+            ),
+            Deny::LockedOutBounded,
+            None,
+        ),
+        Ok(Some(previous)) => (
+            format!(
+                "{MANAGED_DENY_ALL_ARN} set as its permissions boundary in place of {previous} (restore puts that back), so the sessions it minted die too"
+            ),
+            Deny::LockedOutBounded,
+            Some(previous),
+        ),
+        Err(e) => {
+            failures.push(format!("permissions boundary: {}", e.chain()));
+            (
+                "sessions it minted may STILL WORK (the permissions boundary could not be set)"
+                    .to_owned(),
+                Deny::LockedOut,
+                None,
+            )
+        }
     }
 }
 
@@ -278,23 +287,5 @@ pub async fn undo<O: Operator>(op: &O, user: &str, deny: Deny) -> Result<(), Err
         // password can only be reset.
         Deny::LockedOut => Ok(()),
         Deny::LockedOutBounded => op.delete_boundary(user).await,
-    }
-}
-
-pub fn undo_command(user: &str, deny: Deny) -> String {
-    match deny {
-        Deny::Inline => format!(
-            "aws iam delete-user-policy --user-name {user} --policy-name {USER_POLICY_NAME}"
-        ),
-        Deny::Managed => format!(
-            "aws iam detach-user-policy --user-name {user} --policy-arn {MANAGED_DENY_ALL_ARN}"
-        ),
-        Deny::LockedOut => format!(
-            "reactivate each key you trust: aws iam update-access-key --user-name {user} --access-key-id KEY --status Active; set a new console password: aws iam create-login-profile --user-name {user} --password-reset-required --password ..."
-        ),
-        Deny::LockedOutBounded => format!(
-            "aws iam delete-user-permissions-boundary --user-name {user}; then {}",
-            undo_command(user, Deny::LockedOut)
-        ),
     }
 }

@@ -41,13 +41,8 @@ pub async fn notified<F: Findings>(
     let applied: Vec<&str> = report
         .steps
         .iter()
-        .filter(|s| matches!(s.outcome, Outcome::Done | Outcome::AlreadyDone))
-        .filter(|s| {
-            matches!(
-                s.step,
-                Step::DeactivateKey | Step::DenyUser | Step::RevokeRoleSessions
-            )
-        })
+        .filter(|s| s.outcome.in_place())
+        .filter(|s| named_in_note(s.step))
         .map(|s| s.step.name())
         .collect();
     let note = format!(
@@ -60,6 +55,26 @@ pub async fn notified<F: Findings>(
         report.access_key_id,
     );
     update(cloud, finding, true, &note, report).await;
+}
+
+/// The containment steps the finding's note lists as applied. The Identity Center deny
+/// ([`Step::DenyPortalUser`]) is not among them.
+fn named_in_note(step: Step) -> bool {
+    match step {
+        Step::DeactivateKey | Step::DenyUser | Step::RevokeRoleSessions => true,
+        Step::DenyPortalUser
+        | Step::EnterAccount
+        | Step::CheckAccount
+        | Step::ResolveOwner
+        | Step::Record
+        | Step::HandOff
+        | Step::Verify
+        | Step::Investigate
+        | Step::Notify
+        | Step::UpdateFinding
+        | Step::Quarantine
+        | Step::RemoveAssignment => false,
+    }
 }
 
 /// What `killswitch restore` says on the finding (which it keeps at NOTIFIED, never NEW again).

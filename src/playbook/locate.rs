@@ -8,6 +8,7 @@ use crate::config::Members;
 use crate::incident::{AccountId, Incident};
 use crate::ports::Notifier;
 use crate::report::{Investigation, Outcome, Report, Status};
+use crate::vocab::Arn;
 
 /// Where the incident's key lives, as far as the function is concerned.
 pub enum Location<'a> {
@@ -46,10 +47,7 @@ pub fn locate<'a>(
 
 /// `aws`, `aws-us-gov`, `aws-cn`: member roles live in the function's own partition.
 pub fn partition(arn: &str) -> &str {
-    arn.split(':')
-        .nth(1)
-        .filter(|p| !p.is_empty())
-        .unwrap_or("aws")
+    Arn::parse(arn).map_or("aws", |a| a.partition)
 }
 
 pub fn member_role_arn(account: &AccountId, members: &Members, ctx: &Context<'_>) -> String {

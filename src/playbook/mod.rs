@@ -134,7 +134,10 @@ pub fn outcome_error(reports: &[Report]) -> Option<Error> {
     }
     reports.iter().find_map(|r| match &r.notification {
         Notification::Failed { error, .. } => Some(Error::NotifyFailed(error.clone())),
-        _ => None,
+        Notification::Pending
+        | Notification::Sent { .. }
+        | Notification::Suppressed { .. }
+        | Notification::NotPublished { .. } => None,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::incident::{AccessKeyId, AccountId, Incident, Principal, Trigger};
 use crate::investigation;
 use crate::pacing::Budget;
 use crate::ports::{ActivityLog, Identity};
-use crate::report::{Investigation, PivotContainment, Report, Status};
+use crate::report::{Investigation, PivotActivity, PivotContainment, Report, Status};
 
 /// Guard, contain and verify one incident, without investigation or notification.
 async fn contain_only<C: Identity + ActivityLog>(
@@ -94,6 +94,184 @@ enum Follow {
     Password(String),
 }
 
+impl Follow {
+    /// The incident of its own, when following contains one (not for a password).
+    fn incident(&self) -> Option<&Incident> {
+        match self {
+            Follow::Here(pi) | Follow::Member(_, pi) => Some(pi),
+            Follow::Password(_) => None,
+        }
+    }
+
+    /// The principal written on: followed one after another, never at once.
+    fn target(&self) -> String {
+        match self {
+            Follow::Here(pi) | Follow::Member(_, pi) => match &pi.principal {
+                Principal::IamUser { user_name } => format!("user:{}", user_name.to_lowercase()),
+                Principal::AssumedRole { role_name, .. } => format!(
+                    "role:{}:{}",
+                    pi.account.as_ref().map(AccountId::as_str).unwrap_or(""),
+                    role_name.to_lowercase()
+                ),
+                other @ (Principal::Root | Principal::Other { .. } | Principal::Unresolved) => {
+                    format!("other:{other}")
+                }
+            },
+            Follow::Password(user) => format!("user:{}", user.to_lowercase()),
+        }
+    }
+
+    fn is_role_session(&self) -> bool {
+        self.incident().is_some_and(|pi| match pi.principal {
+            Principal::AssumedRole { .. } => true,
+            Principal::IamUser { .. }
+            | Principal::Root
+            | Principal::Other { .. }
+            | Principal::Unresolved => false,
+        })
+    }
+}
+
+/// The pivot as an incident of its own, with `key` its access key.
+fn pivot_incident(
+    pivot: &Pivot,
+    parent: &Incident,
+    key: &str,
+    principal: Principal,
+    in_account: Option<AccountId>,
+) -> Option<Incident> {
+    let key = AccessKeyId::parse(key).ok()?;
+    Some(Incident {
+        id: format!("pivot:{}:{}", parent.key, key),
+        trigger: Trigger::Pivot {
+            parent_key: parent.key.to_string(),
+            via: pivot.via.clone(),
+        },
+        key,
+        principal,
+        account: in_account,
+        dry_run: parent.dry_run,
+        first_seen: Some(pivot.time),
+        finding: None,
+    })
+}
+
+/// What following this pivot means, or `None`: listed with its ready containment for a human.
+/// `from_home`: the incident is in the responder's own account. `leaked_user`: the leaked key's
+/// IAM user, when it has one.
+fn follow_of(
+    p: &Pivot,
+    incident: &Incident,
+    ctx: &Context<'_>,
+    from_home: bool,
+    leaked_user: Option<&str>,
+) -> Option<Follow> {
+    let key = p.access_key_id.as_deref().unwrap_or_default();
+    match p.kind {
+        PivotKind::AccessKey => {
+            // CreateAccessKey without UserName acts on the caller: the leaked key's owner.
+            let user = p
+                .principal
+                .clone()
+                .or_else(|| leaked_user.map(str::to_owned))?;
+            let principal = Principal::IamUser { user_name: user };
+            pivot_incident(p, incident, key, principal, None).map(Follow::Here)
+        }
+        PivotKind::RoleSession => {
+            let principal = |role| Principal::AssumedRole {
+                role_name: role,
+                session_name: p.role_session_name.clone(),
+                role_id: None,
+            };
+            match (p.role_in(ctx.responder.account.as_str()), p.role_account()) {
+                (Some(role), _) => {
+                    pivot_incident(p, incident, key, principal(role), None).map(Follow::Here)
+                }
+                (None, Some(other)) if from_home => {
+                    let other = AccountId::parse(other).ok();
+                    // A role in an account we may not enter: listed for a human.
+                    let member = other
+                        .filter(|a| ctx.config.members.as_ref().is_some_and(|m| m.allows(a)))?;
+                    // A root session (AssumeRoot) has no role to deny: listed for a human.
+                    let role = p.role_in(member.as_str())?;
+                    pivot_incident(p, incident, key, principal(role), Some(member.clone()))
+                        .map(|i| Follow::Member(member, i))
+                }
+                (None, _) => None,
+            }
+        }
+        PivotKind::LoginProfile => match p.principal.clone() {
+            Some(user) if Some(user.as_str()) != leaked_user => Some(Follow::Password(user)),
+            // The leaked key's own user: its console is covered by its deny.
+            Some(_) | None => None,
+        },
+        PivotKind::UserSession | PivotKind::TrustPolicy | PivotKind::ServiceCredential => None,
+    }
+}
+
+/// Pivots followed together: the indices in the report they stand for, and how.
+type Group = Vec<(Vec<usize>, Follow, Pivot)>;
+
+/// One group per principal written on, run one after another: two sessions of one role would
+/// otherwise overwrite each other's session deny. A role with many sessions gets the role-wide
+/// cutoff once instead.
+fn group(to_follow: Vec<(usize, Follow, Pivot)>) -> BTreeMap<String, Group> {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (i, f, pivot) in to_follow {
+        groups
+            .entry(f.target())
+            .or_default()
+            .push((vec![i], f, pivot));
+    }
+    for group in groups.values_mut() {
+        let sessions = group.iter().filter(|(_, f, _)| f.is_role_session()).count();
+        if sessions > MAX_SESSIONS_PER_ROLE {
+            let indices: Vec<usize> = group.iter().flat_map(|(i, _, _)| i.clone()).collect();
+            let (_, mut first, pivot) = group.remove(0);
+            if let Follow::Here(pi) | Follow::Member(_, pi) = &mut first
+                && let Principal::AssumedRole { session_name, .. } = &mut pi.principal
+            {
+                *session_name = None;
+            }
+            *group = vec![(indices, first, pivot)];
+        }
+    }
+    groups
+}
+
+/// Follows one pivot (contains it with `KILLSWITCH_FOLLOW_PIVOTS`; a member session is also
+/// searched), unless time is short.
+async fn follow_one<C: Identity + ActivityLog, H: Home>(
+    cloud: &C,
+    home: Option<&H>,
+    f: &Follow,
+    pivot: &Pivot,
+    incident: &Incident,
+    ctx: &Context<'_>,
+) -> (Option<PivotContainment>, Option<PivotActivity>)
+where
+    H::Member: ActivityLog,
+{
+    let contains = ctx.config.follow_pivots;
+    let short =
+        Instant::now() + ctx.config.verify_delay + PIVOT_MIN_TIME > ctx.investigation_deadline;
+    if short && contains {
+        return (Some(out_of_time()), None);
+    }
+    match f {
+        Follow::Here(pi) if contains => (Some(contain_only(cloud, pi, ctx).await), None),
+        Follow::Member(member, pi) => match home {
+            Some(home) if !short => follow_in_member(home, member, pi, pivot, ctx).await,
+            Some(_) | None => (None, None),
+        },
+        Follow::Password(user) if contains => (
+            Some(remove_password(cloud, user, incident, ctx).await),
+            None,
+        ),
+        Follow::Here(_) | Follow::Password(_) => (None, None),
+    }
+}
+
 /// Lists a ready containment for every pivot, and with `KILLSWITCH_FOLLOW_PIVOTS` contains them.
 /// `home` is the responder's own account when the incident is in it: only then are sessions
 /// in member accounts followed there (a member is never a stepping stone to another member).
@@ -111,138 +289,23 @@ pub async fn follow_pivots<C: Identity + ActivityLog, H: Home>(
         return;
     };
     let account = ctx.responder.account.as_str();
-    let leaked_user = match plan {
-        Some(Plan::User { user, .. }) => Some(user.clone()),
-        _ => None,
-    };
+    let leaked_user = plan.and_then(Plan::user);
     let mut to_follow = Vec::new();
     for (i, p) in activity.pivots.iter_mut().enumerate() {
         p.contain_with = investigation::containment_request(&p.pivot, &incident.key, account);
-        let as_incident = |key: &str, principal: Principal, in_account: Option<AccountId>| {
-            let key = AccessKeyId::parse(key).ok()?;
-            Some(Incident {
-                id: format!("pivot:{}:{}", incident.key, key),
-                trigger: Trigger::Pivot {
-                    parent_key: incident.key.to_string(),
-                    via: p.pivot.via.clone(),
-                },
-                key,
-                principal,
-                account: in_account,
-                dry_run: incident.dry_run,
-                first_seen: Some(p.pivot.time),
-                finding: None,
-            })
-        };
-        let follow = match p.pivot.kind {
-            PivotKind::AccessKey => {
-                // CreateAccessKey without UserName acts on the caller: the leaked key's owner.
-                let Some(user) = p.pivot.principal.clone().or_else(|| leaked_user.clone()) else {
-                    continue;
-                };
-                let key = p.pivot.access_key_id.as_deref().unwrap_or_default();
-                as_incident(key, Principal::IamUser { user_name: user }, None).map(Follow::Here)
-            }
-            PivotKind::RoleSession => {
-                let key = p.pivot.access_key_id.as_deref().unwrap_or_default();
-                let principal = |role| Principal::AssumedRole {
-                    role_name: role,
-                    session_name: p.pivot.role_session_name.clone(),
-                    role_id: None,
-                };
-                match (p.pivot.role_in(account), p.pivot.role_account()) {
-                    (Some(role), _) => as_incident(key, principal(role), None).map(Follow::Here),
-                    (None, Some(other)) if home.is_some() => {
-                        let other = AccountId::parse(other).ok();
-                        let member = other
-                            .filter(|a| ctx.config.members.as_ref().is_some_and(|m| m.allows(a)));
-                        // A role in an account we may not enter: listed for a human.
-                        let Some(member) = member else { continue };
-                        // A root session (AssumeRoot) has no role to deny: listed for a human.
-                        let Some(role) = p.pivot.role_in(member.as_str()) else {
-                            continue;
-                        };
-                        as_incident(key, principal(role), Some(member.clone()))
-                            .map(|i| Follow::Member(member, i))
-                    }
-                    _ => continue,
-                }
-            }
-            PivotKind::LoginProfile => match p.pivot.principal.clone() {
-                Some(user) if Some(&user) != leaked_user.as_ref() => Some(Follow::Password(user)),
-                // The leaked key's own user: its console is covered by its deny.
-                _ => continue,
-            },
-            PivotKind::UserSession | PivotKind::TrustPolicy | PivotKind::ServiceCredential => {
-                continue;
-            }
-        };
-        if let Some(f) = follow {
+        if let Some(f) = follow_of(&p.pivot, incident, ctx, home.is_some(), leaked_user) {
             to_follow.push((i, f, p.pivot.clone()));
         }
     }
     if to_follow.is_empty() {
         return;
     }
-    // One group per principal written on, run one after another: two sessions of one role would
-    // otherwise overwrite each other's session deny. A role with many sessions gets the role-wide
-    // cutoff once instead. Groups run a few at a time, and none starts when time is short.
-    let mut groups: BTreeMap<String, Vec<(Vec<usize>, Follow, Pivot)>> = BTreeMap::new();
-    for (i, f, pivot) in to_follow {
-        let target = match &f {
-            Follow::Here(pi) | Follow::Member(_, pi) => match &pi.principal {
-                Principal::IamUser { user_name } => format!("user:{}", user_name.to_lowercase()),
-                Principal::AssumedRole { role_name, .. } => format!(
-                    "role:{}:{}",
-                    pi.account.as_ref().map(AccountId::as_str).unwrap_or(""),
-                    role_name.to_lowercase()
-                ),
-                other => format!("other:{other}"),
-            },
-            Follow::Password(user) => format!("user:{}", user.to_lowercase()),
-        };
-        groups.entry(target).or_default().push((vec![i], f, pivot));
-    }
-    for group in groups.values_mut() {
-        let sessions = group
-            .iter()
-            .filter(|(_, f, _)| matches!(f, Follow::Here(pi) | Follow::Member(_, pi) if matches!(pi.principal, Principal::AssumedRole { .. })))
-            .count();
-        if sessions > MAX_SESSIONS_PER_ROLE {
-            let indices: Vec<usize> = group.iter().flat_map(|(i, _, _)| i.clone()).collect();
-            let (_, mut first, pivot) = group.remove(0);
-            if let Follow::Here(pi) | Follow::Member(_, pi) = &mut first
-                && let Principal::AssumedRole { session_name, .. } = &mut pi.principal
-            {
-                *session_name = None;
-            }
-            *group = vec![(indices, first, pivot)];
-        }
-    }
-    let results: Vec<_> = stream::iter(groups.into_values())
+    // Groups run a few at a time, and none starts when time is short.
+    let results: Vec<_> = stream::iter(group(to_follow).into_values())
         .map(|group| async move {
             let mut out = Vec::new();
             for (indices, f, pivot) in group {
-                let contains = ctx.config.follow_pivots;
-                let short = Instant::now() + ctx.config.verify_delay + PIVOT_MIN_TIME
-                    > ctx.investigation_deadline;
-                let result = match &f {
-                    _ if short && contains => (Some(out_of_time()), None),
-                    Follow::Here(pi) if contains => {
-                        (Some(contain_only(cloud, pi, ctx).await), None)
-                    }
-                    Follow::Member(member, pi) => match home {
-                        Some(home) if !short => {
-                            follow_in_member(home, member, pi, &pivot, ctx).await
-                        }
-                        _ => (None, None),
-                    },
-                    Follow::Password(user) if contains => (
-                        Some(remove_password(cloud, user, incident, ctx).await),
-                        None,
-                    ),
-                    _ => (None, None),
-                };
+                let result = follow_one(cloud, home, &f, &pivot, incident, ctx).await;
                 out.push((indices, result));
             }
             out
@@ -281,12 +344,9 @@ async fn follow_in_member<H: Home>(
     home: &H,
     member: &AccountId,
     pivot_incident: &Incident,
-    pivot: &crate::analysis::Pivot,
+    pivot: &Pivot,
     ctx: &Context<'_>,
-) -> (
-    Option<PivotContainment>,
-    Option<crate::report::PivotActivity>,
-)
+) -> (Option<PivotContainment>, Option<PivotActivity>)
 where
     H::Member: ActivityLog,
 {
@@ -347,7 +407,7 @@ where
         )
         .await;
         match found {
-            Investigation::Ran(a) => Some(crate::report::PivotActivity {
+            Investigation::Ran(a) => Some(PivotActivity {
                 regions: a.regions.clone(),
                 events: a.total_events,
                 notable: a.notable_names(),

@@ -245,13 +245,3 @@ pub async fn undo_session<C: Identity + Operator>(
     }
     Ok(ids)
 }
-
-pub fn undo_command(role: &str) -> String {
-    format!("aws iam delete-role-policy --role-name {role} --policy-name {ROLE_POLICY_NAME}")
-}
-
-pub fn undo_session_command(role: &str, session: &str) -> String {
-    format!(
-        "killswitch restore --role-name {role} --session '{session}' (removes only this session from {SESSION_POLICY_NAME})"
-    )
-}

@@ -9,6 +9,7 @@ use super::{Plan, deactivate_key, deny_user, revoke_role};
 use crate::incident::AccessKeyId;
 use crate::ports::Identity;
 use crate::report::{Check, Outcome, Verification};
+use crate::vocab::Arn;
 
 /// Reads every action of the plan back, concurrently.
 pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase: &str) -> Check {
@@ -121,7 +122,7 @@ pub async fn reapply<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan) {
             ..
         } => {
             let wanted = super::portal::entries(session, user_id.as_deref());
-            let account = policy_arn.split(':').nth(4).unwrap_or_default();
+            let account = Arn::parse(policy_arn).map_or("", |a| a.account);
             let (o, d) =
                 super::portal::apply(cloud, account, role, policy_arn, &wanted, false).await;
             if o == Outcome::Failed {

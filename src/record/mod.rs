@@ -389,8 +389,7 @@ impl<'a, S: IncidentStore> Records<'a, S> {
             };
             if record.applied.as_ref().is_some_and(|a| {
                 a.generation == record.generation
-                    && (matches!(&a.plan, Plan::Role { role: r, .. } if r.eq_ignore_ascii_case(role))
-                        || matches!(&a.plan, Plan::Portal { .. }))
+                    && on_role_index(&a.plan, role)
                     && relies(&a.plan)
             }) {
                 relying.push(other.clone());
@@ -455,5 +454,15 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         {
             warn!(error = %e.chain(), claim = what, "could not release a claim");
         }
+    }
+}
+
+/// Whether a plan is kept in this role's index: a role plan on it, or any portal plan (the
+/// portal's index is its user's, noted beside the role's).
+fn on_role_index(plan: &Plan, role: &str) -> bool {
+    match plan {
+        Plan::Role { role: r, .. } => r.eq_ignore_ascii_case(role),
+        Plan::Portal { .. } => true,
+        Plan::User { .. } => false,
     }
 }

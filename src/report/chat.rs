@@ -1,11 +1,16 @@
 //! The chat form of every notice: the custom-notification JSON that AWS's chat integration
 //! (Amazon Q Developer in chat applications, formerly AWS Chatbot) renders in Slack, Teams or
-//! Chime. It carries the facts of the email text in a card; free text it does not understand is
-//! dropped silently, so the shape is fixed here and tested. Pure.
+//! Chime. It lays out the parts `words` builds for the email (the subject's parts, the outcome,
+//! what is open, the next steps, the undo command) as a card, within the card's limits; free
+//! text the integration does not understand is dropped silently, so the shape is fixed here and
+//! tested. Pure.
 
 use serde::Serialize;
 
-use super::{Outcome, Report, Status, open};
+use super::words::{Heading, next_steps, open, subject, summary, undo};
+use super::{Outcome, Report};
+
+pub use super::words::Form;
 
 /// The limits we hold the card to. AWS documents the schema, not hard limits for every field;
 /// these are the strictest we found across the chat clients it renders to (a Slack section
@@ -23,17 +28,6 @@ pub const MAX_KEYWORDS: usize = 5;
 pub const MAX_KEYWORD: usize = 40;
 /// Open doors listed in the card (the email lists them all).
 const OPEN_IN_CARD: usize = 3;
-
-/// Which notice the card stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Form {
-    /// Seconds after containment, before the investigation.
-    Short,
-    /// The full report (and the sweep's final report).
-    Full,
-    /// A re-emitted finding whose count grew.
-    StillTrying { was: u64, now: u64 },
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,15 +114,7 @@ pub fn notice_card(
     let thread = format!("killswitch-{}-{key}", account.unwrap_or("account-unknown"));
     let lines: Vec<String> = text.lines().map(inert).collect();
     let title = notice_title(title, key);
-    let next = if event_type == "restore-refused" {
-        format!(
-            "Nothing was changed: key {key} stays contained. If the restore is wanted, close what the refusal lists, then run it again: killswitch restore --access-key-id {key} --requested-by YOU --reason WHY (--force goes ahead despite the refusal: only if you are sure)."
-        )
-    } else {
-        format!(
-            "If this restore was not expected, contain the key again now: killswitch respond --access-key-id {key} --reason WHY"
-        )
-    };
+    let next = next_steps::after_restore(event_type == "restore-refused", key);
     let card = Card {
         version: "1.0",
         source: "custom",
@@ -174,66 +160,39 @@ fn notice_title(title: &str, key: &str) -> String {
     }
 }
 
-/// The card's title: the email subject's words (`[killswitch] CONTAINED - 1 new user: AKIA…
+/// The card's title: the email subject's parts (`[killswitch] CONTAINED - 1 new user: AKIA…
 /// (IAM user alice) acct 123456789012`), so a short one is the subject exactly, but within
 /// [`MAX_TITLE`] instead of an SNS subject's 99 ASCII characters. What happened and the key are
 /// never cut; a long principal is shortened (its session part first), then cut and marked.
 fn title(report: &Report, form: Form) -> String {
-    let key = &report.access_key_id;
-    let headline = report.status.headline();
-    let acct = report
-        .account
-        .as_deref()
-        .map(|a| format!(" acct {a}"))
-        .unwrap_or_default();
-    match form {
-        Form::StillTrying { was, now } => cut(
-            &format!(
-                "[killswitch] STILL TRYING (count {was} -> {now}), still contained: {key}{acct}"
-            ),
-            MAX_TITLE,
-        ),
-        Form::Short => with_principal(
-            &format!("[killswitch] {headline} (details follow): {key}"),
-            &report.principal,
-            "",
-        ),
-        Form::Full => {
-            if let Some(sw) = &report.sweep_result {
-                let what = super::notice::final_what(sw);
-                return cut(
-                    &format!("[killswitch] FINAL ({what}): {key} {headline}"),
-                    MAX_TITLE,
-                );
-            }
-            if report.status == Status::Sample {
-                let finding = report
-                    .trigger
-                    .get("finding_type")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("finding");
-                let head = "[killswitch] GuardDuty SAMPLE, ignored: ";
-                let room = MAX_TITLE.saturating_sub(head.len() + acct.len());
-                return format!("{head}{}{acct}", cut(&inert(finding), room));
-            }
-            let head = if report.open.is_empty() {
-                headline.to_owned()
-            } else {
+    match Heading::of(report, form) {
+        Heading::Whole(s) => cut(&s, MAX_TITLE),
+        Heading::Sample { finding, acct } => {
+            let head = subject::SAMPLE_HEAD;
+            let room = MAX_TITLE.saturating_sub(head.len() + acct.len());
+            format!("{head}{}{acct}", cut(&inert(finding), room))
+        }
+        Heading::Short { fixed, principal } => with_principal(&fixed, principal, ""),
+        Heading::Full {
+            headline,
+            open,
+            key,
+            principal,
+            acct,
+            ..
+        } => {
+            let head = match open {
                 // The open summary is ours, but long lists of kinds give way to the key.
-                let fixed = format!("[killswitch] {headline} - : {key}{acct}").len();
-                format!(
-                    "{headline} - {}",
-                    cut(
-                        &open::summary(&report.open),
-                        MAX_TITLE.saturating_sub(fixed + 20)
+                Some(open) => {
+                    let fixed = format!("[killswitch] {headline} - : {key}{acct}").len();
+                    format!(
+                        "{headline} - {}",
+                        cut(&open, MAX_TITLE.saturating_sub(fixed + 20))
                     )
-                )
+                }
+                None => headline.to_owned(),
             };
-            with_principal(
-                &format!("[killswitch] {head}: {key}"),
-                &report.principal,
-                &acct,
-            )
+            with_principal(&format!("[killswitch] {head}: {key}"), principal, &acct)
         }
     }
 }
@@ -242,7 +201,7 @@ fn title(report: &Report, form: Form) -> String {
 /// as it is, else without its session part, else cut and marked `…`.
 fn with_principal(fixed: &str, principal: &str, tail: &str) -> String {
     let whole = inert(principal);
-    let short = inert(principal.split(" (session ").next().unwrap_or(""));
+    let short = inert(subject::without_session(principal));
     if whole.is_empty() {
         return cut(&format!("{fixed}{tail}"), MAX_TITLE);
     }
@@ -270,7 +229,10 @@ fn form_name(form: Form) -> &'static str {
 fn description(report: &Report, form: Form) -> String {
     let mut lines = Vec::new();
     if let Form::StillTrying { was, now } = form {
-        lines.push(format!("*STILL TRYING*: GuardDuty count {was} -> {now}. Containment still holds (read back now); not a new incident."));
+        lines.push(format!(
+            "*STILL TRYING*: {}",
+            summary::still_trying(was, now)
+        ));
     }
     if report.sweep_result.is_some() {
         lines.push("*FINAL REPORT* (second CloudTrail search)".into());
@@ -285,17 +247,12 @@ fn description(report: &Report, form: Form) -> String {
         "Key `{}` · principal {} · account {}",
         report.access_key_id,
         inert(&report.principal),
-        report.account.as_deref().unwrap_or("(from the key)")
+        summary::account(report)
     ));
     let applied: Vec<String> = report
         .steps
         .iter()
-        .filter(|s| {
-            matches!(
-                s.outcome,
-                Outcome::Done | Outcome::AlreadyDone | Outcome::WouldDo | Outcome::Failed
-            )
-        })
+        .filter(|s| applied(&s.outcome))
         .map(|s| format!("{} {:?}", s.step.name(), s.outcome))
         .collect();
     if !applied.is_empty() {
@@ -310,32 +267,46 @@ fn description(report: &Report, form: Form) -> String {
                 .unwrap_or_default()
         ));
     }
-    if !report.open.is_empty() {
-        lines.push(format!(
-            "*STILL OPEN ({})*: {}",
-            report.open.len(),
-            open::summary(&report.open)
-        ));
-        for item in report.open.iter().take(OPEN_IN_CARD) {
-            let first = item.commands.first().map(|c| format!(" → `{}`", code(c)));
-            lines.push(format!(
-                "• {}{}",
-                inert(&item.what),
-                first.unwrap_or_default()
-            ));
-        }
-        if report.open.len() > OPEN_IN_CARD {
-            lines.push(format!(
-                "… {} more in the email report",
-                report.open.len() - OPEN_IN_CARD
-            ));
-        }
-    }
-    if let Some(undo) = report.undo.first() {
-        lines.push(undo_line(undo, report.undo.len() - 1));
+    open_lines(report, &mut lines);
+    if let Some(first) = report.undo.first() {
+        lines.push(undo_line(first, report.undo.len() - 1));
     }
     lines.push(format!("Incident {}", inert(&report.incident_id)));
     fit(&lines, MAX_DESCRIPTION)
+}
+
+/// A step the card lists under "Applied": what was written, would be, or failed to be.
+fn applied(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Done | Outcome::AlreadyDone | Outcome::WouldDo | Outcome::Failed => true,
+        Outcome::NotFound | Outcome::Skipped => false,
+    }
+}
+
+/// What is still open: the summary, the first few with their first command, the rest counted.
+fn open_lines(report: &Report, lines: &mut Vec<String>) {
+    if report.open.is_empty() {
+        return;
+    }
+    lines.push(format!(
+        "*STILL OPEN ({})*: {}",
+        report.open.len(),
+        open::summary(&report.open)
+    ));
+    for item in report.open.iter().take(OPEN_IN_CARD) {
+        let first = item.commands.first().map(|c| format!(" → `{}`", code(c)));
+        lines.push(format!(
+            "• {}{}",
+            inert(&item.what),
+            first.unwrap_or_default()
+        ));
+    }
+    if report.open.len() > OPEN_IN_CARD {
+        lines.push(format!(
+            "… {} more in the email report",
+            report.open.len() - OPEN_IN_CARD
+        ));
+    }
 }
 
 /// What happened, in a sentence: the summary, or (the short notice goes out before there is one)
@@ -344,27 +315,14 @@ fn outcome(report: &Report) -> String {
     if !report.summary.is_empty() {
         return inert(&report.summary);
     }
-    super::notice::short_outcome(report.status).to_owned()
+    summary::short_outcome(report.status).to_owned()
 }
 
-/// The first undo command (the checked `killswitch restore`) as a pasteable span, and what its
-/// note says that holds in a card: the email lists the raw commands "below" it, the card does
-/// not, so it says where they are.
+/// The first undo command (the checked `killswitch restore`) as a pasteable span, with what its
+/// note says that holds in a card (`undo::for_card`).
 fn undo_line(first: &str, raw: usize) -> String {
-    let (command, note) = match first.split_once("   (") {
-        Some((command, note)) => (command.trim_end(), note.strip_suffix(')').unwrap_or(note)),
-        None => (first, ""),
-    };
-    let mut said: Vec<String> = note
-        .split("; ")
-        .filter(|c| !c.is_empty() && !c.contains("below") && !c.contains("above"))
-        .map(inert)
-        .collect();
-    match raw {
-        0 => {}
-        1 => said.push("the raw command in the email report skips those checks".into()),
-        _ => said.push("the raw commands in the email report skip those checks".into()),
-    }
+    let (command, said) = undo::for_card(first, raw);
+    let said: Vec<String> = said.iter().map(|s| inert(s)).collect();
     if said.is_empty() {
         format!("Undo: `{}`", code(command))
     } else {
@@ -406,34 +364,16 @@ fn next_steps(report: &Report, form: Form) -> Vec<String> {
         .map(|s| cut(&inert(s), MAX_NEXT_STEP))
         .collect();
     if steps.is_empty() && form != Form::Short {
-        steps.push(without_next_steps(report));
+        steps.push(next_steps::when_none(report));
     }
     if form == Form::Short {
-        steps.push(
-            "The full report (re-check, what the key did, undo commands) follows in this thread."
-                .into(),
-        );
+        steps.push(next_steps::FULL_REPORT_FOLLOWS.into());
     }
     if steps.len() > MAX_NEXT_STEPS {
         steps.truncate(MAX_NEXT_STEPS - 1);
         steps.push("More steps in the email report.".into());
     }
     steps
-}
-
-/// A card always says what to do: for the outcomes the report gives no step of its own.
-fn without_next_steps(report: &Report) -> String {
-    let key = &report.access_key_id;
-    match report.status {
-        Status::Rejected => format!(
-            "Nothing was changed: key {key} is not this account's. To contain it, run killswitch respond --access-key-id {key} --reason WHY with credentials for the account it belongs to, or (multi-account) add that account to KILLSWITCH_MEMBER_ACCOUNTS, with member-role.yaml deployed in it, and send the finding or request again."
-        ),
-        Status::Sample => "Nothing to do: a GuardDuty sample finding is never acted on.".to_owned(),
-        Status::KeyNotFound => format!(
-            "Nothing was changed. Check the key ID {key}; if the key was deleted while sessions it minted may live, deny its user by hand."
-        ),
-        _ => "The email report has every detail.".to_owned(),
-    }
 }
 
 fn keywords(report: &Report) -> Vec<String> {

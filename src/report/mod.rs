@@ -1,32 +1,31 @@
-//! What happened, as data (the JSON report). Its text for humans is in [`notice`]. Pure.
+//! What happened, as data (the JSON report). Every line a person reads of it is built in
+//! [`words`]; the SNS notice (`notice`) and the chat card ([`chat`]) lay those lines out. Pure.
 
+mod activity;
 pub mod chat;
 mod keep;
 mod notice;
-pub mod open;
 pub mod pending;
+pub mod words;
 
-pub use notice::{defang, inert, quoted, sanitize_subject, ts};
-pub use open::{OpenItem, OpenKind};
+pub use activity::MAX_EVENT_IDS;
+pub use open::{OpenItem, OpenKind, UNCOVERED_PREFIX};
+pub use words::open;
+pub use words::{defang, inert, quoted, sanitize_subject, ts};
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Category, MAX_NOTABLE_PER_CATEGORY, Notable, Pivot, examine, severity};
+use crate::analysis::{Category, Notable, Pivot};
 use crate::incident::{Incident, SampleFinding};
-use crate::ports::ApiCall;
 pub use crate::vocab::{Outcome, Status, Step};
 
 /// SNS subjects must be printable ASCII and under 100 characters.
 pub const MAX_SUBJECT: usize = 99;
 /// SNS messages are at most 256 KiB; stay well below to leave room for attributes.
 pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
-
-/// How a report step names the permission sets the deny does not reach (`open`).
-pub const UNCOVERED_PREFIX: &str =
-    "permission sets NOT covered by the deny policy in this account:";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepResult {
@@ -87,48 +86,6 @@ pub struct RegionActivity {
     pub user_agents: BTreeMap<String, usize>,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
-}
-
-impl RegionActivity {
-    pub fn new(region: &str) -> Self {
-        Self {
-            region: region.to_owned(),
-            coverage: RegionCoverage::Complete,
-            events: 0,
-            writes: 0,
-            denied: 0,
-            calls_made: 0,
-            throttled: 0,
-            finished_after_ms: 0,
-            by_event: BTreeMap::new(),
-            source_ips: BTreeMap::new(),
-            user_agents: BTreeMap::new(),
-            first_seen: None,
-            last_seen: None,
-        }
-    }
-
-    pub fn count(&mut self, call: &ApiCall) {
-        self.events += 1;
-        if call.read_only == Some(false) {
-            self.writes += 1;
-        }
-        if call.error_code.as_deref().is_some_and(is_denial) {
-            self.denied += 1;
-        }
-        bump(
-            &mut self.by_event,
-            format!("{}:{}", short_source(&call.event_source), call.event_name),
-        );
-        if let Some(ip) = &call.source_ip {
-            bump(&mut self.source_ips, ip.clone());
-        }
-        if let Some(ua) = &call.user_agent {
-            bump(&mut self.user_agents, crate::incident::truncate(ua, 120));
-        }
-        self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
-        self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
-    }
 }
 
 /// What a pivot key did, when there was time to look.
@@ -237,204 +194,6 @@ pub struct AfterContainment {
     /// Where those calls were made (at most 20 Regions).
     #[serde(default)]
     pub regions: std::collections::BTreeSet<String>,
-}
-
-impl AfterContainment {
-    /// The line on-call reads: still active, or none seen (never "stopped"). `lag_followed_up`:
-    /// a later search (the sweep) reads what CloudTrail delivers late, so the lag needs no
-    /// warning here.
-    pub fn line(&self, lag_followed_up: bool) -> Option<String> {
-        let since = self.since?;
-        Some(if self.calls == 0 {
-            format!(
-                "No call by this key after containment ({}) was seen in CloudTrail. That does not prove the attacker stopped: calls refused at authentication (the deactivated key) may not be logged at all (AWS does not document it){}.",
-                notice::ts(since),
-                if lag_followed_up {
-                    ""
-                } else {
-                    ", and Event history lags"
-                }
-            )
-        } else {
-            let succeeded = self.calls - self.denied;
-            let mut line = format!(
-                "STILL ACTIVE: {} call(s) after containment, last at {} from IP {} ({} refused, {} not refused)",
-                self.calls,
-                self.last_at.map(notice::ts).unwrap_or_default(),
-                self.last_ip
-                    .as_deref()
-                    .map(notice::defang)
-                    .unwrap_or_else(|| "unknown".into()),
-                self.denied,
-                succeeded
-            );
-            if self
-                .by_event
-                .keys()
-                .any(|k| k.ends_with(":GetCallerIdentity"))
-            {
-                line.push_str("; note GetCallerIdentity succeeds even under an explicit deny, so a success there does not mean containment failed");
-            }
-            line
-        })
-    }
-}
-
-const MAX_DISTINCT: usize = 500;
-/// Event IDs kept per investigation: ~40 bytes each, well inside a DynamoDB item's 400 KB.
-pub const MAX_EVENT_IDS: usize = 5000;
-
-impl Activity {
-    pub fn add(&mut self, call: &ApiCall) {
-        self.total_events += 1;
-        if let Some(id) = &call.event_id
-            && self.event_ids.len() < MAX_EVENT_IDS
-            && self.remember_after.is_none_or(|t| call.time >= t)
-        {
-            self.event_ids.push(id.clone());
-        }
-        if let Some(since) = self.after_containment.since
-            && call.time >= since
-        {
-            let after = &mut self.after_containment;
-            after.calls += 1;
-            if call.error_code.as_deref().is_some_and(is_denial) {
-                after.denied += 1;
-            }
-            if after.last_at.is_none_or(|t| call.time >= t) {
-                after.last_at = Some(call.time);
-                after.last_ip.clone_from(&call.source_ip);
-            }
-            bump(
-                &mut after.by_event,
-                format!("{}:{}", short_source(&call.event_source), call.event_name),
-            );
-            if after.regions.len() < 20 {
-                after.regions.insert(call.region.clone());
-            }
-        }
-        bump(
-            &mut self.by_event,
-            format!("{}:{}", short_source(&call.event_source), call.event_name),
-        );
-        bump(&mut self.by_source, call.event_source.clone());
-        if let Some(ip) = &call.source_ip {
-            bump(&mut self.source_ips, ip.clone());
-        }
-        if let Some(ua) = &call.user_agent {
-            bump(&mut self.user_agents, crate::incident::truncate(ua, 120));
-        }
-        if call.error_code.as_deref().is_some_and(is_denial) {
-            bump(&mut self.denied, call.event_name.clone());
-        }
-        if call.read_only == Some(false) {
-            self.writes += 1;
-        }
-        self.first_seen = Some(self.first_seen.map_or(call.time, |t| t.min(call.time)));
-        self.last_seen = Some(self.last_seen.map_or(call.time, |t| t.max(call.time)));
-        let (notable, pivot) = examine(call);
-        if let Some((n, kind)) = notable
-            .as_ref()
-            .and_then(|n| open::door_kind(n).map(|k| (n, k)))
-        {
-            let id = format!("{}|{}|{}", n.event_name, n.region, n.details);
-            if !self.door_ids.contains(&id) {
-                let of_kind = self.doors_per_kind.entry(kind).or_default();
-                if *of_kind < DOORS_PER_KIND && self.doors.len() < MAX_DOORS {
-                    *of_kind += 1;
-                    self.door_ids.insert(id);
-                    self.doors.push(n.clone());
-                } else {
-                    self.doors_not_kept += 1;
-                }
-            }
-        }
-        if let Some(n) = notable {
-            *self.notable_counts.entry(n.category).or_default() += 1;
-            keep_notable(self.notable.entry(n.category).or_default(), n);
-        }
-        if let Some(p) = pivot {
-            self.keep_pivot(p);
-        }
-    }
-
-    /// Names of the flagged calls, for a compact pivot summary.
-    pub fn notable_names(&self) -> Vec<String> {
-        self.notable
-            .values()
-            .flatten()
-            .map(|n| format!("{}:{}", short_source(&n.event_source), n.event_name))
-            .collect()
-    }
-
-    pub fn complete(&self) -> bool {
-        self.regions
-            .iter()
-            .all(|r| r.coverage == RegionCoverage::Complete)
-    }
-
-    /// Every key or session the attacker minted was searched to the end.
-    pub fn pivot_searches_complete(&self) -> bool {
-        self.pivots
-            .iter()
-            .filter(|p| {
-                matches!(
-                    p.pivot.kind,
-                    crate::analysis::PivotKind::AccessKey | crate::analysis::PivotKind::RoleSession
-                )
-            })
-            .all(|p| {
-                p.activity.as_ref().is_some_and(|a| {
-                    a.regions
-                        .iter()
-                        .all(|r| r.coverage == RegionCoverage::Complete)
-                })
-            })
-    }
-}
-
-/// Entries of one event name kept per category: a flood of one call never pushes out others.
-const MAX_SAME_NAME: usize = 5;
-
-/// Keeps the list at most `MAX_NOTABLE_PER_CATEGORY` long, most severe first (newest first among
-/// equals), at most `MAX_SAME_NAME` of one event name: a flood of calls never pushes out a
-/// grave one of another kind.
-fn keep_notable(list: &mut Vec<Notable>, n: Notable) {
-    let rank = |x: &Notable| (std::cmp::Reverse(severity(x)), std::cmp::Reverse(x.time));
-    let same: Vec<usize> = (0..list.len())
-        .filter(|&i| list[i].event_name == n.event_name)
-        .collect();
-    if same.len() >= MAX_SAME_NAME {
-        // Compete only with the least urgent of its own name.
-        let &worst = same.last().unwrap_or(&0);
-        if rank(&n) >= rank(&list[worst]) {
-            return;
-        }
-        list.remove(worst);
-    }
-    let at = list.partition_point(|x| rank(x) <= rank(&n));
-    if at < MAX_NOTABLE_PER_CATEGORY {
-        list.insert(at, n);
-        list.truncate(MAX_NOTABLE_PER_CATEGORY);
-    }
-}
-
-fn bump(map: &mut BTreeMap<String, usize>, key: String) {
-    if let Some(n) = map.get_mut(&key) {
-        *n += 1;
-    } else if map.len() < MAX_DISTINCT {
-        map.insert(key, 1);
-    } else {
-        *map.entry("(other)".into()).or_default() += 1;
-    }
-}
-
-fn is_denial(code: &str) -> bool {
-    code.contains("AccessDenied") || code.contains("Unauthorized") || code == "InvalidClientTokenId"
-}
-
-fn short_source(source: &str) -> &str {
-    source.strip_suffix(".amazonaws.com").unwrap_or(source)
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -566,7 +325,7 @@ impl Report {
         Self {
             incident_id: format!("guardduty-sample:{}", sample.finding_id),
             status: Status::Sample,
-            summary: "GuardDuty sample finding (generated by CreateSampleFindings or the console): no action taken, no IAM call made.".into(),
+            summary: words::summary::SAMPLE.into(),
             trigger: serde_json::json!({"kind": "guard_duty_sample", "finding_id": sample.finding_id, "finding_type": sample.finding_type}),
             access_key_id: "(sample placeholder)".into(),
             principal: "(sample placeholder)".into(),
@@ -579,7 +338,7 @@ impl Report {
                 reason: "sample finding".into(),
             },
             open: Vec::new(),
-            next_steps: vec!["Nothing: this proves the GuardDuty -> EventBridge -> killswitch -> SNS path works.".into()],
+            next_steps: vec![words::next_steps::SAMPLE.into()],
             undo: Vec::new(),
             notification: Notification::Pending,
             chat: None,

@@ -43,44 +43,9 @@ struct AffectedEntity {
 pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
     let detail: HealthDetail = serde_json::from_value(event.detail)
         .map_err(|e| Error::BadEvent(format!("AWS Health event detail: {e}")))?;
-    if let Some(service) = detail.service.as_deref().filter(|s| *s != "RISK") {
-        return Err(Error::BadEvent(format!(
-            "AWS Health event for service {:?}; only RISK events are acted on",
-            truncate(service, 32)
-        )));
-    }
-    if !HEALTH_RISK_CODES.contains(&detail.event_type_code.as_str()) {
-        return Err(Error::BadEvent(format!(
-            "AWS Health event type {:?} is not a credential-risk event",
-            truncate(&detail.event_type_code, 64)
-        )));
-    }
+    check_credential_risk(&detail)?;
+    let keys = exposed_keys(&detail, event.resources.iter().flatten())?;
     let meta = &detail.event_metadata;
-    // Newest shape first: eventMetadata.publicKey, then affectedEntities, then resources.
-    let candidates = meta
-        .public_key
-        .iter()
-        .chain(
-            detail
-                .affected_entities
-                .iter()
-                .filter_map(|e| e.entity_value.as_ref()),
-        )
-        .chain(event.resources.iter().flatten());
-    let mut keys: Vec<AccessKeyId> = Vec::new();
-    for raw in candidates {
-        if let Ok(key) = AccessKeyId::parse(raw.trim())
-            && !keys.contains(&key)
-        {
-            keys.push(key);
-        }
-    }
-    if keys.is_empty() {
-        return Err(Error::BadEvent(format!(
-            "AWS Health event {} names no access key ID (eventMetadata.publicKey, affectedEntities, resources)",
-            truncate(&detail.event_arn, 128)
-        )));
-    }
     let account = optional_account(
         meta.account_id
             .as_deref()
@@ -97,11 +62,7 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
         .as_deref()
         .and_then(|s| DateTime::parse_from_rfc2822(s).ok())
         .map(|t| t.with_timezone(&Utc));
-    let event_arn = truncate(&detail.event_arn, 256);
-    let backup_event = detail
-        .backup_event
-        .as_ref()
-        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+    let trigger = trigger(&detail, start_time);
     let incidents = keys
         .into_iter()
         .map(|key| {
@@ -113,14 +74,8 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
                 _ => Principal::Unresolved,
             };
             Incident {
-                id: format!("health:{event_arn}:{key}"),
-                trigger: Trigger::Health {
-                    event_arn: event_arn.clone(),
-                    event_type_code: detail.event_type_code.clone(),
-                    start_time,
-                    exposed_url: meta.exposed_url.as_deref().map(|u| truncate(u, 256)),
-                    backup_event,
-                },
+                id: format!("health:{}:{key}", truncate(&detail.event_arn, 256)),
+                trigger: trigger.clone(),
                 key,
                 principal,
                 account: account.clone(),
@@ -131,4 +86,73 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
         })
         .collect();
     Ok(Received::Incidents(incidents))
+}
+
+/// Only AWS Health's credential-risk events are acted on.
+fn check_credential_risk(detail: &HealthDetail) -> Result<(), Error> {
+    if let Some(service) = detail.service.as_deref().filter(|s| *s != "RISK") {
+        return Err(Error::BadEvent(format!(
+            "AWS Health event for service {:?}; only RISK events are acted on",
+            truncate(service, 32)
+        )));
+    }
+    if !HEALTH_RISK_CODES.contains(&detail.event_type_code.as_str()) {
+        return Err(Error::BadEvent(format!(
+            "AWS Health event type {:?} is not a credential-risk event",
+            truncate(&detail.event_type_code, 64)
+        )));
+    }
+    Ok(())
+}
+
+/// The exposed keys, each once, newest shape first: eventMetadata.publicKey, then
+/// affectedEntities, then the event's resources.
+fn exposed_keys<'a>(
+    detail: &'a HealthDetail,
+    resources: impl Iterator<Item = &'a String>,
+) -> Result<Vec<AccessKeyId>, Error> {
+    let candidates = detail
+        .event_metadata
+        .public_key
+        .iter()
+        .chain(
+            detail
+                .affected_entities
+                .iter()
+                .filter_map(|e| e.entity_value.as_ref()),
+        )
+        .chain(resources);
+    let mut keys: Vec<AccessKeyId> = Vec::new();
+    for raw in candidates {
+        if let Ok(key) = AccessKeyId::parse(raw.trim())
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+        }
+    }
+    if keys.is_empty() {
+        return Err(Error::BadEvent(format!(
+            "AWS Health event {} names no access key ID (eventMetadata.publicKey, affectedEntities, resources)",
+            truncate(&detail.event_arn, 128)
+        )));
+    }
+    Ok(keys)
+}
+
+/// What delivered the incidents: the same for every key of the event.
+fn trigger(detail: &HealthDetail, start_time: Option<DateTime<Utc>>) -> Trigger {
+    Trigger::Health {
+        event_arn: truncate(&detail.event_arn, 256),
+        event_type_code: detail.event_type_code.clone(),
+        start_time,
+        exposed_url: detail
+            .event_metadata
+            .exposed_url
+            .as_deref()
+            .map(|u| truncate(u, 256)),
+        backup_event: detail
+            .backup_event
+            .as_ref()
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true")),
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::incident::{
-    AccessKeyId, FindingRef, Incident, Received, SampleFinding, Trigger, truncate,
+    AccessKeyId, AccountId, FindingRef, Incident, Received, SampleFinding, Trigger, truncate,
 };
 
 use super::guardduty::{AccessKeyDetails, guardduty_principal};
@@ -64,14 +64,8 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
     for f in detail.findings {
         // Only new, active findings: an update that resolves or suppresses a finding (after a
         // restore, say) must not contain the key again.
-        let status = f.workflow.as_ref().and_then(|w| w.status.as_deref());
-        if status != Some("NEW") || f.record_state.as_deref() != Some("ACTIVE") {
-            not_new.push(format!(
-                "{} (workflow {}, record {})",
-                truncate(&f.id, 128),
-                truncate(status.unwrap_or("missing"), 16),
-                truncate(f.record_state.as_deref().unwrap_or("missing"), 16)
-            ));
+        if let Some(why) = not_new_and_active(&f) {
+            not_new.push(why);
             continue;
         }
         if !f.product_arn.contains("/guardduty") {
@@ -80,19 +74,8 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
                 truncate(&f.product_arn, 128)
             )));
         }
-        let finding_type = f
-            .types
-            .first()
-            .map(|t| t.rsplit('/').next().unwrap_or(t).replacen('-', "/", 1))
-            .unwrap_or_default();
-        let sample = f
-            .product_fields
-            .iter()
-            .any(|(k, v)| k.ends_with("additionalInfo/sample") && v.as_str() == Some("true"))
-            || f.resources
-                .iter()
-                .any(|r| r.id.contains(SAMPLE_PLACEHOLDER_PREFIX));
-        if sample {
+        let finding_type = finding_type(&f);
+        if is_sample(&f) {
             return Ok(Received::Sample(SampleFinding {
                 finding_id: truncate(&f.id, 256),
                 finding_type: truncate(&finding_type, 128),
@@ -101,47 +84,7 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
         }
         let account = optional_account(f.aws_account_id.as_deref().or(event.account.as_deref()))?;
         for r in f.resources.iter().filter(|r| r.kind == "AwsIamAccessKey") {
-            let details = r.details.get("AwsIamAccessKey");
-            let text = |k: &str| details.and_then(|d| d.get(k)).and_then(Value::as_str);
-            let raw_key =
-                r.id.rsplit_once("AWS::IAM::AccessKey:")
-                    .map(|(_, k)| k)
-                    .unwrap_or(&r.id);
-            let key = AccessKeyId::parse(raw_key)?;
-            let name = text("PrincipalName").or_else(|| text("UserName"));
-            let principal = guardduty_principal(&AccessKeyDetails {
-                access_key_id: Some(key.to_string()),
-                principal_id: text("PrincipalId").map(str::to_owned),
-                user_name: name.map(str::to_owned),
-                user_type: text("PrincipalType").map(str::to_owned),
-            })?;
-            incidents.push(Incident {
-                id: format!(
-                    "securityhub:{}:{}",
-                    truncate(&f.id, 256),
-                    truncate(f.updated_at.as_deref().unwrap_or(""), 40)
-                ),
-                trigger: Trigger::GuardDuty {
-                    finding_id: truncate(&f.id, 256),
-                    finding_type: truncate(&finding_type, 128),
-                    severity: None,
-                    count: None,
-                    updated_at: f.updated_at.as_deref().map(|u| truncate(u, 40)),
-                    region: f.region.as_deref().map(|r| truncate(r, 32)),
-                    remote_ip: None,
-                },
-                key,
-                principal,
-                account: account.clone(),
-                dry_run: false,
-                first_seen: None,
-                finding: FindingRef::from_asff(
-                    &f.id,
-                    &f.product_arn,
-                    f.region.as_deref(),
-                    account.as_ref().map(crate::incident::AccountId::as_str),
-                ),
-            });
+            incidents.push(incident(&f, r, &finding_type, account.as_ref())?);
         }
     }
     if incidents.is_empty() && !not_new.is_empty() {
@@ -156,4 +99,86 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
         ));
     }
     Ok(Received::Incidents(incidents))
+}
+
+/// Why a finding is not acted on, when it is not a new, active one.
+fn not_new_and_active(f: &AsffFinding) -> Option<String> {
+    let status = f.workflow.as_ref().and_then(|w| w.status.as_deref());
+    if status == Some("NEW") && f.record_state.as_deref() == Some("ACTIVE") {
+        return None;
+    }
+    Some(format!(
+        "{} (workflow {}, record {})",
+        truncate(&f.id, 128),
+        truncate(status.unwrap_or("missing"), 16),
+        truncate(f.record_state.as_deref().unwrap_or("missing"), 16)
+    ))
+}
+
+/// GuardDuty's finding type from the ASFF type path (`…/UnauthorizedAccess:IAMUser-X` is
+/// `UnauthorizedAccess:IAMUser/X`).
+fn finding_type(f: &AsffFinding) -> String {
+    f.types
+        .first()
+        .map(|t| t.rsplit('/').next().unwrap_or(t).replacen('-', "/", 1))
+        .unwrap_or_default()
+}
+
+fn is_sample(f: &AsffFinding) -> bool {
+    f.product_fields
+        .iter()
+        .any(|(k, v)| k.ends_with("additionalInfo/sample") && v.as_str() == Some("true"))
+        || f.resources
+            .iter()
+            .any(|r| r.id.contains(SAMPLE_PLACEHOLDER_PREFIX))
+}
+
+/// The incident of one access key resource of a finding.
+fn incident(
+    f: &AsffFinding,
+    r: &AsffResource,
+    finding_type: &str,
+    account: Option<&AccountId>,
+) -> Result<Incident, Error> {
+    let details = r.details.get("AwsIamAccessKey");
+    let text = |k: &str| details.and_then(|d| d.get(k)).and_then(Value::as_str);
+    let raw_key =
+        r.id.rsplit_once("AWS::IAM::AccessKey:")
+            .map(|(_, k)| k)
+            .unwrap_or(&r.id);
+    let key = AccessKeyId::parse(raw_key)?;
+    let name = text("PrincipalName").or_else(|| text("UserName"));
+    let principal = guardduty_principal(&AccessKeyDetails {
+        access_key_id: Some(key.to_string()),
+        principal_id: text("PrincipalId").map(str::to_owned),
+        user_name: name.map(str::to_owned),
+        user_type: text("PrincipalType").map(str::to_owned),
+    })?;
+    Ok(Incident {
+        id: format!(
+            "securityhub:{}:{}",
+            truncate(&f.id, 256),
+            truncate(f.updated_at.as_deref().unwrap_or(""), 40)
+        ),
+        trigger: Trigger::GuardDuty {
+            finding_id: truncate(&f.id, 256),
+            finding_type: truncate(finding_type, 128),
+            severity: None,
+            count: None,
+            updated_at: f.updated_at.as_deref().map(|u| truncate(u, 40)),
+            region: f.region.as_deref().map(|r| truncate(r, 32)),
+            remote_ip: None,
+        },
+        key,
+        principal,
+        account: account.cloned(),
+        dry_run: false,
+        first_seen: None,
+        finding: FindingRef::from_asff(
+            &f.id,
+            &f.product_arn,
+            f.region.as_deref(),
+            account.map(AccountId::as_str),
+        ),
+    })
 }

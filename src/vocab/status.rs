@@ -107,3 +107,21 @@ impl Outcome {
         }
     }
 }
+
+impl Status {
+    /// Containment did not hold, or was undone: someone must look, so the notice saying so is
+    /// never silenced as a duplicate of an earlier one.
+    pub fn needs_a_human(self) -> bool {
+        match self {
+            Status::Failed | Status::Contested => true,
+            Status::Contained
+            | Status::AlreadyContained
+            | Status::Refused
+            | Status::Rejected
+            | Status::Sample
+            | Status::DryRun
+            | Status::KeyNotFound
+            | Status::Restored => false,
+        }
+    }
+}

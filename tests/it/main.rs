@@ -7,6 +7,7 @@ mod analysis;
 mod attacker;
 mod chat;
 mod cli;
+mod docs;
 // The end-to-end tests drive the drill harness (`--features drill`, as the test command does).
 #[cfg(feature = "drill")]
 mod e2e;

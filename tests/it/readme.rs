@@ -2,7 +2,7 @@
 //! operator reads before deploying. Each policy it names for a kind of credential is the policy
 //! the code writes for that kind with the default configuration; the role-wide cutoff is named
 //! only after the settings that choose it, and those settings do write it. The sample run's
-//! timing is the default propagation wait's.
+//! timing (docs/on-call.md) is the default propagation wait's.
 
 use std::time::Duration;
 
@@ -15,14 +15,18 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn readme() -> String {
-    let path = format!("{}/README.md", env!("CARGO_MANIFEST_DIR"));
+/// A file of the crate's docs (`README.md`, `docs/on-call.md`).
+fn doc(file: &str) -> String {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// The doc that holds the on-call sample run ("What an 80-column terminal shows").
+const SAMPLE_RUN: &str = "docs/on-call.md";
+
 /// The box's first paragraph (what it changes), its quoted lines joined.
 fn important_box() -> String {
-    let text = readme();
+    let text = doc("README.md");
     let start = text
         .find("> **Important — what it changes in your account.**")
         .expect("README.md: the box \"Important — what it changes in your account\"");
@@ -226,20 +230,20 @@ async fn what_the_box_says_of_a_users_session_key_is_what_the_code_does() {
     assert_eq!(claimed, [USER_POLICY_NAME], "{said}");
 }
 
-/// The sample run ("What a terminal shows") is a default run: its propagation wait is the
-/// default one, and the time it took is at least that.
+/// The sample run ("What a terminal shows", in docs/on-call.md) is a default run: its
+/// propagation wait is the default one, and the time it took is at least that.
 #[test]
 fn the_sample_run_waits_the_default_propagation_window() {
-    let readme = readme();
-    let start = readme
+    let on_call = doc(SAMPLE_RUN);
+    let start = on_call
         .find("terminal shows (the local AWS")
-        .expect("README.md: the sample run (\"What a terminal shows\")");
-    let text = &readme[start..];
+        .unwrap_or_else(|| panic!("{SAMPLE_RUN}: the sample run (\"What a terminal shows\")"));
+    let text = &on_call[start..];
     let default = default_config().verify_delay.as_secs();
     let number_before = |marker: &str| -> f64 {
         let at = text
             .find(marker)
-            .unwrap_or_else(|| panic!("README.md no longer has {marker:?}"));
+            .unwrap_or_else(|| panic!("{SAMPLE_RUN} no longer has {marker:?}"));
         let digits: String = text[..at]
             .chars()
             .rev()
@@ -255,7 +259,7 @@ fn the_sample_run_waits_the_default_propagation_window() {
     let number_after = |marker: &str| -> f64 {
         let at = text
             .find(marker)
-            .unwrap_or_else(|| panic!("README.md no longer has {marker:?}"));
+            .unwrap_or_else(|| panic!("{SAMPLE_RUN} no longer has {marker:?}"));
         let digits: String = text[at + marker.len()..]
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.')

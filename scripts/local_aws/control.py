@@ -1,0 +1,96 @@
+"""The harness control API (test-only), served by harness.Harness.
+
+Control endpoints (test-only, under /_killswitch/):
+  GET  /_killswitch/health
+  POST /_killswitch/cloudtrail/events   {"events": [<CloudTrail record>, ...]} seeds records
+  POST /_killswitch/cloudtrail/faults   {"fail_regions": ["eu-west-1"], "fail_all": false}
+                                        or {"key": "AKIA...", "on": true} (lookups for one key fail)
+  POST /_killswitch/cloudtrail/lag      {"key": "AKIA...", "seconds": 150}: that key's events are
+                                        delivered 150 s after their eventTime ({"seconds": N} alone
+                                        sets the default for every key)
+  POST /_killswitch/cloudtrail/reset    forgets recorded events, faults, lags and rate state
+  POST /_killswitch/securityhub/findings  {"account": "123456789012", "region": "us-east-1", "Id": "...",
+                                        "ProductArn": "..."} plants a finding, workflow NEW (again: anew)
+  GET  /_killswitch/securityhub/findings  {"findings": [...], "calls": [...]}: workflow, notes history
+  POST /_killswitch/securityhub/reset   forgets findings and calls (cloudtrail/reset leaves them)
+  POST /_killswitch/identitycenter/seed  {"account": "123456789012", "permission_set": "Developer",
+                                        "user_name": "alice@example.com", "via_group": false}: as Identity
+                                        Center's administrator, the permission set (reused by name;
+                                        KillSwitchDeny referenced, inline policy allowing everything), the
+                                        user, the assignment to the user (via_group: to group
+                                        killswitch-drill-<permission set>, the user added), provisioned into
+                                        the account; idempotent. 200 {"permission_set_arn", "instance_arn",
+                                        "identity_store_id", "user_id", "group_id", "role_name", "role_arn",
+                                        "role_id"}; a referenced policy missing in the account: 400
+                                        {"error": "ValidationException"} and nothing created
+  POST /_killswitch/identitycenter/portal-credentials  {"account", "permission_set_arn", "user_name"}:
+                                        the access portal's GetRoleCredentials: 200 {"AccessKeyId",
+                                        "SecretAccessKey", "SessionToken", "Expiration", "UserId", "RoleName",
+                                        "PrincipalId"} while the permission set is assigned to the user
+                                        (directly or through a group) and provisioned in the account, else
+                                        403 {"error": "ForbiddenException", "message": "No access"}; an
+                                        unknown user 401 UnauthorizedException
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from .common import ACCOUNT_ID
+from .identity_center_control import identity_center_portal_credentials, identity_center_seed
+
+
+class ControlApi:
+    """The control endpoints, for Harness (which provides trail, hub, read_body and respond)."""
+
+    def control(self, environ, start_response, path):
+        body = self.read_body(environ)
+        data = json.loads(body or b"{}")
+        if path == "/_killswitch/health":
+            return self.respond(start_response, 200, {"status": "ok", **self.trail.stats()})
+        if path == "/_killswitch/cloudtrail/events":
+            for record in data.get("events", []):
+                record.setdefault("eventID", str(uuid.uuid4()))
+                record.setdefault("recipientAccountId", ACCOUNT_ID)
+                self.trail.add(record)
+            return self.respond(start_response, 200, {"added": len(data.get("events", []))})
+        if path == "/_killswitch/cloudtrail/faults":
+            with self.trail.lock:
+                if "key" in data:
+                    # Scoped to one access key, so parallel tests and drills do not disturb each other.
+                    (self.trail.fail_keys.add if data.get("on") else self.trail.fail_keys.discard)(data["key"])
+                else:
+                    self.trail.fail_regions = set(data.get("fail_regions", []))
+                    self.trail.fail_all = bool(data.get("fail_all", False))
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/cloudtrail/lag":
+            with self.trail.lock:
+                if "key" in data:
+                    self.trail.lag_keys[data["key"]] = float(data.get("seconds", 0))
+                else:
+                    self.trail.lag_default = float(data.get("seconds", 0))
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/cloudtrail/reset":
+            self.trail.reset()
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/securityhub/findings" and environ.get("REQUEST_METHOD") == "GET":
+            return self.respond(start_response, 200, self.hub.snapshot())
+        if path == "/_killswitch/securityhub/findings":
+            if not (isinstance(data.get("Id"), str) and data["Id"].strip()
+                    and isinstance(data.get("ProductArn"), str) and data["ProductArn"].strip()):
+                return self.respond(start_response, 400, {"message": "Id and ProductArn are required"})
+            finding = self.hub.plant(str(data.get("account", ACCOUNT_ID)), str(data.get("region", "us-east-1")),
+                                     data["Id"], data["ProductArn"])
+            return self.respond(start_response, 200, {"finding": finding})
+        if path == "/_killswitch/securityhub/reset":
+            # Independent of cloudtrail/reset: each double is reset on its own.
+            self.hub.reset()
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/identitycenter/seed":
+            status, payload = identity_center_seed(data)
+            return self.respond(start_response, status, payload, "application/json")
+        if path == "/_killswitch/identitycenter/portal-credentials":
+            status, payload = identity_center_portal_credentials(data)
+            return self.respond(start_response, status, payload, "application/json")
+        return self.respond(start_response, 404, {"message": "unknown control path"})

@@ -1,0 +1,74 @@
+//! `Operator` over IAM: the writes that undo containment, for `killswitch restore` only.
+
+use aws_sdk_iam::types::StatusType;
+
+use super::{AwsClients, aws_err, is_failure};
+use crate::error::{AwsFailure, Error};
+use crate::incident::AccessKeyId;
+use crate::ports::{Operator, PolicyTarget};
+
+impl Operator for AwsClients {
+    async fn delete_boundary(&self, user: &str) -> Result<(), Error> {
+        match self
+            .iam
+            .delete_user_permissions_boundary()
+            .user_name(user)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(()),
+            Err(e) => Err(aws_err("iam:DeleteUserPermissionsBoundary")(e)),
+        }
+    }
+
+    async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error> {
+        match self
+            .iam
+            .detach_user_policy()
+            .user_name(user)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(()),
+            Err(e) => Err(aws_err("iam:DetachUserPolicy")(e)),
+        }
+    }
+
+    async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
+        self.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key.as_str())
+            .status(StatusType::Active)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam:UpdateAccessKey"))
+    }
+
+    async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error> {
+        match target {
+            PolicyTarget::User(user) => self
+                .iam
+                .delete_user_policy()
+                .user_name(user)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam:DeleteUserPolicy")),
+            PolicyTarget::Role(role) => self
+                .iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err("iam:DeleteRolePolicy")),
+        }
+    }
+}

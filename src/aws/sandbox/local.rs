@@ -1,0 +1,133 @@
+//! The local AWS's control API (`scripts/local_aws.py`): the faults and the Identity Center
+//! portal a drill rehearses, which a real account cannot be told to play.
+
+use std::io::{Read, Write};
+
+use serde_json::json;
+
+use super::{Creds, drill_err};
+use crate::error::Error;
+
+/// Turns CloudTrail lookups for one key into failures on the local LookupEvents double.
+pub fn local_cloudtrail_fault(endpoint: &str, access_key_id: &str, on: bool) -> Result<(), Error> {
+    local_control(
+        endpoint,
+        "/_killswitch/cloudtrail/faults",
+        &json!({"key": access_key_id, "on": on}),
+    )
+}
+
+/// Makes the local LookupEvents double deliver one key's events `seconds` late (0: on time).
+pub fn local_cloudtrail_lag(
+    endpoint: &str,
+    access_key_id: &str,
+    seconds: u64,
+) -> Result<(), Error> {
+    local_control(
+        endpoint,
+        "/_killswitch/cloudtrail/lag",
+        &json!({"key": access_key_id, "seconds": seconds}),
+    )
+}
+
+/// An Identity Center user assigned a permission set (which references the deny policy) and
+/// provisioned to `account`, as the local AWS's Identity Center administrator sets it up:
+/// `(permission set ARN, role name, identity store user ID)`.
+pub fn local_portal_seed(
+    endpoint: &str,
+    account: &str,
+    permission_set: &str,
+    user_name: &str,
+) -> Result<(String, String, String), Error> {
+    let seeded = local_control_json(
+        endpoint,
+        "/_killswitch/identitycenter/seed",
+        &json!({"account": account, "permission_set": permission_set,
+                "user_name": user_name, "via_group": false}),
+    )?;
+    match (
+        seeded["permission_set_arn"].as_str(),
+        seeded["role_name"].as_str(),
+        seeded["user_id"].as_str(),
+    ) {
+        (Some(ps), Some(role), Some(id)) => Ok((ps.to_owned(), role.to_owned(), id.to_owned())),
+        _ => Err(drill_err("local Identity Center seed", &seeded.to_string())),
+    }
+}
+
+/// The portal's credentials for the user (`aws configure export-credentials`) and the session's
+/// principal ID; `None` when the portal refuses (no assignment).
+pub fn local_portal_credentials(
+    endpoint: &str,
+    account: &str,
+    permission_set_arn: &str,
+    user_name: &str,
+) -> Result<Option<(Creds, String)>, Error> {
+    let c = local_control_json(
+        endpoint,
+        "/_killswitch/identitycenter/portal-credentials",
+        &json!({"account": account, "permission_set_arn": permission_set_arn,
+                "user_name": user_name}),
+    )?;
+    let text = |k: &str| c[k].as_str().map(str::to_owned);
+    Ok(
+        match (
+            text("AccessKeyId"),
+            text("SecretAccessKey"),
+            text("PrincipalId"),
+        ) {
+            (Some(access_key_id), Some(secret), Some(principal)) => Some((
+                Creds {
+                    access_key_id,
+                    secret,
+                    token: text("SessionToken"),
+                },
+                principal,
+            )),
+            _ => None,
+        },
+    )
+}
+
+/// One POST to the local AWS's control API whose JSON answer matters (any status).
+fn local_control_json(
+    endpoint: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let response = local_post(endpoint, path, body)?;
+    let answer = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(answer).map_err(|e| drill_err("local control API", &e.to_string()))
+}
+
+/// The raw HTTP response to one POST to the local AWS's control API (`scripts/local_aws.py`).
+fn local_post(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<String, Error> {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(host)
+        .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| drill_err("local control API", &e.to_string()))?;
+    Ok(response)
+}
+
+/// One POST to the local AWS's control API that must answer 200.
+fn local_control(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<(), Error> {
+    let response = local_post(endpoint, path, body)?;
+    if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+        Ok(())
+    } else {
+        Err(drill_err(
+            "local control API",
+            response.lines().next().unwrap_or("no answer"),
+        ))
+    }
+}

@@ -1,0 +1,215 @@
+//! Setting the scene: the on-call inbox, the canary and its leaked credentials, the attacker's
+//! script, the faults to rehearse.
+
+use crate::aws::sandbox::{AttackerAction, Creds, local_portal_credentials, local_portal_seed};
+
+use super::*;
+
+/// The names a scenario's resources carry, unique to this run.
+pub(super) struct Names {
+    pub tag: String,
+    pub user: String,
+    pub role: String,
+    pub pivot_role: String,
+}
+
+impl Names {
+    pub(super) fn new(tag: String) -> Self {
+        Self {
+            user: format!("drill-{tag}-canary"),
+            role: format!("drill-{tag}-role"),
+            pivot_role: format!("drill-{tag}-pivot"),
+            tag,
+        }
+    }
+}
+
+/// The leaked credentials and whose they are.
+pub(super) struct Leak {
+    pub creds: Creds,
+    /// The name the trigger event carries: the canary user, the role, or the portal's role.
+    pub principal_name: String,
+    pub portal: Option<PortalUser>,
+}
+
+/// A portal canary: an Identity Center user with an assignment.
+pub(super) struct PortalUser {
+    pub permission_set_arn: String,
+    pub name: String,
+    pub principal_id: String,
+    pub user_id: String,
+}
+
+impl Play<'_> {
+    /// The on-call inbox, or a topic that does not exist to rehearse SNS being down. Returns
+    /// (the topic the function publishes to, the queue the summary arrives in).
+    pub(super) async fn plant_inbox(
+        &self,
+        planted: &mut Planted,
+    ) -> Result<(String, String), Error> {
+        let (inbox_topic, queue_url) = self
+            .sandbox
+            .create_inbox(&format!("drill-{}", self.names.tag))
+            .await?;
+        planted.inbox = Some((inbox_topic.clone(), queue_url.clone()));
+        let topic_arn = if self.s.faults.sns_unavailable {
+            format!("{}-missing", inbox_topic)
+        } else {
+            inbox_topic
+        };
+        Ok((topic_arn, queue_url))
+    }
+
+    /// The canary and its leaked credentials.
+    pub(super) async fn plant_canary(&self, planted: &mut Planted) -> Result<Leak, Error> {
+        let user = &self.names.user;
+        planted.users.push(user.clone());
+        let user_creds = self.sandbox.create_user(user, &CANARY_ACTIONS).await?;
+        let leak = match self.s.canary.kind {
+            CanaryKind::User => Leak {
+                creds: user_creds,
+                principal_name: user.clone(),
+                portal: None,
+            },
+            CanaryKind::Portal => self.plant_portal_canary()?,
+            CanaryKind::Role => self.plant_role_canary(planted).await?,
+        };
+        progress(
+            &self.s.name,
+            "planted",
+            &format!(
+                "{:?} {}, leaked key {}",
+                self.s.canary.kind, leak.principal_name, leak.creds.access_key_id
+            ),
+        );
+        Ok(leak)
+    }
+
+    fn plant_portal_canary(&self) -> Result<Leak, Error> {
+        let Target::Local { endpoint } = self.drill.target else {
+            return Err(Error::BadEvent(
+                "a portal canary can only be rehearsed on the local AWS (it plays Identity Center's administrator and portal); on a real account, rehearse with a test Identity Center user by hand (README)".into(),
+            ));
+        };
+        let tag = &self.names.tag;
+        let account = self.drill.responder.account.as_str();
+        let name = format!("drill-{tag}@example.com");
+        let (ps, role_name, user_id) = local_portal_seed(
+            endpoint,
+            account,
+            &format!("Drill{}", &tag[..tag.len().min(20)]),
+            &name,
+        )?;
+        let (creds, principal) = local_portal_credentials(endpoint, account, &ps, &name)?
+            .ok_or_else(|| Error::BadEvent("the local portal refused the canary".into()))?;
+        Ok(Leak {
+            creds,
+            principal_name: role_name,
+            portal: Some(PortalUser {
+                permission_set_arn: ps,
+                name,
+                principal_id: principal,
+                user_id,
+            }),
+        })
+    }
+
+    async fn plant_role_canary(&self, planted: &mut Planted) -> Result<Leak, Error> {
+        let role = &self.names.role;
+        planted.roles.push(role.clone());
+        let arn = self
+            .sandbox
+            .create_role(
+                role,
+                &self.drill.responder.arn,
+                &["iam:List*", "sts:GetCallerIdentity"],
+            )
+            .await?;
+        Ok(Leak {
+            creds: self.sandbox.assume_role(&arn).await?,
+            principal_name: role.clone(),
+            portal: None,
+        })
+    }
+
+    /// The attacker plays its script with the leaked credentials. Returns what it minted.
+    pub(super) async fn play_attacker(
+        &self,
+        leaked: &Creds,
+        planted: &mut Planted,
+    ) -> Result<Vec<Creds>, Error> {
+        let mut minted: Vec<Creds> = Vec::new();
+        for action in &self.s.attacker {
+            let target = self.attack_target(*action, planted).await?;
+            if *action == AttackerAction::CreateUser {
+                planted.users.push(target.clone());
+            }
+            let result = self.sandbox.attack(leaked, *action, &target).await;
+            progress(
+                &self.s.name,
+                "attacker",
+                &format!(
+                    "{action:?} -> {}",
+                    result
+                        .as_ref()
+                        .map(|_| "ok".to_string())
+                        .unwrap_or_else(|c| c.clone())
+                ),
+            );
+            if let Ok(Some(c)) = result {
+                minted.push(c);
+            }
+        }
+        Ok(minted)
+    }
+
+    /// What an attacker action acts on. The role to pivot into is created the first time.
+    async fn attack_target(
+        &self,
+        action: AttackerAction,
+        planted: &mut Planted,
+    ) -> Result<String, Error> {
+        let account = &self.drill.responder.account;
+        Ok(match action {
+            AttackerAction::CreateUser => format!("drill-{}-backdoor", self.names.tag),
+            AttackerAction::CreateAccessKey => self.names.user.clone(),
+            AttackerAction::AssumeRole => {
+                let pivot_role = &self.names.pivot_role;
+                if !planted.roles.contains(pivot_role) {
+                    planted.roles.push(pivot_role.clone());
+                    let canary_arn = format!("arn:aws:iam::{account}:user/{}", self.names.user);
+                    self.sandbox
+                        .create_role(pivot_role, &canary_arn, &["iam:List*"])
+                        .await?;
+                }
+                format!("arn:aws:iam::{account}:role/{pivot_role}")
+            }
+            AttackerAction::GetCallerIdentity | AttackerAction::ListUsers => String::new(),
+        })
+    }
+
+    /// CloudTrail failing or late for the leaked key (local AWS only); lifted at cleanup.
+    pub(super) fn plant_faults(&self, key: &str, planted: &mut Planted) -> Result<(), Error> {
+        let faults = &self.s.faults;
+        if faults.cloudtrail_unavailable {
+            let endpoint = self.local_endpoint("cloudtrail_unavailable")?;
+            local_cloudtrail_fault(endpoint, key, true)?;
+            planted.fault_key = Some(key.to_owned());
+        }
+        if faults.cloudtrail_lag_seconds > 0 {
+            let endpoint = self.local_endpoint("cloudtrail_lag_seconds")?;
+            local_cloudtrail_lag(endpoint, key, faults.cloudtrail_lag_seconds)?;
+            planted.lag_key = Some(key.to_owned());
+        }
+        Ok(())
+    }
+
+    fn local_endpoint(&self, fault: &str) -> Result<&str, Error> {
+        match self.drill.target {
+            Target::Local { endpoint } => Ok(endpoint),
+            Target::Account { .. } => Err(Error::BadEvent(format!(
+                "{fault} can only be rehearsed on the local AWS"
+            ))),
+        }
+    }
+}

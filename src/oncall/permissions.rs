@@ -1,0 +1,43 @@
+//! What the operator's own credentials need for `status` and `restore`.
+
+/// Actions `restore` needs (operator-only), beyond the reads of `status`.
+pub const OPERATOR_PERMISSIONS: [&str; 32] = [
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListAccessKeys",
+    "iam:GetUserPolicy",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedUserPolicies",
+    "iam:GetLoginProfile",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ListSSHPublicKeys",
+    "iam:ListSigningCertificates",
+    "iam:GetUser",
+    // The roles the incident's pivots name: a minted session's role, a changed trust policy.
+    "iam:GetRole",
+    "iam:PutUserPermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:UpdateAccessKey",
+    "iam:PutUserPolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    // Identity Center: the user out of the deny policy (a new default version).
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListPolicyVersions",
+    "iam:CreatePolicyVersion",
+    "iam:ListAttachedRolePolicies",
+    "sts:GetCallerIdentity",
+    // The incident record, the role index and the restore log (`KILLSWITCH_INCIDENT_TABLE`).
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    // The quarantine lease, given back after lifting.
+    "dynamodb:DeleteItem",
+    "sns:Publish",
+    // The 5-version limit when taking the user out again.
+    "iam:DeletePolicyVersion",
+    // The note on the Security Hub finding; the quarantine role (`OperatorRoleArns`).
+    "securityhub:BatchUpdateFindings",
+    "sts:AssumeRole",
+];
