@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::vocab::{AccessKeyId, AccountId, KeyKind, truncate};
+use crate::vocab::{Arn, is_region_name};
 
 /// Who holds the key, as far as the trigger (or IAM) tells us.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,23 +116,21 @@ impl FindingRef {
     /// Only the finding the event is about: its account and its ID must be in the ARN, so a
     /// forged event cannot aim the update at another finding.
     pub fn for_guardduty(arn: &str, finding_id: &str, account: Option<&str>) -> Option<Self> {
-        let parts: Vec<&str> = arn.split(':').collect();
-        let ok = parts.len() == 6
-            && parts[0] == "arn"
-            && parts[2] == "guardduty"
-            && crate::vocab::is_region_name(parts[3])
-            && account.is_some_and(|a| a == parts[4])
-            && parts[5].starts_with("detector/")
-            && parts[5].ends_with(&format!("/finding/{finding_id}"))
+        let a = Arn::parse(arn).filter(|a| !a.resource.contains(':'))?;
+        let ok = a.service == "guardduty"
+            && is_region_name(a.region)
+            && account.is_some_and(|acct| acct == a.account)
+            && a.resource.starts_with("detector/")
+            && a.resource.ends_with(&format!("/finding/{finding_id}"))
             && !finding_id.is_empty()
             && arn.len() <= 512;
         ok.then(|| Self {
             id: arn.to_owned(),
             product_arn: format!(
                 "arn:{}:securityhub:{}::product/aws/guardduty",
-                parts[1], parts[3]
+                a.partition, a.region
             ),
-            region: parts[3].to_owned(),
+            region: a.region.to_owned(),
         })
     }
 
@@ -143,16 +142,17 @@ impl FindingRef {
         region: Option<&str>,
         account: Option<&str>,
     ) -> Option<Self> {
-        let region = region.filter(|r| crate::vocab::is_region_name(r))?;
-        let partition = product_arn.split(':').nth(1).unwrap_or("aws");
+        let region = region.filter(|r| is_region_name(r))?;
+        let partition = Arn::parse(product_arn).map_or("aws", |a| a.partition);
         let guardduty = format!("arn:{partition}:securityhub:{region}::product/aws/guardduty");
-        let id_parts: Vec<&str> = id.split(':').collect();
+        let finding = Arn::parse(id).filter(|a| !a.resource.contains(':'));
         (product_arn == guardduty
             && id.len() <= 512
-            && id_parts.len() == 6
-            && id_parts[2] == "guardduty"
-            && id_parts[3] == region
-            && account.is_some_and(|a| a == id_parts[4]))
+            && finding.is_some_and(|f| {
+                f.service == "guardduty"
+                    && f.region == region
+                    && account.is_some_and(|acct| acct == f.account)
+            }))
         .then(|| Self {
             id: id.to_owned(),
             product_arn: product_arn.to_owned(),

@@ -226,7 +226,7 @@ pub enum Command {
     /// Refuses (exit 2), unless --force, while the user has an Active key, a console password or
     /// another credential created since the incident began, when --user-name is not IAM's owner
     /// of the key, when another open incident relies on a role's deny, or when the role or
-    /// session does not match the incident record (the README lists every case). The key stays
+    /// session does not match the incident record (docs/on-call.md lists every case). The key stays
     /// Inactive unless --reactivate-key. Asks for confirmation (type the key ID) unless --yes
     /// (no terminal and no --yes: exit 5); sends an SNS notice before acting and after, naming
     /// who, as which identity, and why (KILLSWITCH_TOPIC_ARN; --dry-run needs none).

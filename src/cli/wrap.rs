@@ -136,7 +136,10 @@ fn fit_line(line: &str, width: usize) -> Vec<String> {
         lead + 4
     } else {
         // A bullet's text continues under its first word; other prose one step further in.
-        hang(line, lead + 1).unwrap_or(if bullet.is_empty() { lead + 4 } else { lead })
+        // Never at or past the width: no continuation line would then ever get shorter.
+        hang(line, lead + 1)
+            .filter(|&at| at < width)
+            .unwrap_or(if bullet.is_empty() { lead + 4 } else { lead })
     });
     let budget = |first: bool| {
         // A command's line keeps room for its ` \`.
@@ -288,6 +291,9 @@ mod tests {
         assert!(!is_command("Key: AKIA"));
         let long = "x".repeat(200);
         assert!(fit(&long, 80).lines().all(|l| l.chars().count() <= 80));
+        // A labelled value starting past the width is not hung under its label.
+        let label = format!("Label:{}{}", " ".repeat(36), "x".repeat(50));
+        assert!(fit(&label, 40).lines().all(|l| l.chars().count() <= 40));
     }
 
     #[test]

@@ -76,16 +76,18 @@ pub struct Responder {
 
 impl Responder {
     pub fn from_arn(account: AccountId, arn: &str) -> Self {
-        let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
-        let (role_name, user_name) = if let Some(rest) = resource.strip_prefix("assumed-role/") {
-            (rest.split('/').next().map(str::to_owned), None)
-        } else if let Some(rest) = resource.strip_prefix("role/") {
-            (rest.rsplit('/').next().map(str::to_owned), None)
-        } else if let Some(rest) = resource.strip_prefix("user/") {
-            (None, rest.rsplit('/').next().map(str::to_owned))
-        } else {
-            (None, None)
-        };
+        let parsed = crate::vocab::Arn::parse(arn);
+        let role_name = parsed.and_then(|a| {
+            // A session's role is the first segment (`assumed-role/ROLE/SESSION`); a role's name
+            // is its last (`role/PATH/NAME`).
+            a.of_type("assumed-role")
+                .and_then(|rest| rest.split('/').next())
+                .or_else(|| a.of_type("role").map(|_| a.name()))
+                .map(str::to_owned)
+        });
+        let user_name = parsed
+            .and_then(|a| a.of_type("user").map(|_| a.name()))
+            .map(str::to_owned);
         Self {
             account,
             arn: arn.to_owned(),

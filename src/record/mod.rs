@@ -388,9 +388,7 @@ impl<'a, S: IncidentStore> Records<'a, S> {
                 )));
             };
             if record.applied.as_ref().is_some_and(|a| {
-                a.generation == record.generation
-                    && on_role_index(&a.plan, role)
-                    && relies(&a.plan)
+                a.generation == record.generation && on_role_index(&a.plan, role) && relies(&a.plan)
             }) {
                 relying.push(other.clone());
             }

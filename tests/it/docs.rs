@@ -555,3 +555,37 @@ fn the_readme_is_short_and_points_to_every_doc() {
         );
     }
 }
+
+/// Repository paths the docs name in code spans (`src/…`, `tests/…`, `scripts/…`, `events/…`,
+/// `drills/…`, `docs/…`): each must exist, so a moved file cannot leave a reader at a dead end.
+fn path_problems(file: &Path, text: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        for span in line.split('`').skip(1).step_by(2) {
+            let path = span.split([' ', ':', '(']).next().unwrap_or("");
+            let named = ["src/", "tests/", "scripts/", "events/", "drills/", "docs/"]
+                .iter()
+                .any(|p| path.starts_with(p));
+            if named && !path.contains(['*', '<', '{']) && !root.join(path).exists() {
+                out.push(format!(
+                    "{}:{}: `{path}` does not exist",
+                    shown(file),
+                    n + 1
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_repository_path_the_docs_name_exists() {
+    let problems: Vec<String> = doc_files()
+        .iter()
+        .flat_map(|(file, text)| path_problems(file, text))
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let made_up = path_problems(Path::new("x.md"), "see `src/nowhere.rs` and `src/lib.rs`");
+    assert_eq!(made_up, ["x.md:1: `src/nowhere.rs` does not exist"]);
+}

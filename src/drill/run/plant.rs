@@ -88,7 +88,7 @@ impl Play<'_> {
     fn plant_portal_canary(&self) -> Result<Leak, Error> {
         let Target::Local { endpoint } = self.drill.target else {
             return Err(Error::BadEvent(
-                "a portal canary can only be rehearsed on the local AWS (it plays Identity Center's administrator and portal); on a real account, rehearse with a test Identity Center user by hand (README)".into(),
+                "a portal canary can only be rehearsed on the local AWS (it plays Identity Center's administrator and portal); on a real account, rehearse with a test Identity Center user by hand (docs/identity-center.md)".into(),
             ));
         };
         let tag = &self.names.tag;
