@@ -22,6 +22,7 @@ mod portal;
 mod quarantine;
 mod races;
 mod readme;
+mod records;
 mod restore_view;
 mod support;
 mod triggers;

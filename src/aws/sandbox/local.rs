@@ -1,4 +1,4 @@
-//! The local AWS's control API (`scripts/local_aws.py`): the faults and the Identity Center
+//! The local AWS's control API (`scripts/local_aws/control.py`): the faults and the Identity Center
 //! portal a drill rehearses, which a real account cannot be told to play.
 
 use std::io::{Read, Write};
@@ -100,7 +100,7 @@ fn local_control_json(
     serde_json::from_str(answer).map_err(|e| drill_err("local control API", &e.to_string()))
 }
 
-/// The raw HTTP response to one POST to the local AWS's control API (`scripts/local_aws.py`).
+/// The raw HTTP response to one POST to the local AWS's control API (`scripts/local_aws/control.py`).
 fn local_post(endpoint: &str, path: &str, body: &serde_json::Value) -> Result<String, Error> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let body = body.to_string();
