@@ -54,6 +54,7 @@ steps! {
         "iam:DeleteLoginProfile",
         "iam:GetUser",
         "iam:PutUserPermissionsBoundary",
+        "iam:GetLoginProfile",
     ];
     RevokeRoleSessions "revoke_role_sessions" key_account: true, write: true,
         &["iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"];

@@ -426,3 +426,238 @@ fn the_identity_center_roles_grant_exactly_what_the_code_calls() {
         .unwrap();
     assert!(enter.contains("!Ref IdentityCenterRoleArn"), "{enter}");
 }
+
+/// The `.rs` files under a directory of the crate, recursively, with their paths.
+fn sources(dir: &str) -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let name = path
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap()
+                    .display()
+                    .to_string();
+                out.push((name, text));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+        &mut out,
+    );
+    assert!(!out.is_empty(), "no sources under {dir}");
+    out
+}
+
+/// The drill's harness (`src/aws/sandbox`, feature `drill`) builds its fixtures in the local
+/// emulator with its own credentials: nothing deployed calls it.
+const DRILL_HARNESS: &str = "src/aws/sandbox/";
+
+/// Calls that need no permission at all.
+const NEEDS_NO_PERMISSION: [&str; 1] = ["sts:GetCallerIdentity"];
+
+/// One adapter function: the port it implements (`None`: a helper), its name, its file, and the
+/// actions its body names (`aws_err("…")`, `op: "…"`, `missing("…", …)`: every string literal
+/// shaped like an action).
+struct AdapterFn {
+    port: Option<String>,
+    name: String,
+    file: String,
+    actions: BTreeSet<String>,
+    body: String,
+}
+
+/// Every function in the adapters (`src/aws`, the drill's harness aside), split at each `fn`.
+fn adapter_fns() -> Vec<AdapterFn> {
+    let action = regex_lite::Regex::new(
+        r#""((?:iam|sts|cloudtrail|sns|ec2|account|sqs|dynamodb|securityhub|organizations|sso|identitystore):[A-Za-z]+)""#,
+    )
+    .unwrap();
+    let impl_block = regex_lite::Regex::new(r"^impl(?:<[^>]*>)? (?:(\w+) for )?\w+").unwrap();
+    let fn_start =
+        regex_lite::Regex::new(r"^\s*(?:pub(?:\([^)]*\))? )?(?:async )?fn (\w+)").unwrap();
+    let mut out: Vec<AdapterFn> = Vec::new();
+    for (file, text) in sources("src/aws") {
+        if file.starts_with(DRILL_HARNESS) {
+            continue;
+        }
+        let mut port: Option<String> = None;
+        for line in text.lines() {
+            if let Some(c) = impl_block.captures(line) {
+                port = c.get(1).map(|m| m.as_str().to_owned());
+                continue;
+            }
+            if line.starts_with('}') || line.starts_with("#[cfg(test)]") {
+                // The end of an impl block (or the start of the tests): free functions follow.
+                port = None;
+            }
+            if let Some(c) = fn_start.captures(line) {
+                out.push(AdapterFn {
+                    port: port.clone().filter(|_| line.starts_with("    ")),
+                    name: c[1].to_owned(),
+                    file: file.clone(),
+                    actions: BTreeSet::new(),
+                    body: String::new(),
+                });
+            }
+            let Some(current) = out.last_mut().filter(|f| f.file == file) else {
+                continue;
+            };
+            current.body.push_str(line);
+            current.body.push('\n');
+            for c in action.captures_iter(line) {
+                current.actions.insert(c[1].to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Whether `text` calls a function of this name (`name(` after a non-identifier character).
+fn calls(text: &str, name: &str) -> bool {
+    let call = format!("{name}(");
+    text.match_indices(&call).any(|(at, _)| {
+        text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+    })
+}
+
+/// The actions an adapter function calls: its own, and those of the helpers (functions outside
+/// any port's impl) it calls, transitively.
+fn actions_called(f: &AdapterFn, all: &[AdapterFn]) -> BTreeSet<String> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut todo = vec![f];
+    let mut out = BTreeSet::new();
+    while let Some(f) = todo.pop() {
+        out.extend(f.actions.iter().cloned());
+        for helper in all.iter().filter(|h| h.port.is_none()) {
+            if helper.name != f.name && calls(&f.body, &helper.name) && seen.insert(&helper.name) {
+                todo.push(helper);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_action_an_adapter_calls_is_granted_to_whoever_calls_it() {
+    use killswitch::playbook::{portal, quarantine};
+    let fns = adapter_fns();
+    let labelled: BTreeSet<(&str, &str)> = fns
+        .iter()
+        .flat_map(|f| f.actions.iter().map(|a| (a.as_str(), f.file.as_str())))
+        .collect();
+    assert!(
+        labelled.iter().any(|(a, _)| *a == "iam:UpdateAccessKey") && labelled.len() > 40,
+        "the adapters' actions were not found: {labelled:?}"
+    );
+    let granted: BTreeSet<&str> = required_permissions()
+        .into_iter()
+        .chain(killswitch::oncall::OPERATOR_PERMISSIONS)
+        .chain(quarantine::ORGANIZATIONS_PERMISSIONS)
+        .chain(quarantine::RESTORE_PERMISSIONS)
+        .chain(portal::IDENTITY_CENTER_PERMISSIONS)
+        .chain(portal::REMOVE_PERMISSIONS)
+        .chain(portal::RESTORE_PERMISSIONS)
+        .chain(NEEDS_NO_PERMISSION)
+        .collect();
+    let ungranted: Vec<String> = labelled
+        .iter()
+        .filter(|(a, _)| !granted.contains(a))
+        .map(|(a, file)| format!("{a} (called in {file})"))
+        .collect();
+    assert!(
+        ungranted.is_empty(),
+        "the adapters call these but no role grants them (not the function, the operators, \
+         the quarantine or the Identity Center roles): {ungranted:?}"
+    );
+}
+
+/// The ports the responder calls with its own rights (or the member role's, which grants the same
+/// steps): every action behind them is in `required_permissions()`. The Identity Center
+/// directory and the SCPs are called through their roles; `Operator` only by `restore`.
+#[test]
+fn every_action_behind_a_port_the_playbook_calls_is_granted_to_the_function() {
+    use killswitch::playbook::{portal, quarantine};
+    let function: BTreeSet<&str> = required_permissions()
+        .into_iter()
+        .chain(NEEDS_NO_PERMISSION)
+        .collect();
+    let directory: BTreeSet<&str> = portal::IDENTITY_CENTER_PERMISSIONS
+        .into_iter()
+        .chain(portal::REMOVE_PERMISSIONS)
+        .chain(portal::RESTORE_PERMISSIONS)
+        .collect();
+    let scps: BTreeSet<&str> = quarantine::ORGANIZATIONS_PERMISSIONS
+        .into_iter()
+        .chain(quarantine::RESTORE_PERMISSIONS)
+        .collect();
+    // The playbook's code, its tests aside.
+    let playbook: String = sources("src/playbook")
+        .into_iter()
+        .map(|(_, text)| {
+            text.split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let fns = adapter_fns();
+    let mut checked = 0;
+    let mut ungranted = Vec::new();
+    for f in &fns {
+        let Some(port) = f.port.as_deref() else {
+            continue;
+        };
+        let (role, grants) = match port {
+            "Identity"
+            | "ActivityLog"
+            | "IncidentStore"
+            | "FollowUpQueue"
+            | "Notifier"
+            | "Findings"
+            | "Accounts"
+            | "Organization"
+            | "IdentityCenterAdmin" => ("the function (required_permissions())", &function),
+            "Directory" => (
+                "the Identity Center role (portal::*_PERMISSIONS)",
+                &directory,
+            ),
+            "ServiceControlPolicies" => ("the quarantine role (quarantine::*_PERMISSIONS)", &scps),
+            // `restore`'s: checked against OPERATOR_PERMISSIONS above.
+            "Operator" => continue,
+            other => panic!(
+                "{}: `impl {other}`: a port this test does not know; say whose rights call it",
+                f.file
+            ),
+        };
+        if !playbook.contains(&format!(".{}(", f.name)) {
+            continue;
+        }
+        checked += 1;
+        for action in actions_called(f, &fns) {
+            if !grants.contains(action.as_str()) {
+                ungranted.push(format!(
+                    "{action} ({port}::{} in {}, called by the playbook; not granted to {role})",
+                    f.name, f.file
+                ));
+            }
+        }
+    }
+    assert!(
+        checked > 20,
+        "too few port methods found called by the playbook ({checked})"
+    );
+    assert!(ungranted.is_empty(), "{ungranted:#?}");
+}
