@@ -1,4 +1,5 @@
-//! GuardDuty findings as EventBridge delivers them (camelCase), samples recognised.
+//! GuardDuty findings as EventBridge delivers them (camelCase), samples recognised by their
+//! marker or their placeholder key ID, never by a name.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
@@ -10,7 +11,7 @@ use crate::incident::{
     AccessKeyId, FindingRef, Incident, Principal, Received, SampleFinding, Trigger, truncate,
 };
 
-use super::{SAMPLE_PLACEHOLDER_PREFIX, iam_name, optional_account};
+use super::{iam_name, is_placeholder_key_id, optional_account};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,14 +58,11 @@ pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Erro
     let finding: Finding = serde_json::from_value(event.detail)
         .map_err(|e| Error::BadEvent(format!("GuardDuty finding detail: {e}")))?;
     let details = finding.resource.access_key_details.as_ref();
-    let placeholder = details.is_some_and(|d| {
-        [&d.access_key_id, &d.user_name, &d.principal_id]
-            .iter()
-            .any(|f| {
-                f.as_deref()
-                    .is_some_and(|v| v.starts_with(SAMPLE_PLACEHOLDER_PREFIX))
-            })
-    });
+    // Only the key ID can be a placeholder: user names and principal IDs are the holder's to
+    // choose (`iam:UpdateUser`), so they are never evidence of a sample.
+    let placeholder = details
+        .and_then(|d| d.access_key_id.as_deref())
+        .is_some_and(is_placeholder_key_id);
     if placeholder || is_sample_marker(finding.service.additional_info.as_ref()) {
         return Ok(Received::Sample(SampleFinding {
             finding_id: truncate(&finding.id, 128),

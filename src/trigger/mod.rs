@@ -3,7 +3,8 @@
 //!
 //! EventBridge delivers GuardDuty findings in camelCase; the PascalCase of `GetFindings` never
 //! appears here. Sample findings are recognised before anything else so they can never reach a
-//! write.
+//! write, and only by the finding's sample marker or its placeholder key ID: never by a user name
+//! or principal ID, which the key's holder can choose.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::Value;
@@ -33,7 +34,15 @@ pub const HEALTH_RISK_CODES: [&str; 5] = [
     "AWS_RISK_IAM_QUARANTINE",
 ];
 
+/// How GuardDuty's sample placeholders begin (`GeneratedFindingAccessKeyId`).
 const SAMPLE_PLACEHOLDER_PREFIX: &str = "GeneratedFinding";
+
+/// A sample's placeholder access key ID. A real key ID (`AKIA…`/`ASIA…`) never starts this way,
+/// so only the key ID is tested: a user name or principal ID with the prefix is the holder's
+/// choice (it can rename its user) and never makes a finding a sample.
+fn is_placeholder_key_id(key_id: &str) -> bool {
+    key_id.starts_with(SAMPLE_PLACEHOLDER_PREFIX)
+}
 
 /// Parses raw bytes (the CLI's event file).
 pub fn parse_bytes(raw: &[u8]) -> Result<Received, Error> {

@@ -10,7 +10,7 @@ use crate::incident::{
 };
 
 use super::guardduty::{AccessKeyDetails, guardduty_principal};
-use super::{SAMPLE_PLACEHOLDER_PREFIX, optional_account};
+use super::{is_placeholder_key_id, optional_account};
 
 /// Security Hub's envelope: ASFF findings, PascalCase (not GuardDuty's EventBridge camelCase).
 #[derive(Deserialize)]
@@ -55,7 +55,7 @@ struct AsffResource {
 
 /// Security Hub findings imported from GuardDuty (optional trigger). Only GuardDuty's product
 /// is acted on; its samples are recognised by the flattened `additionalInfo/sample` field or the
-/// placeholders, like the native finding.
+/// placeholder key ID, like the native finding — never by a user or principal name.
 pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
     let detail: SecurityHubDetail = serde_json::from_value(event.detail)
         .map_err(|e| Error::BadEvent(format!("Security Hub finding detail: {e}")))?;
@@ -83,7 +83,7 @@ pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, E
             }));
         }
         let account = optional_account(f.aws_account_id.as_deref().or(event.account.as_deref()))?;
-        for r in f.resources.iter().filter(|r| r.kind == "AwsIamAccessKey") {
+        for r in f.resources.iter().filter(|r| r.kind == ACCESS_KEY_RESOURCE) {
             incidents.push(incident(&f, r, &finding_type, account.as_ref())?);
         }
     }
@@ -130,7 +130,18 @@ fn is_sample(f: &AsffFinding) -> bool {
         .any(|(k, v)| k.ends_with("additionalInfo/sample") && v.as_str() == Some("true"))
         || f.resources
             .iter()
-            .any(|r| r.id.contains(SAMPLE_PLACEHOLDER_PREFIX))
+            .filter(|r| r.kind == ACCESS_KEY_RESOURCE)
+            .any(|r| is_placeholder_key_id(key_id_part(r)))
+}
+
+const ACCESS_KEY_RESOURCE: &str = "AwsIamAccessKey";
+
+/// The key ID of an access key resource: its `Id` is `AWS::IAM::AccessKey:<key ID>`. Only this
+/// part is ever tested for a placeholder; the resource's details (user, principal) never are.
+fn key_id_part(r: &AsffResource) -> &str {
+    r.id.rsplit_once("AWS::IAM::AccessKey:")
+        .map(|(_, k)| k)
+        .unwrap_or(&r.id)
 }
 
 /// The incident of one access key resource of a finding.
@@ -142,11 +153,7 @@ fn incident(
 ) -> Result<Incident, Error> {
     let details = r.details.get("AwsIamAccessKey");
     let text = |k: &str| details.and_then(|d| d.get(k)).and_then(Value::as_str);
-    let raw_key =
-        r.id.rsplit_once("AWS::IAM::AccessKey:")
-            .map(|(_, k)| k)
-            .unwrap_or(&r.id);
-    let key = AccessKeyId::parse(raw_key)?;
+    let key = AccessKeyId::parse(key_id_part(r))?;
     let name = text("PrincipalName").or_else(|| text("UserName"));
     let principal = guardduty_principal(&AccessKeyDetails {
         access_key_id: Some(key.to_string()),

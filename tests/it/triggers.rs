@@ -105,7 +105,7 @@ fn sample_findings_are_recognised_by_either_marker_or_placeholders() {
     let mut e = event("guardduty-iam-user-finding.json");
     e["detail"]["service"]["additionalInfo"] = json!({"sample": true});
     assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
-    // Only placeholders, no marker.
+    // Only placeholders, no marker: the placeholder key ID decides.
     let mut e = event("guardduty-sample-finding.json");
     e["detail"]["service"]["additionalInfo"] = json!({});
     assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
@@ -369,4 +369,107 @@ fn manual_requests_may_name_the_role_session_to_deny() {
     ] {
         assert!(bad(bad_req).contains("session_name"));
     }
+}
+
+/// Issue 26: a holder that can rename its user (`iam:UpdateUser`) must not turn a real finding
+/// into a "sample". Only the sample marker or the placeholder key ID say "sample".
+#[test]
+fn user_names_and_principal_ids_never_make_a_guardduty_finding_a_sample() {
+    // Renamed IAM user, real key, no marker.
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = json!("GeneratedFindingUserName");
+    let list = incidents_of(e);
+    assert_eq!(list[0].key.as_str(), FIXTURE_KEY);
+    assert_eq!(
+        list[0].principal,
+        Principal::IamUser {
+            user_name: "GeneratedFindingUserName".into()
+        }
+    );
+    // A principal ID with the prefix (with and without the renamed user).
+    for user in ["alice", "GeneratedFindingX"] {
+        let mut e = event("guardduty-iam-user-finding.json");
+        e["detail"]["resource"]["accessKeyDetails"]["userName"] = json!(user);
+        e["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+            json!("GeneratedFindingPrincipalId");
+        assert_eq!(incidents_of(e)[0].key.as_str(), FIXTURE_KEY, "{user}");
+    }
+    // A role named, and a session named, like a placeholder.
+    let mut e = event("guardduty-assumed-role-finding.json");
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = json!("GeneratedFindingRole");
+    e["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+        json!("AROACKCEVSQ6C2EXAMPLE:GeneratedFindingSession");
+    assert_eq!(
+        incidents_of(e)[0].principal,
+        Principal::AssumedRole {
+            role_name: "GeneratedFindingRole".into(),
+            session_name: Some("GeneratedFindingSession".into()),
+            role_id: Some("AROACKCEVSQ6C2EXAMPLE".into()),
+        }
+    );
+}
+
+#[test]
+fn a_placeholder_key_id_alone_still_makes_a_guardduty_sample() {
+    // The placeholder can never be a real key ID: a sample, not an error, whoever it names.
+    let mut e = event("guardduty-iam-user-finding.json");
+    e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
+        json!("GeneratedFindingAccessKeyId");
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    // The marker alone, with real names, is a sample too (covered above); and both.
+    assert!(matches!(
+        parse(event("guardduty-sample-finding.json")).unwrap(),
+        Received::Sample(_)
+    ));
+}
+
+#[test]
+fn user_names_never_make_a_security_hub_finding_a_sample() {
+    // Details naming a renamed user, real key ID, no marker.
+    let mut e = event("securityhub-guardduty-user-finding.json");
+    let r = &mut e["detail"]["findings"][0]["Resources"][0];
+    r["Details"]["AwsIamAccessKey"]["PrincipalName"] = json!("GeneratedFindingUserName");
+    r["Details"]["AwsIamAccessKey"]["PrincipalId"] = json!("GeneratedFindingPrincipalId");
+    let list = incidents_of(e.clone());
+    assert_eq!(list[0].key.as_str(), FIXTURE_KEY);
+    assert_eq!(
+        list[0].principal,
+        Principal::IamUser {
+            user_name: "GeneratedFindingUserName".into()
+        }
+    );
+    // Another resource of the finding whose ID names the renamed user is not a key ID either.
+    e["detail"]["findings"][0]["Resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "Type": "AwsIamUser",
+            "Id": "arn:aws:iam::123456789012:user/GeneratedFindingUserName",
+            "Partition": "aws",
+            "Region": "us-east-1"
+        }));
+    let list = incidents_of(e);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].key.as_str(), FIXTURE_KEY);
+}
+
+#[test]
+fn security_hub_samples_come_from_the_marker_or_the_placeholder_key_id() {
+    // The placeholder key ID alone (no marker, real names): a sample, not an error.
+    let mut e = event("securityhub-guardduty-user-finding.json");
+    e["detail"]["findings"][0]["Resources"][0]["Id"] =
+        json!("AWS::IAM::AccessKey:GeneratedFindingAccessKeyId");
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    // The marker alone, with a real key ID.
+    let mut e = event("securityhub-guardduty-user-finding.json");
+    e["detail"]["findings"][0]["ProductFields"]["aws/guardduty/service/additionalInfo/sample"] =
+        json!("true");
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    // The sample fixture without its marker: its placeholder key ID still says sample.
+    let mut e = event("securityhub-guardduty-sample-finding.json");
+    e["detail"]["findings"][0]["ProductFields"]
+        .as_object_mut()
+        .unwrap()
+        .remove("aws/guardduty/service/additionalInfo/sample");
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
 }
