@@ -279,28 +279,22 @@ async fn a_refused_key_is_named_as_iam_knows_it() {
 }
 
 #[tokio::test]
-async fn a_deleted_key_whose_user_remains_gets_the_user_deny() {
-    // The key's holder minted sessions with the key, then deleted it: the sessions outlive the
-    // key (up to 36 h) and only the user's deny stops them.
+async fn a_finding_naming_a_key_iam_does_not_know_denies_nobody() {
+    // Anyone who may invoke the function can send a payload shaped like a GuardDuty finding
+    // with a made-up key ID and an admin's name: a key IAM does not know proves nothing about
+    // whose it was, so the named user is not denied (and the notice says how to, if it was).
     let cloud = FakeCloud::default();
     cloud.add_user_key("alice", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
     let a = app(cloud);
     let response = run(&a, event("guardduty-iam-user-finding.json")).await;
     let r = &response.reports[0];
-    assert_eq!(r.status, Status::Contained, "{r:?}");
-    assert!(a.cloud.policy("user/alice", "KillSwitchDenyAll").is_some());
+    assert_eq!(r.status, Status::KeyNotFound, "{r:?}");
+    assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
+    assert!(a.cloud.policy("user/alice", "KillSwitchDenyAll").is_none());
     assert!(
-        a.cloud
-            .writes()
-            .iter()
-            .all(|(action, _)| action != "iam:UpdateAccessKey"),
-        "{:?}",
-        a.cloud.writes()
-    );
-    assert!(
-        r.steps
-            .iter()
-            .any(|s| s.detail.contains("sessions minted with the key outlive it")),
+        r.steps.iter().any(|s| s
+            .detail
+            .contains("user alice exists, but a payload naming a key IAM does not know is not proof the key was theirs")),
         "{:?}",
         r.steps
     );

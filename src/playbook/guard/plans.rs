@@ -81,27 +81,35 @@ fn deleted_key_plan(
     report: &mut Report,
     now: DateTime<Utc>,
 ) -> Option<Plan> {
-    // A manual request's word is no proof the key was that user's: a made-up key ID
-    // must not put a deny on whoever the request names. AWS's own findings are.
-    let manual = matches!(incident.trigger, Trigger::Manual { .. });
+    // A trigger's word is no proof the key was that user's: a made-up key ID in a payload
+    // shaped like a finding must not put a deny on whoever it names. Anyone who may invoke the
+    // function can send one, so this holds for every trigger until findings are read back at
+    // their source.
+    // A pivot is CloudTrail's record of the key's creation for that user, not a claim.
+    let asked_by = match &incident.trigger {
+        Trigger::Manual { .. } => Some("a manual request"),
+        Trigger::GuardDuty { .. } | Trigger::Health { .. } => {
+            Some("a payload naming a key IAM does not know")
+        }
+        Trigger::Pivot { .. } => None,
+    };
     match reads.user_before.as_ref().and_then(|b| b.exists.as_ref()) {
         Some(Ok(false)) => {
             key_not_found(report, &format!(" and user {user_name} is gone"), now);
             None
         }
-        Some(Ok(true)) if manual => {
+        Some(Ok(true)) if let Some(asked_by) = asked_by => {
             key_not_found(
                 report,
                 &format!(
-                    " (user {user_name} exists, but a manual request is not proof the key was theirs: if it was and sessions minted with it may live, deny the user by hand)"
+                    " (user {user_name} exists, but {asked_by} is not proof the key was theirs: if it was and sessions minted with it may live, deny the user by hand)"
                 ),
                 now,
             );
             None
         }
         // The key is gone but its user is not: sessions minted with the key outlive it
-        // (GetSessionToken, GetFederationToken: up to 36 h) and only the user's deny
-        // stops them.
+        // (GetSessionToken, GetFederationToken: up to 36 h) and only the user's deny stops them.
         Some(Ok(true)) => {
             report.record(
                 Step::ResolveOwner,

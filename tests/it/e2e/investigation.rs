@@ -156,6 +156,9 @@ async fn a_pivot_cloudtrail_delivers_late_is_missed_by_the_first_pass_and_caught
             ("KILLSWITCH_SWEEP_SECONDS", "45".into()),
             ("KILLSWITCH_REGIONS", "us-east-1".into()),
             ("KILLSWITCH_INCIDENT_TABLE", table),
+            // The other end-to-end tests share this account's LookupEvents rate (2 per second)
+            // and back off on it: the budget must not be what this test measures.
+            ("KILLSWITCH_INVESTIGATION_SECONDS", "180".into()),
         ],
     );
     assert_eq!(code, 0, "{stderr}\n{report}");
