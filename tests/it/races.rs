@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DurationRound, TimeDelta, Utc};
 use killswitch::incident::Received;
 use killswitch::playbook::{Context, Step, respond};
 use killswitch::policy::{self, ROLE_POLICY_NAME, USER_POLICY_NAME};
@@ -152,4 +152,44 @@ async fn interleaved_older_and_newer_deliveries_end_with_the_newer_cutoff() {
         let policies = cloud.state.lock().unwrap().policies.len();
         assert_eq!(policies, 1, "round {round}: stacked policies");
     }
+}
+
+/// Sessions the holder opens while the invocation is still reading (a cold start, a slow first
+/// wave) must fall before the cutoff: it is taken when the policy is written, not when the
+/// invocation began.
+#[tokio::test]
+async fn a_role_cutoff_is_taken_when_it_is_written_not_when_the_invocation_began() {
+    let mut cfg = config();
+    cfg.role_wide = vec!["ci-deployer".into()];
+    let me = responder();
+    let pacer = killswitch::pacing::Pacer::new();
+    let incident = incident("guardduty-assumed-role-finding.json");
+    let cloud = FakeCloud::default();
+    let began = Utc::now() - TimeDelta::minutes(10);
+    let ctx = Context {
+        config: &cfg,
+        responder: &me,
+        now: began,
+        investigation_deadline: tokio::time::Instant::now() + Duration::from_secs(30),
+        force_dry_run: false,
+        hand_off: false,
+        operator: None,
+        pacer: &pacer,
+    };
+    let before_writing = Utc::now();
+    let report = respond(&cloud, &incident, &ctx).await;
+    assert_eq!(report.status, Status::Contained, "{report:?}");
+    let cutoff = policy::revocation_cutoff(
+        &cloud
+            .policy("role/ci-deployer", ROLE_POLICY_NAME)
+            .expect("the role-wide revocation"),
+    )
+    .unwrap();
+    assert!(
+        cutoff
+            >= before_writing
+                .duration_trunc(TimeDelta::seconds(1))
+                .unwrap(),
+        "cutoff {cutoff} is before the write ({before_writing}); the invocation began {began}"
+    );
 }

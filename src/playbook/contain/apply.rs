@@ -137,7 +137,10 @@ async fn cut_the_role_off<I: Identity>(
         None => revoke_role::read_policy(iam, role).await,
     };
     let ours = record.and_then(|r| r.applied_cutoff(role));
-    let wanted = cutoff.unwrap_or_else(|| crate::policy::cutoff_for(Utc::now()));
+    // Taken now, at the write: a session the holder opened while this invocation was reading
+    // (a cold start, a slow first wave) falls before it. A later planned cutoff is kept.
+    let at_write = crate::policy::cutoff_for(Utc::now());
+    let wanted = cutoff.map_or(at_write, |planned| planned.max(at_write));
     let (outcome, detail, kept) = revoke_role::apply(
         iam,
         role,
