@@ -57,8 +57,16 @@ pub fn parse_bytes(raw: &[u8]) -> Result<Received, Error> {
     parse(value)
 }
 
-/// Parses a payload Lambda already decoded.
+/// Parses a payload Lambda already decoded. The size limit holds here too: Lambda accepts
+/// synchronous payloads up to 6 MB, and a flood of padded payloads must not cost more to read
+/// than a real finding.
 pub fn parse(value: Value) -> Result<Received, Error> {
+    let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
+    if size > MAX_PAYLOAD_BYTES {
+        return Err(Error::BadEvent(format!(
+            "payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+        )));
+    }
     let Value::Object(map) = &value else {
         return Err(Error::BadEvent(
             "payload must be a JSON object (an EventBridge event or a manual request)".into(),

@@ -385,6 +385,22 @@ async fn bad_input_is_an_error_and_touches_nothing() {
     assert!(app.cloud.calls().is_empty());
 }
 
+/// The payload size limit holds on the Lambda path too, not only for the command line's file:
+/// a real finding padded past it is refused before any call.
+#[tokio::test]
+async fn an_oversized_payload_through_lambda_is_refused_and_touches_nothing() {
+    let app = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let mut padded = event("guardduty-iam-user-finding.json");
+    padded["detail"]["padding"] = json!("x".repeat(killswitch::trigger::MAX_PAYLOAD_BYTES));
+    let result = handle(&app, padded, SystemTime::now(), false, Phases::Both).await;
+    assert!(
+        matches!(&result, Err(Error::BadEvent(m)) if m.contains("the limit is")),
+        "{:?}",
+        result.map(|r| r.reports.len())
+    );
+    assert!(app.cloud.calls().is_empty());
+}
+
 #[tokio::test]
 async fn assumed_role_gets_a_session_cutoff_that_never_moves_backwards() {
     let mut app = app(FakeCloud::default());
