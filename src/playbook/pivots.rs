@@ -437,7 +437,7 @@ async fn remove_password<C: Identity>(
         summary,
         steps: Vec::new(),
     };
-    if let Some(reason) = guard::protected_reason(&plan, ctx) {
+    if let Some(reason) = guard::protected_reason(&plan, &ctx.responder.account, ctx) {
         return done(Status::Refused, format!("not touched: {reason}"));
     }
     if dry_run(incident, ctx) {

@@ -568,6 +568,26 @@ async fn protected_names_match_regardless_of_case() {
     assert_eq!(run(&a, own).await.reports[0].status, Status::Refused);
 }
 
+/// An ARN in KILLSWITCH_PROTECTED_PRINCIPALS names one principal of one account: a user of the
+/// same name in another account (one the key's holder created or renamed itself to) is not
+/// protected by it, and is contained.
+#[tokio::test]
+async fn a_protected_arn_protects_only_in_its_own_account() {
+    let mut a = app(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.protected = vec!["arn:aws:iam::999999999999:user/alice".into()];
+    let r = &run(&a, event("guardduty-iam-user-finding.json"))
+        .await
+        .reports[0];
+    assert_eq!(r.status, Status::Contained, "{r:?}");
+    assert!(a.cloud.policy("user/alice", "KillSwitchDenyAll").is_some());
+    let mut a = app(FakeCloud::default());
+    a.config.protected = vec!["arn:aws:iam::999999999999:role/ci-deployer".into()];
+    let r = &run(&a, event("guardduty-assumed-role-finding.json"))
+        .await
+        .reports[0];
+    assert_eq!(r.status, Status::Contained, "{r:?}");
+}
+
 // 5. The managed fallback is restorable like the inline deny.
 
 #[tokio::test]

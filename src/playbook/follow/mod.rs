@@ -144,7 +144,7 @@ where
         contained_at,
     };
     // A plan that the guards would refuse today (the protected list grew) is not re-applied.
-    let plan = plan.filter(|p| guard::protected_reason(p, ctx).is_none());
+    let plan = plan.filter(|p| guard::protected_reason(p, &pass.account, ctx).is_none());
     let mut verification = report.verification.take().unwrap_or_default();
     let status = report.status;
     let (rechecked, activity) = tokio::join!(

@@ -26,7 +26,7 @@ pub fn decide(
     let plan = plans::plan(incident, reads, usage.as_ref(), session_seen, ctx, report)?;
     // Refused or not, the notice names whose key it is as IAM says.
     report.principal = plan.principal();
-    if let Some(reason) = protected_reason(&plan, ctx) {
+    if let Some(reason) = protected_reason(&plan, &ctx.responder.account, ctx) {
         refuse(report, Step::ResolveOwner, reason, now);
         return None;
     }

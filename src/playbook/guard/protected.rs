@@ -1,11 +1,11 @@
 //! The principals killswitch never acts on, whatever the trigger says.
 
 use crate::playbook::{Context, Plan, portal};
-use crate::vocab::Arn;
+use crate::vocab::{AccountId, Arn};
 
-/// Why a plan must not be carried out, if it must not. Also checked again before the
-/// follow-through re-applies anything.
-pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
+/// Why a plan must not be carried out in `account`, if it must not. Also checked again before
+/// the follow-through re-applies anything.
+pub fn protected_reason(plan: &Plan, account: &AccountId, ctx: &Context<'_>) -> Option<String> {
     // IAM names are unique regardless of case: `Admin` and `admin` are one principal.
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     let starts =
@@ -13,8 +13,13 @@ pub fn protected_reason(plan: &Plan, ctx: &Context<'_>) -> Option<String> {
     let listed = |kind: &str, name: &str| {
         ctx.config.protected.iter().any(|p| {
             if p.starts_with("arn:") {
-                Arn::parse(p)
-                    .is_some_and(|arn| arn.of_type(kind).is_some() && same(arn.name(), name))
+                // An ARN names one principal of one account: the same name elsewhere (a member
+                // account where the key's holder took it) is not protected by it.
+                Arn::parse(p).is_some_and(|arn| {
+                    arn.account == account.as_str()
+                        && arn.of_type(kind).is_some()
+                        && same(arn.name(), name)
+                })
             } else {
                 same(p, name)
             }

@@ -127,7 +127,7 @@ where
     let plan = s
         .plan
         .clone()
-        .filter(|p| guard::protected_reason(p, ctx).is_none());
+        .filter(|p| guard::protected_reason(p, &pass.account, ctx).is_none());
     let (regions, source) = investigation::regions(iam, ctx.config, &s.region_hints).await;
     let window = pass.window(&seen, &known);
     let budget = pass.budget();
