@@ -180,7 +180,7 @@ impl Settling {
             }
             self.report.verification = Some(v);
         }
-        if never_silent(self.report.status) {
+        if self.report.status.needs_a_human() {
             // The read-back found containment undone: never silent, whatever an earlier delivery did.
             None
         } else if !claimed && duplicate.is_none() {
@@ -300,22 +300,6 @@ fn announced(status: Status) -> bool {
     match status {
         Status::Contained | Status::AlreadyContained | Status::Contested | Status::Failed => true,
         Status::Refused
-        | Status::Rejected
-        | Status::Sample
-        | Status::DryRun
-        | Status::KeyNotFound
-        | Status::Restored => false,
-    }
-}
-
-/// Containment that does not hold after the read-back (failed, or undone and re-applied): told
-/// whatever an earlier delivery did.
-fn never_silent(status: Status) -> bool {
-    match status {
-        Status::Failed | Status::Contested => true,
-        Status::Contained
-        | Status::AlreadyContained
-        | Status::Refused
         | Status::Rejected
         | Status::Sample
         | Status::DryRun

@@ -58,6 +58,23 @@ pub async fn lookup<H: IdentityCenterAdmin>(
     id
 }
 
+/// Identity Center through `role` (the responder's, or the operators' Restore role), in its
+/// home Region.
+async fn enter<H: IdentityCenterAdmin>(
+    home: &H,
+    config: &IdentityCenter,
+    role: &str,
+    session_name: &str,
+) -> Result<H::Directory, Error> {
+    home.enter_identity_center(
+        role,
+        &config.external_id,
+        session_name,
+        config.region.as_deref(),
+    )
+    .await
+}
+
 /// The user's identity store ID, through the Identity Center role.
 pub async fn resolve_user<H: IdentityCenterAdmin>(
     home: &H,
@@ -65,14 +82,7 @@ pub async fn resolve_user<H: IdentityCenterAdmin>(
     user_name: &str,
     session_name: &str,
 ) -> Result<String, Error> {
-    let dir = home
-        .enter_identity_center(
-            &config.role_arn,
-            &config.external_id,
-            session_name,
-            config.region.as_deref(),
-        )
-        .await?;
+    let dir = enter(home, config, &config.role_arn, session_name).await?;
     let instance = dir.instance().await?;
     dir.user_id(&instance.identity_store_id, user_name)
         .await?
@@ -177,14 +187,7 @@ async fn remove_direct<H: IdentityCenterAdmin>(
             "role {role} does not name a permission set (AWSReservedSSO_NAME_HASH)"
         )));
     };
-    let dir = home
-        .enter_identity_center(
-            &config.role_arn,
-            &config.external_id,
-            session_name,
-            config.region.as_deref(),
-        )
-        .await?;
+    let dir = enter(home, config, &config.role_arn, session_name).await?;
     let instance = dir.instance().await?;
     let Some(ps) = dir.permission_set(&instance.arn, name).await? else {
         return Err(Error::BadEvent(format!(
@@ -231,14 +234,7 @@ pub async fn put_back<H: IdentityCenterAdmin>(
             manual_put_back(removed)
         )));
     };
-    let dir = home
-        .enter_identity_center(
-            role,
-            &config.external_id,
-            "killswitch-restore",
-            config.region.as_deref(),
-        )
-        .await?;
+    let dir = enter(home, config, role, "killswitch-restore").await?;
     let existing = dir
         .assignments(
             &removed.instance_arn,
