@@ -38,7 +38,7 @@ sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
 sys.path.insert(0, HERE)
 from bench_analysis import containment_writes, ms, percentile  # noqa: E402
 from bench_lambda import Event, FakeRuntime, lambda_env  # noqa: E402
-from bench_proxies import Account, ProxySet, log, manual_request  # noqa: E402
+from bench_proxies import Account, ProxySet, log, manual_request, raise_finding  # noqa: E402
 
 
 def env_int(name: str, default: int) -> int:
@@ -243,6 +243,8 @@ def burst_events(acct: Account) -> list[Event]:
     events = []
     for i, (user, uid, key) in enumerate(planted):
         payload = guardduty_finding(key, user, uid) if i % 2 == 0 else dict(manual_request(key, user), request_id=f"burst-{i}")
+        if i % 2 == 0:
+            raise_finding(payload)
         events.append(Event(payload, key=key, user=user, kind="GuardDuty finding" if i % 2 == 0 else "manual request"))
     return events
 

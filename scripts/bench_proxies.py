@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -170,6 +171,14 @@ class Account:
             "KILLSWITCH_INCIDENT_TABLE": self.table,
             "RUST_LOG": "error",
         }
+
+
+def raise_finding(payload: dict) -> None:
+    """GuardDuty raises the payload's finding in the local AWS: the function reads every finding
+    back at GuardDuty before it believes it."""
+    urllib.request.urlopen(urllib.request.Request(
+        os.environ["AWS_ENDPOINT_URL"] + "/_killswitch/guardduty/findings", method="POST",
+        data=json.dumps({"finding": payload["detail"]}).encode()), timeout=10).read()
 
 
 def manual_request(key: str, user: str) -> dict:

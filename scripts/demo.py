@@ -88,6 +88,11 @@ expect(attempt(attacker_iam.list_users) == "accepted", "before containment the l
 say("GuardDuty raises a finding; EventBridge invokes killswitch (here: killswitch respond)")
 with open(os.path.join(ROOT, "events", "guardduty-iam-user-finding.json")) as fh:
     event = fh.read().replace("AKIAIOSFODNN7EXAMPLE", leaked["AccessKeyId"]).replace('"alice"', json.dumps(user))
+# The function reads every finding back at GuardDuty before it believes it: the local GuardDuty
+# raises this one, as the real one would have.
+urllib.request.urlopen(urllib.request.Request(
+    os.environ["AWS_ENDPOINT_URL"] + "/_killswitch/guardduty/findings", method="POST",
+    data=json.dumps({"finding": json.loads(event)["detail"]}).encode()), timeout=10).read()
 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
     fh.write(event)
     event_path = fh.name

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def stage() -> dict[str, str]:
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {
             "SecurityAccountId": HOME_ACCOUNT, "ResponderRoleName": role,
             "ExternalId": external_id, "MemberRoleName": member_role}.items()])
+    raise_fixture_findings()
     return {
         "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
         "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
@@ -95,6 +97,40 @@ def stage() -> dict[str, str]:
         "KILLSWITCH_MEMBER_EXTERNAL_ID": external_id,
         "KILLSWITCH_MEMBER_ACCOUNTS": os.environ["KILLSWITCH_LOCAL_MEMBER_ACCOUNT"],
     }
+
+
+def guardduty_detail_of(asff: dict) -> dict:
+    """The GuardDuty finding a Security Hub import came from (what the function reads back)."""
+    resource = next((r for r in asff.get("Resources", []) if r.get("Type") == "AwsIamAccessKey"), {})
+    details = resource.get("Details", {}).get("AwsIamAccessKey", {})
+    finding_type = (asff.get("Types") or [""])[0].rsplit("/", 1)[-1].replace("-", "/", 1)
+    return {"id": asff["Id"].rsplit("/finding/", 1)[-1], "arn": asff["Id"], "type": finding_type,
+            "accountId": asff.get("AwsAccountId"), "region": asff.get("Region"),
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {
+                "accessKeyId": resource.get("Id", "").rsplit("AWS::IAM::AccessKey:", 1)[-1],
+                "principalId": details.get("PrincipalId"),
+                "userName": details.get("PrincipalName") or details.get("UserName"),
+                "userType": details.get("PrincipalType")}},
+            "service": {}}
+
+
+def raise_fixture_findings() -> None:
+    """GuardDuty raises the fixtures' findings, as it would have: the function reads every finding
+    back at GuardDuty before it believes it."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    for path in sorted((ROOT / "events").glob("*.json")):
+        event = json.loads(path.read_text())
+        if event.get("source") == "aws.guardduty":
+            bodies = [("guardduty/findings", {"finding": event["detail"]})]
+        elif event.get("source") == "aws.securityhub":
+            # An import is read back where it was raised: the GuardDuty finding it came from.
+            bodies = [("guardduty/findings", {"finding": guardduty_detail_of(f)}) for f in event["detail"]["findings"]]
+        else:
+            continue
+        for where, body in bodies:
+            urllib.request.urlopen(urllib.request.Request(
+                f"{endpoint}/_killswitch/{where}", method="POST", data=json.dumps(body).encode()),
+                timeout=10).read()
 
 
 def free_port() -> int:

@@ -159,9 +159,19 @@ where
         }
         Received::Incidents(incidents) => incidents,
     };
-    // Wave 1: every guard read of every incident, and our own identity if not known yet.
-    let (me, reads) = tokio::join!(responder(app), guard_reads(app, &incidents));
+    // Wave 1: every guard read of every incident, every finding read back at its source, and
+    // our own identity if not known yet.
+    let (me, reads, checks) = tokio::join!(
+        responder(app),
+        guard_reads(app, &incidents),
+        playbook::source::check_all(&app.cloud, &incidents)
+    );
     let me = me?;
+    let incidents: Vec<Incident> = incidents
+        .into_iter()
+        .zip(checks)
+        .map(|(i, c)| playbook::source::settle(i, c))
+        .collect();
     let pacer = Pacer::new();
     let ctx = Context {
         config: &app.config,

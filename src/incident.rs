@@ -61,6 +61,10 @@ pub enum Trigger {
         updated_at: Option<String>,
         region: Option<String>,
         remote_ip: Option<String>,
+        /// Why this finding is one an insider can cause on purpose (custom threat list or
+        /// detection rule): notify-only unless `KILLSWITCH_ACT_ON_CUSTOM_FINDINGS`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        custom: Option<String>,
     },
     Health {
         event_arn: String,
@@ -100,6 +104,26 @@ pub struct Incident {
     /// workflow is set to NOTIFIED once containment holds.
     #[serde(default)]
     pub finding: Option<FindingRef>,
+    /// What reading the finding back at its source said; `None` for triggers that are not
+    /// findings (manual requests, Health events, pivots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceCheck>,
+}
+
+/// A GuardDuty or Security Hub finding read back where it was raised, before anything is
+/// written: the payload is only a claim (anyone allowed to invoke the function can send one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "detail", rename_all = "snake_case")]
+pub enum SourceCheck {
+    /// The source holds the finding with the same identity fields; the incident is built
+    /// from the source's copy. The detail says where it was read.
+    Verified(String),
+    /// The source holds no such finding, or holds it with other identity fields: the payload
+    /// looked forged. The detail says what differed.
+    Forged(String),
+    /// The source could not be read: the payload is acted on as word only (the key, and the
+    /// owner IAM establishes for it). The detail says what could not be checked.
+    Unchecked(String),
 }
 
 /// A Security Hub finding's identifiers for `BatchUpdateFindings`.

@@ -11,7 +11,8 @@
 //! 5. report: what happened, as data, and every line a human reads of it.
 //! 6. investigation, record: the CloudTrail search; the incident record.
 //! 7. playbook: contain, then follow through (generic over the ports).
-//! 8. handler, oncall: the Lambda entry (only it names `lambda_runtime`); status and restore.
+//! 8. handler, oncall, doctor: the Lambda entry (only it names `lambda_runtime`); status and
+//!    restore; the deployed stack's preflight (below aws, which implements its reads).
 //! 9. aws: the adapters, the only code importing `aws_sdk_*`; only the wiring names them.
 //! 10. cli, drill: the command line; tabletop drills (feature `drill`, never deployed).
 //!
@@ -25,6 +26,7 @@ pub mod analysis;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 #[cfg(feature = "drill")]
 pub mod drill;
 pub mod error;

@@ -286,6 +286,10 @@ async fn run(command: Command, aws: &AwsArgs, term: &Terminal) -> Result<ExitCod
             let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor(args) => {
+            term.init_tracing();
+            cli::doctor::run(aws, &args, term.show).await
+        }
         Command::Man { out_dir } => {
             cli::man::man_pages(out_dir.as_deref())?;
             Ok(ExitCode::SUCCESS)

@@ -44,7 +44,8 @@ pub struct KeyUsage {
 
 /// Result of `UpdateAccessKey`: a missing key is a state, not an error.
 /// A credential of a user other than its access keys and password: a service-specific
-/// credential (CodeCommit, Bedrock API key…), an SSH public key or a signing certificate.
+/// credential (CodeCommit, Bedrock API key…), an SSH public key, a signing certificate or an MFA
+/// device ([`MFA_DEVICE`]: `created` is when it was enabled).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OtherCredential {
     pub kind: &'static str,
@@ -52,6 +53,8 @@ pub struct OtherCredential {
     pub active: bool,
     pub created: Option<DateTime<Utc>>,
 }
+
+pub const MFA_DEVICE: &str = "MFA device";
 
 /// One access key of a user (`ListAccessKeys`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -200,7 +203,7 @@ pub trait Identity {
     async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error>;
     /// `false` when there was no console password.
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error>;
-    /// Service-specific credentials, SSH public keys and signing certificates of the user.
+    /// Service-specific credentials, SSH public keys, signing certificates and MFA devices.
     async fn other_credentials(&self, user: &str) -> Result<Vec<OtherCredential>, Error>;
     /// The ARN of the user's permissions boundary, if it has one.
     async fn permissions_boundary(&self, user: &str) -> Result<Option<String>, Error>;
@@ -220,6 +223,9 @@ pub trait Identity {
     async fn delete_policy_version(&self, policy_arn: &str, version: &str) -> Result<(), Error>;
     /// `iam:ListAttachedRolePolicies`: the ARNs of the role's managed policies.
     async fn role_managed_policies(&self, role: &str) -> Result<Vec<String>, Error>;
+    /// `iam:CreatePolicy` of a customer-managed policy under `path`: its ARN.
+    async fn create_managed(&self, path: &str, name: &str, doc: &str) -> Result<String, Error>;
+    async fn attach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error>;
     /// `iam:ListRoles` under `/aws-reserved/sso.amazonaws.com/`: the permission sets' roles.
     async fn identity_center_roles(&self) -> Result<Vec<String>, Error>;
 }
@@ -322,15 +328,19 @@ pub trait ActivityLog {
     async fn enabled_regions(&self) -> Result<Vec<String>, Error>;
 }
 
-/// Undo writes, for operators only (`killswitch restore`); never granted to the function.
+/// Undo writes, for operators only (`killswitch restore`); never granted to the function. A
+/// restore first reads CloudTrail for changes of the key's holder that IAM keeps no date for.
 #[allow(async_fn_in_trait)]
-pub trait Operator {
+pub trait Operator: ActivityLog {
     /// `iam:UpdateAccessKey` to Active.
     async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error>;
     /// `iam:DeleteUserPolicy` / `iam:DeleteRolePolicy`.
     async fn delete_policy(&self, target: &PolicyTarget, name: &str) -> Result<(), Error>;
     async fn detach_managed(&self, user: &str, policy_arn: &str) -> Result<(), Error>;
     async fn delete_boundary(&self, user: &str) -> Result<(), Error>;
+    async fn detach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error>;
+    /// `iam:DeletePolicy` (its versions other than the default deleted first).
+    async fn delete_managed_policy(&self, policy_arn: &str) -> Result<(), Error>;
 }
 
 /// Per-incident state in a table of the responder's own stack, which the key's holder cannot
@@ -459,4 +469,23 @@ pub trait Accounts {
         external_id: &str,
         session_name: &str,
     ) -> Result<Entered<Self::Member>, Error>;
+}
+
+/// GuardDuty, where findings are raised, read back before a finding is believed: a payload
+/// shaped like a finding is only a claim (anyone who may invoke the function can send one). The
+/// finding comes back in the shape its EventBridge event carries, so one parser reads both.
+#[allow(async_fn_in_trait)]
+pub trait FindingSource {
+    /// `guardduty:ListDetectors` in `region`: the detector this account has there, `None` when
+    /// GuardDuty is not enabled there.
+    async fn detector(&self, region: &str) -> Result<Option<String>, Error>;
+    /// `guardduty:GetFindings` of one ID with that detector, in `region`: the finding as
+    /// EventBridge's `detail` carries it (camelCase); `None` when the detector holds no such
+    /// finding.
+    async fn guardduty_finding(
+        &self,
+        region: &str,
+        detector: &str,
+        finding_id: &str,
+    ) -> Result<Option<serde_json::Value>, Error>;
 }

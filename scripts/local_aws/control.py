@@ -11,6 +11,12 @@ Control endpoints (test-only, under /_killswitch/):
   POST /_killswitch/cloudtrail/reset    forgets recorded events, faults, lags and rate state
   POST /_killswitch/securityhub/findings  {"account": "123456789012", "region": "us-east-1", "Id": "...",
                                         "ProductArn": "..."} plants a finding, workflow NEW (again: anew)
+  POST /_killswitch/guardduty/findings  {"account": "123456789012", "finding": <detail of a GuardDuty
+                                        Finding event>}: GuardDuty raised it (the account's
+                                        detector in the finding's Region holds it for GetFindings)
+  POST /_killswitch/guardduty/detector  {"account": "123456789012", "region": "eu-west-1", "enabled": false}:
+                                        GuardDuty off (or on again) in that Region
+  POST /_killswitch/guardduty/reset     forgets raised findings, every Region enabled again
   GET  /_killswitch/securityhub/findings  {"findings": [...], "calls": [...]}: workflow, notes history
   POST /_killswitch/securityhub/reset   forgets findings and calls (cloudtrail/reset leaves them)
   POST /_killswitch/identitycenter/seed  {"account": "123456789012", "permission_set": "Developer",
@@ -42,7 +48,21 @@ from .identity_center_control import identity_center_portal_credentials, identit
 
 
 class ControlApi:
-    """The control endpoints, for Harness (which provides trail, hub, read_body and respond)."""
+    """The control endpoints, for Harness (which provides trail, hub, guardduty, read_body and
+    respond)."""
+
+    def guardduty_control(self, start_response, path, data):
+        account = str(data.get("account", ACCOUNT_ID))
+        if path == "/_killswitch/guardduty/findings" and isinstance(data.get("finding"), dict):
+            status, payload = self.guardduty.raise_finding(account, data["finding"])
+            return self.respond(start_response, status, payload)
+        if path == "/_killswitch/guardduty/detector" and isinstance(data.get("region"), str):
+            self.guardduty.set_enabled(account, data["region"], bool(data.get("enabled", True)))
+            return self.respond(start_response, 200, {"status": "ok"})
+        if path == "/_killswitch/guardduty/reset":
+            self.guardduty.reset()
+            return self.respond(start_response, 200, {"status": "ok"})
+        return self.respond(start_response, 400, {"message": "guardduty control: see control.py for the shapes"})
 
     def control(self, environ, start_response, path):
         body = self.read_body(environ)
@@ -76,6 +96,8 @@ class ControlApi:
             return self.respond(start_response, 200, {"status": "ok"})
         if path == "/_killswitch/securityhub/findings" and environ.get("REQUEST_METHOD") == "GET":
             return self.respond(start_response, 200, self.hub.snapshot())
+        if path.startswith("/_killswitch/guardduty/"):
+            return self.guardduty_control(start_response, path, data)
         if path == "/_killswitch/securityhub/findings":
             if not (isinstance(data.get("Id"), str) and data["Id"].strip()
                     and isinstance(data.get("ProductArn"), str) and data["ProductArn"].strip()):

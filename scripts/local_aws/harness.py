@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from .cloudtrail import CloudTrailDouble, camel, error_code, event_name, response_elements
 from .common import ACCOUNT_ID, REQUEST, identity_for, iso
 from .control import ControlApi
+from .guardduty import GuardDutyDouble
 from .security_hub import SecurityHubDouble
 
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
@@ -38,6 +39,7 @@ class Harness(ControlApi):
         self.moto_app = moto_app
         self.trail = trail
         self.hub = hub or SecurityHubDouble()
+        self.guardduty = GuardDutyDouble()
 
     def __call__(self, environ, start_response):
         environ["killswitch.arrived"] = time.monotonic()
@@ -54,6 +56,8 @@ class Harness(ControlApi):
         if (path == "/findings/batchupdate" and scope and scope.group(3) == "securityhub"
                 and environ.get("REQUEST_METHOD") == "PATCH"):
             return self.batch_update_findings(environ, start_response, scope)
+        if scope and scope.group(3) == "guardduty":
+            return self.guardduty_call(environ, start_response, scope)
         if not scope:
             return self.moto_app(environ, start_response)
         return self.recorded(environ, start_response, scope)
@@ -181,6 +185,32 @@ class Harness(ControlApi):
         self.record(environ, scope, "BatchUpdateFindings", body if isinstance(body, dict) else None,
                     None, payload.get("__type"))
         return self.respond(start_response, status, payload, "application/json")
+
+    def answered_here(self, environ, start_response, scope, operation: str, resource: str, answer):
+        """A call the harness answers itself: authenticated and authorized like moto's own, then
+        `answer(raw body, account, region)` -> (status, payload); recorded in CloudTrail."""
+        key, region = scope.group(1), scope.group(2)
+        raw = self.read_body(environ)
+        account = identity_for(key).get("accountId", ACCOUNT_ID)
+        refusal = self.authorize(environ, raw, scope, account, operation, resource.format(region=region, account=account))
+        if refusal is not None:
+            status, payload = refusal
+            if payload["__type"] == "AccessDeniedException":
+                self.record(environ, scope, operation, None, None, payload["__type"])
+            return self.respond(start_response, status, payload, "application/json")
+        status, payload = answer(raw, account, region)
+        self.record(environ, scope, operation, None, None, payload.get("__type") if status != 200 else None)
+        return self.respond(start_response, status, payload, "application/json")
+
+    def guardduty_call(self, environ, start_response, scope):
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        operation = self.guardduty.operation(method, path)
+        if operation is None:
+            return self.respond(start_response, 400, {"__type": "BadRequestException",
+                                                       "message": f"{method} {path} is not part of the GuardDuty double"},
+                                "application/json")
+        return self.answered_here(environ, start_response, scope, operation, "*",
+                                  lambda raw, account, region: self.guardduty.answer(operation, path, raw, account, region))
 
     def authorize(self, environ, raw: bytes, scope, account: str, action: str,
                   resource: str) -> tuple[int, dict] | None:

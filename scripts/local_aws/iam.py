@@ -98,7 +98,8 @@ def trust_refusal(role_arn: str, caller: dict, external_id: str | None) -> str |
 
 
 def patch_moto_user_resources() -> None:
-    """Authorize IAM user actions against the user's ARN, as IAM does.
+    """Authorize IAM user actions against the user's ARN, and SimulatePrincipalPolicy against the
+    simulated principal's, as IAM does.
 
     moto checks every IAM action except role ones against the resource "*", so a policy scoped to
     `arn:aws:iam::ACCOUNT:user/*` (the member role's) would deny everything.
@@ -113,6 +114,9 @@ def patch_moto_user_resources() -> None:
             return resource
         user = (self.data.get("UserName") or [None])[0]
         key = (self.data.get("AccessKeyId") or [None])[0]
+        if (self.data.get("Action") or [""])[0] == "SimulatePrincipalPolicy":
+            # IAM authorizes a simulation against the simulated principal.
+            return (self.data.get("PolicySourceArn") or ["*"])[0]
         try:
             if user:
                 return self.backend.get_user(user).arn
@@ -284,14 +288,54 @@ def patch_moto_signature_body() -> None:
 
     Behind Flask, moto loses the raw form body and re-encodes the parsed fields before checking
     the signature; its encoding (space as '+') differs from the Rust SDK's ('%20'), so any Rust
-    request with a space in a form field would fail with SignatureDoesNotMatch.
+    request with a space in a form field would fail with SignatureDoesNotMatch. And a request that
+    sent no body is signed over an empty payload: for a body-less call moto signs its `data`
+    instead, which Lambda's responses fill with the request headers, so every Lambda GET
+    (GetFunctionConfiguration, GetFunctionConcurrency, ...) failed with SignatureDoesNotMatch.
     """
     from moto.iam import access_control
 
     original_init = access_control.IAMRequestBase.__init__
+    original_request = access_control.IAMRequestBase._create_aws_request
 
     def init(self, account_id, method, path, data, body, headers, action):  # type: ignore[no-untyped-def]
         raw = getattr(REQUEST, "body", None)
         original_init(self, account_id, method, path, data, body or raw, headers, action)
 
+    def create_aws_request(self):  # type: ignore[no-untyped-def]
+        request = original_request(self)
+        if not self._body:
+            request.data = b""
+        return request
+
     access_control.IAMRequestBase.__init__ = init
+    access_control.IAMRequestBase._create_aws_request = create_aws_request
+
+
+def patch_moto_iam_error_shape() -> None:
+    """IAM refuses a call (AccessDenied, InvalidClientTokenId, SignatureDoesNotMatch) in IAM's own
+    error shape, `<ErrorResponse><Error><Code>…`, as IAM does.
+
+    moto answers these from its authentication for every query-protocol service in one shape,
+    `<ErrorResponse><Errors><Error>…`, that the SDKs' awsQuery parser does not read: a Rust client
+    saw an error without a code, so it could not tell a refused call from a broken one.
+    """
+    import uuid as _uuid
+    from xml.sax.saxutils import escape
+
+    from moto.core.exceptions import _RESTError
+    from moto.iam.responses import IamResponse
+
+    original = IamResponse._authenticate_and_authorize_normal_action
+
+    def authenticate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return original(self, *args, **kwargs)
+        except _RESTError as error:
+            error.description = (
+                '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+                f"<Code>{escape(error.error_type)}</Code><Message>{escape(error.message)}</Message></Error>"
+                f"<RequestId>{_uuid.uuid4()}</RequestId></ErrorResponse>")
+            raise
+
+    IamResponse._authenticate_and_authorize_normal_action = authenticate

@@ -9,7 +9,7 @@ use crate::incident::{AccessKeyId, AccountId};
 use chrono::{DateTime, Utc};
 
 use crate::ports::{
-    Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, OtherCredential, PolicyTarget,
+    Identity, KeyChange, KeyInfo, KeyStatus, KeyUsage, MFA_DEVICE, OtherCredential, PolicyTarget,
     PolicyVersion, VersionInfo,
 };
 
@@ -235,13 +235,15 @@ impl Identity for AwsClients {
 
     async fn other_credentials(&self, user: &str) -> Result<Vec<OtherCredential>, Error> {
         let active = |s: Option<&StatusType>| matches!(s, Some(StatusType::Active));
-        let (service, ssh, certs) = tokio::join!(
+        let (service, ssh, certs, mfa) = tokio::join!(
             self.iam
                 .list_service_specific_credentials()
                 .user_name(user)
                 .send(),
             self.iam.list_ssh_public_keys().user_name(user).send(),
-            self.iam.list_signing_certificates().user_name(user).send()
+            self.iam.list_signing_certificates().user_name(user).send(),
+            // Up to 8 devices a user: one page.
+            self.iam.list_mfa_devices().user_name(user).send()
         );
         let mut out = Vec::new();
         for c in service
@@ -279,6 +281,14 @@ impl Identity for AwsClients {
                 id: c.certificate_id().to_owned(),
                 active: active(Some(c.status())),
                 created: c.upload_date().and_then(to_chrono),
+            });
+        }
+        for d in mfa.map_err(aws_err("iam:ListMFADevices"))?.mfa_devices() {
+            out.push(OtherCredential {
+                kind: MFA_DEVICE,
+                id: d.serial_number().to_owned(),
+                active: true,
+                created: to_chrono(d.enable_date()),
             });
         }
         Ok(out)
@@ -410,6 +420,24 @@ impl Identity for AwsClients {
             .iter()
             .filter_map(|p| p.policy_arn().map(str::to_owned))
             .collect())
+    }
+
+    async fn create_managed(&self, path: &str, name: &str, doc: &str) -> Result<String, Error> {
+        let out = self.iam.create_policy().path(path).policy_name(name);
+        let out = out.policy_document(doc).send().await;
+        let arn = out.map_err(aws_err("iam:CreatePolicy"))?.policy;
+        Ok(arn.and_then(|p| p.arn).unwrap_or_default())
+    }
+
+    async fn attach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error> {
+        self.iam
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err("iam:AttachRolePolicy"))
     }
 
     async fn identity_center_roles(&self) -> Result<Vec<String>, Error> {

@@ -7,6 +7,8 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use crate::error::{AwsFailure, Error};
 
 mod cloudtrail;
+mod doctor;
+pub use doctor::DoctorClients;
 mod iam;
 mod identity_center;
 pub use identity_center::IdcClient;
@@ -16,6 +18,7 @@ mod organizations;
 pub use organizations::OrgClient;
 #[cfg(feature = "drill")]
 pub mod sandbox;
+mod guardduty;
 mod securityhub;
 mod sns;
 mod store;
@@ -38,11 +41,18 @@ pub struct AwsClients {
     pub sqs: aws_sdk_sqs::Client,
     /// Per-Region clients are derived from this one (a finding lives in its Region).
     pub securityhub: aws_sdk_securityhub::Client,
+    /// Per-Region clients are derived from this one (a finding lives in its Region).
+    pub guardduty: aws_sdk_guardduty::Client,
     /// `KILLSWITCH_INCIDENT_TABLE`, `KILLSWITCH_FOLLOW_UP_QUEUE_URL`.
     pub incident_table: Option<String>,
     pub follow_up_queue_url: Option<String>,
     /// Kept to derive member-account clients with other credentials.
     pub sdk: aws_config::SdkConfig,
+    /// The findings a drill stages where GuardDuty would hold them (GuardDuty cannot be made to
+    /// raise a real finding on demand). The drill harness only: the deployed build has no way
+    /// to answer a read-back from anything but the service.
+    #[cfg(feature = "drill")]
+    pub staged: guardduty::Staged,
 }
 
 /// SNS answers for a topic only in the topic's own Region: the client publishes there, whatever
@@ -80,9 +90,12 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             securityhub: aws_sdk_securityhub::Client::new(sdk),
+            guardduty: aws_sdk_guardduty::Client::new(sdk),
             incident_table: None,
             follow_up_queue_url: None,
             sdk: sdk.clone(),
+            #[cfg(feature = "drill")]
+            staged: guardduty::Staged::default(),
         }
     }
 

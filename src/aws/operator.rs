@@ -37,6 +37,52 @@ impl Operator for AwsClients {
         }
     }
 
+    async fn detach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error> {
+        match self
+            .iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(policy_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(()),
+            Err(e) => Err(aws_err("iam:DetachRolePolicy")(e)),
+        }
+    }
+
+    async fn delete_managed_policy(&self, policy_arn: &str) -> Result<(), Error> {
+        // IAM deletes a policy only once its other versions are gone.
+        let versions = match self
+            .iam
+            .list_policy_versions()
+            .policy_arn(policy_arn)
+            .send()
+            .await
+        {
+            Ok(out) => out.versions().to_vec(),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => return Ok(()),
+            Err(e) => return Err(aws_err("iam:ListPolicyVersions")(e)),
+        };
+        for v in versions.iter().filter(|v| !v.is_default_version()) {
+            if let Some(id) = v.version_id() {
+                self.iam
+                    .delete_policy_version()
+                    .policy_arn(policy_arn)
+                    .version_id(id)
+                    .send()
+                    .await
+                    .map_err(aws_err("iam:DeletePolicyVersion"))?;
+            }
+        }
+        match self.iam.delete_policy().policy_arn(policy_arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_failure(&e, AwsFailure::NotFound) => Ok(()),
+            Err(e) => Err(aws_err("iam:DeletePolicy")(e)),
+        }
+    }
+
     async fn reactivate_key(&self, user: &str, key: &AccessKeyId) -> Result<(), Error> {
         self.iam
             .update_access_key()

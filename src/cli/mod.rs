@@ -2,6 +2,7 @@
 //! at a terminal `respond` runs the same handler with the operator's own AWS configuration, and
 //! prints text for a person or JSON for a script.
 
+pub mod doctor;
 pub mod man;
 mod respond;
 pub mod restore;
@@ -32,7 +33,7 @@ pub const VERSION: &str = concat!(
     version = VERSION,
     about = "Contain a leaked AWS access key, verify, investigate, notify.",
     long_about = "Contain a leaked AWS access key, verify, investigate, notify.\n\nIn Lambda (AWS_LAMBDA_RUNTIME_API set) it serves the runtime; from a terminal it runs the same response with your own AWS credentials.",
-    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE \\\n      --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json \\\n      --dry-run --no-notify\n\nExit codes:\n  0    done, or nothing to do\n  1    containment (or restore) failed\n  2    bad input, flag, profile or setting; a rejected key; a refused restore\n  3    done, but the SNS notice was not sent\n  4    the key does not exist (respond, status, restore)\n  5    not confirmed\n  130  Ctrl-C while respond waited for the CloudTrail sweep"
+    after_help = "Examples:\n  killswitch respond --access-key-id AKIAIOSFODNN7EXAMPLE \\\n      --reason \"key pasted in a public gist\" --no-sweep\n  killswitch status --access-key-id AKIAIOSFODNN7EXAMPLE\n  killswitch --profile sec --region eu-west-1 respond --event finding.json \\\n      --dry-run --no-notify\n\nExit codes:\n  0    done, or nothing to do\n  1    containment (or restore) failed; doctor: a check failed\n  2    bad input, flag, profile or setting; a rejected key; a refused restore\n  3    done, but the SNS notice was not sent\n  4    the key does not exist (respond, status, restore)\n  5    not confirmed\n  130  Ctrl-C while respond waited for the CloudTrail sweep"
 )]
 pub struct Cli {
     /// The AWS profile to use (like the AWS CLI's --profile; default: AWS_PROFILE or default).
@@ -269,6 +270,18 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check a deployed stack, read-only: what would stop it containing a leak now.
+    ///
+    /// Reads the live function (not the template): its state and settings (dry run, protected
+    /// principals), reserved concurrency, the EventBridge rules that deliver findings, the KMS
+    /// keys and SNS topic its notices need, GuardDuty in every enabled Region, a logging trail,
+    /// its permissions (simulated for every call the code makes), and each member account as
+    /// the member role. One line per check with its fix (docs/doctor.md); exit code 1 if a
+    /// check failed (or, with --strict, warned).
+    #[command(
+        after_help = "Examples:\n  killswitch doctor --function-name killswitch-KillSwitchFunction-AbC123\n  killswitch --region eu-west-1 doctor --function-name killswitch-fn \\\n      --expect-protected break-glass --output json"
+    )]
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  killswitch completions bash > /etc/bash_completion.d/killswitch\n  killswitch completions zsh > \"${fpath[1]}/_killswitch\""

@@ -50,6 +50,9 @@ pub struct Config {
     pub chat_topic_arn: Option<String>,
     /// Update the Security Hub finding's workflow (never suppress it).
     pub security_hub_updates: bool,
+    /// Contain on findings an insider can cause on purpose (`…Custom` types, custom detection
+    /// rules); otherwise they are notify-only.
+    pub act_on_custom_findings: bool,
     /// `None`: no organization-level quarantine.
     pub quarantine: Option<Quarantine>,
     /// `None`: Identity Center sessions are notify-only (with the manual steps).
@@ -193,6 +196,7 @@ impl Config {
             role_wide: role_wide(&vars)?,
             chat_topic_arn: chat_topic_arn(&vars)?,
             security_hub_updates: vars.flag("KILLSWITCH_SECURITY_HUB_UPDATES")?,
+            act_on_custom_findings: vars.flag("KILLSWITCH_ACT_ON_CUSTOM_FINDINGS")?,
             quarantine: quarantine(&vars)?,
             identity_center: identity_center(&vars)?,
             sweep_inline: true,

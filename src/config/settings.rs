@@ -229,6 +229,12 @@ pub const SETTINGS: &[Setting] = &[
         "set Security Hub findings to NOTIFIED",
     )
     .from(Ref("SecurityHubUpdates")),
+    flag(
+        "KILLSWITCH_ACT_ON_CUSTOM_FINDINGS",
+        false,
+        "contain on GuardDuty findings an insider can raise on purpose (custom threat lists, custom detection rules)",
+    )
+    .from(Ref("ActOnCustomFindings")),
     text(
         "KILLSWITCH_QUARANTINE_ROLE_ARN",
         "empty = no org quarantine",

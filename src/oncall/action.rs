@@ -28,6 +28,11 @@ pub enum RestoreAction {
         role_name: String,
         session: String,
     },
+    /// killswitch's managed role deny (the role's inline quota was full), detached and deleted.
+    DetachRoleDeny {
+        role_name: String,
+        policy_arn: String,
+    },
     DeleteBoundary {
         user_name: String,
     },
@@ -75,8 +80,16 @@ impl std::fmt::Display for RestoreAction {
             } => write!(f, "detach {policy_arn} from user {user_name}"),
             RestoreAction::RemoveSession { role_name, session } => write!(
                 f,
-                "stop denying session {session} on role {role_name} ({})",
+                "stop denying session {session} on role {role_name} ({}, or killswitch's managed deny where the role's inline quota sent it)",
                 policy::SESSION_POLICY_NAME
+            ),
+            // "detach " first: the follow-through reads a recorded restore's actions by prefix.
+            RestoreAction::DetachRoleDeny {
+                role_name,
+                policy_arn,
+            } => write!(
+                f,
+                "detach killswitch's managed deny {policy_arn} from role {role_name}, and delete it"
             ),
             RestoreAction::DeleteBoundary { user_name } => write!(
                 f,

@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::action::RestoreAction;
+use super::changes;
 use super::pivots::live_pivots;
 use super::role::{assess_portal, assess_role};
 use super::status::{KeyState, status};
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 use crate::playbook::Plan;
-use crate::ports::{Identity, IncidentStore, Organization};
+use crate::ports::{ActivityLog, Identity, IncidentStore, Organization};
 use crate::record::{IncidentRecord, Records};
 
 /// What the operator asked to restore.
@@ -75,7 +76,7 @@ impl Facts<'_> {
 
 /// Reads the key, its owner, the incident record and what an attacker may have left, and works
 /// out the restore: only what killswitch placed, nothing else.
-pub async fn assess<C: Identity + IncidentStore + Organization>(
+pub async fn assess<C: Identity + IncidentStore + Organization + ActivityLog>(
     cloud: &C,
     config: &Config,
     key: &AccessKeyId,
@@ -108,7 +109,8 @@ pub async fn assess<C: Identity + IncidentStore + Organization>(
     if let Some(user) = &facts.state.user_name {
         flagged = assess_user(cloud, &facts, user, &mut a).await?;
     }
-    check_pivots(cloud, config, &facts, flagged, &mut a).await;
+    check_pivots(cloud, config, &facts, &mut flagged, &mut a).await;
+    changes::check(cloud, config, &facts, &mut flagged, &mut a).await;
     if let Some(q) = facts.record.as_ref().and_then(|r| r.quarantine.clone()) {
         a.plan
             .push(RestoreAction::LiftQuarantine { quarantined: q });
@@ -144,7 +146,7 @@ async fn check_pivots<C: Identity>(
     cloud: &C,
     config: &Config,
     facts: &Facts<'_>,
-    flagged: HashSet<String>,
+    flagged: &mut HashSet<String>,
     a: &mut Assessment,
 ) {
     let Some(r) = &facts.record else {

@@ -3,15 +3,18 @@
 //! the function.
 //!
 //! A restore must not re-arm the key's holder: without `--force` it refuses to lift a user's deny
-//! while the user has an Active key or a console password created since the incident began (the
-//! holder's persistence), while a credential the incident's pivots name is still live (a key the
-//! holder minted, a user it created, a password it set, a session, a trust policy it changed), or
-//! when the named user is not IAM's owner of the key. Reactivating the leaked key itself is its
-//! own flag. A role restore removes this incident's session only, and
+//! while the user has an Active key, a console password, an MFA device or another credential
+//! created (enabled) since the incident began by IAM's dates (the holder's persistence), while a
+//! credential the incident's pivots name is still live (a key the holder minted, a user it
+//! created, a password it set, a session, a trust policy it changed), while a change IAM keeps no
+//! date for still holds (`changes`: read from the holder's calls in CloudTrail), or when the named
+//! user is not IAM's owner of the key. Reactivating the leaked key itself is its own flag. A role
+//! restore removes this incident's session only (inline or in killswitch's managed fallback), and
 //! lifts a role-wide cutoff only when no other open incident relies on it.
 
 mod action;
 mod assess;
+mod changes;
 mod notice;
 mod permissions;
 mod pivots;

@@ -1,7 +1,7 @@
 //! What the operator's own credentials need for `status` and `restore`.
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 32] = [
+pub const OPERATOR_PERMISSIONS: [&str; 36] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -12,6 +12,14 @@ pub const OPERATOR_PERMISSIONS: [&str; 32] = [
     "iam:ListSSHPublicKeys",
     "iam:ListSigningCertificates",
     "iam:GetUser",
+    // MFA devices enabled since the incident began (their EnableDate).
+    "iam:ListMFADevices",
+    // What the key's holder changed that IAM keeps no date for (a key set back to Active, a
+    // password changed in place, a credential reset, an MFA device enabled): its own calls.
+    "cloudtrail:LookupEvents",
+    // killswitch's managed role deny (the role's inline quota was full), taken off and deleted.
+    "iam:DetachRolePolicy",
+    "iam:DeletePolicy",
     // The roles the incident's pivots name: a minted session's role, a changed trust policy.
     "iam:GetRole",
     "iam:PutUserPermissionsBoundary",

@@ -8,12 +8,11 @@ use futures::stream::{self, StreamExt};
 
 use super::MAX_ROLE_SESSION_HOURS;
 use super::assess::Facts;
-use super::user::{console_id, credential_id};
+use super::user::{console_id, credential_id, dated};
 use crate::analysis::{Pivot, PivotKind};
 use crate::error::{AwsFailure, Error};
 use crate::incident::{AccessKeyId, AccountId};
 use crate::playbook::revoke_role;
-use crate::policy;
 use crate::ports::{Identity, KeyStatus};
 use crate::record::IncidentRecord;
 use crate::report::ts;
@@ -37,7 +36,7 @@ pub(super) async fn live_pivots<C: Identity>(
     cloud: &C,
     facts: &Facts<'_>,
     record: &IncidentRecord,
-    mut flagged: HashSet<String>,
+    flagged: &mut HashSet<String>,
 ) -> Vec<String> {
     let leaked_user = facts.state.user_name.as_deref();
     let checks = stream::iter(&record.pivots)
@@ -270,31 +269,22 @@ async fn live_session<C: Identity>(
             .map(|s| format!(" --session-name {s}"))
             .unwrap_or_default()
     );
-    let (id, cutoff, sessions) = tokio::join!(
-        cloud.role_id(&role),
-        revoke_role::read_policy(cloud, &role),
-        revoke_role::read_sessions(cloud, &role)
-    );
+    // Inline or in killswitch's managed fallback (the role's inline quota full): either denies.
+    let (id, held) = tokio::join!(cloud.role_id(&role), revoke_role::in_force(cloud, &role));
     let id = match id {
         Ok(None) => return Vec::new(),
         Ok(Some(id)) => id,
         Err(e) => return live(format!(" and could not be checked ({})", e.chain())),
     };
-    let revoked = match cutoff {
-        Ok(doc) => doc
-            .as_deref()
-            .and_then(policy::revocation_cutoff)
-            .is_some_and(|cutoff| cutoff > p.time),
+    let held = match held {
+        Ok(held) => held,
         Err(e) => return live(format!(" and could not be checked ({})", e.chain())),
     };
-    let denied = match sessions {
-        Ok(doc) => p.role_session_name.as_deref().is_some_and(|name| {
-            doc.as_deref()
-                .and_then(policy::denied_sessions)
-                .is_some_and(|ids| ids.contains(&format!("{id}:{name}")))
-        }),
-        Err(e) => return live(format!(" and could not be checked ({})", e.chain())),
-    };
+    let revoked = held.cutoff().is_some_and(|cutoff| cutoff > p.time);
+    let denied = p
+        .role_session_name
+        .as_deref()
+        .is_some_and(|name| held.sessions().contains(&format!("{id}:{name}")));
     if revoked || denied {
         Vec::new()
     } else {
@@ -302,8 +292,8 @@ async fn live_session<C: Identity>(
     }
 }
 
-/// A user the holder minted credentials for (or created): every credential of it created since
-/// the incident began is the holder's until shown otherwise.
+/// A user the holder minted credentials for (or created): every credential of it created (an MFA
+/// device: enabled) since the incident began is the holder's until shown otherwise.
 async fn live_user<C: Identity>(
     cloud: &C,
     user: &str,
@@ -311,15 +301,6 @@ async fn live_user<C: Identity>(
     began: DateTime<Utc>,
     every_credential: bool,
 ) -> Live {
-    // A user the holder created has nothing from before it: every credential counts.
-    let new = |t: Option<DateTime<Utc>>| every_credential || t.is_none_or(|c| c >= began);
-    let since = |t: Option<DateTime<Utc>>| {
-        format!(
-            "created {} (since the incident began at {})",
-            t.map(ts).unwrap_or_else(|| "at an unknown time".into()),
-            ts(began)
-        )
-    };
     let gone = |e: &Error| e.is(AwsFailure::NotFound);
     let could_not = |e: Error| {
         vec![(
@@ -335,57 +316,82 @@ async fn live_user<C: Identity>(
         cloud.login_profile(user),
         cloud.other_credentials(user)
     );
-    let mut out = Vec::new();
-    match keys {
-        Ok(keys) => {
-            for k in keys {
-                if k.status == KeyStatus::Active && new(k.created) {
-                    out.push((
-                        k.id.to_string(),
-                        format!(
-                            "{context} has an Active key {} {}: deactivate it first (aws iam update-access-key --user-name {user} --access-key-id {} --status Inactive), or delete the user",
-                            k.id,
-                            since(k.created),
-                            k.id
-                        ),
-                    ));
-                }
-            }
-        }
+    let held = match (keys, unless_gone(console), unless_gone(others)) {
         // The user is gone, and everything it held with it.
-        Err(e) if gone(&e) => return Vec::new(),
-        Err(e) => return could_not(e),
+        (Err(e), ..) if gone(&e) => return Vec::new(),
+        (Ok(keys), Ok(console), Ok(others)) => Held {
+            keys,
+            console,
+            others,
+        },
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return could_not(e),
+    };
+    held.new_since(user, context, began, every_credential)
+}
+
+/// Nothing, when the user is gone (and everything it held with it).
+fn unless_gone<T: Default>(read: Result<T, Error>) -> Result<T, Error> {
+    match read {
+        Err(e) if e.is(AwsFailure::NotFound) => Ok(T::default()),
+        other => other,
     }
-    match console {
-        Ok(Some(created)) if new(Some(created)) => out.push((
-            console_id(user),
+}
+
+/// What a user holds, read.
+struct Held {
+    keys: Vec<crate::ports::KeyInfo>,
+    console: Option<DateTime<Utc>>,
+    others: Vec<crate::ports::OtherCredential>,
+}
+
+impl Held {
+    /// Each credential created (an MFA device: enabled) since `began`; every one when the holder
+    /// created the user (nothing there is from before it).
+    fn new_since(self, user: &str, context: &str, began: DateTime<Utc>, every: bool) -> Live {
+        let new = |t: Option<DateTime<Utc>>| every || t.is_none_or(|c| c >= began);
+        let since = |what: &str, t: Option<DateTime<Utc>>| {
             format!(
-                "{context} has a console password {}: delete it first (aws iam delete-login-profile --user-name {user})",
-                since(Some(created))
-            ),
-        )),
-        Ok(_) => {}
-        Err(e) if gone(&e) => {}
-        Err(e) => return could_not(e),
-    }
-    match others {
-        Ok(creds) => {
-            for c in creds {
-                if c.active && new(c.created) {
-                    out.push((
-                        credential_id(&c.id).to_owned(),
-                        format!(
-                            "{context} has an active {} {} {}: deactivate or delete it first",
-                            c.kind,
-                            c.id,
-                            since(c.created)
-                        ),
-                    ));
-                }
+                "{what} {} (since the incident began at {})",
+                t.map(ts).unwrap_or_else(|| "at an unknown time".into()),
+                ts(began)
+            )
+        };
+        let mut out = Vec::new();
+        for k in self.keys {
+            if k.status == KeyStatus::Active && new(k.created) {
+                out.push((
+                    k.id.to_string(),
+                    format!(
+                        "{context} has an Active key {} {}: deactivate it first (aws iam update-access-key --user-name {user} --access-key-id {} --status Inactive), or delete the user",
+                        k.id,
+                        since("created", k.created),
+                        k.id
+                    ),
+                ));
             }
         }
-        Err(e) if gone(&e) => {}
-        Err(e) => return could_not(e),
+        if let Some(created) = self.console.filter(|c| new(Some(*c))) {
+            out.push((
+                console_id(user),
+                format!(
+                    "{context} has a console password {}: delete it first (aws iam delete-login-profile --user-name {user})",
+                    since("created", Some(created))
+                ),
+            ));
+        }
+        for c in self.others {
+            if c.active && new(c.created) {
+                out.push((
+                    credential_id(&c.id).to_owned(),
+                    format!(
+                        "{context} has an active {} {} {}: deactivate or delete it first",
+                        c.kind,
+                        c.id,
+                        since(dated(c.kind), c.created)
+                    ),
+                ));
+            }
+        }
+        out
     }
-    out
 }

@@ -223,6 +223,7 @@ fn user_deny_of(action: &RestoreAction) -> Option<&str> {
         }
         | RestoreAction::ReactivateKey { .. }
         | RestoreAction::RemoveSession { .. }
+        | RestoreAction::DetachRoleDeny { .. }
         | RestoreAction::RevokeUserSessions { .. }
         | RestoreAction::LiftQuarantine { .. }
         | RestoreAction::LiftPortalDeny { .. }
@@ -303,6 +304,10 @@ async fn apply<C: Operator + Identity + IncidentStore + Organization + IdentityC
                 .await
                 .map(|_| ())
         }
+        RestoreAction::DetachRoleDeny {
+            role_name,
+            policy_arn,
+        } => revoke_role::undo_managed(cloud, role_name, policy_arn).await,
         RestoreAction::LiftQuarantine { quarantined } => {
             lift_quarantine(cloud, config, quarantined).await
         }

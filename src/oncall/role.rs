@@ -8,7 +8,7 @@ use super::action::RestoreAction;
 use super::assess::{Assessment, Facts};
 use super::status::PortalState;
 use crate::error::Error;
-use crate::playbook::{Plan, portal};
+use crate::playbook::{Plan, portal, revoke_role};
 use crate::policy;
 use crate::ports::{IncidentStore, PolicyTarget};
 use crate::record::Records;
@@ -157,10 +157,29 @@ async fn lift_cutoff<S: IncidentStore>(
             others.join(", ")
         ));
     }
-    a.plan.push(RestoreAction::DeletePolicy {
-        target: PolicyTarget::Role(role.to_owned()),
-        policy_name: policy::ROLE_POLICY_NAME.into(),
-    });
+    // Inline, or in killswitch's managed fallback when the role's inline quota was full: both
+    // when both hold one.
+    let held: Vec<&str> = facts
+        .state
+        .killswitch_policies
+        .iter()
+        .filter_map(|p| p.strip_prefix(&format!("role/{role}: ")))
+        .collect();
+    if held.contains(&policy::ROLE_POLICY_NAME) {
+        a.plan.push(RestoreAction::DeletePolicy {
+            target: PolicyTarget::Role(role.to_owned()),
+            policy_name: policy::ROLE_POLICY_NAME.into(),
+        });
+    }
+    for arn in held
+        .iter()
+        .filter(|p| revoke_role::is_fallback(p, policy::ROLE_POLICY_NAME, role))
+    {
+        a.plan.push(RestoreAction::DetachRoleDeny {
+            role_name: role.to_owned(),
+            policy_arn: (*arn).to_owned(),
+        });
+    }
     Ok(())
 }
 

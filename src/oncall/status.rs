@@ -277,27 +277,16 @@ async fn read_user<C: Identity>(
     Ok(())
 }
 
-/// The role's cutoff and the sessions it denies by name.
+/// The role's cutoff and the sessions it denies by name, inline or in killswitch's managed
+/// fallback (the role's inline quota was full).
 async fn read_role<C: Identity>(cloud: &C, r: &str, state: &mut KeyState) -> Result<(), Error> {
-    if let Some(cutoff) = revoke_role::read_policy(cloud, r)
-        .await?
-        .as_deref()
-        .and_then(policy::revocation_cutoff)
-    {
-        state
-            .killswitch_policies
-            .push(format!("role/{r}: {}", policy::ROLE_POLICY_NAME));
-        state.role_sessions_revoked_before = Some(ts(cutoff));
-    }
-    if let Some(ids) = revoke_role::read_sessions(cloud, r)
-        .await?
-        .as_deref()
-        .and_then(policy::denied_sessions)
-    {
-        state
-            .killswitch_policies
-            .push(format!("role/{r}: {}", policy::SESSION_POLICY_NAME));
-        state.role_sessions_denied = ids.into_iter().collect();
-    }
+    let held = revoke_role::in_force(cloud, r).await?;
+    state.role_sessions_revoked_before = held.cutoff().map(ts);
+    state.role_sessions_denied = held.sessions().into_iter().collect();
+    state.killswitch_policies.extend(
+        held.policies()
+            .into_iter()
+            .map(|p| format!("role/{r}: {p}")),
+    );
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::error::{AwsFailure, Error};
 use crate::playbook::Plan;
 use crate::playbook::deny_user::Deny;
 use crate::policy;
-use crate::ports::{Identity, KeyStatus, PolicyTarget};
+use crate::ports::{Identity, KeyStatus, MFA_DEVICE, PolicyTarget};
 use crate::report::ts;
 
 /// Refuses what would re-arm the holder through `user`, and plans lifting killswitch's deny.
@@ -42,8 +42,9 @@ pub(super) async fn assess_user<C: Identity>(
     Ok(flagged)
 }
 
-/// Every Active key, console password or other credential of the user created since the
-/// incident began: the holder's persistence until shown otherwise.
+/// Every Active key, console password or other credential (an MFA device too) of the user
+/// created (enabled) since the incident began, by IAM's own dates: the holder's persistence until
+/// shown otherwise.
 async fn new_credentials<C: Identity>(
     cloud: &C,
     facts: &Facts<'_>,
@@ -54,26 +55,34 @@ async fn new_credentials<C: Identity>(
     let created =
         |t: Option<DateTime<Utc>>| t.map(ts).unwrap_or_else(|| "at an unknown time".into());
     let mut flagged = HashSet::new();
+    let mut refuse = |id: String, why: String| {
+        flagged.insert(id);
+        a.refusals.push(why);
+    };
     let (keys, console, others) = tokio::join!(
         cloud.user_keys(user),
         cloud.login_profile(user),
         cloud.other_credentials(user)
     );
+    // A named user that does not exist holds nothing (IAM answers NoSuchEntity).
+    let gone = |e: &Error| e.is(AwsFailure::NotFound);
     for c in others? {
         if c.active && c.created.is_none_or(|t| t >= began) {
-            flagged.insert(credential_id(&c.id).to_owned());
-            a.refusals.push(format!(
-                "user {user} has an active {} {} created {} (since the incident began at {}): it may be the holder's",
-                c.kind,
-                c.id,
-                created(c.created),
-                ts(began)
-            ));
+            refuse(
+                credential_id(&c.id).to_owned(),
+                format!(
+                    "user {user} has an active {} {} {} {} (since the incident began at {}): it may be the holder's",
+                    c.kind,
+                    c.id,
+                    dated(c.kind),
+                    created(c.created),
+                    ts(began)
+                ),
+            );
         }
     }
-    // A named user that does not exist holds nothing (IAM answers NoSuchEntity).
     let keys = match keys {
-        Err(e) if e.is(AwsFailure::NotFound) => Vec::new(),
+        Err(e) if gone(&e) => Vec::new(),
         other => other?,
     };
     for k in keys {
@@ -81,26 +90,39 @@ async fn new_credentials<C: Identity>(
             && k.status == KeyStatus::Active
             && k.created.is_none_or(|c| c >= began)
         {
-            flagged.insert(k.id.to_string());
-            a.refusals.push(format!(
-                "user {user} has an Active key {} created {} (since the incident began at {}): it may be the holder's; deactivate it or check it first",
-                k.id,
-                created(k.created),
-                ts(began)
-            ));
+            refuse(
+                k.id.to_string(),
+                format!(
+                    "user {user} has an Active key {} created {} (since the incident began at {}): it may be the holder's; deactivate it or check it first",
+                    k.id,
+                    created(k.created),
+                    ts(began)
+                ),
+            );
         }
     }
     if let Some(at) = console?
         && at >= began
     {
-        flagged.insert(console_id(user));
-        a.refusals.push(format!(
-            "user {user} has a console password created {} (since the incident began at {}): it may be the holder's",
-            ts(at),
-            ts(began)
-        ));
+        refuse(
+            console_id(user),
+            format!(
+                "user {user} has a console password created {} (since the incident began at {}): it may be the holder's",
+                ts(at),
+                ts(began)
+            ),
+        );
     }
     Ok(flagged)
+}
+
+/// How IAM dates a credential: an MFA device by when it was enabled for the user.
+pub(super) fn dated(kind: &str) -> &'static str {
+    if kind == MFA_DEVICE {
+        "enabled"
+    } else {
+        "created"
+    }
 }
 
 /// What the record says denies `user`, and the boundary the lock-out replaced, when the record's

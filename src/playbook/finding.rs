@@ -63,6 +63,7 @@ fn named_in_note(step: Step) -> bool {
     match step {
         Step::DeactivateKey | Step::DenyUser | Step::RevokeRoleSessions => true,
         Step::DenyPortalUser
+        | Step::CheckFinding
         | Step::EnterAccount
         | Step::CheckAccount
         | Step::ResolveOwner

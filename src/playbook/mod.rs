@@ -19,6 +19,7 @@ pub mod contain;
 pub mod deactivate_key;
 pub mod deny_user;
 pub mod finding;
+pub mod source;
 pub mod follow;
 pub mod guard;
 pub mod handoff;

@@ -153,6 +153,7 @@ fn pivot_incident(
         dry_run: parent.dry_run,
         first_seen: Some(pivot.time),
         finding: None,
+        source: None,
     })
 }
 

@@ -8,15 +8,34 @@
 //!
 //! Only a document that is exactly what killswitch writes counts as in place: anything else under
 //! our policy names (a decoy with a condition that never matches) is replaced, and said so.
+//!
+//! A denied session leaves the list only through `restore` (`undo_session`): the same session
+//! name comes back whenever its credentials are fetched again, so an entry never expires. Nothing
+//! is pruned to keep the list small; when the role's inline quota cannot take it any more (or the
+//! key's holder filled it), the deny goes into killswitch's managed policy instead (`managed`).
+
+mod held;
+mod managed;
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{AwsFailure, Error};
 use crate::policy::{self, CutoffDecision, ROLE_POLICY_NAME, SESSION_POLICY_NAME};
-use crate::ports::{Identity, Operator, PolicyTarget};
+use crate::ports::{Identity, PolicyTarget};
 use crate::report::Outcome;
+
+pub use held::{InForce, in_force, read_back, read_back_session, undo, undo_managed, undo_session};
+pub use managed::is_fallback;
+
+/// Why the managed fallback is used, as every notice says it.
+fn quota_full(role: &str) -> String {
+    format!(
+        "role {role}'s inline-policy quota (10,240 characters, all its inline policies together) is full — the key's holder may have filled it, or the list of denied sessions outgrew it"
+    )
+}
 
 pub const PERMISSIONS: &[&str] = crate::vocab::Step::RevokeRoleSessions.permissions();
 
@@ -97,8 +116,73 @@ pub async fn apply<C: Identity>(
                 ),
                 new,
             ),
+            Err(e) if e.is(AwsFailure::LimitExceeded) => cutoff_to_managed(cloud, role, new).await,
             Err(e) => (Outcome::Failed, e.chain(), new),
         },
+    }
+}
+
+/// The cutoff in killswitch's managed policy, when the inline one does not fit. Never moves the
+/// cutoff already there backwards.
+async fn cutoff_to_managed<C: Identity>(
+    cloud: &C,
+    role: &str,
+    wanted: DateTime<Utc>,
+) -> (Outcome, String, DateTime<Utc>) {
+    let full = quota_full(role);
+    let found = match managed::find(cloud, ROLE_POLICY_NAME, role).await {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                Outcome::Failed,
+                format!(
+                    "{full}, and killswitch's managed deny could not be read: {}",
+                    e.chain()
+                ),
+                wanted,
+            );
+        }
+    };
+    let current = found
+        .document
+        .as_deref()
+        .and_then(policy::revocation_cutoff)
+        .filter(|_| found.attached);
+    let arn = &found.arn;
+    match policy::decide_cutoff(current, wanted) {
+        CutoffDecision::Keep(c) => (
+            Outcome::AlreadyDone,
+            format!(
+                "{full}: killswitch's managed deny {arn}, attached to the role, already revokes every session issued before {} (kept: it never moves backwards)",
+                policy::format_cutoff(c)
+            ),
+            c,
+        ),
+        CutoffDecision::Write(new) => {
+            // Never backwards, also over a cutoff written meanwhile.
+            let at_least = |current: Option<&str>| {
+                let there = current.and_then(policy::revocation_cutoff);
+                policy::revoke_older_sessions(there.map_or(new, |c| c.max(new)))
+            };
+            match managed::write(cloud, ROLE_POLICY_NAME, role, &found, at_least).await {
+                Ok(()) => (
+                    Outcome::Done,
+                    format!(
+                        "{full}, so {ROLE_POLICY_NAME} could not be put: killswitch's managed policy {arn} (the same condition) is attached to the role instead: EVERY session of the role issued before {} is denied, whoever uses it",
+                        policy::format_cutoff(new)
+                    ),
+                    new,
+                ),
+                Err(e) => (
+                    Outcome::Failed,
+                    format!(
+                        "{full}, and killswitch's managed deny {arn} could not be written or attached: {}",
+                        e.chain()
+                    ),
+                    new,
+                ),
+            }
+        }
     }
 }
 
@@ -110,14 +194,13 @@ pub async fn apply_session<C: Identity>(
     existing: &Result<Option<String>, Error>,
     dry_run: bool,
 ) -> (Outcome, String) {
-    let denied = match existing {
-        Ok(doc) => doc.as_deref().and_then(policy::denied_sessions),
+    let (mut ids, ours) = match existing {
+        Ok(doc) => listed_sessions(doc.as_deref(), session),
         // Without the list in place we would drop sessions an earlier incident denied.
         Err(e) => return (Outcome::Failed, e.chain()),
     };
-    let decoy = decoy_note(existing, denied.is_some());
-    let mut ids = denied.unwrap_or_default();
-    if ids.contains(session) {
+    let decoy = decoy_note(existing, ours);
+    if ours && ids.contains(session) {
         return (
             Outcome::AlreadyDone,
             format!("{SESSION_POLICY_NAME} on role {role} already denies session {session}"),
@@ -146,7 +229,110 @@ pub async fn apply_session<C: Identity>(
                 "{SESSION_POLICY_NAME} put on role {role}: session {session} is denied (aws:userid), also when it fetches fresh credentials; the role's other sessions keep working{decoy}"
             ),
         ),
+        Err(e) if e.is(AwsFailure::LimitExceeded) => session_to_managed(cloud, role, session).await,
         Err(e) => (Outcome::Failed, e.chain()),
+    }
+}
+
+/// The sessions a document under our name lists, and whether it is exactly ours. From one that
+/// is not (a decoy, an edit), the sessions of this role it names are kept: an entry leaves the
+/// list only through a restore, and rewriting a tampered list must not drop earlier incidents'.
+fn listed_sessions(doc: Option<&str>, session: &str) -> (BTreeSet<String>, bool) {
+    let Some(doc) = doc else {
+        return (BTreeSet::new(), true);
+    };
+    if let Some(ids) = policy::denied_sessions(doc) {
+        return (ids, true);
+    }
+    let role_id = session.split_once(':').map_or(session, |(id, _)| id);
+    let prefix = format!("{role_id}:");
+    let mut kept = BTreeSet::new();
+    let parsed: Value = serde_json::from_str(doc).unwrap_or(Value::Null);
+    let statements = match parsed.get("Statement") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one) => vec![one.clone()],
+        None => Vec::new(),
+    };
+    for condition in statements
+        .iter()
+        .filter_map(|s| s.get("Condition")?.as_object())
+    {
+        for keys in condition.values().filter_map(Value::as_object) {
+            for (key, values) in keys {
+                if !key.eq_ignore_ascii_case("aws:userid") {
+                    continue;
+                }
+                let values: Vec<&str> = match values {
+                    Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                    Value::String(one) => vec![one.as_str()],
+                    Value::Null | Value::Bool(_) | Value::Number(_) | Value::Object(_) => {
+                        Vec::new()
+                    }
+                };
+                kept.extend(
+                    values
+                        .into_iter()
+                        .filter(|v| {
+                            v.strip_prefix(&prefix)
+                                .is_some_and(crate::trigger::is_session_name)
+                        })
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    (kept, false)
+}
+
+/// The session in killswitch's managed policy, when the inline list does not fit.
+async fn session_to_managed<C: Identity>(
+    cloud: &C,
+    role: &str,
+    session: &str,
+) -> (Outcome, String) {
+    let full = quota_full(role);
+    let found = match managed::find(cloud, SESSION_POLICY_NAME, role).await {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                Outcome::Failed,
+                format!(
+                    "{full}, and killswitch's managed deny could not be read: {}",
+                    e.chain()
+                ),
+            );
+        }
+    };
+    let arn = &found.arn;
+    let (mut ids, ours) = listed_sessions(found.document.as_deref(), session);
+    if ours && found.attached && ids.contains(session) {
+        return (
+            Outcome::AlreadyDone,
+            format!(
+                "{full}: killswitch's managed deny {arn}, attached to the role, already denies session {session}"
+            ),
+        );
+    }
+    ids.insert(session.to_owned());
+    let with_session = |current: Option<&str>| {
+        let mut all = listed_sessions(current, session).0;
+        all.extend(ids.iter().cloned());
+        policy::deny_sessions(&all)
+    };
+    match managed::write(cloud, SESSION_POLICY_NAME, role, &found, with_session).await {
+        Ok(()) => (
+            Outcome::Done,
+            format!(
+                "{full}, so {SESSION_POLICY_NAME} could not take session {session}: killswitch's managed policy {arn} (the same condition) is attached to the role instead and denies it (aws:userid), also when it fetches fresh credentials; the role's other sessions keep working"
+            ),
+        ),
+        Err(e) => (
+            Outcome::Failed,
+            format!(
+                "{full}, and killswitch's managed deny {arn} could not be written or attached (a role takes 10 managed policies; the managed policy 6,144 characters): {}",
+                e.chain()
+            ),
+        ),
     }
 }
 
@@ -160,88 +346,4 @@ pub async fn read_sessions<C: Identity>(cloud: &C, role: &str) -> Result<Option<
     cloud
         .read_policy(&PolicyTarget::Role(role.to_owned()), SESSION_POLICY_NAME)
         .await
-}
-
-/// Holds when a cutoff at or after ours is in place.
-pub async fn read_back<C: Identity>(
-    cloud: &C,
-    role: &str,
-    cutoff: DateTime<Utc>,
-) -> (bool, String) {
-    let doc = read_policy(cloud, role).await;
-    let current = doc
-        .as_ref()
-        .ok()
-        .and_then(|d| d.as_deref())
-        .and_then(policy::revocation_cutoff);
-    let ok = current.is_some_and(|c| c >= cutoff);
-    let note = match (&doc, current) {
-        (Ok(_), Some(c)) if ok => format!(
-            "{ROLE_POLICY_NAME} in place, cutoff {}",
-            policy::format_cutoff(c)
-        ),
-        (Ok(_), Some(c)) => format!(
-            "{ROLE_POLICY_NAME} cutoff MOVED BACK to {}",
-            policy::format_cutoff(c)
-        ),
-        (Ok(Some(_)), None) => format!("{ROLE_POLICY_NAME} ALTERED (not what killswitch wrote)"),
-        (Ok(None), None) => format!("{ROLE_POLICY_NAME} MISSING"),
-        (Err(e), _) => format!("policy unreadable: {}", e.chain()),
-    };
-    (ok, note)
-}
-
-/// Holds when the session deny in place is exactly ours and names the session.
-pub async fn read_back_session<C: Identity>(
-    cloud: &C,
-    role: &str,
-    session: &str,
-) -> (bool, String) {
-    match read_sessions(cloud, role).await {
-        Ok(Some(doc)) => match policy::denied_sessions(&doc) {
-            Some(ids) if ids.contains(session) => (
-                true,
-                format!("{SESSION_POLICY_NAME} in place for {session}"),
-            ),
-            Some(_) => (
-                false,
-                format!("{SESSION_POLICY_NAME} NO LONGER NAMES {session}"),
-            ),
-            None => (
-                false,
-                format!("{SESSION_POLICY_NAME} ALTERED (not what killswitch wrote)"),
-            ),
-        },
-        Ok(None) => (false, format!("{SESSION_POLICY_NAME} MISSING")),
-        Err(e) => (false, format!("policy unreadable: {}", e.chain())),
-    }
-}
-
-pub async fn undo<O: Operator>(op: &O, role: &str) -> Result<(), Error> {
-    op.delete_policy(&PolicyTarget::Role(role.to_owned()), ROLE_POLICY_NAME)
-        .await
-}
-
-/// Removes this incident's session from the deny; the policy goes when no session is left.
-/// Returns the sessions still denied.
-pub async fn undo_session<C: Identity + Operator>(
-    cloud: &C,
-    role: &str,
-    session: &str,
-) -> Result<BTreeSet<String>, Error> {
-    let target = PolicyTarget::Role(role.to_owned());
-    let mut ids = read_sessions(cloud, role)
-        .await?
-        .as_deref()
-        .and_then(policy::denied_sessions)
-        .unwrap_or_default();
-    ids.remove(session);
-    if ids.is_empty() {
-        cloud.delete_policy(&target, SESSION_POLICY_NAME).await?;
-    } else {
-        cloud
-            .put_policy(&target, SESSION_POLICY_NAME, &policy::deny_sessions(&ids))
-            .await?;
-    }
-    Ok(ids)
 }

@@ -24,6 +24,8 @@ struct Finding {
     region: Option<String>,
     severity: Option<f64>,
     updated_at: Option<String>,
+    /// Set when a customer's own detection rule raised the finding.
+    custom_detection_rule_name: Option<String>,
     resource: FindingResource,
     #[serde(default)]
     service: FindingService,
@@ -110,6 +112,10 @@ pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Erro
             updated_at: finding.updated_at.map(|s| truncate(&s, 40)),
             region: finding.region.or(event.region).map(|s| truncate(&s, 32)),
             remote_ip,
+            custom: custom_reason(
+                &finding.finding_type,
+                finding.custom_detection_rule_name.as_deref(),
+            ),
         },
         key,
         principal,
@@ -128,7 +134,25 @@ pub(super) fn guardduty(event: EventBridgeEvent<Value>) -> Result<Received, Erro
                 account.as_ref().map(crate::incident::AccountId::as_str),
             )
         }),
+        source: None,
     }]))
+}
+
+/// Why a finding is one an insider can cause on purpose: a `…Custom` type (a match on a threat
+/// list the account's own admins upload) or a customer's detection rule.
+pub(super) fn custom_reason(finding_type: &str, rule: Option<&str>) -> Option<String> {
+    if let Some(rule) = rule.filter(|r| !r.is_empty()) {
+        return Some(format!(
+            "raised by the account's own detection rule {:?}",
+            truncate(rule, 64)
+        ));
+    }
+    finding_type.ends_with(".Custom").then(|| {
+        format!(
+            "type {} matches a threat list the account's own admins upload",
+            truncate(finding_type, 128)
+        )
+    })
 }
 
 /// GuardDuty marks samples as `"sample": true` and/or `"value": "{\"sample\":true}"`.

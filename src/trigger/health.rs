@@ -82,6 +82,7 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
                 dry_run: false,
                 first_seen: start_time,
                 finding: None,
+                source: None,
             }
         })
         .collect();

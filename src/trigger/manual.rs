@@ -120,5 +120,6 @@ pub(super) fn manual(value: Value) -> Result<Received, Error> {
         dry_run: req.dry_run.unwrap_or(false),
         first_seen: None,
         finding: None,
+        source: None,
     }]))
 }

@@ -98,6 +98,29 @@ pub fn parse(value: Value) -> Result<Received, Error> {
     }
 }
 
+/// A GuardDuty finding as `GetFindings` returned it (the EventBridge `detail` shape), through the
+/// same parser as the payload.
+pub fn guardduty_reread(detail: Value, region: &str) -> Result<Received, Error> {
+    guardduty(reread_event("aws.guardduty", "GuardDuty Finding", region, detail)?)
+}
+
+fn reread_event(
+    source: &str,
+    detail_type: &str,
+    region: &str,
+    detail: Value,
+) -> Result<EventBridgeEvent<Value>, Error> {
+    serde_json::from_value(serde_json::json!({
+        "version": "0",
+        "detail-type": detail_type,
+        "source": source,
+        "region": region,
+        "resources": [],
+        "detail": detail,
+    }))
+    .map_err(|e| Error::BadEvent(format!("finding read back: {e}")))
+}
+
 fn optional_account(raw: Option<&str>) -> Result<Option<AccountId>, Error> {
     Ok(raw.map(AccountId::parse).transpose()?)
 }

@@ -175,6 +175,7 @@ fn incident(
             updated_at: f.updated_at.as_deref().map(|u| truncate(u, 40)),
             region: f.region.as_deref().map(|r| truncate(r, 32)),
             remote_ip: None,
+            custom: super::guardduty::custom_reason(finding_type, None),
         },
         key,
         principal,
@@ -187,5 +188,6 @@ fn incident(
             f.region.as_deref(),
             account.map(AccountId::as_str),
         ),
+        source: None,
     })
 }

@@ -40,6 +40,10 @@ macro_rules! steps {
 }
 
 steps! {
+    // The finding read back at GuardDuty, where it was raised (Security Hub imports too), in the
+    // function's own account (the GuardDuty administrator's holds its members' findings too).
+    CheckFinding "check_finding" key_account: false, write: false,
+        &["guardduty:ListDetectors", "guardduty:GetFindings"];
     EnterAccount "enter_account" key_account: false, write: false, &["sts:AssumeRole"];
     CheckAccount "check_account" key_account: true, write: false, &["sts:GetAccessKeyInfo"];
     ResolveOwner "resolve_owner" key_account: true, write: false, &["iam:GetAccessKeyLastUsed"];
@@ -56,8 +60,21 @@ steps! {
         "iam:PutUserPermissionsBoundary",
         "iam:GetLoginProfile",
     ];
-    RevokeRoleSessions "revoke_role_sessions" key_account: true, write: true,
-        &["iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"];
+    // With the role's inline quota full, killswitch's own managed deny under policy/killswitch/
+    // (created, versioned within IAM's 5, attached): the same condition as the inline policy.
+    RevokeRoleSessions "revoke_role_sessions" key_account: true, write: true, &[
+        "iam:GetRole",
+        "iam:GetRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:CreatePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:AttachRolePolicy",
+    ];
     Record "record" key_account: false, write: false,
         &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
     HandOff "hand_off" key_account: false, write: false, &["sqs:SendMessage"];
@@ -68,6 +85,10 @@ steps! {
         "iam:UpdateAccessKey",
         "iam:PutUserPolicy",
         "iam:PutRolePolicy",
+        // A role's deny read back (and re-applied) where the inline quota sent it.
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
     ];
     Investigate "investigate" key_account: true, write: false,
         &["cloudtrail:LookupEvents", "account:ListRegions"];

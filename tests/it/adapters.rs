@@ -34,6 +34,7 @@ fn clients(
         dynamodb: mock_client!(aws_sdk_dynamodb, []),
         sqs: mock_client!(aws_sdk_sqs, []),
         securityhub: mock_client!(aws_sdk_securityhub, []),
+        guardduty: mock_client!(aws_sdk_guardduty, []),
         incident_table: Some("killswitch-incidents".into()),
         follow_up_queue_url: Some(
             "https://sqs.us-east-1.amazonaws.com/123456789012/killswitch-follow-up".into(),
@@ -41,6 +42,8 @@ fn clients(
         sdk: aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .build(),
+        #[cfg(feature = "drill")]
+        staged: Default::default(),
     }
 }
 

@@ -73,6 +73,7 @@ async fn run(payload: &Value, faults: &[&str], code: &str, role: bool) -> Row {
         config: config(),
         responder: Some(responder()),
     };
+    app.cloud.raise(&payload);
     let response = handle(
         &app,
         payload.clone(),
@@ -195,6 +196,7 @@ async fn with_almost_no_time_left_containment_and_notice_still_happen() {
     };
     app.cloud.state.lock().unwrap().enabled_regions =
         Some(vec!["us-east-1".into(), "eu-west-1".into()]);
+    app.cloud.raise(&event("guardduty-iam-user-finding.json"));
     let response = handle(
         &app,
         event("guardduty-iam-user-finding.json"),

@@ -35,6 +35,7 @@ const REGIONS: [&str; 17] = [
 ];
 
 async fn report(app: &App<FakeCloud>, payload: Value) -> Report {
+    app.cloud.raise(&payload);
     handle(
         app,
         payload,

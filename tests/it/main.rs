@@ -12,6 +12,7 @@ mod docs;
 #[cfg(feature = "drill")]
 mod e2e;
 mod faults;
+mod forged;
 mod fuzz;
 mod investigation;
 mod oncall_view;
@@ -23,7 +24,10 @@ mod quarantine;
 mod races;
 mod readme;
 mod records;
+mod restore_refusals;
 mod restore_view;
+mod role_quota;
 mod support;
+mod template_guard;
 mod triggers;
 mod workflow;

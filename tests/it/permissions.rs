@@ -48,6 +48,7 @@ fn actions(file: &str, effect: &str) -> BTreeSet<String> {
                 "sqs",
                 "dynamodb",
                 "securityhub",
+                "guardduty",
                 "organizations",
                 "sso",
                 "identitystore",

@@ -93,7 +93,10 @@ async fn a_user_key_is_contained_with_its_writes_in_the_second_wave() {
     let response = deliver(&app, event("guardduty-iam-user-finding.json")).await;
     assert_eq!(response.reports[0].status, Status::Contained);
     let waves = app.cloud.waves();
+    // The finding is read back at GuardDuty in the same first wave: no extra round trip.
     for read in [
+        "guardduty:ListDetectors",
+        "guardduty:GetFindings",
         "sts:GetAccessKeyInfo",
         "iam:GetAccessKeyLastUsed",
         "iam:ListAccessKeys",
@@ -155,6 +158,7 @@ async fn a_role_session_is_revoked_in_the_second_wave() {
             .any(|(a, w)| a == "iam:GetRolePolicy" && *w == 1),
         "{waves:?}"
     );
+    assert_eq!(last_wave(&app.cloud, &["guardduty:GetFindings"]), 1);
     assert_eq!(last_wave(&app.cloud, &WRITES), 2);
 }
 

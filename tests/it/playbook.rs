@@ -782,8 +782,16 @@ async fn a_member_accounts_key_is_contained_there_through_its_role_and_reported_
         "{:?}",
         r.steps[0]
     );
+    // The finding is read back in our own account (the GuardDuty administrator's holds its
+    // members' findings); the member account is entered before anything is read there.
+    let home_calls: Vec<_> = a
+        .cloud
+        .calls()
+        .into_iter()
+        .filter(|(action, _)| !action.starts_with("guardduty:"))
+        .collect();
     assert_eq!(
-        a.cloud.calls()[0],
+        home_calls[0],
         (
             "sts:AssumeRole".into(),
             format!("arn:aws:iam::{MEMBER}:role/KillSwitchMember")

@@ -123,6 +123,7 @@ impl Play<'_> {
             page_key_not_found: true,
             chat_topic_arn: None,
             security_hub_updates: false,
+            act_on_custom_findings: false,
             quarantine,
         };
         Ok(App {
@@ -220,6 +221,9 @@ impl Play<'_> {
         let at = Utc::now();
         let clock = Instant::now();
         progress(&s.name, "trigger", &s.trigger.event);
+        // GuardDuty cannot be made to raise a real finding on demand: the drill holds its own
+        // where the function reads findings back (the drill build only).
+        app.cloud.staged.stage(&payload);
         let deadline = SystemTime::now() + Duration::from_secs(120);
         let (response, tampered) = tokio::join!(
             handler::handle(app, payload, deadline, false, handler::Phases::Both),

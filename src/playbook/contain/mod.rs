@@ -18,7 +18,7 @@ use super::{Context, Responder, dry_run};
 use crate::config::Members;
 use crate::incident::{AccountId, Incident};
 use crate::ports::{
-    Accounts, Findings, FollowUpQueue, Identity, IdentityCenterAdmin, IncidentStore, Notifier,
+    Accounts, FindingSource, Findings, FollowUpQueue, Identity, IdentityCenterAdmin, IncidentStore, Notifier,
     Organization,
 };
 use crate::record::Records;
@@ -53,6 +53,7 @@ pub trait Home:
     + IncidentStore
     + FollowUpQueue
     + Findings
+    + FindingSource
     + Organization
     + IdentityCenterAdmin
 {
@@ -64,6 +65,7 @@ impl<
         + IncidentStore
         + FollowUpQueue
         + Findings
+        + FindingSource
         + Organization
         + IdentityCenterAdmin,
 > Home for T

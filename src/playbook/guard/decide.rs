@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Reads, plans, protected_reason, refuse, reject};
-use crate::incident::{Incident, KeyKind, Principal};
+use crate::incident::{Incident, KeyKind, Principal, SourceCheck, Trigger};
 use crate::playbook::{Context, Plan, Responder, Step};
 use crate::ports::{Caller, KeyUsage};
 use crate::report::{Outcome, Report, Status};
@@ -17,6 +17,7 @@ pub fn decide(
     report: &mut Report,
 ) -> Option<Plan> {
     let now = ctx.now;
+    believed_at_source(incident, ctx, report, now)?;
     containable_principal(&incident.principal, report, now)?;
     trigger_in_this_account(incident, ctx.responder, report, now)?;
     key_in_this_account(reads, ctx.responder, report, now)?;
@@ -43,6 +44,61 @@ pub fn decide(
         return None;
     }
     Some(plan)
+}
+
+/// A finding is acted on as its source holds it (`playbook::source`): one it does not hold is
+/// rejected unchanged; one that could not be read back is word only (the key and IAM's owner of
+/// it); one an insider can raise on purpose is notify-only unless configured otherwise.
+fn believed_at_source(
+    incident: &Incident,
+    ctx: &Context<'_>,
+    report: &mut Report,
+    now: DateTime<Utc>,
+) -> Option<()> {
+    match &incident.source {
+        None => {}
+        Some(SourceCheck::Forged(why)) => {
+            reject_forged(report, why, now);
+            return None;
+        }
+        Some(SourceCheck::Unchecked(why)) => {
+            report.record(
+                Step::CheckFinding,
+                Outcome::Failed,
+                format!("NOT CHECKED: {why}; acting on the key and the owner IAM gives for it only, never on the principal the payload names"),
+                now,
+            );
+        }
+        Some(SourceCheck::Verified(at)) => {
+            report.record(Step::CheckFinding, Outcome::Done, at.clone(), now);
+        }
+    }
+    let custom = match &incident.trigger {
+        Trigger::GuardDuty { custom, .. } => custom.as_deref(),
+        Trigger::Health { .. } | Trigger::Manual { .. } | Trigger::Pivot { .. } => None,
+    };
+    if let Some(reason) = custom
+        && !ctx.config.act_on_custom_findings
+    {
+        refuse(
+            report,
+            Step::CheckFinding,
+            format!("notify-only: the finding was {reason}, which anyone who can edit them can cause on purpose (KILLSWITCH_ACT_ON_CUSTOM_FINDINGS=true contains on them)"),
+            now,
+        );
+        return None;
+    }
+    Some(())
+}
+
+/// Not a finding its source holds: nothing changes, and the notice says it looked forged.
+fn reject_forged(report: &mut Report, why: &str, now: DateTime<Utc>) {
+    tracing::warn!(reason = %why, "payload looked forged");
+    report.status = Status::Rejected;
+    report.summary = format!(
+        "Rejected: the payload looked forged ({why}). Nothing was changed. Whoever invoked the function with it can invoke it: find the call in CloudTrail (lambda Invoke) and check who holds lambda:InvokeFunction."
+    );
+    report.record(Step::CheckFinding, Outcome::Skipped, why.to_owned(), now);
 }
 
 /// Root and principal types killswitch does not contain are refused on the trigger's word.

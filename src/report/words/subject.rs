@@ -46,7 +46,11 @@ impl<'a> Heading<'a> {
     /// The subject of the notice `form` sends for `report`.
     pub fn of(report: &'a Report, form: Form) -> Self {
         let key = &report.access_key_id;
-        let headline = report.status.headline();
+        let headline = if looked_forged(report) {
+            FORGED_HEADLINE
+        } else {
+            report.status.headline()
+        };
         let acct = report
             .account
             .as_deref()
@@ -81,11 +85,23 @@ impl<'a> Heading<'a> {
                     key,
                     principal: &report.principal,
                     acct,
-                    account_is_the_point: report.status == Status::Rejected,
+                    account_is_the_point: report.status == Status::Rejected
+                        && headline != FORGED_HEADLINE,
                 }
             }
         }
     }
+}
+
+/// The headline of a payload the finding's source does not hold as sent.
+pub const FORGED_HEADLINE: &str = "REJECTED (payload looked forged)";
+
+/// Rejected because GuardDuty does not hold the finding as the payload tells it.
+fn looked_forged(report: &Report) -> bool {
+    report.status == Status::Rejected
+        && report.steps.iter().any(|s| {
+            s.step == crate::vocab::Step::CheckFinding && s.outcome == crate::report::Outcome::Skipped
+        })
 }
 
 /// The principal without its session part: `role R` of `role R (session s)`.

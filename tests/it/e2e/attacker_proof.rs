@@ -30,6 +30,7 @@ async fn the_leaked_role_session_is_denied_and_the_roles_other_sessions_keep_wor
     let mut finding = fixture("guardduty-assumed-role-finding.json", &stolen.id, &role);
     let session = format!("{}:i-0stolen", role_id(&role).await);
     finding["detail"]["resource"]["accessKeyDetails"]["principalId"] = json!(session);
+    raise(&finding);
     let (code, report, stderr) = w.respond(&finding, &[]);
     assert_eq!(code, 0, "{stderr}\n{report}");
     assert_eq!(report["reports"][0]["status"], "contained", "{report}");
@@ -270,4 +271,45 @@ async fn a_manual_request_naming_someone_else_for_a_session_key_changes_nothing(
         message.contains(&bob) && message.contains(&role),
         "{message}"
     );
+}
+
+/// An insider allowed `lambda:InvokeFunction` sends a "GuardDuty finding" GuardDuty never raised:
+/// its own key, the admin's name. Against the strict local GuardDuty: nothing is written, the
+/// page says the payload looked forged, and the admin keeps working.
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn a_finding_guardduty_never_raised_puts_no_deny_on_the_admin_it_names() {
+    let w = World::new().await;
+    let admin = unique("admin");
+    let admin_key = create_user_with_key(&admin, &["iam:List*"]).await;
+    let insider = unique("insider");
+    let insider_key = create_user_with_key(&insider, &["iam:List*"]).await;
+    let forged = unraised_fixture("guardduty-iam-user-finding.json", &insider_key.id, &admin);
+    let (code, report, stderr) = w.respond(&forged, &[]);
+    assert_ne!(code, 0, "{stderr}\n{report}");
+    let r = &report["reports"][0];
+    assert_eq!(r["status"], "rejected", "{report}");
+    assert!(
+        r["summary"].as_str().unwrap().contains("looked forged"),
+        "{report}"
+    );
+    assert_eq!(
+        w.function_calls()
+            .await
+            .iter()
+            .filter(|c| WRITES.contains(&c.as_str()))
+            .count(),
+        0
+    );
+    assert_eq!(
+        w.key_status(&admin, &admin_key.id).await,
+        Some(StatusType::Active)
+    );
+    assert_eq!(
+        w.key_status(&insider, &insider_key.id).await,
+        Some(StatusType::Active)
+    );
+    assert_eq!(attacker_call(&admin_key).await, "ok");
+    let (subject, _) = w.inbox().await;
+    assert!(subject.contains("looked forged"), "{subject}");
 }

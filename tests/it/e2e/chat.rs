@@ -78,6 +78,7 @@ async fn chat_cards_and_the_security_hub_workflow_reach_their_services() {
     let mut event = fixture("guardduty-iam-user-finding.json", &leaked.id, &user);
     event["detail"]["id"] = json!(finding_id);
     event["detail"]["arn"] = json!(finding_arn);
+    raise(&event);
     control(
         "/_killswitch/securityhub/findings",
         &json!({"account": "123456789012", "region": "us-east-1", "Id": finding_arn,

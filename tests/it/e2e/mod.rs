@@ -30,6 +30,7 @@ mod chat;
 mod cloudtrail_double;
 mod containment;
 mod deployment;
+mod doctor;
 mod drills;
 mod investigation;
 mod lambda;
@@ -119,16 +120,77 @@ impl From<&Key> for Creds {
     }
 }
 
+/// A payload from events/ about `key` of `principal`. A finding in it gets an ID of its own (tests
+/// run at once) and is raised in the local GuardDuty or Security Hub, as the service would have
+/// raised it: the function reads findings back before believing them.
 fn fixture(name: &str, key: &str, principal: &str) -> Value {
+    let payload = unraised_fixture(name, key, principal);
+    raise(&payload);
+    payload
+}
+
+/// As [`fixture`], but no service raised it: only the invoker's claim.
+fn unraised_fixture(name: &str, key: &str, principal: &str) -> Value {
     let raw =
         std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let raw = raw
+    let mut raw = raw
         .replace(FIXTURE_KEY, key)
         .replace(FIXTURE_ROLE_KEY, key)
         .replace("\"alice\"", &format!("\"{principal}\""))
         .replace("\"ci-deployer\"", &format!("\"{principal}\""))
         .replace("\"deploy-bot\"", &format!("\"{principal}\""));
+    let parsed: Value = serde_json::from_str(&raw).unwrap();
+    if let Some(id) = finding_id(&parsed) {
+        raw = raw.replace(&id, &finding_id_for(name, key, principal));
+    }
     serde_json::from_str(&raw).unwrap()
+}
+
+/// The GuardDuty finding ID a payload carries (native, or inside a Security Hub import's ID).
+fn finding_id(payload: &Value) -> Option<String> {
+    if let Some(id) = payload.pointer("/detail/id").and_then(Value::as_str) {
+        return Some(id.to_owned());
+    }
+    let id = payload.pointer("/detail/findings/0/Id").and_then(Value::as_str)?;
+    id.rsplit_once("/finding/").map(|(_, f)| f.to_owned())
+}
+
+/// A finding ID of its own for each (fixture, key, principal), the same when asked again (a
+/// re-emit is the same finding): keys are unique per test.
+fn finding_id_for(name: &str, key: &str, principal: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, name, key, principal).hash(&mut h);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(1), half(2))
+}
+
+/// GuardDuty raises the payload's finding(s) in the local AWS (a Security Hub import: the
+/// GuardDuty finding it came from).
+fn raise(payload: &Value) {
+    match payload.get("source").and_then(Value::as_str) {
+        Some("aws.guardduty") => {
+            let answer = control(
+                "/_killswitch/guardduty/findings",
+                &json!({"finding": payload["detail"]}),
+            );
+            assert!(answer.get("raised").is_some(), "{answer}");
+        }
+        Some("aws.securityhub") => {
+            // Read back where it was raised: GuardDuty.
+            for f in payload["detail"]["findings"].as_array().into_iter().flatten() {
+                let detail = crate::support::guardduty_detail_of(f);
+                let answer = control(
+                    "/_killswitch/guardduty/findings",
+                    &json!({"finding": detail}),
+                );
+                assert!(answer.get("raised").is_some(), "{answer}");
+            }
+        }
+        _ => {}
+    }
 }
 
 const WRITES: [&str; 5] = [

@@ -134,6 +134,7 @@ fn portal_finding(stolen: &Key, principal_id: &str, role: &str) -> Value {
         "accessKeyId": stolen.id, "principalId": principal_id,
         "userType": "AssumedRole", "userName": role});
     finding["detail"]["id"] = json!(unique("finding"));
+    raise(&finding);
     finding
 }
 

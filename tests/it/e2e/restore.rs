@@ -147,3 +147,95 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
     );
     restored_only_what_killswitch_placed(&w, &user, &leaked).await;
 }
+
+/// An MFA device enabled on the user after containment (IAM's `ListMFADevices` dates it):
+/// restore refuses, and goes ahead once the device is deactivated. Every restore also reads the
+/// key's own calls from CloudTrail (the double here) and says how late CloudTrail shows them.
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn restore_is_refused_while_an_mfa_device_enabled_since_the_incident_is_on_the_user() {
+    let w = World::new().await;
+    let user = unique("mfa");
+    let leaked = create_user_with_key(&user, &["iam:List*"]).await;
+    assert_eq!(
+        w.respond(&fixture("manual-request.json", &leaked.id, &user), &[])
+            .0,
+        0
+    );
+    let _ = w.inbox().await;
+    let iam_admin = aws_sdk_iam::Client::new(&sdk(&admin()).await);
+    let serial = iam_admin
+        .create_virtual_mfa_device()
+        .virtual_mfa_device_name(&user)
+        .send()
+        .await
+        .unwrap()
+        .virtual_mfa_device
+        .unwrap()
+        .serial_number;
+    iam_admin
+        .enable_mfa_device()
+        .user_name(&user)
+        .serial_number(&serial)
+        .authentication_code1("123456")
+        .authentication_code2("654321")
+        .send()
+        .await
+        .unwrap();
+    let restore = [
+        "restore",
+        "--access-key-id",
+        &leaked.id,
+        "--reason",
+        "rotated",
+        "--requested-by",
+        "oncall@example.com",
+        "--yes",
+        "--output",
+        "json",
+    ];
+    let refused = w.run(&restore, &[]);
+    let said = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{said}{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let out: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    let reasons: Vec<&str> = out["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        reasons.len() == 1 && reasons[0].contains(&serial) && reasons[0].contains("enabled"),
+        "{reasons:?}"
+    );
+    assert!(
+        out["unchecked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u.as_str().unwrap_or("").contains("about 5 minutes late")),
+        "{out}"
+    );
+    let (subject, _) = w.inbox_any().await;
+    assert!(subject.contains("RESTORE REFUSED"), "{subject}");
+    iam_admin
+        .deactivate_mfa_device()
+        .user_name(&user)
+        .serial_number(&serial)
+        .send()
+        .await
+        .unwrap();
+    let done = w.run(&restore, &[]);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+}

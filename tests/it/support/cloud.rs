@@ -80,7 +80,7 @@ pub struct State {
     pub login_profiles: HashMap<String, DateTime<Utc>>,
     /// user -> permissions boundary ARN.
     pub boundaries: HashMap<String, String>,
-    /// user -> service-specific credentials, SSH keys, signing certificates.
+    /// user -> service-specific credentials, SSH keys, signing certificates, MFA devices.
     pub other_credentials: HashMap<String, Vec<OtherCredential>>,
     /// (access key, Region) -> the events signed by that key; a key without an entry is
     /// answered from `events` (the Region's).
@@ -99,6 +99,11 @@ pub struct State {
     pub managed_serial: HashMap<String, u32>,
     /// role -> attached managed policy ARNs.
     pub role_attached: HashMap<String, Vec<String>>,
+    /// GuardDuty findings raised (EventBridge `detail` shape), newest last.
+    pub raised: Vec<serde_json::Value>,
+    /// The account's GuardDuty detector: unset = the fixtures' detector in every Region;
+    /// `Some(None)` = GuardDuty not enabled.
+    pub detector: Option<Option<String>>,
     /// Identity Center: user name -> identity store user ID.
     pub idc_users: HashMap<String, String>,
     /// Permission set name -> ARN.

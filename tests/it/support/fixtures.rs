@@ -53,7 +53,14 @@ pub fn lambda(cloud: FakeCloud) -> App<FakeCloud> {
 }
 
 /// A trigger invocation as Lambda runs it: contain, then hand the follow-through to the queue.
+/// A finding in the payload is one GuardDuty (or Security Hub) raised.
 pub async fn deliver(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
+    app.cloud.raise(&payload);
+    deliver_unraised(app, payload).await
+}
+
+/// As [`deliver`], for a payload no service raised: only the invoker's claim.
+pub async fn deliver_unraised(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
     handle(
         app,
         payload,
@@ -65,8 +72,10 @@ pub async fn deliver(app: &App<FakeCloud>, payload: serde_json::Value) -> Respon
     .unwrap()
 }
 
-/// Both phases in this process, as the command line runs them.
+/// Both phases in this process, as the command line runs them. A finding in the payload is
+/// one GuardDuty (or Security Hub) raised.
 pub async fn run(app: &App<FakeCloud>, payload: serde_json::Value) -> Response {
+    app.cloud.raise(&payload);
     handle(
         app,
         payload,

@@ -101,6 +101,23 @@ impl Identity for FakeCloud {
             PolicyTarget::Role(_) => "iam:PutRolePolicy",
         };
         let mut s = self.enter(action, format!("{} {name}", target_key(target)))?;
+        // A role's inline policies share 10,240 non-whitespace characters, as in IAM.
+        if let PolicyTarget::Role(_) = target {
+            let size = |d: &str| d.chars().filter(|c| !c.is_whitespace()).count();
+            let others: usize = s
+                .policies
+                .iter()
+                .filter(|((t, n), _)| t == &target_key(target) && n != name)
+                .map(|(_, d)| size(d))
+                .sum();
+            if others + size(document) > 10_240 {
+                return Err(iam_error(
+                    "iam:PutRolePolicy",
+                    "LimitExceeded",
+                    "Maximum policy size of 10240 bytes exceeded for role",
+                ));
+            }
+        }
         s.policies
             .insert((target_key(target), name.into()), document.into());
         Ok(())
@@ -302,6 +319,38 @@ impl Identity for FakeCloud {
         Ok(s.role_attached.get(role).cloned().unwrap_or_default())
     }
 
+    async fn create_managed(&self, path: &str, name: &str, doc: &str) -> Result<String, Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:CreatePolicy", format!("{path}{name}"))?;
+        let account = s.account.clone().unwrap_or_else(|| ACCOUNT.into());
+        let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
+        if s.managed.contains_key(&arn) {
+            return Err(iam_error("iam:CreatePolicy", "EntityAlreadyExists", &arn));
+        }
+        s.managed
+            .insert(arn.clone(), vec![("v1".into(), doc.into(), true)]);
+        s.managed_serial.insert(arn.clone(), 1);
+        Ok(arn)
+    }
+
+    async fn attach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:AttachRolePolicy", format!("{role} {policy_arn}"))?;
+        let list = s.role_attached.entry(role.into()).or_default();
+        if list.iter().any(|a| a == policy_arn) {
+            return Ok(());
+        }
+        if list.len() >= 10 {
+            return Err(iam_error(
+                "iam:AttachRolePolicy",
+                "LimitExceeded",
+                "Cannot exceed quota for PoliciesPerRole: 10",
+            ));
+        }
+        list.push(policy_arn.into());
+        Ok(())
+    }
+
     async fn identity_center_roles(&self) -> Result<Vec<String>, Error> {
         self.rtt().await;
         let s = self.enter("iam:ListRoles", "/aws-reserved/sso.amazonaws.com/")?;
@@ -325,6 +374,30 @@ impl Identity for FakeCloud {
 }
 
 impl Operator for FakeCloud {
+    async fn detach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:DetachRolePolicy", format!("{role} {policy_arn}"))?;
+        if let Some(list) = s.role_attached.get_mut(role) {
+            list.retain(|a| a != policy_arn);
+        }
+        Ok(())
+    }
+
+    async fn delete_managed_policy(&self, policy_arn: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let mut s = self.enter("iam:DeletePolicy", policy_arn)?;
+        let attached = s.role_attached.values().flatten().any(|a| a == policy_arn);
+        if attached {
+            return Err(iam_error(
+                "iam:DeletePolicy",
+                "DeleteConflict",
+                "Cannot delete a policy attached to entities",
+            ));
+        }
+        s.managed.remove(policy_arn);
+        Ok(())
+    }
+
     async fn delete_boundary(&self, user: &str) -> Result<(), Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DeleteUserPermissionsBoundary", user)?;

@@ -9,9 +9,11 @@ mod iam;
 mod identity_center;
 mod notify;
 mod organization;
+mod sources;
 mod store;
 
 pub use cloud::*;
 pub use cloudtrail::*;
 pub use fixtures::*;
 pub use identity_center::*;
+pub use sources::guardduty_detail_of;
