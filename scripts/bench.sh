@@ -5,14 +5,16 @@
 #   latency: containment with 60 ms and 20 ms round trips (scripts/latency_proxy.py), cold vs a
 #            minimal boto3 responder, warm in Lambda mode, sequential waves of calls
 #   burst: 200 keys at once to 5 warm Lambda copies, IAM write throttling; a 5-key Health event
+#   flood (opt-in, ~10 minutes): 1,000 bogus manual invocations at the manual function alongside
+#          20 real GuardDuty findings at the trigger function, and the same flood at one function
 # Results: bench/results-*.md (summarised in BENCHMARKS.md).
 #
-#   scripts/bench.sh                      all four
-#   scripts/bench.sh latency burst        only those (any of: containment investigation latency burst)
+#   scripts/bench.sh                      the first four (not flood)
+#   scripts/bench.sh latency burst        only those (any of: containment investigation latency burst flood)
 #   BENCH_BINARY=/path/to/killswitch scripts/bench.sh ...   use that binary, skip the build
 #   BENCH_BEFORE_BINARY=/path/to/older/killswitch scripts/bench.sh investigation   before/after
 # Knobs: BENCH_RUNS, BENCH_EVENTS, BENCH_DELAYS_MS, BENCH_BURST_KEYS, BENCH_COPIES,
-# BENCH_IAM_WRITE_LIMIT, BENCH_RETRY_BACKOFF (see each scripts/bench_*.py).
+# BENCH_IAM_WRITE_LIMIT, BENCH_RETRY_BACKOFF, BENCH_FLOOD_* (see each scripts/bench_*.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -27,8 +29,8 @@ fi
 if [ $# -eq 0 ]; then set -- containment investigation latency burst; fi
 for bench in "$@"; do
   case "$bench" in
-    containment|investigation|latency|burst) ;;
-    *) echo "bench: unknown benchmark $bench (containment investigation latency burst)" >&2; exit 2 ;;
+    containment|investigation|latency|burst|flood) ;;
+    *) echo "bench: unknown benchmark $bench (containment investigation latency burst flood)" >&2; exit 2 ;;
   esac
   scripts/local-aws.sh run -- "$PY" "scripts/bench_$bench.py" "$BIN" "bench/results-$bench.md"
 done

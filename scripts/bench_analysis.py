@@ -4,6 +4,7 @@ key, waves of sequential calls, where the time went (Measured), and summary stat
 from __future__ import annotations
 
 import math
+import re
 import statistics
 
 CONTAINMENT_WRITES = ("UpdateAccessKey", "PutUserPolicy")
@@ -43,8 +44,24 @@ def depths(recs: list[dict]) -> dict[int, int]:
     return out
 
 
+# GuardDuty is a REST API: the proxy logs "METHOD path"; the operation is named here.
+REST_ACTIONS = (
+    ("guardduty", re.compile(r"^GET /detector$"), "ListDetectors"),
+    ("guardduty", re.compile(r"^POST /detector/[^/]+/findings/get$"), "GetFindings"),
+)
+
+
+def action_of(r: dict) -> str | None:
+    """The request's operation name (`GetFindings` for `POST /detector/ID/findings/get`)."""
+    action = r.get("action")
+    for service, pattern, name in REST_ACTIONS:
+        if r.get("service") == service and isinstance(action, str) and pattern.match(action.split("?", 1)[0]):
+            return name
+    return action
+
+
 def name_of(r: dict) -> str:
-    return f"{r.get('service') or '?'}:{r.get('action')}{'*' if r.get('new_conn') else ''}"
+    return f"{r.get('service') or '?'}:{action_of(r)}{'*' if r.get('new_conn') else ''}"
 
 
 class Measured:
@@ -71,6 +88,7 @@ class Measured:
         for r in before:
             groups.setdefault(d[id(r)], []).append(name_of(r))
         self.path = " -> ".join(f"{w}: " + " + ".join(groups[w]) for w in sorted(groups))
+        self.first_wave = [n.rstrip("*") for n in groups.get(1, [])]
         self.requests_before = len(before)
         # Where the time went, along the critical path (each wave's last response to come back
         # before the next wave left): simulated network, the local AWS's own processing, and the

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import os
 import platform
 import statistics
@@ -38,7 +37,8 @@ sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
 sys.path.insert(0, HERE)
 from bench_analysis import containment_writes, ms, percentile  # noqa: E402
 from bench_lambda import Event, FakeRuntime, lambda_env  # noqa: E402
-from bench_proxies import Account, ProxySet, log, manual_request, raise_finding  # noqa: E402
+from bench_proxies import (  # noqa: E402
+    Account, ProxySet, guardduty_finding, load_event, log, manual_request, raise_finding)
 
 
 def env_int(name: str, default: int) -> int:
@@ -59,30 +59,7 @@ HEALTH_KEYS = env_int("BENCH_HEALTH_KEYS", 5)
 TARGET_MAX = 30.0
 
 
-def load(name: str) -> dict:
-    with open(os.path.join(ROOT, "events", name)) as fh:
-        return json.load(fh)
-
-
-GUARDDUTY = load("guardduty-iam-user-finding.json")
-HEALTH = load("health-exposed-new-shape.json")
-
-
-def iso_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def guardduty_finding(key: str, user: str, uid: str) -> dict:
-    ev = copy.deepcopy(GUARDDUTY)
-    finding = uuid.uuid4().hex
-    ev["id"] = str(uuid.uuid4())
-    ev["time"] = iso_now()[:19] + "Z"
-    d = ev["detail"]
-    d["arn"] = d["arn"].rsplit("/", 1)[0] + "/" + finding
-    d["id"] = finding
-    d["createdAt"] = d["updatedAt"] = iso_now()
-    d["resource"]["accessKeyDetails"].update(accessKeyId=key, userName=user, principalId=uid)
-    return ev
+HEALTH = load_event("health-exposed-new-shape.json")
 
 
 def health_event(planted: list[tuple[str, str, str]]) -> dict:

@@ -33,7 +33,7 @@ sys.dont_write_bytecode = True  # no scripts/__pycache__ in the work tree
 sys.path.insert(0, HERE)
 from bench_analysis import Measured, median_run, ms, stats  # noqa: E402
 from bench_lambda import WarmFunction  # noqa: E402
-from bench_proxies import Account, ProxySet, log, manual_request  # noqa: E402
+from bench_proxies import Account, ProxySet, guardduty_finding, log, manual_request, raise_finding  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,10 +95,28 @@ async def warm_killswitch(fn: WarmFunction, proxies: ProxySet, label: str, user:
     return m
 
 
+async def warm_finding(fn: WarmFunction, proxies: ProxySet, label: str, user: str, uid: str, key: str) -> Measured:
+    """A GuardDuty finding, raised in the local GuardDuty first: the function reads it back
+    there (ListDetectors + GetFindings) before it believes it."""
+    payload = guardduty_finding(key, user, uid)
+    raise_finding(payload)
+    ev = await fn.invoke(payload)
+    m = Measured(await settle(proxies), ev.t_handout, key, user, label, ev.t_result)
+    m.kind = ev.kind
+    m.readback = m.ok and {"guardduty:ListDetectors", "guardduty:GetFindings"} <= set(m.first_wave)
+    if ev.kind != "response" or not m.ok:
+        log(f"warm finding: {ev.kind} {json.dumps(ev.body)[:1500]}")
+    return m
+
+
 # --------------------------------------------------------------------------------------------
 
+MODES = ("killswitch `respond`, cold", "reference, cold", "killswitch warm (Lambda mode), manual request",
+         "killswitch warm, GuardDuty finding")
 
-def table(delay_ms: float, ks: list[Measured], ref: list[Measured], warm: list[Measured], warm_init: float) -> list[str]:
+
+def measures(runs_by_mode: list[list[Measured]]) -> list[str]:
+    """The per-mode rows: median (min / max) of each measure, the waves, the runs that wrote."""
     def col(runs, attr):
         return [getattr(m, attr) for m in runs if m.ok]
 
@@ -110,23 +128,33 @@ def table(delay_ms: float, ks: list[Measured], ref: list[Measured], warm: list[M
         w = col(runs, "waves")
         return f"{statistics.median(w):g} ({min(w)}-{max(w)})" if w else "n/a"
 
+    def row(name, f):
+        return f"| {name} | " + " | ".join(f(r) for r in runs_by_mode) + " |"
+
+    return [
+        "| measure: median (min / max) | " + " | ".join(MODES) + " |",
+        "|---" * (len(MODES) + 1) + "|",
+        row("last containment write arrives at AWS", lambda r: cell(r, "sent")),
+        row("last containment write acknowledged", lambda r: cell(r, "acked")),
+        row("waves up to the last containment write, median (min-max)", wave_cell),
+        row("of which simulated network", lambda r: cell(r, "network")),
+        row("of which local AWS processing (moto; real AWS has its own)", lambda r: cell(r, "service")),
+        row("of which in the function (start-up, CPU, waiting)", lambda r: cell(r, "client")),
+        row("runs with both writes succeeded", lambda r: f"{sum(m.ok for m in r)}/{len(r)}"),
+    ]
+
+
+def table(delay_ms: float, ks: list[Measured], ref: list[Measured], warm: list[Measured], gd: list[Measured],
+          warm_init: float) -> list[str]:
+    def col(runs, attr):
+        return [getattr(m, attr) for m in runs if m.ok]
+
     ks_med, ref_med, warm_med = (stats(col(r, "sent"))[0] for r in (ks, ref, warm))
     ratio = ks_med / ref_med if ks_med is not None and ref_med else None
     warm_budget = delay_ms / 1000 + 0.020
     warm_max = stats(col(warm, "sent"))[2]
-    failed = sum(not m.ok for m in ks + ref + warm)
-    lines = [
-        f"### {delay_ms:g} ms per round trip",
-        "",
-        "| measure: median (min / max) | killswitch `respond`, cold | reference, cold | killswitch warm (Lambda mode) |",
-        "|---|---|---|---|",
-        f"| last containment write arrives at AWS | {cell(ks, 'sent')} | {cell(ref, 'sent')} | {cell(warm, 'sent')} |",
-        f"| last containment write acknowledged | {cell(ks, 'acked')} | {cell(ref, 'acked')} | {cell(warm, 'acked')} |",
-        f"| waves up to the last containment write, median (min-max) | {wave_cell(ks)} | {wave_cell(ref)} | {wave_cell(warm)} |",
-        f"| of which simulated network | {cell(ks, 'network')} | {cell(ref, 'network')} | {cell(warm, 'network')} |",
-        f"| of which local AWS processing (moto; real AWS has its own) | {cell(ks, 'service')} | {cell(ref, 'service')} | {cell(warm, 'service')} |",
-        f"| of which in the function (start-up, CPU, waiting) | {cell(ks, 'client')} | {cell(ref, 'client')} | {cell(warm, 'client')} |",
-        f"| runs with both writes succeeded | {sum(m.ok for m in ks)}/{len(ks)} | {sum(m.ok for m in ref)}/{len(ref)} | {sum(m.ok for m in warm)}/{len(warm)} |",
+    failed = sum(not m.ok for m in ks + ref + warm + gd)
+    lines = [f"### {delay_ms:g} ms per round trip", ""] + measures([ks, ref, warm, gd]) + [
         "",
         "| result | value | target |",
         "|---|---|---|",
@@ -145,6 +173,7 @@ def table(delay_ms: float, ks: list[Measured], ref: list[Measured], warm: list[M
         net = [m.sent - m.service for m in warm if m.ok]
         lines.append(f"| warm: the same without the local AWS's processing time, median / max | "
                      f"{ms(statistics.median(net))} / {ms(max(net))} | (for comparison) |")
+    lines += finding_rows(gd)
     lines.append(f"| warm: Lambda init (start to first /next poll) | {ms(warm_init)} | |")
     if failed:
         lines.append(f"| runs where a containment write was missing or failed | {failed} | 0 |")
@@ -153,7 +182,8 @@ def table(delay_ms: float, ks: list[Measured], ref: list[Measured], warm: list[M
         lines.append(f"| cold reports whose status is not `contained` | {len(odd)} ({', '.join(sorted(set(map(str, odd))))}) | 0 |")
     lines += ["", "Waves of the median run (`service:Action`, `*` = first request on a new connection, "
               "3 round trips; `+` = same wave):", ""]
-    for name, runs in (("killswitch cold", ks), ("reference cold", ref), ("killswitch warm", warm)):
+    for name, runs in (("killswitch cold", ks), ("reference cold", ref), ("killswitch warm", warm),
+                       ("killswitch warm, GuardDuty finding", gd)):
         m = median_run(runs)
         if m:
             lines.append(f"- {name} ({ms(m.sent)}, {m.waves} waves): {m.path}")
@@ -161,13 +191,29 @@ def table(delay_ms: float, ks: list[Measured], ref: list[Measured], warm: list[M
     return lines
 
 
+def finding_rows(gd: list[Measured]) -> list[str]:
+    """A finding is read back at GuardDuty in the first wave, beside the guard's reads: the
+    containment writes stay in the second."""
+    ok = [m for m in gd if m.ok]
+    if not ok:
+        return ["| warm GuardDuty finding: runs contained | 0 | all |"]
+    waves = max(m.waves for m in ok)
+    read_back = sum(bool(getattr(m, "readback", False)) for m in ok)
+    return [
+        f"| warm GuardDuty finding: waves up to the last containment write, max | {waves} | 2 "
+        f"{'PASS' if waves <= 2 else 'FAIL'} |",
+        f"| warm GuardDuty finding: ListDetectors and GetFindings in wave 1 | {read_back}/{len(gd)} runs | all "
+        f"{'PASS' if read_back == len(gd) else 'FAIL'} |",
+    ]
+
+
 async def bench_delay(binary: str, acct: Account, delay_ms: float, runs: int, workdir: str) -> list[str]:
-    log(f"delay {delay_ms:g} ms: planting {3 * runs} keys")
-    keys = {mode: [acct.plant(f"{mode}{int(delay_ms)}-{i}") for i in range(runs)] for mode in ("k", "r", "w")}
-    proxies = ProxySet(workdir, delay_ms, ["cold", "reference", "warm"])
+    log(f"delay {delay_ms:g} ms: planting {4 * runs} keys")
+    keys = {mode: [acct.plant(f"{mode}{int(delay_ms)}-{i}") for i in range(runs)] for mode in ("k", "r", "w", "g")}
+    proxies = ProxySet(workdir, delay_ms, ["cold", "reference", "warm", "finding"])
     await proxies.start()
     base = dict(os.environ, **acct.function_env())
-    ks, ref, warm = [], [], []
+    ks, ref, warm, gd = [], [], [], []
     try:
         for i in range(runs):
             # Interleaved, so machine noise hits both alike.
@@ -188,9 +234,27 @@ async def bench_delay(binary: str, acct: Account, delay_ms: float, runs: int, wo
                 await asyncio.sleep(0.2)
         finally:
             await fn.stop()
+        gd = await findings_warm(binary, base, proxies, keys["g"], delay_ms, workdir)
     finally:
         await proxies.stop()
-    return table(delay_ms, ks, ref, warm, init)
+    return table(delay_ms, ks, ref, warm, gd, init)
+
+
+async def findings_warm(binary: str, base: dict, proxies: ProxySet, keys: list, delay_ms: float,
+                        workdir: str) -> list[Measured]:
+    """The trigger function's path: warm, one GuardDuty finding per key, each read back first."""
+    fn = WarmFunction(binary, dict(base, **proxies.env("finding")), f"finding{int(delay_ms)}", workdir)
+    gd = []
+    try:
+        await fn.start()
+        await asyncio.sleep(0.5)
+        for i, (user, uid, key) in enumerate(keys):
+            gd.append(await warm_finding(fn, proxies, "finding", user, uid, key))
+            log(f"delay {delay_ms:g} ms, finding {i + 1}/{len(keys)}: {ms(gd[-1].sent)} ({gd[-1].waves} waves)")
+            await asyncio.sleep(0.2)
+    finally:
+        await fn.stop()
+    return gd
 
 
 async def main() -> int:
@@ -219,7 +283,9 @@ async def main() -> int:
         "  two writes (UpdateAccessKey Inactive, then PutUserPolicy deny-all); clock from process start.",
         "- **killswitch warm**: one process in Lambda mode (no arguments) behind a fake Lambda Runtime",
         "  API, initialised (polling `/next`), given one event per key; clock from the moment `/next`",
-        "  returned the event.",
+        "  returned the event. With a manual request; and with a GuardDuty finding, raised in the local",
+        "  GuardDuty first, which the function reads back there (ListDetectors + GetFindings on",
+        "  GuardDuty's own endpoint) before it believes it: the trigger function's path.",
         "",
         "Time = arrival at the proxy of the last containment write for the key (the first successful",
         "`UpdateAccessKey` of the key and `PutUserPolicy` of its user, whichever arrived later), i.e. when",

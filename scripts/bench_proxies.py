@@ -12,11 +12,13 @@ import sys
 import time
 import urllib.request
 import uuid
+from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One proxy port per service the function may call (AWS_ENDPOINT_URL_<SERVICE>), plus the default.
-SERVICES = ("iam", "sts", "sns", "sqs", "dynamodb", "cloudtrail", "account", "securityhub")
+# GuardDuty has its own: every finding is read back there in the first wave.
+SERVICES = ("iam", "sts", "sns", "sqs", "dynamodb", "cloudtrail", "account", "securityhub", "guardduty", "kms")
 
 
 def log(msg: str) -> None:
@@ -171,6 +173,30 @@ class Account:
             "KILLSWITCH_INCIDENT_TABLE": self.table,
             "RUST_LOG": "error",
         }
+
+
+def load_event(name: str) -> dict:
+    with open(os.path.join(os.path.dirname(HERE), "events", name)) as fh:
+        return json.load(fh)
+
+
+def iso_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def guardduty_finding(key: str, user: str, uid: str) -> dict:
+    """A GuardDuty finding (events/guardduty-iam-user-finding.json) about a planted user's key,
+    with its own finding ID."""
+    ev = load_event("guardduty-iam-user-finding.json")
+    finding = uuid.uuid4().hex
+    ev["id"] = str(uuid.uuid4())
+    ev["time"] = iso_now()[:19] + "Z"
+    d = ev["detail"]
+    d["arn"] = d["arn"].rsplit("/", 1)[0] + "/" + finding
+    d["id"] = finding
+    d["createdAt"] = d["updatedAt"] = iso_now()
+    d["resource"]["accessKeyDetails"].update(accessKeyId=key, userName=user, principalId=uid)
+    return ev
 
 
 def raise_finding(payload: dict) -> None:

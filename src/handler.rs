@@ -148,6 +148,7 @@ where
     C::Member: ActivityLog,
 {
     let received = trigger::parse(payload)
+        .and_then(|r| trigger::accepted(r, app.config.accepts))
         .inspect_err(|e| error!(error = %e, kind = e.kind(), "rejected input"))?;
     let now = Utc::now();
     let incidents = match received {
@@ -428,6 +429,9 @@ where
         let caller = event.context.invoked_function_arn.clone();
         let deadline = event.context.deadline();
         info!(request_id = %event.context.request_id, function = %caller, "invocation");
+        if let Some(job) = trigger::job(&event.payload)? {
+            return playbook::jobs::run(&app.cloud, &app.config, job, &caller, Utc::now()).await;
+        }
         if let Some(batch) = as_sqs_event(&event.payload) {
             let (response, reports) = handle_follow_ups(app, batch, deadline).await?;
             info!(reports = %serde_json::to_string(&reports).unwrap_or_default(), "follow-through");

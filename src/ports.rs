@@ -7,6 +7,12 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
 
+mod identity_center;
+mod organization;
+
+pub use identity_center::{Assignment, Directory, IdentityCenterAdmin, Instance};
+pub use organization::{Organization, Scp, ServiceControlPolicies};
+
 /// The entity an inline policy is written on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "name", rename_all = "snake_case")]
@@ -245,81 +251,6 @@ pub struct VersionInfo {
     pub created: Option<DateTime<Utc>>,
 }
 
-/// The organization's IAM Identity Center instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instance {
-    pub arn: String,
-    pub identity_store_id: String,
-}
-
-/// Who an account assignment is for: `USER` or `GROUP` and the identity store ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Assignment {
-    pub principal_type: String,
-    pub principal_id: String,
-}
-
-impl Assignment {
-    pub fn user(id: &str) -> Self {
-        Self {
-            principal_type: "USER".into(),
-            principal_id: id.to_owned(),
-        }
-    }
-}
-
-/// IAM Identity Center's administration API, through the Identity Center role.
-#[allow(async_fn_in_trait)]
-pub trait Directory {
-    /// `sso:ListInstances`: the organization's instance.
-    async fn instance(&self) -> Result<Instance, Error>;
-    /// `identitystore:GetUserId` by `UserName`; `None` when there is no such user.
-    async fn user_id(&self, identity_store: &str, user_name: &str)
-    -> Result<Option<String>, Error>;
-    /// `sso:ListPermissionSets` and `sso:DescribePermissionSet`: the ARN of the set of that name.
-    async fn permission_set(&self, instance: &str, name: &str) -> Result<Option<String>, Error>;
-    /// `sso:ListAccountAssignments` of one permission set in one account.
-    async fn assignments(
-        &self,
-        instance: &str,
-        account: &str,
-        permission_set: &str,
-    ) -> Result<Vec<Assignment>, Error>;
-    /// `sso:DeleteAccountAssignment`, then `sso:DescribeAccountAssignmentDeletionStatus` until
-    /// it succeeded (an error when it failed or did not finish in time).
-    async fn delete_assignment(
-        &self,
-        instance: &str,
-        account: &str,
-        permission_set: &str,
-        who: &Assignment,
-    ) -> Result<(), Error>;
-    /// `sso:CreateAccountAssignment` and its status (restore only, the operators' role).
-    async fn create_assignment(
-        &self,
-        instance: &str,
-        account: &str,
-        permission_set: &str,
-        who: &Assignment,
-    ) -> Result<(), Error>;
-}
-
-/// Identity Center's administrator account, entered through the Identity Center role
-/// (`identity-center-role.yaml`).
-#[allow(async_fn_in_trait)]
-pub trait IdentityCenterAdmin {
-    type Directory: Directory;
-    /// `sts:AssumeRole` with the external ID; Identity Center's API in `region` (its home
-    /// Region), or ours.
-    async fn enter_identity_center(
-        &self,
-        role_arn: &str,
-        external_id: &str,
-        session_name: &str,
-        region: Option<&str>,
-    ) -> Result<Self::Directory, Error>;
-}
-
 #[allow(async_fn_in_trait)]
 pub trait ActivityLog {
     /// One `cloudtrail:LookupEvents` call by `AccessKeyId` in one Region.
@@ -343,6 +274,13 @@ pub trait Operator: ActivityLog {
     async fn delete_managed_policy(&self, policy_arn: &str) -> Result<(), Error>;
 }
 
+/// An item of the incident table as a scan lists it: its ID, and when it was claimed (a claim).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub claimed_at: Option<DateTime<Utc>>,
+}
+
 /// Per-incident state in a table of the responder's own stack, which the key's holder cannot
 /// write (unlike tags on the principal). The playbook uses it only when a table is configured.
 #[allow(async_fn_in_trait)]
@@ -359,6 +297,23 @@ pub trait IncidentStore {
     /// `dynamodb:PutItem` if absent, expiring at `expires` (Unix seconds, the table's TTL):
     /// one `LookupEvents` slot, shared by every invocation that searches at once.
     async fn claim_slot(&self, id: &str, expires: i64) -> Result<bool, Error>;
+    /// `dynamodb:Scan` (every page) of the IDs starting with `prefix`: the watchdog's read. A few
+    /// items per incident: a scan stays small, where an index would cost every write.
+    async fn scan(&self, prefix: &str) -> Result<Vec<Listed>, Error>;
+    /// Whether records are sealed (a record key is configured).
+    fn seals(&self) -> bool {
+        false
+    }
+    /// `kms:GenerateMac` (HMAC_SHA_256) of a record's text with the record key
+    /// (`KILLSWITCH_RECORD_KEY_ARN`), hex; `None` when no record key is configured.
+    async fn seal(&self, _text: &str) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+    /// `kms:VerifyMac` of a record's text against its seal; `None` when no record key is
+    /// configured.
+    async fn verify_seal(&self, _text: &str, _mac: &str) -> Result<Option<bool>, Error> {
+        Ok(None)
+    }
 }
 
 /// The durable queue the slow half of the response runs from (SQS, consumed by this function).
@@ -403,53 +358,6 @@ pub trait Findings {
         notified: bool,
         note: &str,
     ) -> Result<bool, Error>;
-}
-
-/// A service control policy as Organizations holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scp {
-    pub id: String,
-    pub content: String,
-}
-
-/// The organization's service control policies, through the quarantine role.
-#[allow(async_fn_in_trait)]
-pub trait ServiceControlPolicies {
-    /// `organizations:DescribeOrganization`: the management account, which no SCP restricts.
-    async fn management_account(&self) -> Result<String, Error>;
-    /// `organizations:ListPolicies` (SCPs) and `organizations:DescribePolicy`: the policy of
-    /// that name, `None` when there is none.
-    async fn find_policy(&self, name: &str) -> Result<Option<Scp>, Error>;
-    /// `organizations:CreatePolicy` (tagged `killswitch=quarantine`): the new policy's ID.
-    async fn create_policy(
-        &self,
-        name: &str,
-        description: &str,
-        content: &str,
-    ) -> Result<String, Error>;
-    /// `organizations:UpdatePolicy` (content only).
-    async fn update_policy(&self, id: &str, content: &str) -> Result<(), Error>;
-    /// `organizations:ListPoliciesForTarget` (SCPs): the IDs attached directly to the account.
-    async fn policies_for(&self, account: &str) -> Result<Vec<String>, Error>;
-    /// `organizations:AttachPolicy`.
-    async fn attach_policy(&self, id: &str, account: &str) -> Result<(), Error>;
-    /// `organizations:DetachPolicy` (restore only).
-    async fn detach_policy(&self, id: &str, account: &str) -> Result<(), Error>;
-    /// `organizations:DeletePolicy` (restore only, once it holds no principal).
-    async fn delete_policy(&self, id: &str) -> Result<(), Error>;
-}
-
-/// The organization, entered through the quarantine role (`quarantine-role.yaml`).
-#[allow(async_fn_in_trait)]
-pub trait Organization {
-    type Org: ServiceControlPolicies;
-    /// `sts:AssumeRole` with the external ID the quarantine role's trust policy demands.
-    async fn enter_organization(
-        &self,
-        role_arn: &str,
-        external_id: &str,
-        session_name: &str,
-    ) -> Result<Self::Org, Error>;
 }
 
 /// Credentials for another account of the organization, through its member role.

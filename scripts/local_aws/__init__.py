@@ -29,6 +29,11 @@ attribute shape the results.
   moto's services, the request validated like the service model (InvalidInputException, 400),
   findings exist only once planted (per account from the key, Region from the SigV4 scope), others
   come back as UnprocessedFindings/FindingNotFound with 200; every call is kept for assertions.
+* a GuardDuty double (moto has no GetFindings): one detector per account and Region (the ID the
+  events/ fixtures name; the control API can switch a Region off), ListDetectors, GetDetector and
+  GetFindings authenticated and authorized like moto's services; a finding exists only once the
+  control API raised it, unknown IDs are left out of the answer and a detector the account does
+  not own is refused (400), as GuardDuty does. The function reads every finding back there.
 * Organizations as strict as AWS where moto is not (see patch_moto_organizations_limits): SCP size
   and per-target quotas, duplicate or missing attachments, policy type enabled, and an
   OrganizationAccountAccessRole with AdministratorAccess in created accounts; management-only
@@ -80,6 +85,9 @@ Started by scripts/local-aws.sh as `scripts/local_aws.py --port N --env-file PAT
   identity_center_control.py  the seed and portal-credentials control endpoints
   cloudtrail.py             the CloudTrail LookupEvents double and the recorder's event shapes
   security_hub.py           the Security Hub BatchUpdateFindings double
+  guardduty.py              GuardDuty: detectors and the findings they hold (ListDetectors,
+                            GetDetector, GetFindings), strict; findings raised by the control API
+  simulate.py               IAM SimulatePrincipalPolicy (strict double)
   control.py                the harness control API (/_killswitch/...)
   harness.py                the WSGI middleware in front of moto
   bootstrap.py              what is set up before authentication is enforced

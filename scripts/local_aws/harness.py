@@ -85,8 +85,8 @@ class Harness(ControlApi):
         region = scope.group(2) if scope else "us-east-1"
         operation = target.rsplit(".", 1)[1]
         if operation != "LookupEvents":
-            return self.respond(start_response, 400, {"__type": "UnsupportedOperationException",
-                                                       "message": f"{operation} is not part of the double"})
+            # Trails (CreateTrail, GetTrailStatus, …) are moto's; only LookupEvents is the double.
+            return self.recorded(environ, start_response, scope) if scope else self.moto_app(environ, start_response)
         try:
             body = json.loads(self.read_body(environ) or b"{}")
         except ValueError:

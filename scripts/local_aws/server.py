@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from . import cloudformation, iam, identity_center, organizations, organizations_auth, policy_eval
+from . import cloudformation, iam, identity_center, organizations, organizations_auth, policy_eval, simulate
 from .bootstrap import bootstrap
 from .cloudtrail import CloudTrailDouble
 from .common import ACCOUNT_ID
@@ -28,6 +28,8 @@ PATCHES = (
     iam.patch_moto_managed_policy_limits,
     policy_eval.patch_moto_principal_condition_keys,
     iam.patch_moto_service_specific_credentials,
+    iam.patch_moto_iam_error_shape,
+    simulate.patch_moto_simulate_principal_policy,
     organizations.patch_moto_organizations_limits,
     organizations.patch_moto_organizations_management_only,
     organizations_auth.patch_moto_organizations_authorization,

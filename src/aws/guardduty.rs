@@ -33,8 +33,14 @@ impl Staged {
 
     /// Holds the payload's finding(s) as their source would.
     pub fn stage(&self, payload: &Value) {
-        let mut held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(found) = payload.pointer("/detail/findings").and_then(Value::as_array) {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = payload
+            .pointer("/detail/findings")
+            .and_then(Value::as_array)
+        {
             held.extend(found.iter().cloned());
         } else if let Some(detail) = payload.get("detail") {
             held.push(detail.clone());
@@ -42,7 +48,10 @@ impl Staged {
     }
 
     fn find(&self, key: &str, id: &str) -> Option<Value> {
-        let held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         held.iter()
             .rev()
             .find(|f| f.get(key).and_then(Value::as_str) == Some(id))
@@ -50,7 +59,11 @@ impl Staged {
     }
 
     fn active(&self) -> bool {
-        !self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
+        !self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
     }
 }
 
@@ -123,12 +136,9 @@ fn guardduty_detail(f: &aws_sdk_guardduty::types::Finding) -> Value {
         ])
     });
     let service = f.service();
-    let additional = service.and_then(|s| s.additional_info()).map(|a| {
-        object(vec![
-            ("value", text(a.value())),
-            ("type", text(a.r#type())),
-        ])
-    });
+    let additional = service
+        .and_then(|s| s.additional_info())
+        .map(|a| object(vec![("value", text(a.value())), ("type", text(a.r#type()))]));
     let remote_ip = service
         .and_then(|s| s.action())
         .and_then(|a| a.aws_api_call_action())
@@ -149,7 +159,10 @@ fn guardduty_detail(f: &aws_sdk_guardduty::types::Finding) -> Value {
         (
             "resource",
             Some(object(vec![
-                ("resourceType", text(resource.and_then(|r| r.resource_type()))),
+                (
+                    "resourceType",
+                    text(resource.and_then(|r| r.resource_type())),
+                ),
                 ("accessKeyDetails", details),
             ])),
         ),
@@ -158,12 +171,15 @@ fn guardduty_detail(f: &aws_sdk_guardduty::types::Finding) -> Value {
             Some(object(vec![
                 ("additionalInfo", additional),
                 ("count", service.and_then(|s| s.count()).map(Value::from)),
-                ("eventFirstSeen", text(service.and_then(|s| s.event_first_seen()))),
+                (
+                    "eventFirstSeen",
+                    text(service.and_then(|s| s.event_first_seen())),
+                ),
                 (
                     "action",
-                    remote_ip.map(|ip| {
-                        json!({"awsApiCallAction": {"remoteIpDetails": {"ipAddressV4": ip}}})
-                    }),
+                    remote_ip.map(
+                        |ip| json!({"awsApiCallAction": {"remoteIpDetails": {"ipAddressV4": ip}}}),
+                    ),
                 ),
             ])),
         ),

@@ -16,9 +16,9 @@ mod member;
 mod operator;
 mod organizations;
 pub use organizations::OrgClient;
+mod guardduty;
 #[cfg(feature = "drill")]
 pub mod sandbox;
-mod guardduty;
 mod securityhub;
 mod sns;
 mod store;
@@ -43,6 +43,9 @@ pub struct AwsClients {
     pub securityhub: aws_sdk_securityhub::Client,
     /// Per-Region clients are derived from this one (a finding lives in its Region).
     pub guardduty: aws_sdk_guardduty::Client,
+    pub kms: aws_sdk_kms::Client,
+    /// `KILLSWITCH_RECORD_KEY_ARN`: the KMS HMAC key that seals incident records.
+    pub record_key_arn: Option<String>,
     /// `KILLSWITCH_INCIDENT_TABLE`, `KILLSWITCH_FOLLOW_UP_QUEUE_URL`.
     pub incident_table: Option<String>,
     pub follow_up_queue_url: Option<String>,
@@ -91,6 +94,8 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::new(sdk),
             securityhub: aws_sdk_securityhub::Client::new(sdk),
             guardduty: aws_sdk_guardduty::Client::new(sdk),
+            kms: aws_sdk_kms::Client::new(sdk),
+            record_key_arn: None,
             incident_table: None,
             follow_up_queue_url: None,
             sdk: sdk.clone(),
@@ -103,6 +108,7 @@ impl AwsClients {
     pub fn for_config(sdk: &aws_config::SdkConfig, config: &crate::config::Config) -> Self {
         Self {
             incident_table: config.incident_table.clone(),
+            record_key_arn: config.record_key_arn.clone(),
             follow_up_queue_url: config.follow_up_queue_url.clone(),
             chat_topic_arn: config.chat_topic_arn.clone(),
             chat_sns: sns_client(sdk, config.chat_topic_arn.as_deref().unwrap_or_default()),

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::MacAlgorithmSpec;
 
 use super::{AwsClients, aws_err};
 use crate::error::Error;
-use crate::ports::{FollowUpQueue, IncidentStore};
+use crate::ports::{FollowUpQueue, IncidentStore, Listed};
 
 fn not_configured(op: &'static str, what: &str) -> Error {
     Error::Aws {
@@ -62,6 +64,55 @@ impl IncidentStore for AwsClients {
         self.put_if_absent(id, Some(expires)).await
     }
 
+    fn seals(&self) -> bool {
+        self.record_key_arn.is_some()
+    }
+
+    async fn seal(&self, text: &str) -> Result<Option<String>, Error> {
+        let Some(key) = self.record_key_arn.as_deref() else {
+            return Ok(None);
+        };
+        let out = self
+            .kms
+            .generate_mac()
+            .key_id(key)
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .message(Blob::new(text.as_bytes()))
+            .send()
+            .await
+            .map_err(aws_err("kms:GenerateMac"))?;
+        Ok(out.mac().map(|m| hex(m.as_ref())))
+    }
+
+    async fn verify_seal(&self, text: &str, mac: &str) -> Result<Option<bool>, Error> {
+        let Some(key) = self.record_key_arn.as_deref() else {
+            return Ok(None);
+        };
+        let Some(mac) = unhex(mac) else {
+            return Ok(Some(false));
+        };
+        let verified = self
+            .kms
+            .verify_mac()
+            .key_id(key)
+            .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+            .message(Blob::new(text.as_bytes()))
+            .mac(Blob::new(mac))
+            .send()
+            .await;
+        match verified {
+            Ok(out) => Ok(Some(out.mac_valid())),
+            // KMS answers KMSInvalidMacException for a MAC that is not the key's.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_kms_invalid_mac_exception()) =>
+            {
+                Ok(Some(false))
+            }
+            Err(e) => Err(aws_err("kms:VerifyMac")(e)),
+        }
+    }
+
     async fn release(&self, id: &str) -> Result<(), Error> {
         self.dynamodb
             .delete_item()
@@ -71,6 +122,40 @@ impl IncidentStore for AwsClients {
             .await
             .map(|_| ())
             .map_err(aws_err("dynamodb:DeleteItem"))
+    }
+
+    async fn scan(&self, prefix: &str) -> Result<Vec<Listed>, Error> {
+        let table = self.table("dynamodb:Scan")?;
+        let mut listed = Vec::new();
+        let mut start = None;
+        loop {
+            // Consistent: a claim the watchdog took a minute ago must be seen as taken.
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .consistent_read(true)
+                .filter_expression("begins_with(pk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .projection_expression("pk, claimed_at")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err("dynamodb:Scan"))?;
+            listed.extend(page.items().iter().filter_map(|item| {
+                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok());
+                Some(Listed {
+                    id: text("pk")?.clone(),
+                    claimed_at: text("claimed_at")
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&chrono::Utc)),
+                })
+            }));
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                Some(_) | None => return Ok(listed),
+            }
+        }
     }
 }
 
@@ -127,4 +212,18 @@ impl FollowUpQueue for AwsClients {
             .map(|_| ())
             .map_err(aws_err("sqs:SendMessage"))
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 256 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

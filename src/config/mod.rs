@@ -3,6 +3,8 @@
 //! range, whether it is secret, how `template.yaml` sets it); `docs/configuration.md` explains
 //! each, and tests hold both to the declaration.
 
+pub mod accepts;
+pub mod jobs;
 mod parse;
 pub mod settings;
 #[cfg(test)]
@@ -13,7 +15,7 @@ use std::time::Duration;
 use crate::error::Error;
 pub use crate::vocab::is_region_name;
 use crate::vocab::{AccountId, Arn};
-use parse::{Pair, Vars, is_role_arn, is_role_name};
+use parse::{Pair, Vars, incident_table, is_role_arn, is_role_name, record_key};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -32,6 +34,9 @@ pub struct Config {
     pub follow_up_queue_url: Option<String>,
     /// `None`: no incident store (no de-duplication of notices, no restore history).
     pub incident_table: Option<String>,
+    pub jobs: jobs::Jobs,
+    /// `None`: records are not sealed (and records read are trusted as they are).
+    pub record_key_arn: Option<String>,
     /// Roles whose findings revoke every session (`["*"]` = all); the others lose the leaked
     /// session only.
     pub role_wide: Vec<String>,
@@ -57,6 +62,7 @@ pub struct Config {
     pub quarantine: Option<Quarantine>,
     /// `None`: Identity Center sessions are notify-only (with the manual steps).
     pub identity_center: Option<IdentityCenter>,
+    pub accepts: accepts::Accepts,
 }
 
 /// How killswitch contains IAM Identity Center portal sessions.
@@ -193,12 +199,15 @@ impl Config {
             members: members(&vars)?,
             follow_up_queue_url: follow_up_queue_url(&vars)?,
             incident_table: incident_table(&vars)?,
+            jobs: jobs::parse(&vars)?,
+            record_key_arn: record_key(&vars)?,
             role_wide: role_wide(&vars)?,
             chat_topic_arn: chat_topic_arn(&vars)?,
             security_hub_updates: vars.flag("KILLSWITCH_SECURITY_HUB_UPDATES")?,
             act_on_custom_findings: vars.flag("KILLSWITCH_ACT_ON_CUSTOM_FINDINGS")?,
             quarantine: quarantine(&vars)?,
             identity_center: identity_center(&vars)?,
+            accepts: accepts::parse(&vars)?,
             sweep_inline: true,
             page_key_not_found: true,
         };
@@ -216,7 +225,7 @@ fn minutes(n: u64) -> Duration {
     Duration::from_secs(n * 60)
 }
 
-fn bad<T>(name: &'static str, reason: String) -> Result<T, Error> {
+pub(super) fn bad<T>(name: &'static str, reason: String) -> Result<T, Error> {
     Err(Error::Config { name, reason })
 }
 
@@ -328,17 +337,6 @@ fn follow_up_queue_url(vars: &Vars<'_>) -> Result<Option<String>, Error> {
             ),
         ),
         Some(_) | None => Ok(url),
-    }
-}
-
-fn incident_table(vars: &Vars<'_>) -> Result<Option<String>, Error> {
-    let table = vars.text("KILLSWITCH_INCIDENT_TABLE");
-    match &table {
-        Some(t) if !(3..=255).contains(&t.len()) => bad(
-            "KILLSWITCH_INCIDENT_TABLE",
-            format!("{t:?} is not a DynamoDB table name"),
-        ),
-        Some(_) | None => Ok(table),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reading one setting: the environment as given, the declared default and range, and the
 //! checks IAM and STS apply to names and external IDs.
 
+use super::bad;
 use super::settings::{Value, setting};
 use crate::error::Error;
 use crate::vocab::{AccountId, Arn};
@@ -162,5 +163,27 @@ fn parse_bool(v: &str) -> Option<bool> {
         "true" | "1" | "yes" => Some(true),
         "false" | "0" | "no" => Some(false),
         _ => None,
+    }
+}
+
+pub(super) fn incident_table(vars: &Vars<'_>) -> Result<Option<String>, Error> {
+    let table = vars.text("KILLSWITCH_INCIDENT_TABLE");
+    match &table {
+        Some(t) if !(3..=255).contains(&t.len()) => bad(
+            "KILLSWITCH_INCIDENT_TABLE",
+            format!("{t:?} is not a DynamoDB table name"),
+        ),
+        Some(_) | None => Ok(table),
+    }
+}
+
+pub(super) fn record_key(vars: &Vars<'_>) -> Result<Option<String>, Error> {
+    const NAME: &str = "KILLSWITCH_RECORD_KEY_ARN";
+    let key = vars.text(NAME);
+    match &key {
+        Some(k) if crate::vocab::Arn::parse(k).is_none_or(|a| a.service != "kms") => {
+            bad(NAME, format!("{k:?} is not a KMS key ARN"))
+        }
+        Some(_) | None => Ok(key),
     }
 }

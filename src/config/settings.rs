@@ -16,13 +16,15 @@ pub enum Value {
     Text,
 }
 
-/// How `template.yaml` sets a setting on the function.
+/// How `template.yaml` sets a setting on the functions (in `Globals`, unless per function).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Template {
     /// `!Ref Parameter` (a stack parameter or a resource).
     Ref(&'static str),
     /// Any other value, exactly as the template writes it.
     Literal(&'static str),
+    /// Set by each function itself, not in `Globals`: (the function's logical ID, the value).
+    PerFunction(&'static [(&'static str, &'static str)]),
     /// Not set by the template (the command line, tests or operators only).
     Unset,
 }
@@ -90,7 +92,7 @@ impl Setting {
     }
 }
 
-use Template::{Literal, Ref};
+use Template::{Literal, PerFunction, Ref};
 
 pub const SETTINGS: &[Setting] = &[
     text(
@@ -186,6 +188,24 @@ pub const SETTINGS: &[Setting] = &[
         "`60`",
         "time budget for CloudTrail",
     ),
+    number(
+        "KILLSWITCH_WATCHDOG_GRACE_SECONDS",
+        (1800, 0, 86_400),
+        "`1800`",
+        "how long past its due time a recorded follow-through or sweep may still run before the watchdog pages it",
+    ),
+    text(
+        "KILLSWITCH_CANARY_USER",
+        "empty = no canary",
+        "the canary's IAM user, which the canary writes its policy on (must end in `-canary`)",
+    )
+    .from(Literal("!If [Canary, !Ref CanaryUser, \"\"]")),
+    flag(
+        "KILLSWITCH_CANARY_NOTICE",
+        false,
+        "the canary also publishes a HEARTBEAT notice on each success",
+    )
+    .from(Ref("CanaryNotice")),
     text(
         "KILLSWITCH_MEMBER_ROLE_NAME",
         "empty = this account only",
@@ -217,6 +237,12 @@ pub const SETTINGS: &[Setting] = &[
         "the incident records' DynamoDB table",
     )
     .from(Ref("IncidentTable")),
+    text(
+        "KILLSWITCH_RECORD_KEY_ARN",
+        "empty = records not sealed",
+        "the KMS HMAC key that seals incident records (only the responder can sign with it)",
+    )
+    .from(Literal("!GetAtt RecordKey.Arn")),
     text(
         "KILLSWITCH_CHAT_TOPIC_ARN",
         "empty = no chat",
@@ -279,6 +305,15 @@ pub const SETTINGS: &[Setting] = &[
         "also remove the user's direct assignment",
     )
     .from(Literal("!If [RemovesAssignments, \"true\", \"\"]")),
+    text(
+        "KILLSWITCH_ACCEPTS",
+        "`all`",
+        "`findings`, `manual` or `all`: which payloads this function answers (the other kind is refused before any call)",
+    )
+    .from(PerFunction(&[
+        ("KillSwitchFunction", "findings"),
+        ("ManualFunction", "manual"),
+    ])),
     text(
         "KILLSWITCH_IDENTITY_CENTER_RESTORE_ROLE_ARN",
         "empty",

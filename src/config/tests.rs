@@ -324,34 +324,95 @@ fn the_docs_table_is_the_declared_settings() {
     assert_eq!(rows, declared);
 }
 
-/// The function's environment in `template.yaml` sets exactly the settings declared with a
-/// template value, each as declared.
-#[test]
-fn the_template_environment_is_the_declared_settings() {
-    let template = repo_file("template.yaml");
-    let start = template
-        .find("      Environment:\n        Variables:\n")
-        .expect("template.yaml: the function's Environment.Variables");
-    let set: Vec<(String, String)> = template[start..]
+/// The `KILLSWITCH_*` variables of the `Variables:` map right after `header` in `text`.
+fn variables(text: &str, header: &str) -> Vec<(String, String)> {
+    let Some(start) = text.find(header) else {
+        return Vec::new();
+    };
+    let mut set: Vec<(String, String)> = text[start + header.len()..]
         .lines()
-        .skip(2)
         .map(str::trim)
         .filter(|l| !l.starts_with('#'))
         .map_while(|l| l.split_once(": "))
         .filter(|(k, _)| k.starts_with("KILLSWITCH_"))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    let declared: Vec<(String, String)> = settings::SETTINGS
+    set.sort();
+    set
+}
+
+/// Each `AWS::Serverless::Function` of the template: (logical ID, its text).
+fn functions(template: &str) -> Vec<(String, String)> {
+    let resources = &template[template.find("\nResources:\n").expect("Resources")..];
+    let lines: Vec<&str> = resources.lines().collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            lines[i].starts_with("  ") && !lines[i].starts_with("   ") && lines[i].ends_with(':')
+        })
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let end = starts.get(n + 1).copied().unwrap_or(lines.len());
+            (
+                lines[i].trim().trim_end_matches(':').to_owned(),
+                lines[i..end].join("\n") + "\n",
+            )
+        })
+        .filter(|(_, text)| text.contains("\n    Type: AWS::Serverless::Function\n"))
+        .collect()
+}
+
+/// The functions' environment in `template.yaml` sets exactly the settings declared with a
+/// template value, each as declared: in `Globals` (so both functions get them), and in each
+/// function only its own per-function values (`KILLSWITCH_ACCEPTS`).
+#[test]
+fn the_template_environment_is_the_declared_settings() {
+    let template = repo_file("template.yaml");
+    let globals = &template[template.find("\nGlobals:\n").expect("Globals")..];
+    let set = variables(globals, "\n    Environment:\n      Variables:\n");
+    let mut declared: Vec<(String, String)> = settings::SETTINGS
         .iter()
         .filter_map(|s| match s.template {
             settings::Template::Ref(p) => Some((s.name.to_owned(), format!("!Ref {p}"))),
             settings::Template::Literal(v) => Some((s.name.to_owned(), v.to_owned())),
-            settings::Template::Unset => None,
+            settings::Template::PerFunction(_) | settings::Template::Unset => None,
         })
         .collect();
-    let sorted = |mut v: Vec<(String, String)>| {
-        v.sort();
-        v
-    };
-    assert_eq!(sorted(set), sorted(declared));
+    declared.sort();
+    assert_eq!(set, declared, "Globals.Function.Environment");
+    let functions = functions(&template);
+    assert!(functions.len() >= 2, "the trigger and the manual function");
+    for (name, text) in &functions {
+        let mut own: Vec<(String, String)> = settings::SETTINGS
+            .iter()
+            .filter_map(|s| match s.template {
+                settings::Template::PerFunction(values) => {
+                    let value = values.iter().find(|(f, _)| f == name).map(|(_, v)| *v);
+                    let value = value.unwrap_or_else(|| {
+                        panic!("{}: declare its value for the function {name}", s.name)
+                    });
+                    Some((s.name.to_owned(), value.to_owned()))
+                }
+                settings::Template::Ref(_)
+                | settings::Template::Literal(_)
+                | settings::Template::Unset => None,
+            })
+            .collect();
+        own.sort();
+        let set = variables(text, "\n      Environment:\n        Variables:\n");
+        assert_eq!(set, own, "{name}: only its per-function settings");
+    }
+    for s in settings::SETTINGS {
+        if let settings::Template::PerFunction(values) = s.template {
+            for (f, _) in values {
+                assert!(
+                    functions.iter().any(|(name, _)| name == f),
+                    "{}: {f} is not a function of template.yaml",
+                    s.name
+                );
+            }
+        }
+    }
 }

@@ -49,6 +49,11 @@ enum On {
     Queue,
     /// The roles it enters: member roles, the quarantine and Identity Center roles.
     RolesEntered,
+    /// The record key (`KILLSWITCH_RECORD_KEY_ARN`) that seals incident records.
+    RecordKey,
+    /// The chat topic's customer key, which only the template knows (`ChatTopicKmsKeyArn`):
+    /// not probed.
+    ChatTopicKey,
 }
 
 /// Every action the code calls, and on what (some on two kinds of resource). A new action fails
@@ -80,11 +85,14 @@ fn on(action: &str) -> Option<&'static [On]> {
         | "account:ListRegions"
         | "sts:GetAccessKeyInfo"
         | "guardduty:ListDetectors"
-        | "guardduty:GetFindings"
-        | "securityhub:GetFindings" => &[On::Anything],
+        | "guardduty:GetFindings" => &[On::Anything],
         "sns:Publish" => &[On::Topic],
         "securityhub:BatchUpdateFindings" => &[On::Hub],
-        "dynamodb:GetItem" | "dynamodb:PutItem" | "dynamodb:DeleteItem" => &[On::Table],
+        "dynamodb:GetItem" | "dynamodb:PutItem" | "dynamodb:DeleteItem" | "dynamodb:Scan" => {
+            &[On::Table]
+        }
+        "kms:GenerateMac" | "kms:VerifyMac" => &[On::RecordKey],
+        "kms:GenerateDataKey" | "kms:Decrypt" => &[On::ChatTopicKey],
         "sqs:SendMessage" => &[On::Queue],
         "sts:AssumeRole" => &[On::RolesEntered],
         _ => return None,
@@ -199,6 +207,12 @@ fn targets(kind: Option<On>, config: &Config, at: Place<'_>) -> Vec<Target> {
             .map(|q| (q, Vec::new()))
             .collect(),
         On::RolesEntered => roles_entered(config, p),
+        On::RecordKey => config
+            .record_key_arn
+            .iter()
+            .map(|k| (k.clone(), Vec::new()))
+            .collect(),
+        On::ChatTopicKey => Vec::new(),
     }
 }
 

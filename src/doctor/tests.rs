@@ -444,11 +444,17 @@ fn the_docs_list_every_permission_doctor_needs_and_the_adapter_calls_only_those(
     let docs = include_str!("../../docs/doctor.md");
     let adapter = include_str!("../aws/doctor.rs");
     for action in super::PERMISSIONS {
-        assert!(docs.contains(&format!("`{action}`")), "docs/doctor.md lacks {action}");
+        assert!(
+            docs.contains(&format!("`{action}`")),
+            "docs/doctor.md lacks {action}"
+        );
     }
     // Every operation the adapter names (aws_err("…")) is declared.
     for op in adapter.split("aws_err(\"").skip(1) {
         let op = op.split('"').next().unwrap();
-        assert!(super::PERMISSIONS.contains(&op), "{op} is not in doctor::PERMISSIONS");
+        assert!(
+            super::PERMISSIONS.contains(&op),
+            "{op} is not in doctor::PERMISSIONS"
+        );
     }
 }

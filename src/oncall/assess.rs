@@ -105,6 +105,13 @@ pub async fn assess<C: Identity + IncidentStore + Organization + ActivityLog>(
         now,
     };
     let mut a = Assessment::from(&facts);
+    if let Some(why) = facts.record.as_ref().and_then(|r| r.untrusted.as_deref()) {
+        // A forged record could steer the restore (a permission set to grant, a cutoff nobody
+        // else relies on): nothing it says is acted on.
+        a.refusals.push(format!(
+            "the incident record is NOT TRUSTED ({why}): what it says was applied cannot be believed; find who wrote the item, then restore with --force only if you are sure"
+        ));
+    }
     let mut flagged = HashSet::new();
     if let Some(user) = &facts.state.user_name {
         flagged = assess_user(cloud, &facts, user, &mut a).await?;

@@ -1,7 +1,7 @@
 //! What the operator's own credentials need for `status` and `restore`.
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 36] = [
+pub const OPERATOR_PERMISSIONS: [&str; 37] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -12,6 +12,9 @@ pub const OPERATOR_PERMISSIONS: [&str; 36] = [
     "iam:ListSSHPublicKeys",
     "iam:ListSigningCertificates",
     "iam:GetUser",
+    // The incident record's seal (`KILLSWITCH_RECORD_KEY_ARN`): a record anyone else wrote is
+    // not trusted.
+    "kms:VerifyMac",
     // MFA devices enabled since the incident began (their EnableDate).
     "iam:ListMFADevices",
     // What the key's holder changed that IAM keeps no date for (a key set back to Active, a

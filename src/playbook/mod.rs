@@ -15,14 +15,15 @@
 //!
 //! Every delivery is contained completely, all its keys, before anything is investigated.
 
+pub mod canary;
 pub mod contain;
 pub mod deactivate_key;
 pub mod deny_user;
 pub mod finding;
-pub mod source;
 pub mod follow;
 pub mod guard;
 pub mod handoff;
+pub mod jobs;
 pub mod lease;
 pub mod locate;
 pub mod notify;
@@ -30,8 +31,10 @@ pub mod pivots;
 pub mod portal;
 pub mod quarantine;
 pub mod revoke_role;
+pub mod source;
 pub mod sweep;
 pub mod verify;
+pub mod watchdog;
 
 use std::collections::BTreeSet;
 

@@ -1,6 +1,9 @@
 //! What goes out when: the short notice, the full report, STILL TRYING, a sample's notice, to
 //! the email topic and the chat topic at once. Every word of them is built in `report::words`
 //! (`Report::message`, `Report::short_message`, `report::chat::card`); this only sends.
+//! REJECTED and KEY NOT FOUND pages are limited per window ([`flood`]).
+
+pub mod flood;
 
 use chrono::{DateTime, Utc};
 use tracing::{error, info};

@@ -66,7 +66,10 @@ fn guardduty_id(incident: &Incident) -> Option<String> {
 }
 
 /// Reads back every incident of a delivery at once.
-pub async fn check_all<C: FindingSource>(cloud: &C, incidents: &[Incident]) -> Vec<Option<Checked>> {
+pub async fn check_all<C: FindingSource>(
+    cloud: &C,
+    incidents: &[Incident],
+) -> Vec<Option<Checked>> {
     futures::future::join_all(incidents.iter().map(|i| check(cloud, i))).await
 }
 
@@ -162,18 +165,26 @@ fn detector_of(resource: &str) -> Option<&str> {
 fn compare(incident: &Incident, copy: Received, at: &str) -> Checked {
     let copies = match copy {
         Received::Sample(_) => {
-            let why = format!("{at} holds it as a sample finding, but the payload carries no sample marker");
+            let why = format!(
+                "{at} holds it as a sample finding, but the payload carries no sample marker"
+            );
             return (SourceCheck::Forged(why), None);
         }
         Received::Incidents(list) => list,
     };
     let Some(copy) = copies.into_iter().find(|c| c.key == incident.key) else {
-        let why = format!("{at} holds the finding, but about another access key than {}", incident.key);
+        let why = format!(
+            "{at} holds the finding, but about another access key than {}",
+            incident.key
+        );
         return (SourceCheck::Forged(why), None);
     };
     let differs = differences(incident, &copy);
     if differs.is_empty() {
-        (SourceCheck::Verified(format!("read back at {at}")), Some(copy))
+        (
+            SourceCheck::Verified(format!("read back at {at}")),
+            Some(copy),
+        )
     } else {
         let why = format!("{at} holds the finding with another {}", differs.join(", "));
         (SourceCheck::Forged(why), None)

@@ -18,6 +18,7 @@ use crate::incident::{AccessKeyId, AccountId};
 use crate::vocab::Plan;
 
 mod kept;
+mod seal;
 use crate::ports::IncidentStore;
 pub use kept::{Entry, Quarantined, Removed};
 
@@ -74,6 +75,10 @@ pub struct IncidentRecord {
     /// credentials, whoever made those.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created_users: Vec<(String, DateTime<Utc>)>,
+    /// Why the record read from the store was not trusted (its seal did not verify): this one
+    /// is a fresh record standing in for it. Never stored.
+    #[serde(skip)]
+    pub untrusted: Option<String>,
 }
 
 /// What the pivots of one record may take of the item (DynamoDB items end at 400 KB).
@@ -296,10 +301,7 @@ impl<'a, S: IncidentStore> Records<'a, S> {
             self.store.load_record(&log_key)
         );
         let mut record = match record {
-            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
-                warn!(error = %e, "incident record unreadable; starting a new one");
-                IncidentRecord::new(account, key)
-            }),
+            Ok(Some(text)) => self.open(&text, account, key).await,
             Ok(None) => IncidentRecord::new(account, key),
             Err(e) => {
                 warn!(error = %e.chain(), "incident store unreadable");
@@ -326,7 +328,8 @@ impl<'a, S: IncidentStore> Records<'a, S> {
             return Ok(());
         }
         let text = serde_json::to_string(record).unwrap_or_default();
-        self.store.save_record(&record.id(), &text).await
+        let stored = self.sealed(text).await?;
+        self.store.save_record(&record.id(), &stored).await
     }
 
     /// Adds `key` to the role's index of contained keys. Writers may race (two incidents on one role at
@@ -347,7 +350,9 @@ impl<'a, S: IncidentStore> Records<'a, S> {
                 return Ok(());
             }
             index.keys.push(key.to_string());
-            let text = serde_json::to_string(&index).unwrap_or_default();
+            let text = self
+                .sealed(serde_json::to_string(&index).unwrap_or_default())
+                .await?;
             self.store.save_record(&id, &text).await?;
         }
         Err(Error::BadEvent(format!(
@@ -355,9 +360,16 @@ impl<'a, S: IncidentStore> Records<'a, S> {
         )))
     }
 
+    /// The role's index of contained keys; one that fails the seal check is an error (restore
+    /// must not lift what another incident may rely on).
     async fn role_index(&self, id: &str) -> Result<RoleIndex, Error> {
         Ok(match self.store.load_record(id).await? {
-            Some(text) => serde_json::from_str(&text).unwrap_or_default(),
+            Some(text) => {
+                let body = self.unsealed(&text).await.map_err(|why| {
+                    Error::BadEvent(format!("the role index {id} is not trusted: {why}"))
+                })?;
+                serde_json::from_str(&body).unwrap_or_default()
+            }
             None => RoleIndex::default(),
         })
     }

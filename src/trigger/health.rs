@@ -1,5 +1,7 @@
 //! AWS Health `RISK` events, in both known shapes.
 
+use std::collections::HashSet;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -8,7 +10,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, Incident, Principal, Received, Trigger, truncate};
 
-use super::{HEALTH_RISK_CODES, iam_name, optional_account};
+use super::{HEALTH_RISK_CODES, iam_name, optional_account, within_key_cap};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -123,14 +125,14 @@ fn exposed_keys<'a>(
                 .filter_map(|e| e.entity_value.as_ref()),
         )
         .chain(resources);
-    let mut keys: Vec<AccessKeyId> = Vec::new();
-    for raw in candidates {
-        if let Ok(key) = AccessKeyId::parse(raw.trim())
-            && !keys.contains(&key)
-        {
-            keys.push(key);
-        }
-    }
+    // In first-seen order, each once; the set keeps a padded payload's thousands of entries
+    // from costing a scan of the list each.
+    let mut seen = HashSet::new();
+    let keys: Vec<AccessKeyId> = candidates
+        .filter_map(|raw| AccessKeyId::parse(raw.trim()).ok())
+        .filter(|key| seen.insert(key.clone()))
+        .collect();
+    within_key_cap(keys.len(), "AWS Health event")?;
     if keys.is_empty() {
         return Err(Error::BadEvent(format!(
             "AWS Health event {} names no access key ID (eventMetadata.publicKey, affectedEntities, resources)",

@@ -11,19 +11,32 @@ use serde_json::Value;
 
 mod guardduty;
 mod health;
+mod job;
 mod manual;
 mod security_hub;
+
+pub use job::{JOB_FIELD, Job, job};
 
 use guardduty::guardduty;
 use health::health;
 use manual::manual;
 use security_hub::security_hub;
 
+use crate::config::accepts::Accepts;
 use crate::error::Error;
-use crate::incident::{AccountId, Received, truncate};
+use crate::incident::{AccountId, Received, Trigger, truncate};
 
 /// Larger inputs are refused before parsing; Lambda's own async limit is 1 MB.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// At most this many keys are acted on per event. Every producer sends one key per event (a
+/// GuardDuty finding, a Security Hub finding, a Health event's `publicKey`), a few at most for a
+/// Health event listing several affected entities; a payload naming more is refused whole as
+/// bad input before any call. Refused rather than cut to the first ten: ten thousand keys in a
+/// forged 1 MiB payload would otherwise cost ten thousand guard reads, and a refusal is loud
+/// (a Lambda error, retried, then the failed-invocation queue and its alarm), so a real event
+/// of that size is never silently half-handled.
+pub const MAX_KEYS_PER_EVENT: usize = 10;
 
 /// The Health event codes that mean "this key is out there".
 pub const HEALTH_RISK_CODES: [&str; 5] = [
@@ -98,10 +111,28 @@ pub fn parse(value: Value) -> Result<Received, Error> {
     }
 }
 
+/// The payload, if this function answers its kind (`KILLSWITCH_ACCEPTS`): checked before any
+/// call, so a flood of the other kind costs this function nothing but the parse.
+pub fn accepted(received: Received, accepts: Accepts) -> Result<Received, Error> {
+    let manual = match &received {
+        Received::Sample(_) => false,
+        Received::Incidents(list) => list
+            .iter()
+            .any(|i| matches!(i.trigger, Trigger::Manual { .. })),
+    };
+    accepts.check(manual)?;
+    Ok(received)
+}
+
 /// A GuardDuty finding as `GetFindings` returned it (the EventBridge `detail` shape), through the
 /// same parser as the payload.
 pub fn guardduty_reread(detail: Value, region: &str) -> Result<Received, Error> {
-    guardduty(reread_event("aws.guardduty", "GuardDuty Finding", region, detail)?)
+    guardduty(reread_event(
+        "aws.guardduty",
+        "GuardDuty Finding",
+        region,
+        detail,
+    )?)
 }
 
 fn reread_event(
@@ -119,6 +150,16 @@ fn reread_event(
         "detail": detail,
     }))
     .map_err(|e| Error::BadEvent(format!("finding read back: {e}")))
+}
+
+/// Refuses an event naming more keys than [`MAX_KEYS_PER_EVENT`].
+fn within_key_cap(keys: usize, what: &str) -> Result<(), Error> {
+    if keys > MAX_KEYS_PER_EVENT {
+        return Err(Error::BadEvent(format!(
+            "{what} names {keys} access keys; at most {MAX_KEYS_PER_EVENT} are acted on per event (real events name one or a few), so nothing was changed: contain real keys one by one (killswitch respond)"
+        )));
+    }
+    Ok(())
 }
 
 fn optional_account(raw: Option<&str>) -> Result<Option<AccountId>, Error> {

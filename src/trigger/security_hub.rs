@@ -10,7 +10,7 @@ use crate::incident::{
 };
 
 use super::guardduty::{AccessKeyDetails, guardduty_principal};
-use super::{is_placeholder_key_id, optional_account};
+use super::{is_placeholder_key_id, optional_account, within_key_cap};
 
 /// Security Hub's envelope: ASFF findings, PascalCase (not GuardDuty's EventBridge camelCase).
 #[derive(Deserialize)]
@@ -59,6 +59,14 @@ struct AsffResource {
 pub(super) fn security_hub(event: EventBridgeEvent<Value>) -> Result<Received, Error> {
     let detail: SecurityHubDetail = serde_json::from_value(event.detail)
         .map_err(|e| Error::BadEvent(format!("Security Hub finding detail: {e}")))?;
+    // Counted before anything is parsed or read back: each key would cost a read at GuardDuty.
+    let keys = detail
+        .findings
+        .iter()
+        .flat_map(|f| &f.resources)
+        .filter(|r| r.kind == ACCESS_KEY_RESOURCE)
+        .count();
+    within_key_cap(keys, "Security Hub event")?;
     let mut incidents = Vec::new();
     let mut not_new = Vec::new();
     for f in detail.findings {

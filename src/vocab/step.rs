@@ -75,8 +75,16 @@ steps! {
         "iam:DeletePolicyVersion",
         "iam:AttachRolePolicy",
     ];
-    Record "record" key_account: false, write: false,
-        &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+    // Records are sealed with the record key, which only the responder may sign with.
+    Record "record" key_account: false, write: false, &[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        // The watchdog lists the records and claims it looks after.
+        "dynamodb:Scan",
+        "kms:GenerateMac",
+        "kms:VerifyMac",
+    ];
     HandOff "hand_off" key_account: false, write: false, &["sqs:SendMessage"];
     Verify "verify" key_account: true, write: false, &[
         "iam:ListAccessKeys",
@@ -92,7 +100,10 @@ steps! {
     ];
     Investigate "investigate" key_account: true, write: false,
         &["cloudtrail:LookupEvents", "account:ListRegions"];
-    Notify "notify" key_account: false, write: false, &["sns:Publish"];
+    // A chat topic under a customer key (`ChatTopicKmsKeyArn`): SNS uses the key on the
+    // publisher's behalf.
+    Notify "notify" key_account: false, write: false,
+        &["sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"];
     UpdateFinding "update_finding" key_account: false, write: false,
         &["securityhub:BatchUpdateFindings"];
     // Organizations is called through the quarantine role (`quarantine-role.yaml`,

@@ -35,6 +35,8 @@ fn clients(
         sqs: mock_client!(aws_sdk_sqs, []),
         securityhub: mock_client!(aws_sdk_securityhub, []),
         guardduty: mock_client!(aws_sdk_guardduty, []),
+        kms: mock_client!(aws_sdk_kms, []),
+        record_key_arn: None,
         incident_table: Some("killswitch-incidents".into()),
         follow_up_queue_url: Some(
             "https://sqs.us-east-1.amazonaws.com/123456789012/killswitch-follow-up".into(),

@@ -73,7 +73,7 @@ async fn run(payload: &Value, faults: &[&str], code: &str, role: bool) -> Row {
         config: config(),
         responder: Some(responder()),
     };
-    app.cloud.raise(&payload);
+    app.cloud.raise(payload);
     let response = handle(
         &app,
         payload.clone(),

@@ -7,9 +7,7 @@ use killswitch::report::{Outcome, Status};
 use killswitch::vocab::Step;
 use serde_json::{Value, json};
 
-use crate::support::{
-    FIXTURE_KEY, FakeCloud, app, deliver_unraised, event, lambda,
-};
+use crate::support::{FIXTURE_KEY, FakeCloud, app, deliver_unraised, event, lambda};
 
 /// The holder's own user key, in a payload that names an admin as its owner.
 fn naming(mut payload: Value, user: &str) -> Value {
@@ -46,10 +44,12 @@ async fn a_finding_guardduty_never_raised_changes_nothing_and_is_called_forged()
 #[tokio::test]
 async fn a_forged_role_session_finding_puts_no_deny_on_the_role() {
     let cloud = FakeCloud::default();
-    cloud.state.lock().unwrap().role_ids.insert(
-        "ci-deployer".into(),
-        "AROACKCEVSQ6C2EXAMPLE".into(),
-    );
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .role_ids
+        .insert("ci-deployer".into(), "AROACKCEVSQ6C2EXAMPLE".into());
     let a = lambda(cloud);
     let response = deliver_unraised(&a, event("guardduty-assumed-role-finding.json")).await;
     let r = &response.reports[0];
@@ -87,7 +87,10 @@ async fn a_re_emitted_finding_is_the_same_finding() {
     assert_eq!(r.status, Status::Contained, "{r:?}");
     let (outcome, detail) = check_finding(r).unwrap();
     assert_eq!(outcome, Outcome::Done);
-    assert!(detail.contains("read back at GuardDuty detector"), "{detail}");
+    assert!(
+        detail.contains("read back at GuardDuty detector"),
+        "{detail}"
+    );
     assert_eq!(
         a.cloud.key_state("alice", FIXTURE_KEY),
         Some(KeyStatus::Inactive)
@@ -138,7 +141,11 @@ async fn a_finding_that_cannot_be_read_back_contains_the_key_and_iams_owner_only
         a.cloud.key_state("mallory", FIXTURE_KEY),
         Some(KeyStatus::Inactive)
     );
-    assert!(a.cloud.policy("user/mallory", "KillSwitchDenyAll").is_some());
+    assert!(
+        a.cloud
+            .policy("user/mallory", "KillSwitchDenyAll")
+            .is_some()
+    );
     assert!(a.cloud.policy("user/admin", "KillSwitchDenyAll").is_none());
     let (outcome, detail) = check_finding(r).unwrap();
     assert_eq!(outcome, Outcome::Failed);
@@ -168,7 +175,8 @@ async fn a_sample_at_the_source_is_never_acted_on_whatever_the_payload_says() {
     // The payload dropped the sample marker GuardDuty's copy carries.
     let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
     let mut raised = event("guardduty-iam-user-finding.json");
-    raised["detail"]["service"]["additionalInfo"] = json!({"value": "{\"sample\":true}", "type": "default"});
+    raised["detail"]["service"]["additionalInfo"] =
+        json!({"value": "{\"sample\":true}", "type": "default"});
     cloud.raise(&raised);
     let a = lambda(cloud);
     let response = deliver_unraised(&a, event("guardduty-iam-user-finding.json")).await;
@@ -238,7 +246,11 @@ async fn a_finding_naming_another_user_than_iam_acts_on_iams_owner_and_says_so()
     let response = crate::support::deliver(&a, event("guardduty-iam-user-finding.json")).await;
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Contained, "{r:?}");
-    assert!(a.cloud.policy("user/mallory", "KillSwitchDenyAll").is_some());
+    assert!(
+        a.cloud
+            .policy("user/mallory", "KillSwitchDenyAll")
+            .is_some()
+    );
     assert!(a.cloud.policy("user/alice", "KillSwitchDenyAll").is_none());
     assert!(
         r.steps.iter().any(|s| s

@@ -49,6 +49,7 @@ fn actions(file: &str, effect: &str) -> BTreeSet<String> {
                 "dynamodb",
                 "securityhub",
                 "guardduty",
+                "kms",
                 "organizations",
                 "sso",
                 "identitystore",
@@ -85,10 +86,12 @@ fn template_grants_exactly_the_declared_permissions() {
     );
 }
 
-/// The two exceptions to "no delete, no attach": attaching AWSDenyAll when the inline quota is
-/// full, and removing the console password when both quotas are (AWS's runbook).
-const QUOTA_FALLBACKS: [&str; 3] = [
+/// The exceptions to "no delete, no attach": attaching AWSDenyAll when a user's inline quota is
+/// full, killswitch's own managed deny when a role's is, and removing the console password when
+/// both of a user's quotas are (AWS's runbook).
+const QUOTA_FALLBACKS: [&str; 4] = [
     "iam:AttachUserPolicy",
+    "iam:AttachRolePolicy",
     "iam:DeleteLoginProfile",
     "iam:PutUserPermissionsBoundary",
 ];
@@ -119,14 +122,38 @@ fn the_function_never_gets_delete_or_attach_rights_in_iam() {
                 s.contains("iam:DeletePolicyVersion") || s.contains("iam:CreatePolicyVersion")
             })
             .collect();
-        assert_eq!(versions.len(), 1, "{file}: {versions:?}");
+        assert_eq!(versions.len(), 2, "{file}: {versions:?}");
         assert!(
-            versions[0].starts_with("DenyIdentityCenterUsers")
+            versions[0].starts_with("KillSwitchRoleDenies")
                 && versions[0].contains(
+                    "Resource: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/killswitch/*\""
+                ),
+            "{file}: policy versions of killswitch's own role denies only: {}",
+            versions[0]
+        );
+        assert!(
+            versions[1].starts_with("DenyIdentityCenterUsers")
+                && versions[1].contains(
                     "Resource: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${IdentityCenterPolicyName}\""
                 ),
             "{file}: policy versions only on the deny policy: {}",
-            versions[0]
+            versions[1]
+        );
+        let role_attach = text
+            .split("- Sid: ")
+            .find(|s| s.contains("iam:AttachRolePolicy") && !s.contains("Effect: Deny"))
+            .unwrap_or_else(|| panic!("{file}: no statement grants iam:AttachRolePolicy"));
+        assert!(
+            role_attach.starts_with("AttachOnlyKillSwitchRoleDeny")
+                && role_attach.contains(
+                    "iam:PolicyARN: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/killswitch/*\""
+                )
+                && role_attach
+                    .lines()
+                    .filter(|l| l.trim().starts_with("- iam:"))
+                    .count()
+                    == 1,
+            "{file}: {role_attach}"
         );
         // The attach is granted for AWSDenyAll only, through the iam:PolicyARN condition.
         let text =
@@ -571,6 +598,7 @@ fn every_action_an_adapter_calls_is_granted_to_whoever_calls_it() {
         .chain(portal::IDENTITY_CENTER_PERMISSIONS)
         .chain(portal::REMOVE_PERMISSIONS)
         .chain(portal::RESTORE_PERMISSIONS)
+        .chain(killswitch::doctor::PERMISSIONS.iter().copied())
         .chain(NEEDS_NO_PERMISSION)
         .collect();
     let ungranted: Vec<String> = labelled
@@ -628,6 +656,7 @@ fn every_action_behind_a_port_the_playbook_calls_is_granted_to_the_function() {
             | "FollowUpQueue"
             | "Notifier"
             | "Findings"
+            | "FindingSource"
             | "Accounts"
             | "Organization"
             | "IdentityCenterAdmin" => ("the function (required_permissions())", &function),
@@ -638,6 +667,9 @@ fn every_action_behind_a_port_the_playbook_calls_is_granted_to_the_function() {
             "ServiceControlPolicies" => ("the quarantine role (quarantine::*_PERMISSIONS)", &scps),
             // `restore`'s: checked against OPERATOR_PERMISSIONS above.
             "Operator" => continue,
+            // `doctor`'s, run by an operator: checked against doctor::PERMISSIONS above and in
+            // doctor's own tests.
+            "Preflight" => continue,
             other => panic!(
                 "{}: `impl {other}`: a port this test does not know; say whose rights call it",
                 f.file

@@ -18,8 +18,8 @@ use super::{Context, Responder, dry_run};
 use crate::config::Members;
 use crate::incident::{AccountId, Incident};
 use crate::ports::{
-    Accounts, FindingSource, Findings, FollowUpQueue, Identity, IdentityCenterAdmin, IncidentStore, Notifier,
-    Organization,
+    Accounts, FindingSource, Findings, FollowUpQueue, Identity, IdentityCenterAdmin, IncidentStore,
+    Notifier, Organization,
 };
 use crate::record::Records;
 use crate::report::{Report, Status};
@@ -179,6 +179,9 @@ async fn contain_in<I: Identity, H: Home>(
     let (record, plan) = r
         .write(iam, decided.as_ref(), &reads, preloaded, &records)
         .await;
+    if let Some(rec) = &record {
+        rec.report_trust(&mut r.report);
+    }
     if let Some(lease) = lease {
         lease.give_back().await;
     }

@@ -8,6 +8,7 @@ use tracing::info;
 use super::Contained;
 use super::prepare::Response;
 use crate::incident::{AccountId, Incident, Trigger};
+use crate::playbook::notify::flood;
 use crate::playbook::{Context, Plan, Step, notify, verify};
 use crate::ports::{Identity, IncidentStore, Notifier};
 use crate::record::{Applied, IncidentRecord, Records};
@@ -33,6 +34,8 @@ pub(super) struct Settling {
     pub trigger: String,
     /// This trigger's containment was recorded by an earlier delivery.
     pub recorded_earlier: bool,
+    /// A REJECTED or KEY NOT FOUND past its window's allowance: counted, not paged.
+    pub held_back: bool,
 }
 
 impl Settling {
@@ -65,6 +68,7 @@ impl Settling {
             announce,
             trigger,
             recorded_earlier,
+            held_back: false,
         }
     }
 
@@ -138,7 +142,7 @@ impl Settling {
 
     /// The immediate read-back beside the claim of the notice. Returns why the notice is not
     /// sent, if it is not.
-    pub async fn read_back_and_claim<I: Identity, S: IncidentStore>(
+    pub async fn read_back_and_claim<I: Identity, S: IncidentStore + Notifier>(
         &mut self,
         iam: &I,
         records: &Records<'_, S>,
@@ -185,15 +189,54 @@ impl Settling {
             None
         } else if !claimed && duplicate.is_none() {
             Some("duplicate delivery of this incident: another delivery announced it")
-        } else {
+        } else if duplicate.is_some() {
             duplicate
+        } else {
+            self.limit_flood(records, ctx).await
         }
     }
 
-    /// Input that names another account's key: told at once, nothing follows.
+    /// A REJECTED or KEY NOT FOUND past its window's allowance is held back and counted
+    /// ([`flood`]); one allowed out first sends the summaries of the windows before it. Every
+    /// other outcome pages as it always does.
+    async fn limit_flood<S: IncidentStore + Notifier>(
+        &mut self,
+        records: &Records<'_, S>,
+        ctx: &Context<'_>,
+    ) -> Option<&'static str> {
+        let kind = flood::Limited::of(self.report.status)?;
+        let pages = match kind {
+            flood::Limited::Rejected => true,
+            flood::Limited::KeyNotFound => ctx.config.page_key_not_found,
+        };
+        if !pages || !records.enabled {
+            return None;
+        }
+        let forged = flood::looked_forged(&self.report);
+        let key = self.incident.key.as_str();
+        match flood::admit(records.store, kind, ctx.now, key, forged).await {
+            flood::Admission::Send => {
+                flood::after_allowed(records.store, kind, ctx.now).await;
+                None
+            }
+            flood::Admission::HeldBack => {
+                self.held_back = true;
+                Some(flood::HELD_BACK)
+            }
+        }
+    }
+
+    /// Input that names another account's key, or a finding its source does not hold: told at
+    /// once (unless a flood holds it back), nothing follows.
     pub async fn tell_rejected<N: Notifier>(mut self, home: &N) -> Contained {
         notify::finish(&mut self.report, &self.incident, None, None);
-        notify::notify(home, &mut self.report).await;
+        if self.held_back {
+            self.report.notification = Notification::Suppressed {
+                reason: flood::HELD_BACK.into(),
+            };
+        } else {
+            notify::notify(home, &mut self.report).await;
+        }
         Contained::done(self.report)
     }
 

@@ -281,6 +281,9 @@ where
         removed: Option<Removed>,
     ) -> Option<IncidentRecord> {
         let mut record = self.records.load(&self.account, &self.incident.key).await;
+        if let Some(r) = &record {
+            r.report_trust(report);
+        }
         // The latest pass's IDs: a later incident for the same key, or a retried follow-through,
         // reads at least as far as an earlier one did, so its sweep must compare against it.
         if let Some(r) = record.as_mut()

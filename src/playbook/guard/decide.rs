@@ -83,7 +83,9 @@ fn believed_at_source(
         refuse(
             report,
             Step::CheckFinding,
-            format!("notify-only: the finding was {reason}, which anyone who can edit them can cause on purpose (KILLSWITCH_ACT_ON_CUSTOM_FINDINGS=true contains on them)"),
+            format!(
+                "notify-only: the finding was {reason}, which anyone who can edit them can cause on purpose (KILLSWITCH_ACT_ON_CUSTOM_FINDINGS=true contains on them)"
+            ),
             now,
         );
         return None;

@@ -100,7 +100,8 @@ pub const FORGED_HEADLINE: &str = "REJECTED (payload looked forged)";
 fn looked_forged(report: &Report) -> bool {
     report.status == Status::Rejected
         && report.steps.iter().any(|s| {
-            s.step == crate::vocab::Step::CheckFinding && s.outcome == crate::report::Outcome::Skipped
+            s.step == crate::vocab::Step::CheckFinding
+                && s.outcome == crate::report::Outcome::Skipped
         })
 }
 

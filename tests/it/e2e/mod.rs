@@ -40,7 +40,9 @@ mod portal;
 mod quarantine;
 mod restore;
 mod safety;
+mod sealed;
 mod terminal;
+mod watchdog;
 mod world;
 
 use deployment::*;
@@ -151,7 +153,9 @@ fn finding_id(payload: &Value) -> Option<String> {
     if let Some(id) = payload.pointer("/detail/id").and_then(Value::as_str) {
         return Some(id.to_owned());
     }
-    let id = payload.pointer("/detail/findings/0/Id").and_then(Value::as_str)?;
+    let id = payload
+        .pointer("/detail/findings/0/Id")
+        .and_then(Value::as_str)?;
     id.rsplit_once("/finding/").map(|(_, f)| f.to_owned())
 }
 
@@ -180,7 +184,11 @@ fn raise(payload: &Value) {
         }
         Some("aws.securityhub") => {
             // Read back where it was raised: GuardDuty.
-            for f in payload["detail"]["findings"].as_array().into_iter().flatten() {
+            for f in payload["detail"]["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let detail = crate::support::guardduty_detail_of(f);
                 let answer = control(
                     "/_killswitch/guardduty/findings",

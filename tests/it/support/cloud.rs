@@ -99,6 +99,8 @@ pub struct State {
     pub managed_serial: HashMap<String, u32>,
     /// role -> attached managed policy ARNs.
     pub role_attached: HashMap<String, Vec<String>>,
+    /// The record key's secret (the fake KMS HMAC key); `None` = records are not sealed.
+    pub record_key: Option<String>,
     /// GuardDuty findings raised (EventBridge `detail` shape), newest last.
     pub raised: Vec<serde_json::Value>,
     /// The account's GuardDuty detector: unset = the fixtures' detector in every Region;

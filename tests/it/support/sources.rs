@@ -25,7 +25,9 @@ impl FakeCloud {
                 }
             }
             Some("aws.securityhub") => {
-                let findings = payload.pointer("/detail/findings").and_then(Value::as_array);
+                let findings = payload
+                    .pointer("/detail/findings")
+                    .and_then(Value::as_array);
                 s.raised
                     .extend(findings.into_iter().flatten().map(guardduty_detail_of));
             }

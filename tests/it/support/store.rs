@@ -3,9 +3,17 @@
 use std::time::Duration;
 
 use killswitch::error::Error;
-use killswitch::ports::{FollowUpQueue, IncidentStore};
+use killswitch::ports::{FollowUpQueue, IncidentStore, Listed};
 
 use super::FakeCloud;
+
+/// How a claim is kept in the fake's items (DynamoDB keeps its `claimed_at` attribute).
+const CLAIMED: &str = "claimed at ";
+
+/// A claim item taken at `at`, as the fake stores it.
+fn claimed_at(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{CLAIMED}{}", at.to_rfc3339())
+}
 
 impl IncidentStore for FakeCloud {
     async fn load_record(&self, id: &str) -> Result<Option<String>, Error> {
@@ -28,7 +36,7 @@ impl IncidentStore for FakeCloud {
         if s.items.contains_key(id) {
             return Ok(false);
         }
-        s.items.insert(id.into(), "claimed".into());
+        s.items.insert(id.into(), claimed_at(chrono::Utc::now()));
         Ok(true)
     }
 
@@ -53,6 +61,42 @@ impl IncidentStore for FakeCloud {
         s.slots.remove(id);
         Ok(())
     }
+
+    async fn scan(&self, prefix: &str) -> Result<Vec<Listed>, Error> {
+        self.rtt().await;
+        let s = self.enter("dynamodb:Scan", prefix)?;
+        let mut listed: Vec<Listed> = s
+            .items
+            .iter()
+            .filter(|(id, _)| id.starts_with(prefix))
+            .map(|(id, item)| Listed {
+                id: id.clone(),
+                claimed_at: item
+                    .strip_prefix(CLAIMED)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            })
+            .collect();
+        // DynamoDB promises no order: neither does the fake (a map), but a test reads better sorted.
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(listed)
+    }
+
+    fn seals(&self) -> bool {
+        self.state.lock().unwrap().record_key.is_some()
+    }
+
+    async fn seal(&self, text: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
+        let s = self.enter("kms:GenerateMac", "record key")?;
+        Ok(s.record_key.as_deref().map(|k| fake_mac(k, text)))
+    }
+
+    async fn verify_seal(&self, text: &str, mac: &str) -> Result<Option<bool>, Error> {
+        self.rtt().await;
+        let s = self.enter("kms:VerifyMac", "record key")?;
+        Ok(s.record_key.as_deref().map(|k| fake_mac(k, text) == mac))
+    }
 }
 
 impl FollowUpQueue for FakeCloud {
@@ -62,4 +106,13 @@ impl FollowUpQueue for FakeCloud {
         s.queued.push((body.into(), delay));
         Ok(())
     }
+}
+
+/// A MAC only the holder of the record key's secret can make (the fake KMS HMAC key).
+fn fake_mac(secret: &str, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("{secret}\n{text}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
