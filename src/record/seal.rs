@@ -76,19 +76,29 @@ impl<S: IncidentStore> Records<'_, S> {
         account: &AccountId,
         key: &AccessKeyId,
     ) -> IncidentRecord {
-        let body = match self.unsealed(text).await {
-            Ok(body) => body,
-            Err(why) => {
-                warn!(reason = %why, "incident record not trusted");
-                return IncidentRecord {
-                    untrusted: Some(why),
-                    ..IncidentRecord::new(account, key)
-                };
+        let untrusted = |why: String| {
+            warn!(reason = %why, "incident record not trusted");
+            IncidentRecord {
+                untrusted: Some(why),
+                ..IncidentRecord::new(account, key)
             }
         };
-        serde_json::from_str(&body).unwrap_or_else(|e| {
+        let body = match self.unsealed(text).await {
+            Ok(body) => body,
+            Err(why) => return untrusted(why),
+        };
+        let record: IncidentRecord = serde_json::from_str(&body).unwrap_or_else(|e| {
             warn!(error = %e, "incident record unreadable; starting a new one");
             IncidentRecord::new(account, key)
-        })
+        });
+        // The seal covers the record's text, and the text names its key: another key's sealed
+        // record copied under this key's ID is no record of this key.
+        if record.access_key_id != key.as_str() || record.account != account.as_str() {
+            return untrusted(format!(
+                "it is the sealed record of key {} in account {}, stored under this key's ID",
+                record.access_key_id, record.account
+            ));
+        }
+        record
     }
 }

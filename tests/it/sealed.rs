@@ -135,3 +135,47 @@ async fn a_restore_refuses_on_a_record_that_is_not_trusted() {
         assessment.refusals
     );
 }
+
+#[tokio::test]
+async fn another_keys_sealed_record_copied_under_this_key_is_not_trusted() {
+    // Both keys contained, each with its sealed record; key B's record is copied over key A's.
+    let other = "AKIAI44QH8DHBEXAMPLE";
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bob", other, KeyStatus::Active);
+    sealing(&cloud);
+    let a = lambda(cloud);
+    deliver(&a, event("guardduty-iam-user-finding.json")).await;
+    let mut second = event("guardduty-iam-user-finding.json");
+    second["detail"]["id"] = serde_json::json!("6fd0d2c3a7b15f4e9b3a2c8d4e0f1b22");
+    second["detail"]["arn"] = serde_json::json!(
+        "arn:aws:guardduty:us-east-1:123456789012:detector/12abc34d567e8fa901bc2d34e56789f0/finding/6fd0d2c3a7b15f4e9b3a2c8d4e0f1b22"
+    );
+    second["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = serde_json::json!(other);
+    second["detail"]["resource"]["accessKeyDetails"]["userName"] = serde_json::json!("bob");
+    deliver(&a, second).await;
+    let copied = a
+        .cloud
+        .state
+        .lock()
+        .unwrap()
+        .items
+        .get(&format!("incident#123456789012#{other}"))
+        .cloned()
+        .unwrap();
+    a.cloud
+        .state
+        .lock()
+        .unwrap()
+        .items
+        .insert(RECORD.into(), copied);
+    let again = deliver(&a, event("guardduty-iam-user-finding.json")).await;
+    let r = &again.reports[0];
+    assert!(not_trusted(r), "{:?}", r.steps);
+    assert!(
+        r.steps
+            .iter()
+            .any(|s| s.detail.contains(&format!("sealed record of key {other}"))),
+        "{:?}",
+        r.steps
+    );
+}
