@@ -109,12 +109,15 @@ async fn check<C: Identity>(
     if dry_run {
         return Ok(());
     }
-    let same = |r: &str| {
-        serde_json::from_str::<serde_json::Value>(r).ok()
-            == serde_json::from_str::<serde_json::Value>(&written).ok()
-    };
+    read_back_is(read.as_deref(), &written, user)
+}
+
+/// `Ok` when what IAM returned is the document this run wrote (as JSON: IAM may lay it out
+/// differently).
+fn read_back_is(read: Option<&str>, written: &str, user: &str) -> Result<(), String> {
+    let parsed = |d: &str| serde_json::from_str::<serde_json::Value>(d).ok();
     match read {
-        Some(r) if same(&r) => Ok(()),
+        Some(r) if parsed(r).is_some() && parsed(r) == parsed(written) => Ok(()),
         Some(_) => Err(format!(
             "{POLICY_NAME} read back from user {user} is not the document just written"
         )),
@@ -201,5 +204,38 @@ async fn page_failure<N: Notifier>(cloud: &N, user: &str, failure: &str, now: Da
         .await
     {
         error!(error = %e.chain(), "canary: the failure could not be paged; the alarm will");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_runs_document_reads_back_as_written() {
+        let now = Utc::now();
+        let written = document(now);
+        let laid_out = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(&written).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(read_back_is(Some(&laid_out), &written, "c-canary"), Ok(()));
+        let earlier = document(now - chrono::TimeDelta::hours(1));
+        for read in [Some(earlier.as_str()), Some("not json"), None] {
+            assert!(
+                read_back_is(read, &written, "c-canary").is_err(),
+                "{read:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_heartbeat_names_the_function_the_alarm_watches() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:stack-fn:live";
+        assert_eq!(function_name(arn), "stack-fn");
+        let beat: serde_json::Value =
+            serde_json::from_str(&heartbeat(function_name(arn), false, Utc::now())).unwrap();
+        assert_eq!(beat[METRIC], 0);
+        assert_eq!(beat[DIMENSION], "stack-fn");
     }
 }

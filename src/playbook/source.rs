@@ -87,6 +87,8 @@ pub fn settle(mut incident: Incident, checked: Option<Checked>) -> Incident {
                 // Word only: the payload's principal is not believed; IAM's owner of the key is.
                 incident.principal = crate::incident::Principal::Unresolved;
             }
+            // Nor its finding: a Security Hub update would be aimed where the payload says.
+            incident.finding = None;
             incident.source = Some(check);
             incident
         }
@@ -135,6 +137,13 @@ async fn guardduty<C: FindingSource>(
     };
     let at = format!("GuardDuty detector {detector} in {region}");
     match answer {
+        // Archived findings (a suppression rule, or a person who closed it) are never delivered:
+        // a payload carrying one replays it.
+        Ok(Some(detail)) if detail.pointer("/service/archived") == Some(&serde_json::Value::Bool(true)) => {
+            Reread::Absent(format!(
+                "{at} holds finding {finding_id} ARCHIVED (a suppression rule or a person closed it), and archived findings are never delivered"
+            ))
+        }
         Ok(Some(detail)) => held(trigger::guardduty_reread(detail, region), at),
         Ok(None) => Reread::Absent(format!("{at} holds no finding {finding_id}")),
         Err(e) => Reread::Unreadable(unreadable("GuardDuty GetFindings", region, &e)),

@@ -258,6 +258,9 @@ fn role_index_id(account: &str, role: &str) -> String {
 /// only when no other open incident relies on it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct RoleIndex {
+    /// The item's own ID, so that a sealed index copied under another role's ID is told apart.
+    #[serde(default)]
+    id: String,
     keys: Vec<String>,
 }
 
@@ -350,6 +353,7 @@ impl<'a, S: IncidentStore> Records<'a, S> {
                 return Ok(());
             }
             index.keys.push(key.to_string());
+            index.id.clone_from(&id);
             let text = self
                 .sealed(serde_json::to_string(&index).unwrap_or_default())
                 .await?;
@@ -365,10 +369,14 @@ impl<'a, S: IncidentStore> Records<'a, S> {
     async fn role_index(&self, id: &str) -> Result<RoleIndex, Error> {
         Ok(match self.store.load_record(id).await? {
             Some(text) => {
-                let body = self.unsealed(&text).await.map_err(|why| {
-                    Error::BadEvent(format!("the role index {id} is not trusted: {why}"))
-                })?;
-                serde_json::from_str(&body).unwrap_or_default()
+                let untrusted =
+                    |why: &str| Error::BadEvent(format!("the role index {id} is not trusted: {why}"));
+                let body = self.unsealed(&text).await.map_err(|why| untrusted(&why))?;
+                let index: RoleIndex = serde_json::from_str(&body).unwrap_or_default();
+                if self.store.seals() && index.id != id {
+                    return Err(untrusted("it is another role's sealed index"));
+                }
+                index
             }
             None => RoleIndex::default(),
         })
@@ -399,6 +407,12 @@ impl<'a, S: IncidentStore> Records<'a, S> {
                     "the incident record of {other} could not be read"
                 )));
             };
+            // A record set aside says nothing of what that incident relies on.
+            if let Some(why) = &record.untrusted {
+                return Err(Error::BadEvent(format!(
+                    "the incident record of {other} is not trusted ({why})"
+                )));
+            }
             if record.applied.as_ref().is_some_and(|a| {
                 a.generation == record.generation && on_role_index(&a.plan, role) && relies(&a.plan)
             }) {

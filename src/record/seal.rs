@@ -63,7 +63,12 @@ impl<S: IncidentStore> Records<'_, S> {
                 "it is not sealed: written by someone other than the function, or before records were sealed"
                     .into(),
             ),
-            (Ok(s), false) => Ok(s.sealed),
+            // Sealed, but this process has no key to check it with (an operator's shell without
+            // KILLSWITCH_RECORD_KEY_ARN): not trusted, and the fix is said.
+            (Ok(_), false) => Err(
+                "it is sealed, but KILLSWITCH_RECORD_KEY_ARN is not set here to check it (the stack's RecordKeyArn output)"
+                    .into(),
+            ),
             (Err(_), false) => Ok(stored.to_owned()),
         }
     }

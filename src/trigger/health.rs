@@ -69,10 +69,17 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
         .into_iter()
         .map(|key| {
             // userName describes eventMetadata.publicKey; other keys are resolved through IAM.
+            // Only for a user's own key (AKIA), whose owner IAM confirms: a session key's owner
+            // cannot be read from IAM, and a Health event is word only (it cannot be read back),
+            // so a name next to a session key would deny whoever it names.
             let principal = match (&meta_user, public_key) {
-                (Some(user), Some(pk)) if pk == key.as_str() => Principal::IamUser {
-                    user_name: user.clone(),
-                },
+                (Some(user), Some(pk))
+                    if pk == key.as_str() && key.kind() == crate::incident::KeyKind::LongTerm =>
+                {
+                    Principal::IamUser {
+                        user_name: user.clone(),
+                    }
+                }
                 _ => Principal::Unresolved,
             };
             Incident {

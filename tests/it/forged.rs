@@ -158,15 +158,54 @@ async fn a_finding_that_cannot_be_read_back_contains_the_key_and_iams_owner_only
 }
 
 #[tokio::test]
-async fn a_session_finding_that_cannot_be_read_back_denies_no_role() {
-    // A session key's owner is only the payload's word when GuardDuty cannot be asked: no
-    // role is denied on it; a human decides (a manual request confirms it in CloudTrail).
+async fn a_session_finding_that_cannot_be_read_back_denies_no_role_and_is_retried() {
+    // A session key's owner is only the payload's word when GuardDuty cannot be asked (the
+    // holder deleted the detector, or throttles GuardDuty's API): no role is denied on it, and
+    // the invocation fails so that Lambda retries and humans are paged.
     let cloud = FakeCloud::default();
     cloud.set_detector(None);
     let a = lambda(cloud);
     let response = deliver_unraised(&a, event("guardduty-assumed-role-finding.json")).await;
     let r = &response.reports[0];
-    assert_eq!(r.status, Status::Refused, "{r:?}");
+    assert_eq!(r.status, Status::Failed, "{r:?}");
+    assert!(response.error().is_some(), "Lambda must see an error to retry");
+    assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
+    assert!(!a.cloud.published().is_empty(), "humans are told");
+}
+
+#[tokio::test]
+async fn an_archived_finding_sent_again_is_rejected() {
+    // GuardDuty never delivers archived findings: a payload of one replays it.
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    let mut archived = event("guardduty-iam-user-finding.json");
+    archived["detail"]["service"]["archived"] = json!(true);
+    cloud.raise(&archived);
+    let a = lambda(cloud);
+    let r = &deliver_unraised(&a, event("guardduty-iam-user-finding.json")).await.reports[0];
+    assert_eq!(r.status, Status::Rejected, "{r:?}");
+    assert!(r.summary.contains("ARCHIVED"), "{}", r.summary);
+    assert!(a.cloud.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_health_event_naming_a_user_beside_a_session_key_denies_nobody() {
+    // Health events cannot be read back: a user name beside a session key (the insider's own,
+    // from GetSessionToken) would otherwise deny whoever it names.
+    let cloud = FakeCloud::default();
+    cloud.add_user_key("admin", "AKIAI44QH8DHBEXAMPLE", KeyStatus::Active);
+    let a = lambda(cloud);
+    let mut health = event("health-exposed-new-shape.json");
+    let session_key = "ASIAIOSFODNN7EXAMPLE";
+    let raw = health.to_string().replace(FIXTURE_KEY, session_key);
+    health = serde_json::from_str(&raw).unwrap();
+    health["detail"]["eventMetadata"]["userName"] = json!("admin");
+    let response = deliver_unraised(&a, health).await;
+    assert!(
+        response.reports.iter().all(|r| r.status != Status::Contained),
+        "{:?}",
+        response.reports
+    );
+    assert!(a.cloud.policy("user/admin", "KillSwitchDenyAll").is_none());
     assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
 }
 

@@ -179,3 +179,30 @@ async fn another_keys_sealed_record_copied_under_this_key_is_not_trusted() {
         r.steps
     );
 }
+
+#[tokio::test]
+async fn a_sealed_record_read_without_the_key_is_not_trusted_and_says_which_setting() {
+    // An operator's shell without KILLSWITCH_RECORD_KEY_ARN cannot check a seal: it does not
+    // take the record on trust.
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    sealing(&cloud);
+    let a = lambda(cloud);
+    deliver(&a, event("guardduty-iam-user-finding.json")).await;
+    a.cloud.state.lock().unwrap().record_key = None;
+    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let req = RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    let assessment = oncall::assess(&a.cloud, &deployed_config(), &key, &req)
+        .await
+        .unwrap();
+    assert!(
+        assessment
+            .refusals
+            .iter()
+            .any(|r| r.contains("NOT TRUSTED") && r.contains("KILLSWITCH_RECORD_KEY_ARN")),
+        "{:?}",
+        assessment.refusals
+    );
+}

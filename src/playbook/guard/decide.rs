@@ -68,6 +68,16 @@ fn believed_at_source(
                 format!("NOT CHECKED: {why}; acting on the key and the owner IAM gives for it only, never on the principal the payload names"),
                 now,
             );
+            if incident.key.kind() == KeyKind::Temporary {
+                // IAM cannot name a session key's owner: nothing can be done on the payload's
+                // word, so Lambda retries (the read-back may work then) and humans are told.
+                report.status = Status::Failed;
+                report.summary = format!(
+                    "Not contained: the finding could not be read back at GuardDuty ({why}), and a session key's owner is only the payload's word; Lambda will retry. If it keeps failing, contain it by hand: killswitch respond --access-key-id {} --role-name ROLE",
+                    incident.key
+                );
+                return None;
+            }
         }
         Some(SourceCheck::Verified(at)) => {
             report.record(Step::CheckFinding, Outcome::Done, at.clone(), now);
