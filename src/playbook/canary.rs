@@ -39,8 +39,6 @@ pub const DIMENSION: &str = "FunctionName";
 pub struct CanaryRun {
     pub user: String,
     pub policy: &'static str,
-    /// `false` in a dry run: the policy was only read.
-    pub wrote: bool,
     /// A HEARTBEAT notice went to the alert topic (`KILLSWITCH_CANARY_NOTICE`).
     pub notice: bool,
     /// The embedded-metric-format line written to stdout.
@@ -63,18 +61,17 @@ pub async fn run<C: Identity + Notifier>(
     };
     let mut checked = check(cloud, &user, config.dry_run, now).await;
     if checked.is_ok() && config.jobs.canary_notice {
-        checked = announce(cloud, &user, config.dry_run, now).await;
+        checked = announce(cloud, &user, now).await;
     }
     let heartbeat = heartbeat(function, checked.is_ok(), now);
     // The metric is the log line itself (embedded metric format), on stdout as Lambda wants it.
     println!("{heartbeat}");
     match checked {
         Ok(()) => {
-            info!(user = %user, dry_run = config.dry_run, "canary passed");
+            info!(user = %user, "canary passed");
             Ok(CanaryRun {
                 user,
                 policy: POLICY_NAME,
-                wrote: !config.dry_run,
                 notice: config.jobs.canary_notice,
                 heartbeat,
             })
@@ -87,28 +84,30 @@ pub async fn run<C: Identity + Notifier>(
     }
 }
 
-/// The write and its read-back; in a dry run, the read only. `Err` says which call failed and why.
+/// The write and its read-back. `Err` says which call failed and why. A dry run writes nothing
+/// and fails: switched on in the live configuration, it leaves every leaked key uncontained (a
+/// stack deployed with `DryRun` has no canary).
 async fn check<C: Identity>(
     cloud: &C,
     user: &str,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<(), String> {
+    if dry_run {
+        return Err(
+            "KILLSWITCH_DRY_RUN is on: the function writes nothing, so a leaked key would NOT be contained".into(),
+        );
+    }
     let target = PolicyTarget::User(user.to_owned());
     let written = document(now);
-    if !dry_run {
-        cloud
-            .put_policy(&target, POLICY_NAME, &written)
-            .await
-            .map_err(|e| format!("writing {POLICY_NAME} on user {user}: {}", e.chain()))?;
-    }
+    cloud
+        .put_policy(&target, POLICY_NAME, &written)
+        .await
+        .map_err(|e| format!("writing {POLICY_NAME} on user {user}: {}", e.chain()))?;
     let read = cloud
         .read_policy(&target, POLICY_NAME)
         .await
         .map_err(|e| format!("reading {POLICY_NAME} back from user {user}: {}", e.chain()))?;
-    if dry_run {
-        return Ok(());
-    }
     read_back_is(read.as_deref(), &written, user)
 }
 
@@ -169,19 +168,9 @@ pub fn function_name(arn: &str) -> &str {
 }
 
 /// The HEARTBEAT notice, for a heartbeat checked from another account (`docs/protecting.md`).
-async fn announce<N: Notifier>(
-    cloud: &N,
-    user: &str,
-    dry_run: bool,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    let what = if dry_run {
-        "read the canary's policy (dry run: nothing written)"
-    } else {
-        "wrote a deny on the canary user and read it back"
-    };
+async fn announce<N: Notifier>(cloud: &N, user: &str, now: DateTime<Utc>) -> Result<(), String> {
     let body = format!(
-        "killswitch canary at {}: the schedule fired, the function started and {what} (user {user}, policy {POLICY_NAME}). This notice comes on every success; its absence is the alarm.",
+        "killswitch canary at {}: the schedule fired, the function started, wrote a deny on the canary user and read it back (user {user}, policy {POLICY_NAME}). This notice comes on every success; its absence is the alarm.",
         ts(now)
     );
     cloud

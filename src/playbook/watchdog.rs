@@ -124,9 +124,8 @@ pub async fn run<S: IncidentStore + Notifier>(
         watch.records += 1;
         let claims = claims_of(&listed, &record.id());
         for mut item in overdue(&record, &claims, config, now) {
-            match page_once(store, &records, &record, &claims, &mut item, config).await {
-                Ok(()) => {}
-                Err(e) => unsent.push(e.chain()),
+            if let Err(e) = page_once(store, &records, &record, &claims, &mut item, config).await {
+                unsent.push(e.chain());
             }
             watch.overdue.push(item);
         }

@@ -86,9 +86,13 @@ fn the_watchdog_and_the_canary_run_on_the_stacks_own_schedules_with_their_payloa
     ] {
         assert_eq!(resource(&t, name)["Condition"], "Canary", "{name}");
     }
+    // Off at 0, and in a notify-only stack, whose canary would fail every run.
     assert_eq!(
         t["Conditions"]["Canary"],
-        json!({"Fn::Not": [{"Fn::Equals": [reference("CanaryRateMinutes"), "0"]}]})
+        json!({"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [reference("CanaryRateMinutes"), "0"]}]},
+            {"Fn::Equals": [reference("DryRun"), "false"]}
+        ]})
     );
 }
 

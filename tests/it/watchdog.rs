@@ -241,7 +241,7 @@ async fn the_canary_writes_on_its_own_user_alone_reads_it_back_and_beats() {
     .await
     .unwrap();
 
-    assert_eq!(out["canary"]["wrote"], true, "{out}");
+    assert_eq!(out["canary"]["user"], "ks-canary", "{out}");
     assert_eq!(
         app.cloud.writes(),
         [(
@@ -306,16 +306,18 @@ async fn a_canary_that_cannot_read_its_write_back_fails() {
 }
 
 #[tokio::test]
-async fn a_dry_run_canary_writes_nothing() {
+async fn a_dry_run_switched_on_fails_the_canary_without_a_write() {
     let mut app = with_canary(FakeCloud::default());
     app.config.dry_run = true;
 
-    let run = canary::run(&app.cloud, &app.config, "ks-fn", Utc::now())
-        .await
-        .unwrap();
+    let failed = canary::run(&app.cloud, &app.config, "ks-fn", Utc::now()).await;
 
-    assert!(!run.wrote);
+    let Err(Error::ContainmentFailed(why)) = failed else {
+        panic!("{failed:?}")
+    };
+    assert!(why.contains("KILLSWITCH_DRY_RUN"), "{why}");
     assert!(app.cloud.writes().is_empty());
+    assert_eq!(app.cloud.state.lock().unwrap().published.len(), 1);
 }
 
 #[tokio::test]

@@ -220,7 +220,7 @@ async fn the_canary_writes_and_reads_back_on_its_own_user_and_beats() {
 
     let (path, body) = &run.posted[0];
     assert!(path.ends_with("/req-0/response"), "{path}: {body}");
-    assert_eq!(body["canary"]["wrote"], true, "{body}");
+    assert_eq!(body["canary"]["user"], user.as_str(), "{body}");
     let written = w
         .policy(PolicyTarget::User(user.clone()), "KillSwitchCanary")
         .await;
