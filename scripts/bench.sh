@@ -5,7 +5,7 @@
 #   latency: containment with 60 ms and 20 ms round trips (scripts/latency_proxy.py), cold vs a
 #            minimal boto3 responder, warm in Lambda mode, sequential waves of calls
 #   burst: 200 keys at once to 5 warm Lambda copies, IAM write throttling; a 5-key Health event
-#   flood (opt-in, ~10 minutes): 1,000 bogus manual invocations at the manual function alongside
+#   flood (opt-in, ~4 minutes): 1,000 bogus manual invocations at the manual function alongside
 #          20 real GuardDuty findings at the trigger function, and the same flood at one function
 # Results: bench/results-*.md (summarised in BENCHMARKS.md).
 #

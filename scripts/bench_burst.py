@@ -14,7 +14,8 @@ Run through scripts/bench.sh (inside `scripts/local-aws.sh run`):
 Environment (defaults): BENCH_BURST_KEYS=200 BENCH_COPIES=5 BENCH_BURST_DELAY_MS=60
   BENCH_IAM_WRITE_LIMIT=20 (0: none) BENCH_RETRY_BACKOFF=1,2 BENCH_RETRIES=2
   BENCH_BURST_VERIFY_DELAY=10 (template.yaml's default) BENCH_BURST_REGIONS=us-east-1
-  BENCH_LAMBDA_TIMEOUT=120 (template.yaml) BENCH_BURST_TIMEOUT=900 BENCH_HEALTH_KEYS=5
+  BENCH_LAMBDA_TIMEOUT=120 (template.yaml) BENCH_BURST_TIMEOUT=900 BENCH_HEALTH_KEYS=5 (at most 10:
+  an event naming more is refused whole, src/trigger/mod.rs MAX_KEYS_PER_EVENT)
 Writes OUT.md and prints it.
 """
 

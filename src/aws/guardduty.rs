@@ -171,7 +171,10 @@ fn guardduty_detail(f: &aws_sdk_guardduty::types::Finding) -> Value {
             Some(object(vec![
                 ("additionalInfo", additional),
                 ("count", service.and_then(|s| s.count()).map(Value::from)),
-                ("archived", service.and_then(|s| s.archived()).map(Value::from)),
+                (
+                    "archived",
+                    service.and_then(|s| s.archived()).map(Value::from),
+                ),
                 (
                     "eventFirstSeen",
                     text(service.and_then(|s| s.event_first_seen())),

@@ -139,7 +139,9 @@ async fn guardduty<C: FindingSource>(
     match answer {
         // Archived findings (a suppression rule, or a person who closed it) are never delivered:
         // a payload carrying one replays it.
-        Ok(Some(detail)) if detail.pointer("/service/archived") == Some(&serde_json::Value::Bool(true)) => {
+        Ok(Some(detail))
+            if detail.pointer("/service/archived") == Some(&serde_json::Value::Bool(true)) =>
+        {
             Reread::Absent(format!(
                 "{at} holds finding {finding_id} ARCHIVED (a suppression rule or a person closed it), and archived findings are never delivered"
             ))

@@ -23,6 +23,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, AccountId};
+use crate::playbook::notify::flood;
 use crate::ports::{IncidentStore, Listed, Notifier};
 use crate::record::{IncidentRecord, Records};
 use crate::report::{defang, open::shell_safe, sanitize_subject, ts};
@@ -130,10 +131,21 @@ pub async fn run<S: IncidentStore + Notifier>(
             watch.overdue.push(item);
         }
     }
-    if let Some((subject, body)) = held_back_summary(store, config, now).await {
-        match store.publish(&sanitize_subject(&subject), &body).await {
-            Ok(()) => watch.held_back = Some(subject),
-            Err(e) => unsent.push(e.chain()),
+    // The REJECTED / KEY NOT FOUND notices a flood had held back, summed up once their window
+    // closed (the next notice of their kind may not come): the last two hours, as the watchdog
+    // runs at least hourly.
+    let since = now - chrono::TimeDelta::hours(2);
+    for summary in flood::publish_held_back(store, &flood::Limited::ALL, since, now).await {
+        if summary.sent {
+            watch.held_back = Some(format!(
+                "{} {:?} notice(s) held back in the window from {}",
+                summary.held_back, summary.kind, summary.window_start
+            ));
+        } else {
+            unsent.push(format!(
+                "the summary of {} held-back {:?} notice(s) could not be sent",
+                summary.held_back, summary.kind
+            ));
         }
     }
     info!(
@@ -146,17 +158,6 @@ pub async fn run<S: IncidentStore + Notifier>(
     } else {
         Err(Error::NotifyFailed(unsent.join("; ")))
     }
-}
-
-/// The hook for held-back notices (issue 26, point 5): a summary such as "N REJECTED / KEY NOT
-/// FOUND notices were held back in the last hour", as (subject, body), which the watchdog's run
-/// publishes. Rate limiting lives with the notices it limits; nothing is held back yet.
-pub async fn held_back_summary<S: IncidentStore>(
-    _store: &S,
-    _config: &Config,
-    _now: DateTime<Utc>,
-) -> Option<(String, String)> {
-    None
 }
 
 /// The (account, key) of every incident record listed (`incident#ACCOUNT#KEY`).

@@ -369,8 +369,9 @@ impl<'a, S: IncidentStore> Records<'a, S> {
     async fn role_index(&self, id: &str) -> Result<RoleIndex, Error> {
         Ok(match self.store.load_record(id).await? {
             Some(text) => {
-                let untrusted =
-                    |why: &str| Error::BadEvent(format!("the role index {id} is not trusted: {why}"));
+                let untrusted = |why: &str| {
+                    Error::BadEvent(format!("the role index {id} is not trusted: {why}"))
+                };
                 let body = self.unsealed(&text).await.map_err(|why| untrusted(&why))?;
                 let index: RoleIndex = serde_json::from_str(&body).unwrap_or_default();
                 if self.store.seals() && index.id != id {

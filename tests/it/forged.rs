@@ -168,7 +168,10 @@ async fn a_session_finding_that_cannot_be_read_back_denies_no_role_and_is_retrie
     let response = deliver_unraised(&a, event("guardduty-assumed-role-finding.json")).await;
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Failed, "{r:?}");
-    assert!(response.error().is_some(), "Lambda must see an error to retry");
+    assert!(
+        response.error().is_some(),
+        "Lambda must see an error to retry"
+    );
     assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
     assert!(!a.cloud.published().is_empty(), "humans are told");
 }
@@ -181,7 +184,9 @@ async fn an_archived_finding_sent_again_is_rejected() {
     archived["detail"]["service"]["archived"] = json!(true);
     cloud.raise(&archived);
     let a = lambda(cloud);
-    let r = &deliver_unraised(&a, event("guardduty-iam-user-finding.json")).await.reports[0];
+    let r = &deliver_unraised(&a, event("guardduty-iam-user-finding.json"))
+        .await
+        .reports[0];
     assert_eq!(r.status, Status::Rejected, "{r:?}");
     assert!(r.summary.contains("ARCHIVED"), "{}", r.summary);
     assert!(a.cloud.writes().is_empty());
@@ -201,7 +206,10 @@ async fn a_health_event_naming_a_user_beside_a_session_key_denies_nobody() {
     health["detail"]["eventMetadata"]["userName"] = json!("admin");
     let response = deliver_unraised(&a, health).await;
     assert!(
-        response.reports.iter().all(|r| r.status != Status::Contained),
+        response
+            .reports
+            .iter()
+            .all(|r| r.status != Status::Contained),
         "{:?}",
         response.reports
     );
