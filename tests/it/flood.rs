@@ -327,3 +327,37 @@ async fn the_next_allowed_notice_sends_the_summary_of_the_window_before() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_watchdog_sends_the_summary_a_window_left_behind() {
+    // No notice of the kind comes after the flood: the watchdog's run sums the window up.
+    clear_of_the_window_edge().await;
+    let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    let t0 = Utc::now();
+    for n in 0..7 {
+        a.cloud
+            .state
+            .lock()
+            .unwrap()
+            .key_account
+            .insert(key(n), "999999999999".into());
+        invoke(&a, manual(&key(n), n)).await.unwrap();
+    }
+    assert_eq!(a.cloud.published().len(), 5, "{:?}", a.cloud.published());
+    let watch =
+        killswitch::playbook::watchdog::run(&a.cloud, &a.config, t0 + TimeDelta::minutes(11))
+            .await
+            .unwrap();
+    assert!(
+        watch
+            .held_back
+            .as_deref()
+            .is_some_and(|h| h.starts_with("2 Rejected")),
+        "{watch:?}"
+    );
+    let (subject, _) = a.cloud.published().pop().unwrap();
+    assert!(
+        subject.contains("2 REJECTED notices held back"),
+        "{subject}"
+    );
+}
