@@ -204,36 +204,29 @@ fn compare(incident: &Incident, copy: Received, at: &str) -> Checked {
 
 /// The identity fields that differ: never counts or timestamps, which re-emits change.
 fn differences(payload: &Incident, copy: &Incident) -> Vec<&'static str> {
-    let ids = |i: &Incident| match &i.trigger {
+    let type_and_region = |i: &Incident| match &i.trigger {
         Trigger::GuardDuty {
-            finding_id,
             finding_type,
             region,
             ..
-        } => Some((finding_id.clone(), finding_type.clone(), region.clone())),
+        } => Some((finding_type.clone(), region.clone().unwrap_or_default())),
         Trigger::Health { .. } | Trigger::Manual { .. } | Trigger::Pivot { .. } => None,
     };
-    let (mut a, b) = (ids(payload), ids(copy));
-    if let Some((id, ..)) = a.as_mut() {
-        *id = guardduty_id(payload).unwrap_or_default();
-    }
-    let part = |x: &Option<(String, String, Option<String>)>, n: u8| {
-        x.as_ref().map(|(id, t, r)| match n {
-            0 => id.clone(),
-            1 => t.clone(),
-            _ => r.clone().unwrap_or_default(),
-        })
-    };
-    let mut out: Vec<&'static str> = [(0, "finding ID"), (1, "finding type"), (2, "Region")]
-        .into_iter()
-        .filter(|(n, _)| part(&a, *n) != part(&b, *n))
-        .map(|(_, name)| name)
-        .collect();
-    if payload.account != copy.account {
-        out.push("account");
-    }
-    if payload.principal != copy.principal {
-        out.push("principal");
-    }
-    out
+    let (a, b) = (type_and_region(payload), type_and_region(copy));
+    [
+        ("finding ID", guardduty_id(payload) != guardduty_id(copy)),
+        (
+            "finding type",
+            a.as_ref().map(|x| &x.0) != b.as_ref().map(|x| &x.0),
+        ),
+        (
+            "Region",
+            a.as_ref().map(|x| &x.1) != b.as_ref().map(|x| &x.1),
+        ),
+        ("account", payload.account != copy.account),
+        ("principal", payload.principal != copy.principal),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
 }

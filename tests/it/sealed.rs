@@ -29,6 +29,19 @@ fn stored(cloud: &FakeCloud) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// What an operator's restore of alice's key would refuse, as the deployed stack is set up.
+async fn restore_refusals(a: &killswitch::handler::App<FakeCloud>) -> Vec<String> {
+    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
+    let req = RestoreRequest {
+        user_name: Some("alice".into()),
+        ..Default::default()
+    };
+    oncall::assess(&a.cloud, &deployed_config(), &key, &req)
+        .await
+        .unwrap()
+        .refusals
+}
+
 fn not_trusted(r: &killswitch::report::Report) -> bool {
     r.steps.iter().any(|s| {
         s.step == Step::Record && s.outcome == Outcome::Failed && s.detail.contains("NOT TRUSTED")
@@ -118,21 +131,10 @@ async fn a_restore_refuses_on_a_record_that_is_not_trusted() {
         .unwrap()
         .items
         .insert(RECORD.into(), item.to_string());
-    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let req = RestoreRequest {
-        user_name: Some("alice".into()),
-        ..Default::default()
-    };
-    let assessment = oncall::assess(&a.cloud, &deployed_config(), &key, &req)
-        .await
-        .unwrap();
+    let refusals = restore_refusals(&a).await;
     assert!(
-        assessment
-            .refusals
-            .iter()
-            .any(|r| r.contains("NOT TRUSTED")),
-        "{:?}",
-        assessment.refusals
+        refusals.iter().any(|r| r.contains("NOT TRUSTED")),
+        "{refusals:?}"
     );
 }
 
@@ -189,20 +191,11 @@ async fn a_sealed_record_read_without_the_key_is_not_trusted_and_says_which_sett
     let a = lambda(cloud);
     deliver(&a, event("guardduty-iam-user-finding.json")).await;
     a.cloud.state.lock().unwrap().record_key = None;
-    let key = AccessKeyId::parse(FIXTURE_KEY).unwrap();
-    let req = RestoreRequest {
-        user_name: Some("alice".into()),
-        ..Default::default()
-    };
-    let assessment = oncall::assess(&a.cloud, &deployed_config(), &key, &req)
-        .await
-        .unwrap();
+    let refusals = restore_refusals(&a).await;
     assert!(
-        assessment
-            .refusals
+        refusals
             .iter()
             .any(|r| r.contains("NOT TRUSTED") && r.contains("KILLSWITCH_RECORD_KEY_ARN")),
-        "{:?}",
-        assessment.refusals
+        "{refusals:?}"
     );
 }
