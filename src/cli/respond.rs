@@ -136,6 +136,9 @@ async fn wait_for_sweep(
     quiet: bool,
 ) -> bool {
     let live = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Listening before the first line that offers Ctrl-C: a press right after it would otherwise
+    // meet the default handler and kill the process with nothing said.
+    let interrupt = interrupt_listener();
     if !quiet && !live {
         // Said even without a terminal: the wait is long, and silence reads as a hang.
         eprintln!(
@@ -168,7 +171,7 @@ async fn wait_for_sweep(
     let finished = tokio::select! {
         () = sweep => true,
         () = countdown => true,
-        r = tokio::signal::ctrl_c() => r.is_err(),
+        () = interrupt => false,
     };
     if live {
         eprint!("\r\x1b[K");
@@ -177,6 +180,31 @@ async fn wait_for_sweep(
         eprintln!("{}", wrap::fit(&interrupted(due, pending), wrap::width()));
     }
     finished
+}
+
+/// Resolves on Ctrl-C; the handler is in place when this returns, not at the first poll. Never
+/// resolves where no handler can be installed, so the wait then runs to its end.
+#[cfg(unix)]
+fn interrupt_listener() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = signal(SignalKind::interrupt()).ok();
+    async move {
+        match listener {
+            Some(mut l) => {
+                l.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn interrupt_listener() -> impl std::future::Future<Output = ()> {
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// What Ctrl-C during the wait leaves undone, and the commands that do it later.
