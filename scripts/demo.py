@@ -96,7 +96,7 @@ urllib.request.urlopen(urllib.request.Request(
 with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
     fh.write(event)
     event_path = fh.name
-env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="3",
+env = dict(os.environ, KILLSWITCH_TOPIC_ARN=topic, KILLSWITCH_VERIFY_DELAY_SECONDS="3", KILLSWITCH_WATCH_SECONDS="0",
            KILLSWITCH_SWEEP_SECONDS=str(SWEEP_SECONDS), KILLSWITCH_REGIONS="us-east-1", RUST_LOG="info")
 print(f"  (the first report comes at once; the CloudTrail sweep runs {SWEEP_SECONDS} s later, so this takes ~{SWEEP_SECONDS + 10} s)")
 started = time.monotonic()

@@ -91,6 +91,7 @@ def stage() -> dict[str, str]:
         "KILLSWITCH_TOPIC_ARN": topic,
         "KILLSWITCH_DRY_RUN": "true",
         "KILLSWITCH_VERIFY_DELAY_SECONDS": "0",
+        "KILLSWITCH_WATCH_SECONDS": "0",
         "KILLSWITCH_REGIONS": "us-east-1",
         "KILLSWITCH_INVESTIGATION_SECONDS": "10",
         "KILLSWITCH_MEMBER_ROLE_NAME": member_role,

@@ -9,6 +9,12 @@
 #
 # Clients get their configuration from .local-aws/env (AWS_ENDPOINT_URL, region, the admin key
 # that plays the function's identity).
+#
+# Read by the local AWS at start (exported to it as they are):
+#   KILLSWITCH_IAM_LAG_SECONDS            IAM's propagation window D (default 0: none); the env
+#                                         file says it back as KILLSWITCH_LOCAL_IAM_LAG_SECONDS
+#   KILLSWITCH_EVENTBRIDGE_DELAY_SECONDS  delay of the CloudTrail -> EventBridge events (default 2)
+#   KILLSWITCH_LOCAL_STATE                this script's state directory (default .local-aws)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +37,11 @@ install() {
   echo "$want" > "$stamp"
 }
 
+# D as the local AWS writes it back (Python's %g), to compare with a running one's.
+lag_wanted() {
+  "$VENV/bin/python" -c 'import os; v = os.environ.get("KILLSWITCH_IAM_LAG_SECONDS") or 0; print(f"{float(v):g}")'
+}
+
 free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -38,6 +49,13 @@ free_port() {
 start() {
   install
   if [ -f "$STATE/pid" ] && kill -0 "$(cat "$STATE/pid")" 2>/dev/null; then
+    # A running one with another propagation lag would make a lagged run pass for the wrong reason.
+    local running
+    running="$(sed -n 's/^export KILLSWITCH_LOCAL_IAM_LAG_SECONDS=//p' "$STATE/env" 2>/dev/null)"
+    if [ "${running:-0}" != "$(lag_wanted)" ]; then
+      log "already running with KILLSWITCH_IAM_LAG_SECONDS=${running:-0}, not $(lag_wanted): stop it or use another KILLSWITCH_LOCAL_STATE"
+      return 1
+    fi
     log "already running (pid $(cat "$STATE/pid"))"; return 0
   fi
   rm -f "$STATE/env"

@@ -432,6 +432,11 @@ where
         if let Some(job) = trigger::job(&event.payload)? {
             return playbook::jobs::run(&app.cloud, &app.config, job, &caller, Utc::now()).await;
         }
+        let (me, ev) = (app.responder.as_ref(), &event.payload);
+        let pivot = playbook::tamper::on_payload(&app.cloud, &app.config, me, ev, deadline);
+        if let Some(answer) = pivot.await? {
+            return Ok(serde_json::to_value(answer).unwrap_or_default());
+        }
         if let Some(batch) = as_sqs_event(&event.payload) {
             let (response, reports) = handle_follow_ups(app, batch, deadline).await?;
             info!(reports = %serde_json::to_string(&reports).unwrap_or_default(), "follow-through");

@@ -290,6 +290,7 @@ async fn run(command: Command, aws: &AwsArgs, term: &Terminal) -> Result<ExitCod
             term.init_tracing();
             cli::doctor::run(aws, &args, term.show).await
         }
+        Command::GuardPolicy(args) => cli::guard::run(&args, term.show),
         Command::Man { out_dir } => {
             cli::man::man_pages(out_dir.as_deref())?;
             Ok(ExitCode::SUCCESS)

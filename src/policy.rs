@@ -2,6 +2,11 @@
 //!
 //! Fixed names, so repeats overwrite instead of stacking (a timestamped name per incident would
 //! overflow the 2,048-character inline quota of a user).
+//!
+//! [`guard`]: the organization's static guard (an SCP deployed before any incident) and the tag
+//! keys containment writes for it.
+
+pub mod guard;
 
 use std::collections::BTreeSet;
 

@@ -234,6 +234,10 @@ pub trait Identity {
     async fn attach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error>;
     /// `iam:ListRoles` under `/aws-reserved/sso.amazonaws.com/`: the permission sets' roles.
     async fn identity_center_roles(&self) -> Result<Vec<String>, Error>;
+    /// `iam:TagUser` / `iam:TagRole`: one tag set (replaced when the key is there).
+    async fn tag(&self, target: &PolicyTarget, key: &str, value: &str) -> Result<(), Error>;
+    /// `iam:ListUserTags` / `iam:ListRoleTags`: the value of one tag, `None` when absent.
+    async fn tag_value(&self, target: &PolicyTarget, key: &str) -> Result<Option<String>, Error>;
 }
 
 /// A managed policy's default version.
@@ -272,6 +276,8 @@ pub trait Operator: ActivityLog {
     async fn detach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error>;
     /// `iam:DeletePolicy` (its versions other than the default deleted first).
     async fn delete_managed_policy(&self, policy_arn: &str) -> Result<(), Error>;
+    /// `iam:UntagUser` / `iam:UntagRole`.
+    async fn untag(&self, target: &PolicyTarget, key: &str) -> Result<(), Error>;
 }
 
 /// An item of the incident table as a scan lists it: its ID, and when it was claimed (a claim).

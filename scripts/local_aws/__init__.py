@@ -21,7 +21,8 @@ One HTTP endpoint on 127.0.0.1 serves three things:
 Known gaps of the double (documented in the README): data events are never recorded (same as
 real Event history), calls refused before authentication (unknown or Inactive key) are not
 recorded, delivery lag is 0 unless set (real Event history lags by about 5 minutes, up to 15),
-requestParameters are the raw query parameters, and only Region, account and the lookup
+requestParameters are the query parameters in camelCase (lists for `X.member.N`, passwords and
+tokens left out), and only Region, account and the lookup
 attribute shape the results.
 
 * account:ListRegions (moto has none): the 17 Regions enabled by default, opt-in ones disabled.
@@ -73,12 +74,41 @@ attribute shape the results.
     identitystore:UserId, so a Deny on that key in KillSwitchDeny stops one user's sessions of a
     shared role and no one else's.
 
+* IAM's propagation window (see lag.py, authorizer.py): with `KILLSWITCH_IAM_LAG_SECONDS` = D > 0
+  at start, authentication and authorization use the IAM state of D seconds earlier (access keys
+  and their status, inline and attached managed policies with their default version, groups,
+  permissions boundaries, principal tags, trust policies for AssumeRole, login profiles in the
+  state, and the organization's SCPs) while List*/Get* answers see every write at once, as AWS
+  documents ("changes take time to propagate") and OffensAI measured (~3-4 s, in several Regions;
+  AWS-FACTS sections 6 and 16). D = 0 (the default) is no window. The env file says D
+  (KILLSWITCH_LOCAL_IAM_LAG_SECONDS), so does GET /_killswitch/iam/lag. Left out: D is one fixed
+  number, not a distribution, the same for every Region, endpoint and kind of change (AWS's
+  varies); new STS sessions work at once; console sign-in is not modelled (a login profile is only
+  a fact in the state); moto's own gaps in policy evaluation stay (policy_eval.py).
+* SCPs (see scp.py): a member account's principals are held to the SCPs attached to the account,
+  its OUs and the root (with the same lag), never the management account's, never a service-linked
+  role's; an explicit Deny refuses with AWS's "with an explicit deny in a service control policy";
+  an operator or key the evaluator does not know fails the request (HTTP 500), never allows.
+  Permissions boundaries limit users and roles (moto has none for users: added, see
+  iam.patch_moto_user_permissions_boundaries). AssumeRole with session tags is also authorized as
+  sts:TagSession; session tags are aws:PrincipalTag/* of the session, over the role's.
+* CloudTrail -> EventBridge (see eventbridge.py): an `AWS API Call via CloudTrail` event for every
+  successful IAM write and STS AssumeRole, GetSessionToken, GetFederationToken and
+  AssumeRoleWithWebIdentity, delivered after KILLSWITCH_EVENTBRIDGE_DELAY_SECONDS (default 2), read
+  with GET /_killswitch/eventbridge/events?after=SEQ. Records never carry a secret key, session
+  token or password.
+
 Started by scripts/local-aws.sh as `scripts/local_aws.py --port N --env-file PATH` (the same as
 `python -m local_aws ...` with scripts/ on the path). The package, by service:
   common.py                 the accounts, per-request state, identity_for, shared helpers
   iam.py                    IAM and STS as strict as AWS (Inactive keys, quotas, trust policies)
   cloudformation.py         CloudFormation fixes (inline role policies, AWS::NoValue in lists)
   policy_eval.py            identity-policy evaluation (condition keys, operators, statements)
+  lag.py                    IAM's propagation window: the journal of authorization state, the view
+                            a request is authorized against
+  authorizer.py             keys and policies from that view, permissions boundaries, SCPs
+  scp.py                    the strict SCP evaluator
+  eventbridge.py            the CloudTrail -> EventBridge events and their delivery
   organizations.py          Organizations limits, management-only operations, the organization
   organizations_auth.py     Organizations calls authorized per resource, with condition keys
   identity_center.py        IAM Identity Center patches, permission-set provisioning

@@ -180,20 +180,74 @@ def error_code(body: bytes) -> str | None:
     return m.group(1) if m else None
 
 
+# Request parameters CloudTrail never records (AWS leaves passwords and tokens out of the record).
+SECRET_PARAMETERS = {"Password", "OldPassword", "NewPassword", "PrivateKey", "WebIdentityToken", "SAMLAssertion"}
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
 def camel(params: dict) -> dict:
-    """Query parameters as CloudTrail writes requestParameters: camelCase keys."""
-    return {k[:1].lower() + k[1:]: v for k, v in params.items() if k not in ("Action", "Version")}
+    """Query parameters as CloudTrail writes requestParameters: camelCase keys, lists for
+    `X.member.N` (`tagKeys: [..]`), lists of objects for `X.member.N.Field` (`tags: [{key, value}]`),
+    and never a password or token."""
+    out: dict = {}
+    lists: dict = {}
+    for key, value in params.items():
+        if key in ("Action", "Version") or key in SECRET_PARAMETERS:
+            continue
+        parts = key.split(".")
+        if len(parts) in (3, 4) and parts[1] == "member" and parts[2].isdigit():
+            items = lists.setdefault(_lower_first(parts[0]), {})
+            if len(parts) == 3:
+                items[int(parts[2])] = value
+            else:
+                entry = items.setdefault(int(parts[2]), {})
+                if isinstance(entry, dict):
+                    entry[_lower_first(parts[3])] = value
+        else:
+            out[_lower_first(key)] = value
+    for name, items in lists.items():
+        out[name] = [items[i] for i in sorted(items)]
+    return out
+
+
+def _xml(body: bytes, tag: str) -> str | None:
+    m = re.search(rb"<" + tag.encode() + rb">([^<]*)</" + tag.encode() + rb">", body)
+    return m.group(1).decode() if m else None
+
+
+def iam_date(value: str | None) -> str | None:
+    """An IAM timestamp as CloudTrail writes it in IAM responseElements ("Jan 5, 2026, 4:07:09 PM")."""
+    if not value:
+        return None
+    try:
+        t = parse_iso(value)
+    except ValueError:
+        return value
+    return f"{t:%b} {t.day}, {t.year}, {t.hour % 12 or 12}:{t:%M:%S} {t:%p}"
 
 
 def response_elements(name: str, body: bytes) -> dict | None:
-    m = re.search(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>", body)
-    if not m:
-        return None
-    key = m.group(1).decode()
-    if name == "CreateAccessKey":
-        user = re.search(rb"<UserName>([^<]+)</UserName>", body)
-        return {"accessKey": {"accessKeyId": key, "status": "Active",
-                              "userName": user.group(1).decode() if user else None}}
-    if name in ("AssumeRole", "GetSessionToken", "GetFederationToken", "AssumeRoleWithWebIdentity"):
-        return {"credentials": {"accessKeyId": key}}
+    """responseElements as CloudTrail records them for the calls a responder reads: never a secret
+    access key, session token or password."""
+    if name == "CreateAccessKey" and _xml(body, "AccessKeyId"):
+        return {"accessKey": {"accessKeyId": _xml(body, "AccessKeyId"), "status": _xml(body, "Status") or "Active",
+                              "userName": _xml(body, "UserName"), "createDate": iam_date(_xml(body, "CreateDate"))}}
+    if name == "CreateLoginProfile" and _xml(body, "UserName"):
+        return {"loginProfile": {"userName": _xml(body, "UserName"), "createDate": iam_date(_xml(body, "CreateDate")),
+                                 "passwordResetRequired": _xml(body, "PasswordResetRequired") == "true"}}
+    if name == "CreateRole" and _xml(body, "Arn"):
+        return {"role": {"path": _xml(body, "Path"), "roleName": _xml(body, "RoleName"), "roleId": _xml(body, "RoleId"),
+                         "arn": _xml(body, "Arn"), "createDate": iam_date(_xml(body, "CreateDate"))}}
+    if name in ("AssumeRole", "GetSessionToken", "GetFederationToken", "AssumeRoleWithWebIdentity") \
+            and _xml(body, "AccessKeyId"):
+        elements: dict = {"credentials": {"accessKeyId": _xml(body, "AccessKeyId"),
+                                          "expiration": iam_date(_xml(body, "Expiration"))}}
+        if _xml(body, "AssumedRoleId"):
+            elements["assumedRoleUser"] = {"assumedRoleId": _xml(body, "AssumedRoleId"), "arn": _xml(body, "Arn")}
+        if _xml(body, "FederatedUserId"):
+            elements["federatedUser"] = {"federatedUserId": _xml(body, "FederatedUserId"), "arn": _xml(body, "Arn")}
+        return elements
     return None

@@ -32,6 +32,9 @@ PRINCIPAL = threading.local()
 # Identity Center portal sessions (see identity_center_control.identity_center_portal_credentials): access key ID -> the
 # identity-store UserId it was issued to (identitystore:UserId in principal_keys).
 PORTAL_SESSIONS: dict[str, str] = {}
+# Session tags of AssumeRole calls (see iam.patch_moto_trust_policies): session access key ID ->
+# {key: value}; moto keeps none. They are aws:PrincipalTag/* of the session, over the role's tags.
+SESSION_TAGS: dict[str, dict] = {}
 
 
 def iso(ts: datetime) -> str:

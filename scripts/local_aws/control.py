@@ -19,6 +19,12 @@ Control endpoints (test-only, under /_killswitch/):
   POST /_killswitch/guardduty/reset     forgets raised findings, every Region enabled again
   GET  /_killswitch/securityhub/findings  {"findings": [...], "calls": [...]}: workflow, notes history
   POST /_killswitch/securityhub/reset   forgets findings and calls (cloudtrail/reset leaves them)
+  GET  /_killswitch/iam/lag             {"seconds": D}: the propagation lag authorization runs with
+                                        (KILLSWITCH_IAM_LAG_SECONDS at start; see lag.py)
+  GET  /_killswitch/eventbridge/events?after=SEQ  {"events": [{"seq": N, "event": <envelope>}]}: the
+                                        `AWS API Call via CloudTrail` events delivered so far with
+                                        seq > SEQ (see eventbridge.py)
+  POST /_killswitch/eventbridge/delay   {"seconds": x}: delivery delay of later events (GET: {"seconds": x})
   POST /_killswitch/identitycenter/seed  {"account": "123456789012", "permission_set": "Developer",
                                         "user_name": "alice@example.com", "via_group": false}: as Identity
                                         Center's administrator, the permission set (reused by name;
@@ -41,15 +47,17 @@ Control endpoints (test-only, under /_killswitch/):
 from __future__ import annotations
 
 import json
+import urllib.parse
 import uuid
 
 from .common import ACCOUNT_ID
 from .identity_center_control import identity_center_portal_credentials, identity_center_seed
+from .lag import JOURNAL, lag_seconds
 
 
 class ControlApi:
-    """The control endpoints, for Harness (which provides trail, hub, guardduty, read_body and
-    respond)."""
+    """The control endpoints, for Harness (which provides trail, hub, guardduty, bus, read_body
+    and respond)."""
 
     def guardduty_control(self, start_response, path, data):
         account = str(data.get("account", ACCOUNT_ID))
@@ -64,9 +72,33 @@ class ControlApi:
             return self.respond(start_response, 200, {"status": "ok"})
         return self.respond(start_response, 400, {"message": "guardduty control: see control.py for the shapes"})
 
+    def propagation_control(self, environ, start_response, path, data):
+        """The lag and the EventBridge bus (None when `path` is neither's)."""
+        if path == "/_killswitch/iam/lag":
+            return self.respond(start_response, 200, {"seconds": lag_seconds()})
+        if path == "/_killswitch/eventbridge/events":
+            query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
+            try:
+                after = int(query.get("after", "0"))
+            except ValueError:
+                return self.respond(start_response, 400, {"message": "after must be an integer"})
+            return self.respond(start_response, 200, {"events": self.bus.delivered(after)})
+        if path == "/_killswitch/eventbridge/delay" and environ.get("REQUEST_METHOD") == "GET":
+            return self.respond(start_response, 200, {"seconds": self.bus.delay})
+        if path == "/_killswitch/eventbridge/delay":
+            try:
+                self.bus.set_delay(data.get("seconds"))
+            except (TypeError, ValueError) as error:
+                return self.respond(start_response, 400, {"message": str(error)})
+            return self.respond(start_response, 200, {"seconds": self.bus.delay})
+        return None
+
     def control(self, environ, start_response, path):
         body = self.read_body(environ)
         data = json.loads(body or b"{}")
+        answered = self.propagation_control(environ, start_response, path, data)
+        if answered is not None:
+            return answered
         if path == "/_killswitch/health":
             return self.respond(start_response, 200, {"status": "ok", **self.trail.stats()})
         if path == "/_killswitch/cloudtrail/events":
@@ -111,6 +143,7 @@ class ControlApi:
             return self.respond(start_response, 200, {"status": "ok"})
         if path == "/_killswitch/identitycenter/seed":
             status, payload = identity_center_seed(data)
+            JOURNAL.record()
             return self.respond(start_response, status, payload, "application/json")
         if path == "/_killswitch/identitycenter/portal-credentials":
             status, payload = identity_center_portal_credentials(data)

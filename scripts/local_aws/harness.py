@@ -15,11 +15,15 @@ from datetime import datetime, timezone
 from .cloudtrail import CloudTrailDouble, camel, error_code, event_name, response_elements
 from .common import ACCOUNT_ID, REQUEST, identity_for, iso
 from .control import ControlApi
+from .eventbridge import EventBus
 from .guardduty import GuardDutyDouble
+from .lag import JOURNAL
 from .security_hub import SecurityHubDouble
 
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 # (the last two: what JSON-protocol services such as Organizations answer for the first two)
+# Services whose writes change what authorization reads (the propagation lag's journal).
+AUTHORIZATION_STATE = {"iam", "organizations", "cloudformation", "sso", "identitystore"}
 UNAUTHENTICATED = ("InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId",
                    "UnrecognizedClientException", "InvalidSignatureException")
 # account:ListRegions (moto has none): the 17 Regions enabled by default, and opt-in ones left off.
@@ -28,6 +32,8 @@ DEFAULT_REGIONS = [
     "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
     "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "sa-east-1",
 ]
+# CloudTrail's readOnly: reads, and STS's credential calls (AWS records AssumeRole as read-only).
+READ_ONLY = re.compile(r"(Get|List|Describe|Lookup|Head|AssumeRole)")
 OPT_IN_REGIONS = ["af-south-1", "ap-east-1", "me-south-1", "eu-south-1", "me-central-1", "il-central-1"]
 
 
@@ -40,9 +46,10 @@ class Harness(ControlApi):
         self.trail = trail
         self.hub = hub or SecurityHubDouble()
         self.guardduty = GuardDutyDouble()
+        self.bus = EventBus()
 
     def __call__(self, environ, start_response):
-        environ["killswitch.arrived"] = time.monotonic()
+        environ["killswitch.arrived"] = REQUEST.arrived = time.monotonic()
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_killswitch/"):
             return self.control(environ, start_response, path)
@@ -59,7 +66,7 @@ class Harness(ControlApi):
         if scope and scope.group(3) == "guardduty":
             return self.guardduty_call(environ, start_response, scope)
         if not scope:
-            return self.moto_app(environ, start_response)
+            return self.unsigned(environ, start_response)
         return self.recorded(environ, start_response, scope)
 
     def read_body(self, environ) -> bytes:
@@ -133,6 +140,34 @@ class Harness(ControlApi):
         if code not in UNAUTHENTICATED:
             self.record(environ, scope, name, camel(params) or None,
                         response_elements(name, response) if code is None else None, code)
+        if code is None and service in AUTHORIZATION_STATE and not READ_ONLY.match(name):
+            JOURNAL.record()
+        return [response]
+
+    def unsigned(self, environ, start_response):
+        """A call without SigV4 (STS AssumeRoleWithWebIdentity, the only one a holder uses here):
+        served by moto, and on success recorded and sent to EventBridge with a web-identity user."""
+        body = self.read_body(environ)
+        params = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        if params.get("Action") != "AssumeRoleWithWebIdentity":
+            return self.moto_app(environ, start_response)
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        response = b"".join(self.moto_app(environ, capture))
+        if captured.get("status", 200) < 400:
+            provider = params.get("ProviderId") or "web-identity"
+            identity = {"type": "WebIdentityUser", "principalId": f"{provider}:{params.get('RoleSessionName', '')}",
+                        "userName": params.get("RoleSessionName", ""), "identityProvider": provider}
+            role_account = (params.get("RoleArn") or "").split(":")[4:5] or [ACCOUNT_ID]
+            record = self.cloudtrail_record(environ, identity, "sts", "us-east-1", "AssumeRoleWithWebIdentity",
+                                            camel(params), response_elements("AssumeRoleWithWebIdentity", response))
+            record["recipientAccountId"] = role_account[0] or ACCOUNT_ID
+            self.trail.add(record)
+            self.bus.offer("sts", record)
         return [response]
 
     def record(self, environ, scope, name: str, request_parameters: dict | None,
@@ -140,7 +175,17 @@ class Harness(ControlApi):
         """Store one authenticated call as the CloudTrail management event AWS would write."""
         key, region, service = scope.group(1), scope.group(2), scope.group(3)
         ident = identity_for(key)
-        record = {
+        record = self.cloudtrail_record(environ, ident, service, region, name, request_parameters, elements)
+        if code:
+            record["errorCode"] = code
+            record["errorMessage"] = "recorded by the local CloudTrail double"
+        self.trail.add(record)
+        self.bus.offer(service, record)
+
+    @staticmethod
+    def cloudtrail_record(environ, ident: dict, service: str, region: str, name: str,
+                          request_parameters: dict | None, elements: dict | None) -> dict:
+        return {
             "eventVersion": "1.09",
             "userIdentity": ident,
             "eventTime": iso(datetime.now(timezone.utc)),
@@ -153,16 +198,12 @@ class Harness(ControlApi):
             "responseElements": elements,
             "requestID": str(uuid.uuid4()),
             "eventID": str(uuid.uuid4()),
-            "readOnly": bool(re.match(r"(Get|List|Describe|Lookup|Head)", name)),
+            "readOnly": bool(READ_ONLY.match(name)),
             "eventType": "AwsApiCall",
             "managementEvent": True,
             "recipientAccountId": ident.get("accountId", ACCOUNT_ID),
             "eventCategory": "Management",
         }
-        if code:
-            record["errorCode"] = code
-            record["errorMessage"] = "recorded by the local CloudTrail double"
-        self.trail.add(record)
 
     def batch_update_findings(self, environ, start_response, scope):
         """Security Hub BatchUpdateFindings: authenticated and authorized like moto's own services

@@ -5,10 +5,9 @@ ListServiceSpecificCredentials, SigV4 over the bytes sent."""
 from __future__ import annotations
 
 import json
-import urllib.parse
 import uuid
 
-from .common import REQUEST, as_list, identity_for
+from .common import REQUEST, SESSION_TAGS, as_list, identity_for
 
 
 def patch_moto_inactive_keys() -> None:
@@ -37,19 +36,19 @@ def trust_refusal(role_arn: str, caller: dict, external_id: str | None) -> str |
 
     from moto.iam.models import iam_backends
 
+    from .lag import current_view
+
     parts = role_arn.split(":")
     if len(parts) != 6 or not parts[5].startswith("role/"):
         return "not a role ARN"
     account = parts[4]
     role = None
     if account in iam_backends:
-        for r in iam_backends[account]["aws"].roles.values():
-            if r.arn == role_arn:
-                role = r
-    if role is None:
+        # The trust policy in force for this request (D seconds old under a propagation lag).
+        role = current_view().account(account).role(parts[5].rsplit("/", 1)[-1])
+    if role is None or role.arn != role_arn:
         return "no such role"
-    doc = role.assume_role_policy_document
-    doc = json.loads(urllib.parse.unquote(doc) if isinstance(doc, str) else json.dumps(doc))
+    doc = json.loads(role.trust)
     caller_account = caller.get("accountId", "")
     issuer = caller.get("sessionContext", {}).get("sessionIssuer", {}).get("arn")
     principal_arn = issuer or caller.get("arn", "")
@@ -165,7 +164,13 @@ def patch_moto_trust_policies() -> None:
                 "AccessDenied",
                 f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn} ({refusal})",
             )
-        return original(self)
+        result = original(self)
+        query = self.querystring
+        tags = {keys[0]: query.get(name[: -len(".Key")] + ".Value", [""])[0]
+                for name, keys in query.items() if name.startswith("Tags.member.") and name.endswith(".Key") and keys}
+        if tags:
+            SESSION_TAGS[result.result["Credentials"].access_key_id] = tags
+        return result
 
     TokenResponse.assume_role = assume_role
 
@@ -339,3 +344,35 @@ def patch_moto_iam_error_shape() -> None:
             raise
 
     IamResponse._authenticate_and_authorize_normal_action = authenticate
+
+
+def patch_moto_user_permissions_boundaries() -> None:
+    """PutUserPermissionsBoundary and DeleteUserPermissionsBoundary work, and GetUser shows the
+    boundary, as in IAM (moto 5.2.1 has them for roles only and answers "not implemented" for
+    users); the boundary then limits the user's calls (authorizer.patch_moto_boundaries_and_scps)."""
+    from moto.iam import models
+    from moto.core.responses import EmptyResult
+    from moto.iam.exceptions import NotFoundException, ValidationError
+    from moto.iam.responses import IamResponse
+
+    models.User.permissions_boundary_arn = None
+    models.User.permissions_boundary = property(lambda self: {
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        "PermissionsBoundaryArn": self.permissions_boundary_arn} if self.permissions_boundary_arn else None)
+
+    def put(self):  # type: ignore[no-untyped-def]
+        user = self.backend.get_user(self._get_param("UserName"))
+        arn = self._get_param("PermissionsBoundary") or ""
+        if not self.backend.policy_arn_regex.match(arn):
+            raise ValidationError(f"ARN {arn} is not valid.")
+        if arn not in self.backend.managed_policies:
+            raise NotFoundException(f"Policy {arn} does not exist or is not attachable.")
+        user.permissions_boundary_arn = arn
+        return EmptyResult()
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        self.backend.get_user(self._get_param("UserName")).permissions_boundary_arn = None
+        return EmptyResult()
+
+    IamResponse.put_user_permissions_boundary = put
+    IamResponse.delete_user_permissions_boundary = delete

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from .common import PORTAL_SESSIONS, PRINCIPAL, as_list, parse_iso
+from .common import PORTAL_SESSIONS, PRINCIPAL, SESSION_TAGS, as_list, parse_iso
 
 
 def patch_moto_principal_condition_keys() -> None:
@@ -59,33 +59,51 @@ def patch_moto_principal_condition_keys() -> None:
 
 
 def principal_keys(access_key) -> dict:  # type: ignore[no-untyped-def]
-    """The global condition keys IAM sets for the signer of a request."""
+    """The global condition keys IAM sets for the signer of a request, from the IAM state the
+    request is authorized against (lag.current_view): aws:userid, aws:username (users),
+    aws:PrincipalArn, aws:TokenIssueTime (sessions), aws:PrincipalTag/* (a session's: its role's
+    tags with the session tags on top, which win for the same key)."""
     from moto.iam import access_control
 
-    try:
-        backend = access_key.backend
-        if isinstance(access_key, access_control.AssumedRoleAccessKey):
-            from moto.sts.models import sts_backends
+    from .lag import current_view
 
-            role = backend.get_role(access_key._owner_role_name)
-            issued = None
-            for assumed in sts_backends[access_key.account_id][access_key.partition].assumed_roles:
-                if assumed.access_key_id == access_key._access_key_id:
-                    issued = assumed.access_key.create_date
-            if issued is not None and issued.tzinfo is None:
-                issued = issued.replace(tzinfo=timezone.utc)
-            keys = {"aws:userid": f"{role.id}:{access_key._session_name}",
-                    "aws:principalarn": role.arn, "aws:tokenissuetime": issued}
-            # A portal session (see identity_center_portal_credentials) carries the Identity Center
-            # user it was issued to, as AWS sets identitystore:UserId for permission-set sessions.
-            portal_user = PORTAL_SESSIONS.get(access_key._access_key_id)
-            if portal_user is not None:
-                keys["identitystore:userid"] = portal_user
-            return keys
-        user = backend.get_user(access_key._owner_user_name)
-        return {"aws:userid": user.id, "aws:username": user.name, "aws:principalarn": user.arn}
+    try:
+        account = current_view().account(access_key.account_id)
+        if isinstance(access_key, access_control.AssumedRoleAccessKey):
+            return _session_keys(access_key, account.role(access_key._owner_role_name))
+        user = account.user(access_key._owner_user_name)
+        if user is None:
+            return {}
+        return {"aws:userid": user.id, "aws:username": user.name, "aws:principalarn": user.arn,
+                **_principal_tags(user.tags)}
     except Exception:  # noqa: BLE001 - an unknown principal has no keys; conditions then fail
         return {}
+
+
+def _principal_tags(tags: dict) -> dict:
+    return {f"aws:principaltag/{k}".lower(): v for k, v in tags.items()}
+
+
+def _session_keys(access_key, role) -> dict:  # type: ignore[no-untyped-def]
+    from moto.sts.models import sts_backends
+
+    if role is None:
+        return {}
+    issued = None
+    for assumed in sts_backends[access_key.account_id][access_key.partition].assumed_roles:
+        if assumed.access_key_id == access_key._access_key_id:
+            issued = assumed.access_key.create_date
+    if issued is not None and issued.tzinfo is None:
+        issued = issued.replace(tzinfo=timezone.utc)
+    tags = {**role.tags, **SESSION_TAGS.get(access_key._access_key_id, {})}
+    keys = {"aws:userid": f"{role.id}:{access_key._session_name}",
+            "aws:principalarn": role.arn, "aws:tokenissuetime": issued, **_principal_tags(tags)}
+    # A portal session (see identity_center_portal_credentials) carries the Identity Center
+    # user it was issued to, as AWS sets identitystore:UserId for permission-set sessions.
+    portal_user = PORTAL_SESSIONS.get(access_key._access_key_id)
+    if portal_user is not None:
+        keys["identitystore:userid"] = portal_user
+    return keys
 
 
 def _wildcard(pattern: str, value: str, ignore_case: bool = False) -> bool:

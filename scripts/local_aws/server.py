@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 
-from . import cloudformation, iam, identity_center, organizations, organizations_auth, policy_eval, simulate
+from . import (authorizer, cloudformation, iam, identity_center, lag, organizations, organizations_auth, policy_eval,
+               simulate)
 from .bootstrap import bootstrap
 from .cloudtrail import CloudTrailDouble
 from .common import ACCOUNT_ID
@@ -29,6 +30,7 @@ PATCHES = (
     policy_eval.patch_moto_principal_condition_keys,
     iam.patch_moto_service_specific_credentials,
     iam.patch_moto_iam_error_shape,
+    iam.patch_moto_user_permissions_boundaries,
     simulate.patch_moto_simulate_principal_policy,
     organizations.patch_moto_organizations_limits,
     organizations.patch_moto_organizations_management_only,
@@ -37,6 +39,9 @@ PATCHES = (
     identity_center.patch_moto_identity_center_instances,
     identity_center.patch_moto_sso_admin_assignments,
     identity_center.patch_moto_identity_center_roles_protected,
+    # Last: they replace what the patches above read (keys, policies) and wrap every check.
+    authorizer.patch_moto_lagged_authentication,
+    authorizer.patch_moto_boundaries_and_scps,
 )
 
 
@@ -74,6 +79,9 @@ def enforce_authentication(app: Harness, trail: CloudTrailDouble) -> None:
     ActionAuthenticatorMixin.request_count = 0
     trail.reset()
     app.hub.reset()
+    app.bus.reset()
+    # What the bootstrap built is in force since the beginning of time (no window to wait out).
+    lag.JOURNAL.record(since=float("-inf"))
 
 
 def write_env_file(path: str, endpoint: str, creds: dict) -> None:
@@ -85,6 +93,7 @@ def write_env_file(path: str, endpoint: str, creds: dict) -> None:
         **creds,
         "KILLSWITCH_LOCAL_AWS": endpoint,
         "KILLSWITCH_LOCAL_ACCOUNT": ACCOUNT_ID,
+        "KILLSWITCH_LOCAL_IAM_LAG_SECONDS": f"{lag.lag_seconds():g}",
     }
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
@@ -102,6 +111,11 @@ def wait_for_stop_signal() -> None:
 
 def main() -> int:
     args = parse_args()
+    try:
+        seconds = lag.configure()
+    except ValueError as error:
+        print(f"local AWS failed to start: {error}", file=sys.stderr, flush=True)
+        return 1
     server, app, trail = start_server(args.port)
     endpoint = f"http://127.0.0.1:{args.port}"
     try:
@@ -115,7 +129,8 @@ def main() -> int:
         return 1
     enforce_authentication(app, trail)
     write_env_file(args.env_file, endpoint, creds)
-    print(f"local AWS ready on {endpoint} (auth enforced, Inactive keys refused, LookupEvents and BatchUpdateFindings doubles)", flush=True)
+    print(f"local AWS ready on {endpoint} (auth enforced, Inactive keys refused, LookupEvents and BatchUpdateFindings "
+          f"doubles, IAM propagation lag {seconds:g} s, EventBridge delay {app.bus.delay:g} s)", flush=True)
     wait_for_stop_signal()
     server.shutdown()
     return 0

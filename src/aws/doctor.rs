@@ -6,7 +6,8 @@ use aws_sdk_iam::types::{ContextEntry, ContextKeyTypeEnum, PolicyEvaluationDecis
 
 use super::{AwsClients, aws_err, sns_client};
 use crate::doctor::{
-    Decided, Decision, Detector, Function, Key, Preflight, Probe, Rule, Subscription, Topic, Trail,
+    Decided, Decision, Detector, Function, Key, ManagementEvents, Preflight, Probe, Rule,
+    Subscription, Topic, Trail,
 };
 use crate::error::Error;
 use crate::ports::ActivityLog;
@@ -280,18 +281,19 @@ impl Preflight for DoctorClients {
             let (Some(arn), Some(home)) = (t.trail_arn(), t.home_region()) else {
                 continue;
             };
-            // A trail's status is answered in its home Region.
-            let status = aws_sdk_cloudtrail::Client::new(&self.in_region(home))
-                .get_trail_status()
-                .name(arn)
-                .send()
-                .await
-                .map_err(aws_err("cloudtrail:GetTrailStatus"))?;
+            // A trail's status and selectors are answered in its home Region.
+            let in_home = aws_sdk_cloudtrail::Client::new(&self.in_region(home));
+            let (status, selectors) = tokio::join!(
+                in_home.get_trail_status().name(arn).send(),
+                in_home.get_event_selectors().trail_name(arn).send()
+            );
+            let status = status.map_err(aws_err("cloudtrail:GetTrailStatus"))?;
             trails.push(Trail {
                 name: t.name().unwrap_or(arn).to_owned(),
                 home_region: home.to_owned(),
                 multi_region: t.is_multi_region_trail().unwrap_or(false),
                 logging: status.is_logging().unwrap_or(false),
+                management: selectors.ok().map(|out| management_events(&out)),
             });
         }
         Ok(trails)
@@ -386,4 +388,43 @@ fn decision(d: &PolicyEvaluationDecisionType) -> Decided {
     } else {
         Decided::ImplicitDeny
     }
+}
+
+/// The management events a trail's selectors include. A trail whose selectors were never set
+/// logs every management event (CloudTrail's default), which some emulators answer as no
+/// selectors at all.
+fn management_events(
+    out: &aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput,
+) -> ManagementEvents {
+    use aws_sdk_cloudtrail::types::ReadWriteType;
+    let (basic, advanced) = (out.event_selectors(), out.advanced_event_selectors());
+    if basic.is_empty() && advanced.is_empty() {
+        return ManagementEvents {
+            writes: true,
+            reads: true,
+        };
+    }
+    let mut found = ManagementEvents::default();
+    for s in basic
+        .iter()
+        .filter(|s| s.include_management_events() != Some(false))
+    {
+        let rw = s.read_write_type().cloned().unwrap_or(ReadWriteType::All);
+        found.writes |= rw != ReadWriteType::ReadOnly;
+        found.reads |= rw != ReadWriteType::WriteOnly;
+    }
+    for a in advanced {
+        let field = |name: &str| a.field_selectors().iter().find(|f| f.field() == name);
+        if !field("eventCategory").is_some_and(|f| f.equals().iter().any(|v| v == "Management")) {
+            continue;
+        }
+        let read_only = field("readOnly").map(|f| f.equals().to_vec());
+        found.writes |= read_only
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|x| x == "false"));
+        found.reads |= read_only
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|x| x == "true"));
+    }
+    found
 }

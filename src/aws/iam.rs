@@ -455,6 +455,14 @@ impl Identity for AwsClients {
         Ok(out)
     }
 
+    async fn tag(&self, target: &PolicyTarget, key: &str, value: &str) -> Result<(), Error> {
+        self.iam_tag(target, key, value).await
+    }
+
+    async fn tag_value(&self, target: &PolicyTarget, key: &str) -> Result<Option<String>, Error> {
+        self.iam_tag_value(target, key).await
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         match self.iam.delete_login_profile().user_name(user).send().await {
             Ok(_) => Ok(true),

@@ -10,6 +10,7 @@ mod cloudtrail;
 mod doctor;
 pub use doctor::DoctorClients;
 mod iam;
+mod iam_tags;
 mod identity_center;
 pub use identity_center::IdcClient;
 mod member;

@@ -8,6 +8,10 @@ use crate::incident::AccessKeyId;
 use crate::ports::{Operator, PolicyTarget};
 
 impl Operator for AwsClients {
+    async fn untag(&self, target: &PolicyTarget, key: &str) -> Result<(), Error> {
+        self.iam_untag(target, key).await
+    }
+
     async fn delete_boundary(&self, user: &str) -> Result<(), Error> {
         match self
             .iam

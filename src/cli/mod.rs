@@ -3,6 +3,7 @@
 //! prints text for a person or JSON for a script.
 
 pub mod doctor;
+pub mod guard;
 pub mod man;
 mod respond;
 pub mod restore;
@@ -282,6 +283,16 @@ pub enum Command {
         after_help = "Examples:\n  killswitch doctor --function-name killswitch-KillSwitchFunction-AbC123\n  killswitch --region eu-west-1 doctor --function-name killswitch-fn \\\n      --expect-protected break-glass --output json"
     )]
     Doctor(doctor::DoctorArgs),
+    /// Print the org guard: the service control policy to attach, before any incident, from the
+    /// management account or the delegated policy administrator (as org-guard.yaml does).
+    ///
+    /// It denies every request of a user killswitch tagged killswitch-contained, and to everyone
+    /// but the named roles: changing either killswitch tag, editing a contained user or a guarded
+    /// role, and writing killswitch's own roles (docs/org-guard.md). Calls nothing.
+    #[command(
+        after_help = "Examples:\n  killswitch guard-policy --responder-role killswitch-responder \\\n      --member-role KillSwitchMember --restore-role killswitch-restore > guard.json\n  aws organizations create-policy --type SERVICE_CONTROL_POLICY \\\n      --name killswitch-org-guard --description \"killswitch org guard\" \\\n      --content file://guard.json"
+    )]
+    GuardPolicy(guard::GuardPolicyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  killswitch completions bash > /etc/bash_completion.d/killswitch\n  killswitch completions zsh > \"${fpath[1]}/_killswitch\""

@@ -24,6 +24,8 @@ pub struct Config {
     pub dry_run: bool,
     pub lookback: Duration,
     pub verify_delay: Duration,
+    /// How long after containment the follow-through watches it (`playbook::follow::watch`).
+    pub watch: Duration,
     pub regions: Vec<String>,
     pub max_events_per_region: usize,
     pub investigation_budget: Duration,
@@ -178,6 +180,7 @@ impl Config {
     ) -> Result<Self, Error> {
         let vars = Vars::new(&get);
         let verify_delay = vars.number("KILLSWITCH_VERIFY_DELAY_SECONDS")?;
+        let watch = vars.number("KILLSWITCH_WATCH_SECONDS")?;
         let sweep_minutes = vars.number("KILLSWITCH_SWEEP_MINUTES")?;
         // Shorter sweeps are for tests and drills on the local AWS only: real CloudTrail needs
         // minutes to deliver.
@@ -189,6 +192,7 @@ impl Config {
             follow_pivots: vars.flag("KILLSWITCH_FOLLOW_PIVOTS")?,
             lookback: hours(vars.number("KILLSWITCH_LOOKBACK_HOURS")?),
             verify_delay: Duration::from_secs(verify_delay),
+            watch: Duration::from_secs(watch),
             max_events_per_region: vars.number("KILLSWITCH_MAX_EVENTS_PER_REGION")? as usize,
             investigation_budget: Duration::from_secs(
                 vars.number("KILLSWITCH_INVESTIGATION_SECONDS")?,
@@ -212,7 +216,7 @@ impl Config {
             page_key_not_found: true,
         };
         health_trigger_region(&vars)?;
-        verify_delay_fits(&vars, verify_delay)?;
+        verify_delay_fits(&vars, watch + verify_delay)?;
         Ok(config)
     }
 }
@@ -466,7 +470,7 @@ fn verify_delay_fits(vars: &Vars<'_>, verify_delay: u64) -> Result<(), Error> {
         return bad(
             "KILLSWITCH_VERIFY_DELAY_SECONDS",
             format!(
-                "{verify_delay} s does not fit in the function's {timeout} s timeout with {VERIFY_HEADROOM_SECS} s to spare for the re-check and the notice"
+                "{verify_delay} s (the first-minute watch and the verification delay after it) does not fit in the function's {timeout} s timeout with {VERIFY_HEADROOM_SECS} s to spare for the re-check and the notice"
             ),
         );
     }

@@ -127,6 +127,13 @@ pub const SETTINGS: &[Setting] = &[
         "second read-back after IAM's propagation window",
     )
     .from(Ref("VerifyDelaySeconds")),
+    number(
+        "KILLSWITCH_WATCH_SECONDS",
+        (60, 0, 120),
+        "`60`",
+        "first-minute watch after containment: read about every 500 ms, undone writes re-applied at once, CONTESTED paged at the first (0: off)",
+    )
+    .from(Ref("WatchSeconds")),
     text(
         "KILLSWITCH_FUNCTION_TIMEOUT_SECONDS",
         "unset (command line)",

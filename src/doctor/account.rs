@@ -83,8 +83,10 @@ fn soften(check: Check, member: bool) -> Check {
     }
 }
 
-/// A trail logs in the function's Region, ideally a multi-Region one: management events reach
-/// EventBridge only through a logging trail, and Event history keeps only 90 days.
+/// A trail logs in the function's Region, ideally a multi-Region one, with management events
+/// read and write: management events reach EventBridge only through a logging trail (the pivot
+/// rules see nothing without one, and `AssumeRole` only with the reads), and Event history keeps
+/// only 90 days.
 pub(super) async fn cloudtrail<P: Preflight>(p: &P, region: &str, who: &str) -> Check {
     let trails = match p.trails().await {
         Ok(t) => t,
@@ -93,28 +95,68 @@ pub(super) async fn cloudtrail<P: Preflight>(p: &P, region: &str, who: &str) -> 
     let logging: Vec<_> = trails.iter().filter(|t| t.logging).collect();
     let start =
         "start one: aws cloudtrail start-logging --name TRAIL (or create a multi-Region trail)";
-    match (logging.iter().find(|t| t.multi_region), logging.first()) {
-        (Some(t), _) => Check::ok(
+    let Some(t) = logging
+        .iter()
+        .find(|t| t.multi_region)
+        .or_else(|| logging.first())
+    else {
+        return Check::fail(
             "cloudtrail",
-            format!("{} logs, multi-Region (home {})", t.name, t.home_region),
-        ),
-        (None, Some(t)) => Check::warn(
+            format!(
+                "no trail logs in {region} ({} trail(s), none logging): the pivot rules receive no IAM or STS call, and the record of what a key's holder did is Event history's 90 days only",
+                trails.len()
+            ),
+            start,
+        );
+    };
+    if let Some(check) = management(&logging) {
+        return check;
+    }
+    if t.multi_region {
+        Check::ok(
+            "cloudtrail",
+            format!(
+                "{} logs, multi-Region (home {}), management events read and write: the pivot rules receive IAM and STS calls",
+                t.name, t.home_region
+            ),
+        )
+    } else {
+        Check::warn(
             "cloudtrail",
             format!(
                 "only single-Region trails log ({}): other Regions' calls are kept 90 days only",
                 t.name
             ),
             "make a trail multi-Region: aws cloudtrail update-trail --name TRAIL --is-multi-region-trail",
-        ),
-        (None, None) => Check::fail(
-            "cloudtrail",
-            format!(
-                "no trail logs in {region} ({} trail(s), none logging): the record of what a key's holder did is Event history's 90 days only",
-                trails.len()
-            ),
-            start,
-        ),
+        )
     }
+}
+
+/// What the logging trails' selectors leave out of the pivot rules, if anything.
+fn management(logging: &[&super::Trail]) -> Option<Check> {
+    let known: Vec<_> = logging.iter().filter_map(|t| t.management).collect();
+    let selectors = "aws cloudtrail put-event-selectors --trail-name TRAIL --event-selectors '[{\"ReadWriteType\":\"All\",\"IncludeManagementEvents\":true}]'";
+    if known.is_empty() {
+        return Some(Check::warn(
+            "cloudtrail",
+            "the logging trails' event selectors could not be read: whether management events reach the pivot rules is unknown",
+            "grant cloudtrail:GetEventSelectors to whoever runs doctor",
+        ));
+    }
+    if !known.iter().any(|m| m.writes) {
+        return Some(Check::fail(
+            "cloudtrail",
+            "no logging trail includes management write events: the pivot rules receive no IAM write (a holder's revert or pivot is seen only in the follow-through)",
+            selectors,
+        ));
+    }
+    (!known.iter().any(|m| m.reads)).then(|| {
+        Check::warn(
+            "cloudtrail",
+            "the logging trails include management writes only: sts:AssumeRole is a read-only event and never reaches the pivot rules",
+            selectors,
+        )
+    })
 }
 
 /// Each member account (`KILLSWITCH_MEMBER_ACCOUNTS`) entered as the function enters it: the

@@ -113,6 +113,10 @@ impl Fake {
                 home_region: "us-east-1".into(),
                 multi_region: true,
                 logging: true,
+                management: Some(super::ManagementEvents {
+                    writes: true,
+                    reads: true,
+                }),
             }],
             denied: BTreeSet::new(),
             refused: BTreeSet::new(),

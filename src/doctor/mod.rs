@@ -21,7 +21,8 @@ mod tests;
 
 pub use permissions::{function_probes, member_probes};
 pub use port::{
-    Decided, Decision, Detector, Function, Key, Preflight, Probe, Rule, Subscription, Topic, Trail,
+    Decided, Decision, Detector, Function, Key, ManagementEvents, Preflight, Probe, Rule,
+    Subscription, Topic, Trail,
 };
 
 use serde::Serialize;
@@ -45,6 +46,7 @@ pub const PERMISSIONS: &[&str] = &[
     "guardduty:GetDetector",
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
     "iam:SimulatePrincipalPolicy",
     "sts:AssumeRole",
 ];

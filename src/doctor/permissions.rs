@@ -68,10 +68,13 @@ fn on(action: &str) -> Option<&'static [On]> {
         | "iam:ListAttachedUserPolicies"
         | "iam:DeleteLoginProfile"
         | "iam:GetLoginProfile"
-        | "iam:GetUser" => &[On::User],
+        | "iam:GetUser"
+        | "iam:TagUser"
+        | "iam:ListUserTags" => &[On::User],
         "iam:PutUserPermissionsBoundary" => &[On::UserBoundary],
         "iam:AttachUserPolicy" => &[On::UserDenyAll],
-        "iam:GetRole" | "iam:GetRolePolicy" | "iam:PutRolePolicy" => &[On::Role],
+        "iam:GetRole" | "iam:GetRolePolicy" | "iam:PutRolePolicy" | "iam:TagRole"
+        | "iam:ListRoleTags" => &[On::Role],
         "iam:AttachRolePolicy" => &[On::RoleOwnDeny],
         "iam:ListAttachedRolePolicies" => &[On::Role, On::PermissionSetRole],
         "iam:GetPolicy"

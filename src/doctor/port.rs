@@ -74,6 +74,17 @@ pub struct Trail {
     pub home_region: String,
     pub multi_region: bool,
     pub logging: bool,
+    /// Which management events it logs (`cloudtrail:GetEventSelectors`); `None` when they
+    /// could not be read.
+    pub management: Option<ManagementEvents>,
+}
+
+/// The management events a trail's selectors include: the pivot rules need the writes (IAM)
+/// and the reads (`sts:AssumeRole` is a read-only event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ManagementEvents {
+    pub writes: bool,
+    pub reads: bool,
 }
 
 /// Actions simulated on one resource with the condition keys the code's calls carry.

@@ -324,6 +324,28 @@ fn no_logging_trail_fails_and_a_single_region_one_warns() {
 }
 
 #[test]
+fn a_trail_without_management_events_fails_and_one_without_reads_warns() {
+    use super::ManagementEvents;
+    let mut fake = Fake::healthy();
+    fake.trails[0].management = Some(ManagementEvents {
+        writes: false,
+        reads: false,
+    });
+    let r = doctor(&fake);
+    assert_eq!(not_ok(&r), [("cloudtrail", Verdict::Fail)]);
+    assert!(the(&r, "cloudtrail").detail.contains("pivot rules"));
+    fake.trails[0].management = Some(ManagementEvents {
+        writes: true,
+        reads: false,
+    });
+    let r = doctor(&fake);
+    assert_eq!(not_ok(&r), [("cloudtrail", Verdict::Warn)]);
+    assert!(the(&r, "cloudtrail").detail.contains("AssumeRole"));
+    fake.trails[0].management = None;
+    assert_eq!(not_ok(&doctor(&fake)), [("cloudtrail", Verdict::Warn)]);
+}
+
+#[test]
 fn a_permission_removed_from_the_role_fails_naming_it_and_its_resource() {
     let mut fake = Fake::healthy();
     fake.denied.insert("iam:UpdateAccessKey");

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::aws::sandbox::AttackerAction;
+use crate::aws::sandbox::{AttackerAction, RaceSummary};
 use crate::error::Error;
 use crate::report::{Report, Status};
 
@@ -26,6 +26,26 @@ const CANARY_ACTIONS: [&str; 5] = [
     "iam:Get*",
     "sts:GetCallerIdentity",
     "iam:CreateAccessKey",
+    "sts:AssumeRole",
+];
+
+/// What a racing holder's canary also holds: IAM rights on itself and on others, as a
+/// developer's or a deployer's identity often does (and as the holder needs to race).
+const RACER_ACTIONS: [&str; 15] = [
+    "iam:DeleteUserPolicy",
+    "iam:DetachUserPolicy",
+    "iam:DeleteUserPermissionsBoundary",
+    "iam:UntagUser",
+    "iam:UpdateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:UntagRole",
+    "iam:CreateRole",
+    "iam:CreateAccessKey",
+    "iam:List*",
+    "iam:Get*",
     "sts:AssumeRole",
 ];
 
@@ -46,7 +66,40 @@ pub struct Scenario {
     pub faults: Faults,
     #[serde(default)]
     pub tamper: Tamper,
+    /// A holder racing containment with the leaked credentials from the trigger on.
+    #[serde(default)]
+    pub racer: Option<Racer>,
     pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Racer {
+    /// How long it races, from the trigger's delivery.
+    #[serde(default = "default_race_seconds")]
+    pub duration_seconds: u64,
+    /// How often it reads what IAM shows about its principal.
+    #[serde(default = "default_race_interval")]
+    pub interval_ms: u64,
+    /// `true`: the holder has a role session (the canary's `kind` must be `role`); `false`: a
+    /// user's access key.
+    #[serde(default)]
+    pub session: bool,
+    /// The account its backdoor roles trust.
+    #[serde(default = "default_outside_account")]
+    pub outside_account: String,
+}
+
+fn default_race_seconds() -> u64 {
+    60
+}
+
+fn default_race_interval() -> u64 {
+    200
+}
+
+fn default_outside_account() -> String {
+    "999999999999".into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -101,6 +154,14 @@ pub struct Settings {
     /// Also remove the user's direct account assignment.
     #[serde(default)]
     pub remove_assignments: bool,
+    /// The first-minute watch after containment (`KILLSWITCH_WATCH_SECONDS`); drills leave it
+    /// off unless they rehearse a holder who fights back, to stay short.
+    #[serde(default)]
+    pub watch_seconds: u64,
+    /// The org guard's SCP is in force: on the local AWS the drill attaches it from the
+    /// management account first; on a real account it checks that one is attached.
+    #[serde(default)]
+    pub org_guard: bool,
 }
 
 impl Default for Settings {
@@ -112,6 +173,8 @@ impl Default for Settings {
             org_quarantine: false,
             identity_center: false,
             remove_assignments: false,
+            watch_seconds: 0,
+            org_guard: false,
         }
     }
 }
@@ -150,10 +213,13 @@ pub struct Tamper {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The report status: contained, contested, refused, sample, ...
-    pub status: Status,
-    /// A call with the leaked credentials is refused afterwards.
-    pub key_refused: bool,
+    /// The report status: contained, contested, refused, sample, ... Unset with a racer: it is
+    /// then contested when the holder undid anything, contained otherwise.
+    #[serde(default)]
+    pub status: Option<Status>,
+    /// A call with the leaked credentials is refused afterwards (unchecked when unset).
+    #[serde(default)]
+    pub key_refused: Option<bool>,
     /// The summary reaches the on-call inbox.
     pub summary_received: bool,
     /// Events (`service:EventName`) the investigation must have found.
@@ -181,6 +247,18 @@ pub struct Expect {
     /// The portal must refuse the leaked user new credentials afterwards (assignment removed).
     #[serde(default)]
     pub portal_refused: Option<bool>,
+    /// With a racer: its last accepted call at most this many seconds after IAM's propagation
+    /// lag D has run out (D + this, from the trigger's delivery).
+    #[serde(default)]
+    pub holder_stops_within_seconds_after_lag: Option<u64>,
+    /// With a racer: no credential it held (the leaked one, any it minted) works when the full
+    /// report goes out.
+    #[serde(default)]
+    pub holder_keeps_nothing: Option<bool>,
+    /// With a racer: when it undid anything, a CONTESTED page reaches on-call within this many
+    /// seconds of its first accepted undo.
+    #[serde(default)]
+    pub contested_paged_within_seconds: Option<u64>,
 }
 
 pub fn load(path: &Path) -> Result<Scenario, Error> {
@@ -211,6 +289,12 @@ pub struct ScenarioResult {
     pub checks: Vec<CheckResult>,
     pub cleanup: Vec<String>,
     pub report: Option<Report>,
+    /// IAM's propagation lag the drill assumed (the local AWS's D, or 4 s on a real account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<u64>,
+    /// What the racing holder did and kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub racer: Option<RaceSummary>,
 }
 
 /// Where the drill runs.

@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use super::ScenarioResult;
+use crate::aws::sandbox::RaceSummary;
 
 /// The scorecard printed at the end of a drill.
 pub fn scorecard(results: &[ScenarioResult]) -> String {
@@ -35,6 +36,15 @@ pub fn scorecard(results: &[ScenarioResult]) -> String {
             },
         ));
     }
+    for r in results {
+        if let Some(race) = &r.racer {
+            out.push_str(&format!(
+                "\n{}: {}",
+                r.scenario,
+                race_line(race, r.lag_seconds)
+            ));
+        }
+    }
     let passed = results.iter().filter(|r| r.passed).count();
     out.push_str(&format!(
         "\n{passed} passed, {} failed\n",
@@ -65,7 +75,58 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
                 c.detail
             ));
         }
+        if let Some(race) = &r.racer {
+            out.push_str(&format!(
+                "- racing holder: {}\n",
+                race_line(race, r.lag_seconds)
+            ));
+            for h in &race.held {
+                out.push_str(&format!(
+                    "  - {} at the full report: {}\n",
+                    h.credential,
+                    if h.works { "WORKS" } else { h.answer.as_str() }
+                ));
+            }
+        }
         out.push_str(&format!("- cleaned up: {}\n", r.cleanup.join(", ")));
     }
     out
+}
+
+/// What the racing holder did and kept, in one line.
+fn race_line(race: &RaceSummary, lag_seconds: Option<u64>) -> String {
+    let secs =
+        |ms: Option<u64>| ms.map_or("never".into(), |t| format!("{:.1} s", t as f64 / 1000.0));
+    let still = race.still_working();
+    format!(
+        "holder's last accepted call {} after delivery (IAM lag {} s), first undo {}, {} call(s) accepted, {} refused; {} of {} credential(s) still worked when the full report went out{}{}",
+        secs(race.last_ok_ms),
+        lag_seconds.unwrap_or(0),
+        secs(race.first_revert_ms),
+        race.calls_ok,
+        race.calls_refused,
+        still.len(),
+        race.held.len(),
+        if still.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                still
+                    .iter()
+                    .map(|h| h.credential.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+        if race.backdoor_roles.is_empty() && race.login_profiles.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; it also created {} role(s) trusting an outside account and set {} console password(s)",
+                race.backdoor_roles.len(),
+                race.login_profiles.len()
+            )
+        },
+    )
 }

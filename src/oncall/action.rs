@@ -61,6 +61,11 @@ pub enum RestoreAction {
     PutAssignmentBack {
         removed: Removed,
     },
+    /// The containment tag an org guard keys on (`org_tag`), off the user or the role.
+    RemoveTag {
+        target: PolicyTarget,
+        tag_key: String,
+    },
 }
 
 impl std::fmt::Display for RestoreAction {
@@ -118,6 +123,9 @@ impl std::fmt::Display for RestoreAction {
             RestoreAction::LiftPortalDeny {
                 user, policy_arn, ..
             } => write!(f, "stop denying Identity Center user {user} ({policy_arn})"),
+            RestoreAction::RemoveTag { target, tag_key } => {
+                write!(f, "remove tag {tag_key} from {target}")
+            }
             RestoreAction::PutAssignmentBack { removed: r } => write!(
                 f,
                 "assign permission set {} to Identity Center user {} in account {} again",

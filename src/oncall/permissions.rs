@@ -1,7 +1,7 @@
 //! What the operator's own credentials need for `status` and `restore`.
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 37] = [
+pub const OPERATOR_PERMISSIONS: [&str; 39] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -33,6 +33,9 @@ pub const OPERATOR_PERMISSIONS: [&str; 37] = [
     "iam:DetachUserPolicy",
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
+    // The org guard's containment tag, taken off with the deny (`org_tag`).
+    "iam:UntagUser",
+    "iam:UntagRole",
     // Identity Center: the user out of the deny policy (a new default version).
     "iam:GetPolicy",
     "iam:GetPolicyVersion",

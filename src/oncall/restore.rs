@@ -216,7 +216,11 @@ fn user_deny_of(action: &RestoreAction) -> Option<&str> {
         }
         | RestoreAction::DetachManaged { user_name: u, .. }
         | RestoreAction::DeleteBoundary { user_name: u }
-        | RestoreAction::PutBoundaryBack { user_name: u, .. } => Some(u),
+        | RestoreAction::PutBoundaryBack { user_name: u, .. }
+        | RestoreAction::RemoveTag {
+            target: PolicyTarget::User(u),
+            ..
+        } => Some(u),
         RestoreAction::DeletePolicy {
             target: PolicyTarget::Role(_),
             ..
@@ -227,7 +231,11 @@ fn user_deny_of(action: &RestoreAction) -> Option<&str> {
         | RestoreAction::RevokeUserSessions { .. }
         | RestoreAction::LiftQuarantine { .. }
         | RestoreAction::LiftPortalDeny { .. }
-        | RestoreAction::PutAssignmentBack { .. } => None,
+        | RestoreAction::PutAssignmentBack { .. }
+        | RestoreAction::RemoveTag {
+            target: PolicyTarget::Role(_),
+            ..
+        } => None,
     }
 }
 
@@ -316,6 +324,7 @@ async fn apply<C: Operator + Identity + IncidentStore + Organization + IdentityC
             entries,
             ..
         } => lift_portal_deny(cloud, config, policy_arn, entries).await,
+        RestoreAction::RemoveTag { target, tag_key } => cloud.untag(target, tag_key).await,
         RestoreAction::PutAssignmentBack { removed } => {
             put_assignment_back(cloud, config, removed).await
         }

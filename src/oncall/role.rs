@@ -8,7 +8,7 @@ use super::action::RestoreAction;
 use super::assess::{Assessment, Facts};
 use super::status::PortalState;
 use crate::error::Error;
-use crate::playbook::{Plan, portal, revoke_role};
+use crate::playbook::{Plan, org_tag, portal, revoke_role};
 use crate::policy;
 use crate::ports::{IncidentStore, PolicyTarget};
 use crate::record::Records;
@@ -88,6 +88,19 @@ pub(super) async fn assess_role<S: IncidentStore>(
     {
         lift_cutoff(records, facts, role, a).await?;
         lifts = true;
+    }
+    // The guard's tag protects the role's denies for every open incident on it: it comes off
+    // with the last of them.
+    if lifts
+        && records
+            .others_relying(&facts.account, role, facts.key, |_| true)
+            .await?
+            .is_empty()
+    {
+        a.plan.push(RestoreAction::RemoveTag {
+            target: PolicyTarget::Role(role.to_owned()),
+            tag_key: org_tag::GUARDED_TAG_KEY.into(),
+        });
     }
     // The leaked session's own credentials live up to 12 h (a role's longest session): lifting
     // the deny before then hands them back to the holder.

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::action::RestoreAction;
 use super::assess::{Assessment, Facts};
 use crate::error::{AwsFailure, Error};
-use crate::playbook::Plan;
 use crate::playbook::deny_user::Deny;
+use crate::playbook::{Plan, org_tag};
 use crate::policy;
 use crate::ports::{Identity, KeyStatus, MFA_DEVICE, PolicyTarget};
 use crate::report::ts;
@@ -173,6 +173,13 @@ fn lift_deny(facts: &Facts<'_>, user: &str, a: &mut Assessment) {
         a.plan.push(RestoreAction::DetachManaged {
             user_name: user.to_owned(),
             policy_arn: policy::MANAGED_DENY_ALL_ARN.into(),
+        });
+    }
+    if lifts_deny {
+        // Last: under an org guard the tag denies the user everything, like the deny.
+        a.plan.push(RestoreAction::RemoveTag {
+            target: PolicyTarget::User(user.to_owned()),
+            tag_key: org_tag::CONTAINED_TAG_KEY.into(),
         });
     }
     if ours_boundary {

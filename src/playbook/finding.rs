@@ -74,7 +74,8 @@ fn named_in_note(step: Step) -> bool {
         | Step::Notify
         | Step::UpdateFinding
         | Step::Quarantine
-        | Step::RemoveAssignment => false,
+        | Step::RemoveAssignment
+        | Step::TagPrincipal => false,
     }
 }
 

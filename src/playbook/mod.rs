@@ -27,12 +27,14 @@ pub mod jobs;
 pub mod lease;
 pub mod locate;
 pub mod notify;
+pub mod org_tag;
 pub mod pivots;
 pub mod portal;
 pub mod quarantine;
 pub mod revoke_role;
 pub mod source;
 pub mod sweep;
+pub mod tamper;
 pub mod verify;
 pub mod watchdog;
 

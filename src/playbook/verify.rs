@@ -75,6 +75,7 @@ pub async fn check<C: Identity>(cloud: &C, key: &AccessKeyId, plan: &Plan, phase
         policy_in_place,
         holds,
         detail: notes.join(", "),
+        settled: false,
     }
 }
 
@@ -212,7 +213,8 @@ pub enum Later {
         by: String,
         reason: String,
     },
-    /// Gone without a recorded restore: tampering. Re-applied once; `holds` after that.
+    /// Gone without a recorded restore: tampering. Written again; `holds` is the read right
+    /// after, inside IAM's propagation window: the write is in place, not yet proof it bites.
     Reapplied {
         holds: bool,
     },
@@ -232,7 +234,8 @@ where
     F: FnOnce(Undone) -> Fut,
     Fut: std::future::Future<Output = Option<(String, String)>>,
 {
-    let c = check(cloud, key, plan, phase).await;
+    let mut c = check(cloud, key, plan, phase).await;
+    c.settled = true;
     let holds = c.holds;
     let undone = Undone {
         key: c.key_inactive == Some(false),
@@ -241,6 +244,7 @@ where
     v.checks.push(c);
     if holds {
         v.holds = true;
+        v.settled = true;
         return Later::Holds;
     }
     if let Some((by, reason)) = restored(undone).await {
@@ -248,7 +252,10 @@ where
         v.holds = false;
         return Later::Restored { by, reason };
     }
-    warn!("containment undone after it was applied: re-applying once");
+    warn!("containment undone past IAM's propagation window: writing it again");
     reapply_and_check(cloud, key, plan, v).await;
-    Later::Reapplied { holds: v.holds }
+    let in_place = v.holds;
+    v.holds = false;
+    v.settled = false;
+    Later::Reapplied { holds: in_place }
 }

@@ -262,7 +262,11 @@ fn description(report: &Report, form: Form) -> String {
         let last = v.checks.last();
         lines.push(format!(
             "Verified: {}{}",
-            if v.holds { "HOLDS" } else { "DOES NOT HOLD" },
+            match (v.holds, v.settled) {
+                (true, true) => "HOLDS",
+                (true, false) => "IN PLACE (inside IAM's propagation window)",
+                (false, _) => "DOES NOT HOLD",
+            },
             last.map(|c| format!(" ({} read-back: {})", c.phase, inert(&c.detail)))
                 .unwrap_or_default()
         ));

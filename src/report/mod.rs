@@ -44,6 +44,10 @@ pub struct Check {
     pub policy_in_place: Option<bool>,
     pub holds: bool,
     pub detail: String,
+    /// Read one propagation window after the last write: only then does "holds" mean IAM
+    /// enforces it, not just shows it.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +56,9 @@ pub struct Verification {
     pub contested: bool,
     pub reapplied: bool,
     pub holds: bool,
+    /// `holds` comes from a read one propagation window after the last write.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -204,13 +204,15 @@ fn verification_lines(m: &mut String, v: &Verification) {
     let _ = writeln!(
         m,
         "\nVerification: {}{}",
-        if v.holds {
-            "containment holds"
-        } else {
-            "CONTAINMENT DOES NOT HOLD"
+        match (v.holds, v.settled) {
+            (true, true) =>
+                "containment holds (read back one propagation window after the last write)",
+            (true, false) =>
+                "containment writes in place (read back inside IAM's propagation window: IAM shows them, it may not enforce them yet)",
+            (false, _) => "CONTAINMENT DOES NOT HOLD",
         },
         if v.contested {
-            " (CONTESTED: it was undone and re-applied)"
+            " (CONTESTED: it was undone and written again)"
         } else {
             ""
         }

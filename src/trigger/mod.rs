@@ -1,5 +1,6 @@
 //! Trigger payloads (GuardDuty via EventBridge, AWS Health `RISK` events, manual requests) become
-//! [`Incident`]s here, and nowhere else. Shapes: ../shared/AWS-FACTS.md §2.
+//! [`Incident`]s here, and nowhere else; CloudTrail events of IAM and STS calls become
+//! [`ApiCallEvent`]s ([`api_call`]), claims about a call that `playbook::tamper` weighs. Shapes: ../shared/AWS-FACTS.md §2.
 //!
 //! EventBridge delivers GuardDuty findings in camelCase; the PascalCase of `GetFindings` never
 //! appears here. Sample findings are recognised before anything else so they can never reach a
@@ -9,12 +10,16 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::Value;
 
+mod cloudtrail;
 mod guardduty;
 mod health;
 mod job;
 mod manual;
 mod security_hub;
 
+pub use cloudtrail::{
+    ApiCallEvent, CLOUDTRAIL_API_CALL, IAM_EVENT_NAMES, STS_EVENT_NAMES, Signer, Touched, api_call,
+};
 pub use job::{JOB_FIELD, Job, job};
 
 use guardduty::guardduty;
@@ -95,6 +100,11 @@ pub fn parse(value: Value) -> Result<Received, Error> {
                 "aws.securityhub",
                 "Security Hub Findings - Imported" | "Security Hub Findings - Custom Action",
             ) => security_hub(event),
+            // Answered before this parser (`api_call`, the trigger function's pivot events): a
+            // CloudTrail event names a call, never a key to contain on its own.
+            ("aws.iam" | "aws.sts", CLOUDTRAIL_API_CALL) => Err(Error::BadEvent(
+                "a CloudTrail API call event is not an incident: the trigger function answers it as a pivot event (playbook::tamper)".into(),
+            )),
             (source, detail_type) => Err(Error::BadEvent(format!(
                 "unsupported event: source {:?}, detail-type {:?}",
                 truncate(source, 64),

@@ -75,7 +75,7 @@ impl Status {
         match self {
             Status::Contained => "CONTAINED",
             Status::AlreadyContained => "ALREADY CONTAINED",
-            Status::Contested => "CONTESTED, re-contained",
+            Status::Contested => "CONTESTED, re-applied",
             Status::Failed => "CONTAINMENT FAILED",
             Status::Refused => "NOT CONTAINED (refused)",
             Status::Rejected => "REJECTED (another account's key)",

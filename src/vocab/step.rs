@@ -75,6 +75,14 @@ steps! {
         "iam:DeletePolicyVersion",
         "iam:AttachRolePolicy",
     ];
+    // The containment tag an org guard keys on (`org-guard.yaml`): a user's in the deny's wave,
+    // a role's (never the user's key) beside its session deny; read by the first-minute watch.
+    TagPrincipal "tag_principal" key_account: true, write: false, &[
+        "iam:TagUser",
+        "iam:TagRole",
+        "iam:ListUserTags",
+        "iam:ListRoleTags",
+    ];
     // Records are sealed with the record key, which only the responder may sign with.
     Record "record" key_account: false, write: false, &[
         "dynamodb:GetItem",

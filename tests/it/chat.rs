@@ -276,7 +276,9 @@ async fn the_first_card_says_what_happened_after_its_headline() {
         .strip_prefix("*CONTAINED*: ")
         .unwrap_or_else(|| panic!("{headline}"));
     assert!(said.contains("contained"), "{headline}");
-    assert!(said.contains("read-back holds"), "{headline}");
+    assert!(said.contains("read back in place"), "{headline}");
+    // Read inside IAM's propagation window: never "holds" yet.
+    assert!(!said.contains("holds"), "{headline}");
 }
 
 #[tokio::test]
@@ -404,7 +406,7 @@ async fn long_titles_keep_the_outcome_and_the_key_and_shorten_the_principal() {
         assert_card_shape(&card);
         let title = card["content"]["title"].as_str().unwrap();
         assert!(
-            title.starts_with("[killswitch] CONTESTED, re-contained"),
+            title.starts_with("[killswitch] CONTESTED, re-applied"),
             "{title}"
         );
         assert!(title.contains(FIXTURE_KEY), "{title}");

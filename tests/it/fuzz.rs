@@ -28,6 +28,10 @@ fn json() -> impl Strategy<Value = Value> {
             Just("IAMUser"),
             Just("AssumedRole"),
             Just("AWS_RISK_CREDENTIALS_EXPOSED"),
+            Just("AWS API Call via CloudTrail"),
+            Just("aws.iam"),
+            Just("iam.amazonaws.com"),
+            Just("CreateAccessKey"),
         ]
         .prop_map(|s| Value::String(s.into())),
     ];
@@ -46,6 +50,8 @@ fn json() -> impl Strategy<Value = Value> {
                         Just("access_key_id".to_string()),
                         Just("eventMetadata".to_string()),
                         Just("affectedEntities".to_string()),
+                        Just("userIdentity".to_string()),
+                        Just("eventName".to_string()),
                         "[a-zA-Z_]{1,12}",
                     ],
                     inner
@@ -101,6 +107,23 @@ fn check(result: Result<Received, Error>) -> Result<(), TestCaseError> {
     }
 }
 
+/// A CloudTrail event is parsed into a well-formed signing key, or refused as bad input.
+fn check_api_call(
+    result: Result<Option<killswitch::trigger::ApiCallEvent>, Error>,
+) -> Result<(), TestCaseError> {
+    match result {
+        Ok(Some(call)) => {
+            prop_assert!(AccessKeyId::parse(call.signer.key.as_str()).is_ok());
+            prop_assert!(call.event_id.len() <= 128);
+            Ok(())
+        }
+        Ok(None) | Err(Error::BadEvent(_)) => Ok(()),
+        Err(other) => Err(TestCaseError::fail(format!(
+            "CloudTrail parser returned a non-input error: {other}"
+        ))),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -115,6 +138,23 @@ proptest! {
         let mut v = all[which % all.len()].clone();
         mutate(&mut v, &path, with);
         check(parse(v))?;
+    }
+
+    #[test]
+    fn mutated_cloudtrail_events_never_panic(which in 0usize..16, path in prop::collection::vec(any::<usize>(), 0..8), with in json()) {
+        let all: Vec<Value> = fixtures()
+            .into_iter()
+            .filter(|f| f["detail-type"] == "AWS API Call via CloudTrail")
+            .collect();
+        let mut v = all[which % all.len()].clone();
+        mutate(&mut v, &path, with);
+        check_api_call(killswitch::trigger::api_call(&v))?;
+        check(parse(v))?;
+    }
+
+    #[test]
+    fn generated_json_is_never_a_call_by_accident(v in json()) {
+        check_api_call(killswitch::trigger::api_call(&v))?;
     }
 
     #[test]

@@ -89,6 +89,44 @@ pub fn local_portal_credentials(
     )
 }
 
+/// The local AWS's IAM propagation lag D (`GET /_killswitch/iam/lag`): authorization follows
+/// IAM writes D seconds late. The env file's `KILLSWITCH_LOCAL_IAM_LAG_SECONDS` when the control
+/// API does not answer it, 0 when neither says.
+pub fn local_iam_lag(endpoint: &str) -> u64 {
+    let asked = local_get(endpoint, "/_killswitch/iam/lag")
+        .ok()
+        .and_then(|r| {
+            let body = r.split("\r\n\r\n").nth(1)?;
+            serde_json::from_str::<serde_json::Value>(body).ok()?["seconds"].as_u64()
+        });
+    asked
+        .or_else(|| {
+            std::env::var("KILLSWITCH_LOCAL_IAM_LAG_SECONDS")
+                .ok()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn local_get(endpoint: &str, path: &str) -> Result<String, Error> {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let fail = |e: std::io::Error| drill_err("local control API", &e.to_string());
+    let mut stream = std::net::TcpStream::connect(host).map_err(fail)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(fail)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(fail)?;
+    if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+        Ok(response)
+    } else {
+        Err(drill_err("local control API", "not answered"))
+    }
+}
+
 /// One POST to the local AWS's control API whose JSON answer matters (any status).
 fn local_control_json(
     endpoint: &str,

@@ -12,10 +12,14 @@ use super::aws_err;
 use crate::error::Error;
 
 mod local;
+mod org_guard;
+mod racer;
 
 pub use local::{
-    local_cloudtrail_fault, local_cloudtrail_lag, local_portal_credentials, local_portal_seed,
+    local_cloudtrail_fault, local_cloudtrail_lag, local_iam_lag, local_portal_credentials,
+    local_portal_seed,
 };
+pub use racer::{Held, Holder, RaceCall, RacePlan, RaceSummary, View, guard_scp_for_drill};
 
 /// Credentials a drill planted or the attacker minted. The secret never appears in `Debug`.
 #[derive(Clone)]
@@ -311,8 +315,59 @@ impl Sandbox {
         }))
     }
 
-    /// Removes a user and everything on it; missing pieces are fine.
+    /// Every message in the inbox, oldest first, waiting up to `seconds` for the first:
+    /// (subject, message, when SNS published it as its envelope says).
+    pub async fn receive_all(
+        &self,
+        queue_url: &str,
+        seconds: i32,
+    ) -> Result<Vec<(String, String, String)>, Error> {
+        let mut all = Vec::new();
+        let mut wait = seconds;
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(wait)
+                .send()
+                .await
+                .map_err(aws_err("sqs:ReceiveMessage"))?;
+            if got.messages().is_empty() {
+                return Ok(all);
+            }
+            for m in got.messages() {
+                let envelope: Value =
+                    serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                let text = |k: &str| envelope[k].as_str().unwrap_or_default().to_owned();
+                all.push((text("Subject"), text("Message"), text("Timestamp")));
+            }
+            wait = 0;
+        }
+    }
+
+    /// Removes a user and everything on it (a racing holder's console password and attached
+    /// policies too); missing pieces are fine.
     pub async fn delete_user(&self, user: &str) {
+        let _ = self.iam.delete_login_profile().user_name(user).send().await;
+        if let Ok(p) = self
+            .iam
+            .list_attached_user_policies()
+            .user_name(user)
+            .send()
+            .await
+        {
+            for arn in p.attached_policies().iter().filter_map(|a| a.policy_arn()) {
+                let _ = self
+                    .iam
+                    .detach_user_policy()
+                    .user_name(user)
+                    .policy_arn(arn)
+                    .send()
+                    .await;
+            }
+        }
         if let Ok(keys) = self.iam.list_access_keys().user_name(user).send().await {
             for k in keys.access_key_metadata() {
                 if let Some(id) = k.access_key_id() {
@@ -341,6 +396,23 @@ impl Sandbox {
     }
 
     pub async fn delete_role(&self, role: &str) {
+        if let Ok(p) = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(role)
+            .send()
+            .await
+        {
+            for arn in p.attached_policies().iter().filter_map(|a| a.policy_arn()) {
+                let _ = self
+                    .iam
+                    .detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send()
+                    .await;
+            }
+        }
         if let Ok(p) = self.iam.list_role_policies().role_name(role).send().await {
             for name in p.policy_names() {
                 let _ = self

@@ -6,6 +6,7 @@ use crate::playbook::quarantine::Standing;
 use crate::report::{Activity, Investigation};
 
 use super::plant::Leak;
+use super::race::{Paged, check_race};
 use super::respond::Delivered;
 use super::*;
 
@@ -36,7 +37,10 @@ impl Play<'_> {
         let mut c = Checks::default();
         self.check_response(&mut c, d);
         self.check_leak_refused(&mut c, &leak.creds).await;
-        self.check_summary(&mut c, queue_url).await?;
+        let paged = self.check_summary(&mut c, queue_url).await?;
+        if let Some((setup, race)) = &d.race {
+            c.0.extend(check_race(self.s, setup, race, &d.report, d.at, &paged));
+        }
         let activity = match &d.report.investigation {
             Investigation::Ran(a) => Some(&**a),
             Investigation::NotRun { .. } => None,
@@ -53,11 +57,13 @@ impl Play<'_> {
 
     fn check_response(&self, c: &mut Checks, d: &Delivered) {
         let expect = &self.s.expect;
-        c.check(
-            "status",
-            d.report.status == expect.status,
-            format!("expected {:?}, got {:?}", expect.status, d.report.status),
-        );
+        if let Some(status) = expect.status {
+            c.check(
+                "status",
+                d.report.status == status,
+                format!("expected {status:?}, got {:?}", d.report.status),
+            );
+        }
         c.check(
             "error returned for Lambda",
             d.returned_error == expect.error,
@@ -69,6 +75,9 @@ impl Play<'_> {
     }
 
     async fn check_leak_refused(&self, c: &mut Checks, leaked: &Creds) {
+        let Some(want) = self.s.expect.key_refused else {
+            return;
+        };
         let refused = self
             .sandbox
             .attack(leaked, AttackerAction::ListUsers, "")
@@ -84,26 +93,35 @@ impl Play<'_> {
             } else {
                 "leaked key refused"
             },
-            refused.is_err() == self.s.expect.key_refused,
+            refused.is_err() == want,
             format!("a call with the leaked credentials: {refusal}"),
         );
     }
 
-    async fn check_summary(&self, c: &mut Checks, queue_url: &str) -> Result<(), Error> {
-        let summary = if self.s.faults.sns_unavailable {
-            None
+    /// Every notice on-call received, checked for the first; returned for the racer's checks.
+    async fn check_summary(&self, c: &mut Checks, queue_url: &str) -> Result<Vec<Paged>, Error> {
+        let inbox = if self.s.faults.sns_unavailable {
+            Vec::new()
         } else {
-            self.sandbox.receive(queue_url, 5).await?
+            self.sandbox.receive_all(queue_url, 5).await?
         };
         c.check(
             "summary received",
-            summary.is_some() == self.s.expect.summary_received,
-            summary
-                .as_ref()
-                .map(|(subject, _)| subject.clone())
+            inbox.is_empty() != self.s.expect.summary_received,
+            inbox
+                .first()
+                .map(|(subject, _, _)| subject.clone())
                 .unwrap_or_else(|| "nothing in the inbox".into()),
         );
-        Ok(())
+        Ok(inbox
+            .into_iter()
+            .map(|(subject, _, at)| Paged {
+                subject,
+                at: DateTime::parse_from_rfc3339(&at)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc)),
+            })
+            .collect())
     }
 
     fn check_attacker_actions(&self, c: &mut Checks, activity: Option<&Activity>) {

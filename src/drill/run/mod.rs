@@ -2,6 +2,7 @@
 
 mod checks;
 mod plant;
+mod race;
 mod respond;
 
 use std::path::Path;
@@ -9,7 +10,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use crate::aws::AwsClients;
-use crate::aws::sandbox::{Sandbox, local_cloudtrail_fault, local_cloudtrail_lag};
+use crate::aws::sandbox::{Creds, Sandbox, local_cloudtrail_fault, local_cloudtrail_lag};
 use crate::config::Quarantine;
 use crate::error::Error;
 use crate::playbook::Responder;
@@ -31,6 +32,9 @@ struct Planted {
     quarantine: Option<(Quarantine, Quarantined)>,
     /// The Identity Center user to take out of the deny policy: (policy ARN, entries).
     portal: Option<(String, Vec<portal::Entry>)>,
+    /// The org guard the drill attached: (the management account's credentials, the account,
+    /// the SCP's ID).
+    guard: Option<(Creds, String, String)>,
 }
 
 /// One scenario being played, with the names its resources carry.
@@ -77,6 +81,8 @@ impl Drill<'_> {
                 }],
                 cleanup: Vec::new(),
                 report: None,
+                lag_seconds: None,
+                racer: None,
             },
         };
         result.started_at = started_at;
@@ -105,13 +111,19 @@ impl Drill<'_> {
         };
         let (topic_arn, queue_url) = p.plant_inbox(planted).await?;
         let leak = p.plant_canary(planted).await?;
+        let mut race = p.plan_race(&leak, planted).await?;
+        p.settle().await;
         let minted = p.play_attacker(&leak.creds, planted).await?;
         p.plant_faults(&leak.creds.access_key_id, planted)?;
         let app = p.app(topic_arn, &leak)?;
         let payload = p.trigger_event(root, &leak, &app.config, planted)?;
         p.plant_decoy(&app).await?;
         p.plan_quarantine_lift(&app.config, planted);
-        let delivered = p.deliver(&app, payload).await?;
+        p.race_baseline(&mut race).await?;
+        let delivered = p.deliver(&app, payload, race).await?;
+        if let Some((_, summary)) = &delivered.race {
+            planted.roles.extend(summary.backdoor_roles.iter().cloned());
+        }
         let checks = p
             .check(&app, &leak, &queue_url, &minted, &delivered, planted)
             .await?;
@@ -120,6 +132,12 @@ impl Drill<'_> {
 
     async fn clean(&self, sandbox: &Sandbox, planted: Planted) -> Vec<String> {
         let mut done = Vec::new();
+        if let Some((management, account, id)) = &planted.guard {
+            done.push(match sandbox.remove_guard(management, account, id).await {
+                Ok(()) => format!("org guard SCP {id}"),
+                Err(e) => format!("org guard SCP {id} NOT removed: {}", e.chain()),
+            });
+        }
         if let (Some(key), Target::Local { endpoint }) = (&planted.fault_key, self.target) {
             let _ = local_cloudtrail_fault(endpoint, key, false);
             done.push(format!("CloudTrail fault for {key}"));

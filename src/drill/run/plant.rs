@@ -64,7 +64,10 @@ impl Play<'_> {
     pub(super) async fn plant_canary(&self, planted: &mut Planted) -> Result<Leak, Error> {
         let user = &self.names.user;
         planted.users.push(user.clone());
-        let user_creds = self.sandbox.create_user(user, &CANARY_ACTIONS).await?;
+        let user_creds = self
+            .sandbox
+            .create_user(user, &self.canary_actions())
+            .await?;
         let leak = match self.s.canary.kind {
             CanaryKind::User => Leak {
                 creds: user_creds,
@@ -83,6 +86,15 @@ impl Play<'_> {
             ),
         );
         Ok(leak)
+    }
+
+    /// What the canary may do: a racing holder also has IAM rights on itself and others.
+    fn canary_actions(&self) -> Vec<&'static str> {
+        let mut actions = CANARY_ACTIONS.to_vec();
+        if self.s.racer.is_some() {
+            actions.extend(RACER_ACTIONS.iter().filter(|a| !CANARY_ACTIONS.contains(a)));
+        }
+        actions
     }
 
     fn plant_portal_canary(&self) -> Result<Leak, Error> {
@@ -119,17 +131,21 @@ impl Play<'_> {
         planted.roles.push(role.clone());
         let arn = self
             .sandbox
-            .create_role(
-                role,
-                &self.drill.responder.arn,
-                &["iam:List*", "sts:GetCallerIdentity"],
-            )
+            .create_role(role, &self.drill.responder.arn, &self.role_canary_actions())
             .await?;
         Ok(Leak {
             creds: self.sandbox.assume_role(&arn).await?,
             principal_name: role.clone(),
             portal: None,
         })
+    }
+
+    fn role_canary_actions(&self) -> Vec<&'static str> {
+        let mut actions = vec!["iam:List*", "sts:GetCallerIdentity"];
+        if self.s.racer.is_some() {
+            actions.extend(RACER_ACTIONS.iter().filter(|a| **a != "iam:List*"));
+        }
+        actions
     }
 
     /// The attacker plays its script with the leaked credentials. Returns what it minted.

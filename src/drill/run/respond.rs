@@ -15,6 +15,7 @@ use crate::report::Report;
 use crate::vocab::Arn;
 
 use super::plant::Leak;
+use super::race::RaceSetup;
 use super::*;
 
 /// The Identity Center role a drill uses: the deployment's, or on the local AWS the one it set up.
@@ -79,6 +80,8 @@ pub(super) struct Delivered {
     pub returned_error: Option<String>,
     pub sweep_report: Option<Report>,
     pub report: Report,
+    /// The racing holder's scene and what it did and kept.
+    pub race: Option<(RaceSetup, RaceSummary)>,
 }
 
 impl Play<'_> {
@@ -108,6 +111,7 @@ impl Play<'_> {
             dry_run: false,
             lookback: Duration::from_secs(3600),
             verify_delay: Duration::from_secs(s.settings.verify_delay_seconds),
+            watch: Duration::from_secs(s.settings.watch_seconds),
             regions: vec!["us-east-1".into()],
             max_events_per_region: 1000,
             investigation_budget: Duration::from_secs(30),
@@ -214,25 +218,44 @@ impl Play<'_> {
         }
     }
 
-    /// The trigger through the same handler as production, timed, with the scenario's sweep.
+    /// The trigger through the same handler as production, timed, with the scenario's sweep;
+    /// the racing holder starts with the delivery and tries its credentials once the handler
+    /// has returned (the full report has gone out).
     pub(super) async fn deliver(
         &self,
         app: &App<AwsClients>,
         payload: Value,
+        race: Option<RaceSetup>,
     ) -> Result<Delivered, Error> {
         let s = self.s;
-        let at = Utc::now();
-        let clock = Instant::now();
-        progress(&s.name, "trigger", &s.trigger.event);
         // GuardDuty cannot be made to raise a real finding on demand: the drill holds its own
         // where the function reads findings back (the drill build only).
         app.cloud.staged.stage(&payload);
         let deadline = SystemTime::now() + Duration::from_secs(120);
-        let (response, tampered) = tokio::join!(
-            handler::handle(app, payload, deadline, false, handler::Phases::Both),
-            self.remove_deny_once_written(app)
-        );
-        let elapsed = clock.elapsed();
+        let (report_sent, report_heard) = tokio::sync::oneshot::channel();
+        progress(&s.name, "trigger", &s.trigger.event);
+        let at = Utc::now();
+        let clock = Instant::now();
+        let handled = async {
+            let response =
+                handler::handle(app, payload, deadline, false, handler::Phases::Both).await;
+            let elapsed = clock.elapsed();
+            let _ = report_sent.send(());
+            (response, elapsed)
+        };
+        let raced = async {
+            match &race {
+                Some(r) => Some(
+                    self.sandbox
+                        .race(&r.plan, &r.baseline, clock, report_heard)
+                        .await,
+                ),
+                None => None,
+            }
+        };
+        let ((response, elapsed), tampered, raced) =
+            tokio::join!(handled, self.remove_deny_once_written(app), raced);
+        let race = race.zip(raced);
         let mut response = response?;
         if s.settings.sweep_seconds > 0 {
             progress(
@@ -261,6 +284,7 @@ impl Play<'_> {
             returned_error,
             sweep_report,
             report,
+            race,
         })
     }
 
@@ -302,6 +326,10 @@ impl Delivered {
             .max()
             .map(|at| u64::try_from((at - delivered).num_milliseconds().max(0)).unwrap_or(0));
         let passed = checks.iter().all(|c| c.passed);
+        let (lag_seconds, racer) = match self.race {
+            Some((setup, summary)) => (Some(setup.lag_seconds), Some(summary)),
+            None => (None, None),
+        };
         ScenarioResult {
             scenario: s.name.clone(),
             description: s.description.clone(),
@@ -313,6 +341,8 @@ impl Delivered {
             checks,
             cleanup: Vec::new(),
             report: Some(self.report),
+            lag_seconds,
+            racer,
         }
     }
 }

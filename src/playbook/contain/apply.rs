@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use crate::incident::Incident;
 use crate::playbook::guard::Reads;
-use crate::playbook::{Plan, Step, deactivate_key, deny_user, portal, revoke_role};
+use crate::playbook::{Plan, Step, deactivate_key, deny_user, org_tag, portal, revoke_role};
 use crate::ports::Identity;
 use crate::record::IncidentRecord;
 use crate::report::{Outcome, Report, Status};
@@ -25,7 +25,29 @@ pub async fn apply<I: Identity>(
     dry_run: bool,
     report: &mut Report,
 ) -> Plan {
-    let (results, in_force) = match plan {
+    let ((results, in_force), tagged) = tokio::join!(
+        write_plan(iam, incident, plan, reads, record, dry_run),
+        org_tag::apply(iam, plan, &incident.id, dry_run)
+    );
+    let at = Utc::now();
+    for (step, (outcome, detail)) in results {
+        report.record(step, outcome, detail, at);
+    }
+    org_tag::record(report, tagged);
+    report.status = containment_status(report, dry_run);
+    in_force
+}
+
+/// The plan's own writes, concurrently.
+async fn write_plan<I: Identity>(
+    iam: &I,
+    incident: &Incident,
+    plan: &Plan,
+    reads: Option<&Reads>,
+    record: Option<&IncidentRecord>,
+    dry_run: bool,
+) -> (Vec<Written>, Plan) {
+    match plan {
         Plan::User {
             user, deactivate, ..
         } => deny_the_user(iam, incident, user, *deactivate, reads, dry_run).await,
@@ -55,13 +77,7 @@ pub async fn apply<I: Identity>(
         Plan::Role { role, cutoff, .. } => {
             cut_the_role_off(iam, incident, role, *cutoff, reads, record, dry_run).await
         }
-    };
-    let at = Utc::now();
-    for (step, (outcome, detail)) in results {
-        report.record(step, outcome, detail, at);
     }
-    report.status = containment_status(report, dry_run);
-    in_force
 }
 
 /// The key deactivated (when the plan says so) beside the user's deny.

@@ -136,7 +136,13 @@ async fn hand_off<H: Home>(
     ctx: &Context<'_>,
 ) -> Option<Result<(), Error>> {
     let body = body?;
-    let delay = ctx.config.verify_delay.min(handoff::MAX_DELAY);
+    // The first-minute watch starts at once; without it the follow-through starts with the
+    // read-back after IAM's propagation window.
+    let delay = if ctx.config.watch.is_zero() {
+        ctx.config.verify_delay.min(handoff::MAX_DELAY)
+    } else {
+        std::time::Duration::ZERO
+    };
     Some(home.hand_off(body, delay).await)
 }
 
@@ -150,10 +156,18 @@ fn follow_through(
     match handed {
         Some(Ok(())) => {
             info!(step = "hand_off", outcome = "done", "follow-through queued");
-            report.follow_through = Some(format!(
-                "queued: re-check after {}s, CloudTrail and the full report follow",
-                ctx.config.verify_delay.as_secs()
-            ));
+            report.follow_through = Some(if ctx.config.watch.is_zero() {
+                format!(
+                    "queued: re-check after {}s, CloudTrail and the full report follow",
+                    ctx.config.verify_delay.as_secs()
+                )
+            } else {
+                format!(
+                    "queued: watched for {}s, re-checked {}s after the last write, CloudTrail and the full report follow",
+                    ctx.config.watch.as_secs(),
+                    ctx.config.verify_delay.as_secs()
+                )
+            });
             Contained::done(report)
         }
         Some(Err(e)) => {

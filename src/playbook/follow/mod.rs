@@ -3,6 +3,7 @@
 //! message per incident, delayed by the verification delay) or inline on the command line.
 
 mod recheck;
+mod watch;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -155,8 +156,9 @@ where
         later,
         quarantined,
         removed,
+        counter_moves,
     } = rechecked;
-    settle(&mut report, later, verification, &incident);
+    settle(&mut report, later, verification, &counter_moves, &incident);
     report.investigation = activity;
     super::finding::notified(home, ctx.config, &incident, &mut report).await;
     let home_here = member_account.is_none().then_some(home);
@@ -200,10 +202,30 @@ fn settle(
     report: &mut Report,
     later: Option<Later>,
     verification: Verification,
+    counter_moves: &[(DateTime<Utc>, String)],
     incident: &Incident,
 ) {
     let verified = later.is_some();
+    if !counter_moves.is_empty() {
+        let seen: Vec<String> = counter_moves
+            .iter()
+            .map(|(at, m)| format!("{} {m}", crate::report::ts(*at)))
+            .collect();
+        report.record(
+            Step::Verify,
+            Outcome::Done,
+            format!(
+                "containment was undone {} time(s) in the first minute and written again at once each time: {}",
+                counter_moves.len(),
+                seen.join("; ")
+            ),
+            Utc::now(),
+        );
+    }
     match later {
+        Some(Later::Holds) if !counter_moves.is_empty() || verification.contested => {
+            report.status = Status::Contested;
+        }
         Some(Later::Holds) | None => {}
         Some(Later::Restored { by, reason }) => {
             report.status = Status::Restored;
@@ -212,18 +234,17 @@ fn settle(
                 incident.key
             );
         }
-        Some(Later::Reapplied { holds }) => {
+        Some(Later::Reapplied { .. }) => {
+            // Undone again one propagation window after the last write: the holder is winning
+            // the race. Written again, and failed so Lambda retries the follow-through (another
+            // watch) while humans act.
             report.record(
                 Step::Verify,
-                Outcome::Done,
-                "containment was undone and has been re-applied once",
+                Outcome::Failed,
+                "containment was found undone past IAM's propagation window and has been written again; whether that holds is not known: the key's holder keeps undoing it (an org guard stops this, docs/org-guard.md)",
                 Utc::now(),
             );
-            report.status = if holds {
-                Status::Contested
-            } else {
-                Status::Failed
-            };
+            report.status = Status::Failed;
         }
     }
     if verified || !verification.checks.is_empty() {

@@ -20,6 +20,8 @@ pub(super) struct Rechecked {
     pub later: Option<Later>,
     pub quarantined: Option<Quarantined>,
     pub removed: Option<Removed>,
+    /// What the first-minute watch found undone, and when.
+    pub counter_moves: Vec<(DateTime<Utc>, String)>,
 }
 
 /// Whether the principal acted on is known from IAM or CloudTrail, not only from the request:
@@ -83,8 +85,24 @@ where
         let Some(plan) = plan.filter(|_| should_verify) else {
             return Rechecked::default();
         };
-        wait_for_window(not_before, self.ctx).await;
-        let later = self.read_back(plan, verification).await;
+        let watched = self.watch(plan, self.watch_until(), report).await;
+        let later = match watched.restored {
+            Some((by, reason)) => Later::Restored { by, reason },
+            None => {
+                // "Holds" only from a read one propagation window after the last write.
+                let settle =
+                    chrono::TimeDelta::from_std(self.ctx.config.verify_delay).unwrap_or_default();
+                let settled_at = watched
+                    .last_write
+                    .map_or(not_before, |w| (w + settle).max(not_before));
+                wait_for_window(settled_at, self.ctx).await;
+                self.read_back_until_settled(plan, verification).await
+            }
+        };
+        if !watched.counter_moves.is_empty() {
+            verification.contested = true;
+            verification.reapplied = true;
+        }
         let quarantined = self
             .quarantine(plan, &later, owner_established, report)
             .await;
@@ -95,7 +113,48 @@ where
             later: Some(later),
             quarantined,
             removed,
+            counter_moves: watched.counter_moves,
         }
+    }
+
+    /// The watch ends a minute (`KILLSWITCH_WATCH_SECONDS`) after containment, and early
+    /// enough for the read-back after it within the invocation's budget.
+    fn watch_until(&self) -> tokio::time::Instant {
+        let config = self.ctx.config;
+        let left = (self.contained_at
+            + chrono::TimeDelta::from_std(config.watch).unwrap_or_default()
+            - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+        let until = tokio::time::Instant::now() + left;
+        let latest = self
+            .ctx
+            .investigation_deadline
+            .checked_sub(config.verify_delay)
+            .unwrap_or(self.ctx.investigation_deadline);
+        until.min(latest)
+    }
+
+    /// The read-back, and after each re-apply another one a propagation window later (twice
+    /// at most, within the budget): only a read that late may say the containment holds.
+    async fn read_back_until_settled(&self, plan: &Plan, verification: &mut Verification) -> Later {
+        let mut later = self.read_back(plan, verification).await;
+        for _ in 0..2 {
+            let Later::Reapplied { .. } = later else {
+                break;
+            };
+            let delay = self.ctx.config.verify_delay;
+            let left = self
+                .ctx
+                .investigation_deadline
+                .saturating_duration_since(tokio::time::Instant::now());
+            if left < delay + std::time::Duration::from_secs(5) {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            later = self.read_back(plan, verification).await;
+        }
+        later
     }
 
     async fn read_back(&self, plan: &Plan, verification: &mut Verification) -> Later {

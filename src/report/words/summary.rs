@@ -16,7 +16,7 @@ pub fn of_status(status: Status, key: &str) -> String {
             format!("Key {key} was already contained; nothing had to change (repeated trigger).")
         }
         Status::Contested => format!(
-            "Containment of {key} was UNDONE shortly after it was applied (attacker still active?) and has been re-applied. Investigate now."
+            "Containment of {key} was UNDONE after it was applied (someone is fighting it) and has been written again. Investigate now."
         ),
         Status::Failed => {
             format!("Containment of {key} did NOT complete. Act by hand now; Lambda will retry.")
@@ -35,10 +35,12 @@ pub fn of_status(status: Status, key: &str) -> String {
 /// The short notice's sentence under its headline (also the chat card's, before a summary).
 pub fn short_outcome(status: Status) -> &'static str {
     match status {
-        Status::Contained => "The leaked key is contained; the immediate read-back holds.",
+        Status::Contained => {
+            "The leaked key is contained: the writes read back in place at once; IAM enforces them within seconds, and they are read again after that window."
+        }
         Status::AlreadyContained => "The key was already contained; nothing had to change.",
         Status::Contested => {
-            "Containment was UNDONE right after it was applied and has been re-applied: someone is fighting it."
+            "Containment was UNDONE right after it was applied and has been written again: someone is fighting it. Whether it holds is known only after IAM's propagation window."
         }
         Status::Failed => {
             "Containment did NOT complete: act by hand now (see the failed steps); Lambda retries."

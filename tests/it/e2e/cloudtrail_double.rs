@@ -179,3 +179,47 @@ async fn the_double_refuses_a_third_lookup_within_any_second() {
         "{codes:?}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn iam_writes_reach_the_eventbridge_double_after_its_delay_without_secrets() {
+    // The main pass runs without a propagation lag: a new key works at once.
+    assert_eq!(control_get("/_killswitch/iam/lag")["seconds"], json!(0.0));
+    let delay = control_get("/_killswitch/eventbridge/delay")["seconds"]
+        .as_f64()
+        .unwrap();
+    let start = control_get("/_killswitch/eventbridge/events?after=0")["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .map_or(0, |e| e["seq"].as_u64().unwrap());
+    let user = unique("eventbridge");
+    let t0 = std::time::Instant::now();
+    let key = create_user_with_key(&user, &["iam:ListUsers"]).await;
+    assert_eq!(attacker_call(&key).await, "ok");
+    let created = loop {
+        let events = control_get(&format!("/_killswitch/eventbridge/events?after={start}"));
+        let found: Vec<Value> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].clone())
+            .filter(|e| {
+                e["detail"]["responseElements"]["accessKey"]["accessKeyId"] == key.id.as_str()
+            })
+            .collect();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            t0.elapsed().as_secs_f64() < delay + 3.0,
+            "no CreateAccessKey event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(t0.elapsed().as_secs_f64() >= delay - 0.5);
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["source"], "aws.iam");
+    assert_eq!(created[0]["detail"]["eventName"], "CreateAccessKey");
+    assert!(!created[0].to_string().contains(&key.secret));
+}

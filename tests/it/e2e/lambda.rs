@@ -102,7 +102,13 @@ async fn lambda_mode_answers_the_runtime_api_with_reports_and_typed_errors() {
     ];
     let (runtime, posted) = fake_runtime_api(events);
     let mut child = w
-        .lambda(&runtime, &[("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")])
+        .lambda(
+            &runtime,
+            &[
+                ("KILLSWITCH_VERIFY_DELAY_SECONDS", "1"),
+                ("KILLSWITCH_WATCH_SECONDS", "0"),
+            ],
+        )
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -291,6 +297,7 @@ async fn a_trigger_contains_and_hands_off_and_the_queue_brings_the_full_report()
             &runtime,
             &[
                 ("KILLSWITCH_VERIFY_DELAY_SECONDS", "3"),
+                ("KILLSWITCH_WATCH_SECONDS", "0"),
                 // LookupEvents' 2 calls/s are shared with every test running at the same time:
                 // room to back off and still read the attacker's calls.
                 ("KILLSWITCH_INVESTIGATION_SECONDS", "45"),

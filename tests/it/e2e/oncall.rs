@@ -18,6 +18,7 @@ fn oncall_cli(
         .env("AWS_REGION", "us-east-1")
         .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
         .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
+        .env("KILLSWITCH_WATCH_SECONDS", "0")
         .env("KILLSWITCH_INVESTIGATION_SECONDS", "15")
         .env("KILLSWITCH_REGIONS", "us-east-1")
         .env_remove("KILLSWITCH_DRY_RUN")

@@ -152,6 +152,7 @@ async fn concurrent_deliveries_to_real_processes_leave_one_consistent_state() {
                 .env("KILLSWITCH_TOPIC_ARN", &w.topic_arn)
                 .env("KILLSWITCH_REGIONS", "us-east-1")
                 .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
+                .env("KILLSWITCH_WATCH_SECONDS", "0")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

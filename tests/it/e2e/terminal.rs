@@ -205,6 +205,7 @@ impl<'a> OnCall<'a> {
                 ("KILLSWITCH_CHAT_TOPIC_ARN".into(), chat_topic.clone()),
                 ("KILLSWITCH_INCIDENT_TABLE".into(), table.clone()),
                 ("KILLSWITCH_VERIFY_DELAY_SECONDS".into(), "1".into()),
+                ("KILLSWITCH_WATCH_SECONDS".into(), "0".into()),
                 ("KILLSWITCH_INVESTIGATION_SECONDS".into(), "15".into()),
                 ("KILLSWITCH_REGIONS".into(), "us-east-1".into()),
             ],

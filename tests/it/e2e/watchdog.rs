@@ -142,6 +142,7 @@ async fn a_follow_through_that_never_ran_is_paged_by_the_watchdog_once() {
         &w,
         &[
             ("KILLSWITCH_VERIFY_DELAY_SECONDS", "1"),
+            ("KILLSWITCH_WATCH_SECONDS", "0"),
             ("KILLSWITCH_FOLLOW_UP_QUEUE_URL", &queue_url),
             ("KILLSWITCH_INCIDENT_TABLE", &table),
             ("KILLSWITCH_WATCHDOG_GRACE_SECONDS", "1"),

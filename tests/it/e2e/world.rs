@@ -61,6 +61,7 @@ impl World {
             .env("AWS_REGION", "us-east-1")
             .env("KILLSWITCH_TOPIC_ARN", &self.topic_arn)
             .env("KILLSWITCH_VERIFY_DELAY_SECONDS", "1")
+            .env("KILLSWITCH_WATCH_SECONDS", "0")
             .env("KILLSWITCH_INVESTIGATION_SECONDS", "15")
             .env_remove("KILLSWITCH_DRY_RUN")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -53,6 +53,10 @@ pub struct State {
     pub lookup_faults: HashMap<String, Vec<String>>,
     /// Undo containment (key Active, policies gone) when `ListAccessKeys` is called for the n-th time.
     pub tamper_on_key_read: Option<usize>,
+    /// A holder that keeps undoing containment: at every key read from this one on.
+    pub tamper_from_key_read: Option<usize>,
+    /// When the holder last undid containment.
+    pub tampered_at: Vec<tokio::time::Instant>,
     pub key_reads: usize,
     pub tampered: HashSet<String>,
     /// The account this cloud plays; `None` = `ACCOUNT`.
@@ -80,6 +84,8 @@ pub struct State {
     pub login_profiles: HashMap<String, DateTime<Utc>>,
     /// user -> permissions boundary ARN.
     pub boundaries: HashMap<String, String>,
+    /// (`user/NAME` or `role/NAME`, tag key) -> tag value.
+    pub tags: HashMap<(String, String), String>,
     /// user -> service-specific credentials, SSH keys, signing certificates, MFA devices.
     pub other_credentials: HashMap<String, Vec<OtherCredential>>,
     /// (access key, Region) -> the events signed by that key; a key without an entry is

@@ -46,7 +46,9 @@ impl Identity for FakeCloud {
         tokio::task::yield_now().await;
         let mut s = self.enter("iam:ListAccessKeys", user)?;
         s.key_reads += 1;
-        if s.tamper_on_key_read == Some(s.key_reads) {
+        if s.tamper_on_key_read == Some(s.key_reads)
+            || s.tamper_from_key_read.is_some_and(|n| s.key_reads >= n)
+        {
             // The attacker, still holding valid credentials for a moment, undoes containment.
             for ((u, _), status) in s.keys.iter_mut() {
                 if u == user {
@@ -55,6 +57,7 @@ impl Identity for FakeCloud {
             }
             s.policies.retain(|(t, _), _| t != &format!("user/{user}"));
             s.tampered.insert(user.to_owned());
+            s.tampered_at.push(tokio::time::Instant::now());
         }
         Ok(s.keys.get(&(user.into(), key.as_str().into())).copied())
     }
@@ -366,6 +369,28 @@ impl Identity for FakeCloud {
         Ok(roles)
     }
 
+    async fn tag(&self, target: &PolicyTarget, key: &str, value: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let action = match target {
+            PolicyTarget::User(_) => "iam:TagUser",
+            PolicyTarget::Role(_) => "iam:TagRole",
+        };
+        let mut s = self.enter(action, format!("{} {key}={value}", target_key(target)))?;
+        s.tags
+            .insert((target_key(target), key.to_owned()), value.to_owned());
+        Ok(())
+    }
+
+    async fn tag_value(&self, target: &PolicyTarget, key: &str) -> Result<Option<String>, Error> {
+        self.rtt().await;
+        let action = match target {
+            PolicyTarget::User(_) => "iam:ListUserTags",
+            PolicyTarget::Role(_) => "iam:ListRoleTags",
+        };
+        let s = self.enter(action, target_key(target))?;
+        Ok(s.tags.get(&(target_key(target), key.to_owned())).cloned())
+    }
+
     async fn remove_login_profile(&self, user: &str) -> Result<bool, Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DeleteLoginProfile", user)?;
@@ -374,6 +399,17 @@ impl Identity for FakeCloud {
 }
 
 impl Operator for FakeCloud {
+    async fn untag(&self, target: &PolicyTarget, key: &str) -> Result<(), Error> {
+        self.rtt().await;
+        let action = match target {
+            PolicyTarget::User(_) => "iam:UntagUser",
+            PolicyTarget::Role(_) => "iam:UntagRole",
+        };
+        let mut s = self.enter(action, format!("{} {key}", target_key(target)))?;
+        s.tags.remove(&(target_key(target), key.to_owned()));
+        Ok(())
+    }
+
     async fn detach_role_managed(&self, role: &str, policy_arn: &str) -> Result<(), Error> {
         self.rtt().await;
         let mut s = self.enter("iam:DetachRolePolicy", format!("{role} {policy_arn}"))?;
