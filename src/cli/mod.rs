@@ -290,7 +290,7 @@ pub enum Command {
     /// but the named roles: changing either killswitch tag, editing a contained user or a guarded
     /// role, and writing killswitch's own roles (docs/org-guard.md). Calls nothing.
     #[command(
-        after_help = "Examples:\n  killswitch guard-policy --responder-role killswitch-responder \\\n      --member-role KillSwitchMember --restore-role killswitch-restore > guard.json\n  aws organizations create-policy --type SERVICE_CONTROL_POLICY \\\n      --name killswitch-org-guard --description \"killswitch org guard\" \\\n      --content file://guard.json"
+        after_help = "Examples:\n  killswitch guard-policy --responder-role killswitch-responder \\\n      --member-role KillSwitchMember --restore-role killswitch-restore \\\n      > guard.json\n  aws organizations create-policy --type SERVICE_CONTROL_POLICY \\\n      --name killswitch-org-guard --description \"killswitch org guard\" \\\n      --content file://guard.json"
     )]
     GuardPolicy(guard::GuardPolicyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

@@ -41,13 +41,13 @@ pub async fn apply<I: Identity>(
     if dry_run {
         return Some((
             Outcome::WouldDo,
-            format!("would tag {target} {key}={value}"),
+            format!("would tag {target} {key}"),
         ));
     }
     Some(match iam.tag(&target, key, &value).await {
         Ok(()) => (
             Outcome::Done,
-            format!("tagged {target} {key}={value} (an org guard denies on it)"),
+            format!("tagged {target} {key} (an org guard denies on it)"),
         ),
         Err(e) => (
             Outcome::Failed,

@@ -10,7 +10,7 @@ use killswitch::ports::KeyStatus;
 use killswitch::report::{Outcome, Status};
 use killswitch::vocab::Step;
 
-use crate::support::{FIXTURE_KEY, FakeCloud, app, event, run};
+use crate::support::{FIXTURE_KEY, FakeCloud, app, deliver, event, lambda, run};
 
 const RTT: Duration = Duration::from_millis(30);
 
@@ -168,4 +168,22 @@ async fn the_containment_tag_goes_out_in_the_denys_wave() {
             .cloned(),
         Some(report.incident_id.clone())
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_watch_on_the_follow_through_is_queued_to_start_at_once() {
+    let mut a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    a.config.watch = Duration::from_secs(60);
+    a.config.verify_delay = Duration::from_secs(10);
+    deliver(&a, event("guardduty-iam-user-finding.json")).await;
+    let queued = a.cloud.state.lock().unwrap().queued.clone();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].1, Duration::ZERO);
+
+    let mut b = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+    b.config.watch = Duration::ZERO;
+    b.config.verify_delay = Duration::from_secs(10);
+    deliver(&b, event("guardduty-iam-user-finding.json")).await;
+    let queued = b.cloud.state.lock().unwrap().queued.clone();
+    assert_eq!(queued[0].1, Duration::from_secs(10));
 }

@@ -133,6 +133,8 @@ impl Play<'_> {
             .sandbox
             .create_role(role, &self.drill.responder.arn, &self.role_canary_actions())
             .await?;
+        // The role's trust takes IAM's lag to be in force before the first session.
+        self.settle().await;
         Ok(Leak {
             creds: self.sandbox.assume_role(&arn).await?,
             principal_name: role.clone(),

@@ -52,6 +52,13 @@ where
             .iter()
             .any(|s| s.step == Step::TagPrincipal && s.outcome.in_place());
         let mut interval = WATCH_INTERVAL;
+        let span = until.saturating_duration_since(Instant::now()).as_secs();
+        if span == 0 {
+            return w;
+        }
+        crate::progress::say(format!(
+            "watching the containment for {span} s: a holder may undo it before IAM enforces it"
+        ));
         while Instant::now() + interval < until && w.calls < WATCH_CALL_BUDGET {
             tokio::time::sleep(interval).await;
             let (undone, calls, throttled) = self.undone(plan, tagged, report.started_at).await;
@@ -76,6 +83,7 @@ where
             let seen: Vec<String> = undone.iter().map(Move::describe).collect();
             w.counter_moves.push((at, seen.join(", ")));
             w.last_write = Some(Utc::now());
+            crate::progress::say("containment UNDONE: written again at once, CONTESTED paged");
             if first {
                 let paged = self.page_contested(report, &w).await;
                 report.record(Step::Notify, paged.0, paged.1, Utc::now());

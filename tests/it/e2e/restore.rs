@@ -67,6 +67,19 @@ async fn restore_is_refused_while_another_key_is_active(w: &World, user: &str, l
 
 /// After the restore: the key works, killswitch's deny is gone, the rest stays; one notice
 /// before acting, one after.
+async fn user_tags(w: &World, user: &str) -> Vec<String> {
+    w.iam
+        .list_user_tags()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .map(|t| t.key().to_owned())
+        .collect()
+}
+
 async fn restored_only_what_killswitch_placed(w: &World, user: &str, leaked: &Key) {
     assert_eq!(
         w.key_status(user, &leaked.id).await,
@@ -86,6 +99,7 @@ async fn restored_only_what_killswitch_placed(w: &World, user: &str, leaked: &Ke
         [policy::ROLE_POLICY_NAME, "drill-canary"],
         "restore must leave other policies alone, and keep the minted sessions revoked"
     );
+    assert!(user_tags(w, user).await.is_empty(), "restore takes the tag off");
     assert_eq!(attacker_call(leaked).await, "ok");
     let (before, _) = w.inbox_any().await;
     assert!(before.contains("RESTORING"), "{before}");
@@ -125,8 +139,15 @@ async fn status_and_restore_undo_only_what_killswitch_placed() {
     let dry = w.run(&[&restore[..], &["--dry-run"]].concat(), &[]);
     assert_eq!(dry.status.code(), Some(0));
     let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
-    // Reactivate, revoke the sessions minted before now, then delete the deny.
-    assert_eq!(plan["plan"].as_array().unwrap().len(), 3, "{plan}");
+    // Reactivate, revoke the sessions minted before now, delete the deny, take the org guard's
+    // tag off.
+    assert_eq!(plan["plan"].as_array().unwrap().len(), 4, "{plan}");
+    assert_eq!(plan["plan"][3]["action"], "remove_tag", "{plan}");
+    assert_eq!(
+        user_tags(&w, &user).await,
+        ["killswitch-contained"],
+        "containment tags the user"
+    );
     assert_eq!(
         w.key_status(&user, &leaked.id).await,
         Some(StatusType::Inactive)

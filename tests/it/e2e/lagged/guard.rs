@@ -111,7 +111,7 @@ impl Guarded {
             .name(unique("killswitch-org-guard"))
             .description("killswitch org guard (test)")
             .r#type(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
-            .content(std::env::var("H4_MUTANT").map_or_else(|_| guard::document(&exempt, "aws"), |sid| { let mut d: Value = serde_json::from_str(&guard::document(&exempt, "aws")).unwrap(); d["Statement"].as_array_mut().unwrap().retain(|s| sid.split(',').all(|x| s["Sid"] != x)); d.to_string() }))
+            .content(guard::document(&exempt, "aws"))
             .send()
             .await
             .unwrap()

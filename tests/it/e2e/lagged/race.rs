@@ -104,7 +104,7 @@ fn assert_guard_wins(r: &ScenarioResult) {
     assert!(
         last <= (d + 2) * 1000 + TOLERANCE_MS,
         "holder's last accepted call at {last} ms, D = {d} s: {:#?}",
-        race.log.iter().filter(|c| c.result == "ok").last()
+        race.log.iter().rfind(|c| c.result == "ok")
     );
     // [guard][pivots] nothing it held or minted in the window works at the full report.
     let still: Vec<_> = race.still_working();
