@@ -1,7 +1,9 @@
 """Race benchmark: a holder with IAM rights on itself races containment inside IAM's propagation
 window (issue 27). The local AWS runs with KILLSWITCH_IAM_LAG_SECONDS (D, 4 s from
 scripts/bench.sh); each run plays the drills `racing-holder` (no guard) and
-`racing-holder-org-guard` (the org guard's SCP in force), one drill process each, at once.
+`racing-holder-org-guard` (the org guard's SCP in force), one drill process each, one after the
+other: the guard attached for one exempts only its own responder role, so in the shared local
+account it would refuse the other drill's responder its containment tag and re-applies.
 
 Per scenario over the runs: the holder's last accepted call from the trigger's delivery (median,
 worst), its first accepted undo, and how many credentials it held or minted (the leaked one, each
@@ -36,17 +38,13 @@ def log(msg: str) -> None:
 
 
 def one_run(binary: str, n: int) -> dict[str, dict]:
-    """Both drills at once, each in its own process; their drill records by scenario."""
-    procs = []
+    """Both drills one after the other, each in its own process; their drill records by scenario."""
+    results = {}
     for name in SCENARIOS:
         out = tempfile.mkdtemp(prefix=f"bench-race-{n}-{name}-")
         cmd = [binary, "drill", "--report-dir", out, f"drills/{name}.toml"]
-        err = open(os.path.join(out, "stderr"), "w")
-        procs.append((name, out, err, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)))
-    results = {}
-    for name, out, err, proc in procs:
-        proc.wait(timeout=600)
-        err.close()
+        with open(os.path.join(out, "stderr"), "w") as err:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, timeout=600, check=False)
         records = [f for f in os.listdir(out) if f.endswith(".json")]
         if not records:
             log(f"run {n} {name}: no drill record (exit {proc.returncode}); see {out}/stderr")
@@ -118,7 +116,7 @@ def report(rows: dict[str, list[dict]], lag: object) -> str:
         "# Race benchmark: a holder racing containment inside IAM's propagation window",
         "",
         f"Run {now} on {platform.machine()}, {os.cpu_count()} cores; D = {lag} s (the local AWS's "
-        f"`KILLSWITCH_IAM_LAG_SECONDS`); {RUNS} runs, both drills at once in each.",
+        f"`KILLSWITCH_IAM_LAG_SECONDS`); {RUNS} runs, the two drills one after the other in each.",
         "",
         "Reproduce: `scripts/bench.sh race` (`BENCH_RACE_RUNS` runs, D from `BENCH_RACE_LAG`, default 4).",
         "The holder (`src/aws/sandbox/racer.rs`) polls its own principal every 200 ms for 60 s and, at",

@@ -37,15 +37,38 @@ EXPECTED = {
     "guardduty-member-account-finding.json": (["dry_run"], None),
     "guardduty-sample-finding.json": (["sample"], None),
     "guardduty-root-finding.json": (["refused"], None),
+    # Issue 28: an attack sequence is one incident per credential it names (one here); the AI
+    # Protection and compromised-credential types are contained like any finding; a prompt a
+    # guardrail caught and short-term root credentials are notify-only.
+    "guardduty-attack-sequence-finding.json": (["key_not_found"], None),
+    "guardduty-ai-anomalous-model-invocation.json": (["key_not_found"], None),
+    "guardduty-ai-cost-harvesting.json": (["key_not_found"], None),
+    "guardduty-compromised-credentials-finding.json": (["key_not_found"], None),
+    "guardduty-ai-prompt-injection.json": (["refused"], None),
+    "guardduty-short-term-root-finding.json": (["refused"], None),
     # No Identity Center role in this stage: a portal session is notify-only (the manual steps).
     "guardduty-identity-center-session-finding.json": (["refused"], None),
     "health-exposed-new-shape.json": (["key_not_found"], None),
     "health-exposed-old-shape.json": (["key_not_found"], None),
     "health-iam-quarantine.json": (["key_not_found"], None),
+    "health-exposure-suspected.json": (["key_not_found"], None),
+    "health-compromised.json": (["key_not_found"], None),
+    "health-compromise-suspected.json": (["key_not_found"], None),
+    # No public sample: refused with the manual steps, nothing changed (docs/how-it-works.md).
+    "health-console-compromise.json": ([], "KillSwitch.BadEvent"),
     "manual-request.json": (["key_not_found"], None),
     "manual-request-dry-run.json": (["key_not_found"], None),
     "securityhub-guardduty-user-finding.json": (["key_not_found"], None),
     "securityhub-guardduty-sample-finding.json": (["sample"], None),
+    "securityhub-v2-guardduty-user-finding.json": (["key_not_found"], None),
+    "securityhub-v2-guardduty-sample-finding.json": (["sample"], None),
+    # Pivot events: nobody is under containment in this stage, so each is a claim that changes
+    # nothing (no reports); a refused call is not an event the rules deliver.
+    "cloudtrail-create-access-key.json": ([], None),
+    "cloudtrail-delete-user-policy.json": ([], None),
+    "cloudtrail-create-login-profile.json": ([], None),
+    "cloudtrail-assume-role.json": ([], None),
+    "cloudtrail-denied-delete-user-policy.json": ([], "KillSwitch.BadEvent"),
 }
 
 
@@ -115,6 +138,20 @@ def guardduty_detail_of(asff: dict) -> dict:
             "service": {}}
 
 
+def guardduty_detail_of_ocsf(ocsf: dict) -> dict:
+    """The GuardDuty finding a Security Hub V2 (OCSF) finding came from."""
+    arn = ocsf["finding_info"]["uid"]
+    key = next((r.get("uid", "") for r in ocsf.get("resources", []) if r.get("type") == "AWS::IAM::AccessKey"), "")
+    user = next((e["actor"]["user"] for e in ocsf.get("evidences", [])
+                 if e.get("actor", {}).get("user", {}).get("credential_uid") == key), {})
+    return {"id": arn.rsplit("/finding/", 1)[-1], "arn": arn, "type": ocsf["finding_info"]["types"][0],
+            "accountId": ocsf["cloud"]["account"]["uid"], "region": ocsf["cloud"]["region"],
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": {
+                "accessKeyId": key, "principalId": user.get("uid"), "userName": user.get("name"),
+                "userType": user.get("type")}},
+            "service": {}}
+
+
 def raise_fixture_findings() -> None:
     """GuardDuty raises the fixtures' findings, as it would have: the function reads every finding
     back at GuardDuty before it believes it."""
@@ -123,6 +160,9 @@ def raise_fixture_findings() -> None:
         event = json.loads(path.read_text())
         if event.get("source") == "aws.guardduty":
             bodies = [("guardduty/findings", {"finding": event["detail"]})]
+        elif event.get("detail-type") == "Findings Imported V2":
+            # OCSF: read back at GuardDuty too, by the GuardDuty finding ARN in finding_info.uid.
+            bodies = [("guardduty/findings", {"finding": guardduty_detail_of_ocsf(f)}) for f in event["detail"]["findings"]]
         elif event.get("source") == "aws.securityhub":
             # An import is read back where it was raised: the GuardDuty finding it came from.
             bodies = [("guardduty/findings", {"finding": guardduty_detail_of(f)}) for f in event["detail"]["findings"]]

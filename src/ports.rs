@@ -9,9 +9,14 @@ use crate::incident::{AccessKeyId, AccountId};
 
 mod identity_center;
 mod organization;
+mod root_access;
 
 pub use identity_center::{Assignment, Directory, IdentityCenterAdmin, Instance};
 pub use organization::{Organization, Scp, ServiceControlPolicies};
+pub use root_access::{
+    DELETE_ROOT_CREDENTIALS, ROOT_ACCESS_PERMISSIONS, ROOT_SESSION_CALLS, ROOT_SESSION_SECONDS,
+    RootAccess, RootCredentials,
+};
 
 /// The entity an inline policy is written on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

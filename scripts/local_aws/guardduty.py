@@ -4,7 +4,9 @@ strict as the documented REST API.
 Every account has one detector per Region, as when GuardDuty is enabled organization-wide, with
 the ID the events/ fixtures name (DETECTOR); the control API can switch GuardDuty off in a Region.
 A finding exists only once the control API raised it (as GuardDuty would have): GetFindings
-answers unknown IDs by leaving them out, and refuses a detector the account does not own."""
+answers unknown IDs by leaving them out, and refuses a detector the account does not own. An
+attack sequence (`AttackSequence:IAM/CompromisedCredentials`) is held as raised, and only with the
+members its API shape requires."""
 
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class GuardDutyDouble:
         region, finding_id = finding.get("region"), finding.get("id")
         if not (isinstance(region, str) and isinstance(finding_id, str) and finding_id):
             return 400, {"message": "a finding needs an id and a region"}
+        if (finding.get("resource") or {}).get("resourceType") == "AttackSequence" and not is_sequence(finding):
+            return 400, {"message": "an attack sequence needs service.detection.sequence with uid, description "
+                                    "and 1 to 100 signals (GuardDuty's Sequence)"}
         with self.lock:
             self.findings.setdefault((account, region), {})[finding_id] = json.loads(json.dumps(finding))
         return 200, {"raised": finding_id, "detector": DETECTOR}
@@ -89,6 +94,17 @@ class GuardDutyDouble:
             held = self.findings.get((account, region), {})
             # Unknown IDs are simply absent from the answer.
             return 200, {"findings": [json.loads(json.dumps(held[i])) for i in ids if i in held]}
+
+
+def is_sequence(finding: dict) -> bool:
+    """The members GuardDuty's API requires of an attack sequence (`Sequence`): without them
+    GetFindings could not be answered, as no real detector would hold such a finding."""
+    sequence = ((finding.get("service") or {}).get("detection") or {}).get("sequence")
+    if not isinstance(sequence, dict):
+        return False
+    signals = sequence.get("signals")
+    return (isinstance(sequence.get("uid"), str) and isinstance(sequence.get("description"), str)
+            and isinstance(signals, list) and 1 <= len(signals) <= 100)
 
 
 def not_owned() -> dict:

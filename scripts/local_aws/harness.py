@@ -18,6 +18,7 @@ from .control import ControlApi
 from .eventbridge import EventBus
 from .guardduty import GuardDutyDouble
 from .lag import JOURNAL
+from .root_access import RootAccessDouble, serve as serve_root_access
 from .security_hub import SecurityHubDouble
 
 SCOPE_RE = re.compile(r"Credential=([A-Z0-9]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
@@ -46,15 +47,18 @@ class Harness(ControlApi):
         self.trail = trail
         self.hub = hub or SecurityHubDouble()
         self.guardduty = GuardDutyDouble()
+        self.root = RootAccessDouble()
         self.bus = EventBus()
 
     def __call__(self, environ, start_response):
         environ["killswitch.arrived"] = REQUEST.arrived = time.monotonic()
         path = environ.get("PATH_INFO", "")
-        if path.startswith("/_killswitch/"):
-            return self.control(environ, start_response, path)
         auth = environ.get("HTTP_AUTHORIZATION", "")
         scope = SCOPE_RE.search(auth)
+        if path.startswith("/_killswitch/root/") or self.root.wants(environ, scope, self.read_body):
+            return serve_root_access(self, environ, start_response, scope, path)
+        if path.startswith("/_killswitch/"):
+            return self.control(environ, start_response, path)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if "CloudTrail_20131101." in target:
             return self.cloudtrail(environ, start_response, target, scope)

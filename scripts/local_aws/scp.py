@@ -6,13 +6,15 @@ The evaluator is strict where a guard relies on it: a condition operator or key 
 makes the request fail with HTTP 500 and a message naming the policy (`ScpEvaluationError`), so
 a guard is never silently lifted. Operators: StringEquals/StringNotEquals/StringLike/StringNotLike
 (and ...IgnoreCase), ArnEquals/ArnNotEquals/ArnLike/ArnNotLike, Null, Bool, Date* (on
-aws:TokenIssueTime), ...IfExists, with ForAnyValue:/ForAllValues:. Keys: see `KNOWN_KEYS` and
+aws:TokenIssueTime), ...IfExists, with ForAnyValue:/ForAllValues:; policy variables such as
+`${aws:userid}` in condition values (a variable without a value in the request: no match). Keys: see `KNOWN_KEYS` and
 `KNOWN_PREFIXES`; aws:ResourceTag/* is known only for IAM users and roles a request names and for
 Organizations resources (anything else would be a guess)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from .common import as_list
 from .policy_eval import _wildcard, condition_holds
@@ -60,12 +62,35 @@ def _conditions_hold(statement: dict, values: dict, where: str) -> bool:
             if not _known(key, values):
                 raise ScpEvaluationError(f"{where}: condition key {key} is not known to the local AWS's SCP "
                                          "evaluator for this request")
+            wanted = _substituted(wanted, values, where)
+            if wanted is None:
+                return False
             holds = condition_holds(operator, key, wanted, values)
             if holds is None:
                 raise ScpEvaluationError(f"{where}: {operator} on {key} cannot be evaluated here")
             if not holds:
                 return False
     return True
+
+
+def _substituted(wanted, values: dict, where: str):  # type: ignore[no-untyped-def]
+    """Policy variables (`${aws:userid}`) replaced by the request's values, as IAM does in SCPs;
+    None when a variable has no value in this request (the condition then does not match)."""
+    out = []
+    for w in as_list(wanted):
+        if not isinstance(w, str) or "${" not in w:
+            out.append(w)
+            continue
+        text = w
+        for name in re.findall(r"\$\{([^}]+)\}", w):
+            if not _known(name, values):
+                raise ScpEvaluationError(f"{where}: policy variable ${{{name}}} is not known to the local AWS")
+            have = values.get(name.lower())
+            if have is None or isinstance(have, (list, set, tuple)):
+                return None
+            text = text.replace("${" + name + "}", str(have))
+        out.append(text)
+    return out
 
 
 def _concerns(statement: dict, action: str, resource: str) -> bool:

@@ -10,7 +10,7 @@ import sys
 import threading
 
 from . import (authorizer, cloudformation, iam, identity_center, lag, organizations, organizations_auth, policy_eval,
-               simulate)
+               root_access, simulate)
 from .bootstrap import bootstrap
 from .cloudtrail import CloudTrailDouble
 from .common import ACCOUNT_ID
@@ -28,6 +28,7 @@ PATCHES = (
     iam.patch_moto_inline_policy_quota,
     iam.patch_moto_managed_policy_limits,
     policy_eval.patch_moto_principal_condition_keys,
+    root_access.patch_moto_task_policy_condition_key,
     iam.patch_moto_service_specific_credentials,
     iam.patch_moto_iam_error_shape,
     iam.patch_moto_user_permissions_boundaries,

@@ -179,6 +179,7 @@ fn guardduty_detail(f: &aws_sdk_guardduty::types::Finding) -> Value {
                     "eventFirstSeen",
                     text(service.and_then(|s| s.event_first_seen())),
                 ),
+                ("detection", detection(service)),
                 (
                     "action",
                     remote_ip.map(
@@ -188,4 +189,49 @@ fn guardduty_detail(f: &aws_sdk_guardduty::types::Finding) -> Value {
             ])),
         ),
     ])
+}
+
+/// Extended Threat Detection's attack sequence as EventBridge carries it, with the members the
+/// trigger's parser reads (`trigger::guardduty`'s `attack_sequence`): the sequence's ID, each
+/// actor's user and credential, each resource's ID, type and access-key holder, the signals.
+fn detection(service: Option<&aws_sdk_guardduty::types::Service>) -> Option<Value> {
+    let sequence = service?.detection()?.sequence()?;
+    let actors = sequence.actors().iter().map(|a| {
+        let user = a.user().map(|u| {
+            object(vec![
+                ("name", text(u.name())),
+                ("uid", text(u.uid())),
+                ("type", text(u.r#type())),
+                ("credentialUid", text(u.credential_uid())),
+            ])
+        });
+        object(vec![("id", text(a.id())), ("user", user)])
+    });
+    let resources = sequence.resources().iter().map(|r| {
+        let holder = r.data().and_then(|d| d.access_key()).map(|k| {
+            json!({"accessKey": object(vec![
+                ("principalId", text(k.principal_id())),
+                ("userName", text(k.user_name())),
+                ("userType", text(k.user_type())),
+            ])})
+        });
+        object(vec![
+            ("uid", text(r.uid())),
+            ("resourceType", text(r.resource_type().map(|t| t.as_str()))),
+            ("data", holder),
+        ])
+    });
+    let signals = sequence.signals().iter().map(|s| {
+        object(vec![
+            ("uid", text(s.uid())),
+            ("type", text(s.r#type().map(|t| t.as_str()))),
+            ("name", text(s.name())),
+        ])
+    });
+    Some(json!({"sequence": object(vec![
+        ("uid", text(sequence.uid())),
+        ("actors", Some(Value::Array(actors.collect()))),
+        ("resources", Some(Value::Array(resources.collect()))),
+        ("signals", Some(Value::Array(signals.collect()))),
+    ])}))
 }

@@ -17,6 +17,8 @@ mod member;
 mod operator;
 mod organizations;
 pub use organizations::OrgClient;
+mod root;
+pub use root::RootSession;
 mod guardduty;
 #[cfg(feature = "drill")]
 pub mod sandbox;

@@ -6,6 +6,7 @@
 pub mod accepts;
 pub mod jobs;
 mod parse;
+mod root_keys;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -16,6 +17,8 @@ use crate::error::Error;
 pub use crate::vocab::is_region_name;
 use crate::vocab::{AccountId, Arn};
 use parse::{Pair, Vars, incident_table, is_role_arn, is_role_name, record_key};
+pub use root_keys::RootKeys;
+use root_keys::root_keys;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -62,6 +65,8 @@ pub struct Config {
     pub act_on_custom_findings: bool,
     /// `None`: no organization-level quarantine.
     pub quarantine: Option<Quarantine>,
+    /// What a verified finding on a member account's root access key does.
+    pub root_keys: RootKeys,
     /// `None`: Identity Center sessions are notify-only (with the manual steps).
     pub identity_center: Option<IdentityCenter>,
     pub accepts: accepts::Accepts,
@@ -210,6 +215,7 @@ impl Config {
             security_hub_updates: vars.flag("KILLSWITCH_SECURITY_HUB_UPDATES")?,
             act_on_custom_findings: vars.flag("KILLSWITCH_ACT_ON_CUSTOM_FINDINGS")?,
             quarantine: quarantine(&vars)?,
+            root_keys: root_keys(&vars)?,
             identity_center: identity_center(&vars)?,
             accepts: accepts::parse(&vars)?,
             sweep_inline: true,

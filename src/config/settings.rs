@@ -269,6 +269,12 @@ pub const SETTINGS: &[Setting] = &[
     )
     .from(Ref("ActOnCustomFindings")),
     text(
+        "KILLSWITCH_ROOT_KEYS",
+        "`notify`",
+        "`notify` or `delete`: a verified GuardDuty finding on a member account's root access key is notify-only with the manual steps, or the key is DELETED through centralized root access (irreversible: AWS's root-task policy cannot deactivate; needs the quarantine role and `root-access-role.yaml`)",
+    )
+    .from(Ref("RootKeys")),
+    text(
         "KILLSWITCH_QUARANTINE_ROLE_ARN",
         "empty = no org quarantine",
         "the Organizations role that attaches the quarantine SCP",

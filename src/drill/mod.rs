@@ -6,7 +6,7 @@
 mod run;
 mod scorecard;
 
-pub use run::Drill;
+pub use run::{Drill, PivotEventAnswer, PivotEvents};
 pub use scorecard::{markdown, scorecard};
 
 use std::path::{Path, PathBuf};
@@ -295,6 +295,9 @@ pub struct ScenarioResult {
     /// What the racing holder did and kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub racer: Option<RaceSummary>,
+    /// The pivot events forwarded to the function while it responded (local AWS, racers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pivot_events: Option<PivotEvents>,
 }
 
 /// Where the drill runs.

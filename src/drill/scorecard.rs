@@ -88,6 +88,28 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
                 ));
             }
         }
+        if let Some(events) = &r.pivot_events {
+            out.push_str(&format!(
+                "- pivot events: {} forwarded as EventBridge would, {} signed by a principal under containment\n",
+                events.forwarded,
+                events.answered.len()
+            ));
+            for a in &events.answered {
+                out.push_str(&format!(
+                    "  - {} by {} delivered at {:.1} s, answered at {:.1} s: {}{}\n",
+                    a.event_name,
+                    a.signed_by,
+                    a.delivered_ms as f64 / 1000.0,
+                    a.answered_ms as f64 / 1000.0,
+                    a.outcome,
+                    if a.contained.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; contained {}", a.contained.join(", "))
+                    }
+                ));
+            }
+        }
         out.push_str(&format!("- cleaned up: {}\n", r.cleanup.join(", ")));
     }
     out

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::playbook::org_tag;
 use crate::playbook::portal::{self, Removed};
 use crate::playbook::quarantine::Quarantined;
 use crate::policy;
@@ -60,6 +61,11 @@ pub enum RestoreAction {
     /// The account assignment killswitch removed, created again (the operators' Restore role).
     PutAssignmentBack {
         removed: Removed,
+    },
+    /// One session out of the role's guarded tag, which other open incidents keep on the role.
+    UntagSession {
+        role_name: String,
+        session: String,
     },
     /// The containment tag an org guard keys on (`org_tag`), off the user or the role.
     RemoveTag {
@@ -123,6 +129,11 @@ impl std::fmt::Display for RestoreAction {
             RestoreAction::LiftPortalDeny {
                 user, policy_arn, ..
             } => write!(f, "stop denying Identity Center user {user} ({policy_arn})"),
+            RestoreAction::UntagSession { role_name, session } => write!(
+                f,
+                "take session {session} out of the {} tag of role {role_name}",
+                org_tag::GUARDED_TAG_KEY
+            ),
             RestoreAction::RemoveTag { target, tag_key } => {
                 write!(f, "remove tag {tag_key} from {target}")
             }

@@ -1,7 +1,7 @@
 //! What the operator's own credentials need for `status` and `restore`.
 
 /// Actions `restore` needs (operator-only), beyond the reads of `status`.
-pub const OPERATOR_PERMISSIONS: [&str; 39] = [
+pub const OPERATOR_PERMISSIONS: [&str; 41] = [
     "iam:GetAccessKeyLastUsed",
     "iam:ListAccessKeys",
     "iam:GetUserPolicy",
@@ -36,6 +36,9 @@ pub const OPERATOR_PERMISSIONS: [&str; 39] = [
     // The org guard's containment tag, taken off with the deny (`org_tag`).
     "iam:UntagUser",
     "iam:UntagRole",
+    // One session out of a role's guarded tag, which other incidents keep.
+    "iam:ListRoleTags",
+    "iam:TagRole",
     // Identity Center: the user out of the deny policy (a new default version).
     "iam:GetPolicy",
     "iam:GetPolicyVersion",

@@ -235,7 +235,8 @@ fn user_deny_of(action: &RestoreAction) -> Option<&str> {
         | RestoreAction::RemoveTag {
             target: PolicyTarget::Role(_),
             ..
-        } => None,
+        }
+        | RestoreAction::UntagSession { .. } => None,
     }
 }
 
@@ -325,6 +326,9 @@ async fn apply<C: Operator + Identity + IncidentStore + Organization + IdentityC
             ..
         } => lift_portal_deny(cloud, config, policy_arn, entries).await,
         RestoreAction::RemoveTag { target, tag_key } => cloud.untag(target, tag_key).await,
+        RestoreAction::UntagSession { role_name, session } => {
+            crate::playbook::org_tag::drop_session(cloud, role_name, session).await
+        }
         RestoreAction::PutAssignmentBack { removed } => {
             put_assignment_back(cloud, config, removed).await
         }

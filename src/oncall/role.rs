@@ -77,9 +77,11 @@ pub(super) async fn assess_role<S: IncidentStore>(
         .clone()
         .or(recorded_session.map(str::to_owned));
     let mut lifts = false;
+    let mut lifted_session = None;
     if let Some(session) = session
         && facts.state.role_sessions_denied.contains(&session)
     {
+        lifted_session = Some(session.clone());
         lift_session(records, facts, role, session, a).await?;
         lifts = true;
     }
@@ -91,16 +93,22 @@ pub(super) async fn assess_role<S: IncidentStore>(
     }
     // The guard's tag protects the role's denies for every open incident on it: it comes off
     // with the last of them.
-    if lifts
-        && records
+    if lifts {
+        let others = records
             .others_relying(&facts.account, role, facts.key, |_| true)
-            .await?
-            .is_empty()
-    {
-        a.plan.push(RestoreAction::RemoveTag {
-            target: PolicyTarget::Role(role.to_owned()),
-            tag_key: org_tag::GUARDED_TAG_KEY.into(),
-        });
+            .await?;
+        if others.is_empty() {
+            a.plan.push(RestoreAction::RemoveTag {
+                target: PolicyTarget::Role(role.to_owned()),
+                tag_key: org_tag::GUARDED_TAG_KEY.into(),
+            });
+        } else if let Some(session) = lifted_session {
+            // Under the guard the tag itself denies the sessions it lists.
+            a.plan.push(RestoreAction::UntagSession {
+                role_name: role.to_owned(),
+                session,
+            });
+        }
     }
     // The leaked session's own credentials live up to 12 h (a role's longest session): lifting
     // the deny before then hands them back to the holder.

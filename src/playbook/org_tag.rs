@@ -11,20 +11,64 @@ use crate::ports::{Identity, Operator, PolicyTarget};
 use crate::report::{Outcome, Report};
 use crate::vocab::Step;
 
-/// On a user under containment: the guard denies its principal everything.
-pub const CONTAINED_TAG_KEY: &str = "killswitch-contained";
-/// On a role one of whose sessions is denied (or cut off): the guard protects the role's
-/// policies. Never the contained key on a role: a role's tags are principal tags of every
-/// session of it, so the guard would deny them all (an outage, AWS-FACTS §12).
-pub const GUARDED_TAG_KEY: &str = "killswitch-guarded";
+pub use crate::policy::guard::{CONTAINED_TAG_KEY, GUARDED_TAG_KEY};
+
+/// IAM's limit on a tag value.
+const MAX_TAG_VALUE: usize = 256;
 
 /// The principal a plan tags and the key it uses; `None` for an Identity Center role, which
 /// IAM refuses to change.
 pub fn target(plan: &Plan) -> Option<(PolicyTarget, &'static str)> {
+    let key = crate::policy::guard::tag_key(plan)?;
     match plan {
-        Plan::User { user, .. } => Some((PolicyTarget::User(user.clone()), CONTAINED_TAG_KEY)),
-        Plan::Role { role, .. } => Some((PolicyTarget::Role(role.clone()), GUARDED_TAG_KEY)),
+        Plan::User { user, .. } => Some((PolicyTarget::User(user.clone()), key)),
+        Plan::Role { role, .. } => Some((PolicyTarget::Role(role.clone()), key)),
         Plan::Portal { .. } => None,
+    }
+}
+
+/// The value a role's guarded tag should hold: the sessions it already lists, and this plan's
+/// (`/ROLE-ID:session/…/`, the guard's `DENIED_SESSION_PATTERN`). Past IAM's 256 characters the
+/// oldest entries give way: their sessions keep `KillSwitchDenySessions`, which the guard
+/// freezes, and lose only the guard's own deny.
+fn role_value(existing: Option<&str>, session: Option<&str>) -> String {
+    let mut listed: Vec<&str> = existing
+        .unwrap_or("")
+        .split('/')
+        .filter(|e| is_session_id(e))
+        .collect();
+    if let Some(s) = session.filter(|s| is_session_id(s))
+        && !listed.contains(&s)
+    {
+        listed.push(s);
+    }
+    while listed.iter().map(|e| e.len() + 1).sum::<usize>() + 1 > MAX_TAG_VALUE {
+        listed.remove(0);
+    }
+    format!("/{}", listed.iter().map(|e| format!("{e}/")).collect::<String>())
+}
+
+/// `ROLE-ID:session-name` as IAM forms it: anything else in a tag value the holder could not
+/// write anyway (the guard freezes the key) is dropped rather than carried on.
+fn is_session_id(e: &str) -> bool {
+    e.split_once(':').is_some_and(|(id, name)| {
+        id.starts_with("AROA")
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    })
+}
+
+/// The value to write for `plan`: a user's incident ID, a role's list of denied sessions.
+async fn value_for<I: Identity>(iam: &I, plan: &Plan, target: &PolicyTarget, key: &str, incident_id: &str) -> String {
+    match plan {
+        Plan::Role { session, .. } => {
+            let existing = iam.tag_value(target, key).await.ok().flatten();
+            role_value(existing.as_deref(), session.as_deref())
+        }
+        Plan::User { .. } | Plan::Portal { .. } => tag_value(incident_id),
     }
 }
 
@@ -37,13 +81,13 @@ pub async fn apply<I: Identity>(
     dry_run: bool,
 ) -> Option<(Outcome, String)> {
     let (target, key) = target(plan)?;
-    let value = tag_value(incident_id);
     if dry_run {
         return Some((
             Outcome::WouldDo,
             format!("would tag {target} {key}"),
         ));
     }
+    let value = value_for(iam, plan, &target, key, incident_id).await;
     Some(match iam.tag(&target, key, &value).await {
         Ok(()) => (
             Outcome::Done,
@@ -66,10 +110,16 @@ pub fn record(report: &mut Report, written: Option<(Outcome, String)>) {
     }
 }
 
-/// Whether the tag is still on the principal (`None`: the plan has none, or it cannot be read).
+/// Whether the tag is still on the principal, listing the plan's session for a session plan
+/// (`None`: the plan has none, or it cannot be read).
 pub async fn in_place<I: Identity>(iam: &I, plan: &Plan) -> Option<bool> {
     let (target, key) = target(plan)?;
-    iam.tag_value(&target, key).await.ok().map(|v| v.is_some())
+    let value = iam.tag_value(&target, key).await.ok()?;
+    Some(match (plan, value) {
+        (_, None) => false,
+        (Plan::Role { session: Some(s), .. }, Some(v)) => v.contains(&format!("/{s}/")),
+        (Plan::User { .. } | Plan::Role { .. } | Plan::Portal { .. }, Some(_)) => true,
+    })
 }
 
 /// Takes the tag off at a restore.
@@ -82,6 +132,21 @@ pub async fn remove<O: Operator>(ops: &O, plan: &Plan) -> Option<Result<String, 
             e.chain()
         )),
     })
+}
+
+/// A role's guarded tag without `session` (restore of one session while other incidents keep
+/// the role guarded).
+pub async fn drop_session<I: Identity>(iam: &I, role: &str, session: &str) -> Result<(), crate::error::Error> {
+    let target = PolicyTarget::Role(role.to_owned());
+    let Some(existing) = iam.tag_value(&target, GUARDED_TAG_KEY).await? else {
+        return Ok(());
+    };
+    let kept: String = role_value(Some(&existing), None)
+        .split('/')
+        .filter(|e| !e.is_empty() && *e != session)
+        .map(|e| format!("{e}/"))
+        .collect();
+    iam.tag(&target, GUARDED_TAG_KEY, &format!("/{kept}")).await
 }
 
 /// IAM tag values allow letters, digits, spaces and `_ . : / = + - @`; an incident ID is made of
@@ -128,5 +193,36 @@ mod tests {
             "inc-2026-12-07T13:00:00Z/ab"
         );
         assert_eq!(tag_value("a\"b<c>"), "a-b-c-");
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    const A: &str = "AROAAPPEXAMPLE:i-0abc";
+    const B: &str = "AROAAPPEXAMPLE:ci-runner";
+
+    #[test]
+    fn a_roles_value_lists_its_denied_sessions_once_each() {
+        assert_eq!(role_value(None, Some(A)), format!("/{A}/"));
+        assert_eq!(role_value(Some(&format!("/{A}/")), Some(B)), format!("/{A}/{B}/"));
+        assert_eq!(role_value(Some(&format!("/{A}/{B}/")), Some(A)), format!("/{A}/{B}/"));
+        // A role-wide cutoff lists no session: the tag only freezes the role.
+        assert_eq!(role_value(None, None), "/");
+    }
+
+    #[test]
+    fn anything_but_a_session_id_is_dropped_and_the_oldest_give_way_at_256() {
+        assert_eq!(role_value(Some("inc-1/*/x:y/"), Some(A)), format!("/{A}/"));
+        assert_eq!(role_value(None, Some("AROAAPP:a*b")), "/");
+        let many: Vec<String> = (0..20).map(|i| format!("AROAAPPEXAMPLE:session-{i:02}")).collect();
+        let mut value = "/".to_string();
+        for s in &many {
+            value = role_value(Some(&value), Some(s));
+        }
+        assert!(value.len() <= MAX_TAG_VALUE, "{}", value.len());
+        assert!(value.ends_with(&format!("/{}/", many[19])), "{value}");
+        assert!(!value.contains(&format!("/{}/", many[0])), "{value}");
     }
 }

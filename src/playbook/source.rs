@@ -4,7 +4,8 @@
 //! at GuardDuty in the guard's first wave, before any write, and acted on as GuardDuty holds it.
 //!
 //! Only identity fields are compared (finding ID, type, account, Region, key, principal, sample
-//! marker): re-emits change counts and timestamps.
+//! marker): re-emits change counts and timestamps. An attack sequence is one incident per
+//! credential it names, each compared with the credential of the same key in GuardDuty's copy.
 
 use crate::error::Error;
 use crate::incident::{Incident, Received, SourceCheck, Trigger};
@@ -183,10 +184,14 @@ fn compare(incident: &Incident, copy: Received, at: &str) -> Checked {
         }
         Received::Incidents(list) => list,
     };
+    // An attack sequence names several credentials: the payload's key must be one of those
+    // GuardDuty's copy names, whatever else the payload lists.
+    let named: Vec<String> = copies.iter().map(|c| c.key.to_string()).collect();
     let Some(copy) = copies.into_iter().find(|c| c.key == incident.key) else {
         let why = format!(
-            "{at} holds the finding, but about another access key than {}",
-            incident.key
+            "{at} holds the finding, but about another access key than {} (it names {})",
+            incident.key,
+            named.join(", ")
         );
         return (SourceCheck::Forged(why), None);
     };

@@ -24,6 +24,11 @@ pub const CONTAINED_TAG_KEY: &str = "killswitch-contained";
 /// and trust instead, so `KillSwitchDenySessions` stays.
 pub const GUARDED_TAG_KEY: &str = "killswitch-guarded";
 
+/// The guarded tag's value lists the denied sessions of the role, each `ROLE-ID:session-name`
+/// between slashes (`/AROA…:i-0abc/AROA…:ci/`); a role-wide cutoff lists none (`/`). Session
+/// names cannot hold `*`, `?` or `/`, so no value can widen the match.
+pub const DENIED_SESSION_PATTERN: &str = "*/${aws:userid}/*";
+
 /// The default name of the guard policy in the organization.
 pub const POLICY_NAME: &str = "killswitch-org-guard";
 
@@ -209,10 +214,13 @@ fn deny(sid: &str, actions: Value, resource: Value, spared: &[String], when: Val
 ///    user's every key and every session it minted with `GetSessionToken`/`GetFederationToken`).
 /// 2. `KillSwitchGuardTagKeys`: adding or removing either tag key, in any letter case (IAM tag
 ///    keys are case-insensitive), on users and roles, at creation or as a session tag.
-/// 3. `KillSwitchGuardContainedUser`: [`CONTAINED_USER_WRITES`] on a contained user.
-/// 4. `KillSwitchGuardGuardedRole`: [`GUARDED_ROLE_WRITES`] on a guarded role.
-/// 5. `KillSwitchGuardOwnPolicies`: [`OWN_POLICY_WRITES`] on `policy/killswitch/*`.
-/// 6. `KillSwitchGuardOwnRoles`: [`OWN_ROLE_WRITES`] on the exempt roles and the deployer.
+/// 3. `KillSwitchGuardDeniedSessions`: every action of a role session whose `aws:userid` the
+///    role's [`GUARDED_TAG_KEY`] lists (`/ROLE-ID:session/…/`): the leaked session is refused
+///    once the tag has propagated, even if its holder deleted `KillSwitchDenySessions` first.
+/// 4. `KillSwitchGuardContainedUser`: [`CONTAINED_USER_WRITES`] on a contained user.
+/// 5. `KillSwitchGuardGuardedRole`: [`GUARDED_ROLE_WRITES`] on a guarded role.
+/// 6. `KillSwitchGuardOwnPolicies`: [`OWN_POLICY_WRITES`] on `policy/killswitch/*`.
+/// 7. `KillSwitchGuardOwnRoles`: [`OWN_ROLE_WRITES`] on the exempt roles and the deployer.
 ///
 /// Each spares the exempt roles; the last also the deployer.
 pub fn document(exempt: &Exempt, partition: &str) -> String {
@@ -237,6 +245,15 @@ pub fn document(exempt: &Exempt, partition: &str) -> String {
             &spared,
             json!({ "ForAnyValue:StringEqualsIgnoreCase": {
                 "aws:TagKeys": [CONTAINED_TAG_KEY, GUARDED_TAG_KEY]
+            }}),
+        ),
+        deny(
+            "KillSwitchGuardDeniedSessions",
+            json!("*"),
+            json!("*"),
+            &spared,
+            json!({ "StringLike": {
+                format!("aws:PrincipalTag/{GUARDED_TAG_KEY}"): DENIED_SESSION_PATTERN
             }}),
         ),
         deny(

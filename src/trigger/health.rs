@@ -1,4 +1,5 @@
-//! AWS Health `RISK` events, in both known shapes.
+//! AWS Health `RISK` events, in both known shapes; every credential code is routed, the
+//! console-compromise one refused with its manual steps.
 
 use std::collections::HashSet;
 
@@ -10,7 +11,9 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::incident::{AccessKeyId, Incident, Principal, Received, Trigger, truncate};
 
-use super::{HEALTH_RISK_CODES, iam_name, optional_account, within_key_cap};
+use super::{
+    HEALTH_CONSOLE_COMPROMISE, HEALTH_RISK_CODES, iam_name, optional_account, within_key_cap,
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -112,8 +115,20 @@ fn check_credential_risk(detail: &HealthDetail) -> Result<(), Error> {
             truncate(&detail.event_type_code, 64)
         )));
     }
+    if detail.event_type_code == HEALTH_CONSOLE_COMPROMISE {
+        return Err(Error::BadEvent(format!(
+            "AWS Health {HEALTH_CONSOLE_COMPROMISE} ({}): nothing was changed. {CONSOLE_COMPROMISE_STEPS}",
+            truncate(&detail.event_arn, 128)
+        )));
+    }
     Ok(())
 }
+
+/// A console compromise is about a password, not a key, and AWS publishes no sample of the event:
+/// what it names cannot be parsed with confidence, so it is never acted on. The refusal is loud
+/// (a Lambda error, retried, then the failed-invocation queue and its alarm) and carries the
+/// manual steps.
+pub const CONSOLE_COMPROMISE_STEPS: &str = "Manual steps: open the event in the AWS Health Dashboard to see the affected user; remove its console password (aws iam delete-login-profile --user-name USER) and deactivate MFA devices you do not recognise; look up its ConsoleLogin events in CloudTrail (aws cloudtrail lookup-events --lookup-attributes AttributeKey=Username,AttributeValue=USER) and undo what the sessions changed; if it is the root user, reset the root password and MFA; answer the AWS Support case that came with the event.";
 
 /// The exposed keys, each once, newest shape first: eventMetadata.publicKey, then
 /// affectedEntities, then the event's resources.

@@ -16,16 +16,20 @@ mod health;
 mod job;
 mod manual;
 mod security_hub;
+mod security_hub_v2;
 
 pub use cloudtrail::{
     ApiCallEvent, CLOUDTRAIL_API_CALL, IAM_EVENT_NAMES, STS_EVENT_NAMES, Signer, Touched, api_call,
 };
+pub use health::CONSOLE_COMPROMISE_STEPS;
 pub use job::{JOB_FIELD, Job, job};
+pub use security_hub_v2::OCSF_ACCESS_KEY;
 
 use guardduty::guardduty;
 use health::health;
 use manual::manual;
 use security_hub::security_hub;
+use security_hub_v2::security_hub_v2;
 
 use crate::config::accepts::Accepts;
 use crate::error::Error;
@@ -43,14 +47,20 @@ pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// of that size is never silently half-handled.
 pub const MAX_KEYS_PER_EVENT: usize = 10;
 
-/// The Health event codes that mean "this key is out there".
-pub const HEALTH_RISK_CODES: [&str; 5] = [
+/// AWS Health's `RISK` event codes about credentials, all six routed by the template. The first
+/// five name access keys and are contained; [`HEALTH_CONSOLE_COMPROMISE`] is answered without a
+/// write (`trigger::health`).
+pub const HEALTH_RISK_CODES: [&str; 6] = [
     "AWS_RISK_CREDENTIALS_EXPOSED",
     "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
     "AWS_RISK_CREDENTIALS_COMPROMISED",
     "AWS_RISK_CREDENTIALS_COMPROMISE_SUSPECTED",
     "AWS_RISK_IAM_QUARANTINE",
+    HEALTH_CONSOLE_COMPROMISE,
 ];
+
+/// The console-compromise code: AWS publishes no sample of it, so what it names is unknown.
+pub const HEALTH_CONSOLE_COMPROMISE: &str = "AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE";
 
 /// How GuardDuty's sample placeholders begin (`GeneratedFindingAccessKeyId`).
 const SAMPLE_PLACEHOLDER_PREFIX: &str = "GeneratedFinding";
@@ -100,6 +110,7 @@ pub fn parse(value: Value) -> Result<Received, Error> {
                 "aws.securityhub",
                 "Security Hub Findings - Imported" | "Security Hub Findings - Custom Action",
             ) => security_hub(event),
+            ("aws.securityhub", "Findings Imported V2") => security_hub_v2(event),
             // Answered before this parser (`api_call`, the trigger function's pivot events): a
             // CloudTrail event names a call, never a key to contain on its own.
             ("aws.iam" | "aws.sts", CLOUDTRAIL_API_CALL) => Err(Error::BadEvent(

@@ -470,7 +470,19 @@ async fn a_role_restore_lifts_only_this_incidents_session_and_a_shared_cutoff_st
     let assessment = assess(&a, &role_key, &req).await;
     assert!(assessment.refusals.is_empty(), "{:?}", assessment.refusals);
     let done = restore(&a, &role_key, &assessment, "oncall", "fixed", false).await;
-    assert!(done.failed.is_empty() && done.done.len() == 1, "{done:?}");
+    // The session deny, and the session out of the role's guarded tag (the other stays listed:
+    // under an org guard the tag itself denies the sessions it lists).
+    assert!(done.failed.is_empty() && done.done.len() == 2, "{done:?}");
+    assert_eq!(
+        a.cloud
+            .state
+            .lock()
+            .unwrap()
+            .tags
+            .get(&("role/ci-deployer".into(), "killswitch-guarded".into()))
+            .cloned(),
+        Some("/AROACKCEVSQ6C2EXAMPLE:other/".to_string())
+    );
     assert_eq!(
         policy::denied_sessions(
             &a.cloud

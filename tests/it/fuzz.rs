@@ -32,6 +32,10 @@ fn json() -> impl Strategy<Value = Value> {
             Just("aws.iam"),
             Just("iam.amazonaws.com"),
             Just("CreateAccessKey"),
+            Just("aws.securityhub"),
+            Just("Findings Imported V2"),
+            Just("AWS::IAM::AccessKey"),
+            Just("AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE"),
         ]
         .prop_map(|s| Value::String(s.into())),
     ];
@@ -52,6 +56,8 @@ fn json() -> impl Strategy<Value = Value> {
                         Just("affectedEntities".to_string()),
                         Just("userIdentity".to_string()),
                         Just("eventName".to_string()),
+                        Just("finding_info".to_string()),
+                        Just("credential_uid".to_string()),
                         "[a-zA-Z_]{1,12}",
                     ],
                     inner
@@ -133,10 +139,19 @@ proptest! {
     }
 
     #[test]
-    fn mutated_fixtures_never_panic(which in 0usize..16, path in prop::collection::vec(any::<usize>(), 0..6), with in json()) {
+    fn mutated_fixtures_never_panic(which in 0usize..64, path in prop::collection::vec(any::<usize>(), 0..6), with in json()) {
         let all = fixtures();
         let mut v = all[which % all.len()].clone();
         mutate(&mut v, &path, with);
+        check(parse(v))?;
+    }
+
+    #[test]
+    fn mutated_attack_sequences_never_panic(path in prop::collection::vec(any::<usize>(), 0..10), with in json()) {
+        // The sequence sits eight levels down (detail.service.detection.sequence.actors[i].user…).
+        let mut v = crate::support::event("guardduty-attack-sequence-finding.json");
+        let sequence = v.pointer_mut("/detail/service/detection/sequence").unwrap();
+        mutate(sequence, &path, with);
         check(parse(v))?;
     }
 

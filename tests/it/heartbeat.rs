@@ -3,10 +3,7 @@
 //! no alarm): each rule sends exactly the payload its job answers, the alarm reads the metric the
 //! code writes and pages on silence, and the canary's user can do nothing.
 
-// template_guard's parser: its module is private to template_guard.rs.
-#[path = "template_guard/yaml.rs"]
-#[allow(clippy::duplicate_mod)]
-mod yaml;
+use crate::template_guard::yaml;
 
 use killswitch::playbook::canary::{DIMENSION, METRIC, NAMESPACE};
 use killswitch::trigger::{self, Job};

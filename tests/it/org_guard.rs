@@ -2,8 +2,7 @@
 //! document: the template's SCP with its parameters substituted, and the command's output, equal
 //! the function's, so a change to one that the others lack fails here.
 
-#[path = "template_guard/yaml.rs"]
-mod yaml;
+use crate::template_guard::yaml;
 
 use std::collections::BTreeMap;
 use std::process::Command;

@@ -599,6 +599,8 @@ fn every_action_an_adapter_calls_is_granted_to_whoever_calls_it() {
         .chain(portal::REMOVE_PERMISSIONS)
         .chain(portal::RESTORE_PERMISSIONS)
         .chain(killswitch::doctor::PERMISSIONS.iter().copied())
+        .chain(killswitch::ports::ROOT_ACCESS_PERMISSIONS)
+        .chain(killswitch::ports::ROOT_SESSION_CALLS)
         .chain(NEEDS_NO_PERMISSION)
         .collect();
     let ungranted: Vec<String> = labelled
@@ -665,6 +667,10 @@ fn every_action_behind_a_port_the_playbook_calls_is_granted_to_the_function() {
                 &directory,
             ),
             "ServiceControlPolicies" => ("the quarantine role (quarantine::*_PERMISSIONS)", &scps),
+            // Through the quarantine role (`root-access-role.yaml`, `ROOT_ACCESS_PERMISSIONS`),
+            // and then the root session AssumeRoot hands out, whose task policy grants
+            // `ROOT_SESSION_CALLS` (tests/it/root_keys.rs ties both).
+            "RootAccess" | "RootCredentials" => continue,
             // `restore`'s: checked against OPERATOR_PERMISSIONS above.
             "Operator" => continue,
             // `doctor`'s, run by an operator: checked against doctor::PERMISSIONS above and in

@@ -3,10 +3,7 @@
 //! re-applied, and nothing in an event moves anyone who is not under containment. The rules in
 //! template.yaml are held to the parser's list and to the fixtures in events/.
 
-// template_guard's reader, compiled again here (its module is private to that file).
-#[path = "template_guard/yaml.rs"]
-#[allow(dead_code, clippy::duplicate_mod)]
-mod yaml;
+use crate::template_guard::yaml;
 
 use std::time::{Duration, SystemTime};
 
@@ -202,8 +199,7 @@ async fn a_key_the_event_claims_but_iam_does_not_date_inside_the_incident_is_not
 }
 
 #[tokio::test]
-async fn a_password_the_holder_sets_on_another_user_is_removed_and_a_session_waits_for_cloudtrail()
-{
+async fn a_password_the_holder_sets_on_another_user_is_removed() {
     let a = contained_alice().await;
     let at = Utc::now();
     a.cloud
@@ -228,12 +224,103 @@ async fn a_password_the_holder_sets_on_another_user_is_removed_and_a_session_wai
             .login_profiles
             .contains_key("carol")
     );
-    // A role session leaves nothing IAM can date: named, never denied on the event's word.
-    let got = answer(&a, &now_event("cloudtrail-assume-role.json", at))
+}
+
+/// The fixture's role and the session its AssumeRole event names.
+const ROLE_ID: &str = "AROAQNKBOK6UEXAMPLE";
+const SESSION: &str = "AROAQNKBOK6UEXAMPLE:botocore-session-1763867165";
+
+fn role_in_iam(a: &App<FakeCloud>, id: &str) {
+    let mut s = a.cloud.state.lock().unwrap();
+    s.role_ids.insert("ci-deployer".into(), id.into());
+}
+
+#[tokio::test]
+async fn a_session_the_contained_holder_assumes_is_denied_exactly_when_iam_confirms_the_role_id() {
+    let a = contained_alice().await;
+    role_in_iam(&a, ROLE_ID);
+    let got = answer(&a, &now_event("cloudtrail-assume-role.json", Utc::now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.pivots[0].containment.as_ref().map(|c| c.status),
+        Some(Status::Contained),
+        "{got:?}"
+    );
+    // One session name of one role: never the role-wide cutoff, which would cut every session.
+    let deny = a
+        .cloud
+        .policy("role/ci-deployer", "KillSwitchDenySessions")
+        .expect("the session deny");
+    assert!(deny.contains(SESSION), "{deny}");
+    assert!(!deny.contains("aws:TokenIssueTime"), "{deny}");
+    let published = a.cloud.published();
+    let (_, body) = published
+        .iter()
+        .find(|(s, _)| s.contains("pivot contained") && s.contains("AssumeRole"))
+        .unwrap_or_else(|| panic!("{published:?}"));
+    assert!(body.contains("on the CloudTrail event's word"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "killswitch restore --role-name ci-deployer --session '{SESSION}'"
+        )),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_whose_role_id_iam_does_not_confirm_is_not_denied() {
+    let a = contained_alice().await;
+    // IAM's role of that name has another ID (recreated, or a made-up event): nothing denied.
+    role_in_iam(&a, "AROAOTHEROTHEROTHER1");
+    let got = answer(&a, &now_event("cloudtrail-assume-role.json", Utc::now()))
         .await
         .unwrap();
     assert!(got.pivots.is_empty(), "{got:?}");
-    assert!(got.unconfirmed.is_some(), "{got:?}");
+    assert!(
+        got.unconfirmed
+            .as_deref()
+            .is_some_and(|u| u.contains("AROAOTHEROTHEROTHER1")),
+        "{got:?}"
+    );
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", "KillSwitchDenySessions")
+            .is_none()
+    );
+    // Nor an event whose assumedRoleId names another session than the request did.
+    role_in_iam(&a, ROLE_ID);
+    let mut e = now_event("cloudtrail-assume-role.json", Utc::now());
+    e["detail"]["responseElements"]["assumedRoleUser"]["assumedRoleId"] =
+        json!(format!("{ROLE_ID}:someone-else"));
+    let got = answer(&a, &e).await.unwrap();
+    assert!(got.pivots.is_empty(), "{got:?}");
+    assert!(
+        a.cloud
+            .policy("role/ci-deployer", "KillSwitchDenySessions")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_session_assumed_by_a_key_not_under_containment_denies_nothing() {
+    let a = contained_alice().await;
+    role_in_iam(&a, ROLE_ID);
+    let mut e = now_event("cloudtrail-assume-role.json", Utc::now());
+    e["detail"]["userIdentity"]["accessKeyId"] = json!(ADMIN_KEY);
+    e["detail"]["userIdentity"]["userName"] = json!("admin");
+    let writes_before = a.cloud.writes().len();
+    let got = answer(&a, &e).await.unwrap();
+    assert!(
+        matches!(got.outcome, Outcome::NotUnderContainment { .. }),
+        "{got:?}"
+    );
+    assert_eq!(
+        a.cloud.writes().len(),
+        writes_before,
+        "{:?}",
+        a.cloud.writes()
+    );
     assert!(
         a.cloud
             .policy("role/ci-deployer", "KillSwitchDenySessions")

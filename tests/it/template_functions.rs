@@ -3,10 +3,7 @@
 //! invokes. Reserved concurrency is per function and shared by its triggers, so a flood of
 //! manual invocations never takes a copy findings are contained with. Read statically.
 
-// template_guard's reader, compiled a second time here (its module is private to that file).
-#[path = "template_guard/yaml.rs"]
-#[allow(dead_code, clippy::duplicate_mod)]
-mod yaml;
+use crate::template_guard::yaml;
 
 use serde_json::Value;
 

@@ -2,7 +2,8 @@
 //! topic, queue and table policies, alarms and EventBridge rules say, read statically (neither
 //! the local AWS nor moto evaluates these resource policies). See docs/protecting.md.
 
-mod yaml;
+/// The project's small YAML reader, shared by every test that reads a template.
+pub(crate) mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 

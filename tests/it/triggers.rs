@@ -168,7 +168,11 @@ fn health_events_of_both_shapes_and_all_codes_name_the_key() {
         incidents("health-iam-quarantine.json")[0].key.as_str(),
         FIXTURE_KEY
     );
-    for code in killswitch::trigger::HEALTH_RISK_CODES {
+    // The console-compromise code is refused whatever it names (tests/it/health_codes.rs).
+    for code in killswitch::trigger::HEALTH_RISK_CODES
+        .into_iter()
+        .filter(|c| *c != "AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE")
+    {
         let mut e = event("health-exposed-old-shape.json");
         e["detail"]["eventTypeCode"] = json!(code);
         assert!(parse(e).is_ok(), "{code}");
@@ -472,4 +476,403 @@ fn security_hub_samples_come_from_the_marker_or_the_placeholder_key_id() {
         .unwrap()
         .remove("aws/guardduty/service/additionalInfo/sample");
     assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+}
+
+// --- GuardDuty attack sequences and the other credential finding types (issue 28) ---
+
+const SEQUENCE: &str = "guardduty-attack-sequence-finding.json";
+const BOB_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
+
+/// The fixture's sequence with a second actor: bob's key, named only as an actor's credential.
+fn sequence_with_bob() -> serde_json::Value {
+    let mut e = event(SEQUENCE);
+    e["detail"]["service"]["detection"]["sequence"]["actors"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            json!({"id": "actor-bob", "user": {"name": "bob", "uid": "AIDAI44QH8DHBEXAMPLE",
+            "type": "IAMUser", "credentialUid": BOB_KEY}}),
+        );
+    e
+}
+
+#[test]
+fn an_attack_sequence_names_every_credential_with_its_holder() {
+    let list = incidents(SEQUENCE);
+    assert_eq!(
+        list.len(),
+        1,
+        "one key, named as actor and as resource: {list:?}"
+    );
+    assert_eq!(list[0].key.as_str(), FIXTURE_KEY);
+    assert_eq!(
+        list[0].principal,
+        Principal::IamUser {
+            user_name: "alice".into()
+        }
+    );
+    assert!(
+        list[0].id.ends_with(&format!(":{FIXTURE_KEY}")),
+        "{}",
+        list[0].id
+    );
+    match &list[0].trigger {
+        Trigger::GuardDuty {
+            finding_type,
+            custom,
+            ..
+        } => {
+            assert_eq!(finding_type, "AttackSequence:IAM/CompromisedCredentials");
+            assert_eq!(custom, &None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let two = incidents_of(sequence_with_bob());
+    let keys: Vec<&str> = two.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, [FIXTURE_KEY, BOB_KEY]);
+    assert_eq!(
+        two[1].principal,
+        Principal::IamUser {
+            user_name: "bob".into()
+        }
+    );
+    assert_ne!(two[0].id, two[1].id, "each key keeps its own record");
+    // A role session named as an actor: the role, its ID and the session, as GuardDuty's
+    // accessKeyDetails would give them.
+    let mut e = event(SEQUENCE);
+    e["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"] = json!({
+        "name": "ci-deployer", "uid": "AROACKCEVSQ6C2EXAMPLE:ci-deploy-session",
+        "type": "AssumedRole", "credentialUid": FIXTURE_ROLE_KEY});
+    let list = incidents_of(e);
+    assert_eq!(list[1].key.as_str(), FIXTURE_ROLE_KEY);
+    assert_eq!(
+        list[1].principal,
+        Principal::AssumedRole {
+            role_name: "ci-deployer".into(),
+            role_id: Some("AROACKCEVSQ6C2EXAMPLE".into()),
+            session_name: Some("ci-deploy-session".into()),
+        }
+    );
+}
+
+#[test]
+fn an_attack_sequence_it_cannot_read_is_refused_naming_the_field() {
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut e = event(SEQUENCE);
+        f(&mut e["detail"]["service"]["detection"]["sequence"]);
+        bad(e)
+    };
+    let mut e = event(SEQUENCE);
+    e["detail"]["service"]
+        .as_object_mut()
+        .unwrap()
+        .remove("detection");
+    assert!(
+        bad(e).contains("has no service.detection.sequence"),
+        "no sequence"
+    );
+    type Edit<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 7] =
+        [
+            (
+                &|s| s["uid"] = json!(null),
+                "service.detection.sequence.uid",
+            ),
+            (
+                &|s| s["signals"] = json!([]),
+                "service.detection.sequence.signals",
+            ),
+            (
+                &|s| s["actors"][0]["user"]["credentialUid"] = json!("alice-console-session"),
+                "service.detection.sequence.actors[0].user.credentialUid is not an access key ID",
+            ),
+            (
+                &|s| {
+                    s["resources"][0].as_object_mut().unwrap().remove("uid");
+                },
+                "service.detection.sequence.resources[0].uid is missing",
+            ),
+            (
+                &|s| {
+                    s["resources"][0].as_object_mut().unwrap().remove("data");
+                },
+                "service.detection.sequence.resources[0].data.accessKey is missing",
+            ),
+            (
+                &|s| {
+                    s["resources"] = json!([]);
+                    s["actors"][0]["user"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("credentialUid");
+                },
+                "names no credential",
+            ),
+            (
+                &|s| {
+                    s["actors"] =
+                        json!((0..11)
+                    .map(|n| json!({"id": format!("a{n}"), "user": {"name": "u", "uid": "u",
+                        "type": "IAMUser", "credentialUid": format!("AKIAAAAAAAAAAAAAAA{n:02}")}}))
+                    .collect::<Vec<_>>());
+                },
+                "at most 10",
+            ),
+        ];
+    for (f, want) in cases {
+        let msg = edit(f);
+        assert!(msg.contains(want), "want {want:?} in {msg:?}");
+    }
+    // The other sequences are about data, clusters and instances, not keys to contain.
+    let mut e = event(SEQUENCE);
+    e["detail"]["type"] = json!("AttackSequence:S3/CompromisedData");
+    assert!(
+        bad(e).contains("only AttackSequence:IAM/CompromisedCredentials"),
+        "S3 sequence"
+    );
+}
+
+#[test]
+fn an_attack_sequence_sample_is_recognised_by_its_marker_or_a_placeholder_key_id() {
+    let mut e = event(SEQUENCE);
+    e["detail"]["service"]["additionalInfo"] = json!({"sample": true});
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    let mut e = event(SEQUENCE);
+    let s = &mut e["detail"]["service"]["detection"]["sequence"];
+    s["actors"][0]["user"]["credentialUid"] = json!("GeneratedFindingAccessKeyId");
+    s["resources"] = json!([]);
+    assert!(matches!(parse(e).unwrap(), Received::Sample(_)));
+    // A placeholder-looking user name is the holder's choice, never a sample marker.
+    let mut e = event(SEQUENCE);
+    e["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]["name"] =
+        json!("GeneratedFindingUserName");
+    assert!(matches!(parse(e).unwrap(), Received::Incidents(_)));
+}
+
+#[test]
+fn each_credential_finding_type_is_parsed_as_decided() {
+    let custom = |name: &str| match &incidents(name)[0].trigger {
+        Trigger::GuardDuty { custom, .. } => custom.clone(),
+        other => panic!("{other:?}"),
+    };
+    for name in [
+        "guardduty-ai-anomalous-model-invocation.json",
+        "guardduty-ai-cost-harvesting.json",
+        "guardduty-compromised-credentials-finding.json",
+    ] {
+        assert_eq!(custom(name), None, "{name}: contained like any finding");
+        assert_eq!(incidents(name)[0].key.as_str(), FIXTURE_KEY, "{name}");
+    }
+    let why = custom("guardduty-ai-prompt-injection.json").expect("prompt injection: notify-only");
+    assert!(why.contains("guardrail"), "{why}");
+    for name in [
+        "guardduty-root-finding.json",
+        "guardduty-short-term-root-finding.json",
+    ] {
+        assert_eq!(incidents(name)[0].principal, Principal::Root, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn each_credential_finding_type_gets_its_decided_outcome() {
+    use crate::support::{FakeCloud, lambda, run};
+    use killswitch::report::Status;
+    for (name, want) in [
+        (
+            "guardduty-ai-anomalous-model-invocation.json",
+            Status::Contained,
+        ),
+        ("guardduty-ai-cost-harvesting.json", Status::Contained),
+        (
+            "guardduty-compromised-credentials-finding.json",
+            Status::Contained,
+        ),
+        (SEQUENCE, Status::Contained),
+        ("guardduty-ai-prompt-injection.json", Status::Refused),
+        ("guardduty-root-finding.json", Status::Refused),
+        ("guardduty-short-term-root-finding.json", Status::Refused),
+    ] {
+        let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
+        let response = run(&a, event(name)).await;
+        let r = &response.reports[0];
+        assert_eq!(r.status, want, "{name}: {r:?}");
+        if want == Status::Refused {
+            assert!(
+                a.cloud.writes().is_empty(),
+                "{name}: {:?}",
+                a.cloud.writes()
+            );
+            assert!(!a.cloud.published().is_empty(), "{name}: a human is told");
+        } else {
+            assert_eq!(
+                a.cloud.key_state("alice", FIXTURE_KEY),
+                Some(killswitch::ports::KeyStatus::Inactive),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_attack_sequence_is_read_back_credential_by_credential() {
+    use crate::support::{FakeCloud, deliver, deliver_unraised, lambda};
+    use killswitch::ports::KeyStatus;
+    use killswitch::report::Status;
+    // GuardDuty's copy names both keys: both are contained.
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bob", BOB_KEY, KeyStatus::Active);
+    let a = lambda(cloud);
+    let response = deliver(&a, sequence_with_bob()).await;
+    let statuses: Vec<_> = response.reports.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Status::Contained, Status::Contained]);
+    assert_eq!(a.cloud.key_state("bob", BOB_KEY), Some(KeyStatus::Inactive));
+    // GuardDuty's copy names alice's key only: a payload adding bob's is forged for bob.
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bob", BOB_KEY, KeyStatus::Active);
+    cloud.raise(&event(SEQUENCE));
+    let a = lambda(cloud);
+    let response = deliver_unraised(&a, sequence_with_bob()).await;
+    let bob = response
+        .reports
+        .iter()
+        .find(|r| r.summary.contains(BOB_KEY) || format!("{r:?}").contains(BOB_KEY))
+        .unwrap();
+    assert_eq!(bob.status, Status::Rejected, "{bob:?}");
+    assert!(
+        bob.summary.contains(&format!("it names {FIXTURE_KEY}")),
+        "{}",
+        bob.summary
+    );
+    assert_eq!(a.cloud.key_state("bob", BOB_KEY), Some(KeyStatus::Active));
+    assert_eq!(
+        a.cloud.key_state("alice", FIXTURE_KEY),
+        Some(KeyStatus::Inactive)
+    );
+    // The copy names bob's key with another holder: forged too.
+    let cloud = FakeCloud::with_user("alice", FIXTURE_KEY);
+    cloud.add_user_key("bob", BOB_KEY, KeyStatus::Active);
+    let mut real = sequence_with_bob();
+    real["detail"]["service"]["detection"]["sequence"]["actors"][1]["user"]["name"] =
+        json!("mallory");
+    cloud.raise(&real);
+    let a = lambda(cloud);
+    let response = deliver_unraised(&a, sequence_with_bob()).await;
+    assert_eq!(response.reports[1].status, Status::Rejected);
+    assert!(
+        response.reports[1].summary.contains("another principal"),
+        "{}",
+        response.reports[1].summary
+    );
+}
+
+/// The rule's `Pattern:` block of template.yaml as JSON: the YAML it uses (block maps, `- `
+/// lists of maps, flow lists of quoted strings), read by indentation.
+fn rule_pattern(template: &str, rule: &str) -> serde_json::Value {
+    let block = template.split(&format!("{rule}:")).nth(1).unwrap();
+    let block = block.split("Pattern:").nth(1).unwrap();
+    let lines: Vec<(usize, &str)> = block
+        .lines()
+        .skip(1)
+        .map(|l| (l.len() - l.trim_start().len(), l.trim()))
+        .filter(|(_, t)| !t.is_empty() && !t.starts_with('#'))
+        .collect();
+    let base = lines[0].0;
+    let end = lines.iter().position(|(i, _)| *i < base).unwrap();
+    yaml_block(&lines[..end], &mut 0, base)
+}
+
+fn yaml_block(lines: &[(usize, &str)], at: &mut usize, indent: usize) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    let mut list = Vec::new();
+    while *at < lines.len() && lines[*at].0 >= indent {
+        let (i, text) = lines[*at];
+        if let Some(item) = text.strip_prefix("- ") {
+            // A list item: its first line sits after "- ", the rest two columns further in.
+            let mut item_lines = vec![(i + 2, item)];
+            *at += 1;
+            while *at < lines.len() && lines[*at].0 > i {
+                item_lines.push(lines[*at]);
+                *at += 1;
+            }
+            list.push(yaml_block(&item_lines, &mut 0, i + 2));
+            continue;
+        }
+        let (key, value) = text.split_once(':').unwrap();
+        *at += 1;
+        let value = value.trim();
+        let parsed = if value.is_empty() {
+            let inner = lines.get(*at).map_or(indent + 1, |l| l.0);
+            yaml_block(lines, at, inner)
+        } else {
+            serde_json::from_str(value).unwrap_or_else(|_| json!(value.trim_matches('"')))
+        };
+        map.insert(key.to_owned(), parsed);
+    }
+    if list.is_empty() {
+        serde_json::Value::Object(map)
+    } else {
+        serde_json::Value::Array(list)
+    }
+}
+
+/// An event pattern as EventBridge matches it (`$or`, `wildcard`, exact values).
+fn pattern_matches(pattern: &serde_json::Value, event: &serde_json::Value) -> bool {
+    let Some(fields) = pattern.as_object() else {
+        return false;
+    };
+    fields.iter().all(|(k, want)| {
+        if k == "$or" {
+            return want
+                .as_array()
+                .is_some_and(|alts| alts.iter().any(|alt| pattern_matches(alt, event)));
+        }
+        let got = &event[k];
+        match want {
+            serde_json::Value::Array(matchers) => matchers.iter().any(|m| {
+                let value = got.as_str().unwrap_or_default();
+                match m.get("wildcard").and_then(serde_json::Value::as_str) {
+                    Some(glob) => {
+                        let re = format!("^{}$", regex_lite::escape(glob).replace(r"\*", ".*"));
+                        regex_lite::Regex::new(&re).unwrap().is_match(value)
+                    }
+                    None => m.as_str() == Some(value),
+                }
+            }),
+            nested => pattern_matches(nested, got),
+        }
+    })
+}
+
+#[test]
+fn the_guardduty_rule_routes_credential_sequences_and_no_other_sequence() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let rule = &rule_pattern(&text, "GuardDutyAccessKeyFinding");
+    assert_eq!(rule["source"], json!(["aws.guardduty"]), "{rule}");
+    for name in [
+        SEQUENCE,
+        "guardduty-iam-user-finding.json",
+        "guardduty-ai-anomalous-model-invocation.json",
+        "guardduty-ai-cost-harvesting.json",
+        "guardduty-ai-prompt-injection.json",
+        "guardduty-compromised-credentials-finding.json",
+        "guardduty-root-finding.json",
+        "guardduty-short-term-root-finding.json",
+    ] {
+        assert!(pattern_matches(rule, &event(name)), "{name} is not routed");
+    }
+    for (ftype, resource) in [
+        ("AttackSequence:S3/CompromisedData", "AttackSequence"),
+        ("AttackSequence:EKS/CompromisedCluster", "AttackSequence"),
+        ("AttackSequence:IAM/CompromisedCredentials", "AccessKey"),
+        ("Backdoor:EC2/C&CActivity.B", "Instance"),
+    ] {
+        let mut e = event(SEQUENCE);
+        e["detail"]["type"] = json!(ftype);
+        e["detail"]["resource"]["resourceType"] = json!(resource);
+        assert!(
+            !pattern_matches(rule, &e),
+            "{ftype} on {resource} is routed"
+        );
+    }
 }

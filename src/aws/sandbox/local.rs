@@ -1,5 +1,6 @@
 //! The local AWS's control API (`scripts/local_aws/control.py`): the faults and the Identity Center
-//! portal a drill rehearses, which a real account cannot be told to play.
+//! portal a drill rehearses, which a real account cannot be told to play, and the EventBridge
+//! double's delivered events, which a drill forwards as the deployed function's rules would.
 
 use std::io::{Read, Write};
 
@@ -107,6 +108,27 @@ pub fn local_iam_lag(endpoint: &str) -> u64 {
                 .ok()
         })
         .unwrap_or(0)
+}
+
+/// The `AWS API Call via CloudTrail` events the local AWS's EventBridge double has delivered
+/// with a sequence number above `after` (`GET /_killswitch/eventbridge/events?after=SEQ`):
+/// `(seq, envelope)`, in order. Blocking: call it off the runtime's thread.
+pub fn local_eventbridge_events(
+    endpoint: &str,
+    after: u64,
+) -> Result<Vec<(u64, serde_json::Value)>, Error> {
+    let response = local_get(
+        endpoint,
+        &format!("/_killswitch/eventbridge/events?after={after}"),
+    )?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let page: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| drill_err("local EventBridge double", &e.to_string()))?;
+    let events = page["events"].as_array().map_or(&[][..], Vec::as_slice);
+    Ok(events
+        .iter()
+        .filter_map(|e| Some((e["seq"].as_u64()?, e["event"].clone())))
+        .collect())
 }
 
 fn local_get(endpoint: &str, path: &str) -> Result<String, Error> {

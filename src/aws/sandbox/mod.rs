@@ -14,12 +14,13 @@ use crate::error::Error;
 mod local;
 mod org_guard;
 mod racer;
+mod table;
 
 pub use local::{
-    local_cloudtrail_fault, local_cloudtrail_lag, local_iam_lag, local_portal_credentials,
-    local_portal_seed,
+    local_cloudtrail_fault, local_cloudtrail_lag, local_eventbridge_events, local_iam_lag,
+    local_portal_credentials, local_portal_seed,
 };
-pub use racer::{Held, Holder, RaceCall, RacePlan, RaceSummary, View, guard_scp_for_drill};
+pub use racer::{Held, Holder, RaceCall, RacePlan, RaceSummary, View};
 
 /// Credentials a drill planted or the attacker minted. The secret never appears in `Debug`.
 #[derive(Clone)]
@@ -103,6 +104,23 @@ impl Sandbox {
                 ),
             ))
             .retry_config(RetryConfig::disabled())
+            .build()
+    }
+
+    /// The SDK configuration the function runs with when it acts as `creds` (a responder role's
+    /// session): the operator's, with its retries.
+    pub fn acting_as(&self, creds: &Creds) -> SdkConfig {
+        self.sdk
+            .to_builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+                Credentials::new(
+                    &creds.access_key_id,
+                    &creds.secret,
+                    creds.token.clone(),
+                    None,
+                    "drill-responder",
+                ),
+            ))
             .build()
     }
 

@@ -1,16 +1,22 @@
 //! Running one scenario: plant, attack, trigger, check, clean up.
 
 mod checks;
+mod forward;
+mod guard;
 mod plant;
 mod race;
 mod respond;
+
+pub use forward::{PivotEventAnswer, PivotEvents};
 
 use std::path::Path;
 
 use chrono::Utc;
 
 use crate::aws::AwsClients;
-use crate::aws::sandbox::{Creds, Sandbox, local_cloudtrail_fault, local_cloudtrail_lag};
+use crate::aws::sandbox::{
+    Creds, Sandbox, local_cloudtrail_fault, local_cloudtrail_lag, local_iam_lag,
+};
 use crate::config::Quarantine;
 use crate::error::Error;
 use crate::playbook::Responder;
@@ -35,6 +41,8 @@ struct Planted {
     /// The org guard the drill attached: (the management account's credentials, the account,
     /// the SCP's ID).
     guard: Option<(Creds, String, String)>,
+    /// The incident table the drill created for the response and its pivot events.
+    table: Option<String>,
 }
 
 /// One scenario being played, with the names its resources carry.
@@ -83,6 +91,7 @@ impl Drill<'_> {
                 report: None,
                 lag_seconds: None,
                 racer: None,
+                pivot_events: None,
             },
         };
         result.started_at = started_at;
@@ -113,9 +122,10 @@ impl Drill<'_> {
         let leak = p.plant_canary(planted).await?;
         let mut race = p.plan_race(&leak, planted).await?;
         p.settle().await;
+        p.act_as_responder(&mut race).await?;
         let minted = p.play_attacker(&leak.creds, planted).await?;
         p.plant_faults(&leak.creds.access_key_id, planted)?;
-        let app = p.app(topic_arn, &leak)?;
+        let app = p.app(topic_arn, &leak, race.as_ref())?;
         let payload = p.trigger_event(root, &leak, &app.config, planted)?;
         p.plant_decoy(&app).await?;
         p.plan_quarantine_lift(&app.config, planted);
@@ -137,6 +147,16 @@ impl Drill<'_> {
                 Ok(()) => format!("org guard SCP {id}"),
                 Err(e) => format!("org guard SCP {id} NOT removed: {}", e.chain()),
             });
+            // Until IAM's lag has run out the guard still refuses the drill's deletes of the
+            // contained users and the guarded roles.
+            if let Target::Local { endpoint } = self.target {
+                let lag = local_iam_lag(endpoint);
+                tokio::time::sleep(std::time::Duration::from_secs(lag + 1)).await;
+            }
+        }
+        if let Some(table) = &planted.table {
+            sandbox.delete_table(table).await;
+            done.push(format!("incident table {table}"));
         }
         if let (Some(key), Target::Local { endpoint }) = (&planted.fault_key, self.target) {
             let _ = local_cloudtrail_fault(endpoint, key, false);

@@ -1,13 +1,14 @@
 //! A racing holder in a drill: the victim user and the role it pivots to, the org guard (attached
-//! on the local AWS, looked for on a real account), and the checks of what it did and kept.
+//! on the local AWS, looked for on a real account), the incident table and the pivot events the
+//! function answers while it races, and the checks of what it did and kept.
 
 use std::time::Duration;
 
-use crate::aws::sandbox::{
-    Creds, Holder, RacePlan, RaceSummary, View, guard_scp_for_drill, local_iam_lag,
-};
+use crate::aws::sandbox::{Creds, Holder, RacePlan, RaceSummary, View, local_iam_lag};
 use crate::report::{Report, Status};
 
+use super::forward;
+use super::guard::Acting;
 use super::plant::Leak;
 use super::*;
 
@@ -24,6 +25,14 @@ pub(super) struct RaceSetup {
     pub lag_seconds: u64,
     /// `Some` when the scenario wants the org guard: whether it is in force, and why not.
     pub guard: Option<Result<(), String>>,
+    /// The incident table the response records in and pivot events read.
+    pub incident_table: Option<String>,
+    /// The responder role the guard exempts, which the handler runs as (local AWS, guard).
+    pub responder_role: Option<String>,
+    /// That role's session, once IAM's lag has run out.
+    pub acting: Option<Acting>,
+    /// On the local AWS: pivot events delivered after this sequence number are forwarded.
+    pub events_after: Option<u64>,
 }
 
 /// A message the on-call inbox received: subject, and when SNS published it.
@@ -86,8 +95,10 @@ impl Play<'_> {
             Target::Local { endpoint } => local_iam_lag(endpoint),
             Target::Account { .. } => REAL_AWS_LAG_SECONDS,
         };
+        let incident_table = self.incident_table(planted).await?;
+        let responder_role = self.plant_responder_role(planted).await?;
         let guard = if self.s.settings.org_guard {
-            Some(self.org_guard(planted).await?)
+            Some(self.org_guard(planted, responder_role.as_deref()).await?)
         } else {
             None
         };
@@ -104,16 +115,24 @@ impl Play<'_> {
             baseline: View::default(),
             lag_seconds,
             guard,
+            incident_table,
+            responder_role,
+            acting: None,
+            events_after: None,
         }))
     }
 
-    /// What the holder sees of its principal right before the trigger: the race undoes
-    /// whatever appears on top of it.
+    /// What the holder sees of its principal right before the trigger (the race undoes
+    /// whatever appears on top of it), and on the local AWS the last event delivered so far
+    /// (pivot events after it are forwarded).
     pub(super) async fn race_baseline(&self, race: &mut Option<RaceSetup>) -> Result<(), Error> {
         if let Some(r) = race {
             r.baseline = self.sandbox.holder_view(&r.plan).await.map_err(|code| {
                 Error::BadEvent(format!("the holder cannot read its own principal: {code}"))
             })?;
+            if let Target::Local { endpoint } = self.drill.target {
+                r.events_after = Some(forward::cursor(endpoint).await?);
+            }
         }
         Ok(())
     }
@@ -134,12 +153,18 @@ impl Play<'_> {
         }
     }
 
-    /// The org guard in force before the incident. On the local AWS: attached now from the
-    /// organization's management account (it takes effect as IAM's lag runs out, see
-    /// `settle`). On a real account: looked for, never attached.
-    async fn org_guard(&self, planted: &mut Planted) -> Result<Result<(), String>, Error> {
+    /// The org guard in force before the incident. On the local AWS: the project's own SCP
+    /// (`policy::guard`), exempting the drill's responder role, attached now from the
+    /// organization's management account (it takes effect as IAM's lag runs out, see `settle`).
+    /// On a real account: looked for, never attached.
+    async fn org_guard(
+        &self,
+        planted: &mut Planted,
+        responder_role: Option<&str>,
+    ) -> Result<Result<(), String>, Error> {
         let account = self.drill.responder.account.as_str();
-        if let Target::Account { .. } = self.drill.target {
+        let (Target::Local { .. }, Some(responder_role)) = (self.drill.target, responder_role)
+        else {
             return Ok(match self.sandbox.guard_attached(account).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(format!(
@@ -149,7 +174,7 @@ impl Play<'_> {
                     "the drill's credentials cannot read the organization's SCPs ({code}): the guard could not be checked, run the drill as the delegated policy administrator or check by hand"
                 )),
             });
-        }
+        };
         let var = |k: &str| {
             std::env::var(k).map_err(|_| {
                 Error::Usage(format!(
@@ -162,31 +187,17 @@ impl Play<'_> {
             var("KILLSWITCH_LOCAL_MEMBER_SECRET_ACCESS_KEY")?,
             None,
         );
-        let responder = &self.drill.responder;
-        let mut exempt: Vec<String> = responder
-            .role_name
-            .iter()
-            .map(|r| format!("arn:aws:iam::*:role/{r}"))
-            .chain(
-                responder
-                    .user_name
-                    .iter()
-                    .map(|u| format!("arn:aws:iam::*:user/{u}")),
-            )
-            .collect();
-        // The local account is shared with the end-to-end tests running beside the drill:
-        // their responders are roles named killswitch-*, and the guard must not stop them.
-        exempt.push("arn:aws:iam::*:role/killswitch-*".into());
         let name = format!("drill-{}-guard", self.names.tag);
+        let document = self.guard_document(responder_role)?;
         let id = self
             .sandbox
-            .attach_guard(&management, account, &name, &guard_scp_for_drill(&exempt))
+            .attach_guard(&management, account, &name, &document)
             .await?;
         planted.guard = Some((management, account.to_owned(), id));
         progress(
             &self.s.name,
             "planted",
-            &format!("org guard SCP {name} attached"),
+            &format!("org guard SCP {name} attached, exempting role {responder_role}"),
         );
         Ok(Ok(()))
     }

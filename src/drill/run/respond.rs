@@ -14,6 +14,7 @@ use crate::ports::{Identity, Operator, PolicyTarget};
 use crate::report::Report;
 use crate::vocab::Arn;
 
+use super::forward::{self, PivotEvents};
 use super::plant::Leak;
 use super::race::RaceSetup;
 use super::*;
@@ -82,11 +83,19 @@ pub(super) struct Delivered {
     pub report: Report,
     /// The racing holder's scene and what it did and kept.
     pub race: Option<(RaceSetup, RaceSummary)>,
+    /// The pivot events forwarded while the handler ran (local AWS, racers).
+    pub pivot_events: Option<PivotEvents>,
 }
 
 impl Play<'_> {
-    /// The function as the scenario configures it.
-    pub(super) fn app(&self, topic_arn: String, leak: &Leak) -> Result<App<AwsClients>, Error> {
+    /// The function as the scenario configures it; a racing scenario's with its incident table
+    /// (and, under the local guard, as the responder role the guard exempts).
+    pub(super) fn app(
+        &self,
+        topic_arn: String,
+        leak: &Leak,
+        race: Option<&RaceSetup>,
+    ) -> Result<App<AwsClients>, Error> {
         let s = self.s;
         let quarantine = if s.settings.org_quarantine {
             Some(quarantine_role(self.drill.target)?)
@@ -119,7 +128,7 @@ impl Play<'_> {
             members: None,
             identity_center,
             follow_up_queue_url: None,
-            incident_table: None,
+            incident_table: race.and_then(|r| r.incident_table.clone()),
             record_key_arn: None,
             jobs: Default::default(),
             role_wide: Vec::new(),
@@ -132,11 +141,16 @@ impl Play<'_> {
             security_hub_updates: false,
             act_on_custom_findings: false,
             quarantine,
+            root_keys: crate::config::RootKeys::Notify,
+        };
+        let (sdk, responder) = match race.and_then(|r| r.acting.as_ref()) {
+            Some(acting) => (&acting.sdk, &acting.responder),
+            None => (self.drill.sdk, self.drill.responder),
         };
         Ok(App {
-            cloud: AwsClients::from_sdk_config(self.drill.sdk, config.topic_arn.clone()),
+            cloud: AwsClients::for_config(sdk, &config),
             config,
-            responder: Some(self.drill.responder.clone()),
+            responder: Some(responder.clone()),
         })
     }
 
@@ -220,7 +234,8 @@ impl Play<'_> {
 
     /// The trigger through the same handler as production, timed, with the scenario's sweep;
     /// the racing holder starts with the delivery and tries its credentials once the handler
-    /// has returned (the full report has gone out).
+    /// has returned (the full report has gone out). Meanwhile, on the local AWS, the pivot
+    /// events of a race are forwarded to the function as its EventBridge rules would.
     pub(super) async fn deliver(
         &self,
         app: &App<AwsClients>,
@@ -233,6 +248,7 @@ impl Play<'_> {
         app.cloud.staged.stage(&payload);
         let deadline = SystemTime::now() + Duration::from_secs(120);
         let (report_sent, report_heard) = tokio::sync::oneshot::channel();
+        let (forwarding_ends, forwarding_end) = tokio::sync::oneshot::channel();
         progress(&s.name, "trigger", &s.trigger.event);
         let at = Utc::now();
         let clock = Instant::now();
@@ -241,7 +257,19 @@ impl Play<'_> {
                 handler::handle(app, payload, deadline, false, handler::Phases::Both).await;
             let elapsed = clock.elapsed();
             let _ = report_sent.send(());
+            let _ = forwarding_ends.send(());
             (response, elapsed)
+        };
+        let forwarded = async {
+            match (
+                race.as_ref().and_then(|r| r.events_after),
+                self.drill.target,
+            ) {
+                (Some(after), Target::Local { endpoint }) => {
+                    Some(forward::forward(app, endpoint, after, clock, forwarding_end).await)
+                }
+                _ => None,
+            }
         };
         let raced = async {
             match &race {
@@ -253,8 +281,13 @@ impl Play<'_> {
                 None => None,
             }
         };
-        let ((response, elapsed), tampered, raced) =
-            tokio::join!(handled, self.remove_deny_once_written(app), raced);
+        let ((response, elapsed), tampered, raced, pivot_events) = tokio::join!(
+            handled,
+            self.remove_deny_once_written(app),
+            raced,
+            forwarded
+        );
+        self.say_forwarded(pivot_events.as_ref());
         let race = race.zip(raced);
         let mut response = response?;
         if s.settings.sweep_seconds > 0 {
@@ -285,7 +318,22 @@ impl Play<'_> {
             sweep_report,
             report,
             race,
+            pivot_events,
         })
+    }
+
+    fn say_forwarded(&self, events: Option<&PivotEvents>) {
+        if let Some(p) = events {
+            progress(
+                &self.s.name,
+                "events",
+                &format!(
+                    "{} pivot event(s) forwarded, {} under containment",
+                    p.forwarded,
+                    p.answered.len()
+                ),
+            );
+        }
     }
 
     /// The attacker's foothold watches for the deny and removes it at once, when the scenario
@@ -343,6 +391,7 @@ impl Delivered {
             report: Some(self.report),
             lag_seconds,
             racer,
+            pivot_events: self.pivot_events,
         }
     }
 }

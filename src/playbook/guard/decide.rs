@@ -18,7 +18,7 @@ pub fn decide(
 ) -> Option<Plan> {
     let now = ctx.now;
     believed_at_source(incident, ctx, report, now)?;
-    containable_principal(&incident.principal, report, now)?;
+    containable_principal(incident, report, now)?;
     trigger_in_this_account(incident, ctx.responder, report, now)?;
     key_in_this_account(reads, ctx.responder, report, now)?;
     let usage = owner_usage(reads, report, now);
@@ -115,13 +115,22 @@ fn reject_forged(report: &mut Report, why: &str, now: DateTime<Utc>) {
 
 /// Root and principal types killswitch does not contain are refused on the trigger's word.
 fn containable_principal(
-    principal: &Principal,
+    incident: &Incident,
     report: &mut Report,
     now: DateTime<Utc>,
 ) -> Option<()> {
-    match principal {
+    match &incident.principal {
         Principal::Root => {
-            refuse(report, Step::ResolveOwner, "the key belongs to the root user, which IAM policies cannot restrict; delete or deactivate root keys from the root user or with sts:AssumeRoot from the management account".into(), now);
+            // `root::delete_root_key` acts on it when KILLSWITCH_ROOT_KEYS=delete allows.
+            let steps = super::root::manual_steps(incident.account.as_ref(), incident.key.as_str());
+            refuse(
+                report,
+                Step::ResolveOwner,
+                format!(
+                    "the key belongs to the root user, which IAM policies cannot restrict. {steps}"
+                ),
+                now,
+            );
             None
         }
         Principal::Other { user_type } => {

@@ -5,6 +5,7 @@ mod decide;
 mod plans;
 mod protected;
 mod read;
+pub mod root;
 
 use chrono::{DateTime, Utc};
 use tracing::warn;

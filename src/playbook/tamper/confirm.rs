@@ -8,14 +8,21 @@
 //!   administrator before the incident, or named in a made-up event, does not pass.
 //! - A console password on a user: `GetLoginProfile`'s creation date, the same way (a password
 //!   merely changed keeps its old date: it waits for CloudTrail's record).
-//! - Role sessions, trust policies, roles and users leave nothing IAM can date to the call that
-//!   made them: the follow-through's CloudTrail search settles them.
+//! - A role session (`AssumeRole`): IAM keeps nothing that dates a session, and CloudTrail's
+//!   Event history shows the call minutes late, after the holder has used it. So it is contained
+//!   on the event's word, as narrowly as IAM allows: when the role is in this account and IAM
+//!   says the role's ID is the prefix of the event's `assumedRoleId` (`AROA…:session-name`),
+//!   that one session name of that one role is denied (`aws:userid`), paged and restorable.
+//!   Another ID, another account, a root session: nothing is denied.
+//! - Trust policies, roles and users leave nothing IAM can date to the call that made them: the
+//!   follow-through's CloudTrail search settles them.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::analysis::{Pivot, PivotKind};
 use crate::ports::Identity;
 use crate::report::defang;
+use crate::trigger::{ApiCallEvent, is_role_id, is_session_name};
 
 /// How far IAM's creation date may be from the event's time (IAM keeps whole seconds, and the
 /// two clocks are AWS's own).
@@ -36,16 +43,17 @@ fn inside(created: DateTime<Utc>, start: DateTime<Utc>, event_time: DateTime<Utc
     created >= start - TimeDelta::seconds(1) && (created - event_time).abs() <= CONFIRM_TOLERANCE
 }
 
-/// Asks IAM about the credential `pivot` names. `leaked_user` is the contained user, whose own
-/// calls without a user name act on it.
+/// Asks IAM about the credential `pivot` names, which `call` minted. `leaked_user` is the
+/// contained user, whose own calls without a user name act on it.
 pub async fn confirm<I: Identity>(
     iam: &I,
     pivot: &Pivot,
     leaked_user: Option<&str>,
     start: DateTime<Utc>,
-    event_time: DateTime<Utc>,
+    call: &ApiCallEvent,
 ) -> Confirmed {
     let no = |why: String| Confirmed::No(why);
+    let event_time = call.event_time;
     let user = pivot.principal.as_deref().or(leaked_user);
     match pivot.kind {
         PivotKind::AccessKey => {
@@ -84,12 +92,57 @@ pub async fn confirm<I: Identity>(
                 Err(e) => no(format!("iam:GetLoginProfile failed: {}", e.chain())),
             }
         }
-        PivotKind::RoleSession
-        | PivotKind::UserSession
-        | PivotKind::TrustPolicy
-        | PivotKind::ServiceCredential => no(format!(
-            "{} leaves nothing IAM dates to the call: the follow-through's CloudTrail search settles it",
+        PivotKind::RoleSession => session(iam, pivot, call).await,
+        PivotKind::UserSession | PivotKind::TrustPolicy | PivotKind::ServiceCredential => {
+            no(format!(
+                "{} leaves nothing IAM dates to the call: the follow-through's CloudTrail search settles it",
+                pivot.via
+            ))
+        }
+    }
+}
+
+/// `AROA…:session-name`, as the `AssumeRole` call's response names the session it issued.
+pub(super) fn assumed_role_id(call: &ApiCallEvent) -> Option<&str> {
+    call.record
+        .pointer("/responseElements/assumedRoleUser/assumedRoleId")
+        .and_then(serde_json::Value::as_str)
+}
+
+/// A session of a role in this account, when IAM's ID of the role is the prefix of the
+/// session's `aws:userid` the event names, and the event's session name is that suffix.
+async fn session<I: Identity>(iam: &I, pivot: &Pivot, call: &ApiCallEvent) -> Confirmed {
+    let no = |why: String| Confirmed::No(why);
+    let account = call.account.as_str();
+    let Some(role) = pivot.role_in(account).filter(|_| pivot.via == "AssumeRole") else {
+        return no(format!(
+            "{} of a role outside account {account}, or no role: nothing denied on the event's word",
             pivot.via
+        ));
+    };
+    let Some(name) = pivot
+        .role_session_name
+        .as_deref()
+        .filter(|s| is_session_name(s))
+    else {
+        return no("the event names no valid session name".into());
+    };
+    let claimed = assumed_role_id(call).and_then(|a| a.split_once(':'));
+    let Some((id, _)) = claimed.filter(|(id, s)| *s == name && is_role_id(id)) else {
+        return no(format!(
+            "the event's assumedRoleId is not ROLE-ID:{}: nothing denied",
+            defang(name)
+        ));
+    };
+    match iam.role_id(&role).await {
+        Ok(Some(known)) if known == id => Confirmed::Yes(format!(
+            "iam:GetRole: role {role}'s ID is {id}, the prefix of the session's aws:userid; on the event's word (IAM cannot date a session), only session {name} of role {role} is denied"
         )),
+        Ok(Some(known)) => no(format!(
+            "the event's role ID {id} is not role {}'s ID {known} in IAM: nothing denied",
+            defang(&role)
+        )),
+        Ok(None) => no(format!("IAM knows no role {}", defang(&role))),
+        Err(e) => no(format!("iam:GetRole failed: {}", e.chain())),
     }
 }

@@ -13,9 +13,13 @@
 //! - **Something new only when IAM confirms it** ([`confirm`]): a key or a console password the
 //!   call created, found in IAM with a creation date inside the incident, is contained through
 //!   `pivots::follow_pivots` — the investigation's own path, with its guards (protected
-//!   principals refused, `KILLSWITCH_FOLLOW_PIVOTS` to contain). Sessions, roles and trust
-//!   policies leave no such trace in IAM: they wait for CloudTrail's own record, which the
-//!   follow-through and the sweep read (5 to 15 minutes late), and are named in the answer.
+//!   principals refused, `KILLSWITCH_FOLLOW_PIVOTS` to contain).
+//! - **A role session on the event's word, narrowly.** IAM cannot date a session and
+//!   CloudTrail's own record comes minutes late, so an `AssumeRole` signed by a principal under
+//!   containment is contained when IAM confirms the role's ID is the prefix of the event's
+//!   `assumedRoleId`: one session name of one role is denied (`aws:userid`), paged, restorable.
+//!   Roles and trust policies wait for CloudTrail's own record, which the follow-through and the
+//!   sweep read (5 to 15 minutes late), and are named in the answer.
 
 mod confirm;
 mod words;
@@ -385,7 +389,7 @@ async fn follow<C>(
         return;
     };
     let leaked_user = under.applied.plan.user();
-    match confirm::confirm(cloud, &pivot, leaked_user, under.start(), call.event_time).await {
+    match confirm::confirm(cloud, &pivot, leaked_user, under.start(), call).await {
         Confirmed::Yes(note) => {
             info!(pivot = ?pivot.identity(), note = %note, "pivot event: confirmed by IAM");
             let incident = under.incident(call);

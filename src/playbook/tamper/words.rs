@@ -1,8 +1,10 @@
 //! The words of a pivot event's notice. Text the holder chose (names, IDs) goes through
 //! `defang`, as in every notice.
 
-use super::{Answer, Outcome, UnderContainment};
-use crate::report::{defang, sanitize_subject, ts};
+use super::{Answer, Outcome, UnderContainment, confirm};
+use crate::analysis::PivotKind;
+use crate::report::words::undo::lift_session_deny;
+use crate::report::{PivotReport, defang, sanitize_subject, ts};
 use crate::trigger::ApiCallEvent;
 
 /// The notice's subject and body.
@@ -55,10 +57,33 @@ pub(super) fn notice(
                 c.status,
                 defang(&c.summary)
             ));
+            if p.pivot.kind == PivotKind::RoleSession {
+                body.push_str(&on_the_events_word(p, call));
+            }
         }
     }
     if contained.is_empty() && answer.pivots.iter().any(|p| p.containment.is_none()) {
         body.push_str("A credential it minted is listed, not contained (KILLSWITCH_FOLLOW_PIVOTS is off): contain it with killswitch respond.\n");
     }
     (subject, body)
+}
+
+/// A session is denied on the event's word alone (IAM cannot date it, CloudTrail's record comes
+/// minutes late): on-call learns how narrow the deny is and how to lift it.
+fn on_the_events_word(p: &PivotReport, call: &ApiCallEvent) -> String {
+    let role = p
+        .pivot
+        .principal
+        .as_deref()
+        .and_then(|arn| arn.rsplit('/').next())
+        .unwrap_or("-");
+    let session = confirm::assumed_role_id(call).unwrap_or("-");
+    format!(
+        "This session was denied on the CloudTrail event's word: IAM keeps nothing that dates a session and CloudTrail's Event history shows the call minutes late, so killswitch checked only that role {}'s ID in IAM is the prefix of {}. The deny is narrow (aws:userid {} on role {}: no other session of the role) and restorable: {}\n",
+        defang(role),
+        defang(session),
+        defang(session),
+        defang(role),
+        lift_session_deny(&defang(role), &defang(session))
+    )
 }

@@ -7,6 +7,7 @@
 
 mod activity;
 mod attacker;
+pub mod aws_quarantine;
 pub mod next_steps;
 pub mod open;
 mod safe;

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::support::{FIXTURE_KEY, FIXTURE_ROLE_KEY};
 
+mod attack_sequence;
 mod attacker_proof;
 mod chat;
 mod cloudtrail_double;
@@ -43,6 +44,7 @@ mod quarantine;
 mod restore;
 mod safety;
 mod sealed;
+mod security_hub_v2;
 mod terminal;
 mod watchdog;
 mod world;

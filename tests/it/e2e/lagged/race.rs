@@ -8,7 +8,8 @@
 //! - [watch] containment's first-minute watch paging CONTESTED at the first revert;
 //! - [guard] the containment tags, the org guard's SCP and its enforcement by the local AWS;
 //! - [pivots] the keys, sessions and passwords minted in the window found and contained before
-//!   the full report (CloudTrail events, the watch).
+//!   the full report: the drill forwards the local AWS's CloudTrail events to the function as
+//!   EventBridge would, with an incident table and `follow_pivots` (and the watch).
 
 #![cfg(feature = "drill")]
 
@@ -36,10 +37,16 @@ fn lag_seconds() -> u64 {
     lag
 }
 
+/// One race at a time: the local account is shared, and a guard attached for one race exempts
+/// only its own responder role, so it would refuse another race's responder its tag writes (and
+/// two races on two cores would starve each other's 200 ms polls).
+static ONE_RACE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Plays a shipped racing drill in-process; `session`: the holder has a role session instead of
 /// the user key the drill ships with. On a thread of its own with the stack the drill binary's
 /// main thread has: the handler and the holder polled together overflow a test thread's.
 fn race(file: &'static str, session: bool) -> ScenarioResult {
+    let _one = ONE_RACE.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::Builder::new()
         .stack_size(16 << 20)
         .spawn(move || {
@@ -105,6 +112,20 @@ fn assert_guard_wins(r: &ScenarioResult) {
         last <= (d + 2) * 1000 + TOLERANCE_MS,
         "holder's last accepted call at {last} ms, D = {d} s: {:#?}",
         race.log.iter().rfind(|c| c.result == "ok")
+    );
+    // [pivots] what it minted elsewhere in the window was contained from the CloudTrail events
+    // forwarded as EventBridge would: the victim's key (confirmed by IAM's creation date) and
+    // the pivot role's session (IAM's role ID is the event's AROA prefix).
+    let events = r.pivot_events.as_ref().expect("pivot events forwarded");
+    let contained = |name: &str| {
+        events
+            .answered
+            .iter()
+            .any(|a| a.event_name == name && !a.contained.is_empty())
+    };
+    assert!(
+        contained("CreateAccessKey") && contained("AssumeRole"),
+        "{events:#?}"
     );
     // [guard][pivots] nothing it held or minted in the window works at the full report.
     let still: Vec<_> = race.still_working();

@@ -1,0 +1,332 @@
+//! Root access keys: notify-only with the manual steps unless `KILLSWITCH_ROOT_KEYS=delete`, and
+//! then deleted through a root session only on a GuardDuty finding read back at GuardDuty, only
+//! the finding's key, with the notice naming what was removed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use killswitch::config::{Config, Quarantine, RootKeys};
+use killswitch::error::Error;
+use killswitch::incident::{AccessKeyId, AccountId, Incident, Received, SourceCheck};
+use killswitch::playbook::guard::root::delete_root_key;
+use killswitch::playbook::{Context, respond};
+use killswitch::ports::{
+    DELETE_ROOT_CREDENTIALS, KeyInfo, KeyStatus, ROOT_ACCESS_PERMISSIONS, RootAccess,
+    RootCredentials,
+};
+use killswitch::report::{Report, Status};
+use killswitch::trigger::parse;
+
+use crate::support::{FakeCloud, config, event, responder};
+
+const ROOT_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
+const OTHER_ROOT_KEY: &str = "AKIAIOSFODNN7OTHERKY";
+
+/// Organizations' centralized root access, recorded: the root user's keys and every call.
+#[derive(Clone, Default)]
+struct RootFake {
+    keys: Arc<Mutex<Vec<&'static str>>>,
+    calls: Arc<Mutex<Vec<String>>>,
+    refuse_root_sessions: bool,
+}
+
+impl RootAccess for RootFake {
+    type Session = Self;
+    async fn assume_root(
+        &self,
+        role_arn: &str,
+        _external_id: &str,
+        account: &AccountId,
+    ) -> Result<Self, Error> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("AssumeRoot {role_arn} {account}"));
+        if self.refuse_root_sessions {
+            return Err(Error::Aws {
+                op: "sts:AssumeRoot",
+                code: Some("AccessDenied".into()),
+                source: "centralized root access is not enabled".into(),
+            });
+        }
+        Ok(self.clone())
+    }
+}
+
+impl RootCredentials for RootFake {
+    async fn root_keys(&self) -> Result<Vec<KeyInfo>, Error> {
+        self.calls.lock().unwrap().push("ListAccessKeys".into());
+        Ok(self
+            .keys
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|k| KeyInfo {
+                id: AccessKeyId::parse(k).unwrap(),
+                status: KeyStatus::Active,
+                created: None,
+            })
+            .collect())
+    }
+
+    async fn delete_root_key(&self, key: &AccessKeyId) -> Result<bool, Error> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("DeleteAccessKey {key}"));
+        let mut keys = self.keys.lock().unwrap();
+        let before = keys.len();
+        keys.retain(|k| *k != key.as_str());
+        Ok(keys.len() < before)
+    }
+}
+
+fn root_fake(keys: &[&'static str]) -> RootFake {
+    RootFake {
+        keys: Arc::new(Mutex::new(keys.to_vec())),
+        ..Default::default()
+    }
+}
+
+fn root_incident(source: Option<SourceCheck>) -> Incident {
+    let mut incident = match parse(event("guardduty-root-finding.json")).unwrap() {
+        Received::Incidents(mut list) => list.remove(0),
+        other => panic!("{other:?}"),
+    };
+    incident.source = source;
+    incident
+}
+
+fn verified() -> Option<SourceCheck> {
+    Some(SourceCheck::Verified("read back at GuardDuty".into()))
+}
+
+fn deleting() -> Config {
+    let mut c = config();
+    c.root_keys = RootKeys::Delete;
+    c.quarantine = Some(Quarantine {
+        role_arn: "arn:aws:iam::111122223333:role/KillSwitchQuarantine".into(),
+        external_id: "ext".into(),
+    });
+    c
+}
+
+async fn run(cloud: &RootFake, incident: &Incident, cfg: &Config, dry_run: bool) -> Report {
+    let me = responder();
+    let pacer = killswitch::pacing::Pacer::new();
+    let ctx = Context {
+        config: cfg,
+        responder: &me,
+        now: Utc::now(),
+        investigation_deadline: tokio::time::Instant::now() + Duration::from_secs(30),
+        force_dry_run: dry_run,
+        hand_off: false,
+        operator: None,
+        pacer: &pacer,
+    };
+    let mut report = Report::new(incident, dry_run, ctx.now);
+    delete_root_key(cloud, incident, &ctx, &mut report).await;
+    report
+}
+
+fn steps_text(report: &Report) -> String {
+    serde_json::to_string(&report.steps).unwrap()
+}
+
+#[tokio::test]
+async fn a_root_key_is_notify_only_by_default_with_the_manual_steps() {
+    let cloud = root_fake(&[ROOT_KEY]);
+    let report = run(&cloud, &root_incident(verified()), &config(), false).await;
+
+    assert_eq!(report.status, Status::Refused);
+    assert!(cloud.calls.lock().unwrap().is_empty(), "no call by default");
+    for needed in [
+        "aws sts assume-root",
+        "--target-principal 123456789012",
+        DELETE_ROOT_CREDENTIALS,
+        "aws iam delete-access-key --access-key-id AKIAI44QH8DHBEXAMPLE",
+        "Security credentials",
+    ] {
+        assert!(steps_text(&report).contains(needed), "{needed}: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn with_delete_a_verified_finding_deletes_only_its_root_key_and_says_which_and_when() {
+    let cloud = root_fake(&[ROOT_KEY, OTHER_ROOT_KEY]);
+    let report = run(&cloud, &root_incident(verified()), &deleting(), false).await;
+
+    assert_eq!(report.status, Status::Contained, "{report:?}");
+    assert_eq!(*cloud.keys.lock().unwrap(), vec![OTHER_ROOT_KEY]);
+    assert_eq!(
+        *cloud.calls.lock().unwrap(),
+        vec![
+            "AssumeRoot arn:aws:iam::111122223333:role/KillSwitchQuarantine 123456789012"
+                .to_string(),
+            "ListAccessKeys".into(),
+            format!("DeleteAccessKey {ROOT_KEY}"),
+        ]
+    );
+    let said = steps_text(&report);
+    assert!(
+        said.contains(&format!(
+            "DELETED root access key {ROOT_KEY} of account 123456789012 at {}",
+            report.started_at.to_rfc3339()
+        )),
+        "{said}"
+    );
+    assert!(report.summary.contains("DELETED"), "{}", report.summary);
+}
+
+#[tokio::test]
+async fn only_a_finding_read_back_at_guardduty_deletes_a_root_key() {
+    for source in [
+        None,
+        Some(SourceCheck::Unchecked("GetFindings failed".into())),
+    ] {
+        let cloud = root_fake(&[ROOT_KEY]);
+        let report = run(&cloud, &root_incident(source.clone()), &deleting(), false).await;
+
+        assert_eq!(report.status, Status::Refused, "{source:?}");
+        assert!(cloud.calls.lock().unwrap().is_empty(), "{source:?}");
+        assert_eq!(*cloud.keys.lock().unwrap(), vec![ROOT_KEY]);
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_deletes_no_root_key() {
+    let cloud = root_fake(&[ROOT_KEY]);
+    let report = run(&cloud, &root_incident(verified()), &deleting(), true).await;
+
+    assert_eq!(report.status, Status::DryRun);
+    assert!(cloud.calls.lock().unwrap().is_empty());
+    assert!(
+        report.summary.contains("would DELETE"),
+        "{}",
+        report.summary
+    );
+}
+
+#[tokio::test]
+async fn without_a_root_session_it_fails_loudly_with_the_manual_steps() {
+    let cloud = RootFake {
+        refuse_root_sessions: true,
+        ..root_fake(&[ROOT_KEY])
+    };
+    let report = run(&cloud, &root_incident(verified()), &deleting(), false).await;
+
+    assert_eq!(report.status, Status::Failed);
+    assert!(
+        report.summary.contains("aws sts assume-root"),
+        "{}",
+        report.summary
+    );
+    assert_eq!(*cloud.keys.lock().unwrap(), vec![ROOT_KEY]);
+}
+
+#[tokio::test]
+async fn a_key_the_root_user_does_not_hold_is_not_deleted() {
+    let cloud = root_fake(&[OTHER_ROOT_KEY]);
+    let report = run(&cloud, &root_incident(verified()), &deleting(), false).await;
+
+    assert_eq!(report.status, Status::KeyNotFound);
+    assert_eq!(*cloud.keys.lock().unwrap(), vec![OTHER_ROOT_KEY]);
+    assert!(
+        !cloud
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.starts_with("DeleteAccessKey"))
+    );
+}
+
+#[tokio::test]
+async fn the_guard_refuses_a_root_key_with_the_manual_steps() {
+    let cloud = FakeCloud::default();
+    let cfg = config();
+    let me = responder();
+    let pacer = killswitch::pacing::Pacer::new();
+    let ctx = Context {
+        config: &cfg,
+        responder: &me,
+        now: Utc::now(),
+        investigation_deadline: tokio::time::Instant::now() + Duration::from_secs(30),
+        force_dry_run: false,
+        hand_off: false,
+        operator: None,
+        pacer: &pacer,
+    };
+    let report = respond(&cloud, &root_incident(None), &ctx).await;
+
+    assert_eq!(report.status, Status::Refused);
+    assert!(
+        steps_text(&report).contains("aws sts assume-root"),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn root_keys_are_notify_only_unless_set_to_delete() {
+    let topic = |k: &str| {
+        (k == "KILLSWITCH_TOPIC_ARN").then(|| "arn:aws:sns:us-east-1:123456789012:t".to_string())
+    };
+    assert_eq!(
+        Config::from_lookup(topic).unwrap().root_keys,
+        RootKeys::Notify
+    );
+    let with = |v: &'static str| {
+        Config::from_lookup(move |k| {
+            if k == "KILLSWITCH_ROOT_KEYS" {
+                Some(v.to_string())
+            } else {
+                topic(k)
+            }
+        })
+    };
+    assert_eq!(with("delete").unwrap().root_keys, RootKeys::Delete);
+    assert!(matches!(
+        with("deactivate"),
+        Err(Error::Config {
+            name: "KILLSWITCH_ROOT_KEYS",
+            ..
+        })
+    ));
+}
+
+fn repo_file(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+#[test]
+fn the_root_access_role_grants_assume_root_for_the_delete_task_policy_only() {
+    let text = repo_file("root-access-role.yaml");
+    let actions: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Action:") || l.starts_with("- sts:") || l.starts_with("- iam:"))
+        .collect();
+    assert_eq!(actions, [format!("Action: {}", ROOT_ACCESS_PERMISSIONS[0])]);
+    assert_eq!(text.matches("Effect: Allow").count(), 1);
+    assert!(!text.contains("Effect: Deny"));
+    assert!(
+        text.contains(&format!("sts:TaskPolicyArn: \"{DELETE_ROOT_CREDENTIALS}\"")),
+        "the grant is scoped to the delete task policy"
+    );
+}
+
+#[test]
+fn the_template_defaults_root_keys_to_notify() {
+    let text = repo_file("template.yaml");
+    let block: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "  RootKeys:")
+        .take(5)
+        .collect();
+    assert_eq!(block.get(2).map(|l| l.trim()), Some("Default: notify"));
+    assert_eq!(
+        block.get(3).map(|l| l.trim()),
+        Some("AllowedValues: [notify, delete]")
+    );
+}
