@@ -45,7 +45,10 @@ fn role_value(existing: Option<&str>, session: Option<&str>) -> String {
     while listed.iter().map(|e| e.len() + 1).sum::<usize>() + 1 > MAX_TAG_VALUE {
         listed.remove(0);
     }
-    format!("/{}", listed.iter().map(|e| format!("{e}/")).collect::<String>())
+    format!(
+        "/{}",
+        listed.iter().map(|e| format!("{e}/")).collect::<String>()
+    )
 }
 
 /// `ROLE-ID:session-name` as IAM forms it: anything else in a tag value the holder could not
@@ -62,7 +65,13 @@ fn is_session_id(e: &str) -> bool {
 }
 
 /// The value to write for `plan`: a user's incident ID, a role's list of denied sessions.
-async fn value_for<I: Identity>(iam: &I, plan: &Plan, target: &PolicyTarget, key: &str, incident_id: &str) -> String {
+async fn value_for<I: Identity>(
+    iam: &I,
+    plan: &Plan,
+    target: &PolicyTarget,
+    key: &str,
+    incident_id: &str,
+) -> String {
     match plan {
         Plan::Role { session, .. } => {
             let existing = iam.tag_value(target, key).await.ok().flatten();
@@ -82,10 +91,7 @@ pub async fn apply<I: Identity>(
 ) -> Option<(Outcome, String)> {
     let (target, key) = target(plan)?;
     if dry_run {
-        return Some((
-            Outcome::WouldDo,
-            format!("would tag {target} {key}"),
-        ));
+        return Some((Outcome::WouldDo, format!("would tag {target} {key}")));
     }
     let value = value_for(iam, plan, &target, key, incident_id).await;
     Some(match iam.tag(&target, key, &value).await {
@@ -117,7 +123,12 @@ pub async fn in_place<I: Identity>(iam: &I, plan: &Plan) -> Option<bool> {
     let value = iam.tag_value(&target, key).await.ok()?;
     Some(match (plan, value) {
         (_, None) => false,
-        (Plan::Role { session: Some(s), .. }, Some(v)) => v.contains(&format!("/{s}/")),
+        (
+            Plan::Role {
+                session: Some(s), ..
+            },
+            Some(v),
+        ) => v.contains(&format!("/{s}/")),
         (Plan::User { .. } | Plan::Role { .. } | Plan::Portal { .. }, Some(_)) => true,
     })
 }
@@ -136,7 +147,11 @@ pub async fn remove<O: Operator>(ops: &O, plan: &Plan) -> Option<Result<String, 
 
 /// A role's guarded tag without `session` (restore of one session while other incidents keep
 /// the role guarded).
-pub async fn drop_session<I: Identity>(iam: &I, role: &str, session: &str) -> Result<(), crate::error::Error> {
+pub async fn drop_session<I: Identity>(
+    iam: &I,
+    role: &str,
+    session: &str,
+) -> Result<(), crate::error::Error> {
     let target = PolicyTarget::Role(role.to_owned());
     let Some(existing) = iam.tag_value(&target, GUARDED_TAG_KEY).await? else {
         return Ok(());
@@ -206,8 +221,14 @@ mod session_tests {
     #[test]
     fn a_roles_value_lists_its_denied_sessions_once_each() {
         assert_eq!(role_value(None, Some(A)), format!("/{A}/"));
-        assert_eq!(role_value(Some(&format!("/{A}/")), Some(B)), format!("/{A}/{B}/"));
-        assert_eq!(role_value(Some(&format!("/{A}/{B}/")), Some(A)), format!("/{A}/{B}/"));
+        assert_eq!(
+            role_value(Some(&format!("/{A}/")), Some(B)),
+            format!("/{A}/{B}/")
+        );
+        assert_eq!(
+            role_value(Some(&format!("/{A}/{B}/")), Some(A)),
+            format!("/{A}/{B}/")
+        );
         // A role-wide cutoff lists no session: the tag only freezes the role.
         assert_eq!(role_value(None, None), "/");
     }
@@ -216,7 +237,9 @@ mod session_tests {
     fn anything_but_a_session_id_is_dropped_and_the_oldest_give_way_at_256() {
         assert_eq!(role_value(Some("inc-1/*/x:y/"), Some(A)), format!("/{A}/"));
         assert_eq!(role_value(None, Some("AROAAPP:a*b")), "/");
-        let many: Vec<String> = (0..20).map(|i| format!("AROAAPPEXAMPLE:session-{i:02}")).collect();
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("AROAAPPEXAMPLE:session-{i:02}"))
+            .collect();
         let mut value = "/".to_string();
         for s in &many {
             value = role_value(Some(&value), Some(s));

@@ -99,7 +99,10 @@ async fn restored_only_what_killswitch_placed(w: &World, user: &str, leaked: &Ke
         [policy::ROLE_POLICY_NAME, "drill-canary"],
         "restore must leave other policies alone, and keep the minted sessions revoked"
     );
-    assert!(user_tags(w, user).await.is_empty(), "restore takes the tag off");
+    assert!(
+        user_tags(w, user).await.is_empty(),
+        "restore takes the tag off"
+    );
     assert_eq!(attacker_call(leaked).await, "ok");
     let (before, _) = w.inbox_any().await;
     assert!(before.contains("RESTORING"), "{before}");
