@@ -30,6 +30,10 @@ pub(super) struct Leak {
     /// The name the trigger event carries: the canary user, the role, or the portal's role.
     pub principal_name: String,
     pub portal: Option<PortalUser>,
+    /// The leaked session's `aws:userid`, written into the trigger as GuardDuty names it, for a
+    /// racer scenario: its containment is then the exact session deny (other role drills keep
+    /// the fixture's made-up principal, which rehearses the role-wide cutoff).
+    pub session_userid: Option<String>,
 }
 
 /// A portal canary: an Identity Center user with an assignment.
@@ -73,6 +77,7 @@ impl Play<'_> {
                 creds: user_creds,
                 principal_name: user.clone(),
                 portal: None,
+                session_userid: None,
             },
             CanaryKind::Portal => self.plant_portal_canary()?,
             CanaryKind::Role => self.plant_role_canary(planted).await?,
@@ -123,6 +128,7 @@ impl Play<'_> {
                 principal_id: principal,
                 user_id,
             }),
+            session_userid: None,
         })
     }
 
@@ -135,10 +141,16 @@ impl Play<'_> {
             .await?;
         // The role's trust takes IAM's lag to be in force before the first session.
         self.settle().await;
+        let creds = self.sandbox.assume_role(&arn).await?;
+        let session_userid = match self.s.racer {
+            Some(_) => Some(self.sandbox.caller_userid(&creds).await?),
+            None => None,
+        };
         Ok(Leak {
-            creds: self.sandbox.assume_role(&arn).await?,
+            creds,
             principal_name: role.clone(),
             portal: None,
+            session_userid,
         })
     }
 

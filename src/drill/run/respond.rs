@@ -170,6 +170,11 @@ impl Play<'_> {
             &leak.principal_name,
             responder.account.as_str(),
         )?;
+        if let Some(uid) = &leak.session_userid
+            && let Some(details) = payload.pointer_mut("/detail/resource/accessKeyDetails")
+        {
+            details["principalId"] = serde_json::json!(uid);
+        }
         if let Some(user) = &leak.portal {
             if let Some(details) = payload.pointer_mut("/detail/resource/accessKeyDetails") {
                 details["principalId"] = serde_json::json!(user.principal_id);

@@ -175,10 +175,14 @@ fn signed_by(plan: &Plan, signer: &Signer) -> bool {
     };
     match plan {
         Plan::User { user, .. } => signer.kind == "IAMUser" && user.eq_ignore_ascii_case(name),
+        // An exact session deny names the whole `aws:userid` (`ROLE-ID:session-name`), which is
+        // the signer's principal ID.
         Plan::Role { role, session, .. } => {
             signer.kind == "AssumedRole"
                 && role.eq_ignore_ascii_case(name)
-                && session.as_deref().is_none_or(session_is)
+                && session
+                    .as_deref()
+                    .is_none_or(|s| signer.principal_id.as_deref() == Some(s))
         }
         Plan::Portal { role, session, .. } => {
             signer.kind == "AssumedRole"
