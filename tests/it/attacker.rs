@@ -246,6 +246,23 @@ async fn a_manual_request_naming_the_wrong_owner_is_rejected_before_any_write() 
 }
 
 #[tokio::test]
+async fn a_manual_request_whose_owner_lookup_fails_is_rejected_with_nothing_written() {
+    let a = app(FakeCloud::default());
+    a.cloud
+        .fail("cloudtrail:LookupEvents", "ThrottlingException");
+    let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "user_name": "bob", "reason": "r", "requested_by": "me"});
+    let response = run(&a, manual).await;
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Rejected, "{}", r.summary);
+    assert!(a.cloud.writes().is_empty(), "{:?}", a.cloud.writes());
+    assert!(
+        r.summary.contains("send the request again"),
+        "{}",
+        r.summary
+    );
+}
+
+#[tokio::test]
 async fn a_manual_request_without_cloudtrail_evidence_acts_and_says_owner_unconfirmed() {
     let a = app(FakeCloud::default());
     let manual = json!({"access_key_id": FIXTURE_ROLE_KEY, "role_name": "ci-deployer", "session_name": "build-42", "reason": "r", "requested_by": "me"});

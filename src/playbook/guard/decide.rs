@@ -294,18 +294,21 @@ fn confirm_owner(
             );
             Some(None)
         }
+        // A failed lookup is not "no event yet": anyone who can flood LookupEvents (2 calls per
+        // second per Region) could make it fail on purpose and have a request's word deny
+        // someone else.
         Some(Err(e)) => {
-            report.record(
-                Step::ResolveOwner,
-                Outcome::Done,
+            reject(
+                report,
                 format!(
-                    "owner UNCONFIRMED: the CloudTrail lookup failed ({}), so acting on the request's word that it is {}",
+                    "the CloudTrail lookup that checks who signs with {} failed ({}): the request's word that it is {} is not acted on; nothing changed, send the request again",
+                    incident.key,
                     e.chain(),
                     incident.principal
                 ),
                 now,
             );
-            Some(None)
+            None
         }
     }
 }

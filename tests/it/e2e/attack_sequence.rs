@@ -59,11 +59,14 @@ async fn an_attack_sequence_contains_every_credential_it_names() {
 async fn an_attack_sequence_guardduty_never_raised_changes_nothing() {
     let w = World::new().await;
     let user = unique("seq-forged");
-    let key = create_user_with_key(&user, &["sts:GetCallerIdentity"]).await;
+    let key =
+        create_user_with_key(&user, &["iam:List*", "iam:Get*", "sts:GetCallerIdentity"]).await;
+    assert_eq!(attacker_call(&key).await, "ok");
     let payload = unraised_fixture("guardduty-attack-sequence-finding.json", &key.id, &user);
 
+    // REJECTED exits 2, as for any forged finding; nothing was written.
     let (code, report, stderr) = w.respond(&payload, &[]);
-    assert_eq!(code, 0, "{stderr}\n{report}");
+    assert_eq!(code, 2, "{stderr}\n{report}");
     assert_eq!(report["reports"][0]["status"], "rejected", "{report}");
     assert_eq!(w.key_status(&user, &key.id).await, Some(StatusType::Active));
     assert_eq!(attacker_call(&key).await, "ok");
