@@ -107,17 +107,6 @@ impl Sandbox {
             .build()
     }
 
-    /// `aws:userid` of whoever holds `creds` (`ROLE-ID:session` for a role session).
-    pub async fn caller_userid(&self, creds: &Creds) -> Result<String, Error> {
-        aws_sdk_sts::Client::new(&self.as_holder(creds))
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| drill_err("sts:GetCallerIdentity", &code_of(&e)))?
-            .user_id
-            .ok_or_else(|| drill_err("sts:GetCallerIdentity", "no UserId"))
-    }
-
     /// The SDK configuration the function runs with when it acts as `creds` (a responder role's
     /// session): the operator's, with its retries.
     pub fn acting_as(&self, creds: &Creds) -> SdkConfig {

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 
-use super::{Sandbox, aws_err};
+use super::{Creds, Sandbox, aws_err, code_of, drill_err};
 use crate::error::Error;
 
 impl Sandbox {
@@ -45,4 +45,17 @@ impl Sandbox {
 
 fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, Error> {
     r.map_err(|e| super::drill_err("dynamodb:CreateTable", &e.to_string()))
+}
+
+impl Sandbox {
+    /// `aws:userid` of `creds`' holder (`ROLE-ID:session` for a role session).
+    pub async fn caller_userid(&self, creds: &Creds) -> Result<String, Error> {
+        aws_sdk_sts::Client::new(&self.as_holder(creds))
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| drill_err("sts:GetCallerIdentity", &code_of(&e)))?
+            .user_id
+            .ok_or_else(|| drill_err("sts:GetCallerIdentity", "no UserId"))
+    }
 }

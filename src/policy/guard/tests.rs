@@ -483,14 +483,11 @@ fn a_role_is_never_given_the_contained_tag() {
 #[test]
 fn a_session_the_guarded_tag_lists_is_denied_everything_and_the_roles_others_are_not() {
     let d = doc(&exempt());
-    let listed = vec![(
-        GUARDED_TAG_KEY,
-        "/AROAAPPEXAMPLE:i-0leaked/AROAAPPEXAMPLE:ci/",
-    )];
+    let listed = "/AROAAPPEXAMPLE:i-0leaked/AROAAPPEXAMPLE:ci/";
     let session = |name: &str| Request {
         principal: role(ACCOUNT, "app"),
         userid: format!("AROAAPPEXAMPLE:{name}"),
-        principal_tags: listed.clone(),
+        principal_tags: vec![(GUARDED_TAG_KEY, listed)],
         action: "s3:GetObject",
         ..Request::default()
     };
