@@ -64,14 +64,14 @@ tool_venv() {
   fi
 }
 
-stage "cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml org-guard.yaml"
-.local-aws/venv/bin/cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml org-guard.yaml
+stage "cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml org-guard.yaml root-access-role.yaml"
+.local-aws/venv/bin/cfn-lint template.yaml member-role.yaml quarantine-role.yaml identity-center-role.yaml identity-center-policy.yaml org-guard.yaml root-access-role.yaml
 stage "sam validate --lint (pinned SAM CLI)"
 tool_venv sam scripts/requirements-sam.txt
 SAM_CLI_TELEMETRY=0 .local-aws/sam/bin/sam validate --lint --template template.yaml --region us-east-1
 stage "checkov (pinned; skips are justified in the template's Metadata)"
 tool_venv checkov scripts/requirements-checkov.txt
-.local-aws/checkov/bin/checkov -f template.yaml -f member-role.yaml -f quarantine-role.yaml -f identity-center-role.yaml -f identity-center-policy.yaml -f org-guard.yaml --framework cloudformation \
+.local-aws/checkov/bin/checkov -f template.yaml -f member-role.yaml -f quarantine-role.yaml -f identity-center-role.yaml -f identity-center-policy.yaml -f org-guard.yaml -f root-access-role.yaml --framework cloudformation \
   --compact --quiet --skip-download
 
 stage "tools for the Lambda checks: cargo-lambda (pinned), AWS CLI v2"
