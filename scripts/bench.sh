@@ -7,7 +7,7 @@
 #   burst: 200 keys at once to 5 warm Lambda copies, IAM write throttling; a 5-key Health event
 #   flood (opt-in, ~4 minutes): 1,000 bogus manual invocations at the manual function alongside
 #          20 real GuardDuty findings at the trigger function, and the same flood at one function
-#   race (opt-in, ~12 minutes): a holder racing containment inside IAM's propagation window (D = 4 s),
+#   race (opt-in, ~25 minutes): a holder racing containment inside IAM's propagation window (D = 4 s),
 #         with and without the org guard, 10 runs of the racing-holder drills
 # Results: bench/results-*.md (summarised in BENCHMARKS.md).
 #

@@ -72,6 +72,10 @@ EXPECTED = {
 }
 
 
+# The function's error types (src/error.rs), as Lambda reports them.
+ERROR_TYPES = ("KillSwitch.BadEvent", "KillSwitch.ContainmentFailed", "KillSwitch.NotifyFailed")
+
+
 def client(service: str, key: str, secret: str, token: str | None = None):  # type: ignore[no-untyped-def]
     import boto3
 
@@ -201,6 +205,9 @@ def main() -> int:
     cargo_lambda = sys.argv[1]
     aws_cli = sys.argv[2]
     files = sorted(p.name for p in (ROOT / "events").glob("*.json"))
+    # An optional third argument keeps the files whose name contains it (to look at one case).
+    if len(sys.argv) > 3:
+        files = [f for f in files if sys.argv[3] in f]
     missing = [f for f in files if f not in EXPECTED]
     if missing:
         print(f"invoke-events: no expectation for {missing}: add them to EXPECTED", file=sys.stderr)
@@ -240,12 +247,12 @@ def main() -> int:
             if out.returncode == 0:
                 payload = json.loads(out.stdout)
             else:
-                error_type = next((t for t in ("KillSwitch.BadEvent", "KillSwitch.ContainmentFailed",
-                                               "KillSwitch.NotifyFailed") if t in out.stderr + out.stdout),
+                error_type = next((t for t in ERROR_TYPES if t in out.stderr + out.stdout),
                                   f"exit {out.returncode}: {out.stderr.strip()[-300:]}")
             via_cargo = check(name, "cargo lambda invoke", payload, error_type, failures)
             # 2. The AWS CLI v2 form from the README.
             response = logs / f"{name}.out"
+            logged = (logs / "watch.log").stat().st_size
             out = subprocess.run(
                 [aws_cli, "lambda", "invoke", "--endpoint-url", f"http://127.0.0.1:{port}",
                  "--region", "us-east-1", "--function-name", "killswitch",
@@ -254,6 +261,16 @@ def main() -> int:
             if out.returncode not in (0, 254):
                 failures.append(f"aws lambda invoke {name}: exit {out.returncode}: {out.stderr.strip()[-300:]}")
                 via_cli = "FAIL"
+            elif not response.exists():
+                # cargo lambda watch answers a function error with HTTP 500 and no body (Lambda
+                # answers 200 with the error): the CLI then writes no response file, and the
+                # error type is read from what the function logged for this invoke.
+                with open(logs / "watch.log", errors="replace") as f:
+                    f.seek(logged)
+                    said = f.read()
+                err = next((t for t in ERROR_TYPES if f'"kind":"{t}"' in said),
+                           f"exit {out.returncode} without a response: {out.stderr.strip()[-300:]}")
+                via_cli = check(name, "aws lambda invoke", None, err, failures)
             else:
                 body = json.loads(response.read_text() or "null")
                 meta = json.loads(out.stdout or "{}")
