@@ -201,6 +201,17 @@ def check(name: str, how: str, payload: dict | None, error_type: str | None, fai
     return ",".join(statuses)
 
 
+def logged_error(logs: Path, logged: int, out: subprocess.CompletedProcess) -> str:
+    """The function's error type for an invoke the AWS CLI got no response file for: cargo lambda
+    watch answers a function error with HTTP 500 and no body (Lambda answers 200 with the error),
+    so it is read from what the function logged since `logged`."""
+    with open(logs / "watch.log", errors="replace") as f:
+        f.seek(logged)
+        said = f.read()
+    return next((t for t in ERROR_TYPES if f'"kind":"{t}"' in said),
+                f"exit {out.returncode} without a response: {out.stderr.strip()[-300:]}")
+
+
 def main() -> int:
     cargo_lambda = sys.argv[1]
     aws_cli = sys.argv[2]
@@ -262,15 +273,7 @@ def main() -> int:
                 failures.append(f"aws lambda invoke {name}: exit {out.returncode}: {out.stderr.strip()[-300:]}")
                 via_cli = "FAIL"
             elif not response.exists():
-                # cargo lambda watch answers a function error with HTTP 500 and no body (Lambda
-                # answers 200 with the error): the CLI then writes no response file, and the
-                # error type is read from what the function logged for this invoke.
-                with open(logs / "watch.log", errors="replace") as f:
-                    f.seek(logged)
-                    said = f.read()
-                err = next((t for t in ERROR_TYPES if f'"kind":"{t}"' in said),
-                           f"exit {out.returncode} without a response: {out.stderr.strip()[-300:]}")
-                via_cli = check(name, "aws lambda invoke", None, err, failures)
+                via_cli = check(name, "aws lambda invoke", None, logged_error(logs, logged, out), failures)
             else:
                 body = json.loads(response.read_text() or "null")
                 meta = json.loads(out.stdout or "{}")
