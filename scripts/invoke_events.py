@@ -225,6 +225,9 @@ def main() -> int:
         return 1
 
     env = {**os.environ, **stage()}
+    # The build watch's first invoke would wait for, done here: a failed build (a full disk, say)
+    # then stops the run with its own error instead of an invoke that hangs until its timeout.
+    subprocess.run(["cargo", "build", "--locked", "--bin", "killswitch"], cwd=ROOT, check=True)
     port = free_port()
     logs = Path(tempfile.mkdtemp(prefix="killswitch-watch-"))
     watch = subprocess.Popen(
