@@ -18,7 +18,7 @@ use killswitch::ports::{
 use killswitch::report::{Report, Status};
 use killswitch::trigger::parse;
 
-use crate::support::{FakeCloud, config, event, responder};
+use crate::support::{FakeCloud, app, config, deliver, deliver_unraised, event, responder};
 
 const ROOT_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
 const OTHER_ROOT_KEY: &str = "AKIAIOSFODNN7OTHERKY";
@@ -329,4 +329,128 @@ fn the_template_defaults_root_keys_to_notify() {
         block.get(3).map(|l| l.trim()),
         Some("AllowedValues: [notify, delete]")
     );
+}
+
+const MEMBER: &str = "444455556666";
+
+/// The root finding of a member account, delivered to an app that deletes root keys and may
+/// act in that account; the member's root user holds the finding's key and one more.
+fn member_root_delivery() -> (killswitch::handler::App<FakeCloud>, serde_json::Value) {
+    let cloud = FakeCloud::default();
+    cloud
+        .state
+        .lock()
+        .unwrap()
+        .root_keys
+        .insert(MEMBER.into(), vec![ROOT_KEY.into(), OTHER_ROOT_KEY.into()]);
+    let mut a = app(cloud);
+    a.config = deleting();
+    a.config.members = Some(killswitch::config::Members {
+        role_name: "KillSwitchMember".into(),
+        external_id: "ext".into(),
+        accounts: vec![AccountId::parse(MEMBER).unwrap()],
+    });
+    let mut payload = event("guardduty-root-finding.json");
+    payload["account"] = serde_json::json!(MEMBER);
+    payload["detail"]["accountId"] = serde_json::json!(MEMBER);
+    payload["detail"]["resource"]["accessKeyDetails"]["principalId"] = serde_json::json!(MEMBER);
+    (a, payload)
+}
+
+fn calls(a: &killswitch::handler::App<FakeCloud>) -> Vec<(String, String)> {
+    a.cloud.state.lock().unwrap().calls.clone()
+}
+
+#[tokio::test]
+async fn delivered_a_raised_member_root_finding_deletes_that_key_through_a_root_session_and_pages_it()
+ {
+    let (a, payload) = member_root_delivery();
+    let response = deliver(&a, payload.clone()).await;
+
+    let report = &response.reports[0];
+    assert_eq!(report.status, Status::Contained, "{report:?}");
+    assert!(
+        report
+            .summary
+            .contains("DELETED root access key AKIAI44QH8DHBEXAMPLE of account 444455556666"),
+        "{report:?}"
+    );
+    let made = calls(&a);
+    assert!(
+        made.contains(&("sts:AssumeRoot".into(), MEMBER.into())),
+        "{made:?}"
+    );
+    assert!(
+        made.contains(&("root:iam:DeleteAccessKey".into(), ROOT_KEY.into())),
+        "{made:?}"
+    );
+    for write in crate::support::WRITES {
+        assert!(
+            !made.iter().any(|(c, _)| c == write),
+            "{write} on a root key: {made:?}"
+        );
+    }
+    let left = a.cloud.state.lock().unwrap().root_keys[MEMBER].clone();
+    assert_eq!(
+        left,
+        vec![OTHER_ROOT_KEY.to_owned()],
+        "only the finding's key goes"
+    );
+    let published = a.cloud.state.lock().unwrap().published.clone();
+    assert!(
+        published
+            .iter()
+            .any(|(subject, body)| subject.contains("CONTAINED")
+                && body.contains("DELETED root access key")),
+        "{published:?}"
+    );
+
+    // GuardDuty re-emits the finding: the key is gone, nothing more is deleted.
+    let again = deliver(&a, payload).await;
+    assert_eq!(
+        again.reports[0].status,
+        Status::KeyNotFound,
+        "{:?}",
+        again.reports[0]
+    );
+    let deletes = calls(&a)
+        .iter()
+        .filter(|(c, _)| c == "root:iam:DeleteAccessKey")
+        .count();
+    assert_eq!(deletes, 1);
+}
+
+#[tokio::test]
+async fn a_root_finding_guardduty_never_raised_deletes_nothing() {
+    let (a, payload) = member_root_delivery();
+    let response = deliver_unraised(&a, payload).await;
+
+    assert_eq!(
+        response.reports[0].status,
+        Status::Rejected,
+        "{:?}",
+        response.reports[0]
+    );
+    assert!(
+        !calls(&a)
+            .iter()
+            .any(|(c, _)| c.starts_with("sts:AssumeRoot") || c.starts_with("root:"))
+    );
+    assert_eq!(a.cloud.state.lock().unwrap().root_keys[MEMBER].len(), 2);
+}
+
+#[tokio::test]
+async fn delivered_in_notify_mode_a_root_finding_starts_no_root_session() {
+    let (mut a, payload) = member_root_delivery();
+    a.config.root_keys = RootKeys::Notify;
+    let response = deliver(&a, payload).await;
+
+    assert_eq!(
+        response.reports[0].status,
+        Status::Refused,
+        "{:?}",
+        response.reports[0]
+    );
+    assert!(steps_text(&response.reports[0]).contains("aws sts assume-root"));
+    assert!(!calls(&a).iter().any(|(c, _)| c == "sts:AssumeRoot"));
 }

@@ -16,13 +16,13 @@ use super::guard::{self, Reads};
 use super::locate::{self, Location};
 use super::{Context, Responder, dry_run};
 use crate::config::Members;
-use crate::incident::{AccountId, Incident};
+use crate::incident::{AccountId, Incident, Principal, SourceCheck};
 use crate::ports::{
     Accounts, FindingSource, Findings, FollowUpQueue, Identity, IdentityCenterAdmin, IncidentStore,
-    Notifier, Organization,
+    Notifier, Organization, RootAccess,
 };
 use crate::record::Records;
-use crate::report::{Report, Status};
+use crate::report::{Investigation, Report, Status};
 
 pub use apply::apply;
 
@@ -56,6 +56,7 @@ pub trait Home:
     + FindingSource
     + Organization
     + IdentityCenterAdmin
+    + RootAccess
 {
 }
 impl<
@@ -67,7 +68,8 @@ impl<
         + Findings
         + FindingSource
         + Organization
-        + IdentityCenterAdmin,
+        + IdentityCenterAdmin
+        + RootAccess,
 > Home for T
 {
 }
@@ -95,6 +97,9 @@ async fn contain_one<C: Home>(
 ) -> Contained {
     let span = info_span!("incident", incident_id = %incident.id, access_key_id = %incident.key);
     async {
+        if incident.principal == Principal::Root {
+            return Contained::done(contain_root_key(cloud, &incident, ctx).await);
+        }
         let key_account = match &reads.account {
             Some(Ok(a)) => Some(a.clone()),
             Some(Err(_)) | None => None,
@@ -116,6 +121,36 @@ async fn contain_one<C: Home>(
     }
     .instrument(span)
     .await
+}
+
+/// A root key: no IAM step of any other key applies to the root user, and no account needs
+/// entering to refuse it. Deleted through Organizations' centralized root access when
+/// [`guard::root::route`] allows (opt-in); otherwise the manual steps.
+async fn contain_root_key<C: Home>(cloud: &C, incident: &Incident, ctx: &Context<'_>) -> Report {
+    let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
+    report.operator = ctx.operator.map(str::to_owned);
+    report.account = incident.account.as_ref().map(ToString::to_string);
+    match &incident.source {
+        Some(SourceCheck::Forged(why)) => guard::reject_forged(&mut report, why, ctx.now),
+        Some(SourceCheck::Verified(_) | SourceCheck::Unchecked(_)) | None => {
+            guard::root::delete_root_key(cloud, incident, ctx, &mut report).await;
+        }
+    }
+    // A root session may only list and delete the root user's credentials, and the responder's
+    // member role cannot read the root user's activity any better than a person can.
+    report.investigation = Investigation::NotRun {
+        reason: format!(
+            "root keys are not investigated here: look up the key's calls in account {}'s CloudTrail (aws cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={})",
+            incident
+                .account
+                .as_ref()
+                .map_or("ACCOUNT", AccountId::as_str),
+            incident.key
+        ),
+    };
+    super::notify::finish(&mut report, incident, None, None);
+    super::notify::notify(cloud, &mut report).await;
+    report
 }
 
 /// Enters the member account the key lives in, reads there and contains there.

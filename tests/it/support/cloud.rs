@@ -118,6 +118,8 @@ pub struct State {
     pub idc_permission_sets: HashMap<String, String>,
     /// (account, permission set ARN, principal type, principal ID).
     pub idc_assignments: Vec<(String, String, String, String)>,
+    /// account -> its root user's access keys, reachable through `sts:AssumeRoot`.
+    pub root_keys: HashMap<String, Vec<String>>,
 }
 
 /// In-memory IAM/STS/CloudTrail/SNS that records every call and can fail any of them.

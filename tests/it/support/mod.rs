@@ -9,6 +9,7 @@ mod iam;
 mod identity_center;
 mod notify;
 mod organization;
+mod root;
 mod sources;
 mod store;
 
