@@ -76,6 +76,11 @@ def patch_moto_task_policy_condition_key() -> None:
         return {**values, "sts:taskpolicyarn": arn} if arn else values
 
     policy_eval.principal_keys = keys
+    # AssumeRoot's resource is the target's root user (`arn:aws:iam::ACCOUNT:root`, or `*` for
+    # the account), which IAM takes in a policy and moto's validator does not know.
+    from moto.iam.policy_validation import VALID_RESOURCE_PATH_STARTING_VALUES
+
+    VALID_RESOURCE_PATH_STARTING_VALUES["iam"]["values"].append("root")
 
 
 class RootAccessDouble:

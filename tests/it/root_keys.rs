@@ -390,6 +390,17 @@ async fn delivered_a_raised_member_root_finding_deletes_that_key_through_a_root_
             "{write} on a root key: {made:?}"
         );
     }
+    assert!(
+        report.undo.is_empty(),
+        "a deleted key has no undo: {report:?}"
+    );
+    assert!(
+        !report
+            .next_steps
+            .iter()
+            .any(|s| s.contains("update-access-key")),
+        "{report:?}"
+    );
     let left = a.cloud.state.lock().unwrap().root_keys[MEMBER].clone();
     assert_eq!(
         left,
@@ -453,4 +464,21 @@ async fn delivered_in_notify_mode_a_root_finding_starts_no_root_session() {
     );
     assert!(steps_text(&response.reports[0]).contains("aws sts assume-root"));
     assert!(!calls(&a).iter().any(|(c, _)| c == "sts:AssumeRoot"));
+}
+
+#[tokio::test]
+async fn without_a_root_session_the_page_gives_the_root_steps_not_an_iam_users() {
+    let (a, payload) = member_root_delivery();
+    a.cloud.fail("sts:AssumeRoot", "AccessDenied");
+    let response = deliver(&a, payload).await;
+
+    let report = &response.reports[0];
+    assert_eq!(report.status, Status::Failed, "{report:?}");
+    let next = report.next_steps.join(" ");
+    assert!(
+        next.contains("aws sts assume-root") && next.contains("Security credentials"),
+        "{next}"
+    );
+    assert!(!next.contains("update-access-key"), "{next}");
+    assert_eq!(a.cloud.state.lock().unwrap().root_keys[MEMBER].len(), 2);
 }

@@ -149,8 +149,32 @@ async fn contain_root_key<C: Home>(cloud: &C, incident: &Incident, ctx: &Context
         ),
     };
     super::notify::finish(&mut report, incident, None, None);
+    root_next_steps(&mut report, incident);
     super::notify::notify(cloud, &mut report).await;
     report
+}
+
+/// The IAM user's words (deactivate by hand, `killswitch restore`) do not fit a root key.
+fn root_next_steps(report: &mut Report, incident: &Incident) {
+    let steps = guard::root::manual_steps(incident.account.as_ref(), incident.key.as_str());
+    match report.status {
+        Status::Failed => {
+            report.next_steps = vec![format!(
+                "CONTAINMENT FAILED: root access key {} is still usable. {steps}",
+                incident.key
+            )];
+        }
+        Status::Refused => report.next_steps = vec![steps],
+        Status::Contained => {
+            // Deleted: there is nothing to restore.
+            report.undo.clear();
+            report.next_steps = vec![
+                "Look up what the key did in the account's CloudTrail (the investigation above says how), and whether the root user's password, MFA devices or signing certificates need the same.".into(),
+                "Deletion is irreversible: if something legitimate used this key, the root user creates a new one.".into(),
+            ];
+        }
+        _ => {}
+    }
 }
 
 /// Enters the member account the key lives in, reads there and contains there.

@@ -42,6 +42,7 @@ mod pivot_events;
 mod portal;
 mod quarantine;
 mod restore;
+mod root_keys;
 mod safety;
 mod sealed;
 mod security_hub_v2;

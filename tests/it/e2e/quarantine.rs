@@ -67,7 +67,7 @@ async fn quarantine_scp(management: &Key) -> Option<(String, String, bool)> {
 
 /// The function as the responder role, with the quarantine role deployed in the management
 /// account: (the management account's admin, the function's environment).
-async fn quarantine_deployed(w: &World) -> (Key, Vec<(&'static str, String)>) {
+pub(super) async fn quarantine_deployed(w: &World) -> (Key, Vec<(&'static str, String)>) {
     let (_, management) = member_admin();
     let responder_role = unique("killswitch-responder");
     let session = responder_session(w, &responder_role).await;
