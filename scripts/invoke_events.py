@@ -54,8 +54,9 @@ EXPECTED = {
     "health-exposure-suspected.json": (["key_not_found"], None),
     "health-compromised.json": (["key_not_found"], None),
     "health-compromise-suspected.json": (["key_not_found"], None),
-    # No public sample: refused with the manual steps, nothing changed (docs/how-it-works.md).
-    "health-console-compromise.json": ([], "KillSwitch.BadEvent"),
+    # No public sample, not a key: a notice with the manual steps, nothing changed
+    # (docs/how-it-works.md).
+    "health-console-compromise.json": (["refused"], None),
     "manual-request.json": (["key_not_found"], None),
     "manual-request-dry-run.json": (["key_not_found"], None),
     "securityhub-guardduty-user-finding.json": (["key_not_found"], None),

@@ -158,6 +158,12 @@ where
                 sweeps: Vec::new(),
             });
         }
+        Received::Advisory(advisory) => {
+            return Ok(Response {
+                reports: vec![playbook::respond_to_advisory(&app.cloud, &advisory, now).await],
+                sweeps: Vec::new(),
+            });
+        }
         Received::Incidents(incidents) => incidents,
     };
     // Wave 1: every guard read of every incident, every finding read back at its source, and

@@ -206,9 +206,23 @@ pub struct SampleFinding {
     pub account: Option<String>,
 }
 
+/// An event about a credential that is not an access key, which killswitch cannot contain:
+/// a notice with the manual steps, no call.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Advisory {
+    /// The event's own ID (AWS Health: its ARN), for correlating duplicates.
+    pub id: String,
+    pub event_type_code: String,
+    pub account: Option<String>,
+    /// What it is about and why nothing was changed.
+    pub summary: String,
+    pub steps: String,
+}
+
 /// What a trigger payload turned into.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Received {
     Incidents(Vec<Incident>),
     Sample(SampleFinding),
+    Advisory(Advisory),
 }

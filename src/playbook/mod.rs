@@ -51,7 +51,7 @@ pub use crate::vocab::{Plan, Step};
 
 pub use contain::contain_delivery;
 pub use follow::{FollowUp, follow_through};
-pub use notify::respond_to_sample;
+pub use notify::{respond_to_advisory, respond_to_sample};
 
 /// Every action the function calls (`sts:GetCallerIdentity` needs no permission).
 pub fn required_permissions() -> BTreeSet<&'static str> {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info};
 
 use super::Plan;
-use crate::incident::{AccountId, Incident, SampleFinding};
+use crate::incident::{AccountId, Advisory, Incident, SampleFinding};
 use crate::ports::Notifier;
 use crate::report::chat::{self, Form};
 use crate::report::{Notification, Report};
@@ -101,6 +101,19 @@ pub async fn still_trying<N: Notifier>(cloud: &N, report: &mut Report, was: u64,
     let subject = report.still_trying_subject(was, now);
     let body = report.still_trying_message(was, now);
     publish(cloud, report, subject, body, Form::StillTrying { was, now }).await;
+}
+
+/// An event killswitch cannot act on (a console password): a notice with the manual steps, no
+/// other call.
+pub async fn respond_to_advisory<N: Notifier>(
+    cloud: &N,
+    advisory: &Advisory,
+    now: DateTime<Utc>,
+) -> Report {
+    let mut report = Report::advisory(advisory, now);
+    tracing::warn!(event = %advisory.id, code = %advisory.event_type_code, "notify-only event");
+    notify(cloud, &mut report).await;
+    report
 }
 
 /// A GuardDuty sample: a notice, no IAM call.

@@ -182,6 +182,10 @@ fn compare(incident: &Incident, copy: Received, at: &str) -> Checked {
             );
             return (SourceCheck::Forged(why), None);
         }
+        Received::Advisory(_) => {
+            let why = format!("{at} holds no finding on an access key under this ID");
+            return (SourceCheck::Forged(why), None);
+        }
         Received::Incidents(list) => list,
     };
     // An attack sequence names several credentials: the payload's key must be one of those

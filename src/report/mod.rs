@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Category, Notable, Pivot};
-use crate::incident::{Incident, SampleFinding};
+use crate::incident::{Advisory, Incident, SampleFinding};
 pub use crate::vocab::{Outcome, Status, Step};
 
 /// SNS subjects must be printable ASCII and under 100 characters.
@@ -326,6 +326,29 @@ impl Report {
             sweep_result: None,
             pending_sweep: None,
         }
+    }
+
+    /// Refused: nothing killswitch could change; the steps are the human's.
+    pub fn advisory(advisory: &Advisory, now: DateTime<Utc>) -> Self {
+        let mut report = Self::sample(
+            &SampleFinding {
+                finding_id: advisory.id.clone(),
+                finding_type: advisory.event_type_code.clone(),
+                account: advisory.account.clone(),
+            },
+            now,
+        );
+        report.incident_id = format!("advisory:{}", advisory.id);
+        report.status = Status::Refused;
+        report.summary = format!("Not contained: {}. A human must decide.", advisory.summary);
+        report.trigger = serde_json::json!({"kind": "health_advisory", "event_arn": advisory.id, "event_type_code": advisory.event_type_code});
+        report.access_key_id = "no access key".into();
+        report.principal = "console sign-in (the user is in the AWS Health event)".into();
+        report.investigation = Investigation::NotRun {
+            reason: "no access key to search CloudTrail for".into(),
+        };
+        report.next_steps = vec![advisory.steps.clone()];
+        report
     }
 
     pub fn sample(sample: &SampleFinding, now: DateTime<Utc>) -> Self {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::incident::{AccessKeyId, Incident, Principal, Received, Trigger, truncate};
+use crate::incident::{AccessKeyId, Advisory, Incident, Principal, Received, Trigger, truncate};
 
 use super::{
     HEALTH_CONSOLE_COMPROMISE, HEALTH_RISK_CODES, iam_name, optional_account, within_key_cap,
@@ -49,6 +49,12 @@ pub(super) fn health(event: EventBridgeEvent<Value>) -> Result<Received, Error> 
     let detail: HealthDetail = serde_json::from_value(event.detail)
         .map_err(|e| Error::BadEvent(format!("AWS Health event detail: {e}")))?;
     check_credential_risk(&detail)?;
+    if detail.event_type_code == HEALTH_CONSOLE_COMPROMISE {
+        return Ok(Received::Advisory(console_compromise(
+            &detail,
+            event.account.as_deref(),
+        )?));
+    }
     let keys = exposed_keys(&detail, event.resources.iter().flatten())?;
     let meta = &detail.event_metadata;
     let account = optional_account(
@@ -115,19 +121,26 @@ fn check_credential_risk(detail: &HealthDetail) -> Result<(), Error> {
             truncate(&detail.event_type_code, 64)
         )));
     }
-    if detail.event_type_code == HEALTH_CONSOLE_COMPROMISE {
-        return Err(Error::BadEvent(format!(
-            "AWS Health {HEALTH_CONSOLE_COMPROMISE} ({}): nothing was changed. {CONSOLE_COMPROMISE_STEPS}",
-            truncate(&detail.event_arn, 128)
-        )));
-    }
     Ok(())
 }
 
 /// A console compromise is about a password, not a key, and AWS publishes no sample of the event:
-/// what it names cannot be parsed with confidence, so it is never acted on. The refusal is loud
-/// (a Lambda error, retried, then the failed-invocation queue and its alarm) and carries the
-/// manual steps.
+/// what it names cannot be parsed with confidence, so it is never acted on: a notice with the
+/// manual steps. Only the envelope's account is read (checked like any account ID).
+fn console_compromise(detail: &HealthDetail, account: Option<&str>) -> Result<Advisory, Error> {
+    let account = optional_account(detail.affected_account.as_deref().or(account))?;
+    Ok(Advisory {
+        id: truncate(&detail.event_arn, 256),
+        event_type_code: HEALTH_CONSOLE_COMPROMISE.into(),
+        account: account.map(|a| a.to_string()),
+        summary: format!(
+            "AWS Health {HEALTH_CONSOLE_COMPROMISE}: a console password, not an access key, so killswitch changed nothing"
+        ),
+        steps: CONSOLE_COMPROMISE_STEPS.into(),
+    })
+}
+
+/// What a human does about a console compromise.
 pub const CONSOLE_COMPROMISE_STEPS: &str = "Manual steps: open the event in the AWS Health Dashboard to see the affected user; remove its console password (aws iam delete-login-profile --user-name USER) and deactivate MFA devices you do not recognise; look up its ConsoleLogin events in CloudTrail (aws cloudtrail lookup-events --lookup-attributes AttributeKey=Username,AttributeValue=USER) and undo what the sessions changed; if it is the root user, reset the root password and MFA; answer the AWS Support case that came with the event.";
 
 /// The exposed keys, each once, newest shape first: eventMetadata.publicKey, then

@@ -136,7 +136,7 @@ pub fn parse(value: Value) -> Result<Received, Error> {
 /// call, so a flood of the other kind costs this function nothing but the parse.
 pub fn accepted(received: Received, accepts: Accepts) -> Result<Received, Error> {
     let manual = match &received {
-        Received::Sample(_) => false,
+        Received::Sample(_) | Received::Advisory(_) => false,
         Received::Incidents(list) => list
             .iter()
             .any(|i| matches!(i.trigger, Trigger::Manual { .. })),

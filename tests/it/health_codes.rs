@@ -78,26 +78,34 @@ fn each_key_code_names_its_key_and_code() {
 }
 
 #[test]
-fn the_console_compromise_is_refused_with_the_manual_steps() {
-    let msg = match parse(event("health-console-compromise.json")) {
-        Err(Error::BadEvent(msg)) => msg,
-        other => panic!("expected BadEvent, got {other:?}"),
+fn the_console_compromise_is_a_notice_with_the_manual_steps() {
+    let advisory = match parse(event("health-console-compromise.json")) {
+        Ok(Received::Advisory(a)) => a,
+        other => panic!("expected an advisory, got {other:?}"),
     };
-    assert!(msg.contains("AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE"), "{msg}");
-    assert!(msg.contains("nothing was changed"), "{msg}");
-    assert!(msg.contains(CONSOLE_COMPROMISE_STEPS), "{msg}");
-    assert!(msg.contains("aws iam delete-login-profile"), "{msg}");
+    assert_eq!(
+        advisory.event_type_code,
+        "AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE"
+    );
+    assert!(advisory.summary.contains("changed nothing"), "{advisory:?}");
+    assert_eq!(advisory.steps, CONSOLE_COMPROMISE_STEPS);
+    assert!(advisory.steps.contains("aws iam delete-login-profile"));
     // Even one that names a key: no public sample says what it names, so it is never acted on.
     let mut e = event("health-console-compromise.json");
     e["detail"]["affectedEntities"] = json!([{"entityValue": FIXTURE_KEY}]);
     e["resources"] = json!([FIXTURE_KEY]);
-    assert!(matches!(parse(e), Err(Error::BadEvent(m)) if m.contains(CONSOLE_COMPROMISE_STEPS)));
+    assert!(matches!(parse(e), Ok(Received::Advisory(a)) if a.steps == CONSOLE_COMPROMISE_STEPS));
+    // An account that is not an account ID is bad input, as anywhere.
+    let mut e = event("health-console-compromise.json");
+    e["account"] = json!("12345");
+    e["detail"]["affectedAccount"] = json!("12345");
+    assert!(matches!(parse(e), Err(Error::BadEvent(_))));
 }
 
 #[tokio::test]
-async fn the_console_compromise_changes_nothing() {
+async fn the_console_compromise_pages_the_steps_and_changes_nothing() {
     let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
-    let err = killswitch::handler::handle(
+    let response = killswitch::handler::handle(
         &a,
         event("health-console-compromise.json"),
         std::time::SystemTime::now() + std::time::Duration::from_secs(60),
@@ -105,9 +113,23 @@ async fn the_console_compromise_changes_nothing() {
         killswitch::handler::Phases::HandOff,
     )
     .await
-    .unwrap_err();
-    assert_eq!(err.kind(), "KillSwitch.BadEvent");
-    assert!(a.cloud.calls().is_empty(), "{:?}", a.cloud.calls());
+    .unwrap();
+    let r = &response.reports[0];
+    assert_eq!(r.status, Status::Refused, "{r:?}");
+    let calls = a.cloud.calls();
+    assert!(
+        calls.iter().all(|(op, _)| op == "sns:Publish"),
+        "only the notice: {calls:?}"
+    );
+    let published = a.cloud.state.lock().unwrap().published.clone();
+    assert_eq!(published.len(), 1, "{published:?}");
+    let (subject, body) = &published[0];
+    assert!(subject.contains("NOT CONTAINED"), "{subject}");
+    assert!(body.contains("aws iam delete-login-profile"), "{body}");
+    assert!(
+        body.contains("AWS_RISK_ACCOUNT_CONSOLE_COMPROMISE"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -121,6 +143,12 @@ async fn a_quarantine_event_is_contained_fully_and_a_restore_leaves_aws_policy_a
     let response = run(&a, event("health-iam-quarantine.json")).await;
     let r = &response.reports[0];
     assert_eq!(r.status, Status::Contained, "{r:?}");
+    // The notice says AWS's policy is there, by the version IAM lists.
+    assert!(
+        r.next_steps.iter().any(|s| s
+            .contains("AWS attached its quarantine policy AWSCompromisedKeyQuarantineV3 to alice")),
+        "{r:?}"
+    );
     // Contained as if AWS's policy were absent: the deny on the user is killswitch's own.
     assert!(a.cloud.policy("user/alice", "KillSwitchDenyAll").is_some());
     let attached = a.cloud.managed_policies("alice").await.unwrap();

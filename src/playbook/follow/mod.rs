@@ -148,9 +148,10 @@ where
     let plan = plan.filter(|p| guard::protected_reason(p, &pass.account, ctx).is_none());
     let mut verification = report.verification.take().unwrap_or_default();
     let status = report.status;
-    let (rechecked, activity) = tokio::join!(
+    let (rechecked, activity, aws_quarantine) = tokio::join!(
         pass.recheck(plan.as_ref(), not_before, &mut verification, &mut report),
-        pass.investigate(status, &region_hints)
+        pass.investigate(status, &region_hints),
+        pass.aws_quarantine(plan.as_ref())
     );
     let recheck::Rechecked {
         later,
@@ -169,6 +170,10 @@ where
         plan.as_ref(),
         member_account.as_ref(),
     );
+    if let Some(said) = aws_quarantine {
+        report.record(Step::Verify, Outcome::Done, said.clone(), Utc::now());
+        report.next_steps.push(said);
+    }
     let mut record = pass.note(&mut report, quarantined, removed).await;
     // The sweep is scheduled (and its digest recorded) before the notice, which says when.
     if let Some(sweep) = sweep::after_first_pass(
@@ -257,6 +262,19 @@ where
     I: Identity + ActivityLog,
     H: Home,
 {
+    /// What the notice says of AWS's own quarantine policy on the user, if AWS attached one
+    /// (`AWS_RISK_IAM_QUARANTINE`, or before any other trigger): which version, read from IAM.
+    async fn aws_quarantine(&self, plan: Option<&Plan>) -> Option<String> {
+        let user = plan.and_then(Plan::user)?;
+        match self.iam.managed_policies(user).await {
+            Ok(attached) => crate::report::words::aws_quarantine::sentence(user, &attached),
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "attached policies unreadable: AWS's quarantine policy not looked for");
+                None
+            }
+        }
+    }
+
     /// The CloudTrail search, unless the key is not this account's. `status` is the contain
     /// phase's.
     async fn investigate(&self, status: Status, region_hints: &[String]) -> Investigation {
