@@ -23,6 +23,7 @@ PATCHES = (
     iam.patch_moto_trust_policies,
     cloudformation.patch_moto_cloudformation_inline_policies,
     cloudformation.patch_moto_cloudformation_no_value_in_lists,
+    cloudformation.patch_moto_cloudformation_unsupported_types,
     iam.patch_moto_user_resources,
     iam.patch_moto_aws_deny_all,
     iam.patch_moto_inline_policy_quota,

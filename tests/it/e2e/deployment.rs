@@ -135,3 +135,26 @@ pub(super) async fn deploy_stack(key: &Key, template: &str, params: &[(&str, &st
         .cloned();
     assert_eq!(status, Some(StackStatus::CreateComplete), "{template}");
 }
+
+/// The local AWS's CloudFormation refuses a resource type it cannot create, as AWS refuses one it
+/// does not know, instead of skipping it and reporting CREATE_COMPLETE (it once skipped
+/// root-access-role.yaml's grant that way).
+#[tokio::test]
+#[ignore = "needs the local AWS: run scripts/test.sh"]
+async fn a_resource_type_the_local_aws_cannot_create_fails_the_stack() {
+    let cfn = aws_sdk_cloudformation::Client::new(&sdk(&admin()).await);
+    let body =
+        "Resources:\n  Unknown:\n    Type: AWS::Killswitch::NoSuchThing\n    Properties: {}\n";
+    let err = cfn
+        .create_stack()
+        .stack_name(unique("unsupported"))
+        .template_body(body)
+        .send()
+        .await
+        .expect_err("a stack with a type nobody creates was accepted");
+    let said = format!(
+        "{}",
+        aws_sdk_cloudformation::error::DisplayErrorContext(&err)
+    );
+    assert!(said.contains("Unrecognized resource types"), "{said}");
+}
