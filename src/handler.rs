@@ -33,6 +33,10 @@ use crate::vocab::Arn;
 /// Kept free at the end of an invocation for verification's last read and the SNS publish.
 pub const NOTIFY_RESERVE: Duration = Duration::from_secs(8);
 
+mod logs;
+
+pub use logs::{init_tracing, init_tracing_at, init_tracing_cli};
+
 /// Everything built once per process (Lambda init or CLI start).
 pub struct App<C> {
     pub cloud: C,
@@ -464,42 +468,5 @@ impl From<Error> for Diagnostic {
             error_type: e.kind().to_owned(),
             error_message: e.chain(),
         }
-    }
-}
-
-/// Structured logs: JSON in Lambda (CloudWatch), text on stderr for the CLI. `RUST_LOG` filters.
-pub fn init_tracing(json: bool) {
-    init_tracing_at(json, "info");
-}
-
-/// The command line's logs: text on stderr at `default_level` unless `RUST_LOG` says otherwise,
-/// colored only when asked (a terminal without `NO_COLOR`).
-pub fn init_tracing_cli(default_level: &str, color: bool) {
-    // The SDK's own search for a Region (IMDS off an instance) is noise at a terminal: a missing
-    // Region is one clear error of ours.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{default_level},aws_config=error"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(color)
-        .init();
-}
-
-/// As `init_tracing`, with another default level when `RUST_LOG` is unset.
-pub fn init_tracing_at(json: bool, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if json {
-        builder.json().with_current_span(true).without_time().init();
-    } else {
-        builder.init();
     }
 }

@@ -49,6 +49,9 @@ attribute shape the results.
 * a quarantine role for drills and end-to-end tests (see deploy_quarantine_role): quarantine-role.yaml
   deployed through CloudFormation in the management account, trusting the admin user of
   ACCOUNT_ID (the env file's AWS_ACCESS_KEY_ID) with an external ID; KILLSWITCH_LOCAL_QUARANTINE_*.
+  root-access-role.yaml is deployed for it too (see deploy_root_access): it may call
+  sts:AssumeRoot with IAMDeleteRootUserCredentials on member accounts, as a deployment with
+  KILLSWITCH_ROOT_KEYS=delete gives it.
 * managed policies as strict as IAM (see patch_moto_managed_policy_limits): 6,144 non-whitespace
   characters per document (LimitExceeded), DeletePolicy of an attached policy or one with
   non-default versions refused (DeleteConflict); moto already caps versions at 5 and keeps the

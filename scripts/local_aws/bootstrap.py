@@ -1,5 +1,6 @@
 """What the local AWS sets up while moto still accepts anything: admin users and keys, the
-organization, the quarantine role, the Identity Center roles and deny policy."""
+organization, the quarantine role (with centralized root access), the Identity Center roles and
+deny policy."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ QUARANTINE_EXTERNAL_ID = "killswitch-local-quarantine"
 # quarantine role as ACCOUNT_ID's admin user, an operator of the template).
 QUARANTINE_RESPONDER_ROLE_NAME = "killswitch-local-responder"
 QUARANTINE_TEMPLATE = os.path.join(REPO_ROOT, "quarantine-role.yaml")
+# root-access-role.yaml's stack: the quarantine role's sts:AssumeRoot (KILLSWITCH_ROOT_KEYS=delete).
+ROOT_ACCESS_STACK_NAME = "killswitch-local-root-access"
+ROOT_ACCESS_TEMPLATE = os.path.join(REPO_ROOT, "root-access-role.yaml")
 IDENTITY_CENTER_ROLE_TEMPLATE = os.path.join(REPO_ROOT, "identity-center-role.yaml")
 IDENTITY_CENTER_POLICY_TEMPLATE = os.path.join(REPO_ROOT, "identity-center-policy.yaml")
 
@@ -62,6 +66,15 @@ def deploy_quarantine_role(endpoint: str, management_key: dict, operator_arn: st
     }, {"QuarantineRoleArn": role_arn})
     return {"KILLSWITCH_LOCAL_QUARANTINE_ROLE_ARN": role_arn,
             "KILLSWITCH_LOCAL_QUARANTINE_EXTERNAL_ID": QUARANTINE_EXTERNAL_ID}
+
+
+def deploy_root_access(endpoint: str, management_key: dict) -> None:
+    """root-access-role.yaml for the quarantine role (deploy_quarantine_role's), as the management
+    account's admin: what a deployment that opts into KILLSWITCH_ROOT_KEYS=delete adds, so a drill
+    can delete a member account's root key through sts:AssumeRoot. Raises unless the stack reaches
+    CREATE_COMPLETE (the template has no outputs)."""
+    deploy_stack(endpoint, management_key, ROOT_ACCESS_TEMPLATE, ROOT_ACCESS_STACK_NAME,
+                 {"QuarantineRoleName": QUARANTINE_ROLE_NAME}, {})
 
 
 def deploy_identity_center(endpoint: str, management_key: dict, security_key: dict, operator_arn: str) -> dict:
@@ -111,8 +124,9 @@ def admin_in(endpoint: str, account: str) -> dict:
 def bootstrap(endpoint: str) -> dict:
     """Everything set up while moto still accepts anything (its environment for the env file): the
     function's identity (an admin user), an admin of a second account, the organization (see
-    organize), the quarantine role in its management account (see deploy_quarantine_role), and
-    the Identity Center roles there and deny policy in ACCOUNT_ID (see deploy_identity_center)."""
+    organize), the quarantine role in its management account (see deploy_quarantine_role) with
+    its sts:AssumeRoot (see deploy_root_access), and the Identity Center roles there and deny
+    policy in ACCOUNT_ID (see deploy_identity_center)."""
     key = admin_in(endpoint, ACCOUNT_ID)
     member = admin_in(endpoint, MEMBER_ACCOUNT_ID)
     env = {
@@ -125,5 +139,6 @@ def bootstrap(endpoint: str) -> dict:
     env.update(organize())
     assert ORGANIZATION_MANAGEMENT_ACCOUNT_ID == MEMBER_ACCOUNT_ID  # its admin deploys the role
     env.update(deploy_quarantine_role(endpoint, member, key["UserArn"]))
+    deploy_root_access(endpoint, member)
     env.update(deploy_identity_center(endpoint, member, key, key["UserArn"]))
     return env

@@ -4,6 +4,8 @@ as the documented API.
 - Root access keys exist only once the control API planted one (`POST /_killswitch/root/keys`,
   {"account"}), as a key created by the root user would; a planted key signs
   sts:GetCallerIdentity as `arn:aws:iam::ACCOUNT:root` until it is deleted, then it is unknown.
+  The control API lists them (`POST /_killswitch/root/keys/list`, {"account"}) and deletes one as
+  the root user would (`POST /_killswitch/root/keys/delete`, {"account", "id"}: {"deleted"}).
 - `sts:AssumeRoot`: Regional endpoint only (a request addressed to `sts.amazonaws.com` is
   refused), signed by a principal of the organization's management account or of an account
   registered as IAM's delegated administrator (`POST /_killswitch/root/delegated-admin`), never
@@ -105,6 +107,13 @@ class RootAccessDouble:
             with self.lock:
                 keys = self.root_keys.get(data["account"], {})
                 return 200, {"keys": [{"id": k, "status": v["status"]} for k, v in keys.items()]}
+        if path == "/_killswitch/root/keys/delete" and isinstance(data.get("account"), str) \
+                and isinstance(data.get("id"), str):
+            # What the root user would do in the console: a drill's cleanup when its response
+            # left the planted key behind.
+            with self.lock:
+                deleted = self.root_keys.get(data["account"], {}).pop(data["id"], None) is not None
+            return 200, {"deleted": deleted}
         if path == "/_killswitch/root/delegated-admin" and isinstance(data.get("account"), str):
             with self.lock:
                 self.delegated.add(data["account"])

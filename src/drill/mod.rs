@@ -105,7 +105,8 @@ fn default_outside_account() -> String {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canary {
-    /// `user` (an IAM user's access key leaks) or `role` (a role session leaks).
+    /// `user` (an IAM user's access key leaks), `role` (a role session leaks), `portal` or
+    /// `root`.
     #[serde(default)]
     pub kind: CanaryKind,
     /// List the canary in KILLSWITCH_PROTECTED_PRINCIPALS.
@@ -122,6 +123,9 @@ pub enum CanaryKind {
     /// An IAM Identity Center user's portal credentials (local AWS only: the harness plays
     /// Identity Center's administrator and its portal).
     Portal,
+    /// A root access key of the function's account, a member of the organization (local AWS
+    /// only: only a root user can create one, and a drill runs as an IAM principal).
+    Root,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -162,6 +166,19 @@ pub struct Settings {
     /// management account first; on a real account it checks that one is attached.
     #[serde(default)]
     pub org_guard: bool,
+    /// `KILLSWITCH_ROOT_KEYS`; `delete` also configures the quarantine role (as `org_quarantine`
+    /// does), the one root-access-role.yaml lets call `sts:AssumeRoot`.
+    #[serde(default)]
+    pub root_keys: RootKeysSetting,
+}
+
+/// What the function does with a root key in the drill (`KILLSWITCH_ROOT_KEYS`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootKeysSetting {
+    #[default]
+    Notify,
+    Delete,
 }
 
 impl Default for Settings {
@@ -175,6 +192,7 @@ impl Default for Settings {
             remove_assignments: false,
             watch_seconds: 0,
             org_guard: false,
+            root_keys: RootKeysSetting::Notify,
         }
     }
 }
@@ -322,6 +340,7 @@ fn event_for(
     let text = text
         .replace("AKIAIOSFODNN7EXAMPLE", key)
         .replace("ASIAIOSFODNN7EXAMPLE", key)
+        .replace("AKIAI44QH8DHBEXAMPLE", key)
         .replace("\"alice\"", &format!("\"{principal}\""))
         .replace("\"ci-deployer\"", &format!("\"{principal}\""))
         .replace("123456789012", account);

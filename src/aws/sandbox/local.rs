@@ -1,5 +1,6 @@
-//! The local AWS's control API (`scripts/local_aws/control.py`): the faults and the Identity Center
-//! portal a drill rehearses, which a real account cannot be told to play, and the EventBridge
+//! The local AWS's control API (`scripts/local_aws/control.py`): the faults, the Identity Center
+//! portal and the root access keys a drill rehearses, which a real account cannot be told to play
+//! (or, for a root key, only its root user could create), and the EventBridge
 //! double's delivered events, which a drill forwards as the deployed function's rules would.
 
 use std::io::{Read, Write};
@@ -88,6 +89,49 @@ pub fn local_portal_credentials(
             _ => None,
         },
     )
+}
+
+/// A root access key of `account`, planted as its root user would create it (the local AWS's
+/// root access double, `scripts/local_aws/root_access.py`; at most two per account).
+pub fn local_root_key_plant(endpoint: &str, account: &str) -> Result<Creds, Error> {
+    let k = local_control_json(
+        endpoint,
+        "/_killswitch/root/keys",
+        &json!({"account": account}),
+    )?;
+    match (k["AccessKeyId"].as_str(), k["SecretAccessKey"].as_str()) {
+        (Some(id), Some(secret)) => Ok(Creds::new(id.to_owned(), secret.to_owned(), None)),
+        _ => Err(drill_err("local root key", &k.to_string())),
+    }
+}
+
+/// The IDs of `account`'s root access keys on the local AWS.
+pub fn local_root_keys(endpoint: &str, account: &str) -> Result<Vec<String>, Error> {
+    let listed = local_control_json(
+        endpoint,
+        "/_killswitch/root/keys/list",
+        &json!({"account": account}),
+    )?;
+    let keys = listed["keys"]
+        .as_array()
+        .ok_or_else(|| drill_err("local root keys", &listed.to_string()))?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| k["id"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Deletes one of `account`'s root access keys on the local AWS, as its root user would;
+/// `false`: there was no such key.
+pub fn local_root_key_delete(endpoint: &str, account: &str, id: &str) -> Result<bool, Error> {
+    let answer = local_control_json(
+        endpoint,
+        "/_killswitch/root/keys/delete",
+        &json!({"account": account, "id": id}),
+    )?;
+    answer["deleted"]
+        .as_bool()
+        .ok_or_else(|| drill_err("local root key delete", &answer.to_string()))
 }
 
 /// The local AWS's IAM propagation lag D (`GET /_killswitch/iam/lag`): authorization follows

@@ -18,7 +18,8 @@ mod table;
 
 pub use local::{
     local_cloudtrail_fault, local_cloudtrail_lag, local_eventbridge_events, local_iam_lag,
-    local_portal_credentials, local_portal_seed,
+    local_portal_credentials, local_portal_seed, local_root_key_delete, local_root_key_plant,
+    local_root_keys,
 };
 pub use racer::{Held, Holder, RaceCall, RacePlan, RaceSummary, View};
 

@@ -78,21 +78,23 @@ impl Play<'_> {
         let Some(want) = self.s.expect.key_refused else {
             return;
         };
-        let refused = self
-            .sandbox
-            .attack(leaked, AttackerAction::ListUsers, "")
-            .await;
+        let (check, probe) = match self.s.canary.kind {
+            CanaryKind::User | CanaryKind::Portal => {
+                ("leaked key refused", AttackerAction::ListUsers)
+            }
+            CanaryKind::Role => ("leaked session revoked", AttackerAction::ListUsers),
+            // The local AWS's root key signs nothing but sts:GetCallerIdentity, which no policy
+            // denies: only a deleted key fails it.
+            CanaryKind::Root => ("leaked root key refused", AttackerAction::GetCallerIdentity),
+        };
+        let refused = self.sandbox.attack(leaked, probe, "").await;
         let refusal = refused
             .as_ref()
             .err()
             .cloned()
             .unwrap_or_else(|| "accepted".into());
         c.check(
-            if self.s.canary.kind == CanaryKind::Role {
-                "leaked session revoked"
-            } else {
-                "leaked key refused"
-            },
+            check,
             refused.is_err() == want,
             format!("a call with the leaked credentials: {refusal}"),
         );

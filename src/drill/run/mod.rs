@@ -16,6 +16,7 @@ use chrono::Utc;
 use crate::aws::AwsClients;
 use crate::aws::sandbox::{
     Creds, Sandbox, local_cloudtrail_fault, local_cloudtrail_lag, local_iam_lag,
+    local_root_key_delete, local_root_keys,
 };
 use crate::config::Quarantine;
 use crate::error::Error;
@@ -43,6 +44,8 @@ struct Planted {
     guard: Option<(Creds, String, String)>,
     /// The incident table the drill created for the response and its pivot events.
     table: Option<String>,
+    /// The root access key planted on the local AWS: (account, key ID).
+    root_key: Option<(String, String)>,
 }
 
 /// One scenario being played, with the names its resources carry.
@@ -199,6 +202,34 @@ impl Drill<'_> {
             sandbox.delete_inbox(topic, queue).await;
             done.push(format!("inbox {topic}"));
         }
+        if let (Some((account, key)), Target::Local { endpoint }) = (&planted.root_key, self.target)
+        {
+            done.push(clean_root_key(endpoint, account, key));
+        }
         done
+    }
+}
+
+/// A planted root key must not outlive the drill, whatever the response did: a root key left
+/// behind is a working credential no policy restricts.
+fn clean_root_key(endpoint: &str, account: &str, key: &str) -> String {
+    match local_root_keys(endpoint, account) {
+        Ok(keys) if !keys.iter().any(|k| k == key) => {
+            format!("root access key {key} of {account} (already deleted)")
+        }
+        Ok(_) => match local_root_key_delete(endpoint, account, key) {
+            Ok(true) => format!("root access key {key} of {account} (deleted by the drill)"),
+            Ok(false) => {
+                format!("root access key {key} of {account} (gone before the drill's delete)")
+            }
+            Err(e) => format!(
+                "root access key {key} of {account} NOT deleted: {}",
+                e.chain()
+            ),
+        },
+        Err(e) => format!(
+            "root access key {key} of {account} NOT checked: {}",
+            e.chain()
+        ),
     }
 }

@@ -1,7 +1,9 @@
 //! Setting the scene: the on-call inbox, the canary and its leaked credentials, the attacker's
 //! script, the faults to rehearse.
 
-use crate::aws::sandbox::{AttackerAction, Creds, local_portal_credentials, local_portal_seed};
+use crate::aws::sandbox::{
+    AttackerAction, Creds, local_portal_credentials, local_portal_seed, local_root_key_plant,
+};
 
 use super::*;
 
@@ -27,7 +29,8 @@ impl Names {
 /// The leaked credentials and whose they are.
 pub(super) struct Leak {
     pub creds: Creds,
-    /// The name the trigger event carries: the canary user, the role, or the portal's role.
+    /// The name the trigger event carries: the canary user, the role, the portal's role, or
+    /// `Root`.
     pub principal_name: String,
     pub portal: Option<PortalUser>,
     /// The leaked session's `aws:userid`, written into the trigger as GuardDuty names it, for a
@@ -66,21 +69,22 @@ impl Play<'_> {
 
     /// The canary and its leaked credentials.
     pub(super) async fn plant_canary(&self, planted: &mut Planted) -> Result<Leak, Error> {
-        let user = &self.names.user;
-        planted.users.push(user.clone());
-        let user_creds = self
-            .sandbox
-            .create_user(user, &self.canary_actions())
-            .await?;
         let leak = match self.s.canary.kind {
             CanaryKind::User => Leak {
-                creds: user_creds,
-                principal_name: user.clone(),
+                creds: self.plant_user(planted).await?,
+                principal_name: self.names.user.clone(),
                 portal: None,
                 session_userid: None,
             },
-            CanaryKind::Portal => self.plant_portal_canary()?,
-            CanaryKind::Role => self.plant_role_canary(planted).await?,
+            CanaryKind::Portal => {
+                self.plant_user(planted).await?;
+                self.plant_portal_canary()?
+            }
+            CanaryKind::Role => {
+                self.plant_user(planted).await?;
+                self.plant_role_canary(planted).await?
+            }
+            CanaryKind::Root => self.plant_root_canary(planted)?,
         };
         progress(
             &self.s.name,
@@ -91,6 +95,45 @@ impl Play<'_> {
             ),
         );
         Ok(leak)
+    }
+
+    /// The canary user and its key (the attacker's targets name it, whatever leaks).
+    async fn plant_user(&self, planted: &mut Planted) -> Result<Creds, Error> {
+        let user = &self.names.user;
+        planted.users.push(user.clone());
+        self.sandbox.create_user(user, &self.canary_actions()).await
+    }
+
+    /// A root access key of the function's account (a member of the organization), planted
+    /// through the local AWS's control API as its root user would create it; removed at cleanup
+    /// whatever the response did.
+    fn plant_root_canary(&self, planted: &mut Planted) -> Result<Leak, Error> {
+        let Target::Local { endpoint } = self.drill.target else {
+            return Err(Error::Usage(
+                "a root canary can only be rehearsed on the local AWS: only an account's root user can create a root access key, and a drill acts as an IAM principal; on a real member account, have its root user create a key and raise the finding by hand (docs/how-it-works.md#root-access-keys)".into(),
+            ));
+        };
+        // The local AWS's root key signs sts:GetCallerIdentity and nothing else.
+        if let Some(other) = self
+            .s
+            .attacker
+            .iter()
+            .find(|a| **a != AttackerAction::GetCallerIdentity)
+        {
+            let named = serde_json::to_string(other).unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "a root canary's attacker can only call get_caller_identity (the local AWS's root key signs nothing else), not {named}"
+            )));
+        }
+        let account = self.drill.responder.account.as_str();
+        let creds = local_root_key_plant(endpoint, account)?;
+        planted.root_key = Some((account.to_owned(), creds.access_key_id.clone()));
+        Ok(Leak {
+            creds,
+            principal_name: "Root".into(),
+            portal: None,
+            session_userid: None,
+        })
     }
 
     /// What the canary may do: a racing holder also has IAM rights on itself and others.

@@ -66,7 +66,7 @@ fn quarantine_role(target: &Target) -> Result<Quarantine, Error> {
             external_id,
         }),
         _ => Err(Error::Usage(
-            "org_quarantine needs a quarantine role: KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID (quarantine-role.yaml)".into(),
+            "org_quarantine and root_keys = \"delete\" need a quarantine role: KILLSWITCH_QUARANTINE_ROLE_ARN and KILLSWITCH_QUARANTINE_EXTERNAL_ID (quarantine-role.yaml; for root keys also root-access-role.yaml)".into(),
         )),
     }
 }
@@ -97,11 +97,17 @@ impl Play<'_> {
         race: Option<&RaceSetup>,
     ) -> Result<App<AwsClients>, Error> {
         let s = self.s;
-        let quarantine = if s.settings.org_quarantine {
-            Some(quarantine_role(self.drill.target)?)
-        } else {
-            None
+        let root_keys = match s.settings.root_keys {
+            RootKeysSetting::Notify => crate::config::RootKeys::Notify,
+            RootKeysSetting::Delete => crate::config::RootKeys::Delete,
         };
+        // A root session starts from the quarantine role (root-access-role.yaml).
+        let quarantine =
+            if s.settings.org_quarantine || root_keys == crate::config::RootKeys::Delete {
+                Some(quarantine_role(self.drill.target)?)
+            } else {
+                None
+            };
         let identity_center = if s.settings.identity_center {
             Some(identity_center_role(
                 self.drill.target,
@@ -141,7 +147,7 @@ impl Play<'_> {
             security_hub_updates: false,
             act_on_custom_findings: false,
             quarantine,
-            root_keys: crate::config::RootKeys::Notify,
+            root_keys,
         };
         let (sdk, responder) = match race.and_then(|r| r.acting.as_ref()) {
             Some(acting) => (&acting.sdk, &acting.responder),

@@ -173,7 +173,13 @@ fn root_next_steps(report: &mut Report, incident: &Incident) {
                 "Deletion is irreversible: if something legitimate used this key, the root user creates a new one.".into(),
             ];
         }
-        _ => {}
+        Status::AlreadyContained
+        | Status::Contested
+        | Status::Rejected
+        | Status::Sample
+        | Status::DryRun
+        | Status::KeyNotFound
+        | Status::Restored => {}
     }
 }
 

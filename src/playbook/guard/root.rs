@@ -177,15 +177,18 @@ async fn delete_listed<S: RootCredentials>(
         KeyStatus::Inactive => "Inactive",
         KeyStatus::Other => "not usable",
     };
-    match session.delete_root_key(key).await {
+    let deleted = session.delete_root_key(key).await;
+    // When IAM answered: the notice's time, and the drill's time to contain.
+    let answered = Utc::now();
+    match deleted {
         Ok(true) => {
             let what = format!(
                 "DELETED root access key {key} of account {account} at {} (it was {was}; deletion is irreversible: the root user must create a new key if one is needed)",
-                now.to_rfc3339()
+                answered.to_rfc3339()
             );
             report.status = Status::Contained;
             report.summary = format!("Contained: {what}.");
-            report.record(Step::DeactivateKey, Outcome::Done, what, now);
+            report.record(Step::DeactivateKey, Outcome::Done, what, answered);
         }
         Ok(false) => {
             report.status = Status::AlreadyContained;
@@ -195,11 +198,11 @@ async fn delete_listed<S: RootCredentials>(
                 Step::DeactivateKey,
                 Outcome::AlreadyDone,
                 report.summary.clone(),
-                now,
+                answered,
             );
         }
         Err(e) => {
-            report.record(Step::DeactivateKey, Outcome::Failed, e.chain(), now);
+            report.record(Step::DeactivateKey, Outcome::Failed, e.chain(), answered);
             fail(
                 report,
                 format!("deleting root key {key} failed: {}. {steps}", e.chain()),
