@@ -37,6 +37,8 @@ EXPECTED = {
     "guardduty-member-account-finding.json": (["dry_run"], None),
     "guardduty-sample-finding.json": (["sample"], None),
     "guardduty-root-finding.json": (["refused"], None),
+    # A threat finding on a root key: notify-only unless KILLSWITCH_ROOT_KEYS=delete.
+    "guardduty-root-key-malicious-ip-finding.json": (["refused"], None),
     # Issue 28: an attack sequence is one incident per credential it names (one here); the AI
     # Protection and compromised-credential types are contained like any finding; a prompt a
     # guardrail caught and short-term root credentials are notify-only.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use killswitch::config::{Config, Quarantine, RootKeys};
 use killswitch::error::Error;
-use killswitch::incident::{AccessKeyId, AccountId, Incident, Received, SourceCheck};
+use killswitch::incident::{AccessKeyId, AccountId, Incident, Received, SourceCheck, Trigger};
 use killswitch::playbook::guard::root::delete_root_key;
 use killswitch::playbook::{Context, respond};
 use killswitch::ports::{
@@ -21,6 +21,8 @@ use killswitch::trigger::parse;
 use crate::support::{FakeCloud, app, config, deliver, deliver_unraised, event, responder};
 
 const ROOT_KEY: &str = "AKIAI44QH8DHBEXAMPLE";
+/// A threat finding on the root key: what `delete` acts on.
+const THREAT: &str = "guardduty-root-key-malicious-ip-finding.json";
 const OTHER_ROOT_KEY: &str = "AKIAIOSFODNN7OTHERKY";
 
 /// Organizations' centralized root access, recorded: the root user's keys and every call.
@@ -90,7 +92,7 @@ fn root_fake(keys: &[&'static str]) -> RootFake {
 }
 
 fn root_incident(source: Option<SourceCheck>) -> Incident {
-    let mut incident = match parse(event("guardduty-root-finding.json")).unwrap() {
+    let mut incident = match parse(event(THREAT)).unwrap() {
         Received::Incidents(mut list) => list.remove(0),
         other => panic!("{other:?}"),
     };
@@ -345,6 +347,8 @@ fn member_root_delivery() -> (killswitch::handler::App<FakeCloud>, serde_json::V
         .unwrap()
         .root_keys
         .insert(MEMBER.into(), vec![ROOT_KEY.into(), OTHER_ROOT_KEY.into()]);
+    // Entered only by the common path a forged payload takes.
+    cloud.add_member(MEMBER, "ext");
     let mut a = app(cloud);
     a.config = deleting();
     a.config.members = Some(killswitch::config::Members {
@@ -352,7 +356,7 @@ fn member_root_delivery() -> (killswitch::handler::App<FakeCloud>, serde_json::V
         external_id: "ext".into(),
         accounts: vec![AccountId::parse(MEMBER).unwrap()],
     });
-    let mut payload = event("guardduty-root-finding.json");
+    let mut payload = event(THREAT);
     payload["account"] = serde_json::json!(MEMBER);
     payload["detail"]["accountId"] = serde_json::json!(MEMBER);
     payload["detail"]["resource"]["accessKeyDetails"]["principalId"] = serde_json::json!(MEMBER);
@@ -483,4 +487,50 @@ async fn without_a_root_session_the_page_gives_the_root_steps_not_an_iam_users()
     );
     assert!(!next.contains("update-access-key"), "{next}");
     assert_eq!(a.cloud.state.lock().unwrap().root_keys[MEMBER].len(), 2);
+}
+
+#[tokio::test]
+async fn with_delete_root_usage_a_custom_finding_or_a_session_key_deletes_nothing() {
+    let cloud = root_fake(&[ROOT_KEY]);
+    let cfg = deleting();
+
+    // RootCredentialUsage says the root user was used, as its owner does too.
+    let mut usage = match parse(event("guardduty-root-finding.json")).unwrap() {
+        Received::Incidents(mut list) => list.remove(0),
+        other => panic!("{other:?}"),
+    };
+    usage.source = verified();
+    let r = run(&cloud, &usage, &cfg, false).await;
+    assert_eq!(r.status, Status::Refused, "{r:?}");
+    assert!(
+        r.summary.contains("not that its key is compromised"),
+        "{}",
+        r.summary
+    );
+
+    // A finding an insider can raise on purpose (their threat list or detection rule).
+    let mut custom = root_incident(verified());
+    if let Trigger::GuardDuty { custom: c, .. } = &mut custom.trigger {
+        *c = Some("raised from a customer threat list".into());
+    }
+    let r = run(&cloud, &custom, &cfg, false).await;
+    assert_eq!(r.status, Status::Refused, "{r:?}");
+    assert!(r.summary.contains("customer threat list"), "{}", r.summary);
+
+    // A root session's temporary key is in no key list: refused with what to do instead.
+    let mut session = root_incident(verified());
+    session.key = AccessKeyId::parse("ASIAI44QH8DHBEXAMPLE").unwrap();
+    let r = run(&cloud, &session, &cfg, false).await;
+    assert_eq!(r.status, Status::Refused, "{r:?}");
+    assert!(
+        r.summary.contains("Reset the root password and MFA"),
+        "{}",
+        r.summary
+    );
+
+    assert!(
+        cloud.calls.lock().unwrap().is_empty(),
+        "no root session for any of them"
+    );
+    assert_eq!(*cloud.keys.lock().unwrap(), vec![ROOT_KEY]);
 }

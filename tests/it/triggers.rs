@@ -667,6 +667,7 @@ fn each_credential_finding_type_is_parsed_as_decided() {
     assert!(why.contains("guardrail"), "{why}");
     for name in [
         "guardduty-root-finding.json",
+        "guardduty-root-key-malicious-ip-finding.json",
         "guardduty-short-term-root-finding.json",
     ] {
         assert_eq!(incidents(name)[0].principal, Principal::Root, "{name}");
@@ -690,6 +691,10 @@ async fn each_credential_finding_type_gets_its_decided_outcome() {
         (SEQUENCE, Status::Contained),
         ("guardduty-ai-prompt-injection.json", Status::Refused),
         ("guardduty-root-finding.json", Status::Refused),
+        (
+            "guardduty-root-key-malicious-ip-finding.json",
+            Status::Refused,
+        ),
         ("guardduty-short-term-root-finding.json", Status::Refused),
     ] {
         let a = lambda(FakeCloud::with_user("alice", FIXTURE_KEY));
@@ -857,6 +862,7 @@ fn the_guardduty_rule_routes_credential_sequences_and_no_other_sequence() {
         "guardduty-ai-prompt-injection.json",
         "guardduty-compromised-credentials-finding.json",
         "guardduty-root-finding.json",
+        "guardduty-root-key-malicious-ip-finding.json",
         "guardduty-short-term-root-finding.json",
     ] {
         assert!(pattern_matches(rule, &event(name)), "{name} is not routed");

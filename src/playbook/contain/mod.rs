@@ -97,7 +97,9 @@ async fn contain_one<C: Home>(
 ) -> Contained {
     let span = info_span!("incident", incident_id = %incident.id, access_key_id = %incident.key);
     async {
-        if incident.principal == Principal::Root {
+        // A forged one goes the common way: rejected there, and its pages rate-limited.
+        let forged = matches!(incident.source, Some(SourceCheck::Forged(_)));
+        if incident.principal == Principal::Root && !forged {
             return Contained::done(contain_root_key(cloud, &incident, ctx).await);
         }
         let key_account = match &reads.account {
@@ -130,12 +132,7 @@ async fn contain_root_key<C: Home>(cloud: &C, incident: &Incident, ctx: &Context
     let mut report = Report::new(incident, dry_run(incident, ctx), ctx.now);
     report.operator = ctx.operator.map(str::to_owned);
     report.account = incident.account.as_ref().map(ToString::to_string);
-    match &incident.source {
-        Some(SourceCheck::Forged(why)) => guard::reject_forged(&mut report, why, ctx.now),
-        Some(SourceCheck::Verified(_) | SourceCheck::Unchecked(_)) | None => {
-            guard::root::delete_root_key(cloud, incident, ctx, &mut report).await;
-        }
-    }
+    guard::root::delete_root_key(cloud, incident, ctx, &mut report).await;
     // A root session may only list and delete the root user's credentials, and the responder's
     // member role cannot read the root user's activity any better than a person can.
     report.investigation = Investigation::NotRun {
@@ -164,7 +161,7 @@ fn root_next_steps(report: &mut Report, incident: &Incident) {
                 incident.key
             )];
         }
-        Status::Refused => report.next_steps = vec![steps],
+        Status::Refused | Status::KeyNotFound => report.next_steps = vec![steps],
         Status::Contained => {
             // Deleted: there is nothing to restore.
             report.undo.clear();
@@ -178,7 +175,6 @@ fn root_next_steps(report: &mut Report, incident: &Incident) {
         | Status::Rejected
         | Status::Sample
         | Status::DryRun
-        | Status::KeyNotFound
         | Status::Restored => {}
     }
 }

@@ -104,7 +104,7 @@ fn believed_at_source(
 }
 
 /// Not a finding its source holds: nothing changes, and the notice says it looked forged.
-pub fn reject_forged(report: &mut Report, why: &str, now: DateTime<Utc>) {
+fn reject_forged(report: &mut Report, why: &str, now: DateTime<Utc>) {
     tracing::warn!(reason = %why, "payload looked forged");
     report.status = Status::Rejected;
     report.summary = format!(

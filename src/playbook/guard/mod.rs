@@ -14,7 +14,7 @@ use super::Step;
 use crate::incident::{Incident, Trigger};
 use crate::report::{Outcome, Report, Status};
 
-pub use decide::{decide, reject_forged};
+pub use decide::decide;
 pub use protected::protected_reason;
 pub use read::{Reads, RoleBefore, UserBefore, read, read_user};
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::refuse;
 use crate::config::{Quarantine, RootKeys};
-use crate::incident::{AccountId, Incident, SourceCheck, Trigger};
+use crate::incident::{AccountId, Incident, KeyKind, SourceCheck, Trigger};
 use crate::playbook::{Context, Step, dry_run};
 use crate::ports::{DELETE_ROOT_CREDENTIALS, KeyStatus, RootAccess, RootCredentials};
 use crate::report::{Outcome, Report, Status};
@@ -34,18 +34,44 @@ pub fn route<'a>(
     if ctx.config.root_keys == RootKeys::Notify {
         return Err("KILLSWITCH_ROOT_KEYS is `notify`: root keys are never deleted on their own (deletion is irreversible, and a root key cannot be deactivated from outside)".into());
     }
-    let read_back = match (&incident.trigger, &incident.source) {
-        (Trigger::GuardDuty { .. }, Some(SourceCheck::Verified(_))) => true,
+    let (finding_type, custom) = match (&incident.trigger, &incident.source) {
+        (
+            Trigger::GuardDuty {
+                finding_type,
+                custom,
+                ..
+            },
+            Some(SourceCheck::Verified(_)),
+        ) => (finding_type, custom),
         (
             Trigger::GuardDuty { .. }
             | Trigger::Health { .. }
             | Trigger::Manual { .. }
             | Trigger::Pivot { .. },
             _,
-        ) => false,
+        ) => {
+            return Err("only a GuardDuty finding read back at GuardDuty deletes a root key; this trigger is word only".into());
+        }
     };
-    if !read_back {
-        return Err("only a GuardDuty finding read back at GuardDuty deletes a root key; this trigger is word only".into());
+    if let Some(why) = custom
+        && !ctx.config.act_on_custom_findings
+    {
+        return Err(format!(
+            "the finding was {why}, which anyone who can edit them can cause on purpose, and a deletion cannot be undone"
+        ));
+    }
+    if finding_type.starts_with("Policy:") {
+        // RootCredentialUsage and its kind report that the root user was used, which its owner
+        // does too: not a reason for a deletion nobody can undo.
+        return Err(format!(
+            "{finding_type} reports that the root user was used, not that its key is compromised; only a threat finding deletes a root key"
+        ));
+    }
+    if incident.key.kind() == KeyKind::Temporary {
+        return Err(format!(
+            "{} is a root session's temporary key: it is in no key list and cannot be deleted; it expires on its own (console sessions within hours). Reset the root password and MFA at once, then delete any root access key",
+            incident.key
+        ));
     }
     let Some(account) = incident.account.clone() else {
         return Err("the finding names no account".into());

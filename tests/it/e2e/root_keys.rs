@@ -69,9 +69,13 @@ async fn a_root_key_is_deleted_through_a_root_session_only_when_asked_and_on_a_r
     let root_arn = format!("arn:aws:iam::{ACCOUNT}:root");
     assert_eq!(caller(&key).await, Ok(root_arn.clone()));
     let payload: Value = serde_json::from_str(
-        &unraised_fixture("guardduty-root-finding.json", &key.id, "Root")
-            .to_string()
-            .replace("AKIAI44QH8DHBEXAMPLE", &key.id),
+        &unraised_fixture(
+            "guardduty-root-key-malicious-ip-finding.json",
+            &key.id,
+            "Root",
+        )
+        .to_string()
+        .replace("AKIAI44QH8DHBEXAMPLE", &key.id),
     )
     .unwrap();
     let deleting = || {
