@@ -13,6 +13,20 @@ use crate::ports::{
     PolicyVersion, VersionInfo,
 };
 
+/// `ListAccessKeys`' answer as the ports see it (a user's keys, or the root user's).
+pub(super) fn key_infos(listed: &[aws_sdk_iam::types::AccessKeyMetadata]) -> Vec<KeyInfo> {
+    listed
+        .iter()
+        .filter_map(|m| {
+            Some(KeyInfo {
+                id: AccessKeyId::parse(m.access_key_id()?).ok()?,
+                status: key_status(m.status()),
+                created: m.create_date().and_then(to_chrono),
+            })
+        })
+        .collect()
+}
+
 fn key_status(status: Option<&StatusType>) -> KeyStatus {
     match status {
         Some(StatusType::Active) => KeyStatus::Active,
@@ -209,17 +223,7 @@ impl Identity for AwsClients {
             .send()
             .await
             .map_err(aws_err("iam:ListAccessKeys"))?;
-        Ok(out
-            .access_key_metadata()
-            .iter()
-            .filter_map(|m| {
-                Some(KeyInfo {
-                    id: AccessKeyId::parse(m.access_key_id()?).ok()?,
-                    status: key_status(m.status()),
-                    created: m.create_date().and_then(to_chrono),
-                })
-            })
-            .collect())
+        Ok(key_infos(out.access_key_metadata()))
     }
 
     async fn login_profile(&self, user: &str) -> Result<Option<DateTime<Utc>>, Error> {

@@ -39,22 +39,28 @@ impl AwsClients {
             .assumed_role_user()
             .map(|u| u.arn().to_owned())
             .ok_or_else(|| missing("AssumedRoleUser"))?;
-        let expiry = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or_default());
-        let credentials = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            Some(expiry),
-            "killswitch-member-role",
-        );
-        let sdk = self
-            .sdk
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .build();
-        Ok((sdk, arn))
+        Ok((session_sdk(&self.sdk, c, "killswitch-member-role"), arn))
     }
+}
+
+/// `sdk` signing as the session STS returned (`AssumeRole`, `AssumeRoot`) until it expires.
+pub(super) fn session_sdk(
+    sdk: &aws_config::SdkConfig,
+    c: &aws_sdk_sts::types::Credentials,
+    provider: &'static str,
+) -> aws_config::SdkConfig {
+    let expiry = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or_default());
+    let credentials = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        Some(expiry),
+        provider,
+    );
+    sdk.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build()
 }
 
 impl Accounts for AwsClients {

@@ -1,16 +1,13 @@
 //! `RootAccess`: a root session in a member account (`sts:AssumeRoot`) and the root user's keys
 //! through it.
 
-use std::time::{Duration, SystemTime};
-
-use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_sts::types::PolicyDescriptorType;
 
-use super::{AwsClients, aws_err, is_failure, to_chrono};
+use super::{AwsClients, aws_err, is_failure};
 use crate::error::{AwsFailure, Error};
 use crate::incident::{AccessKeyId, AccountId};
 use crate::ports::{
-    DELETE_ROOT_CREDENTIALS, KeyInfo, KeyStatus, ROOT_SESSION_SECONDS, RootAccess, RootCredentials,
+    DELETE_ROOT_CREDENTIALS, KeyInfo, ROOT_SESSION_SECONDS, RootAccess, RootCredentials,
 };
 
 /// The root user's IAM, through a root session.
@@ -49,19 +46,7 @@ impl RootAccess for AwsClients {
             code: None,
             source: "response without Credentials".into(),
         })?;
-        let expiry = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(u64::try_from(c.expiration().secs()).unwrap_or_default());
-        let credentials = Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            Some(expiry),
-            "killswitch-root-session",
-        );
-        let sdk = org
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .build();
+        let sdk = super::member::session_sdk(&org, c, "killswitch-root-session");
         Ok(RootSession {
             iam: aws_sdk_iam::Client::new(&sdk),
         })
@@ -78,23 +63,7 @@ impl RootCredentials for RootSession {
             .send()
             .await
             .map_err(aws_err("iam:ListAccessKeys"))?;
-        Ok(out
-            .access_key_metadata()
-            .iter()
-            .filter_map(|m| {
-                let id = AccessKeyId::parse(m.access_key_id()?).ok()?;
-                let status = match m.status() {
-                    Some(aws_sdk_iam::types::StatusType::Active) => KeyStatus::Active,
-                    Some(aws_sdk_iam::types::StatusType::Inactive) => KeyStatus::Inactive,
-                    _ => KeyStatus::Other,
-                };
-                Some(KeyInfo {
-                    id,
-                    status,
-                    created: m.create_date().and_then(to_chrono),
-                })
-            })
-            .collect())
+        Ok(super::iam::key_infos(out.access_key_metadata()))
     }
 
     async fn delete_root_key(&self, key: &AccessKeyId) -> Result<bool, Error> {
